@@ -1,0 +1,341 @@
+"""The application service: takes commands and facts, loads and saves orders.
+
+* Commands (place, submit, cancel, modify, deny) raise ``CommandRefused`` and record nothing.
+* Facts are routed to their order by our client order id (orderRef), the session alias
+  (clientId, orderId) or the permId, and are idempotent: a repeat stores nothing.
+* A save that loses an optimistic-concurrency race (another writer appended first) is retried
+  on a freshly loaded order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper
+
+from ordertrail.adapters.store.codec import EventMapper
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.rebuild import fold_orders, stored_events
+from ordertrail.domain.events import ExecutionCorrected, ExecutionRecorded
+from ordertrail.domain.identity import is_client_order_id
+from ordertrail.domain.order import Order
+from ordertrail.domain.state import OrderState
+from ordertrail.domain.values import CommissionReport, ContractRef, Execution, OrderSpec, exec_base_id
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+RETRIES = 5
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FactKey:
+    """Whatever IB gave us to find the order a fact is about."""
+
+    order_ref: str | None = None
+    perm_id: int | None = None
+    client_id: int | None = None
+    order_id: int | None = None
+
+    @property
+    def client_order_id(self) -> str | None:
+        return self.order_ref if is_client_order_id(self.order_ref) else None
+
+    @property
+    def alias(self) -> tuple[int, int] | None:
+        # orderId 0 (orders placed by hand in TWS) and unset ids are not aliases: they collide.
+        if self.client_id is None or self.order_id is None or self.order_id == 0:
+            return None
+        return (self.client_id, self.order_id)
+
+
+class OrderNotFound(LookupError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"no order for {what}")
+
+
+class OrderTrail(Application[UUID]):
+    name = "ordertrail"
+
+    def __init__(self, config: StoreConfig | None = None, *, clock: Clock = utc_now) -> None:
+        self.config = config or StoreConfig.resolve()
+        self.clock = clock
+        super().__init__(env=self.config.eventsourcing_env())
+        self._aliases: dict[tuple[int, int], UUID] = {}
+        self._perm_index: dict[int, UUID] = {}
+        self._exec_index: dict[str, UUID] = {}
+        self._indexed_to = -1
+        self._pending_commissions: dict[str, CommissionReport] = {}
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return EventMapper()
+
+    # ---- loading, saving, retrying --------------------------------------------------------------
+
+    def get(self, order_id: UUID) -> Order:
+        order: Order = self.repository.get(order_id)
+        return order
+
+    def exists(self, order_id: UUID) -> bool:
+        return order_id in self.repository
+
+    def _change(self, order_id: UUID, decide: Callable[[Order], T]) -> T:
+        for attempt in range(RETRIES):
+            order = self.get(order_id)
+            result = decide(order)
+            try:
+                self.save(order)
+            except IntegrityError:
+                if attempt == RETRIES - 1:
+                    raise
+                continue
+            self._learn(order)
+            return result
+        raise AssertionError("unreachable")
+
+    def _learn(self, order: Order) -> None:
+        s = order.state
+        if s.perm_id:
+            self._perm_index[s.perm_id] = order.id
+        for alias in s.aliases:
+            self._aliases.setdefault(alias, order.id)
+        for base in s.executions:
+            self._exec_index[base] = order.id
+
+    def _ensure_index(self) -> None:
+        """Bring the permId and execId indexes up to the end of the log, reading only what was
+        appended since the last time (other writers' orders are found on the next miss)."""
+        for nid, event in stored_events(self.recorder, max(self._indexed_to, 0)):
+            self._indexed_to = nid
+            oid = event.originator_id
+            if isinstance(event, ExecutionRecorded | ExecutionCorrected):
+                self._exec_index.setdefault(event.execution.base_id, oid)
+            perm = getattr(event, "perm_id", None)
+            if perm:
+                self._perm_index.setdefault(perm, oid)
+
+    # ---- finding orders -------------------------------------------------------------------------
+
+    def resolve(self, key: FactKey) -> UUID | None:
+        coid = key.client_order_id
+        if coid is not None:
+            oid = Order.id_for(client_order_id=coid)
+            if self.exists(oid):
+                return oid
+        alias = key.alias
+        if alias is not None and alias in self._aliases:
+            return self._aliases[alias]
+        if key.perm_id:
+            if key.perm_id in self._perm_index:
+                return self._perm_index[key.perm_id]
+            oid = Order.id_for(perm_id=key.perm_id)
+            if self.exists(oid):
+                return oid
+            self._ensure_index()
+            return self._perm_index.get(key.perm_id)
+        return None
+
+    def bind_alias(self, client_id: int, order_id: int, oid: UUID) -> None:
+        """Session-local: IB reuses orderIds across sessions, so call ``forget_aliases`` when a
+        session ends."""
+        self._aliases[(client_id, order_id)] = oid
+
+    def forget_aliases(self) -> None:
+        self._aliases.clear()
+
+    def require(self, key: FactKey) -> UUID:
+        oid = self.resolve(key)
+        if oid is None:
+            raise OrderNotFound(repr(key))
+        return oid
+
+    # ---- commands --------------------------------------------------------------------------------
+
+    def place(
+        self,
+        *,
+        client_order_id: str,
+        contract: ContractRef,
+        spec: OrderSpec,
+        parent_key: str | None = None,
+        group_id: str | None = None,
+    ) -> UUID:
+        order = Order.place(
+            client_order_id=client_order_id,
+            contract=contract,
+            spec=spec,
+            ts_recorded=self.clock(),
+            parent_key=parent_key,
+            group_id=group_id,
+        )
+        self.save(order)
+        return order.id
+
+    def submit(self, oid: UUID, *, client_id: int, order_id: int) -> None:
+        self._change(
+            oid, lambda o: o.submit(client_id=client_id, order_id=order_id, ts_recorded=self.clock())
+        )
+        self._aliases[(client_id, order_id)] = oid
+
+    def deny(self, oid: UUID, *, rule: str, reason: str) -> None:
+        self._change(oid, lambda o: o.deny(rule=rule, reason=reason, ts_recorded=self.clock()))
+
+    def request_cancel(self, oid: UUID) -> None:
+        self._change(oid, lambda o: o.request_cancel(ts_recorded=self.clock()))
+
+    def request_modify(self, oid: UUID, spec: OrderSpec) -> None:
+        self._change(oid, lambda o: o.request_modify(spec, ts_recorded=self.clock()))
+
+    # ---- facts -------------------------------------------------------------------------------------
+
+    def discover(
+        self,
+        *,
+        contract: ContractRef,
+        spec: OrderSpec,
+        perm_id: int | None = None,
+        client_order_id: str | None = None,
+        origin: str = "discovered",
+        ts_event: datetime | None = None,
+        parent_key: str | None = None,
+    ) -> UUID:
+        """The order IB told us about, created if this store has never seen it."""
+        if client_order_id is None and perm_id and perm_id in self._perm_index:
+            return self._perm_index[perm_id]
+        oid = Order.id_for(client_order_id=client_order_id, perm_id=perm_id)
+        if self.exists(oid):
+            return oid
+        order = Order.discover(
+            contract=contract,
+            spec=spec,
+            perm_id=perm_id,
+            client_order_id=client_order_id,
+            origin=origin,
+            ts_event=ts_event,
+            ts_recorded=self.clock(),
+            parent_key=parent_key,
+        )
+        try:
+            self.save(order)
+        except IntegrityError:
+            # Another writer discovered it first: same uuid5, same order.
+            return oid
+        self._learn(order)
+        return oid
+
+    def record_status(
+        self,
+        key: FactKey,
+        *,
+        raw_status: str,
+        filled: Decimal | None,
+        remaining: Decimal | None,
+        avg_fill_price: Decimal | None,
+        ts_event: datetime | None = None,
+        last_fill_price: Decimal | None = None,
+        why_held: str = "",
+        mkt_cap_price: Decimal | None = None,
+    ) -> bool:
+        oid = self.require(key)
+        return self._change(
+            oid,
+            lambda o: o.record_status(
+                raw_status=raw_status,
+                filled=filled,
+                remaining=remaining,
+                avg_fill_price=avg_fill_price,
+                ts_event=ts_event,
+                ts_recorded=self.clock(),
+                last_fill_price=last_fill_price,
+                why_held=why_held,
+                perm_id=key.perm_id,
+                mkt_cap_price=mkt_cap_price,
+            ),
+        )
+
+    def record_open_order(self, key: FactKey, *, spec: OrderSpec) -> bool:
+        oid = self.require(key)
+        return self._change(
+            oid,
+            lambda o: o.record_open_order(
+                spec=spec,
+                ts_recorded=self.clock(),
+                perm_id=key.perm_id,
+                client_id=key.client_id,
+                order_id=key.order_id,
+            ),
+        )
+
+    def record_execution(self, key: FactKey, execution: Execution) -> bool:
+        oid = self.require(key)
+        recorded = self._change(
+            oid, lambda o: o.record_execution(execution, ts_recorded=self.clock())
+        )
+        self._exec_index[execution.base_id] = oid
+        pending = self._pending_commissions.pop(execution.base_id, None)
+        if pending is not None:
+            self.record_commission(pending)
+        return recorded
+
+    def record_commission(self, report: CommissionReport) -> bool | None:
+        """True: recorded; False: a repeat; None: its execution is not known yet, so the report
+        is held until it arrives (IB sends commission reports before or after the execution,
+        and again with ``reqExecutions`` after a reconnect)."""
+        base = exec_base_id(report.exec_id)
+        oid = self._exec_index.get(base)
+        if oid is None:
+            self._ensure_index()
+            oid = self._exec_index.get(base)
+        if oid is None:
+            self._pending_commissions[base] = report
+            return None
+        return self._change(oid, lambda o: o.record_commission(report, ts_recorded=self.clock()))
+
+    @property
+    def pending_commissions(self) -> list[CommissionReport]:
+        return list(self._pending_commissions.values())
+
+    def record_error(
+        self,
+        key: FactKey,
+        *,
+        code: int,
+        message: str,
+        advanced_reject: str | None = None,
+    ) -> bool:
+        oid = self.require(key)
+        return self._change(
+            oid,
+            lambda o: o.record_error(
+                code=code,
+                message=message,
+                advanced_reject=advanced_reject,
+                ts_recorded=self.clock(),
+            ),
+        )
+
+    # ---- reading -----------------------------------------------------------------------------------
+
+    def states(self) -> dict[UUID, OrderState]:
+        """Every order's current state, by the fast rebuild."""
+        states, _ = fold_orders(self.recorder)
+        return states
+
+    def history(self, oid: UUID) -> list[Any]:
+        """Every stored event of one order, oldest first."""
+        return list(self.events.get(oid))
+
+    def order_ids(self) -> Iterable[UUID]:
+        return self.states().keys()
+
+
+__all__ = ["AggregateNotFoundError", "FactKey", "OrderNotFound", "OrderTrail", "utc_now"]

@@ -1,0 +1,68 @@
+"""Where the event store lives: one config path for every command.
+
+``--data DIR`` (or ``ORDERTRAIL_DATA``, default ``./ordertrail-data``) holds the SQLite event
+store and the Delta tables. ``--store postgresql://user:pass@host:port/db`` (or
+``ORDERTRAIL_STORE``) puts the event store on PostgreSQL for several writer processes or hosts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+DEFAULT_DATA = "ordertrail-data"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    data_dir: Path
+    store_url: str | None = None
+
+    @classmethod
+    def resolve(cls, data: str | Path | None = None, store: str | None = None) -> StoreConfig:
+        data_dir = Path(data or os.environ.get("ORDERTRAIL_DATA") or DEFAULT_DATA)
+        url = store or os.environ.get("ORDERTRAIL_STORE") or None
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"--store must be a postgresql:// URL, got {url!r}")
+        return cls(data_dir=data_dir, store_url=url)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "events.sqlite"
+
+    @property
+    def delta_dir(self) -> Path:
+        return self.data_dir / "delta"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.store_url is not None
+
+    def describe(self) -> str:
+        if self.store_url:
+            u = urlparse(self.store_url)
+            return f"postgresql://{u.hostname}:{u.port or 5432}/{u.path.lstrip('/')}"
+        return str(self.sqlite_path)
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment eventsourcing's infrastructure factory reads."""
+        if not self.store_url:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        u = urlparse(self.store_url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": u.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": u.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(u.port or 5432),
+            "POSTGRES_USER": unquote(u.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(u.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+        }

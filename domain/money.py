@@ -1,0 +1,75 @@
+"""Conversion of IB's numbers into Decimal, honouring IB's "unset" sentinels.
+
+IB's API sends doubles; an unset double is ``Double.MAX_VALUE`` (1.7976931348623157e308) and an
+unset int is ``Integer.MAX_VALUE``. A sentinel must become ``None``, never a number: summing a
+sentinel into a position would corrupt every figure after it.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+
+from ordertrail.domain.errors import InvalidFact
+
+UNSET_DOUBLE = 1.7976931348623157e308
+UNSET_INTEGER = 2**31 - 1
+UNSET_DECIMAL_TEXT = "170141183460469231731687303715884105727"  # IB's UNSET_DECIMAL (2**127-1)
+
+Number = Decimal | float | int | str
+
+
+def _to_decimal(value: Number, field: str) -> Decimal:
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise InvalidFact(field, value, "not a finite number")
+        # repr() gives the shortest string that round-trips, so 0.1 stays 0.1, not 0.1000000000000000055
+        result = Decimal(repr(value))
+    elif isinstance(value, int):
+        result = Decimal(value)
+    else:
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidFact(field, value, "not a number") from None
+    if not result.is_finite():
+        raise InvalidFact(field, value, "not a finite number")
+    return result
+
+
+def is_unset(value: Number | None) -> bool:
+    """True for IB's unset sentinels and for empty fields."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value >= UNSET_DOUBLE
+    if isinstance(value, int):
+        return value == UNSET_INTEGER
+    if isinstance(value, str):
+        text = value.strip()
+        return text == "" or text == UNSET_DECIMAL_TEXT or text == "1.7976931348623157E308"
+    return value == Decimal(UNSET_DECIMAL_TEXT)
+
+
+def price_or_none(value: Number | None, field: str) -> Decimal | None:
+    """A price from IB: the sentinel or an empty field is None; NaN and infinity are refused."""
+    if value is None or is_unset(value):
+        return None
+    return _to_decimal(value, field)
+
+
+def quantity(value: Number | None, field: str) -> Decimal:
+    """A quantity from IB: must be present, finite and not negative."""
+    if value is None or is_unset(value):
+        raise InvalidFact(field, value, "quantity is unset")
+    result = _to_decimal(value, field)
+    if result < 0:
+        raise InvalidFact(field, value, "quantity is negative")
+    return result
+
+
+def decimal(value: Number, field: str) -> Decimal:
+    """Any finite number (commissions, PnL): NaN and infinity are refused."""
+    return _to_decimal(value, field)

@@ -1,0 +1,339 @@
+"""Values of the trading domain: contracts, order specifications, executions, commissions.
+
+All are frozen, slotted dataclasses with Decimal quantities and prices. Validation names the
+field so that a refusal says exactly what was wrong.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from ordertrail.domain.errors import InvalidOrderSpec
+
+
+class OrderAction(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> OrderAction:
+        return OrderAction.SELL if self is OrderAction.BUY else OrderAction.BUY
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is OrderAction.BUY else -1
+
+
+class OrderType(enum.StrEnum):
+    """IB's order type codes (``Order.orderType``)."""
+
+    MARKET = "MKT"
+    LIMIT = "LMT"
+    STOP = "STP"
+    STOP_LIMIT = "STP LMT"
+    TRAILING = "TRAIL"
+    TRAILING_LIMIT = "TRAIL LIMIT"
+
+    @property
+    def needs_limit_price(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+    @property
+    def needs_stop_price(self) -> bool:
+        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+
+
+class TimeInForce(enum.StrEnum):
+    DAY = "DAY"
+    GTC = "GTC"
+    IOC = "IOC"
+    OPG = "OPG"
+    GTD = "GTD"
+    FOK = "FOK"
+
+
+class Side(enum.StrEnum):
+    """The side of an execution as IB reports it."""
+
+    BOUGHT = "BOT"
+    SOLD = "SLD"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BOUGHT else -1
+
+
+class ActionTaken(enum.StrEnum):
+    PLACED = "PLACED"
+    CANCELLED = "CANCELLED"
+    BRACKET = "BRACKET"
+    CLOSED = "CLOSED"
+    ROLLED = "ROLLED"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    DRY_RUN = "DRY_RUN"
+
+
+@dataclass(frozen=True, slots=True)
+class ContractRef:
+    """What an order trades. Positions key on ``con_id``: symbols change under corporate actions."""
+
+    con_id: int
+    symbol: str
+    sec_type: str = "STK"
+    exchange: str = "SMART"
+    currency: str = "USD"
+    multiplier: Decimal = Decimal(1)
+    expiry: str | None = None
+    strike: Decimal | None = None
+    right: str | None = None
+    local_symbol: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.con_id < 0:
+            raise InvalidOrderSpec("contract.con_id", f"must not be negative, got {self.con_id}")
+        if not self.symbol and not self.con_id:
+            raise InvalidOrderSpec("contract", "needs a con_id or a symbol")
+        if not self.multiplier.is_finite() or self.multiplier <= 0:
+            raise InvalidOrderSpec("contract.multiplier", f"must be > 0, got {self.multiplier}")
+        if self.right is not None and self.right not in ("C", "P"):
+            raise InvalidOrderSpec("contract.right", f"must be C or P, got {self.right!r}")
+
+    @property
+    def allows_negative_prices(self) -> bool:
+        # Combo (BAG) orders price the spread, which IB lets go below zero.
+        return self.sec_type == "BAG"
+
+
+def _check_price(name: str, value: Decimal | None, allow_negative: bool) -> None:
+    if value is None:
+        return
+    if not value.is_finite():
+        raise InvalidOrderSpec(name, f"must be a finite number, got {value}")
+    if value < 0 and not allow_negative:
+        raise InvalidOrderSpec(name, f"must be >= 0, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSpec:
+    """What we ask IB to do. ``validate`` is called on construction."""
+
+    action: OrderAction
+    quantity: Decimal
+    order_type: OrderType = OrderType.LIMIT
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    account: str = ""
+    outside_rth: bool = False
+    trailing_percent: Decimal | None = None
+    oca_group: str = ""
+    oca_type: int = 0
+    transmit: bool = True
+    good_till: str = ""
+    # The price a strategy decided against (mid, last): the fill journal measures slippage on it.
+    reference_price: Decimal | None = None
+    allow_negative_prices: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.quantity.is_finite() or self.quantity <= 0:
+            raise InvalidOrderSpec("quantity", f"must be > 0, got {self.quantity}")
+        neg = self.allow_negative_prices
+        _check_price("limit_price", self.limit_price, neg)
+        _check_price("stop_price", self.stop_price, neg)
+        _check_price("reference_price", self.reference_price, neg)
+        if self.order_type.needs_limit_price and self.limit_price is None:
+            raise InvalidOrderSpec("limit_price", f"required for {self.order_type.value} orders")
+        if self.order_type.needs_stop_price and self.stop_price is None:
+            raise InvalidOrderSpec("stop_price", f"required for {self.order_type.value} orders")
+        if self.order_type is OrderType.MARKET and self.limit_price is not None:
+            raise InvalidOrderSpec("limit_price", "a market order carries no limit price")
+        if self.order_type in (OrderType.TRAILING, OrderType.TRAILING_LIMIT) and (
+            self.stop_price is None and self.trailing_percent is None
+        ):
+            raise InvalidOrderSpec(
+                "stop_price", "a trailing order needs a trailing amount or trailing_percent"
+            )
+        if self.order_type is OrderType.TRAILING_LIMIT and self.limit_price is None:
+            raise InvalidOrderSpec("limit_price", "required for TRAIL LIMIT orders (the offset)")
+        if self.tif is TimeInForce.GTD and not self.good_till:
+            raise InvalidOrderSpec("good_till", "required for GTD orders")
+        if self.oca_type not in (0, 1, 2, 3):
+            raise InvalidOrderSpec("oca_type", f"must be 1, 2 or 3 (or 0 for none), got {self.oca_type}")
+        if self.oca_type and not self.oca_group:
+            raise InvalidOrderSpec("oca_group", "an OCA type needs an OCA group")
+
+    def with_changes(
+        self,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        transmit: bool | None = None,
+        oca_group: str | None = None,
+        oca_type: int | None = None,
+    ) -> OrderSpec:
+        """A modified copy, validated again."""
+        return OrderSpec(
+            action=self.action,
+            quantity=self.quantity if quantity is None else quantity,
+            order_type=self.order_type,
+            limit_price=self.limit_price if limit_price is None else limit_price,
+            stop_price=self.stop_price if stop_price is None else stop_price,
+            tif=self.tif,
+            account=self.account,
+            outside_rth=self.outside_rth,
+            trailing_percent=self.trailing_percent,
+            oca_group=self.oca_group if oca_group is None else oca_group,
+            oca_type=self.oca_type if oca_type is None else oca_type,
+            transmit=self.transmit if transmit is None else transmit,
+            good_till=self.good_till,
+            reference_price=self.reference_price,
+            allow_negative_prices=self.allow_negative_prices,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BracketOrder:
+    """A parent with a take-profit and a stop-loss child in one OCA group.
+
+    IB's own ``bracketOrder`` sends parent and take-profit with ``transmit=False`` and the
+    stop-loss with ``transmit=True``: the last child transmits all three, so no child can work
+    without its siblings. Both children share an OCA group of type 1 so that one filling cancels
+    the other; leaving both working after one fills oversells the position.
+    """
+
+    parent: OrderSpec
+    take_profit: OrderSpec
+    stop_loss: OrderSpec
+    oca_group: str
+
+    def __post_init__(self) -> None:
+        p, tp, sl = self.parent, self.take_profit, self.stop_loss
+        if not self.oca_group:
+            raise InvalidOrderSpec("oca_group", "a bracket needs an OCA group")
+        for name, child in (("take_profit", tp), ("stop_loss", sl)):
+            if child.action is p.action:
+                raise InvalidOrderSpec(f"{name}.action", "a bracket child must close the parent")
+            if child.quantity != p.quantity:
+                raise InvalidOrderSpec(f"{name}.quantity", "must equal the parent's quantity")
+            if child.oca_group != self.oca_group:
+                raise InvalidOrderSpec(f"{name}.oca_group", "children share the bracket's OCA group")
+        if tp.limit_price is None:
+            raise InvalidOrderSpec("take_profit.limit_price", "required")
+        if sl.stop_price is None:
+            raise InvalidOrderSpec("stop_loss.stop_price", "required")
+        entry = p.limit_price if p.limit_price is not None else p.stop_price
+        if entry is not None:
+            up = p.action is OrderAction.BUY
+            if (tp.limit_price <= entry) if up else (tp.limit_price >= entry):
+                raise InvalidOrderSpec(
+                    "take_profit.limit_price",
+                    f"must be {'above' if up else 'below'} the entry price {entry}",
+                )
+            if (sl.stop_price >= entry) if up else (sl.stop_price <= entry):
+                raise InvalidOrderSpec(
+                    "stop_loss.stop_price",
+                    f"must be {'below' if up else 'above'} the entry price {entry}",
+                )
+        if p.transmit or tp.transmit or not sl.transmit:
+            raise InvalidOrderSpec(
+                "transmit", "parent and take-profit hold (False); the stop-loss transmits (True)"
+            )
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        action: OrderAction,
+        quantity: Decimal,
+        entry_price: Decimal,
+        take_profit_price: Decimal,
+        stop_loss_price: Decimal,
+        oca_group: str,
+        tif: TimeInForce = TimeInForce.DAY,
+        account: str = "",
+    ) -> BracketOrder:
+        exit_action = action.opposite
+        return cls(
+            parent=OrderSpec(
+                action, quantity, OrderType.LIMIT, limit_price=entry_price, tif=tif,
+                account=account, transmit=False,
+            ),
+            take_profit=OrderSpec(
+                exit_action, quantity, OrderType.LIMIT, limit_price=take_profit_price, tif=tif,
+                account=account, oca_group=oca_group, oca_type=1, transmit=False,
+            ),
+            stop_loss=OrderSpec(
+                exit_action, quantity, OrderType.STOP, stop_price=stop_loss_price, tif=tif,
+                account=account, oca_group=oca_group, oca_type=1, transmit=True,
+            ),
+            oca_group=oca_group,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One fill as IB reported it (``execDetails``)."""
+
+    exec_id: str
+    time: datetime | None
+    account: str
+    exchange: str
+    side: Side
+    shares: Decimal
+    price: Decimal
+    perm_id: int = 0
+    client_id: int = 0
+    order_id: int = 0
+    cum_qty: Decimal | None = None
+    avg_price: Decimal | None = None
+    order_ref: str = ""
+    liquidity: int = 0
+
+    @property
+    def base_id(self) -> str:
+        return exec_base_id(self.exec_id)
+
+    @property
+    def revision(self) -> str:
+        return exec_revision(self.exec_id)
+
+
+def exec_base_id(exec_id: str) -> str:
+    """IB corrects an execution by re-sending its execId with a higher suffix after the last
+    dot (``…01.01`` → ``…01.02``): everything before that dot names the fill."""
+    head, dot, _ = exec_id.rpartition(".")
+    return head if dot else exec_id
+
+
+def exec_revision(exec_id: str) -> str:
+    head, dot, tail = exec_id.rpartition(".")
+    return tail if dot else ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionReport:
+    """IB's ``commissionReport``. It carries no clientId and may come before, after or never."""
+
+    exec_id: str
+    commission: Decimal | None
+    currency: str
+    realized_pnl: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    """What an execution-layer call did, for callers that must never see an exception."""
+
+    success: bool
+    action: ActionTaken
+    order_ids: tuple[str, ...] = field(default_factory=tuple)
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, error: str, order_ids: tuple[str, ...] = ()) -> ExecutionResult:
+        return cls(False, ActionTaken.FAILED, order_ids, error)
