@@ -55,6 +55,8 @@ class OrderCreated(Aggregate.Created):
     status: OrderStatus
     parent_key: str | None
     group_id: str | None
+    # Where the order was learned (a Flex statement's raw attributes, a tape position, ...).
+    provenance: dict[str, str] | None
 
     @property
     def ts_recorded(self) -> datetime:
@@ -191,6 +193,8 @@ class StatusReported(OrderEvent):
 class ExecutionRecorded(OrderEvent):
     execution: Execution
     status: OrderStatus
+    # The source's raw attributes (a Flex row), kept because parsers change and IB's do not.
+    provenance: dict[str, str] | None
 
     def fold(self, s: OrderState) -> None:
         x = self.execution
@@ -207,6 +211,7 @@ class ExecutionCorrected(OrderEvent):
     execution: Execution
     replaces_exec_id: str
     status: OrderStatus
+    provenance: dict[str, str] | None
 
     def fold(self, s: OrderState) -> None:
         x = self.execution
@@ -216,6 +221,27 @@ class ExecutionCorrected(OrderEvent):
         s.notional += x.shares * x.price - old.shares * old.price
         if s.filled == ZERO:
             s.notional = ZERO
+        s.status = self.status
+        s.updated_at = self.timestamp
+
+
+class ExecutionCancelled(OrderEvent):
+    """IB cancelled (busted) an execution after the fact — a Flex ``TradeCancel`` row. The fill
+    no longer counts; it stays in the history."""
+
+    exec_id: str
+    reason: str
+    status: OrderStatus
+    provenance: dict[str, str] | None
+
+    def fold(self, s: OrderState) -> None:
+        old = s.executions.pop(exec_base_id(self.exec_id), None)
+        if old is not None:
+            s.filled -= old.shares
+            s.notional -= old.shares * old.price
+            if s.filled == ZERO:
+                s.notional = ZERO
+        s.cancelled_executions.append(self.exec_id)
         s.status = self.status
         s.updated_at = self.timestamp
 
@@ -267,6 +293,7 @@ ORDER_EVENT_TYPES: tuple[type[Aggregate.Event], ...] = (
     StatusReported,
     ExecutionRecorded,
     ExecutionCorrected,
+    ExecutionCancelled,
     CommissionReported,
     ErrorReported,
     AnomalyRecorded,

@@ -55,6 +55,7 @@ class Order(Aggregate):
         ts_recorded: datetime,
         parent_key: str | None = None,
         group_id: str | None = None,
+        provenance: dict[str, str] | None = None,
     ) -> Order:
         """Our intent to trade; nothing has been sent to IB yet."""
         key = order_key(client_order_id=client_order_id)
@@ -72,6 +73,7 @@ class Order(Aggregate):
             status=OrderStatus.NEW,
             parent_key=parent_key,
             group_id=group_id,
+            provenance=provenance,
         )
 
     @classmethod
@@ -86,6 +88,8 @@ class Order(Aggregate):
         client_order_id: str | None = None,
         origin: str = "discovered",
         parent_key: str | None = None,
+        group_id: str | None = None,
+        provenance: dict[str, str] | None = None,
     ) -> Order:
         """An order IB told us about that this process did not create (another client, TWS by
         hand, an earlier session, a Flex statement)."""
@@ -103,7 +107,8 @@ class Order(Aggregate):
             spec=spec,
             status=OrderStatus.DISCOVERED,
             parent_key=parent_key,
-            group_id=None,
+            group_id=group_id,
+            provenance=provenance,
         )
 
     @staticmethod
@@ -217,7 +222,13 @@ class Order(Aggregate):
             self._anomaly(anomaly, f"status {raw_status}", ts_event, ts_recorded, before=before)
         return True
 
-    def record_execution(self, execution: Execution, *, ts_recorded: datetime) -> bool:
+    def record_execution(
+        self,
+        execution: Execution,
+        *,
+        ts_recorded: datetime,
+        provenance: dict[str, str] | None = None,
+    ) -> bool:
         s = self.state
         base = execution.base_id
         current = s.executions.get(base)
@@ -241,6 +252,7 @@ class Order(Aggregate):
                 ts_event=execution.time,
                 execution=execution,
                 status=out.dest,
+                provenance=provenance,
             )
         else:
             self.trigger_event(
@@ -250,6 +262,7 @@ class Order(Aggregate):
                 execution=execution,
                 replaces_exec_id=current.exec_id,
                 status=out.dest,
+                provenance=provenance,
             )
         received = f"execution {execution.exec_id} {execution.shares}@{execution.price}"
         if out.anomaly:
@@ -263,6 +276,36 @@ class Order(Aggregate):
                 expected=f"filled <= order quantity {s.spec.quantity}",
                 received=f"{received} brings filled to {new_filled}",
             )
+        return True
+
+    def record_execution_cancel(
+        self,
+        exec_id: str,
+        *,
+        reason: str,
+        ts_recorded: datetime,
+        ts_event: datetime | None = None,
+        provenance: dict[str, str] | None = None,
+    ) -> bool:
+        """IB busted an execution (Flex ``TradeCancel``). Unknown or already cancelled: nothing."""
+        current = self.state.executions.get(exec_base_id(exec_id))
+        if current is None:
+            return False
+        status = self.state.status
+        if status is OrderStatus.FILLED and self.state.filled - current.shares < self.state.spec.quantity:
+            # The fill that completed the order is gone; IB's statement says nothing of the
+            # order's status, so it stays Filled and the auditor is told.
+            self.trigger_event(
+                ev.ExecutionCancelled, timestamp=ts_recorded, ts_event=ts_event,
+                exec_id=current.exec_id, reason=reason, status=status, provenance=provenance,
+            )
+            self._anomaly("filled_order_lost_a_fill", f"cancel of execution {exec_id}",
+                          ts_event, ts_recorded, before=status)
+            return True
+        self.trigger_event(
+            ev.ExecutionCancelled, timestamp=ts_recorded, ts_event=ts_event,
+            exec_id=current.exec_id, reason=reason, status=status, provenance=provenance,
+        )
         return True
 
     def record_commission(self, report: CommissionReport, *, ts_recorded: datetime) -> bool:

@@ -46,6 +46,7 @@ class OrderState:
     last_error: tuple[int, str] | None = None
     errors: int = 0
     anomalies: list[str] = field(default_factory=list)
+    cancelled_executions: list[str] = field(default_factory=list)
     denial: str | None = None
 
     @property

@@ -177,6 +177,7 @@ class OrderTrail(Application[UUID]):
             parent_key=parent_key,
             group_id=group_id,
         )
+        self._learn(order)
         self.save(order)
         return order.id
 
@@ -207,6 +208,8 @@ class OrderTrail(Application[UUID]):
         origin: str = "discovered",
         ts_event: datetime | None = None,
         parent_key: str | None = None,
+        group_id: str | None = None,
+        provenance: dict[str, str] | None = None,
     ) -> UUID:
         """The order IB told us about, created if this store has never seen it."""
         if client_order_id is None and perm_id and perm_id in self._perm_index:
@@ -223,6 +226,8 @@ class OrderTrail(Application[UUID]):
             ts_event=ts_event,
             ts_recorded=self.clock(),
             parent_key=parent_key,
+            group_id=group_id,
+            provenance=provenance,
         )
         try:
             self.save(order)
@@ -275,10 +280,15 @@ class OrderTrail(Application[UUID]):
             ),
         )
 
-    def record_execution(self, key: FactKey, execution: Execution) -> bool:
+    def record_execution(
+        self, key: FactKey, execution: Execution, *, provenance: dict[str, str] | None = None
+    ) -> bool:
         oid = self.require(key)
         recorded = self._change(
-            oid, lambda o: o.record_execution(execution, ts_recorded=self.clock())
+            oid,
+            lambda o: o.record_execution(
+                execution, ts_recorded=self.clock(), provenance=provenance
+            ),
         )
         self._exec_index[execution.base_id] = oid
         pending = self._pending_commissions.pop(execution.base_id, None)
@@ -299,6 +309,24 @@ class OrderTrail(Application[UUID]):
             self._pending_commissions[base] = report
             return None
         return self._change(oid, lambda o: o.record_commission(report, ts_recorded=self.clock()))
+
+    def record_execution_cancel(
+        self,
+        key: FactKey,
+        exec_id: str,
+        *,
+        reason: str,
+        ts_event: datetime | None = None,
+        provenance: dict[str, str] | None = None,
+    ) -> bool:
+        oid = self.require(key)
+        return self._change(
+            oid,
+            lambda o: o.record_execution_cancel(
+                exec_id, reason=reason, ts_recorded=self.clock(), ts_event=ts_event,
+                provenance=provenance,
+            ),
+        )
 
     @property
     def pending_commissions(self) -> list[CommissionReport]:

@@ -1,0 +1,50 @@
+"""``ordertrail``: the command-line entry point."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="ordertrail",
+    help="An event-sourced record of every Interactive Brokers order, built from what IB said.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ordertrail {version('ordertrail')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    pass
+
+
+# Each module adds its own commands with register(app); the order here is the order in --help.
+COMMAND_MODULES = ("core",)
+
+
+def _register() -> None:
+    from importlib import import_module
+
+    for name in COMMAND_MODULES:
+        import_module(f"ordertrail.adapters.cli.{name}").register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()
