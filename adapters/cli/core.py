@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-
 from ordertrail.adapters.cli.common import (
     DataOpt,
     FormatOpt,
@@ -65,8 +64,12 @@ def orders(
 
 
 def bench(
-    orders_count: Annotated[int, typer.Option("--orders", help="Orders per apply workload.")] = 100_000,
-    events: Annotated[int, typer.Option("--events", help="Stored events for the rebuild.")] = 1_000_000,
+    orders_count: Annotated[
+        int, typer.Option("--orders", help="Orders per apply workload.")
+    ] = 100_000,
+    events: Annotated[
+        int, typer.Option("--events", help="Stored events for the rebuild.")
+    ] = 1_000_000,
     repeats: Annotated[int, typer.Option("--repeats", help="Repeats; medians are reported.")] = 5,
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, for a smoke run.")] = False,
 ) -> None:

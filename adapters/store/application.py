@@ -18,7 +18,6 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
-
 from ordertrail.adapters.store.codec import EventMapper
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import fold_orders, stored_events
@@ -26,7 +25,13 @@ from ordertrail.domain.events import ExecutionCorrected, ExecutionRecorded
 from ordertrail.domain.identity import is_client_order_id
 from ordertrail.domain.order import Order
 from ordertrail.domain.state import OrderState
-from ordertrail.domain.values import CommissionReport, ContractRef, Execution, OrderSpec, exec_base_id
+from ordertrail.domain.values import (
+    CommissionReport,
+    ContractRef,
+    Execution,
+    OrderSpec,
+    exec_base_id,
+)
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -183,7 +188,8 @@ class OrderTrail(Application[UUID]):
 
     def submit(self, oid: UUID, *, client_id: int, order_id: int) -> None:
         self._change(
-            oid, lambda o: o.submit(client_id=client_id, order_id=order_id, ts_recorded=self.clock())
+            oid,
+            lambda o: o.submit(client_id=client_id, order_id=order_id, ts_recorded=self.clock()),
         )
         self._aliases[(client_id, order_id)] = oid
 
@@ -196,7 +202,7 @@ class OrderTrail(Application[UUID]):
     def request_modify(self, oid: UUID, spec: OrderSpec) -> None:
         self._change(oid, lambda o: o.request_modify(spec, ts_recorded=self.clock()))
 
-    # ---- facts -------------------------------------------------------------------------------------
+    # ---- facts ---------------------------------------------------------------------------------
 
     def discover(
         self,
@@ -323,7 +329,10 @@ class OrderTrail(Application[UUID]):
         return self._change(
             oid,
             lambda o: o.record_execution_cancel(
-                exec_id, reason=reason, ts_recorded=self.clock(), ts_event=ts_event,
+                exec_id,
+                reason=reason,
+                ts_recorded=self.clock(),
+                ts_event=ts_event,
                 provenance=provenance,
             ),
         )
@@ -351,7 +360,7 @@ class OrderTrail(Application[UUID]):
             ),
         )
 
-    # ---- reading -----------------------------------------------------------------------------------
+    # ---- reading ---------------------------------------------------------------------------------
 
     def states(self) -> dict[UUID, OrderState]:
         """Every order's current state, by the fast rebuild."""

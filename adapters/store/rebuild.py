@@ -7,14 +7,15 @@ the number of orders, not with the number of events.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
-
-from ordertrail.adapters.store.codec import event_decoder, make_event
+from ordertrail.adapters.store.codec import event_decoder
 from ordertrail.domain.events import OrderCreated
 from ordertrail.domain.state import OrderState
 
@@ -29,7 +30,7 @@ def _sqlite_rows(recorder: Any, start: int) -> Iterator[Row]:
     try:
         conn.execute("PRAGMA query_only = 1")
         cur = conn.execute(
-            f"SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+            f"SELECT rowid, originator_id, originator_version, topic, state "
             f"FROM {recorder.events_table_name} WHERE rowid > ? ORDER BY rowid",
             (start,),
         )
@@ -55,7 +56,7 @@ def _generic_rows(recorder: ApplicationRecorder, start: int) -> Iterator[Row]:
 
 
 def stored_rows(recorder: ApplicationRecorder, start: int = 0) -> Iterator[Row]:
-    """(notification id, originator id, version, topic, state bytes) in log order after ``start``."""
+    """(notification id, originator id, version, topic, state) in log order after ``start``."""
     if type(recorder).__module__ == "eventsourcing.sqlite":
         return _sqlite_rows(recorder, start)
     return _generic_rows(recorder, start)
@@ -63,11 +64,24 @@ def stored_rows(recorder: ApplicationRecorder, start: int = 0) -> Iterator[Row]:
 
 def stored_events(recorder: ApplicationRecorder, start: int = 0) -> Iterator[tuple[int, Any]]:
     """(notification id, domain event) in log order, decoded by the event classes' types."""
+    ids: dict[Any, UUID] = {}
+    decoders: dict[str, Callable[[bytes], tuple[type, dict[str, Any]]]] = {}
+    new = object.__new__
+    put = object.__setattr__
     for nid, oid, version, topic, state in stored_rows(recorder, start):
-        cls, d = event_decoder(topic)(state)
-        if not isinstance(oid, UUID):
-            oid = UUID(oid)
-        yield nid, make_event(cls, d, oid, version)
+        decode = decoders.get(topic)
+        if decode is None:
+            decode = decoders[topic] = event_decoder(topic)
+        cls, d = decode(state)
+        # An order's events share one id: parse its UUID once (SQLite stores the hex text).
+        uid = ids.get(oid)
+        if uid is None:
+            uid = ids[oid] = oid if isinstance(oid, UUID) else UUID(oid)
+        d["originator_id"] = uid
+        d["originator_version"] = version
+        event: Any = new(cls)
+        put(event, "__dict__", d)
+        yield nid, event
 
 
 def fold_orders(
@@ -81,16 +95,32 @@ def fold_orders(
     out: dict[UUID, OrderState] = {} if states is None else states
     last = start
     count = 0
-    for last, event in stored_events(recorder, start):  # noqa: B007
-        if type(event) is OrderCreated:
-            out[event.originator_id] = event.new_state()
-        else:
-            state = out.get(event.originator_id)
-            if state is not None:
-                event.fold(state)
-        count += 1
-        if progress is not None and count % 10000 == 0:
-            progress(count)
+    with _cyclic_gc_paused():
+        for last, event in stored_events(recorder, start):  # noqa: B007
+            if type(event) is OrderCreated:
+                out[event.originator_id] = event.new_state()
+            else:
+                state = out.get(event.originator_id)
+                if state is not None:
+                    event.fold(state)
+            count += 1
+            if progress is not None and count % 10000 == 0:
+                progress(count)
     if progress is not None:
         progress(count)
     return out, last
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """The fold allocates millions of short-lived, acyclic objects while the dict of states
+    grows; the cyclic collector would rescan that dict every few thousand allocations (a third
+    of the rebuild's time, measured with ``ordertrail bench``). Reference counting still frees
+    everything the fold drops, so pausing the cyclic collector costs no memory."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

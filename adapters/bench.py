@@ -1,0 +1,246 @@
+"""``ordertrail bench``: apply, append and rebuild rates, printed as JSON.
+
+Medians over repeats, with a baseline measured in the same process (reading the same rows with
+bare sqlite3 + orjson, the floor any rebuild from SQLite pays), because the machines this runs on
+are shared and noisy: compare ratios, not absolute numbers between runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ordertrail.domain.events import OrderCreated
+from ordertrail.domain.order import Order
+from ordertrail.domain.state import OrderState
+from ordertrail.domain.values import ContractRef, Execution, OrderAction, OrderSpec, OrderType, Side
+
+T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+CONTRACT = ContractRef(265598, "AAPL", exchange="SMART")
+SPEC = OrderSpec(OrderAction.BUY, Decimal(100), OrderType.LIMIT, limit_price=Decimal("187.25"))
+
+
+def _fill_order(i: int) -> list[Any]:
+    """created, submitted, Submitted, fills of 30, 30, 40 → Filled."""
+    ts = T0 + timedelta(microseconds=i)
+    o = Order.place(client_order_id=f"OT-b{i}", contract=CONTRACT, spec=SPEC, ts_recorded=ts)
+    o.submit(client_id=1, order_id=i + 1, ts_recorded=ts)
+    o.record_status(
+        raw_status="Submitted", filled=Decimal(0), remaining=Decimal(100),
+        avg_fill_price=None, ts_recorded=ts, perm_id=10_000_000 + i,
+    )
+    for n, qty in enumerate((30, 30, 40)):
+        o.record_execution(
+            Execution(
+                exec_id=f"0000{i:08x}.{n:04d}.01", time=ts, account="DU1", exchange="NASDAQ",
+                side=Side.BOUGHT, shares=Decimal(qty), price=Decimal("187.25"),
+                perm_id=10_000_000 + i, client_id=1, order_id=i + 1,
+            ),
+            ts_recorded=ts,
+        )
+    return list(o.collect_events())
+
+
+def _cancel_order(i: int) -> list[Any]:
+    """created, submitted, Submitted, Cancelled."""
+    ts = T0 + timedelta(microseconds=i)
+    o = Order.place(client_order_id=f"OT-c{i}", contract=CONTRACT, spec=SPEC, ts_recorded=ts)
+    o.submit(client_id=1, order_id=i + 1, ts_recorded=ts)
+    for status in ("Submitted", "Cancelled"):
+        o.record_status(
+            raw_status=status, filled=Decimal(0), remaining=Decimal(100),
+            avg_fill_price=None, ts_recorded=ts,
+        )
+    return list(o.collect_events())
+
+
+def fold(events: list[Any]) -> dict[Any, OrderState]:
+    """The fast path: the events' own fold functions, no aggregates."""
+    states: dict[Any, OrderState] = {}
+    created = OrderCreated
+    for e in events:
+        if type(e) is created:
+            states[e.originator_id] = e.new_state()
+        else:
+            e.fold(states[e.originator_id])
+    return states
+
+
+def _folder(events: list[Any]) -> Callable[[], object]:
+    return lambda: fold(events)
+
+
+def _median_rate(n: int, repeats: int, run: Callable[[], object]) -> dict[str, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    med = statistics.median(times)
+    return {"events": n, "median_s": round(med, 4), "events_per_s": round(n / med)}
+
+
+def bench_apply(orders: int, repeats: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, make in (("fill", _fill_order), ("cancel", _cancel_order)):
+        events = [e for i in range(orders) for e in make(i)]
+        per_order = len(events) // orders
+        result = _median_rate(len(events), repeats, _folder(events))
+        result["events_per_order"] = per_order
+        out[name] = result
+    return out
+
+
+def _fresh_app(directory: Path) -> Any:
+    from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.adapters.store.config import StoreConfig
+
+    return OrderTrail(StoreConfig.resolve(directory))
+
+
+def bench_append(repeats: int, orders: int = 2_000) -> dict[str, Any]:
+    """One save per event (a live session), and all events of many orders in one save."""
+    events_per_save: list[float] = []
+    batched: list[float] = []
+    n = 0
+    for _ in range(repeats):
+        sample = [e for i in range(orders) for e in _fill_order(i)]
+        n = len(sample)
+        with tempfile.TemporaryDirectory() as d:
+            app = _fresh_app(Path(d))
+            start = time.perf_counter()
+            for e in sample:
+                app.save(e)
+            events_per_save.append(n / (time.perf_counter() - start))
+            app.close()
+        with tempfile.TemporaryDirectory() as d:
+            app = _fresh_app(Path(d))
+            start = time.perf_counter()
+            for k in range(0, n, 6000):
+                app.save(*sample[k : k + 6000])
+            batched.append(n / (time.perf_counter() - start))
+            app.close()
+    return {
+        "events": n,
+        "one_save_per_event_events_per_s": round(statistics.median(events_per_save)),
+        "batched_6000_events_per_s": round(statistics.median(batched)),
+    }
+
+
+def populate(directory: Path, events: int) -> int:
+    """Write ``events`` stored events (fill workload) through eventsourcing's own recorder."""
+    app = _fresh_app(directory)
+    written = 0
+    i = 0
+    batch: list[Any] = []
+    while written < events:
+        evs = _fill_order(i)[: events - written]
+        batch.extend(evs)
+        written += len(evs)
+        i += 1
+        if len(batch) >= 30_000:
+            app.recorder.insert_events([app.mapper.to_stored_event(e) for e in batch])
+            batch.clear()
+    if batch:
+        app.recorder.insert_events([app.mapper.to_stored_event(e) for e in batch])
+    app.close()
+    return written
+
+
+def _baseline_scan(path: Path) -> int:
+    """Bare sqlite3 + orjson over the same rows: the floor for any rebuild from SQLite."""
+    import sqlite3
+
+    import orjson
+
+    conn = sqlite3.connect(path)
+    n = 0
+    loads = orjson.loads
+    query = "SELECT originator_id, originator_version, topic, state FROM stored_events"
+    for row in conn.execute(query):  # noqa: E501
+        loads(row[3])
+        n += 1
+    conn.close()
+    return n
+
+
+def bench_rebuild(events: int, repeats: int) -> dict[str, Any]:
+    from ordertrail.adapters.store.rebuild import fold_orders
+
+    with tempfile.TemporaryDirectory() as d:
+        directory = Path(d)
+        written = populate(directory, events)
+        app = _fresh_app(directory)
+        sqlite_path = app.config.sqlite_path
+        rebuild = _median_rate(written, repeats, lambda: fold_orders(app.recorder))
+        baseline = _median_rate(written, repeats, lambda: _baseline_scan(sqlite_path))
+        app.close()
+        memory = _rebuild_memory(directory)
+    return {
+        "events": written,
+        "rebuild": rebuild,
+        "baseline_sqlite_orjson": baseline,
+        "rebuild_vs_baseline": round(rebuild["events_per_s"] / baseline["events_per_s"], 3),
+        "memory": memory,
+    }
+
+
+_MEMORY_PROBE = """
+import gc, json, resource, sys
+from pathlib import Path
+from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.rebuild import fold_orders
+app = OrderTrail(StoreConfig.resolve(Path(sys.argv[1])))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+states, _ = fold_orders(app.recorder) if sys.argv[2] == "fold" else ({}, 0)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"before_kib": before, "after_kib": after, "orders": len(states)}))
+"""
+
+
+def _rebuild_memory(directory: Path) -> dict[str, Any]:
+    """Peak RSS of a fresh process that rebuilds, against one that only starts up."""
+    out: dict[str, Any] = {}
+    for mode in ("idle", "fold"):
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEMORY_PROBE, str(directory), mode],
+            check=True, capture_output=True, text=True,
+        )
+        out[mode] = json.loads(proc.stdout)
+    fold_peak = out["fold"]["after_kib"]
+    idle_peak = out["idle"]["after_kib"]
+    return {
+        "peak_rss_mib": round(fold_peak / 1024, 1),
+        "startup_rss_mib": round(idle_peak / 1024, 1),
+        "rebuild_extra_mib": round((fold_peak - idle_peak) / 1024, 1),
+        "orders": out["fold"]["orders"],
+        "extra_kib_per_order": round((fold_peak - idle_peak) / max(out["fold"]["orders"], 1), 2),
+    }
+
+
+def run_benchmarks(*, orders: int, events: int, repeats: int) -> str:
+    gc.enable()
+    result: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "repeats": repeats,
+        "gc": gc.isenabled(),
+        "apply_in_memory": bench_apply(orders, repeats),
+        "store_append_sqlite": bench_append(max(1, min(repeats, 3))),
+        "rebuild_from_sqlite": bench_rebuild(events, repeats),
+    }
+    result["max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return json.dumps(result, indent=2)
