@@ -1,0 +1,256 @@
+"""Scenario: the market and broker set-up a simulator session starts from.
+
+A scenario file is JSON; its schema is documented in docs/simulator.md. ``load_scenario`` names
+the file and the offending field on any bad input, because users write these by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+MIN_SERVER_VERSION = 157
+MAX_SERVER_VERSION = 178
+
+
+class ScenarioError(ValueError):
+    """A scenario file or value that cannot be used; the message names file and field."""
+
+
+class BehaviourKind(StrEnum):
+    REJECT = "reject"  # error (201/200/103...) instead of an acknowledgement
+    FILLS = "fills"  # acknowledge, then the listed (partial) fills
+    STUCK = "stuck"  # PendingSubmit forever: no status is ever sent
+    REST = "rest"  # acknowledge and never fill automatically
+    INACTIVE = "inactive"  # acknowledge as Inactive with whyHeld; can still be filled
+
+
+class CommissionTiming(StrEnum):
+    WITH = "with"  # right after its execDetails (TWS's usual order)
+    EARLY = "early"  # before its execDetails: ib_async cannot match it and drops it
+    LATE = "late"  # after the order's status and openOrder that follow the execution
+    HELD = "held"  # only when the control API releases it
+    NEVER = "never"
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedFill:
+    qty: Decimal
+    price: Decimal | None = None  # None: the market price, or the limit if there is none
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """What the broker does with an order whose orderRef matches."""
+
+    order_ref: str
+    kind: BehaviourKind
+    code: int = 201
+    text: str = ""
+    inactive: bool = False  # reject: follow the error with an Inactive status
+    why_held: str = ""
+    fills: tuple[ScriptedFill, ...] = ()
+    commission_timing: CommissionTiming = CommissionTiming.WITH
+
+
+@dataclass(slots=True)
+class Scenario:
+    accounts: list[str] = field(default_factory=lambda: ["DU1234567"])
+    server_version: int = MAX_SERVER_VERSION
+    next_order_id: int = 1
+    first_perm_id: int = 1_000_000_001
+    cash: Decimal = Decimal(1_000_000)
+    currency: str = "USD"
+    commission_per_share: Decimal = Decimal("0.005")
+    commission_minimum: Decimal = Decimal("1.00")
+    auto_fill: bool = True
+    prices: dict[str, Decimal] = field(default_factory=dict)
+    prices_by_con_id: dict[int, Decimal] = field(default_factory=dict)
+    behaviours: list[Behaviour] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not MIN_SERVER_VERSION <= self.server_version <= MAX_SERVER_VERSION:
+            raise ScenarioError(
+                f"server_version {self.server_version} is outside "
+                f"{MIN_SERVER_VERSION}..{MAX_SERVER_VERSION}"
+            )
+        if not self.accounts:
+            raise ScenarioError("accounts: at least one account is needed")
+
+    def price_for(self, con_id: int, symbol: str) -> Decimal | None:
+        if con_id and con_id in self.prices_by_con_id:
+            return self.prices_by_con_id[con_id]
+        return self.prices.get(symbol)
+
+    def behaviour_for(self, order_ref: str) -> Behaviour | None:
+        if not order_ref:
+            return None
+        return next((b for b in reversed(self.behaviours) if b.order_ref == order_ref), None)
+
+    def commission_for(self, qty: Decimal) -> Decimal:
+        return max(self.commission_per_share * qty, self.commission_minimum)
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    """Read a scenario JSON file; raise ScenarioError naming the file and field on bad input."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario file: {exc.strerror}") from exc
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid JSON: {exc}") from exc
+    try:
+        return scenario_from_dict(data)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
+
+
+_TOP_LEVEL = frozenset(
+    {"accounts", "server_version", "next_order_id", "cash", "currency", "commission",
+     "auto_fill", "prices", "prices_by_con_id", "behaviours"}
+)  # fmt: skip
+
+
+def scenario_from_dict(data: object) -> Scenario:
+    obj = _mapping(data, "(top level)")
+    _no_unknown(obj, _TOP_LEVEL, "")
+    scenario = Scenario()
+    if "accounts" in obj:
+        accounts = obj["accounts"]
+        if not isinstance(accounts, list) or not all(isinstance(a, str) and a for a in accounts):
+            raise ScenarioError("field 'accounts': expected a list of account ids")
+        scenario.accounts = list(accounts)
+    if "server_version" in obj:
+        scenario.server_version = _int(obj["server_version"], "server_version")
+    if "next_order_id" in obj:
+        scenario.next_order_id = _int(obj["next_order_id"], "next_order_id")
+    if "cash" in obj:
+        scenario.cash = _decimal(obj["cash"], "cash")
+    if "currency" in obj:
+        scenario.currency = _str(obj["currency"], "currency")
+    if "auto_fill" in obj:
+        scenario.auto_fill = _bool(obj["auto_fill"], "auto_fill")
+    if "commission" in obj:
+        com = _mapping(obj["commission"], "commission")
+        _no_unknown(com, frozenset({"per_share", "minimum"}), "commission.")
+        if "per_share" in com:
+            scenario.commission_per_share = _decimal(com["per_share"], "commission.per_share")
+        if "minimum" in com:
+            scenario.commission_minimum = _decimal(com["minimum"], "commission.minimum")
+    for symbol, price in _mapping(obj.get("prices", {}), "prices").items():
+        scenario.prices[symbol] = _decimal(price, f"prices.{symbol}")
+    for key, price in _mapping(obj.get("prices_by_con_id", {}), "prices_by_con_id").items():
+        con_id = _int(key, f"prices_by_con_id.{key} (key)")
+        scenario.prices_by_con_id[con_id] = _decimal(price, f"prices_by_con_id.{key}")
+    behaviours = obj.get("behaviours", [])
+    if not isinstance(behaviours, list):
+        raise ScenarioError("field 'behaviours': expected a list")
+    scenario.behaviours = [_behaviour(b, f"behaviours[{i}]") for i, b in enumerate(behaviours)]
+    scenario.__post_init__()
+    return scenario
+
+
+_BEHAVIOUR_KEYS = frozenset(
+    {"order_ref", "kind", "code", "text", "inactive", "why_held", "fills", "commission"}
+)
+
+
+def _behaviour(data: object, where: str) -> Behaviour:
+    obj = _mapping(data, where)
+    _no_unknown(obj, _BEHAVIOUR_KEYS, f"{where}.")
+    kind_text = _str(obj.get("kind"), f"{where}.kind")
+    try:
+        kind = BehaviourKind(kind_text)
+    except ValueError:
+        choices = ", ".join(k.value for k in BehaviourKind)
+        raise ScenarioError(
+            f"field '{where}.kind': {kind_text!r} is not one of {choices}"
+        ) from None
+    raw_fills = obj.get("fills", [])
+    if not isinstance(raw_fills, list):
+        raise ScenarioError(f"field '{where}.fills': expected a list")
+    fills = []
+    for i, item in enumerate(raw_fills):
+        fill = _mapping(item, f"{where}.fills[{i}]")
+        _no_unknown(fill, frozenset({"qty", "price"}), f"{where}.fills[{i}].")
+        price = fill.get("price")
+        fills.append(
+            ScriptedFill(
+                qty=_decimal(fill.get("qty"), f"{where}.fills[{i}].qty"),
+                price=None if price is None else _decimal(price, f"{where}.fills[{i}].price"),
+            )
+        )
+    if kind is BehaviourKind.FILLS and not fills:
+        raise ScenarioError(f"field '{where}.fills': a 'fills' behaviour needs a list of fills")
+    timing_text = _str(obj.get("commission", "with"), f"{where}.commission")
+    try:
+        timing = CommissionTiming(timing_text)
+    except ValueError:
+        choices = ", ".join(t.value for t in CommissionTiming)
+        raise ScenarioError(
+            f"field '{where}.commission': {timing_text!r} is not one of {choices}"
+        ) from None
+    return Behaviour(
+        order_ref=_str(obj.get("order_ref"), f"{where}.order_ref"),
+        kind=kind,
+        code=_int(obj.get("code", 201), f"{where}.code"),
+        text=_str(obj.get("text", ""), f"{where}.text"),
+        inactive=_bool(obj.get("inactive", False), f"{where}.inactive"),
+        why_held=_str(obj.get("why_held", ""), f"{where}.why_held"),
+        fills=tuple(fills),
+        commission_timing=timing,
+    )
+
+
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ScenarioError(f"field '{where}': expected an object")
+    return value
+
+
+def _no_unknown(obj: Mapping[str, Any], known: frozenset[str], prefix: str) -> None:
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        raise ScenarioError(f"field '{prefix}{unknown[0]}': unknown field")
+
+
+def _str(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise ScenarioError(f"field '{where}': expected a string, got {value!r}")
+    return value
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ScenarioError(f"field '{where}': expected true or false, got {value!r}")
+    return value
+
+
+def _int(value: object, where: str) -> int:
+    if isinstance(value, bool):
+        raise ScenarioError(f"field '{where}': expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ScenarioError(f"field '{where}': expected an integer, got {value!r}")
+
+
+def _decimal(value: object, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str | float):
+        raise ScenarioError(f"field '{where}': expected a number, got {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ScenarioError(f"field '{where}': expected a number, got {value!r}") from None
+    if not number.is_finite():
+        raise ScenarioError(f"field '{where}': expected a finite number, got {value!r}")
+    return number
