@@ -36,14 +36,32 @@ class OrderType(enum.StrEnum):
     STOP_LIMIT = "STP LMT"
     TRAILING = "TRAIL"
     TRAILING_LIMIT = "TRAIL LIMIT"
+    # Types other programs (or people in TWS) use; we record them when IB reports them.
+    MARKET_ON_CLOSE = "MOC"
+    LIMIT_ON_CLOSE = "LOC"
+    MARKET_IF_TOUCHED = "MIT"
+    LIMIT_IF_TOUCHED = "LIT"
+    RELATIVE = "REL"
+    MIDPRICE = "MIDPRICE"
+    PEGGED_TO_MIDPOINT = "PEG MID"
 
     @property
     def needs_limit_price(self) -> bool:
-        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        return self in (
+            OrderType.LIMIT,
+            OrderType.STOP_LIMIT,
+            OrderType.LIMIT_ON_CLOSE,
+            OrderType.LIMIT_IF_TOUCHED,
+        )
 
     @property
     def needs_stop_price(self) -> bool:
-        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+        return self in (
+            OrderType.STOP,
+            OrderType.STOP_LIMIT,
+            OrderType.MARKET_IF_TOUCHED,
+            OrderType.LIMIT_IF_TOUCHED,
+        )
 
 
 class TimeInForce(enum.StrEnum):
@@ -162,7 +180,9 @@ class OrderSpec:
         if self.tif is TimeInForce.GTD and not self.good_till:
             raise InvalidOrderSpec("good_till", "required for GTD orders")
         if self.oca_type not in (0, 1, 2, 3):
-            raise InvalidOrderSpec("oca_type", f"must be 1, 2 or 3 (or 0 for none), got {self.oca_type}")
+            raise InvalidOrderSpec(
+                "oca_type", f"must be 1, 2 or 3 (or 0 for none), got {self.oca_type}"
+            )
         if self.oca_type and not self.oca_group:
             raise InvalidOrderSpec("oca_group", "an OCA type needs an OCA group")
 
@@ -221,7 +241,9 @@ class BracketOrder:
             if child.quantity != p.quantity:
                 raise InvalidOrderSpec(f"{name}.quantity", "must equal the parent's quantity")
             if child.oca_group != self.oca_group:
-                raise InvalidOrderSpec(f"{name}.oca_group", "children share the bracket's OCA group")
+                raise InvalidOrderSpec(
+                    f"{name}.oca_group", "children share the bracket's OCA group"
+                )
         if tp.limit_price is None:
             raise InvalidOrderSpec("take_profit.limit_price", "required")
         if sl.stop_price is None:
@@ -260,16 +282,35 @@ class BracketOrder:
         exit_action = action.opposite
         return cls(
             parent=OrderSpec(
-                action, quantity, OrderType.LIMIT, limit_price=entry_price, tif=tif,
-                account=account, transmit=False,
+                action,
+                quantity,
+                OrderType.LIMIT,
+                limit_price=entry_price,
+                tif=tif,
+                account=account,
+                transmit=False,
             ),
             take_profit=OrderSpec(
-                exit_action, quantity, OrderType.LIMIT, limit_price=take_profit_price, tif=tif,
-                account=account, oca_group=oca_group, oca_type=1, transmit=False,
+                exit_action,
+                quantity,
+                OrderType.LIMIT,
+                limit_price=take_profit_price,
+                tif=tif,
+                account=account,
+                oca_group=oca_group,
+                oca_type=1,
+                transmit=False,
             ),
             stop_loss=OrderSpec(
-                exit_action, quantity, OrderType.STOP, stop_price=stop_loss_price, tif=tif,
-                account=account, oca_group=oca_group, oca_type=1, transmit=True,
+                exit_action,
+                quantity,
+                OrderType.STOP,
+                stop_price=stop_loss_price,
+                tif=tif,
+                account=account,
+                oca_group=oca_group,
+                oca_type=1,
+                transmit=True,
             ),
             oca_group=oca_group,
         )
@@ -311,7 +352,7 @@ def exec_base_id(exec_id: str) -> str:
 
 
 def exec_revision(exec_id: str) -> str:
-    head, dot, tail = exec_id.rpartition(".")
+    _, dot, tail = exec_id.rpartition(".")
     return tail if dot else ""
 
 

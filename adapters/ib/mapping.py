@@ -1,0 +1,166 @@
+"""ib_async objects → domain values. Kept apart from the connection code (a venue mapping table,
+as NautilusTrader keeps its own).
+
+IB sends doubles for quantities and prices, with ``Double.MAX_VALUE`` meaning "unset"; ib_async
+passes them through as floats. Everything here becomes Decimal or None.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ib_async import CommissionReport as IbCommissionReport
+from ib_async import Contract
+from ib_async import Execution as IbExecution
+from ib_async import Order as IbOrder
+from ordertrail.domain.errors import InvalidFact
+from ordertrail.domain.money import is_unset, price_or_none, quantity
+from ordertrail.domain.values import (
+    CommissionReport,
+    ContractRef,
+    Execution,
+    OrderAction,
+    OrderSpec,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+
+_RIGHTS = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
+
+
+def contract_ref(c: Contract) -> ContractRef:
+    multiplier = Decimal(1)
+    if c.multiplier and not is_unset(c.multiplier):
+        multiplier = quantity(c.multiplier, "contract.multiplier") or Decimal(1)
+    strike = price_or_none(c.strike, "contract.strike") if c.strike else None
+    return ContractRef(
+        con_id=int(c.conId or 0),
+        symbol=c.symbol or c.localSymbol or "",
+        sec_type=c.secType or "STK",
+        exchange=c.exchange or "SMART",
+        currency=c.currency or "USD",
+        multiplier=multiplier,
+        expiry=c.lastTradeDateOrContractMonth or None,
+        strike=strike,
+        right=_RIGHTS.get((c.right or "").upper()) if c.right and c.right != "?" else None,
+        local_symbol=c.localSymbol or None,
+    )
+
+
+def order_spec(o: IbOrder, contract: ContractRef) -> OrderSpec:
+    """IB's view of an order as our OrderSpec; the type code must be one we know."""
+    try:
+        order_type = OrderType(o.orderType)
+    except ValueError:
+        raise InvalidFact("order.orderType", o.orderType, "not an order type we record") from None
+    try:
+        tif = TimeInForce(o.tif or "DAY")
+    except ValueError:
+        raise InvalidFact("order.tif", o.tif, "not a time in force we record") from None
+    trailing_pct = price_or_none(o.trailingPercent, "order.trailingPercent")
+    return OrderSpec(
+        action=OrderAction(o.action),
+        quantity=quantity(o.totalQuantity, "order.totalQuantity"),
+        order_type=order_type,
+        limit_price=price_or_none(o.lmtPrice, "order.lmtPrice")
+        if order_type is not OrderType.MARKET
+        else None,
+        stop_price=price_or_none(o.auxPrice, "order.auxPrice"),
+        tif=tif,
+        account=o.account or "",
+        outside_rth=bool(o.outsideRth),
+        trailing_percent=trailing_pct,
+        oca_group=o.ocaGroup or "",
+        oca_type=int(o.ocaType or 0) if o.ocaGroup else 0,
+        transmit=bool(o.transmit),
+        good_till=o.goodTillDate or "",
+        allow_negative_prices=contract.allows_negative_prices,
+    )
+
+
+def to_utc(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        if value.year <= 1970:
+            return None  # ib_async's EPOCH default: no time given
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+def execution(x: IbExecution) -> Execution:
+    shares = quantity(x.shares, "execution.shares")
+    if x.side not in ("BOT", "SLD"):
+        raise InvalidFact("execution.side", x.side, "expected BOT or SLD")
+    price = price_or_none(x.price, "execution.price")
+    if price is None:
+        raise InvalidFact("execution.price", x.price, "an execution needs a price")
+    # Executions of orders placed by hand can carry an unset orderId (TWS bug).
+    order_id = 0 if is_unset(x.orderId) else int(x.orderId)
+    return Execution(
+        exec_id=x.execId,
+        time=to_utc(x.time),
+        account=x.acctNumber,
+        exchange=x.exchange,
+        side=Side(x.side),
+        shares=shares,
+        price=price,
+        perm_id=int(x.permId),
+        client_id=int(x.clientId),
+        order_id=order_id,
+        cum_qty=price_or_none(x.cumQty, "execution.cumQty"),
+        avg_price=price_or_none(x.avgPrice, "execution.avgPrice"),
+        order_ref=x.orderRef or "",
+        liquidity=int(x.lastLiquidity or 0),
+    )
+
+
+def commission(r: IbCommissionReport) -> CommissionReport:
+    return CommissionReport(
+        exec_id=r.execId,
+        commission=price_or_none(r.commission, "commissionReport.commission"),
+        currency=r.currency or "",
+        realized_pnl=price_or_none(r.realizedPNL, "commissionReport.realizedPNL"),
+    )
+
+
+def to_ib_order(spec: OrderSpec, *, order_id: int, order_ref: str, parent_id: int = 0) -> IbOrder:
+    """Our OrderSpec as the ib_async Order that places it."""
+    o = IbOrder(
+        orderId=order_id,
+        action=spec.action.value,
+        totalQuantity=float(spec.quantity),
+        orderType=spec.order_type.value,
+        tif=spec.tif.value,
+        account=spec.account,
+        outsideRth=spec.outside_rth,
+        ocaGroup=spec.oca_group,
+        ocaType=spec.oca_type,
+        orderRef=order_ref,
+        transmit=spec.transmit,
+        parentId=parent_id,
+        goodTillDate=spec.good_till,
+    )
+    if spec.limit_price is not None:
+        o.lmtPrice = float(spec.limit_price)
+    if spec.stop_price is not None:
+        o.auxPrice = float(spec.stop_price)
+    if spec.trailing_percent is not None:
+        o.trailingPercent = float(spec.trailing_percent)
+    return o
+
+
+def to_ib_contract(c: ContractRef) -> Contract:
+    return Contract(
+        conId=c.con_id,
+        symbol=c.symbol,
+        secType=c.sec_type,
+        exchange=c.exchange,
+        currency=c.currency,
+        lastTradeDateOrContractMonth=c.expiry or "",
+        strike=float(c.strike) if c.strike is not None else 0.0,
+        right=c.right or "",
+        multiplier=str(c.multiplier) if c.multiplier != 1 else "",
+        localSymbol=c.local_symbol or "",
+    )
