@@ -38,15 +38,37 @@ def order_row(state: Any) -> dict[str, Any]:
     }
 
 
+def anomaly_table() -> str:
+    """The edges that record an anomaly, as a markdown table (docs/state-machine.md)."""
+    from ordertrail.domain.machine import EDGES
+
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for e in EDGES:
+        if e.anomaly is None:
+            continue
+        trigger = e.trigger.value
+        if e.completes is not None:
+            trigger += " (completes)" if e.completes else " (partial)"
+        dest = "stays" if e.dest is e.source else e.dest.value
+        groups.setdefault((e.anomaly, trigger, dest), []).append(e.source.value)
+    lines = ["| anomaly | fact | from | moves to |", "|---|---|---|---|"]
+    for (kind, trigger, dest), sources in sorted(groups.items()):
+        lines.append(f"| `{kind}` | {trigger} | {', '.join(sources)} | {dest} |")
+    return "\n".join(lines)
+
+
 def diagram(
     anomalies: Annotated[
         bool, typer.Option("--anomalies", help="Also draw the edges that record an anomaly.")
+    ] = False,
+    table: Annotated[
+        bool, typer.Option("--anomaly-table", help="Print the anomalous edges as a markdown table.")
     ] = False,
 ) -> None:
     """Print the order state machine as mermaid text, drawn from its one definition."""
     from ordertrail.domain.machine import mermaid
 
-    typer.echo(mermaid(with_anomalies=anomalies))
+    typer.echo(anomaly_table() if table else mermaid(with_anomalies=anomalies))
 
 
 def orders(

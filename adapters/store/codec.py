@@ -16,7 +16,7 @@ import typing
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from uuid import UUID
 
@@ -89,15 +89,21 @@ def _compile(name: str, source: str, namespace: dict[str, Any]) -> Any:
 def _value_decoder(cls: type) -> Convert:
     """Rebuild a frozen value object from its JSON dict without running its validation."""
     convs = _field_converters(cls)
-    ns: dict[str, Any] = {"new": object.__new__, "put": object.__setattr__, "cls": cls}
+    ns: dict[str, Any] = {"new": object.__new__, "cls": cls}
     lines = ["def build(raw):", "    o = new(cls)", "    get = raw.get"]
     for f in dataclasses.fields(cls):
+        # The slot's own descriptor: a frozen class refuses setattr, and going through
+        # object.__setattr__ costs a type lookup per field.
+        slot = cls.__dict__.get(f.name)
+        ns[f"s_{f.name}"] = (
+            slot.__set__ if hasattr(slot, "__set__") else partial(object.__setattr__)
+        )
         if f.name in convs:
             ns[f"c_{f.name}"] = convs[f.name]
             lines.append(f"    v = get({f.name!r})")
-            lines.append(f"    put(o, {f.name!r}, None if v is None else c_{f.name}(v))")
+            lines.append(f"    s_{f.name}(o, None if v is None else c_{f.name}(v))")
         else:
-            lines.append(f"    put(o, {f.name!r}, get({f.name!r}))")
+            lines.append(f"    s_{f.name}(o, get({f.name!r}))")
     lines.append("    return o")
     return typing.cast(Convert, _compile("build", "\n".join(lines), ns))
 
