@@ -25,8 +25,9 @@ def _to_decimal(value: Number, field: str) -> Decimal:
     elif isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise InvalidFact(field, value, "not a finite number")
-        # repr() gives the shortest string that round-trips, so 0.1 stays 0.1, not 0.1000000000000000055
-        result = Decimal(repr(value))
+        # IB sends quantities as doubles: 50.0 is the quantity 50, and repr() is the shortest
+        # string that round-trips, so 0.1 stays 0.1, not 0.1000000000000000055.
+        result = Decimal(int(value)) if value.is_integer() else Decimal(repr(value))
     elif isinstance(value, int):
         result = Decimal(value)
     else:

@@ -1,41 +1,11 @@
-"""Core commands: the state diagram, the orders in the store, the benchmark."""
+"""Core commands: the demo, the simulator, the state diagram, the benchmark."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from ordertrail.adapters.cli.common import (
-    DataOpt,
-    FormatOpt,
-    OutputFormat,
-    StoreOpt,
-    clear_errors,
-    config,
-    emit,
-)
-
-
-def order_row(state: Any) -> dict[str, Any]:
-    s = state
-    return {
-        "order": s.client_order_id or (f"perm:{s.perm_id}" if s.perm_id else s.order_key),
-        "perm_id": s.perm_id,
-        "origin": s.origin,
-        "symbol": s.contract.symbol,
-        "con_id": s.contract.con_id,
-        "action": s.spec.action.value,
-        "type": s.spec.order_type.value,
-        "quantity": s.spec.quantity,
-        "limit": s.spec.limit_price,
-        "stop": s.spec.stop_price,
-        "status": s.status.value,
-        "filled": s.filled,
-        "avg_price": s.avg_fill_price,
-        "commission": s.commission_total,
-        "anomalies": ",".join(s.anomalies),
-        "updated": s.updated_at.isoformat(),
-    }
+from ordertrail.adapters.cli.common import DataOpt, StoreOpt, clear_errors, config, fail
 
 
 def anomaly_table() -> str:
@@ -71,20 +41,6 @@ def diagram(
     typer.echo(anomaly_table() if table else mermaid(with_anomalies=anomalies))
 
 
-def orders(
-    data: DataOpt = None,
-    store: StoreOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-) -> None:
-    """List every order in the event store with its current status."""
-    from ordertrail.adapters.store.application import OrderTrail
-
-    with clear_errors():
-        trail = OrderTrail(config(data, store))
-        states = sorted(trail.states().values(), key=lambda s: s.created_at)
-        emit([order_row(s) for s in states], fmt, title="orders")
-
-
 def bench(
     orders_count: Annotated[
         int, typer.Option("--orders", help="Orders per apply workload.")
@@ -103,7 +59,73 @@ def bench(
     typer.echo(run_benchmarks(orders=orders_count, events=events, repeats=repeats))
 
 
+def demo(
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only the summary table.")] = False,
+) -> None:
+    """Trade a scripted session against the built-in simulator through ib_async, record it,
+    and print every order's history. No IB account needed."""
+    from ordertrail.adapters.cli.render import clock, describe
+    from ordertrail.adapters.demo import run_demo
+    from ordertrail.adapters.store.application import OrderTrail
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    with clear_errors():
+        cfg = config(data, store)
+        trail = OrderTrail(cfg)
+        console.print(f"recording into [bold]{cfg.describe()}[/]")
+        result = run_demo(trail, lambda text: console.print(f"  {text}"))
+        summary = Table(title="orders recorded in this session")
+        for col in ("scenario", "order", "status", "filled", "avg price", "anomalies"):
+            summary.add_column(col)
+        for title, oid in result.orders:
+            s = trail.get(oid).state
+            summary.add_row(
+                title,
+                s.client_order_id or s.order_key,
+                s.status.value,
+                str(s.filled),
+                "" if s.avg_fill_price is None else f"{s.avg_fill_price:.4f}",
+                ",".join(s.anomalies),
+            )
+            if quiet:
+                continue
+            history = Table(title=f"{title}: {s.client_order_id}", title_justify="left")
+            for col in ("v", "IB time", "recorded", "event"):
+                history.add_column(col)
+            for e in trail.history(oid):
+                history.add_row(
+                    str(e.originator_version), clock(e.ts_event), clock(e.timestamp), describe(e)
+                )
+            console.print(history)
+        console.print(summary)
+        console.print(f"recorder: {result.stats}")
+
+
+def simulate(
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (127.0.0.1).")] = 7497,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="Scenario file (JSON, docs/simulator.md).")
+    ] = None,
+) -> None:
+    """Run the TWS simulator on 127.0.0.1 until Ctrl-C: point your own IB program at it."""
+    from pathlib import Path
+
+    from ordertrail.adapters.simulator import ScenarioError, run_simulator
+
+    try:
+        run_simulator(port, Path(scenario) if scenario else None)
+    except ScenarioError as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}")
+
+
 def register(app: typer.Typer) -> None:
+    app.command()(demo)
+    app.command()(simulate)
     app.command()(diagram)
-    app.command()(orders)
     app.command()(bench)

@@ -61,14 +61,25 @@ def order_spec(o: IbOrder, contract: ContractRef) -> OrderSpec:
     except ValueError:
         raise InvalidFact("order.tif", o.tif, "not a time in force we record") from None
     trailing_pct = price_or_none(o.trailingPercent, "order.trailingPercent")
+    trailing = order_type in (OrderType.TRAILING, OrderType.TRAILING_LIMIT)
+    # TWS sends 0 (or the unset sentinel) in lmtPrice/auxPrice for order types that carry no
+    # such price; only the types that use a price read it.
+    limit = (
+        price_or_none(o.lmtPrice, "order.lmtPrice")
+        if (order_type.needs_limit_price or order_type is OrderType.TRAILING_LIMIT)
+        else None
+    )
+    stop = (
+        price_or_none(o.auxPrice, "order.auxPrice")
+        if (order_type.needs_stop_price or (trailing and trailing_pct is None))
+        else None
+    )
     return OrderSpec(
         action=OrderAction(o.action),
         quantity=quantity(o.totalQuantity, "order.totalQuantity"),
         order_type=order_type,
-        limit_price=price_or_none(o.lmtPrice, "order.lmtPrice")
-        if order_type is not OrderType.MARKET
-        else None,
-        stop_price=price_or_none(o.auxPrice, "order.auxPrice"),
+        limit_price=limit,
+        stop_price=stop,
         tif=tif,
         account=o.account or "",
         outside_rth=bool(o.outsideRth),

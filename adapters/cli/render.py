@@ -1,0 +1,63 @@
+"""How an order's events read to a person: one line each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ordertrail.domain import events as ev
+
+
+def describe(e: Any) -> str:
+    t = type(e)
+    if t is ev.OrderCreated:
+        s = e.spec
+        px = f" @ {s.limit_price}" if s.limit_price is not None else ""
+        stop = f" stop {s.stop_price}" if s.stop_price is not None else ""
+        return (
+            f"{e.origin}: {s.action.value} {s.quantity} {e.contract.symbol} "
+            f"{s.order_type.value}{px}{stop} {s.tif.value}"
+        )
+    if t is ev.SubmissionRequested:
+        return f"submit as clientId {e.client_id} orderId {e.order_id}"
+    if t is ev.StatusReported:
+        held = f" whyHeld={e.why_held}" if e.why_held else ""
+        return f"IB status {e.raw_status} filled={e.filled} remaining={e.remaining}{held}"
+    if t is ev.ExecutionRecorded:
+        x = e.execution
+        return f"execution {x.exec_id} {x.side.value} {x.shares} @ {x.price} on {x.exchange}"
+    if t is ev.ExecutionCorrected:
+        x = e.execution
+        return f"correction {x.exec_id} (replaces {e.replaces_exec_id}) {x.shares} @ {x.price}"
+    if t is ev.ExecutionCancelled:
+        return f"execution {e.exec_id} cancelled: {e.reason}"
+    if t is ev.CommissionReported:
+        r = e.report
+        pnl = f" realized {r.realized_pnl}" if r.realized_pnl is not None else ""
+        return f"commission {r.commission} {r.currency} for {r.exec_id}{pnl}"
+    if t is ev.ErrorReported:
+        return f"IB error {e.code}: {e.message}"
+    if t is ev.AnomalyRecorded:
+        return f"ANOMALY {e.kind}: received {e.received}; expected {e.expected}"
+    if t is ev.CancelRequested:
+        return "cancel requested"
+    if t is ev.ModificationRequested:
+        return f"modify requested: qty {e.spec.quantity} limit {e.spec.limit_price}"
+    if t is ev.ModificationAcknowledged:
+        who = "ours" if e.requested else "not requested by us"
+        return f"IB shows new terms ({who}): qty {e.spec.quantity} limit {e.spec.limit_price}"
+    if t is ev.ModificationRefused:
+        return f"modification refused (error {e.code})"
+    if t is ev.IdentifiersBound:
+        parts = []
+        if e.perm_id:
+            parts.append(f"permId {e.perm_id}")
+        if e.order_id is not None:
+            parts.append(f"clientId {e.client_id} orderId {e.order_id}")
+        return "IB identifiers: " + ", ".join(parts)
+    if t is ev.RiskDenied:
+        return f"RiskGate refused ({e.rule}): {e.reason}"
+    return t.__name__
+
+
+def clock(ts: Any) -> str:
+    return "" if ts is None else ts.strftime("%H:%M:%S.%f")[:-3]

@@ -1,0 +1,157 @@
+"""``ordertrail demo``: a scripted session against the built-in simulator, recorded for real.
+
+No IB account and no set-up: the simulator runs in-process on a free loopback port, the real
+ib_async client connects to it, ordertrail's broker sends the orders and its recorder writes
+what "IB" answered into the event store. The script covers what an IB trader meets in a day:
+a limit order that fills in parts, a bracket whose take-profit fills and whose stop-loss the
+OCA group cancels, a cancel that races a fill, and a margin rejection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from uuid import UUID
+
+from ib_async import IB
+from ordertrail.adapters.ib.broker import IbBroker
+from ordertrail.adapters.ib.recorder import IbRecorder
+from ordertrail.adapters.simulator import Scenario, SimOrder, Simulator
+from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.domain.status import OrderStatus
+from ordertrail.domain.values import BracketOrder, ContractRef, OrderAction, OrderSpec, OrderType
+
+AAPL = ContractRef(265598, "AAPL", exchange="SMART", currency="USD")
+MSFT = ContractRef(272093, "MSFT", exchange="SMART", currency="USD")
+
+
+@dataclass
+class DemoResult:
+    orders: list[tuple[str, UUID]] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("the simulator did not answer in time")
+        await asyncio.sleep(0.01)
+
+
+async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoResult:
+    scenario = Scenario(
+        prices={"AAPL": Decimal("150.00"), "MSFT": Decimal("410.00")}, auto_fill=False
+    )
+    result = DemoResult()
+    # Client order ids must be unique across runs sharing one store.
+    run = uuid.uuid4().hex[:8]
+    counter = iter(range(1, 1000))
+    async with Simulator(scenario) as sim:
+        ib = IB()
+        recorder = IbRecorder(ib, trail).attach()
+        await ib.connectAsync("127.0.0.1", sim.port, clientId=1)
+        broker = IbBroker(ib, trail, lambda: f"demo{run}-{next(counter)}")
+
+        def status_is(oid: UUID, *statuses: OrderStatus) -> Callable[[], bool]:
+            return lambda: trail.get(oid).state.status in statuses
+
+        def sim_order(oid: UUID) -> SimOrder:
+            return sim.order_by_ref(trail.get(oid).state.client_order_id or "")
+
+        async def step(title: str, action: Callable[[], Awaitable[None]]) -> None:
+            say(title)
+            await action()
+
+        # 1. A limit order that fills in parts.
+        async def partial_fills() -> None:
+            spec = OrderSpec(
+                OrderAction.BUY,
+                Decimal(100),
+                OrderType.LIMIT,
+                limit_price=Decimal("150.00"),
+                reference_price=Decimal("149.98"),
+            )
+            oid = broker.place(AAPL, spec)
+            result.orders.append(("limit order filled in parts", oid))
+            await _until(status_is(oid, OrderStatus.SUBMITTED))
+            for qty, px in ((30, "149.95"), (30, "149.98"), (40, "150.00")):
+                sim.fill(sim_order(oid), qty, Decimal(px))
+            await _until(lambda: len(trail.get(oid).state.commissions) == 3)
+
+        # 2. A bracket: parent fills, take-profit fills, the OCA group cancels the stop.
+        async def bracket() -> None:
+            b = BracketOrder.build(
+                action=OrderAction.BUY,
+                quantity=Decimal(50),
+                entry_price=Decimal("410.00"),
+                take_profit_price=Decimal("415.00"),
+                stop_loss_price=Decimal("405.00"),
+                oca_group=f"OT-demo{run}-oca",
+            )
+            parent, take, stop = broker.place_bracket(MSFT, b)
+            result.orders += [
+                ("bracket parent", parent),
+                ("bracket take-profit", take),
+                ("bracket stop-loss", stop),
+            ]
+            await _until(status_is(stop, OrderStatus.PRE_SUBMITTED, OrderStatus.SUBMITTED))
+            sim.fill(sim_order(parent))
+            await _until(status_is(parent, OrderStatus.FILLED))
+            sim.set_price("MSFT", Decimal("415.00"))
+            sim.fill(sim_order(take), price=Decimal("415.00"))
+            await _until(status_is(stop, OrderStatus.CANCELLED))
+
+        # 3. A cancel that races a fill: PendingCancel, then Filled.
+        async def cancel_race() -> None:
+            spec = OrderSpec(
+                OrderAction.SELL, Decimal(20), OrderType.LIMIT, limit_price=Decimal("151.00")
+            )
+            oid = broker.place(AAPL, spec)
+            result.orders.append(("cancel that raced a fill", oid))
+            await _until(status_is(oid, OrderStatus.SUBMITTED))
+            sim.defer_cancel(sim_order(oid))
+            broker.cancel(oid)
+            await _until(status_is(oid, OrderStatus.PENDING_CANCEL))
+            sim.fill(sim_order(oid), price=Decimal("151.00"))
+            await _until(status_is(oid, OrderStatus.FILLED))
+
+        # 4. A margin rejection: error 201, then Inactive.
+        async def rejection() -> None:
+            spec = OrderSpec(
+                OrderAction.BUY, Decimal(100000), OrderType.LIMIT, limit_price=Decimal("150.00")
+            )
+            oid = broker.place(AAPL, spec)
+            result.orders.append(("margin rejection", oid))
+            await _until(status_is(oid, OrderStatus.SUBMITTED))
+            sim.reject(
+                sim_order(oid),
+                201,
+                "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE "
+                "DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [9912.55 USD] MUST EXCEED THE "
+                "INITIAL MARGIN [3750000.00 USD]",
+                inactive=True,
+            )
+            await _until(status_is(oid, OrderStatus.INACTIVE))
+
+        await step("1/4 limit order filled in parts (30, 30, 40)", partial_fills)
+        await step("2/4 bracket: take-profit fills, OCA cancels the stop", bracket)
+        await step("3/4 cancel racing a fill", cancel_race)
+        await step("4/4 margin rejection (error 201, then Inactive)", rejection)
+        await asyncio.sleep(0.1)
+        ib.disconnect()
+        recorder.detach()
+        result.stats = recorder.stats.as_dict()
+    return result
+
+
+def run_demo(trail: OrderTrail, say: Callable[[str], None]) -> DemoResult:
+    import logging
+
+    # ib_async logs IB's errors 201/202 at ERROR level; in the demo they are the point.
+    logging.getLogger("ib_async").setLevel(logging.CRITICAL)
+    return asyncio.run(run_demo_async(trail, say))
