@@ -1,0 +1,145 @@
+"""What the event store already knows about fills, read from the log in one pass.
+
+The importer needs more than ``OrderTrail.states()`` gives: which execIds were ever recorded
+(cancelled ones included, so a re-imported statement does not bring a busted fill back), which
+Flex tradeID named which execution (a ``TradeCancel`` names its fill only by ``origTradeID``),
+which fills already have a commission, and when each cancel was reported (trade time and report
+time are two axes: a statement knows only the cancels reported by its end; flex-facts.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from eventsourcing.persistence import ApplicationRecorder
+from ordertrail.adapters.flex.dates import BadDate, parse_date
+from ordertrail.adapters.store.rebuild import stored_events
+from ordertrail.domain.events import (
+    CommissionReported,
+    ExecutionCancelled,
+    ExecutionCorrected,
+    ExecutionRecorded,
+    IdentifiersBound,
+    OrderCreated,
+    StatusReported,
+)
+from ordertrail.domain.values import Execution, exec_base_id
+
+
+@dataclass(slots=True)
+class RecordedFill:
+    order_id: UUID
+    execution: Execution
+    con_id: int
+    account: str
+    # The day a statement first reported the fill (None: live, known when it happened).
+    reported_on: date | None = None
+    # None: in force; a date: cancelled by a report of that day; date.min: cancelled, day unknown.
+    cancelled_on: date | None = None
+
+
+@dataclass(slots=True)
+class RecordedFills:
+    fills: dict[str, RecordedFill] = field(default_factory=dict)  # by exec base id
+    by_trade_id: dict[str, str] = field(default_factory=dict)  # Flex tradeID -> execId
+    commissioned: set[str] = field(default_factory=set)  # exec base ids
+    orders: set[UUID] = field(default_factory=set)
+    by_perm_id: dict[int, UUID] = field(default_factory=dict)
+    symbols: dict[int, str] = field(default_factory=dict)  # conId -> symbol
+
+    @classmethod
+    def read(cls, recorder: ApplicationRecorder) -> RecordedFills:
+        known = cls()
+        contracts: dict[UUID, tuple[int, str]] = {}
+        for _, event in stored_events(recorder):
+            oid: UUID = event.originator_id
+            if isinstance(event, OrderCreated):
+                known.orders.add(oid)
+                contracts[oid] = (event.contract.con_id, event.spec.account)
+                known.symbols.setdefault(event.contract.con_id, event.contract.symbol)
+            if isinstance(event, OrderCreated | IdentifiersBound | StatusReported) and (
+                event.perm_id
+            ):
+                known.by_perm_id.setdefault(event.perm_id, oid)
+            if isinstance(event, ExecutionRecorded | ExecutionCorrected):
+                con_id, account = contracts.get(oid, (0, ""))
+                known.add(oid, event.execution, event.provenance, con_id, account)
+            elif isinstance(event, ExecutionCancelled):
+                fill = known.fills.get(exec_base_id(event.exec_id))
+                if fill is not None:
+                    fill.cancelled_on = _reported_on(event.provenance) or date.min
+            elif isinstance(event, CommissionReported):
+                known.commissioned.add(exec_base_id(event.report.exec_id))
+        return known
+
+    def add(
+        self,
+        order_id: UUID,
+        execution: Execution,
+        provenance: dict[str, str] | None,
+        con_id: int,
+        account: str,
+    ) -> None:
+        prov = provenance or {}
+        # A combo order's fills are its legs: the row's own conid says which leg moved.
+        raw_con = prov.get("conid", "")
+        self.fills[execution.base_id] = RecordedFill(
+            order_id,
+            execution,
+            int(raw_con) if raw_con.isdigit() else con_id,
+            execution.account or account,
+            reported_on=_reported_on(prov),
+        )
+        if prov.get("tradeID"):
+            self.by_trade_id[prov["tradeID"]] = execution.exec_id
+
+    def in_force(self, *, as_reported_by: date) -> Iterable[RecordedFill]:
+        """Fills a statement ending on ``as_reported_by`` would still show."""
+        for fill in self.fills.values():
+            # A replacement booked later (reportDate after the statement's end) is not yet in
+            # that statement; a fill busted later still is.
+            if fill.reported_on is not None and fill.reported_on > as_reported_by:
+                continue
+            if fill.cancelled_on is None or fill.cancelled_on > as_reported_by:
+                yield fill
+
+    def position(
+        self,
+        account: str,
+        con_id: int,
+        *,
+        since: date | None,
+        until: date,
+        known_at: date,
+        zone: ZoneInfo,
+    ) -> tuple[Decimal, bool]:
+        """Signed quantity of the fills dated from ``since`` (None: the beginning) to ``until``,
+        both inclusive, as a statement ending on ``known_at`` shows them; and whether any was
+        found."""
+        total, found = Decimal(0), False
+        for fill in self.in_force(as_reported_by=known_at):
+            if fill.account != account or fill.con_id != con_id:
+                continue
+            x = fill.execution
+            # A fill without IB's time cannot be placed in a period: count it as early.
+            day = x.time.astimezone(zone).date() if x.time is not None else date.min
+            if (since is None or since <= day) and day <= until:
+                total += x.shares * x.side.sign
+                found = True
+        return total, found
+
+    def keys(self, *, known_at: date) -> set[tuple[str, int]]:
+        return {(f.account, f.con_id) for f in self.in_force(as_reported_by=known_at)}
+
+
+def _reported_on(provenance: dict[str, str] | None) -> date | None:
+    raw = (provenance or {}).get("reportDate", "")
+    try:
+        return parse_date(raw) if raw else None
+    except BadDate:
+        return None
