@@ -38,15 +38,26 @@ def _fill_order(i: int) -> list[Any]:
     o = Order.place(client_order_id=f"OT-b{i}", contract=CONTRACT, spec=SPEC, ts_recorded=ts)
     o.submit(client_id=1, order_id=i + 1, ts_recorded=ts)
     o.record_status(
-        raw_status="Submitted", filled=Decimal(0), remaining=Decimal(100),
-        avg_fill_price=None, ts_recorded=ts, perm_id=10_000_000 + i,
+        raw_status="Submitted",
+        filled=Decimal(0),
+        remaining=Decimal(100),
+        avg_fill_price=None,
+        ts_recorded=ts,
+        perm_id=10_000_000 + i,
     )
     for n, qty in enumerate((30, 30, 40)):
         o.record_execution(
             Execution(
-                exec_id=f"0000{i:08x}.{n:04d}.01", time=ts, account="DU1", exchange="NASDAQ",
-                side=Side.BOUGHT, shares=Decimal(qty), price=Decimal("187.25"),
-                perm_id=10_000_000 + i, client_id=1, order_id=i + 1,
+                exec_id=f"0000{i:08x}.{n:04d}.01",
+                time=ts,
+                account="DU1",
+                exchange="NASDAQ",
+                side=Side.BOUGHT,
+                shares=Decimal(qty),
+                price=Decimal("187.25"),
+                perm_id=10_000_000 + i,
+                client_id=1,
+                order_id=i + 1,
             ),
             ts_recorded=ts,
         )
@@ -60,8 +71,11 @@ def _cancel_order(i: int) -> list[Any]:
     o.submit(client_id=1, order_id=i + 1, ts_recorded=ts)
     for status in ("Submitted", "Cancelled"):
         o.record_status(
-            raw_status=status, filled=Decimal(0), remaining=Decimal(100),
-            avg_fill_price=None, ts_recorded=ts,
+            raw_status=status,
+            filled=Decimal(0),
+            remaining=Decimal(100),
+            avg_fill_price=None,
+            ts_recorded=ts,
         )
     return list(o.collect_events())
 
@@ -169,7 +183,7 @@ def _baseline_scan(path: Path) -> int:
     n = 0
     loads = orjson.loads
     query = "SELECT originator_id, originator_version, topic, state FROM stored_events"
-    for row in conn.execute(query):  # noqa: E501
+    for row in conn.execute(query):
         loads(row[3])
         n += 1
     conn.close()
@@ -217,7 +231,9 @@ def _rebuild_memory(directory: Path) -> dict[str, Any]:
     for mode in ("idle", "fold"):
         proc = subprocess.run(
             [sys.executable, "-c", _MEMORY_PROBE, str(directory), mode],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         out[mode] = json.loads(proc.stdout)
     fold_peak = out["fold"]["after_kib"]

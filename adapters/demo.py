@@ -17,6 +17,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from ib_async import IB
+
 from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
 from ordertrail.adapters.simulator import Scenario, SimOrder, Simulator

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ib_async import IB
+
 from ordertrail.adapters.simulator import Scenario, Simulator
 
 

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from ordertrail.adapters.testing.harness import IbErrorLog, SimBody, run_with_simulator
 
 

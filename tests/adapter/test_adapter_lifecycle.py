@@ -30,7 +30,9 @@ def test_limit_order_filled_in_parts_records_every_fill_and_commission(
         st = s.state(oid)
         assert st.status is OrderStatus.FILLED
         assert st.filled == Decimal(100)
-        assert st.avg_fill_price == (30 * Decimal("149.9") + 30 * Decimal("149.95") + 40 * 150) / 100
+        assert (
+            st.avg_fill_price == (30 * Decimal("149.9") + 30 * Decimal("149.95") + 40 * 150) / 100
+        )
         assert st.perm_id == sim_order.perm_id
         assert st.anomalies == []
         topics = s.topics(oid)
@@ -51,11 +53,16 @@ def test_rejection_201_then_inactive_records_the_error_not_ib_async_cancelled(
         await s.until(lambda: s.state(oid).status is OrderStatus.SUBMITTED)
         h.sim.reject(h.sim.order_by_ref(s.state(oid).client_order_id), 201, inactive=True)
         await s.until(lambda: s.state(oid).why_held == "" and s.state(oid).errors == 1)
-        await s.until(lambda: s.state(oid).last_report and s.state(oid).last_report[0] == "Inactive")
+        await s.until(
+            lambda: s.state(oid).last_report and s.state(oid).last_report[0] == "Inactive"
+        )
         st = s.state(oid)
         assert st.status is OrderStatus.INACTIVE
-        assert st.last_error is not None and st.last_error[0] == 201
-        reported = [e.raw_status for e in s.trail.history(oid) if type(e).__name__ == "StatusReported"]
+        assert st.last_error is not None
+        assert st.last_error[0] == 201
+        reported = [
+            e.raw_status for e in s.trail.history(oid) if type(e).__name__ == "StatusReported"
+        ]
         # ib_async marks the Trade Cancelled locally on error 201; IB never said so.
         assert "Cancelled" not in reported
         assert reported[-1] == "Inactive"

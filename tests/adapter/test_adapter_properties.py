@@ -21,11 +21,21 @@ from ordertrail.domain.values import OrderAction, OrderSpec, OrderType
 from .conftest import AAPL, quiet_market
 
 ORDERS = 3
+
+
+def _disconnected(ib: Any) -> Any:
+    return lambda: not ib.isConnected()
+
+
 QTY = 10
 
 action = st.one_of(
-    st.tuples(st.just("fill"), st.integers(0, ORDERS - 1), st.integers(1, 6),
-              st.sampled_from(list(CommissionTiming))),
+    st.tuples(
+        st.just("fill"),
+        st.integers(0, ORDERS - 1),
+        st.integers(1, 6),
+        st.sampled_from(list(CommissionTiming)),
+    ),
     st.tuples(st.just("correct"), st.integers(0, ORDERS - 1)),
     st.tuples(st.just("duplicate"), st.integers(0, ORDERS - 1)),
     st.tuples(st.just("cancel"), st.integers(0, ORDERS - 1)),
@@ -79,7 +89,7 @@ def test_random_broker_behaviour_loses_and_duplicates_nothing(
             elif kind == "disconnect" and s.ib.isConnected():
                 # What follows happens while we are away, until the next "connect".
                 h.sim.disconnect(1)
-                await s.until(lambda: not s.ib.isConnected())
+                await s.until(_disconnected(s.ib))
             elif kind == "connect" and not s.ib.isConnected():
                 s = await open_session(h)
             await asyncio.sleep(0.005)

@@ -84,7 +84,9 @@ def test_bracket_take_profit_fills_and_stop_is_cancelled_by_oca(
             oca_group="OT-oca-1",
         )
         parent, take, stop = s.broker.place_bracket(AAPL, bracket)
-        await s.until(lambda: s.state(stop).status in (OrderStatus.PRE_SUBMITTED, OrderStatus.SUBMITTED))
+        await s.until(
+            lambda: s.state(stop).status in (OrderStatus.PRE_SUBMITTED, OrderStatus.SUBMITTED)
+        )
         h.sim.fill(h.sim.order_by_ref(s.state(parent).client_order_id), 10, 150)
         await s.until(lambda: s.state(parent).status is OrderStatus.FILLED)
         h.sim.fill(h.sim.order_by_ref(s.state(take).client_order_id), 10, 155)
