@@ -13,9 +13,10 @@ from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
-from ordertrail.adapters.store.config import StoreConfig
 from rich.console import Console
 from rich.table import Table
+
+from ordertrail.adapters.store.config import StoreConfig
 
 DataOpt = Annotated[
     str | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from ordertrail.adapters.cli.common import DataOpt, StoreOpt, clear_errors, config, fail
 
 
@@ -66,11 +67,12 @@ def demo(
 ) -> None:
     """Trade a scripted session against the built-in simulator through ib_async, record it,
     and print every order's history. No IB account needed."""
+    from rich.console import Console
+    from rich.table import Table
+
     from ordertrail.adapters.cli.render import clock, describe
     from ordertrail.adapters.demo import run_demo
     from ordertrail.adapters.store.application import OrderTrail
-    from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     with clear_errors():

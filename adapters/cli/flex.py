@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from ordertrail.adapters.cli.common import DataOpt, StoreOpt, clear_errors, config, err_console
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+
+from ordertrail.adapters.cli.common import DataOpt, StoreOpt, clear_errors, config, err_console
 
 if TYPE_CHECKING:
     from ordertrail.adapters.flex.reconcile import PositionCheck

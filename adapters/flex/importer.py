@@ -20,6 +20,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
+
 from ordertrail.adapters.flex.recorded import RecordedFills
 from ordertrail.adapters.flex.statement import Cancel, Fill, FlexFile, RawRow
 from ordertrail.adapters.flex.xmltree import FlexFileError

@@ -17,6 +17,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import ApplicationRecorder
+
 from ordertrail.adapters.flex.dates import BadDate, parse_date
 from ordertrail.adapters.store.rebuild import stored_events
 from ordertrail.domain.events import (

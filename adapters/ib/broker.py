@@ -13,6 +13,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from ib_async import IB
+
 from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.store.application import OrderTrail
 from ordertrail.domain.errors import CommandRefused

@@ -15,6 +15,7 @@ from ib_async import CommissionReport as IbCommissionReport
 from ib_async import Contract
 from ib_async import Execution as IbExecution
 from ib_async import Order as IbOrder
+
 from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import is_unset, price_or_none, quantity
 from ordertrail.domain.values import (

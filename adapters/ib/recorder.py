@@ -34,6 +34,7 @@ from ib_async import CommissionReport as IbCommissionReport
 from ib_async import Execution as IbExecution
 from ib_async import Order as IbOrder
 from ib_async import OrderState as IbOrderState
+
 from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.store.application import FactKey, OrderTrail
 from ordertrail.domain.errors import OrdertrailError

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ordertrail.adapters.flex.importer import FileImport, FlexImporter
 from ordertrail.adapters.flex.statement import read_flex_file
 from ordertrail.adapters.store.application import OrderTrail

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
 from ordertrail.adapters.cli.main import app
 from ordertrail.adapters.store.application import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
-from typer.testing import CliRunner
 
 from .conftest import BROKEN, CONFIRM, MISSING, WEEK1, WEEK2, event_count
 

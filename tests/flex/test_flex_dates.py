@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from ordertrail.adapters.flex.dates import BadDate, parse_date, parse_datetime
 
 # 10:45:23 in New York on 2025-08-07 (EDT, UTC-4) is 14:45:23 UTC.

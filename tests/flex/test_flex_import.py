@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from ordertrail.adapters.flex.importer import FlexImporter
 from ordertrail.adapters.flex.statement import read_flex_file
 from ordertrail.adapters.flex.xmltree import FlexFileError

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from ib_async import ExecutionFilter, LimitOrder, MarketOrder, Order, Stock
+
 from ordertrail.adapters.simulator import Behaviour, BehaviourKind, Scenario, ScriptedFill
 
 AAPL = Stock("AAPL", "SMART", "USD")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from ib_async import IB, LimitOrder, Stock
+
 from ordertrail.adapters.simulator import Scenario
 
 AAPL = Stock("AAPL", "SMART", "USD")

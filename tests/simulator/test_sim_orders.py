@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from ib_async import LimitOrder, MarketOrder, Order, Stock, StopOrder
+
 from ordertrail.adapters.simulator import Scenario
 
 AAPL = Stock("AAPL", "SMART", "USD")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from ib_async import IB, LimitOrder, Stock
+
 from ordertrail.adapters.simulator import (
     BehaviourKind,
     CommissionTiming,

@@ -29,6 +29,7 @@ from ib_async import (
 )
 from ib_async.client import Client
 from ib_async.decoder import Decoder
+
 from ordertrail.adapters.simulator import messages as msg
 from ordertrail.adapters.simulator.executions import SimExecution
 from ordertrail.adapters.simulator.order_messages import completed_order, open_order
