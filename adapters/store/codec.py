@@ -85,6 +85,10 @@ def _compile(name: str, source: str, namespace: dict[str, Any]) -> Any:
     return namespace[name]
 
 
+def _put(obj: Any, value: Any, *, name: str) -> None:
+    object.__setattr__(obj, name, value)
+
+
 @cache
 def _value_decoder(cls: type) -> Convert:
     """Rebuild a frozen value object from its JSON dict without running its validation."""
@@ -94,10 +98,8 @@ def _value_decoder(cls: type) -> Convert:
     for f in dataclasses.fields(cls):
         # The slot's own descriptor: a frozen class refuses setattr, and going through
         # object.__setattr__ costs a type lookup per field.
-        slot = cls.__dict__.get(f.name)
-        ns[f"s_{f.name}"] = (
-            slot.__set__ if hasattr(slot, "__set__") else partial(object.__setattr__)
-        )
+        setter = getattr(cls.__dict__.get(f.name), "__set__", None)
+        ns[f"s_{f.name}"] = setter if setter is not None else partial(_put, name=f.name)
         if f.name in convs:
             ns[f"c_{f.name}"] = convs[f.name]
             lines.append(f"    v = get({f.name!r})")
