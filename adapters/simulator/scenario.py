@@ -58,12 +58,21 @@ class Behaviour:
     commission_timing: CommissionTiming = CommissionTiming.WITH
 
 
+def _fresh_perm_base() -> int:
+    import secrets
+
+    # Below 2**31 (IB's permId is a Java int), leaving room for a million orders.
+    return 100_000_000 + secrets.randbelow(2_000_000_000 - 100_000_000)
+
+
 @dataclass(slots=True)
 class Scenario:
     accounts: list[str] = field(default_factory=lambda: ["DU1234567"])
     server_version: int = MAX_SERVER_VERSION
     next_order_id: int = 1
-    first_perm_id: int = 1_000_000_001
+    # IB's permIds (and the execIds built from them) are unique for the account forever; a
+    # fresh base per simulator keeps runs that share one event store from colliding.
+    first_perm_id: int = field(default_factory=lambda: _fresh_perm_base())
     cash: Decimal = Decimal(1_000_000)
     currency: str = "USD"
     commission_per_share: Decimal = Decimal("0.005")
@@ -114,7 +123,7 @@ def load_scenario(path: Path | str) -> Scenario:
 
 
 _TOP_LEVEL = frozenset(
-    {"accounts", "server_version", "next_order_id", "cash", "currency", "commission",
+    {"accounts", "server_version", "next_order_id", "first_perm_id", "cash", "currency", "commission",
      "auto_fill", "prices", "prices_by_con_id", "behaviours"}
 )  # fmt: skip
 
@@ -132,6 +141,8 @@ def scenario_from_dict(data: object) -> Scenario:
         scenario.server_version = _int(obj["server_version"], "server_version")
     if "next_order_id" in obj:
         scenario.next_order_id = _int(obj["next_order_id"], "next_order_id")
+    if "first_perm_id" in obj:
+        scenario.first_perm_id = _int(obj["first_perm_id"], "first_perm_id")
     if "cash" in obj:
         scenario.cash = _decimal(obj["cash"], "cash")
     if "currency" in obj:
