@@ -123,8 +123,8 @@ def load_scenario(path: Path | str) -> Scenario:
 
 
 _TOP_LEVEL = frozenset(
-    {"accounts", "server_version", "next_order_id", "first_perm_id", "cash", "currency", "commission",
-     "auto_fill", "prices", "prices_by_con_id", "behaviours"}
+    {"accounts", "server_version", "next_order_id", "first_perm_id", "cash", "currency",
+     "commission", "auto_fill", "prices", "prices_by_con_id", "behaviours"}
 )  # fmt: skip
 
 
