@@ -112,6 +112,16 @@ class CancelRequested(OrderEvent):
         s.updated_at = self.timestamp
 
 
+class CancelRefused(OrderEvent):
+    """An error answered our cancel (161, 10147, 10148): the order carries on as IB reports it."""
+
+    code: int
+
+    def fold(self, s: OrderState) -> None:
+        s.cancel_requested = False
+        s.updated_at = self.timestamp
+
+
 class ModificationRequested(OrderEvent):
     spec: OrderSpec
 
@@ -179,7 +189,11 @@ class StatusReported(OrderEvent):
     def fold(self, s: OrderState) -> None:
         s.status = self.status
         s.last_report = (
-            self.raw_status, self.filled, self.remaining, self.avg_fill_price, self.why_held
+            self.raw_status,
+            self.filled,
+            self.remaining,
+            self.avg_fill_price,
+            self.why_held,
         )
         s.ib_filled = self.filled
         s.ib_remaining = self.remaining
@@ -286,6 +300,7 @@ ORDER_EVENT_TYPES: tuple[type[Aggregate.Event], ...] = (
     SubmissionRequested,
     RiskDenied,
     CancelRequested,
+    CancelRefused,
     ModificationRequested,
     ModificationAcknowledged,
     ModificationRefused,

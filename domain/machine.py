@@ -58,7 +58,9 @@ class Trigger(enum.StrEnum):
 
 
 COMMANDS = frozenset({Trigger.SUBMIT, Trigger.DENY, Trigger.REQUEST_CANCEL, Trigger.REQUEST_MODIFY})
-_REPORT_TRIGGER = {S(t.value.removeprefix("report_")): t for t in Trigger if t.value.startswith("report_")}
+_REPORT_TRIGGER = {
+    S(t.value.removeprefix("report_")): t for t in Trigger if t.value.startswith("report_")
+}
 
 ALL_STATES: tuple[S, ...] = tuple(S)
 WORKING = (S.PENDING_SUBMIT, S.API_PENDING, S.PRE_SUBMITTED, S.SUBMITTED, S.PENDING_CANCEL)
@@ -149,7 +151,14 @@ def _define() -> list[Edge]:
     )
     e += _status_report(
         S.SUBMITTED,
-        [S.PENDING_SUBMIT, S.API_PENDING, S.PRE_SUBMITTED, S.PENDING_CANCEL, S.DISCOVERED, S.INACTIVE],
+        [
+            S.PENDING_SUBMIT,
+            S.API_PENDING,
+            S.PRE_SUBMITTED,
+            S.PENDING_CANCEL,
+            S.DISCOVERED,
+            S.INACTIVE,
+        ],
     )
     e += _status_report(S.PENDING_CANCEL, [*WORKING, S.DISCOVERED, S.INACTIVE])
     e += _status_report(S.API_CANCELLED, [*WORKING, S.DISCOVERED, S.INACTIVE])
@@ -170,12 +179,18 @@ def _define() -> list[Edge]:
     e += _edges(Trigger.FILL, normal_fill, S.FILLED, completes=True)
     e += _edges(Trigger.FILL, normal_fill, None, completes=False)
     # Cancelled and then a late fill: real, and exactly what an auditor must see.
-    e += _edges(Trigger.FILL, CANCELLED_STATES, S.FILLED, completes=True, anomaly="fill_after_cancel")
+    e += _edges(
+        Trigger.FILL, CANCELLED_STATES, S.FILLED, completes=True, anomaly="fill_after_cancel"
+    )
     e += _edges(Trigger.FILL, CANCELLED_STATES, None, completes=False, anomaly="fill_after_cancel")
     e += _edges(Trigger.FILL, [S.NEW], S.FILLED, completes=True, anomaly="fill_before_submission")
     e += _edges(Trigger.FILL, [S.NEW], None, completes=False, anomaly="fill_before_submission")
-    e += _edges(Trigger.FILL, [S.RISK_DENIED], S.FILLED, completes=True, anomaly="fill_after_risk_denial")
-    e += _edges(Trigger.FILL, [S.RISK_DENIED], None, completes=False, anomaly="fill_after_risk_denial")
+    e += _edges(
+        Trigger.FILL, [S.RISK_DENIED], S.FILLED, completes=True, anomaly="fill_after_risk_denial"
+    )
+    e += _edges(
+        Trigger.FILL, [S.RISK_DENIED], None, completes=False, anomaly="fill_after_risk_denial"
+    )
 
     # --- Errors that decide the order's fate ----------------------------------------------------
     # A rejection may come with no orderStatus at all; IB's own later status, if any, is
@@ -197,7 +212,10 @@ def _define() -> list[Edge]:
     )
     e += _edges(Trigger.CONFIRM_CANCEL, [S.FILLED], None, anomaly="cancel_confirmed_after_fill")
     e += _edges(
-        Trigger.CONFIRM_CANCEL, [S.NEW, S.RISK_DENIED], S.CANCELLED, anomaly="cancel_of_unsent_order"
+        Trigger.CONFIRM_CANCEL,
+        [S.NEW, S.RISK_DENIED],
+        S.CANCELLED,
+        anomaly="cancel_of_unsent_order",
     )
     return e
 
@@ -252,7 +270,9 @@ class MachineModel:
         self.anomalies.append(self.state)
 
 
-def machine_transitions(edges: Iterable[Edge] = EDGES, *, with_anomalies: bool = True) -> list[dict[str, Any]]:
+def machine_transitions(
+    edges: Iterable[Edge] = EDGES, *, with_anomalies: bool = True
+) -> list[dict[str, Any]]:
     """The definition in the form ``transitions.Machine`` takes."""
     out: list[dict[str, Any]] = []
     for edge in edges:

@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate
 
 from ordertrail.domain import events as ev
 from ordertrail.domain.errors import CommandRefused, UnknownIbStatus
-from ordertrail.domain.ib_errors import ErrorEffect, effect_of
+from ordertrail.domain.ib_errors import CANCEL_REFUSALS, ErrorEffect, effect_of, is_warning
 from ordertrail.domain.identity import is_dry_run_id, order_id_for, order_key
 from ordertrail.domain.machine import Trigger, allowed_commands, expected_facts, outcome
 from ordertrail.domain.state import OrderState
@@ -138,7 +138,12 @@ class Order(Aggregate):
     def deny(self, *, rule: str, reason: str, ts_recorded: datetime) -> None:
         dest = self._command(Trigger.DENY, "deny")
         self.trigger_event(
-            ev.RiskDenied, timestamp=ts_recorded, ts_event=None, rule=rule, reason=reason, status=dest
+            ev.RiskDenied,
+            timestamp=ts_recorded,
+            ts_event=None,
+            rule=rule,
+            reason=reason,
+            status=dest,
         )
 
     def request_cancel(self, *, ts_recorded: datetime) -> None:
@@ -168,8 +173,15 @@ class Order(Aggregate):
 
     # ---- facts (never refused) -----------------------------------------------------------------
 
-    def _anomaly(self, kind: str, received: str, ts_event: datetime | None, ts: datetime, *,
-                 before: OrderStatus) -> None:
+    def _anomaly(
+        self,
+        kind: str,
+        received: str,
+        ts_event: datetime | None,
+        ts: datetime,
+        *,
+        before: OrderStatus,
+    ) -> None:
         self.trigger_event(
             ev.AnomalyRecorded,
             timestamp=ts,
@@ -292,24 +304,49 @@ class Order(Aggregate):
         if current is None:
             return False
         status = self.state.status
-        if status is OrderStatus.FILLED and self.state.filled - current.shares < self.state.spec.quantity:
+        if (
+            status is OrderStatus.FILLED
+            and self.state.filled - current.shares < self.state.spec.quantity
+        ):
             # The fill that completed the order is gone; IB's statement says nothing of the
             # order's status, so it stays Filled and the auditor is told.
             self.trigger_event(
-                ev.ExecutionCancelled, timestamp=ts_recorded, ts_event=ts_event,
-                exec_id=current.exec_id, reason=reason, status=status, provenance=provenance,
+                ev.ExecutionCancelled,
+                timestamp=ts_recorded,
+                ts_event=ts_event,
+                exec_id=current.exec_id,
+                reason=reason,
+                status=status,
+                provenance=provenance,
             )
-            self._anomaly("filled_order_lost_a_fill", f"cancel of execution {exec_id}",
-                          ts_event, ts_recorded, before=status)
+            self._anomaly(
+                "filled_order_lost_a_fill",
+                f"cancel of execution {exec_id}",
+                ts_event,
+                ts_recorded,
+                before=status,
+            )
             return True
         self.trigger_event(
-            ev.ExecutionCancelled, timestamp=ts_recorded, ts_event=ts_event,
-            exec_id=current.exec_id, reason=reason, status=status, provenance=provenance,
+            ev.ExecutionCancelled,
+            timestamp=ts_recorded,
+            ts_event=ts_event,
+            exec_id=current.exec_id,
+            reason=reason,
+            status=status,
+            provenance=provenance,
         )
         return True
 
     def record_commission(self, report: CommissionReport, *, ts_recorded: datetime) -> bool:
-        if self.state.commissions.get(exec_base_id(report.exec_id)) == report:
+        held = self.state.commissions.get(exec_base_id(report.exec_id))
+        if held == report:
+            return False
+        if held is not None and _revision_rank(exec_revision(report.exec_id)) < _revision_rank(
+            exec_revision(held.exec_id)
+        ):
+            # The report of a revision already corrected (IB re-sends every report with
+            # reqExecutions after a reconnect): like its execution, it changes nothing.
             return False
         self.trigger_event(
             ev.CommissionReported, timestamp=ts_recorded, ts_event=None, report=report
@@ -346,8 +383,24 @@ class Order(Aggregate):
             advanced_reject=advanced_reject,
             status=dest,
         )
-        if modifying and effect is ErrorEffect.INFORMS and code < 2100:
-            self.trigger_event(ev.ModificationRefused, timestamp=ts_recorded, ts_event=ts_event, code=code)
+        # Warnings (399 order message, 404 held for locate) and the answers to a cancel do not
+        # answer the modify: the modification is still pending.
+        if (
+            modifying
+            and effect is ErrorEffect.INFORMS
+            and code < 2100
+            and not is_warning(code)
+            and code not in CANCEL_REFUSALS
+        ):
+            self.trigger_event(
+                ev.ModificationRefused, timestamp=ts_recorded, ts_event=ts_event, code=code
+            )
+        if s.cancel_requested and code in CANCEL_REFUSALS:
+            # IB refused our cancel (161 not cancellable now, 10147 not found, 10148 already
+            # filled): the order carries on as IB reports it, and a later cancel must be possible.
+            self.trigger_event(
+                ev.CancelRefused, timestamp=ts_recorded, ts_event=ts_event, code=code
+            )
         if anomaly:
             self._anomaly(anomaly, f"error {code}: {message}", ts_event, ts_recorded, before=before)
         return True
@@ -394,6 +447,17 @@ class Order(Aggregate):
                 ),
                 requested=pending is not None and _terms(pending) == _terms(spec),
             )
+            if s.filled > s.spec.quantity:
+                # Fills raced the modify (or TWS cut the quantity by hand): the order is now
+                # overfilled, and that is never silent.
+                self.trigger_event(
+                    ev.AnomalyRecorded,
+                    timestamp=ts_recorded,
+                    ts_event=None,
+                    kind="overfill",
+                    expected=f"filled <= order quantity {s.spec.quantity}",
+                    received=f"openOrder quantity {s.spec.quantity} below {s.filled} filled",
+                )
             recorded = True
         return recorded
 

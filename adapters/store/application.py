@@ -18,9 +18,11 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
+
 from ordertrail.adapters.store.codec import EventMapper
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import fold_orders, stored_events
+from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.events import ExecutionCorrected, ExecutionRecorded
 from ordertrail.domain.identity import is_client_order_id
 from ordertrail.domain.order import Order
@@ -182,8 +184,17 @@ class OrderTrail(Application[UUID]):
             parent_key=parent_key,
             group_id=group_id,
         )
+        # The client order id is the order's durable identity (IB echoes it in orderRef): a
+        # second order under it would merge two orders' facts, so the command is refused.
+        if self.exists(order.id):
+            raise CommandRefused(
+                "place", self.get(order.id).state.status.value, f"{client_order_id} is taken"
+            )
+        try:
+            self.save(order)
+        except IntegrityError:
+            raise CommandRefused("place", "unknown", f"{client_order_id} is taken") from None
         self._learn(order)
-        self.save(order)
         return order.id
 
     def submit(self, oid: UUID, *, client_id: int, order_id: int) -> None:
@@ -218,8 +229,13 @@ class OrderTrail(Application[UUID]):
         provenance: dict[str, str] | None = None,
     ) -> UUID:
         """The order IB told us about, created if this store has never seen it."""
-        if client_order_id is None and perm_id and perm_id in self._perm_index:
-            return self._perm_index[perm_id]
+        if client_order_id is None and perm_id:
+            # An order we placed in an earlier session comes back by permId alone (completed
+            # orders after a reconnect, a Flex statement): the log knows whose permId it is.
+            if perm_id not in self._perm_index:
+                self._ensure_index()
+            if perm_id in self._perm_index:
+                return self._perm_index[perm_id]
         oid = Order.id_for(client_order_id=client_order_id, perm_id=perm_id)
         if self.exists(oid):
             return oid

@@ -11,10 +11,12 @@ import gc
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
+
 from ordertrail.adapters.store.codec import event_decoder
 from ordertrail.domain.events import OrderCreated
 from ordertrail.domain.state import OrderState
@@ -26,7 +28,9 @@ Row = tuple[int, Any, int, str, bytes]
 def _sqlite_rows(recorder: Any, start: int) -> Iterator[Row]:
     path = recorder.datastore.pool.db_name
     # A separate read-only connection: the reader never blocks the writer (WAL) and never writes.
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # As a URI the path must be percent-encoded: a data directory named "trading #2" or
+    # "50%" would otherwise open another file (or none).
+    conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
     try:
         conn.execute("PRAGMA query_only = 1")
         cur = conn.execute(
