@@ -1,0 +1,245 @@
+"""Projection benchmark: rebuild every Delta table from N stored events, then time the audit
+queries over the fills that produced.
+
+``run(events, repeats)`` returns a dict (medians over repeats) for ``ordertrail bench``. The
+machines this runs on are shared and noisy: read the figures as orders of magnitude and compare
+ratios (``fold_only`` is the rebuild without any Delta write).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ordertrail.domain.order import Order
+from ordertrail.domain.values import (
+    CommissionReport,
+    ContractRef,
+    Execution,
+    OrderAction,
+    OrderSpec,
+    OrderType,
+    Side,
+)
+
+T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+CONTRACTS = [ContractRef(100 + k, f"S{k:02d}") for k in range(20)] + [
+    ContractRef(900, "ES", "FUT", exchange="CME", multiplier=Decimal(50))
+]
+ACCOUNTS = ("DU1", "DU2", "DU3")
+
+
+def _order_events(i: int) -> list[Any]:
+    """One order's life: placed, submitted, Submitted, two or three fills with commission
+    reports, Filled; every tenth fill corrected; every fifth order a child of the one before
+    in an OCA group. About 11 events per order."""
+    ts = T0 + timedelta(milliseconds=i)
+    contract = CONTRACTS[i % len(CONTRACTS)]
+    account = ACCOUNTS[i % len(ACCOUNTS)]
+    action = OrderAction.BUY if (i // 3) % 2 == 0 else OrderAction.SELL
+    price = Decimal(100 + i % 17) + Decimal(i % 100) / 100
+    child = i % 5 == 4
+    spec = OrderSpec(
+        action,
+        Decimal(100),
+        OrderType.LIMIT,
+        limit_price=price,
+        account=account,
+        reference_price=price - Decimal("0.02"),
+        oca_group=f"G{i // 5}" if child else "",
+        oca_type=1 if child else 0,
+    )
+    o = Order.place(
+        client_order_id=f"OT-b{i}",
+        contract=contract,
+        spec=spec,
+        ts_recorded=ts,
+        parent_key=f"coid:OT-b{i - 1}" if child else None,
+    )
+    o.submit(client_id=1, order_id=i + 1, ts_recorded=ts)
+    o.record_status(
+        raw_status="Submitted",
+        filled=Decimal(0),
+        remaining=Decimal(100),
+        avg_fill_price=None,
+        ts_recorded=ts,
+        perm_id=10_000_000 + i,
+    )
+    side = Side.BOUGHT if action is OrderAction.BUY else Side.SOLD
+    sizes = (30, 30, 40) if i % 2 else (50, 50)
+    for n, qty in enumerate(sizes):
+        x = Execution(
+            exec_id=f"0000{i:08x}.{n:04d}.01",
+            time=ts + timedelta(microseconds=n),
+            account=account,
+            exchange="NASDAQ",
+            side=side,
+            shares=Decimal(qty),
+            price=price - Decimal(n) / 100,
+            perm_id=10_000_000 + i,
+            client_id=1,
+            order_id=i + 1,
+            order_ref=f"OT-b{i}",
+        )
+        o.record_execution(x, ts_recorded=ts)
+        o.record_commission(CommissionReport(x.exec_id, Decimal("0.35"), "USD"), ts_recorded=ts)
+        if (i + n) % 10 == 0:
+            fixed = Execution(**{**_fields(x), "exec_id": x.exec_id[:-2] + "02"})
+            o.record_execution(fixed, ts_recorded=ts)
+    return list(o.collect_events())
+
+
+def _fields(x: Execution) -> dict[str, Any]:
+    return {name: getattr(x, name) for name in x.__slots__}
+
+
+def populate(directory: Path, events: int) -> tuple[int, int]:
+    """Store ``events`` events through eventsourcing's recorder; returns (events, orders)."""
+    from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.adapters.store.config import StoreConfig
+
+    app = OrderTrail(StoreConfig.resolve(directory))
+    written, i = 0, 0
+    batch: list[Any] = []
+    while written < events:
+        evs = _order_events(i)[: events - written]
+        batch.extend(evs)
+        written += len(evs)
+        i += 1
+        if len(batch) >= 30_000:
+            app.recorder.insert_events([app.mapper.to_stored_event(e) for e in batch])
+            batch.clear()
+    if batch:
+        app.recorder.insert_events([app.mapper.to_stored_event(e) for e in batch])
+    app.close()
+    return written, i
+
+
+def _median_ms(repeats: int, call: Callable[[], object]) -> float:
+    times = []
+    for _ in range(max(repeats, 3)):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 2)
+
+
+# VmHWM, not ru_maxrss: on Linux a child's ru_maxrss can report the parent's high-water mark.
+_MEMORY_PROBE = """
+import json, sys
+from pathlib import Path
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.projections.api import Audit
+
+def hwm_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+audit = Audit(StoreConfig.resolve(Path(sys.argv[1])), root=sys.argv[2], refresh=False)
+audit.projector
+if sys.argv[3] == "rebuild":
+    audit.rebuild()
+print(json.dumps({"after_kib": hwm_kib()}))
+"""
+
+
+def _peak_memory(directory: Path, root: Path) -> dict[str, float]:
+    """Peak RSS of a fresh process that rebuilds, against one that only starts up."""
+    out = {}
+    for mode in ("idle", "rebuild"):
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEMORY_PROBE, str(directory), str(root / mode), mode],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out[mode] = json.loads(proc.stdout)["after_kib"]
+    return {
+        "peak_rss_mib": round(out["rebuild"] / 1024, 1),
+        "startup_rss_mib": round(out["idle"] / 1024, 1),
+        "rebuild_extra_mib": round((out["rebuild"] - out["idle"]) / 1024, 1),
+    }
+
+
+def run(events: int, repeats: int) -> dict[str, Any]:
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.projections.api import Audit
+    from ordertrail.projections.fold import Projection
+    from ordertrail.projections.projector import log_events
+
+    with tempfile.TemporaryDirectory() as d:
+        directory = Path(d)
+        written, orders = populate(directory, events)
+        config = StoreConfig.resolve(directory)
+
+        rebuild_rates, fold_rates = [], []
+        audit = Audit(config, root=directory / "delta", refresh=False)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            audit.rebuild()
+            rebuild_rates.append(written / (time.perf_counter() - start))
+            start = time.perf_counter()
+            p = Projection()
+            for nid, event, payload in log_events(audit.projector.recorder, 0):
+                p.feed(nid, event, payload)
+                if p.changes.size >= 25_000:
+                    p.changes.clear_appends()
+            fold_rates.append(written / (time.perf_counter() - start))
+            del p
+
+        fills = audit.scan("fills").select("exec_id").collect().height
+        target = f"OT-b{orders // 2}"
+        mid = T0 + timedelta(milliseconds=orders // 2)
+        aggregate = (
+            "SELECT account, symbol, count(*) AS fills, sum(quantity) AS shares, "
+            "sum(commission) AS commission, sum(realized_pnl) AS pnl "
+            "FROM fills GROUP BY account, symbol ORDER BY account, symbol"
+        )
+
+        def queries() -> dict[str, float]:
+            return {
+                "timeline_ms": _median_ms(repeats, lambda: audit.timeline(target)),
+                "positions_as_of_recorded_ms": _median_ms(
+                    repeats, lambda: audit.positions(as_of=mid, clock="recorded")
+                ),
+                "positions_as_of_ib_ms": _median_ms(
+                    repeats, lambda: audit.positions(as_of=mid, clock="ib")
+                ),
+                "sql_aggregate_ms": _median_ms(repeats, lambda: audit.sql(aggregate)),
+            }
+
+        as_written = queries()
+        audit.compact()
+        compacted = queries()
+        memory = _peak_memory(directory, directory / "probe")
+        audit.projector.recorder  # noqa: B018  (keep the store open until here)
+
+    return {
+        "events": written,
+        "orders": orders,
+        "fills": fills,
+        "rebuild_events_per_s": round(statistics.median(rebuild_rates)),
+        "fold_only_events_per_s": round(statistics.median(fold_rates)),
+        "rebuild_memory": memory,
+        "queries": as_written,
+        "queries_after_compact": compacted,
+        "repeats": repeats,
+    }
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    r = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    print(json.dumps(run(n, r), indent=2))

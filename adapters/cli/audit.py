@@ -1,0 +1,283 @@
+"""Audit commands: the projections (orders, fills, positions, brackets, timelines), read-only
+SQL over them, and their upkeep (rebuild, compact, vacuum).
+
+Every reading command first brings the Delta tables up to the end of the event log
+(incrementally), so what it prints is never behind what the store recorded.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ordertrail.adapters.cli.common import (
+    DataOpt,
+    FormatOpt,
+    OutputFormat,
+    StoreOpt,
+    clear_errors,
+    config,
+    emit,
+    err_console,
+    fail,
+)
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ordertrail.projections.api import Audit
+    from ordertrail.projections.projector import Progress
+
+
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="ISO 8601 time (UTC when no offset is given), e.g. 2024-03-01T14:31:07."
+    ),
+]
+ClockOpt = Annotated[
+    str,
+    typer.Option(
+        "--clock",
+        help="Which clock --as-of means: 'recorded' (what we knew then) or 'ib' (IB's time).",
+    ),
+]
+AccountOpt = Annotated[str | None, typer.Option("--account", help="Only this IB account.")]
+
+# What a terminal table shows; JSON and CSV carry every column.
+ORDER_COLUMNS = (
+    "client_order_id", "perm_id", "origin", "account", "symbol", "action", "order_type",
+    "quantity", "limit_price", "stop_price", "status", "filled", "avg_fill_price", "commission",
+    "anomalies", "updated_recorded",
+)  # fmt: skip
+FILL_COLUMNS = (
+    "ts_ib", "account", "symbol", "side", "quantity", "price", "exec_id", "replaces_exec_id",
+    "client_order_id", "perm_id", "commission", "commission_currency", "realized_pnl",
+    "slippage_vs_limit", "slippage_vs_reference",
+)  # fmt: skip
+POSITION_COLUMNS = (
+    "account", "con_id", "symbol", "currency", "multiplier", "quantity", "avg_cost",
+    "fifo_cost", "realized_pnl", "realized_pnl_avg", "commission", "fills", "last_fill_ib",
+)  # fmt: skip
+BRACKET_COLUMNS = (
+    "group_kind", "group_key", "group_state", "role", "order_key", "status", "quantity",
+    "filled", "anomalies",
+)  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # The tables keep ten decimals; people read 100, not 100.0000000000.
+        return Decimal(format(value.normalize(), "f"))
+    return value
+
+
+def _rows(frame: pl.DataFrame, fmt: OutputFormat, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    if fmt is OutputFormat.table:
+        frame = frame.select([c for c in columns if c in frame.columns])
+    return [{k: _plain(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
+
+
+def _clock(value: str) -> Any:
+    from ordertrail.projections.api import Clock
+
+    try:
+        return Clock(value)
+    except ValueError:
+        fail(f"--clock must be 'ib' or 'recorded', not {value!r}")
+
+
+def _as_of(value: str | None) -> datetime | None:
+    from ordertrail.projections.api import parse_time
+
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        fail(f"--as-of {value!r} is not an ISO 8601 time (e.g. 2024-03-01T14:31:07Z)")
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Progress | None]:
+    """A progress bar on a terminal; nothing in a pipe or a file."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield report
+
+
+def _audit(data: str | None, store: str | None) -> Audit:
+    from ordertrail.projections.api import Audit
+
+    audit = Audit(config(data, store), refresh=False)
+    with _progress("updating projections") as progress:
+        audit.refresh(progress)
+    return audit
+
+
+def orders(
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    clock: ClockOpt = "recorded",
+    account: AccountOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Every order with its status (as of a time, on either clock)."""
+    with clear_errors():
+        t, ck = _as_of(as_of), _clock(clock)
+        frame = _audit(data, store).orders(as_of=t, clock=ck, account=account)
+        emit(_rows(frame, fmt, ORDER_COLUMNS), fmt, title="orders")
+
+
+def fills(
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    clock: ClockOpt = "recorded",
+    account: AccountOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """The fill journal: one row per current execution, with commission, PnL and slippage."""
+    with clear_errors():
+        t, ck = _as_of(as_of), _clock(clock)
+        frame = _audit(data, store).fills(as_of=t, clock=ck, account=account)
+        emit(_rows(frame, fmt, FILL_COLUMNS), fmt, title="fills")
+
+
+def positions(
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    clock: ClockOpt = "recorded",
+    account: AccountOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Positions per account and contract: quantity, average cost, FIFO realized PnL."""
+    with clear_errors():
+        t, ck = _as_of(as_of), _clock(clock)
+        frame = _audit(data, store).positions(as_of=t, clock=ck, account=account)
+        emit(_rows(frame, fmt, POSITION_COLUMNS), fmt, title="positions")
+
+
+def brackets(
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    clock: ClockOpt = "recorded",
+    account: AccountOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Brackets and OCA groups: members, the group's state and its anomalies."""
+    with clear_errors():
+        t, ck = _as_of(as_of), _clock(clock)
+        frame = _audit(data, store).brackets(as_of=t, clock=ck, account=account)
+        emit(_rows(frame, fmt, BRACKET_COLUMNS), fmt, title="brackets and OCA groups")
+
+
+def timeline(
+    order: Annotated[str, typer.Argument(help="Client order id, permId or orderRef.")],
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Every event of an order, in order, with IB's time and the recorded time."""
+    with clear_errors():
+        frame = _audit(data, store).timeline(order)
+        emit(_rows(frame, fmt, tuple(frame.columns)), fmt, title=f"timeline of {order}")
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help='One read-only statement: "SELECT …".')],
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Run one read-only SQL SELECT over the tables: orders, events, fills, positions,
+    position_history, brackets."""
+    from polars.exceptions import PolarsError
+
+    from ordertrail.projections.sql import check_read_only
+
+    with clear_errors():
+        check_read_only(query)
+        try:
+            frame = _audit(data, store).sql(query)
+        except PolarsError as e:
+            fail(f"SQL: {e}")
+        emit(_rows(frame, fmt, tuple(frame.columns)), fmt)
+
+
+def rebuild(data: DataOpt = None, store: StoreOpt = None) -> None:
+    """Recompute every projection from the first event in the store."""
+    from ordertrail.projections.api import Audit
+
+    with clear_errors():
+        audit = Audit(config(data, store), refresh=False)
+        started = time.perf_counter()
+        with _progress("rebuilding projections") as progress:
+            result = audit.rebuild(progress)
+        seconds = time.perf_counter() - started
+        err_console.print(
+            f"rebuilt {result.events} events (to notification {result.head}) "
+            f"in {seconds:.2f} s into {audit.tables.root}",
+            highlight=False,
+        )
+
+
+def compact(data: DataOpt = None, store: StoreOpt = None) -> None:
+    """Merge small files of every table (z-ordered where lookups benefit) and checkpoint."""
+    from ordertrail.projections.api import Audit
+
+    with clear_errors():
+        out = Audit(config(data, store), refresh=False).compact()
+        emit([{"table": k, **v} for k, v in out.items()], OutputFormat.table, title="compacted")
+
+
+def vacuum(
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    retention_hours: Annotated[
+        int,
+        typer.Option("--retention-hours", help="Keep files younger than this (time travel)."),
+    ] = 168,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False,
+) -> None:
+    """Delete table files no current version references and older than the retention."""
+    from ordertrail.projections.api import Audit
+
+    with clear_errors():
+        out = Audit(config(data, store), refresh=False).vacuum(retention_hours, dry_run=dry_run)
+        emit(
+            [{"table": k, "files": v} for k, v in out.items()],
+            OutputFormat.table,
+            title="would remove" if dry_run else "removed",
+        )
+
+
+def register(app: typer.Typer) -> None:
+    for command in (orders, fills, positions, brackets, timeline, sql, rebuild, compact, vacuum):
+        app.command()(command)

@@ -1,0 +1,387 @@
+"""The audit queries as a Python API returning polars DataFrames, for notebooks and the CLI.
+
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.projections.api import Audit
+
+    audit = Audit(StoreConfig.resolve("ordertrail-data"))
+    audit.positions(as_of="2024-03-01T15:30:00Z", clock="ib")
+
+Every query first brings the tables up to the end of the event log (incrementally), unless the
+``Audit`` was made with ``refresh=False`` (then it reads the tables as they are; ``refresh()``
+updates on demand).
+
+As-of semantics (docs/projections.md): the *recorded* clock answers "what did we know at T"
+(everything recorded by T, nothing after); the *ib* clock answers "what had happened at T on
+IB's clock, as we know it now" (events placed by IB's time, corrections included).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+import polars as pl
+
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.domain.events import ORDER_EVENT_TYPES, OrderCreated
+from ordertrail.domain.state import OrderState
+from ordertrail.domain.status import OrderStatus
+from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
+from ordertrail.projections.projector import Progress, Projector, UpdateResult
+from ordertrail.projections.schema import BY_NAME, TABLES
+from ordertrail.projections.sql import run_sql
+from ordertrail.projections.tables import DeltaTables
+
+
+class Clock(enum.StrEnum):
+    IB = "ib"
+    RECORDED = "recorded"
+
+
+TimeLike = datetime | str
+
+
+def parse_time(value: TimeLike) -> datetime:
+    """An ISO 8601 time; without an offset it is taken as UTC."""
+    t = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip())
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+_EVENT_CLASSES = {cls.__name__: cls for cls in ORDER_EVENT_TYPES}
+
+
+def _event_from_row(row: dict[str, Any]) -> Any:
+    from ordertrail.adapters.store.codec import event_decoder, make_event
+
+    cls = _EVENT_CLASSES[row["event_type"]]
+    _, d = event_decoder(f"{cls.__module__}:{cls.__qualname__}")(row["payload"].encode())
+    return make_event(cls, d, UUID(row["order_id"]), row["version"])
+
+
+def _event_clock(clock: Clock) -> pl.Expr:
+    if clock is Clock.IB:
+        # IB gives no time for most of what it says about an order (orderStatus, openOrder) and
+        # none for our commands: those sit at the time we recorded them.
+        return pl.coalesce(pl.col("ts_event"), pl.col("ts_recorded"))
+    return pl.col("ts_recorded")
+
+
+class Audit:
+    def __init__(
+        self,
+        config: StoreConfig | None = None,
+        *,
+        root: str | Path | None = None,
+        storage_options: dict[str, str] | None = None,
+        refresh: bool = True,
+    ) -> None:
+        self.config = config or StoreConfig.resolve()
+        self.tables = DeltaTables(root or self.config.delta_dir, storage_options)
+        self.auto_refresh = refresh
+        self._projector: Projector | None = None
+        # The application owns the recorder's connection pool: keep it alive with the projector.
+        self._trail: Any = None
+
+    # ---- keeping up with the log -------------------------------------------------------------
+
+    @property
+    def projector(self) -> Projector:
+        if self._projector is None:
+            from ordertrail.adapters.store.application import OrderTrail
+
+            self._trail = OrderTrail(self.config)
+            self._projector = Projector(self._trail.recorder, self.tables)
+        return self._projector
+
+    def refresh(self, progress: Progress | None = None) -> UpdateResult:
+        return self.projector.update(progress)
+
+    def rebuild(self, progress: Progress | None = None) -> UpdateResult:
+        return self.projector.rebuild(progress)
+
+    def compact(self) -> dict[str, Any]:
+        return self.tables.compact()
+
+    def vacuum(self, retention_hours: int = 168, *, dry_run: bool = False) -> dict[str, int]:
+        return self.tables.vacuum(retention_hours, dry_run=dry_run)
+
+    def _fresh(self) -> None:
+        if self.auto_refresh:
+            self.refresh()
+
+    # ---- tables ------------------------------------------------------------------------------
+
+    def scan(self, name: str) -> pl.LazyFrame:
+        """A table as a polars LazyFrame (empty, with its schema, before the first update)."""
+        spec = BY_NAME[name]
+        if self.tables.table(name) is None:
+            empty: pl.DataFrame = pl.from_arrow(spec.schema.empty_table())  # type: ignore[assignment]
+            return empty.lazy()
+        return pl.scan_delta(self.tables.uri(name), storage_options=self.tables.storage_options)
+
+    def frames(self) -> dict[str, pl.LazyFrame]:
+        return {t.name: self.scan(t.name) for t in TABLES}
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """One read-only SELECT over the tables (``ReadOnlyViolation`` otherwise)."""
+        from ordertrail.projections.sql import check_read_only
+
+        check_read_only(query)
+        self._fresh()
+        return run_sql(self.frames(), query)
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def orders(
+        self,
+        *,
+        as_of: TimeLike | None = None,
+        clock: Clock | str = Clock.RECORDED,
+        account: str | None = None,
+    ) -> pl.DataFrame:
+        """Every order. As of a time: status and filled quantity after the last event at or
+        before it (terms are the current ones); orders created after it are left out."""
+        self._fresh()
+        orders = self.scan("orders")
+        if account is not None:
+            orders = orders.filter(pl.col("account") == account)
+        if as_of is None:
+            return orders.sort("created_recorded", "order_key").collect()
+        t, ck = parse_time(as_of), Clock(clock)
+        last = (
+            self.scan("events")
+            .filter(_event_clock(ck) <= t)
+            .sort("notification_id")
+            .group_by("order_id")
+            .agg(
+                pl.col("status").last().alias("status_as_of"),
+                pl.col("filled").last().alias("filled_as_of"),
+                pl.col("event_type").last().alias("last_event"),
+                pl.col("notification_id").last().alias("as_of_notification_id"),
+            )
+        )
+        return (
+            orders.join(last, on="order_id", how="inner")
+            .with_columns(
+                pl.col("status_as_of").alias("status"), pl.col("filled_as_of").alias("filled")
+            )
+            .drop("status_as_of", "filled_as_of")
+            .sort("created_recorded", "order_key")
+            .collect()
+        )
+
+    def fills(
+        self,
+        *,
+        as_of: TimeLike | None = None,
+        clock: Clock | str = Clock.RECORDED,
+        account: str | None = None,
+    ) -> pl.DataFrame:
+        """The fill journal: one row per current execution (busted ones gone, corrected ones
+        replaced). As of a time: the fills done (IB clock) or first recorded by then."""
+        self._fresh()
+        fills = self.scan("fills")
+        if account is not None:
+            fills = fills.filter(pl.col("account") == account)
+        if as_of is not None:
+            t = parse_time(as_of)
+            col = "ts_ib" if Clock(clock) is Clock.IB else "first_recorded"
+            fills = fills.filter(pl.col(col) <= t)
+        return fills.sort("ts_ib", "exec_base_id").collect()
+
+    def positions(
+        self,
+        *,
+        as_of: TimeLike | None = None,
+        clock: Clock | str = Clock.RECORDED,
+        account: str | None = None,
+    ) -> pl.DataFrame:
+        """Positions per account and conId. As of a time on the recorded clock: the position
+        history's last row recorded by then. On IB's clock: the current fills executed by
+        then, folded in execution order (the fill journal carries the position after each)."""
+        self._fresh()
+        keys = ["account", "con_id"]
+        if as_of is None:
+            frame = self.scan("positions")
+        elif Clock(clock) is Clock.RECORDED:
+            t = parse_time(as_of)
+            frame = (
+                self.scan("position_history")
+                .filter(pl.col("ts_recorded") <= t)
+                .sort("notification_id")
+                .group_by(keys)
+                .agg(pl.all().last())
+                .drop("cause", "exec_id", "ts_event", "day")
+                .rename({"ts_recorded": "updated_recorded"})
+            )
+        else:
+            t = parse_time(as_of)
+            in_ccy = pl.col("commission_currency").is_null() | (
+                pl.col("commission_currency") == pl.col("currency")
+            )
+            frame = (
+                self.scan("fills")
+                .filter(pl.col("ts_ib") <= t)
+                .sort("ts_ib", "exec_base_id")
+                .group_by(keys)
+                .agg(
+                    pl.col("symbol", "sec_type", "currency", "multiplier").last(),
+                    pl.col("position_quantity").last().alias("quantity"),
+                    pl.col("position_avg_cost").last().alias("avg_cost"),
+                    pl.col("position_fifo_cost").last().alias("fifo_cost"),
+                    pl.col("position_realized_pnl").last().alias("realized_pnl"),
+                    pl.col("position_realized_pnl_avg").last().alias("realized_pnl_avg"),
+                    pl.col("commission").filter(in_ccy).sum().alias("commission"),
+                    pl.len().cast(pl.Int64).alias("fills"),
+                    pl.col("ts_ib").last().alias("last_fill_ib"),
+                )
+            )
+        if account is not None:
+            frame = frame.filter(pl.col("account") == account)
+        return frame.sort(keys).collect()
+
+    def position_history(
+        self, *, account: str | None = None, con_id: int | None = None
+    ) -> pl.DataFrame:
+        self._fresh()
+        frame = self.scan("position_history")
+        if account is not None:
+            frame = frame.filter(pl.col("account") == account)
+        if con_id is not None:
+            frame = frame.filter(pl.col("con_id") == con_id)
+        return frame.sort("notification_id").collect()
+
+    def brackets(
+        self,
+        *,
+        as_of: TimeLike | None = None,
+        clock: Clock | str = Clock.RECORDED,
+        account: str | None = None,
+    ) -> pl.DataFrame:
+        """Brackets and OCA groups, one row per member. As of a time, groups are recomputed
+        from the orders as of then."""
+        if as_of is None:
+            self._fresh()
+            frame = self.scan("brackets")
+            if account is not None:
+                mine = self.scan("orders").filter(pl.col("account") == account)
+                frame = frame.join(mine.select("order_key"), on="order_key", how="semi")
+            return frame.sort("group_kind", "group_key", "role", "order_key").collect()
+        t, ck = parse_time(as_of), Clock(clock)
+        orders = self.orders(as_of=t, clock=ck, account=account)
+        fill_col = "first_fill_ib" if ck is Clock.IB else "first_fill_recorded"
+        members: dict[str, Member] = {}
+        parents: dict[str, list[str]] = {}
+        ocas: dict[str, list[str]] = {}
+        for row in orders.iter_rows(named=True):
+            first = row["first_fill_ib"] or row["first_fill_recorded"]
+            seen = row[fill_col] or row["first_fill_recorded"]
+            members[row["order_key"]] = Member(
+                row["order_key"],
+                OrderStatus(row["status"]),
+                row["quantity"],
+                row["filled"],
+                row["oca_type"],
+                (first, 0) if first is not None and seen is not None and seen <= t else None,
+            )
+            if row["parent_key"]:
+                parents.setdefault(row["parent_key"], []).append(row["order_key"])
+            if row["oca_group"]:
+                ocas.setdefault(f"{row['account']}/{row['oca_group']}", []).append(row["order_key"])
+        rows: list[dict[str, Any]] = []
+        for key, kids in sorted(parents.items()):
+            rows += bracket_rows(key, members.get(key), [members[k] for k in kids])
+        for key, keys in sorted(ocas.items()):
+            rows += oca_rows(key, [members[k] for k in keys])
+        return (
+            pl.from_dicts(rows, schema=pl.Schema(BY_NAME["brackets"].schema))
+            if rows
+            else (self.scan("brackets").clear().collect())
+        )
+
+    # ---- one order ---------------------------------------------------------------------------
+
+    def find_orders(self, order: str) -> pl.DataFrame:
+        """Orders named by client order id, orderRef, permId or order key."""
+        self._fresh()
+        cond = (
+            (pl.col("client_order_id") == order)
+            | (pl.col("order_ref") == order)
+            | (pl.col("order_key") == order)
+            | (pl.col("order_id") == order)
+        )
+        if order.strip().isdigit():
+            cond = cond | (pl.col("perm_id") == int(order))
+        return self.scan("orders").filter(cond).select("order_id", "order_key").collect()
+
+    def timeline(self, order: str) -> pl.DataFrame:
+        """Every event of the order(s), in log order, with both clocks."""
+        ids = self.find_orders(order)["order_id"].to_list()
+        if not ids:
+            raise LookupError(f"no order named {order!r} (client order id, orderRef or permId)")
+        return (
+            self.scan("events")
+            .filter(pl.col("order_id").is_in(ids))
+            .select(
+                "notification_id",
+                "order_key",
+                "version",
+                "event_type",
+                "ts_event",
+                "ts_recorded",
+                "status",
+                "filled",
+                "summary",
+            )
+            .sort("notification_id")
+            .collect()
+        )
+
+    def order_as_of(
+        self, order: str, at: TimeLike, clock: Clock | str = Clock.RECORDED
+    ) -> OrderState | None:
+        """What the order looked like at ``at``: its events up to then, folded by the domain's
+        own apply functions. None when the order did not exist yet."""
+        ids = self.find_orders(order)["order_id"].to_list()
+        if len(ids) != 1:
+            raise LookupError(
+                f"{order!r} names {len(ids)} orders; use the client order id or the permId"
+            )
+        t = parse_time(at)
+        rows = (
+            self.scan("events")
+            .filter((pl.col("order_id") == ids[0]) & (_event_clock(Clock(clock)) <= t))
+            .sort("notification_id")
+            .select("order_id", "version", "event_type", "payload")
+            .collect()
+        )
+        state: OrderState | None = None
+        for row in rows.iter_rows(named=True):
+            event = _event_from_row(row)
+            if type(event) is OrderCreated:
+                state = event.new_state()
+            elif state is not None:
+                event.fold(state)
+        return state
+
+
+def state_summary(state: OrderState) -> dict[str, Any]:
+    """An OrderState as a flat, printable dict."""
+    return {
+        "order_key": state.order_key,
+        "status": state.status.value,
+        "quantity": state.spec.quantity,
+        "limit_price": state.spec.limit_price,
+        "filled": state.filled,
+        "avg_fill_price": state.avg_fill_price,
+        "commission": state.commission_total,
+        "executions": ",".join(x.exec_id for x in state.executions.values()),
+        "anomalies": ",".join(state.anomalies),
+        "updated_recorded": state.updated_at,
+        "perm_id": state.perm_id,
+        "raw": orjson.dumps(state.last_report, default=str).decode() if state.last_report else None,
+    }

@@ -1,0 +1,287 @@
+"""Positions folded from current executions: signed quantity, average cost and FIFO realized PnL.
+
+FIFO is the headline ``realized_pnl`` because IB's statements (Activity, Flex) realize PnL
+first-in-first-out: a FIFO figure reconciles line by line with what the broker reports. The
+average-cost figure is kept beside it (``realized_pnl_avg``) because many traders reason in
+average cost; the two agree on every round trip that closes the whole position.
+
+A position is the fold of its fills in execution order (IB's time, then execId). Fills usually
+arrive in that order and are applied in O(1); a late fill, a correction or a bust changes every
+figure after it, so the position is then folded again from a checkpoint before it. Both paths
+run the same ``PositionRun.apply``, which is what makes incremental and rebuilt projections
+equal.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+# (execution time on IB's clock, falling back to the recorded time; execId base)
+SortKey = tuple[datetime, str]
+
+
+@dataclass(slots=True)
+class Lot:
+    """An open FIFO lot: signed quantity (long > 0) at its opening price."""
+
+    quantity: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FillEffect:
+    """What one fill did to its position, and the position right after it."""
+
+    realized_pnl: Decimal
+    realized_pnl_avg: Decimal
+    quantity: Decimal
+    avg_cost: Decimal | None
+    fifo_cost: Decimal | None
+    cum_realized_pnl: Decimal
+    cum_realized_pnl_avg: Decimal
+
+
+def _sign(x: Decimal) -> int:
+    return 1 if x > 0 else -1 if x < 0 else 0
+
+
+@dataclass(slots=True)
+class PositionRun:
+    """The running fold. ``apply`` is the only place position arithmetic happens."""
+
+    quantity: Decimal = ZERO
+    avg_cost: Decimal = ZERO
+    realized: Decimal = ZERO
+    realized_avg: Decimal = ZERO
+    lots: deque[Lot] = field(default_factory=deque)
+    # Sum of quantity * price over open lots, kept exactly so the FIFO cost needs no rescan.
+    lots_notional: Decimal = ZERO
+
+    def copy(self) -> PositionRun:
+        return PositionRun(
+            self.quantity,
+            self.avg_cost,
+            self.realized,
+            self.realized_avg,
+            deque(Lot(lot.quantity, lot.price) for lot in self.lots),
+            self.lots_notional,
+        )
+
+    def apply(
+        self, qty: Decimal, price: Decimal, multiplier: Decimal, undo: list[Undo] | None = None
+    ) -> FillEffect:
+        """Apply a signed fill quantity (bought > 0, sold < 0) at ``price``. With ``undo``,
+        append what it takes to step back to the state before this fill (``revert``)."""
+        before = (self.quantity, self.avg_cost, self.realized, self.realized_avg)
+        notional_before = self.lots_notional
+        touched: list[tuple[Lot, Decimal]] = []
+        realized = ZERO
+        remaining = qty
+        lots = self.lots
+        while remaining and lots and _sign(lots[0].quantity) != _sign(remaining):
+            lot = lots[0]
+            touched.append((lot, lot.quantity))
+            side = _sign(lot.quantity)
+            matched = min(abs(remaining), abs(lot.quantity))
+            realized += matched * (price - lot.price) * side * multiplier
+            lot.quantity -= side * matched
+            remaining += side * matched
+            self.lots_notional -= side * matched * lot.price
+            if not lot.quantity:
+                lots.popleft()
+        if remaining:
+            lots.append(Lot(remaining, price))
+            self.lots_notional += remaining * price
+        if undo is not None:
+            undo.append(Undo(before, notional_before, touched, bool(remaining)))
+
+        # Average cost: opening trades move the average, closing trades realize against it, and
+        # a flip (long -> short in one fill) opens the remainder at the fill price.
+        held = self.quantity
+        after = held + qty
+        realized_avg = ZERO
+        if not held or _sign(held) == _sign(qty):
+            self.avg_cost = (self.avg_cost * abs(held) + price * abs(qty)) / abs(after)
+        else:
+            closed = min(abs(qty), abs(held))
+            realized_avg = closed * (price - self.avg_cost) * _sign(held) * multiplier
+            if not after:
+                self.avg_cost = ZERO
+            elif _sign(after) != _sign(held):
+                self.avg_cost = price
+        self.quantity = after
+        self.realized += realized
+        self.realized_avg += realized_avg
+        if not after:
+            self.lots_notional = ZERO
+        return FillEffect(
+            realized_pnl=realized,
+            realized_pnl_avg=realized_avg,
+            quantity=after,
+            avg_cost=self.avg_cost if after else None,
+            fifo_cost=self.lots_notional / after if after else None,
+            cum_realized_pnl=self.realized,
+            cum_realized_pnl_avg=self.realized_avg,
+        )
+
+    def revert(self, step: Undo) -> None:
+        """Step back over the last ``apply``: the exact state before it (the same Decimals, the
+        same lot objects), so folding forward again gives what a fresh fold gives."""
+        self.quantity, self.avg_cost, self.realized, self.realized_avg = step.scalars
+        self.lots_notional = step.lots_notional
+        lots = self.lots
+        if step.appended:
+            lots.pop()
+        # Every touched lot but the last was used up and popped; the last one may still be
+        # at the front (partly used). Put them back innermost first.
+        for lot, quantity in reversed(step.touched):
+            if not lot.quantity:
+                lots.appendleft(lot)
+            lot.quantity = quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Undo:
+    """What one ``PositionRun.apply`` changed, to step back over it."""
+
+    scalars: tuple[Decimal, Decimal, Decimal, Decimal]  # quantity, avg_cost, realized, avg
+    lots_notional: Decimal
+    touched: list[tuple[Lot, Decimal]]  # lots it matched against, with their quantity before
+    appended: bool  # whether it opened a new lot
+
+
+@dataclass(frozen=True, slots=True)
+class PositionFill:
+    """A current execution as its position sees it."""
+
+    base_id: str
+    sort_key: SortKey
+    quantity: Decimal  # signed: bought > 0
+    price: Decimal
+
+
+# A fill that lands before the last one refolds the position from the nearest checkpoint at or
+# before it, so a correction costs O(CHECKPOINT + fills after it), not O(all fills).
+CHECKPOINT = 64
+
+
+def _key(f: PositionFill) -> SortKey:
+    return f.sort_key
+
+
+@dataclass(slots=True)
+class Position:
+    """One account's position in one contract (keyed by conId: symbols change)."""
+
+    account: str
+    con_id: int
+    symbol: str
+    sec_type: str
+    currency: str
+    multiplier: Decimal
+    fills: list[PositionFill] = field(default_factory=list)
+    effects: dict[str, FillEffect] = field(default_factory=dict)
+    run: PositionRun = field(default_factory=PositionRun)
+    # checkpoints[i] is the run before fills[i * CHECKPOINT].
+    checkpoints: list[PositionRun] = field(default_factory=list)
+    sort_keys: dict[str, SortKey] = field(default_factory=dict)
+    # Commissions reported in the position's currency; others are counted, not added.
+    commissions: dict[str, Decimal] = field(default_factory=dict)
+    commission: Decimal = ZERO
+    foreign_commissions: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.account, self.con_id)
+
+    def add(self, fill: PositionFill) -> list[str]:
+        """Add a fill; returns the execIds (base) whose effect changed."""
+        self.sort_keys[fill.base_id] = fill.sort_key
+        if not self.fills or self.fills[-1].sort_key < fill.sort_key:
+            if len(self.fills) % CHECKPOINT == 0:
+                self.checkpoints.append(self.run.copy())
+            self.fills.append(fill)
+            self.effects[fill.base_id] = self.run.apply(fill.quantity, fill.price, self.multiplier)
+            return [fill.base_id]
+        at = bisect.bisect_left(self.fills, fill.sort_key, key=_key)
+        self.fills.insert(at, fill)
+        return self._refold(at)
+
+    def _take(self, base_id: str) -> int:
+        key = self.sort_keys.pop(base_id)
+        at = bisect.bisect_left(self.fills, key, key=_key)
+        del self.fills[at]
+        self.effects.pop(base_id, None)
+        return at
+
+    def remove(self, base_id: str) -> list[str]:
+        """Remove a busted fill; returns the execIds whose effect changed."""
+        return self._refold(self._take(base_id))
+
+    def replace(self, fill: PositionFill) -> list[str]:
+        """A corrected fill replaces the one with the same execId base."""
+        at = self._take(fill.base_id)
+        self.sort_keys[fill.base_id] = fill.sort_key
+        new = bisect.bisect_left(self.fills, fill.sort_key, key=_key)
+        self.fills.insert(new, fill)
+        changed = self._refold(min(at, new))
+        return changed if fill.base_id in changed else [*changed, fill.base_id]
+
+    def _refold(self, start: int) -> list[str]:
+        block = min(start // CHECKPOINT, len(self.checkpoints) - 1)
+        del self.checkpoints[block + 1 :]
+        self.run = self.checkpoints[block].copy()
+        changed: list[str] = []
+        for i in range(block * CHECKPOINT, len(self.fills)):
+            if i % CHECKPOINT == 0 and i // CHECKPOINT >= len(self.checkpoints):
+                self.checkpoints.append(self.run.copy())
+            f = self.fills[i]
+            effect = self.run.apply(f.quantity, f.price, self.multiplier)
+            if self.effects.get(f.base_id) != effect:
+                self.effects[f.base_id] = effect
+                changed.append(f.base_id)
+        return changed
+
+    def set_commission(self, base_id: str, amount: Decimal | None, currency: str) -> None:
+        old = self.commissions.pop(base_id, None)
+        if old is not None:
+            self.commission -= old
+        self.foreign_commissions.discard(base_id)
+        if amount is None:
+            return
+        if currency and currency != self.currency:
+            self.foreign_commissions.add(base_id)
+            return
+        self.commissions[base_id] = amount
+        self.commission += amount
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.run.quantity
+
+    @property
+    def avg_cost(self) -> Decimal | None:
+        return self.run.avg_cost if self.run.quantity else None
+
+    @property
+    def fifo_cost(self) -> Decimal | None:
+        q = self.run.quantity
+        return self.run.lots_notional / q if q else None
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return self.run.realized
+
+    @property
+    def realized_pnl_avg(self) -> Decimal:
+        return self.run.realized_avg
+
+    @property
+    def last_fill_time(self) -> datetime | None:
+        return self.fills[-1].sort_key[0] if self.fills else None

@@ -1,0 +1,222 @@
+"""The Delta tables' schemas, keys and layout (documented in docs/projections.md).
+
+Money and quantities are ``decimal(38, 10)``: exact, and readable as decimals by polars, Spark,
+Trino and DuckDB alike. Times are UTC microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import pyarrow as pa  # type: ignore[import-untyped]
+
+DEC = pa.decimal128(38, 10)
+TS = pa.timestamp("us", tz="UTC")
+_QUANTUM = Decimal(1).scaleb(-10)
+
+
+def dec(value: Decimal | None) -> Decimal | None:
+    """A Decimal at the tables' scale (averages can carry 28 digits; the tables keep 10)."""
+    return None if value is None else value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    name: str
+    schema: pa.Schema
+    # Append-only tables grow by notification; the others are upserted on ``keys``.
+    append_only: bool
+    keys: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    # Columns compaction z-orders by, so that file statistics skip what a lookup does not need.
+    z_order: tuple[str, ...] = ()
+
+
+EVENTS = TableSpec(
+    "events",
+    pa.schema(
+        [
+            ("notification_id", pa.int64()),
+            ("order_id", pa.string()),
+            ("order_key", pa.string()),
+            ("version", pa.int64()),
+            ("event_type", pa.string()),
+            ("ts_event", TS),
+            ("ts_recorded", TS),
+            ("day", pa.date32()),
+            ("status", pa.string()),
+            ("filled", DEC),
+            ("summary", pa.string()),
+            ("payload", pa.string()),
+        ]
+    ),
+    append_only=True,
+    partition_by=("day",),
+    z_order=("order_id",),
+)
+
+ORDERS = TableSpec(
+    "orders",
+    pa.schema(
+        [
+            ("order_key", pa.string()),
+            ("order_id", pa.string()),
+            ("client_order_id", pa.string()),
+            ("order_ref", pa.string()),
+            ("perm_id", pa.int64()),
+            ("origin", pa.string()),
+            ("account", pa.string()),
+            ("con_id", pa.int64()),
+            ("symbol", pa.string()),
+            ("sec_type", pa.string()),
+            ("currency", pa.string()),
+            ("multiplier", DEC),
+            ("action", pa.string()),
+            ("order_type", pa.string()),
+            ("quantity", DEC),
+            ("limit_price", DEC),
+            ("stop_price", DEC),
+            ("reference_price", DEC),
+            ("tif", pa.string()),
+            ("oca_group", pa.string()),
+            ("oca_type", pa.int32()),
+            ("parent_key", pa.string()),
+            ("group_id", pa.string()),
+            ("status", pa.string()),
+            ("filled", DEC),
+            ("remaining", DEC),
+            ("avg_fill_price", DEC),
+            ("commission", DEC),
+            ("cancel_requested", pa.bool_()),
+            ("errors", pa.int32()),
+            ("last_error", pa.string()),
+            ("anomalies", pa.string()),
+            ("aliases", pa.string()),
+            ("created_ib", TS),
+            ("created_recorded", TS),
+            ("updated_recorded", TS),
+            ("first_fill_ib", TS),
+            ("first_fill_recorded", TS),
+            ("events", pa.int64()),
+            ("notification_id", pa.int64()),
+        ]
+    ),
+    append_only=False,
+    keys=("order_key",),
+)
+
+FILLS = TableSpec(
+    "fills",
+    pa.schema(
+        [
+            ("exec_base_id", pa.string()),
+            ("exec_id", pa.string()),
+            ("replaces_exec_id", pa.string()),
+            ("order_id", pa.string()),
+            ("order_key", pa.string()),
+            ("client_order_id", pa.string()),
+            ("order_ref", pa.string()),
+            ("perm_id", pa.int64()),
+            ("ib_order_id", pa.int64()),
+            ("client_id", pa.int64()),
+            ("account", pa.string()),
+            ("con_id", pa.int64()),
+            ("symbol", pa.string()),
+            ("sec_type", pa.string()),
+            ("currency", pa.string()),
+            ("multiplier", DEC),
+            ("exchange", pa.string()),
+            ("side", pa.string()),
+            ("quantity", DEC),
+            ("price", DEC),
+            ("ts_event", TS),
+            ("ts_ib", TS),
+            ("ts_recorded", TS),
+            ("first_recorded", TS),
+            ("commission", DEC),
+            ("commission_currency", pa.string()),
+            ("ib_realized_pnl", DEC),
+            ("realized_pnl", DEC),
+            ("realized_pnl_avg", DEC),
+            ("limit_price", DEC),
+            ("reference_price", DEC),
+            ("slippage_vs_limit", DEC),
+            ("slippage_vs_reference", DEC),
+            ("position_quantity", DEC),
+            ("position_avg_cost", DEC),
+            ("position_fifo_cost", DEC),
+            ("position_realized_pnl", DEC),
+            ("position_realized_pnl_avg", DEC),
+            ("notification_id", pa.int64()),
+        ]
+    ),
+    append_only=False,
+    keys=("exec_base_id",),
+    z_order=("order_id",),
+)
+
+_POSITION_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("account", pa.string()),
+    ("con_id", pa.int64()),
+    ("symbol", pa.string()),
+    ("sec_type", pa.string()),
+    ("currency", pa.string()),
+    ("multiplier", DEC),
+    ("quantity", DEC),
+    ("avg_cost", DEC),
+    ("fifo_cost", DEC),
+    ("realized_pnl", DEC),
+    ("realized_pnl_avg", DEC),
+    ("commission", DEC),
+    ("foreign_commissions", pa.int32()),
+    ("fills", pa.int64()),
+    ("last_fill_ib", TS),
+]
+
+POSITIONS = TableSpec(
+    "positions",
+    pa.schema([*_POSITION_COLUMNS, ("updated_recorded", TS), ("notification_id", pa.int64())]),
+    append_only=False,
+    keys=("account", "con_id"),
+)
+
+POSITION_HISTORY = TableSpec(
+    "position_history",
+    pa.schema(
+        [
+            *_POSITION_COLUMNS,
+            ("notification_id", pa.int64()),
+            ("cause", pa.string()),
+            ("exec_id", pa.string()),
+            ("ts_event", TS),
+            ("ts_recorded", TS),
+            ("day", pa.date32()),
+        ]
+    ),
+    append_only=True,
+    partition_by=("day",),
+)
+
+BRACKETS = TableSpec(
+    "brackets",
+    pa.schema(
+        [
+            ("group_kind", pa.string()),
+            ("group_key", pa.string()),
+            ("group_state", pa.string()),
+            ("anomalies", pa.string()),
+            ("role", pa.string()),
+            ("order_key", pa.string()),
+            ("status", pa.string()),
+            ("quantity", DEC),
+            ("filled", DEC),
+            ("first_fill", TS),
+        ]
+    ),
+    append_only=False,
+    keys=("group_kind", "group_key", "order_key"),
+)
+
+TABLES: tuple[TableSpec, ...] = (EVENTS, ORDERS, FILLS, POSITIONS, POSITION_HISTORY, BRACKETS)
+BY_NAME = {t.name: t for t in TABLES}

@@ -1,0 +1,167 @@
+"""The projection's Delta tables: where they live, how a batch is committed, maintenance.
+
+Every commit carries a Delta application transaction (``txn`` action) whose app id names the
+table's projection and whose version is the last notification id the rows include. Rows and
+position are one atomic commit, so a crash leaves a table either before or after a batch, never
+in between; a concurrent writer committing the same app id fails instead of doubling rows.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+
+from ordertrail.projections.fold import Batch, Projection
+from ordertrail.projections.schema import TABLES, TableSpec
+
+APP_ID = "ordertrail.projections.{}"
+SNAPSHOT = TableSpec(
+    "_snapshot",
+    pa.schema([("notification_id", pa.int64()), ("state", pa.large_binary())]),
+    append_only=False,
+)
+
+
+def _props(spec: TableSpec, version: int) -> CommitProperties:
+    return CommitProperties(app_transactions=[Transaction(APP_ID.format(spec.name), version)])
+
+
+class DeltaTables:
+    """The tables under one root: a local folder or any URI deltalake supports."""
+
+    def __init__(self, root: str | Path, storage_options: dict[str, str] | None = None) -> None:
+        self.root = str(root).rstrip("/")
+        self.storage_options = storage_options
+        if "://" not in self.root:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    def uri(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def table(self, name: str) -> DeltaTable | None:
+        uri = self.uri(name)
+        if not DeltaTable.is_deltatable(uri, storage_options=self.storage_options):
+            return None
+        return DeltaTable(uri, storage_options=self.storage_options)
+
+    def committed(self, spec: TableSpec) -> int | None:
+        """The last notification id committed to the table, or None when it does not exist."""
+        dt = self.table(spec.name)
+        if dt is None:
+            return None
+        version: int | None = dt.transaction_version(APP_ID.format(spec.name))
+        return version if version is not None else 0
+
+    def committed_all(self) -> dict[str, int | None]:
+        return {t.name: self.committed(t) for t in TABLES}
+
+    def write(self, spec: TableSpec, batch: Batch, version: int, *, overwrite: bool) -> None:
+        """Commit one batch and the table's log position together."""
+        props = _props(spec, version)
+        data = pa.Table.from_pylist(batch.rows, schema=spec.schema)
+        dt = None if overwrite else self.table(spec.name)
+        if dt is None:
+            write_deltalake(
+                self.uri(spec.name),
+                data,
+                mode="overwrite",
+                schema_mode="overwrite",
+                partition_by=list(spec.partition_by) or None,
+                storage_options=self.storage_options,
+                commit_properties=props,
+            )
+        elif not batch:
+            # Nothing changed here, but the position must still move with the others.
+            dt.create_write_transaction(
+                actions=[],
+                mode="append",
+                schema=spec.schema,
+                partition_by=list(spec.partition_by) or None,
+                commit_properties=props,
+            )
+        elif spec.append_only:
+            write_deltalake(dt, data, mode="append", commit_properties=props)
+        else:
+            self._merge(dt, spec, data, batch, props)
+
+    @staticmethod
+    def _merge(
+        dt: DeltaTable, spec: TableSpec, data: pa.Table, batch: Batch, props: CommitProperties
+    ) -> None:
+        deleted = pa.array([False] * data.num_rows + [True] * len(batch.deletes), pa.bool_())
+        if batch.deletes:
+            gone = [dict(zip(spec.keys, key, strict=True)) for key in batch.deletes]
+            data = pa.concat_tables([data, pa.Table.from_pylist(gone, schema=spec.schema)])
+        source = data.append_column("_deleted", deleted)
+        on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        (
+            dt.merge(
+                source, predicate=on, source_alias="s", target_alias="t", commit_properties=props
+            )
+            .when_matched_delete(predicate="s._deleted")
+            .when_matched_update_all(except_cols=["_deleted"])
+            .when_not_matched_insert_all(predicate="NOT s._deleted", except_cols=["_deleted"])
+            .execute()
+        )
+
+    # ---- the fold's snapshot: a cache, never the source of truth -----------------------------
+
+    def load_snapshot(self) -> Projection | None:
+        dt = self.table(SNAPSHOT.name)
+        if dt is None:
+            return None
+        rows = dt.to_pyarrow_table().to_pylist()
+        if len(rows) != 1:
+            return None
+        # The snapshot is written by this code into the projection's own folder; whoever can
+        # write there can already rewrite every table.
+        state: Projection = pickle.loads(rows[0]["state"])
+        return state
+
+    def save_snapshot(self, projection: Projection) -> None:
+        blob = pickle.dumps(projection, protocol=pickle.HIGHEST_PROTOCOL)
+        self.write(
+            SNAPSHOT,
+            Batch([{"notification_id": projection.head, "state": blob}]),
+            projection.head,
+            overwrite=True,
+        )
+
+    # ---- maintenance -------------------------------------------------------------------------
+
+    def compact(self) -> dict[str, Any]:
+        """Merge small files (z-ordered where lookups benefit) and checkpoint the logs."""
+        out: dict[str, Any] = {}
+        for spec in TABLES:
+            dt = self.table(spec.name)
+            if dt is None:
+                continue
+            if spec.z_order:
+                metrics = dt.optimize.z_order(list(spec.z_order))
+            else:
+                metrics = dt.optimize.compact()
+            dt.create_checkpoint()
+            out[spec.name] = {
+                "files_added": metrics.get("numFilesAdded"),
+                "files_removed": metrics.get("numFilesRemoved"),
+            }
+        return out
+
+    def vacuum(self, retention_hours: int = 168, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete files no current version references, older than the retention."""
+        out: dict[str, int] = {}
+        for spec in (*TABLES, SNAPSHOT):
+            dt = self.table(spec.name)
+            if dt is None:
+                continue
+            removed = dt.vacuum(
+                retention_hours=retention_hours,
+                dry_run=dry_run,
+                enforce_retention_duration=False,
+            )
+            out[spec.name] = len(removed)
+        return out

@@ -1,0 +1,130 @@
+"""Brackets and OCA groups, through a real event store and real Delta tables: every anomaly
+kind users lose money on, and the clean cases that must stay quiet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ordertrail.domain.values import OrderAction, OrderType
+from ordertrail.projections import brackets as b
+from tests.projections.helpers import Desk, at
+
+SELL = OrderAction.SELL
+
+
+def bracket(desk: Desk, name: str = "OT-P") -> None:
+    desk.place(name, limit="10")
+    desk.place(f"{name}-TP", SELL, limit="12", parent=name, oca=f"{name}-OCA", oca_type=1)
+    desk.place(
+        f"{name}-SL",
+        SELL,
+        order_type=OrderType.STOP,
+        stop="9",
+        parent=name,
+        oca=f"{name}-OCA",
+        oca_type=1,
+    )
+    for coid in (name, f"{name}-TP", f"{name}-SL"):
+        desk.status(coid, "Submitted", 0, 100)
+
+
+def group(frame: pl.DataFrame, kind: str, key: str) -> tuple[str, set[str]]:
+    rows = frame.filter((pl.col("group_kind") == kind) & (pl.col("group_key") == key))
+    assert rows.height, f"no {kind} group {key}"
+    states = set(rows["group_state"].to_list())
+    assert len(states) == 1
+    anomalies = set(",".join(rows["anomalies"].to_list()).split(",")) - {""}
+    return states.pop(), anomalies
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Desk:
+    return Desk(tmp_path / "data")
+
+
+def test_child_working_after_parent_cancelled(desk: Desk) -> None:
+    bracket(desk)
+    desk.status("OT-P", "Cancelled", 0, 100)
+    state, anomalies = group(desk.audit().brackets(), "bracket", "coid:OT-P")
+    assert state == "cancelled"
+    assert anomalies == {b.CHILD_WORKING_AFTER_PARENT_CANCELLED}
+
+
+def test_child_working_after_parent_rejected(desk: Desk) -> None:
+    bracket(desk)
+    desk.error("OT-P", 201, "Order rejected - reason: margin")
+    state, anomalies = group(desk.audit().brackets(), "bracket", "coid:OT-P")
+    assert state == "rejected"
+    assert anomalies == {b.CHILD_WORKING_AFTER_PARENT_REJECTED}
+
+
+def test_cancelled_children_of_a_cancelled_parent_are_quiet(desk: Desk) -> None:
+    bracket(desk)
+    for coid in ("OT-P", "OT-P-TP", "OT-P-SL"):
+        desk.status(coid, "Cancelled", 0, 100)
+    assert group(desk.audit().brackets(), "bracket", "coid:OT-P") == ("cancelled", set())
+
+
+def test_both_legs_filled_is_a_bracket_and_an_oca_anomaly(desk: Desk) -> None:
+    bracket(desk)
+    desk.fill("OT-P", "p.01", 100, "10", at=at(10))
+    desk.fill("OT-P-TP", "tp.01", 100, "12", at=at(20))
+    desk.fill("OT-P-SL", "sl.01", 100, "9", at=at(30))
+    frame = desk.audit().brackets()
+    assert b.BOTH_LEGS_FILLED in group(frame, "bracket", "coid:OT-P")[1]
+    assert group(frame, "oca", "U1/OT-P-OCA") == ("filled_many", {b.OCA_MULTIPLE_FILLED})
+
+
+def test_child_filled_before_parent(desk: Desk) -> None:
+    bracket(desk)
+    desk.fill("OT-P-SL", "sl.01", 100, "9", at=at(5))
+    desk.fill("OT-P", "p.01", 100, "10", at=at(10))
+    _, anomalies = group(desk.audit().brackets(), "bracket", "coid:OT-P")
+    assert anomalies == {b.CHILD_FILLED_BEFORE_PARENT}
+
+
+def test_a_clean_exit_closes_the_bracket(desk: Desk) -> None:
+    bracket(desk)
+    desk.fill("OT-P", "p.01", 100, "10", at=at(10))
+    audit = desk.audit()
+    assert group(audit.brackets(), "bracket", "coid:OT-P") == ("protected", set())
+    desk.fill("OT-P-TP", "tp.01", 100, "12", at=at(20))
+    desk.status("OT-P-SL", "Cancelled", 0, 100)
+    frame = audit.brackets()
+    assert group(frame, "bracket", "coid:OT-P") == ("closed", set())
+    assert group(frame, "oca", "U1/OT-P-OCA") == ("filled", set())
+    kids = frame.filter(pl.col("group_kind") == "bracket")
+    roles = dict(zip(kids["order_key"].to_list(), kids["role"].to_list(), strict=True))
+    assert roles["coid:OT-P"] == "parent"
+    assert roles["coid:OT-P-SL"] == "child"
+
+
+def test_unprotected_when_every_exit_is_gone(desk: Desk) -> None:
+    bracket(desk)
+    desk.fill("OT-P", "p.01", 100, "10", at=at(10))
+    desk.status("OT-P-TP", "Cancelled", 0, 100)
+    desk.status("OT-P-SL", "Cancelled", 0, 100)
+    assert group(desk.audit().brackets(), "bracket", "coid:OT-P")[0] == "unprotected"
+
+
+def test_reducing_oca_groups_may_fill_several_members(desk: Desk) -> None:
+    desk.place("OT-A", SELL, 100, limit="12", oca="G", oca_type=3)
+    desk.place("OT-B", SELL, 100, limit="13", oca="G", oca_type=3)
+    desk.fill("OT-A", "a.01", 40, "12", at=at(1))
+    desk.fill("OT-B", "b.01", 60, "13", at=at(2))
+    assert group(desk.audit().brackets(), "oca", "U1/G") == ("filled_many", set())
+    desk.fill("OT-B", "b2.01", 10, "13", at=at(3))  # together beyond the group's size
+    assert group(desk.audit().brackets(), "oca", "U1/G")[1] == {b.OCA_MULTIPLE_FILLED}
+
+
+def test_brackets_as_of_a_time(desk: Desk) -> None:
+    bracket(desk)
+    before = desk.now
+    desk.status("OT-P", "Cancelled", 0, 100)
+    audit = desk.audit()
+    assert group(audit.brackets(as_of=before), "bracket", "coid:OT-P") == ("working", set())
+    _, anomalies = group(audit.brackets(as_of=desk.now), "bracket", "coid:OT-P")
+    assert anomalies == {b.CHILD_WORKING_AFTER_PARENT_CANCELLED}
