@@ -1,0 +1,182 @@
+"""``ordertrail place | cancel | bracket | close | twap``: dry run, and against the simulator
+over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ordertrail.adapters.cli import app
+from ordertrail.adapters.simulator import Simulator
+from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.domain.order import Order
+from ordertrail.domain.status import OrderStatus
+
+from .conftest import priced
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, dict[str, Any], str]:
+    result = runner.invoke(app, list(args))
+    out = result.stdout.strip().splitlines()
+    return result.exit_code, json.loads(out[-1]) if out else {}, result.stderr
+
+
+def ids(row: dict[str, Any]) -> list[str]:
+    return [str(c) for c in row["order_ids"]]
+
+
+def status(data: Path, coid: str) -> OrderStatus:
+    trail = OrderTrail(StoreConfig.resolve(data))
+    return trail.get(Order.id_for(client_order_id=coid)).state.status
+
+
+def test_dry_run_commands(tmp_path: Path) -> None:
+    d = ["--dry-run", "--data", str(tmp_path)]
+    code, row, _ = run("place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "150", *d)
+    assert code == 0
+    assert row["action"] == "DRY_RUN"
+    (coid,) = ids(row)
+    assert coid.startswith("DRY_OT-")
+    assert status(tmp_path, coid) is OrderStatus.FILLED
+
+    stop = ("place", "AAPL", "--action", "SELL", "--qty", "10", "--type", "STP", "--stop", "140")
+    code, row, _ = run(*stop, *d)
+    assert code == 0
+    (stop_id,) = ids(row)
+    code, row, _ = run("cancel", stop_id, "--data", str(tmp_path))
+    assert (code, row["action"]) == (0, "DRY_RUN")
+    assert status(tmp_path, stop_id) is OrderStatus.CANCELLED
+
+    bracket = (
+        "bracket",
+        "AAPL",
+        "--action",
+        "BUY",
+        "--qty",
+        "5",
+        "--entry",
+        "149",
+        "--take-profit",
+        "152",
+        "--stop-loss",
+        "147",
+    )
+    code, row, _ = run(*bracket, *d)
+    assert code == 0
+    assert len(row["order_ids"]) == 3
+
+    code, row, _ = run("close", "AAPL", "--position", "10", "--mark", "150", *d)
+    assert code == 0
+    twap = (
+        "twap",
+        "AAPL",
+        "--action",
+        "BUY",
+        "--qty",
+        "13",
+        "--limit",
+        "150",
+        "--slices",
+        "5",
+        "--duration",
+        "0",
+    )
+    code, row, _ = run(*twap, *d)
+    assert code == 0
+    assert row["filled"] == "13"
+    assert len(row["order_ids"]) == 5
+
+
+def test_refusals_exit_non_zero_with_the_rule(tmp_path: Path) -> None:
+    d = ["--dry-run", "--data", str(tmp_path)]
+    code, row, err = run("place", "AAPL", "--action", "BUY", "--qty", "1", "--type", "MKT", *d)
+    assert code == 1
+    assert row["success"] is False
+    assert "no_market_orders" in err
+    code, _, err = run(
+        "place",
+        "AAPL",
+        "--action",
+        "BUY",
+        "--qty",
+        "500",
+        "--limit",
+        "150",
+        "--max-quantity",
+        "100",
+        *d,
+    )
+    assert code == 1
+    assert "max_order_quantity" in err
+    code, _, err = run("close", "AAPL", "--position", "10", *d)
+    assert code == 1
+    assert "mark" in err
+    code, _, err = run("place", "AAPL", "--action", "BUY", "--qty", "-1", "--limit", "1", *d)
+    assert code == 1
+    assert "quantity" in err
+    code, _, err = run("cancel", "OT-live-1", "--dry-run", "--data", str(tmp_path))
+    assert code == 1
+    assert "live order" in err
+
+
+@pytest.fixture
+def simulator_port() -> Iterator[int]:
+    """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
+    loop = asyncio.new_event_loop()
+    sim = Simulator(priced())
+    loop.run_until_complete(sim.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield sim.port
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.run_until_complete(sim.stop())
+        loop.close()
+        assert sim.protocol_errors == []
+
+
+def test_place_and_cancel_against_the_simulator(tmp_path: Path, simulator_port: int) -> None:
+    conn = ["--port", str(simulator_port), "--client-id", "7", "--data", str(tmp_path)]
+    code, row, err = run("place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "140", *conn)
+    assert code == 0, err
+    assert row["action"] == "PLACED"
+    (coid,) = ids(row)
+    assert status(tmp_path, coid) is OrderStatus.SUBMITTED
+    # A new process, a new session: the order is found again through IB's open orders.
+    code, row, err = run("cancel", coid, *conn)
+    assert code == 0, err
+    assert status(tmp_path, coid) is OrderStatus.CANCELLED
+    code, row, err = run("place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "151", *conn)
+    assert code == 0, err
+    assert status(tmp_path, str(row["order_ids"][0])) is OrderStatus.FILLED
+
+
+def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
+    code, _, err = run(
+        "place",
+        "AAPL",
+        "--action",
+        "BUY",
+        "--qty",
+        "1",
+        "--limit",
+        "150",
+        "--port",
+        "1",
+        "--data",
+        str(tmp_path),
+    )
+    assert code == 1
+    assert "cannot connect" in err
