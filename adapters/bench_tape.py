@@ -1,0 +1,92 @@
+"""Replay rate of wire tapes, in incoming messages per second (goal: 50,000/s).
+
+The tape comes from a real session: the simulator and the real ib_async client, ``orders``
+limit orders each filled in two parts with repeated statuses (about ten incoming messages per
+order), captured by ``WireCapture``. Medians over repeats, with a same-process baseline:
+``check_tape`` alone (read, parse and decode every message with ib_async's Decoder and a
+stand-in wrapper), the floor any replay pays before the recorder and the event store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+MESSAGES_PER_ORDER = 10
+
+
+async def _record(tape: Path, orders: int) -> None:
+    from ib_async import IB, LimitOrder, Stock
+
+    from ordertrail.adapters.simulator import Scenario, Simulator
+    from ordertrail.adapters.tape import TapeFile, WireCapture
+
+    scenario = Scenario(prices={"AAPL": Decimal(150)}, auto_fill=False)
+    async with Simulator(scenario) as sim:
+        ib = IB()
+        capture = WireCapture(ib, TapeFile(tape)).attach()
+        await ib.connectAsync("127.0.0.1", sim.port, clientId=1)
+        ib.client.MaxRequests = 0  # ib_async throttles to 45 requests/s otherwise
+        contract = Stock("AAPL", "SMART", "USD", conId=265598)
+        trades = [
+            ib.placeOrder(contract, LimitOrder("BUY", 10, 150, orderRef=f"b{i}"))
+            for i in range(orders)
+        ]
+        while any(t.orderStatus.status != "Submitted" for t in trades):
+            await asyncio.sleep(0.01)
+        for t in trades:
+            sim.send_order_status(t.order.orderId, times=1)
+            sim.fill(t.order.orderId, 4, 150)
+            sim.fill(t.order.orderId, 6, 150)
+        while any(t.orderStatus.status != "Filled" for t in trades):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        ib.disconnect()
+        capture.close()
+
+
+def run(messages: int = 20_000, repeats: int = 3) -> dict[str, Any]:
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.tape import Replayer, check_tape
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        tape = root / "bench.tape"
+        asyncio.run(_record(tape, max(1, messages // MESSAGES_PER_ORDER)))
+        incoming = check_tape(tape).incoming
+        baseline: list[float] = []
+        replay: list[float] = []
+        events = 0
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            check_tape(tape)
+            baseline.append(time.perf_counter() - t0)
+            replayer = Replayer(StoreConfig.resolve(root / f"store{i}"))
+            t0 = time.perf_counter()
+            report = replayer.replay(tape)
+            replay.append(time.perf_counter() - t0)
+            replayer.close()
+            events = report.events
+            assert report.ok, report.as_dict()
+        b, r = statistics.median(baseline), statistics.median(replay)
+        return {
+            "tape_messages": incoming,
+            "events_recorded": events,
+            "repeats": repeats,
+            "decode_only_messages_per_s": round(incoming / b),
+            "replay_messages_per_s": round(incoming / r),
+            "replay_events_per_s": round(events / r),
+            "replay_vs_decode_only": round(b / r, 3),
+            "goal_messages_per_s": 50_000,
+        }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import json
+
+    print(json.dumps(run(), indent=2))

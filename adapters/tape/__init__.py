@@ -1,0 +1,25 @@
+"""Wire tapes: every TWS API message of a live session, recorded raw, replayed through
+ib_async's own decoder (DESIGN.md decision 9; docs/tape-format.md is the format's spec)."""
+
+from .capture import WireCapture
+from .clock import TapeClock
+from .format import FORMAT_VERSION, End, Header, Message
+from .reader import Problem, TapeScanner
+from .replay import Replayer, ReplayReport, check_tape
+from .writer import TapeFile, TapeFileError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "End",
+    "Header",
+    "Message",
+    "Problem",
+    "ReplayReport",
+    "Replayer",
+    "TapeClock",
+    "TapeFile",
+    "TapeFileError",
+    "TapeScanner",
+    "WireCapture",
+    "check_tape",
+]

@@ -1,0 +1,163 @@
+"""Recorded live against the simulator, replayed into a wiped store: the same event log, byte
+for byte (topics, versions, payloads, ts_recorded), and a second replay records nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.tape import Replayer
+from ordertrail.adapters.testing.harness import IbErrorLog, run_with_simulator
+
+from .sessions import Live, event_log, quiet_market, record_live
+
+
+async def every_behaviour(s: Live) -> None:
+    sim = s.h.sim
+    partial = await s.place(10)
+    sim.fill(partial.order.orderId, 4, 150)
+    sim.send_order_status(partial.order.orderId, times=3)  # TWS repeats statuses
+    sim.send_open_order(partial.order.orderId, times=2)
+    late = sim.fill(partial.order.orderId, 6, 149.5, commission_timing="held")
+
+    rejected = await s.place(5)
+    sim.reject(rejected.order.orderId, 201, inactive=True)
+
+    race = await s.place(3)
+    sim.defer_cancel(race.order.orderId)
+    s.ib.cancelOrder(race.order)
+    await s.until(lambda: sim.order(race.order.orderId).status == "PendingCancel")
+    sim.fill(race.order.orderId, price=150)  # PendingCancel → Filled
+
+    cancelled = await s.place(8)
+    s.ib.cancelOrder(cancelled.order)
+    await s.until(lambda: cancelled.orderStatus.status == "Cancelled")
+    sim.fill(cancelled.order.orderId, 2, 150)  # a late fill after Cancelled
+    sim.send_error(cancelled.order.orderId, 10148)
+
+    corrected = await s.place(7)
+    exec_id = sim.fill(corrected.order.orderId, 7, 150, commission_timing="late")
+    sim.correct_execution(exec_id, price=149.75)
+    await s.synced()
+
+    away = await s.place(20)
+    sim.disconnect(1)
+    await s.until(lambda: not s.ib.isConnected())
+    sim.fill(away.order.orderId, 12, 150)  # while we are away: reconciled at reconnect
+    sim.release_commission_report(late)
+    connects = s.rec.status.connects
+    await s.until(lambda: s.rec.status.connects > connects and s.ib.isConnected())
+    await asyncio.sleep(0.1)  # reconnect sync: open orders, completed orders, executions
+
+
+@pytest.mark.parametrize("version", [157, 166, 178])
+def test_replay_of_every_behaviour_is_identical(sim_run: Any, tmp_path: Path, version: int) -> None:
+    tape = tmp_path / "live.tape.gz"
+
+    async def body(h: Any) -> None:
+        rec = await record_live(h, tmp_path / "live", tape, every_behaviour)
+        assert rec.status.segments == 2
+        assert rec.recorder.stats.problems == []
+
+    sim_run(body, quiet_market(version))
+    live = event_log(tmp_path / "live")
+    assert len(live) > 30
+
+    replayer = Replayer(StoreConfig.resolve(tmp_path / "replay"))
+    report = replayer.replay(tape)
+    assert report.ok, report.as_dict()
+    assert (report.replayed, report.already) == (2, 0)
+    assert event_log(tmp_path / "replay") == live
+
+    again = replayer.replay(tape)
+    assert (again.replayed, again.already, again.events) == (0, 2, 0)
+    replayer.close()
+    # The store the live run wrote already holds both sessions: nothing new either.
+    into_live = Replayer(StoreConfig.resolve(tmp_path / "live"))
+    assert into_live.replay(tape).events == 0
+    into_live.close()
+    assert event_log(tmp_path / "live") == live
+
+
+Step = tuple[str, int]
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "place",
+                "fill",
+                "fill_rest",
+                "cancel",
+                "reject",
+                "repeat",
+                "correct",
+                "held",
+                "reconnect",
+            ]
+        ),
+        st.integers(0, 3),
+    ),
+    min_size=1,
+    max_size=7,
+)
+
+
+async def random_session(s: Live, plan: list[Step]) -> None:
+    sim = s.h.sim
+    trades = [await s.place(10)]
+    execs: list[str] = []
+    held: list[str] = []
+    for action, pick in plan:
+        t = trades[pick % len(trades)]
+        oid = t.order.orderId
+        left = sim.order(oid).remaining
+        if action == "place" and len(trades) < 4:
+            trades.append(await s.place(10))
+        elif action == "fill" and left > 1:
+            execs.append(sim.fill(oid, 1, 150))
+        elif action == "fill_rest" and left > 0:
+            execs.append(sim.fill(oid, None, 150))
+        elif action == "held" and left > 0:
+            held.append(sim.fill(oid, 1, 150, commission_timing="held"))
+        elif action == "cancel" and sim.order(oid).is_working:
+            s.ib.cancelOrder(t.order)
+        elif action == "reject" and sim.order(oid).is_working:
+            sim.reject(oid, 201, inactive=pick % 2 == 0)
+        elif action == "repeat":
+            sim.send_order_status(oid, times=2)
+        elif action == "correct" and execs:
+            execs.append(sim.correct_execution(execs.pop(pick % len(execs)), price=149))
+        elif action == "reconnect":
+            for exec_id in held:
+                sim.release_commission_report(exec_id)
+            held.clear()
+            await s.reconnect(1)
+        await asyncio.sleep(0.005)
+
+
+@settings(max_examples=8, deadline=None)
+@given(plan=steps)
+def test_random_sessions_replay_identically(plan: list[Step]) -> None:
+    errors = IbErrorLog()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        tape = root / "s.tape"
+
+        async def body(h: Any) -> None:
+            await record_live(h, root / "live", tape, lambda s: random_session(s, plan))
+
+        asyncio.run(run_with_simulator(body, errors, quiet_market()))
+        assert not errors.unexpected(), errors.unexpected()
+        replayer = Replayer(StoreConfig.resolve(root / "replay"))
+        report = replayer.replay(tape)
+        assert report.ok, report.as_dict()
+        assert event_log(root / "replay") == event_log(root / "live")
+        assert replayer.replay(tape).events == 0
+        replayer.close()
