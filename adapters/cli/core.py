@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,15 +49,50 @@ def bench(
     events: Annotated[
         int, typer.Option("--events", help="Stored events for the rebuild.")
     ] = 1_000_000,
+    projection_events: Annotated[
+        int, typer.Option("--projection-events", help="Stored events for the projections.")
+    ] = 100_000,
+    tape_messages: Annotated[
+        int, typer.Option("--tape-messages", help="Orders on the tape replay benchmark.")
+    ] = 5_000,
+    suite: Annotated[
+        list[str] | None,
+        typer.Option("--suite", help="core, projections, tape (repeatable; default: all)."),
+    ] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Repeats; medians are reported.")] = 5,
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, for a smoke run.")] = False,
 ) -> None:
-    """Measure apply, append and rebuild rates; print JSON (medians over repeats)."""
+    """Measure apply, append, rebuild, projection, query and replay rates; print JSON."""
+    import json
+
     from ordertrail.adapters.bench import run_benchmarks
 
+    chosen = set(suite or ["core", "projections", "tape"])
+    unknown = chosen - {"core", "projections", "tape"}
+    if unknown:
+        fail(f"--suite: unknown {', '.join(sorted(unknown))} (core, projections, tape)")
     if quick:
-        orders_count, events, repeats = 2_000, 20_000, 3
-    typer.echo(run_benchmarks(orders=orders_count, events=events, repeats=repeats))
+        orders_count, events, projection_events, tape_messages, repeats = (
+            2_000,
+            20_000,
+            5_000,
+            500,
+            3,
+        )
+    result: dict[str, object] = {}
+    if "core" in chosen:
+        result.update(
+            json.loads(run_benchmarks(orders=orders_count, events=events, repeats=repeats))
+        )
+    if "projections" in chosen:
+        from ordertrail.adapters import bench_projections
+
+        result["projections"] = bench_projections.run(projection_events, max(1, min(repeats, 3)))
+    if "tape" in chosen:
+        from ordertrail.adapters import bench_tape
+
+        result["tape_replay"] = bench_tape.run(tape_messages, max(1, min(repeats, 3)))
+    typer.echo(json.dumps(result, indent=2, default=str))
 
 
 def demo(
@@ -105,6 +140,51 @@ def demo(
             console.print(history)
         console.print(summary)
         console.print(f"recorder: {result.stats}")
+        _print_projections(cfg, console)
+
+
+def _print_projections(cfg: Any, console: Any) -> None:
+    """Positions, the fill journal and bracket states, from the Delta tables."""
+    from rich.table import Table
+
+    from ordertrail.projections.api import Audit
+
+    audit = Audit(cfg)
+    views = (
+        ("positions", audit.positions(),
+         ("account", "symbol", "quantity", "avg_cost", "realized_pnl", "commission")),
+        ("fill journal", audit.fills(),
+         ("ts_ib", "client_order_id", "symbol", "side", "quantity", "price", "commission",
+          "realized_pnl", "slippage_vs_limit")),
+        ("brackets and OCA groups", audit.brackets(),
+         ("group_kind", "group_key", "role", "order_key", "status", "filled", "group_state",
+          "anomalies")),
+    )  # fmt: skip
+    for title, frame, wanted in views:
+        cols = [c for c in wanted if c in frame.columns]
+        table = Table(title=title)
+        for col in cols:
+            table.add_column(col)
+        for row in frame.select(cols).iter_rows():
+            table.add_row(*(_cell(v) for v in row))
+        console.print(table)
+
+
+def _cell(value: Any) -> str:
+    """Delta's decimal columns carry ten places; a person wants 21, not 21.0000000000."""
+    from datetime import datetime
+    from decimal import Decimal
+
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return "0" if text in ("-0", "0") else text
+    if isinstance(value, datetime):
+        return value.strftime("%H:%M:%S")
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def simulate(

@@ -33,7 +33,7 @@ def _root(
 
 
 # Each module adds its own commands with register(app); the order here is the order in --help.
-COMMAND_MODULES = ("core", "flex")
+COMMAND_MODULES = ("core", "audit", "flex", "history", "execution")
 
 
 def _register() -> None:
