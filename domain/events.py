@@ -249,7 +249,10 @@ class ExecutionCancelled(OrderEvent):
     provenance: dict[str, str] | None
 
     def fold(self, s: OrderState) -> None:
-        old = s.executions.pop(exec_base_id(self.exec_id), None)
+        base = exec_base_id(self.exec_id)
+        old = s.executions.pop(base, None)
+        # A busted fill takes its commission with it (the statement reverses both).
+        s.commissions.pop(base, None)
         if old is not None:
             s.filled -= old.shares
             s.notional -= old.shares * old.price

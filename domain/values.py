@@ -155,14 +155,22 @@ class OrderSpec:
     # The price a strategy decided against (mid, last): the fill journal measures slippage on it.
     reference_price: Decimal | None = None
     allow_negative_prices: bool = False
+    # Terms as a source reported them, which may be incomplete (a Flex statement carries no
+    # limit or stop price). Facts are never refused, so an observed spec is held only to the
+    # checks that make it a number: what a command must carry is not asked of it.
+    observed: bool = False
 
     def __post_init__(self) -> None:
         if not self.quantity.is_finite() or self.quantity <= 0:
             raise InvalidOrderSpec("quantity", f"must be > 0, got {self.quantity}")
-        neg = self.allow_negative_prices
+        neg = self.allow_negative_prices or self.observed
         _check_price("limit_price", self.limit_price, neg)
         _check_price("stop_price", self.stop_price, neg)
         _check_price("reference_price", self.reference_price, neg)
+        if not self.observed:
+            self._check_command_terms()
+
+    def _check_command_terms(self) -> None:
         if self.order_type.needs_limit_price and self.limit_price is None:
             raise InvalidOrderSpec("limit_price", f"required for {self.order_type.value} orders")
         if self.order_type.needs_stop_price and self.stop_price is None:
@@ -213,6 +221,7 @@ class OrderSpec:
             good_till=self.good_till,
             reference_price=self.reference_price,
             allow_negative_prices=self.allow_negative_prices,
+            observed=self.observed,
         )
 
 

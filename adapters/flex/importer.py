@@ -93,17 +93,8 @@ def spec_of(fills: list[Fill]) -> OrderSpec:
         # MOC, REL, MIDPRICE, book entries (no type): not in OrderType. The raw orderType stays
         # in the provenance; MKT is a placeholder that needs no price we do not have.
         order_type = OrderType.MARKET
-    if not (order_type.needs_limit_price or order_type.needs_stop_price):
-        return OrderSpec(action, quantity, order_type, account=first.account)
-    # A fact is never refused (DESIGN.md 1): IB says LMT but the statement has no limit price,
-    # which OrderSpec's command validation would reject. Build the value without it, as the
-    # store's codec does when it reads history.
-    spec = object.__new__(OrderSpec)
-    values = {f.name: f.default for f in fields(OrderSpec)}
-    values.update(action=action, quantity=quantity, order_type=order_type, account=first.account)
-    for name, value in values.items():
-        object.__setattr__(spec, name, value)
-    return spec
+    # Flex has no limit or stop price: the terms are observed, not commanded (values.py).
+    return OrderSpec(action, quantity, order_type, account=first.account, observed=True)
 
 
 def _group_key(fill: Fill) -> tuple[str, int]:

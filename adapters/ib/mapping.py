@@ -90,6 +90,8 @@ def order_spec(o: IbOrder, contract: ContractRef) -> OrderSpec:
         transmit=bool(o.transmit),
         good_till=o.goodTillDate or "",
         allow_negative_prices=contract.allows_negative_prices,
+        # What IB reports is a fact: held to being numbers, not to what a command must carry.
+        observed=True,
     )
 
 

@@ -327,6 +327,7 @@ class IbRecorder:
                         quantity=x.cum_qty or x.shares,
                         order_type=OrderType.MARKET,
                         account=x.account,
+                        observed=True,
                     ),
                     perm_id=x.perm_id or None,
                     client_order_id=x.order_ref if is_client_order_id(x.order_ref) else None,

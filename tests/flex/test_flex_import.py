@@ -171,6 +171,8 @@ def test_a_trade_cancel_busts_the_fill_it_names_and_keeps_the_replacement(
     assert set(aapl.executions) == {"0000e0d5.6891a001.01", "0000e0d5.6891a00c.01"}
     assert aapl.filled == D(100)
     assert "overfill" not in aapl.anomalies  # the cancel went before its replacement
+    # The busted fill's commission went with it: only the live fills' commissions remain.
+    assert set(aapl.commissions) == set(aapl.executions)
     (cancel,) = [e for e in trail.history(aapl_id) if isinstance(e, ExecutionCancelled)]
     assert cancel.provenance is not None
     assert cancel.provenance["reportDate"] == "2025-08-13"  # report time, kept
