@@ -3,7 +3,8 @@ queries over the fills that produced.
 
 ``run(events, repeats)`` returns a dict (medians over repeats) for ``ordertrail bench``. The
 machines this runs on are shared and noisy: read the figures as orders of magnitude and compare
-ratios (``fold_only`` is the rebuild without any Delta write).
+ratios (``fold_only`` is the rebuild without any Delta write, ``decode_only`` reading and
+decoding the log without folding).
 """
 
 from __future__ import annotations
@@ -177,27 +178,32 @@ def run(events: int, repeats: int) -> dict[str, Any]:
     from ordertrail.adapters.store.config import StoreConfig
     from ordertrail.projections.api import Audit
     from ordertrail.projections.fold import Projection
-    from ordertrail.projections.projector import log_events
+    from ordertrail.projections.projector import cyclic_gc_paused, log_events
 
     with tempfile.TemporaryDirectory() as d:
         directory = Path(d)
         written, orders = populate(directory, events)
         config = StoreConfig.resolve(directory)
 
-        rebuild_rates, fold_rates = [], []
+        rebuild_rates, fold_rates, decode_rates = [], [], []
         audit = Audit(config, root=directory / "delta", refresh=False)
         for _ in range(repeats):
             start = time.perf_counter()
             audit.rebuild()
             rebuild_rates.append(written / (time.perf_counter() - start))
             start = time.perf_counter()
-            p = Projection()
-            for nid, event, payload in log_events(audit.projector.recorder, 0):
-                p.feed(nid, event, payload)
-                if p.changes.size >= 25_000:
-                    p.changes.clear_appends()
+            with cyclic_gc_paused():  # as the projector folds
+                p = Projection()
+                for nid, event, payload in log_events(audit.projector.recorder, 0):
+                    p.feed(nid, event, payload)
+                    if p.changes.size >= 25_000:
+                        p.changes.clear_appends()
             fold_rates.append(written / (time.perf_counter() - start))
             del p
+            start = time.perf_counter()
+            for _ in log_events(audit.projector.recorder, 0):
+                pass
+            decode_rates.append(written / (time.perf_counter() - start))
 
         fills = audit.scan("fills").select("exec_id").collect().height
         target = f"OT-b{orders // 2}"
@@ -232,6 +238,7 @@ def run(events: int, repeats: int) -> dict[str, Any]:
         "fills": fills,
         "rebuild_events_per_s": round(statistics.median(rebuild_rates)),
         "fold_only_events_per_s": round(statistics.median(fold_rates)),
+        "decode_only_events_per_s": round(statistics.median(decode_rates)),
         "rebuild_memory": memory,
         "queries": as_written,
         "queries_after_compact": compacted,

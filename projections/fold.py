@@ -6,17 +6,26 @@ event touched together with the notification id that touched them last. ``Projec
 turns those notes into rows for the tables that have not yet committed that notification, so a
 table that committed further than another before a crash is never written twice.
 
+Rows are tuples in their table's column order and go to Arrow column by column
+(``schema.arrow_table``): a dict per row and ``pa.Table.from_pylist`` cost more than the fold
+itself. Decimals are kept as computed and brought to the tables' scale only when they are
+converted, and the keyed tables' rows are built once, when they are written.
+
 No I/O here: the projector (``projector.py``) reads the log and writes Delta tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import bisect
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
+
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.domain.events import (
     AnomalyRecorded,
@@ -44,10 +53,13 @@ from ordertrail.projections.schema import (
     ORDERS,
     POSITION_HISTORY,
     POSITIONS,
-    dec,
+    TableSpec,
+    arrow_table,
 )
 
-Row = dict[str, Any]
+# A row: its table's columns in schema order. Decimals may carry more than the tables' scale;
+# ``arrow_table`` rounds them the way ``schema.dec`` does.
+Row = tuple[Any, ...]
 GroupKey = tuple[str, str]  # (kind, group key)
 
 
@@ -57,6 +69,8 @@ class OrderExtra:
 
     order_id: UUID
     created_ib: datetime | None
+    # str(order_id), once: every event row carries it and UUID.__str__ is not free.
+    order_id_text: str = ""
     first_fill: tuple[datetime, int] | None = None
     first_fill_ib: datetime | None = None
     first_fill_recorded: datetime | None = None
@@ -94,10 +108,11 @@ class FillRecord:
 
 @dataclass(slots=True)
 class Changes:
-    """Rows touched since the last flush, each with the last notification id that touched it."""
+    """Rows touched since the last flush, each with the last notification id that touched it.
+    The append-only tables' rows are kept as they are made, in notification order."""
 
-    events: list[Row] = field(default_factory=list)
-    history: list[Row] = field(default_factory=list)
+    events: list[Row] = field(default_factory=list)  # EVENTS' columns
+    history: list[Row] = field(default_factory=list)  # POSITION_HISTORY's columns
     orders: dict[str, int] = field(default_factory=dict)
     fills: dict[str, int] = field(default_factory=dict)
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -116,11 +131,29 @@ class Changes:
 class Batch:
     """Rows to upsert (or append) and keys to delete in one table."""
 
-    rows: list[Row]
+    table: pa.Table
     deletes: list[tuple[Any, ...]] = field(default_factory=list)
 
+    @classmethod
+    def of(
+        cls, spec: TableSpec, rows: list[Row], deletes: list[tuple[Any, ...]] | None = None
+    ) -> Batch:
+        return cls(arrow_table(spec.schema, rows), deletes or [])
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts (tests and debugging; the projector writes ``table``)."""
+        rows: list[dict[str, Any]] = self.table.to_pylist()
+        return rows
+
     def __bool__(self) -> bool:
-        return bool(self.rows or self.deletes)
+        return bool(self.table.num_rows or self.deletes)
+
+
+# Where the notification id sits in the append-only tables' rows.
+_EVENT_NID = itemgetter(EVENTS.schema.get_field_index("notification_id"))
+_HISTORY_NID = itemgetter(POSITION_HISTORY.schema.get_field_index("notification_id"))
+_BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
 
 
 def summary(event: Any) -> str:
@@ -197,7 +230,7 @@ class Projection:
             state = event.new_state()
             self.orders[oid] = state
             self.extras[oid] = OrderExtra(
-                oid, event.ts_event, order_ref=state.client_order_id or ""
+                oid, event.ts_event, str(oid), order_ref=state.client_order_id or ""
             )
             self.by_key[state.order_key] = oid
             if state.parent_key:
@@ -232,20 +265,20 @@ class Projection:
             ch.groups[("oca", self._oca_key(state))] = nid
         ts = event.timestamp
         ch.events.append(
-            {
-                "notification_id": nid,
-                "order_id": str(oid),
-                "order_key": key,
-                "version": event.originator_version,
-                "event_type": t.__name__,
-                "ts_event": event.ts_event,
-                "ts_recorded": ts,
-                "day": ts.date(),
-                "status": state.status.value,
-                "filled": dec(state.filled),
-                "summary": summary(event),
-                "payload": payload,
-            }
+            (
+                nid,
+                extra.order_id_text,
+                key,
+                event.originator_version,
+                t.__name__,
+                event.ts_event,
+                ts,
+                ts.date(),
+                state.status.value,
+                state.filled,
+                summary(event),
+                payload,
+            )
         )
         self.head = nid
 
@@ -336,149 +369,147 @@ class Projection:
 
     def _position_changed(self, nid: int, event: Any, pos: Position, exec_id: str) -> None:
         ts = event.timestamp
-        self.position_updates[pos.key] = (ts, nid)
-        self.changes.positions[pos.key] = nid
-        row = self._position_row(pos)
-        row.update(
-            notification_id=nid,
-            cause=type(event).__name__,
-            exec_id=exec_id,
-            ts_event=event.ts_event,
-            ts_recorded=ts,
-            day=ts.date(),
+        key = pos.key
+        self.position_updates[key] = (ts, nid)
+        self.changes.positions[key] = nid
+        self.changes.history.append(
+            (
+                *self._position_columns(pos),
+                nid,
+                type(event).__name__,
+                exec_id,
+                event.ts_event,
+                ts,
+                ts.date(),
+            )
         )
-        self.changes.history.append(row)
 
-    # ---- rows --------------------------------------------------------------------------------
+    # ---- rows (tuples in their table's column order) -----------------------------------------
 
     @staticmethod
-    def _position_row(pos: Position) -> Row:
-        return {
-            "account": pos.account,
-            "con_id": pos.con_id,
-            "symbol": pos.symbol,
-            "sec_type": pos.sec_type,
-            "currency": pos.currency,
-            "multiplier": dec(pos.multiplier),
-            "quantity": dec(pos.quantity),
-            "avg_cost": dec(pos.avg_cost),
-            "fifo_cost": dec(pos.fifo_cost),
-            "realized_pnl": dec(pos.realized_pnl),
-            "realized_pnl_avg": dec(pos.realized_pnl_avg),
-            "commission": dec(pos.commission),
-            "foreign_commissions": len(pos.foreign_commissions),
-            "fills": len(pos.fills),
-            "last_fill_ib": pos.last_fill_time,
-        }
+    def _position_columns(pos: Position) -> Row:
+        run = pos.run
+        q = run.quantity
+        return (
+            pos.account,
+            pos.con_id,
+            pos.symbol,
+            pos.sec_type,
+            pos.currency,
+            pos.multiplier,
+            q,
+            run.avg_cost if q else None,
+            run.lots_notional / q if q else None,
+            run.realized,
+            run.realized_avg,
+            pos.commission,
+            len(pos.foreign_commissions),
+            len(pos.fills),
+            pos.fills[-1].sort_key[0] if pos.fills else None,
+        )
 
     def order_row(self, oid: UUID) -> Row:
         s = self.orders[oid]
         e = self.extras[oid]
         c, sp = s.contract, s.spec
-        return {
-            "order_key": s.order_key,
-            "order_id": str(oid),
-            "client_order_id": s.client_order_id,
-            "order_ref": e.order_ref or None,
-            "perm_id": s.perm_id,
-            "origin": s.origin,
-            "account": sp.account,
-            "con_id": c.con_id,
-            "symbol": c.symbol,
-            "sec_type": c.sec_type,
-            "currency": c.currency,
-            "multiplier": dec(c.multiplier),
-            "action": sp.action.value,
-            "order_type": sp.order_type.value,
-            "quantity": dec(sp.quantity),
-            "limit_price": dec(sp.limit_price),
-            "stop_price": dec(sp.stop_price),
-            "reference_price": dec(sp.reference_price),
-            "tif": sp.tif.value,
-            "oca_group": sp.oca_group or None,
-            "oca_type": sp.oca_type,
-            "parent_key": s.parent_key,
-            "group_id": s.group_id,
-            "status": s.status.value,
-            "filled": dec(s.filled),
-            "remaining": dec(s.remaining),
-            "avg_fill_price": dec(s.avg_fill_price),
-            "commission": dec(s.commission_total),
-            "cancel_requested": s.cancel_requested,
-            "errors": s.errors,
-            "last_error": f"{s.last_error[0]}: {s.last_error[1]}" if s.last_error else None,
-            "anomalies": ",".join(s.anomalies),
-            "aliases": ",".join(f"{c}/{o}" for c, o in s.aliases),
-            "created_ib": e.created_ib,
-            "created_recorded": s.created_at,
-            "updated_recorded": s.updated_at,
-            "first_fill_ib": e.first_fill_ib,
-            "first_fill_recorded": e.first_fill_recorded,
-            "events": e.events,
-            "notification_id": e.notification_id,
-        }
+        return (
+            s.order_key,
+            e.order_id_text,
+            s.client_order_id,
+            e.order_ref or None,
+            s.perm_id,
+            s.origin,
+            sp.account,
+            c.con_id,
+            c.symbol,
+            c.sec_type,
+            c.currency,
+            c.multiplier,
+            sp.action.value,
+            sp.order_type.value,
+            sp.quantity,
+            sp.limit_price,
+            sp.stop_price,
+            sp.reference_price,
+            sp.tif.value,
+            sp.oca_group or None,
+            sp.oca_type,
+            s.parent_key,
+            s.group_id,
+            s.status.value,
+            s.filled,
+            s.remaining,
+            s.avg_fill_price,
+            s.commission_total,
+            s.cancel_requested,
+            s.errors,
+            f"{s.last_error[0]}: {s.last_error[1]}" if s.last_error else None,
+            ",".join(s.anomalies),
+            ",".join(f"{c}/{o}" for c, o in s.aliases),
+            e.created_ib,
+            s.created_at,
+            s.updated_at,
+            e.first_fill_ib,
+            e.first_fill_recorded,
+            e.events,
+            e.notification_id,
+        )
 
     def fill_row(self, base: str) -> Row:
         r = self.fills[base]
         x = r.execution
-        pos = self.positions[r.position_key]
-        eff = pos.effects[base]
+        eff = self.positions[r.position_key].effects[base]
         sign = x.side.sign
         c = r.commission
         state = self.orders[r.order_id]
-        return {
-            "exec_base_id": base,
-            "exec_id": x.exec_id,
-            "replaces_exec_id": r.replaces_exec_id,
-            "order_id": str(r.order_id),
-            "order_key": r.order_key,
-            "client_order_id": state.client_order_id,
-            "order_ref": x.order_ref or None,
-            "perm_id": x.perm_id or state.perm_id,
-            "ib_order_id": x.order_id,
-            "client_id": x.client_id,
-            "account": r.account,
-            "con_id": r.contract.con_id,
-            "symbol": r.contract.symbol,
-            "sec_type": r.contract.sec_type,
-            "currency": r.contract.currency,
-            "multiplier": dec(r.contract.multiplier),
-            "exchange": x.exchange,
-            "side": x.side.value,
-            "quantity": dec(x.shares),
-            "price": dec(x.price),
-            "ts_event": x.time,
-            "ts_ib": r.ts_ib,
-            "ts_recorded": r.ts_recorded,
-            "first_recorded": r.first_recorded,
-            "commission": dec(c.commission) if c is not None else None,
-            "commission_currency": c.currency if c is not None else None,
-            "ib_realized_pnl": dec(c.realized_pnl) if c is not None else None,
-            "realized_pnl": dec(eff.realized_pnl),
-            "realized_pnl_avg": dec(eff.realized_pnl_avg),
-            "limit_price": dec(r.limit_price),
-            "reference_price": dec(r.reference_price),
+        contract = r.contract
+        limit, reference = r.limit_price, r.reference_price
+        return (
+            base,
+            x.exec_id,
+            r.replaces_exec_id,
+            self.extras[r.order_id].order_id_text,
+            r.order_key,
+            state.client_order_id,
+            x.order_ref or None,
+            x.perm_id or state.perm_id,
+            x.order_id,
+            x.client_id,
+            r.account,
+            contract.con_id,
+            contract.symbol,
+            contract.sec_type,
+            contract.currency,
+            contract.multiplier,
+            x.exchange,
+            x.side.value,
+            x.shares,
+            x.price,
+            x.time,
+            x.time or r.first_recorded,  # ts_ib
+            r.ts_recorded,
+            r.first_recorded,
+            c.commission if c is not None else None,
+            c.currency if c is not None else None,
+            c.realized_pnl if c is not None else None,
+            eff.realized_pnl,
+            eff.realized_pnl_avg,
+            limit,
+            reference,
             # Positive slippage is a cost: bought above, or sold below, the price we meant.
-            "slippage_vs_limit": (
-                dec((x.price - r.limit_price) * sign) if r.limit_price is not None else None
-            ),
-            "slippage_vs_reference": (
-                dec((x.price - r.reference_price) * sign) if r.reference_price is not None else None
-            ),
-            "position_quantity": dec(eff.quantity),
-            "position_avg_cost": dec(eff.avg_cost),
-            "position_fifo_cost": dec(eff.fifo_cost),
-            "position_realized_pnl": dec(eff.cum_realized_pnl),
-            "position_realized_pnl_avg": dec(eff.cum_realized_pnl_avg),
-            "notification_id": r.notification_id,
-        }
+            (x.price - limit) * sign if limit is not None else None,
+            (x.price - reference) * sign if reference is not None else None,
+            eff.quantity,
+            eff.avg_cost,
+            eff.fifo_cost,
+            eff.cum_realized_pnl,
+            eff.cum_realized_pnl_avg,
+            r.notification_id,
+        )
 
     def position_row(self, key: tuple[str, int]) -> Row:
-        pos = self.positions[key]
-        row = self._position_row(pos)
         ts, nid = self.position_updates[key]
-        row.update(updated_recorded=ts, notification_id=nid)
-        return row
+        return (*self._position_columns(self.positions[key]), ts, nid)
 
     def member(self, order_key: str) -> Member | None:
         oid = self.by_key.get(order_key)
@@ -498,39 +529,50 @@ class Projection:
         kind, key = group
         if kind == "bracket":
             members = [m for k in self.children.get(key, []) if (m := self.member(k))]
-            return bracket_rows(key, self.member(key), members) if members else []
-        members = [m for k in self.oca.get(key, []) if (m := self.member(k))]
-        return oca_rows(key, members)
+            rows = bracket_rows(key, self.member(key), members) if members else []
+        else:
+            members = [m for k in self.oca.get(key, []) if (m := self.member(k))]
+            rows = oca_rows(key, members)
+        return [tuple(r[c] for c in _BRACKET_COLUMNS) for r in rows]
 
-    def batches(self, since: Mapping[str, int]) -> dict[str, Batch]:
-        """Rows of the pending changes for each table, leaving out what a table has already
-        committed (its notification id ``since``)."""
+    def batches(
+        self, since: Mapping[str, int], tables: Collection[str] | None = None
+    ) -> dict[str, Batch]:
+        """Rows of the pending changes for each table (or only ``tables``), leaving out what a
+        table has already committed (its notification id ``since``)."""
         ch = self.changes
         out: dict[str, Batch] = {}
-        v = since.get(EVENTS.name, 0)
-        out[EVENTS.name] = Batch([r for r in ch.events if r["notification_id"] > v])
-        v = since.get(POSITION_HISTORY.name, 0)
-        out[POSITION_HISTORY.name] = Batch([r for r in ch.history if r["notification_id"] > v])
-        v = since.get(ORDERS.name, 0)
-        out[ORDERS.name] = Batch(
-            [self.order_row(self.by_key[k]) for k, n in ch.orders.items() if n > v]
-        )
-        v = since.get(FILLS.name, 0)
-        rows, deletes = [], []
-        for base, n in ch.fills.items():
-            if n <= v:
-                continue
-            if base in self.fills:
-                rows.append(self.fill_row(base))
-            else:
-                deletes.append((base,))
-        out[FILLS.name] = Batch(rows, deletes)
-        v = since.get(POSITIONS.name, 0)
-        out[POSITIONS.name] = Batch(
-            [self.position_row(k) for k, n in ch.positions.items() if n > v]
-        )
-        v = since.get(BRACKETS.name, 0)
-        out[BRACKETS.name] = Batch(
-            [r for g, n in ch.groups.items() if n > v for r in self.group_rows(g)]
-        )
+
+        def wanted(spec: TableSpec) -> int | None:
+            if tables is not None and spec.name not in tables:
+                return None
+            return since.get(spec.name, 0)
+
+        # The append-only rows are in notification order: skip the committed prefix.
+        if (v := wanted(EVENTS)) is not None:
+            rows = ch.events[bisect.bisect_right(ch.events, v, key=_EVENT_NID) :]
+            out[EVENTS.name] = Batch.of(EVENTS, rows)
+        if (v := wanted(POSITION_HISTORY)) is not None:
+            rows = ch.history[bisect.bisect_right(ch.history, v, key=_HISTORY_NID) :]
+            out[POSITION_HISTORY.name] = Batch.of(POSITION_HISTORY, rows)
+        if (v := wanted(ORDERS)) is not None:
+            by_key = self.by_key
+            rows = [self.order_row(by_key[k]) for k, n in ch.orders.items() if n > v]
+            out[ORDERS.name] = Batch.of(ORDERS, rows)
+        if (v := wanted(FILLS)) is not None:
+            rows, deletes = [], []
+            for base, n in ch.fills.items():
+                if n <= v:
+                    continue
+                if base in self.fills:
+                    rows.append(self.fill_row(base))
+                else:
+                    deletes.append((base,))
+            out[FILLS.name] = Batch.of(FILLS, rows, deletes)
+        if (v := wanted(POSITIONS)) is not None:
+            rows = [self.position_row(k) for k, n in ch.positions.items() if n > v]
+            out[POSITIONS.name] = Batch.of(POSITIONS, rows)
+        if (v := wanted(BRACKETS)) is not None:
+            rows = [r for g, n in ch.groups.items() if n > v for r in self.group_rows(g)]
+            out[BRACKETS.name] = Batch.of(BRACKETS, rows)
         return out

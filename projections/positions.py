@@ -167,7 +167,10 @@ class PositionFill:
 
 
 # A fill that lands before the last one refolds the position from the nearest checkpoint at or
-# before it, so a correction costs O(CHECKPOINT + fills after it), not O(all fills).
+# before it, so a correction costs O(CHECKPOINT + fills after it), not O(all fills). Within the
+# last block the run steps back over the fills after it instead (``Position.undo``): IB's
+# corrections usually follow the fill they correct within seconds, so the common correction
+# costs O(fills after it).
 CHECKPOINT = 64
 
 
@@ -195,6 +198,8 @@ class Position:
     commissions: dict[str, Decimal] = field(default_factory=dict)
     commission: Decimal = ZERO
     foreign_commissions: set[str] = field(default_factory=set)
+    # How to step back over each fill applied since the last checkpoint (at most CHECKPOINT).
+    undo: list[Undo] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -203,11 +208,17 @@ class Position:
     def add(self, fill: PositionFill) -> list[str]:
         """Add a fill; returns the execIds (base) whose effect changed."""
         self.sort_keys[fill.base_id] = fill.sort_key
-        if not self.fills or self.fills[-1].sort_key < fill.sort_key:
-            if len(self.fills) % CHECKPOINT == 0:
+        fills = self.fills
+        if not fills or fills[-1].sort_key < fill.sort_key:
+            n = len(fills)
+            # A refold after a bust can leave the checkpoint for index n in place already.
+            if n % CHECKPOINT == 0 and n // CHECKPOINT == len(self.checkpoints):
                 self.checkpoints.append(self.run.copy())
-            self.fills.append(fill)
-            self.effects[fill.base_id] = self.run.apply(fill.quantity, fill.price, self.multiplier)
+                self.undo.clear()
+            fills.append(fill)
+            self.effects[fill.base_id] = self.run.apply(
+                fill.quantity, fill.price, self.multiplier, self.undo
+            )
             return [fill.base_id]
         at = bisect.bisect_left(self.fills, fill.sort_key, key=_key)
         self.fills.insert(at, fill)
@@ -234,17 +245,29 @@ class Position:
         return changed if fill.base_id in changed else [*changed, fill.base_id]
 
     def _refold(self, start: int) -> list[str]:
-        block = min(start // CHECKPOINT, len(self.checkpoints) - 1)
-        del self.checkpoints[block + 1 :]
-        self.run = self.checkpoints[block].copy()
+        """Fold again from ``fills[start]`` (the fills before it are unchanged)."""
+        undo = self.undo
+        last = (len(self.checkpoints) - 1) * CHECKPOINT
+        if start >= last:
+            # Step back over the fills applied after ``start`` (undo covers [last, applied)).
+            while last + len(undo) > start:
+                self.run.revert(undo.pop())
+        else:
+            block = start // CHECKPOINT
+            del self.checkpoints[block + 1 :]
+            self.run = self.checkpoints[block].copy()
+            undo.clear()
+            start = block * CHECKPOINT
         changed: list[str] = []
-        for i in range(block * CHECKPOINT, len(self.fills)):
+        run, multiplier, effects = self.run, self.multiplier, self.effects
+        for i in range(start, len(self.fills)):
             if i % CHECKPOINT == 0 and i // CHECKPOINT >= len(self.checkpoints):
-                self.checkpoints.append(self.run.copy())
+                self.checkpoints.append(run.copy())
+                undo.clear()
             f = self.fills[i]
-            effect = self.run.apply(f.quantity, f.price, self.multiplier)
-            if self.effects.get(f.base_id) != effect:
-                self.effects[f.base_id] = effect
+            effect = run.apply(f.quantity, f.price, multiplier, undo)
+            if effects.get(f.base_id) != effect:
+                effects[f.base_id] = effect
                 changed.append(f.base_id)
         return changed
 

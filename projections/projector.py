@@ -4,12 +4,15 @@ Each table remembers the last notification id it committed (its Delta app transa
 update starts the fold from its snapshot when the snapshot is no further than every table (else
 from the beginning of the log), feeds every later event, and writes each table only the rows
 its own position has not committed yet. Append-only tables (events, position_history) are
-written every ``batch_size`` rows so memory stays bounded; the keyed tables once, at the end.
+written every ``batch_size`` rows so memory stays bounded; the keyed tables once, at the end
+(their rows are only built then: each is the final state of what changed).
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -26,18 +29,42 @@ from ordertrail.projections.tables import DeltaTables
 Progress = Callable[[int, int], None]
 BATCH = 25_000
 RETRIES = 3
+_APPEND_ONLY = frozenset(t.name for t in TABLES if t.append_only)
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """The fold allocates millions of small acyclic objects (events, rows, Decimals) while its
+    state grows; the cyclic collector would rescan that state every few thousand allocations
+    (as in the store's fast rebuild, ``adapters/store/rebuild.py``). Reference counting still
+    frees everything the fold drops."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def log_events(recorder: ApplicationRecorder, start: int) -> Iterator[tuple[int, Any, str]]:
     """(notification id, event, stored JSON) after ``start``, in log order."""
+    decoders: dict[str, Callable[[bytes], tuple[type, dict[str, Any]]]] = {}
+    # SQLite hands back the originator id as hex text: parse each order's UUID once. Bounded,
+    # so a long log does not keep one entry per order it ever saw.
+    ids: dict[Any, UUID] = {}
     for nid, oid, version, topic, state in stored_rows(recorder, start):
         raw = bytes(state)
-        cls, d = event_decoder(topic)(raw)
-        yield (
-            nid,
-            make_event(cls, d, oid if isinstance(oid, UUID) else UUID(oid), version),
-            (raw.decode()),
-        )
+        decode = decoders.get(topic)
+        if decode is None:
+            decode = decoders[topic] = event_decoder(topic)
+        cls, d = decode(raw)
+        uid = ids.get(oid)
+        if uid is None:
+            if len(ids) >= 100_000:
+                ids.clear()
+            uid = ids[oid] = oid if isinstance(oid, UUID) else UUID(oid)
+        yield nid, make_event(cls, d, uid, version), raw.decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +117,10 @@ class Projector:
         return self._run(full=True, progress=progress)
 
     def _run(self, *, full: bool, progress: Progress | None) -> UpdateResult:
+        with cyclic_gc_paused():
+            return self._fold(full=full, progress=progress)
+
+    def _fold(self, *, full: bool, progress: Progress | None) -> UpdateResult:
         committed = self.tables.committed_all()
         head = self.log_head()
         if not full and all(v is not None and v >= head for v in committed.values()):
@@ -130,7 +161,7 @@ class Projector:
         *,
         final: bool,
     ) -> None:
-        batches = projection.batches(since)
+        batches = projection.batches(since, None if final else _APPEND_ONLY)
         for spec in TABLES:
             if not (final or spec.append_only):
                 continue

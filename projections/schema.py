@@ -6,8 +6,10 @@ Trino and DuckDB alike. Times are UTC microseconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
@@ -19,6 +21,32 @@ _QUANTUM = Decimal(1).scaleb(-10)
 def dec(value: Decimal | None) -> Decimal | None:
     """A Decimal at the tables' scale (averages can carry 28 digits; the tables keep 10)."""
     return None if value is None else value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def _decimals(values: Sequence[Decimal | None]) -> pa.Array:
+    # Most values (quantities, prices, money) have at most 10 decimals: Arrow takes them as
+    # they are, exactly, in C. Arrow refuses a value it would have to round (averages carry 28
+    # digits); then the column is rounded here, half-even like ``dec``, and converted again.
+    try:
+        return pa.array(values, DEC)
+    except pa.ArrowInvalid:
+        q, mode = _QUANTUM, ROUND_HALF_EVEN
+        return pa.array([None if v is None else v.quantize(q, mode) for v in values], DEC)
+
+
+def arrow_table(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
+    """Rows (tuples in the schema's column order) as an Arrow table, converted column by
+    column: several times faster than ``pa.Table.from_pylist`` over dicts."""
+    if not rows:
+        return schema.empty_table()
+    columns = list(zip(*rows, strict=True))
+    if len(columns) != len(schema):
+        raise ValueError(f"rows have {len(columns)} columns, the schema {len(schema)}")
+    arrays = [
+        _decimals(col) if f.type == DEC else pa.array(col, f.type)
+        for col, f in zip(columns, schema, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,3 +207,68 @@ def test_refolding_from_checkpoints_equals_a_fresh_fold(data: st.DataObject) -> 
             p.realized_pnl,
             p.fifo_cost,
         )
+
+
+def _fresh_effects(p: Position) -> dict[str, object]:
+    fresh = Position("U1", 1, "X", "STK", "USD", D(1))
+    for f in sorted(p.fills, key=lambda f: f.sort_key):
+        fresh.add(f)
+    return dict(fresh.effects)
+
+
+def test_a_bust_at_a_checkpoint_boundary_keeps_later_checkpoints_aligned() -> None:
+    """Busting the fill that started a block leaves that block's checkpoint in place; the next
+    fill must not add a second checkpoint for the same index (later refolds would start from
+    the wrong run)."""
+    p = Position("U1", 1, "X", "STK", "USD", D(1))
+    for n in range(CHECKPOINT + 1):
+        p.add(PositionFill(f"f{n}", (at(n), f"f{n}"), D(10 if n % 3 else -7), D(100 + n % 5)))
+    p.remove(f"f{CHECKPOINT}")
+    for n in range(CHECKPOINT + 1, 3 * CHECKPOINT):
+        p.add(PositionFill(f"f{n}", (at(n), f"f{n}"), D(10 if n % 3 else -7), D(100 + n % 5)))
+    assert len(p.checkpoints) == (len(p.fills) - 1) // CHECKPOINT + 1
+    p.replace(PositionFill("f150", (at(150), "f150"), D(-3), D(90)))
+    assert p.effects == _fresh_effects(p)
+    p.add(PositionFill("late", (at(70.5), "late"), D(5), D(95)))
+    assert p.effects == _fresh_effects(p)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_correcting_recent_fills_steps_back_exactly(data: st.DataObject) -> None:
+    """Corrections and busts of the last few fills (the undo path), across flips and lots
+    consumed whole or in part, interleaved with new fills across block boundaries."""
+    p = Position("U1", 1, "X", "STK", "USD", D(1))
+    qty = st.integers(-40, 40).filter(bool).map(D)
+    price = st.integers(95, 105).map(D)
+    n = 0
+    for _ in range(data.draw(st.integers(1, 2 * CHECKPOINT + 10), label="steps")):
+        op = data.draw(st.sampled_from(["fill", "fill", "correct", "bust", "late"]))
+        if op == "fill" or not p.fills:
+            p.add(PositionFill(f"f{n}", (at(n), f"f{n}"), data.draw(qty), data.draw(price)))
+            n += 1
+            continue
+        recent = [f.base_id for f in p.fills[-5:]]
+        base = data.draw(st.sampled_from(recent))
+        if op == "correct":
+            t = n - data.draw(st.floats(0, 4)) - 0.25
+            p.replace(PositionFill(base, (at(t), base), data.draw(qty), data.draw(price)))
+        elif op == "bust":
+            p.remove(base)
+        else:
+            t = n - data.draw(st.floats(0, 4)) - 0.5
+            p.add(PositionFill(f"l{n}", (at(t), f"l{n}"), data.draw(qty), data.draw(price)))
+            n += 1
+        assert p.effects == _fresh_effects(p)
+    fresh = Position("U1", 1, "X", "STK", "USD", D(1))
+    for f in sorted(p.fills, key=lambda f: f.sort_key):
+        fresh.add(f)
+    assert (fresh.quantity, fresh.realized_pnl, fresh.fifo_cost, fresh.avg_cost) == (
+        p.quantity,
+        p.realized_pnl,
+        p.fifo_cost,
+        p.avg_cost,
+    )
+    assert [(lot.quantity, lot.price) for lot in fresh.run.lots] == [
+        (lot.quantity, lot.price) for lot in p.run.lots
+    ]

@@ -153,3 +153,29 @@ def test_tables_on_a_uri(tmp_path: Path) -> None:
     audit = Audit(desk.config, root=f"file://{tmp_path}/elsewhere")
     assert audit.positions().height == 1
     assert (tmp_path / "elsewhere" / "positions" / "_delta_log").is_dir()
+
+
+def test_a_snapshot_of_another_format_is_ignored_not_misread(tmp_path: Path) -> None:
+    """The snapshot is a cache: one this code cannot read (an older format) costs a replay from
+    the first event, never a wrong row."""
+    import pickle
+
+    from ordertrail.projections.fold import Batch
+    from ordertrail.projections.tables import SNAPSHOT
+
+    desk = busy_desk(tmp_path)
+    audit = desk.audit()
+    audit.refresh()
+    stale = audit.tables.load_snapshot()
+    assert stale is not None
+    assert stale.head == audit.tables.committed_all()["events"]
+    blob = pickle.dumps(stale)  # the bare projection, as the first format stored it
+    audit.tables.write(
+        SNAPSHOT, Batch.of(SNAPSHOT, [(stale.head, blob)]), stale.head, overwrite=True
+    )
+    assert audit.tables.load_snapshot() is None
+    desk.fill("OT-2", "d.01", 5, "11", at=at(4))
+    audit.refresh()
+    rebuilt = Audit(desk.config, root=tmp_path / "rebuilt")
+    rebuilt.rebuild()
+    assert contents(audit) == contents(rebuilt)
