@@ -5,6 +5,7 @@ limit orders each filled in two parts with repeated statuses (about ten incoming
 order), captured by ``WireCapture``. Medians over repeats, with a same-process baseline:
 ``check_tape`` alone (read, parse and decode every message with ib_async's Decoder and a
 stand-in wrapper), the floor any replay pays before the recorder and the event store.
+``batch_size`` is the replayer's (messages whose facts are saved in one transaction).
 """
 
 from __future__ import annotations
@@ -50,9 +51,12 @@ async def _record(tape: Path, orders: int) -> None:
         capture.close()
 
 
-def run(messages: int = 20_000, repeats: int = 3) -> dict[str, Any]:
+def run(messages: int = 20_000, repeats: int = 3, batch_size: int | None = None) -> dict[str, Any]:
     from ordertrail.adapters.store.config import StoreConfig
     from ordertrail.adapters.tape import Replayer, check_tape
+    from ordertrail.adapters.tape.replay import BATCH_SIZE
+
+    batch_size = batch_size or BATCH_SIZE
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -66,7 +70,7 @@ def run(messages: int = 20_000, repeats: int = 3) -> dict[str, Any]:
             t0 = time.perf_counter()
             check_tape(tape)
             baseline.append(time.perf_counter() - t0)
-            replayer = Replayer(StoreConfig.resolve(root / f"store{i}"))
+            replayer = Replayer(StoreConfig.resolve(root / f"store{i}"), batch_size=batch_size)
             t0 = time.perf_counter()
             report = replayer.replay(tape)
             replay.append(time.perf_counter() - t0)
@@ -78,6 +82,7 @@ def run(messages: int = 20_000, repeats: int = 3) -> dict[str, Any]:
             "tape_messages": incoming,
             "events_recorded": events,
             "repeats": repeats,
+            "batch_size": batch_size,
             "decode_only_messages_per_s": round(incoming / b),
             "replay_messages_per_s": round(incoming / r),
             "replay_events_per_s": round(events / r),

@@ -40,6 +40,7 @@ ProblemKind = Literal[
     "field_count",
     "decoder",
     "recorder",
+    "store",
 ]
 
 

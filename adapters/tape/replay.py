@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from ib_async import IB
 from ib_async.decoder import Decoder
 
 from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, IbRecorder
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.store.application import BatchNotSaved, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_events
 
@@ -40,6 +40,7 @@ from .ledger import TapeLedger
 from .reader import Problem, Segment, TapeScanner
 
 DECODER_LOGGER = "ib_async.Decoder"
+BATCH_SIZE = 2000  # incoming messages whose facts are saved in one transaction
 
 
 class _LogTrap(logging.Handler):
@@ -211,7 +212,8 @@ class _Run:
 
 
 class Replayer:
-    """Replays tapes into one store. ``progress(n)`` is told of every n messages fed."""
+    """Replays tapes into one store. ``progress(n)`` is told of every n messages fed. The facts
+    of ``batch_size`` incoming messages are saved in one transaction (``OrderTrail.batch``)."""
 
     def __init__(
         self,
@@ -219,10 +221,12 @@ class Replayer:
         *,
         skip_bad: bool = False,
         progress: Callable[[int], None] | None = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self.config = config
         self.skip_bad = skip_bad
         self.progress = progress
+        self.batch_size = batch_size
         self.ledger = TapeLedger(config)
 
     def close(self) -> None:
@@ -239,6 +243,17 @@ class Replayer:
         run: _Run | None = None
         seg_state: dict[str, Any] = {}
         position_before: int | None = None
+        # The open batch (OrderTrail.batch) and how many messages it holds. It is committed
+        # every ``batch_size`` messages and before anything the ledger or a new run reads or
+        # writes, so the ledger never gets ahead of the events (see _start_segment).
+        batch = ExitStack()
+        batched = 0
+        line = 0
+
+        def commit() -> None:
+            nonlocal batched
+            batch.close()
+            batched = 0
 
         def finish_segment() -> None:
             header: Header | None = seg_state.get("header")
@@ -247,9 +262,10 @@ class Replayer:
             self.ledger.finish(header.session, seg_state.get("last_seq", 0))
 
         try:
-            with trapped_decoder_log() as trap:
+            with trapped_decoder_log() as trap, batch:
                 for seg, item in TapeScanner(path).items():
                     if item is None:
+                        commit()
                         finish_segment()
                         header = seg.header
                         assert header is not None
@@ -267,6 +283,7 @@ class Replayer:
                     if seg_state.get("skip") or item.line in bad:
                         continue
                     seg_state["last_seq"] = item.seq
+                    line = item.line
                     if isinstance(item, End):
                         seg_state["ended"] = item.reason
                         if item.reason == "disconnected":
@@ -276,6 +293,9 @@ class Replayer:
                         continue
                     if item.seq < seg_state.get("resume_at", 0):
                         continue
+                    if batched == 0:
+                        batch.enter_context(run.trail.batch())
+                    batched += 1
                     run.clock.current = item.ts
                     run.ib.client.decoder.interpret(item.fields)  # type: ignore[no-untyped-call]
                     run.clock.current = None
@@ -287,7 +307,16 @@ class Replayer:
                         )
                     if self.progress is not None:
                         self.progress(1)
+                    if batched >= self.batch_size:
+                        commit()
+                commit()
                 finish_segment()
+        except BatchNotSaved as e:
+            # Nothing of the failed batch was recorded and its segment stays unfinished in the
+            # ledger: replaying the tape again resumes after the last batch saved.
+            report.problems.append(
+                Problem(str(path), line, "store", f"{e}; replay the tape again to resume")
+            )
         finally:
             if run is not None:
                 report.recorder_problems += run.recorder.stats.problems

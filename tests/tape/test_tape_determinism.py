@@ -79,6 +79,11 @@ def test_replay_of_every_behaviour_is_identical(sim_run: Any, tmp_path: Path, ve
     again = replayer.replay(tape)
     assert (again.replayed, again.already, again.events) == (0, 2, 0)
     replayer.close()
+    # Batches of three messages (many transactions, orders carried across them): the same log.
+    small = Replayer(StoreConfig.resolve(tmp_path / "small-batches"), batch_size=3)
+    assert small.replay(tape).ok
+    small.close()
+    assert event_log(tmp_path / "small-batches") == live
     # The store the live run wrote already holds both sessions: nothing new either.
     into_live = Replayer(StoreConfig.resolve(tmp_path / "live"))
     assert into_live.replay(tape).events == 0
@@ -161,3 +166,7 @@ def test_random_sessions_replay_identically(plan: list[Step]) -> None:
         assert event_log(root / "replay") == event_log(root / "live")
         assert replayer.replay(tape).events == 0
         replayer.close()
+        small = Replayer(StoreConfig.resolve(root / "small-batches"), batch_size=2)
+        assert small.replay(tape).ok
+        small.close()
+        assert event_log(root / "small-batches") == event_log(root / "live")
