@@ -336,6 +336,7 @@ class Audit:
                 "status",
                 "filled",
                 "summary",
+                _provenance().alias("source"),
             )
             .sort("notification_id")
             .collect()
@@ -385,3 +386,28 @@ def state_summary(state: OrderState) -> dict[str, Any]:
         "perm_id": state.perm_id,
         "raw": orjson.dumps(state.last_report, default=str).decode() if state.last_report else None,
     }
+
+
+def _provenance() -> pl.Expr:
+    """Where an imported fact came from, e.g. ``flex activity.xml:31 Trade/EXECUTION``, read from
+    the provenance its event carries (Flex rows keep their file, line and row kind)."""
+    path = pl.col("payload").str.json_path_match
+    flex = pl.concat_str(
+        [
+            pl.lit("flex "),
+            path("$.provenance.flex_file"),
+            pl.lit(":"),
+            path("$.provenance.flex_line"),
+            pl.lit(" "),
+            path("$.provenance.flex_row"),
+        ],
+        ignore_nulls=True,
+    )
+    inferred = pl.concat_str([pl.lit("inferred: "), path("$.provenance.inferred")])
+    return (
+        pl.when(path("$.provenance.flex_file").is_not_null())
+        .then(flex)
+        .when(path("$.provenance.inferred").is_not_null())
+        .then(inferred)
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
