@@ -176,9 +176,10 @@ def _peak_memory(directory: Path, root: Path) -> dict[str, float]:
 
 def run(events: int, repeats: int) -> dict[str, Any]:
     from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.store.rebuild import cyclic_gc_paused
     from ordertrail.projections.api import Audit
     from ordertrail.projections.fold import Projection
-    from ordertrail.projections.projector import cyclic_gc_paused, log_events
+    from ordertrail.projections.projector import log_events
 
     with tempfile.TemporaryDirectory() as d:
         directory = Path(d)

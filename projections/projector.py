@@ -10,18 +10,14 @@ written every ``batch_size`` rows so memory stays bounded; the keyed tables once
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from deltalake.exceptions import CommitFailedError
 from eventsourcing.persistence import ApplicationRecorder
 
-from ordertrail.adapters.store.codec import event_decoder, make_event
-from ordertrail.adapters.store.rebuild import stored_rows
+from ordertrail.adapters.store.rebuild import cyclic_gc_paused, stored_events_with_payload
 from ordertrail.projections.fold import Changes, Projection
 from ordertrail.projections.schema import TABLES
 from ordertrail.projections.tables import DeltaTables
@@ -32,39 +28,9 @@ RETRIES = 3
 _APPEND_ONLY = frozenset(t.name for t in TABLES if t.append_only)
 
 
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """The fold allocates millions of small acyclic objects (events, rows, Decimals) while its
-    state grows; the cyclic collector would rescan that state every few thousand allocations
-    (as in the store's fast rebuild, ``adapters/store/rebuild.py``). Reference counting still
-    frees everything the fold drops."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def log_events(recorder: ApplicationRecorder, start: int) -> Iterator[tuple[int, Any, str]]:
     """(notification id, event, stored JSON) after ``start``, in log order."""
-    decoders: dict[str, Callable[[bytes], tuple[type, dict[str, Any]]]] = {}
-    # SQLite hands back the originator id as hex text: parse each order's UUID once. Bounded,
-    # so a long log does not keep one entry per order it ever saw.
-    ids: dict[Any, UUID] = {}
-    for nid, oid, version, topic, state in stored_rows(recorder, start):
-        raw = bytes(state)
-        decode = decoders.get(topic)
-        if decode is None:
-            decode = decoders[topic] = event_decoder(topic)
-        cls, d = decode(raw)
-        uid = ids.get(oid)
-        if uid is None:
-            if len(ids) >= 100_000:
-                ids.clear()
-            uid = ids[oid] = oid if isinstance(oid, UUID) else UUID(oid)
-        yield nid, make_event(cls, d, uid, version), raw.decode()
+    return stored_events_with_payload(recorder, start)
 
 
 @dataclass(frozen=True, slots=True)

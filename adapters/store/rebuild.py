@@ -68,8 +68,24 @@ def stored_rows(recorder: ApplicationRecorder, start: int = 0) -> Iterator[Row]:
 
 def stored_events(recorder: ApplicationRecorder, start: int = 0) -> Iterator[tuple[int, Any]]:
     """(notification id, domain event) in log order, decoded by the event classes' types."""
-    ids: dict[Any, UUID] = {}
+    for nid, event, _ in _decoded(recorder, start, with_payload=False):
+        yield nid, event
+
+
+def stored_events_with_payload(
+    recorder: ApplicationRecorder, start: int = 0
+) -> Iterator[tuple[int, Any, str]]:
+    """(notification id, domain event, stored JSON text): for read models that keep the raw."""
+    return _decoded(recorder, start, with_payload=True)
+
+
+def _decoded(
+    recorder: ApplicationRecorder, start: int, *, with_payload: bool
+) -> Iterator[tuple[int, Any, str]]:
     decoders: dict[str, Callable[[bytes], tuple[type, dict[str, Any]]]] = {}
+    # An order's events share one id: parse its UUID once (SQLite stores the hex text). Bounded,
+    # so a long log does not keep one entry per order it ever saw.
+    ids: dict[Any, UUID] = {}
     new = object.__new__
     put = object.__setattr__
     for nid, oid, version, topic, state in stored_rows(recorder, start):
@@ -77,15 +93,16 @@ def stored_events(recorder: ApplicationRecorder, start: int = 0) -> Iterator[tup
         if decode is None:
             decode = decoders[topic] = event_decoder(topic)
         cls, d = decode(state)
-        # An order's events share one id: parse its UUID once (SQLite stores the hex text).
         uid = ids.get(oid)
         if uid is None:
+            if len(ids) >= 100_000:
+                ids.clear()
             uid = ids[oid] = oid if isinstance(oid, UUID) else UUID(oid)
         d["originator_id"] = uid
         d["originator_version"] = version
         event: Any = new(cls)
         put(event, "__dict__", d)
-        yield nid, event
+        yield nid, event, bytes(state).decode() if with_payload else ""
 
 
 def fold_events(
