@@ -13,11 +13,12 @@ from collections.abc import Callable
 from uuid import UUID
 
 from ib_async import IB
+from ib_async import Order as IbOrder
 
 from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.store.application import OrderTrail
 from ordertrail.domain.errors import CommandRefused
-from ordertrail.domain.identity import new_client_order_id
+from ordertrail.domain.identity import new_client_order_id, order_id_for
 from ordertrail.domain.values import BracketOrder, ContractRef, OrderSpec
 
 
@@ -137,11 +138,7 @@ class IbBroker:
         if trade is not None:
             self.ib.cancelOrder(trade.order)
         else:
-            from ib_async import Order as IbOrder
-
             self.ib.cancelOrder(IbOrder(orderId=order_id))
 
     def _id_of_key(self, key: str) -> UUID:
-        from ordertrail.domain.identity import order_id_for
-
         return order_id_for(key)
