@@ -20,6 +20,14 @@ class InvalidOrderSpec(OrdertrailError, ValueError):
         self.field = field
 
 
+class InvalidPolicy(OrdertrailError, ValueError):
+    """A RiskGate limit that cannot be a limit (NaN, negative)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 class CommandRefused(OrdertrailError):
     """A command from our side that the order's state does not allow. Nothing was recorded."""
 
@@ -37,6 +45,7 @@ class InvalidFact(OrdertrailError, ValueError):
         super().__init__(f"{field}={value!r}: {message}")
         self.field = field
         self.value = value
+        self.reason = message
 
 
 class UnknownIbStatus(InvalidFact):

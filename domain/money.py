@@ -15,6 +15,10 @@ from ordertrail.domain.errors import InvalidFact
 UNSET_DOUBLE = 1.7976931348623157e308
 UNSET_INTEGER = 2**31 - 1
 UNSET_DECIMAL_TEXT = "170141183460469231731687303715884105727"  # IB's UNSET_DECIMAL (2**127-1)
+# No real quantity, price, commission or PnL comes near 10**12; a number that does is a sentinel
+# that slipped through (a Flex attribute, a hand-typed 1e30) and would overflow the audit tables'
+# decimal(38, 10) columns once multiplied (quantity x price), breaking every read after it.
+MAX_MAGNITUDE = Decimal(10) ** 12
 
 Number = Decimal | float | int | str
 
@@ -37,6 +41,8 @@ def _to_decimal(value: Number, field: str) -> Decimal:
             raise InvalidFact(field, value, "not a number") from None
     if not result.is_finite():
         raise InvalidFact(field, value, "not a finite number")
+    if abs(result) >= MAX_MAGNITUDE:
+        raise InvalidFact(field, value, f"beyond any real amount (>= {MAX_MAGNITUDE:.0E})")
     return result
 
 
@@ -45,7 +51,8 @@ def is_unset(value: Number | None) -> bool:
     if value is None:
         return True
     if isinstance(value, float):
-        return value >= UNSET_DOUBLE
+        # Exactly Double.MAX_VALUE is IB's sentinel; infinity is not one (it is refused).
+        return value == UNSET_DOUBLE
     if isinstance(value, int):
         return value == UNSET_INTEGER
     if isinstance(value, str):

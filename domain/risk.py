@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from ordertrail.domain.errors import OrdertrailError
+from ordertrail.domain.errors import InvalidPolicy, OrdertrailError
 from ordertrail.domain.values import ContractRef, OrderSpec, OrderType
 
 ZERO = Decimal(0)
@@ -53,6 +53,16 @@ class RiskPolicy:
     # Largest distance of a limit price from the reference price, as a fraction (0.05 = 5 %).
     price_band: Decimal | None = Decimal("0.05")
     kill_switch: bool = False
+
+    def __post_init__(self) -> None:
+        # Decimal refuses to compare with NaN (InvalidOperation): the gate would fail half way,
+        # after the order was recorded, instead of refusing the policy up front.
+        for name in ("max_order_quantity", "max_order_notional", "max_position", "price_band"):
+            value: Decimal | None = getattr(self, name)
+            if value is not None and (not value.is_finite() or value < 0):
+                raise InvalidPolicy(name, f"must be a number >= 0, got {value}")
+        if self.max_open_orders is not None and self.max_open_orders < 0:
+            raise InvalidPolicy("max_open_orders", f"must be >= 0, got {self.max_open_orders}")
 
     def with_kill_switch(self, engaged: bool) -> RiskPolicy:
         return replace(self, kill_switch=engaged)

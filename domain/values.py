@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from ordertrail.domain.errors import InvalidOrderSpec
+from ordertrail.domain.money import MAX_MAGNITUDE
 
 
 class OrderAction(enum.StrEnum):
@@ -117,6 +118,7 @@ class ContractRef:
             raise InvalidOrderSpec("contract", "needs a con_id or a symbol")
         if not self.multiplier.is_finite() or self.multiplier <= 0:
             raise InvalidOrderSpec("contract.multiplier", f"must be > 0, got {self.multiplier}")
+        _check_magnitude("contract.multiplier", self.multiplier)
         if self.right is not None and self.right not in ("C", "P"):
             raise InvalidOrderSpec("contract.right", f"must be C or P, got {self.right!r}")
 
@@ -126,6 +128,12 @@ class ContractRef:
         return self.sec_type == "BAG"
 
 
+def _check_magnitude(name: str, value: Decimal) -> None:
+    # A refused order is still recorded (RiskDenied): a 1e30 would overflow the audit tables.
+    if abs(value) >= MAX_MAGNITUDE:
+        raise InvalidOrderSpec(name, f"must be below {MAX_MAGNITUDE:.0E}, got {value}")
+
+
 def _check_price(name: str, value: Decimal | None, allow_negative: bool) -> None:
     if value is None:
         return
@@ -133,6 +141,7 @@ def _check_price(name: str, value: Decimal | None, allow_negative: bool) -> None
         raise InvalidOrderSpec(name, f"must be a finite number, got {value}")
     if value < 0 and not allow_negative:
         raise InvalidOrderSpec(name, f"must be >= 0, got {value}")
+    _check_magnitude(name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +172,7 @@ class OrderSpec:
     def __post_init__(self) -> None:
         if not self.quantity.is_finite() or self.quantity <= 0:
             raise InvalidOrderSpec("quantity", f"must be > 0, got {self.quantity}")
+        _check_magnitude("quantity", self.quantity)
         neg = self.allow_negative_prices or self.observed
         _check_price("limit_price", self.limit_price, neg)
         _check_price("stop_price", self.stop_price, neg)

@@ -7,7 +7,6 @@ Every reading command first brings the Delta tables up to the end of the event l
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,8 @@ from ordertrail.adapters.cli.common import (
     emit,
     err_console,
     fail,
+    progress_bar,
+    show_progress,
 )
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ def _as_of(value: str | None) -> datetime | None:
         return None
     try:
         return parse_time(value)
+    except OverflowError:  # year 1 or 9999 with an offset: no such time in UTC
+        fail(f"--as-of {value!r} is out of range once converted to UTC")
     except ValueError:
         fail(f"--as-of {value!r} is not an ISO 8601 time (e.g. 2024-03-01T14:31:07Z)")
 
@@ -108,18 +111,16 @@ def _as_of(value: str | None) -> datetime | None:
 @contextmanager
 def _progress(label: str) -> Iterator[Progress | None]:
     """A progress bar on a terminal; nothing in a pipe or a file."""
-    if not sys.stderr.isatty():
+    if not show_progress():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
 
-    with Progress(
+    with progress_bar(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)
 

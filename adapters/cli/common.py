@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
+from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 
 from ordertrail.adapters.store.config import StoreConfig
@@ -36,6 +38,31 @@ StoreOpt = Annotated[
 err_console = Console(stderr=True)
 
 
+def show_progress() -> bool:
+    """Whether long work draws a progress bar: only when stderr is a terminal. Rich's
+    ``is_terminal`` is not asked, since ``FORCE_COLOR`` (which CI sets for coloured logs) makes
+    it say yes in a pipe, and the bar's redraws would fill the log. ``TTY_INTERACTIVE=1``/``0``
+    (rich's own override) forces it either way."""
+    forced = os.environ.get("TTY_INTERACTIVE")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        return sys.stderr.isatty()
+    except ValueError:  # stderr already closed
+        return False
+
+
+def progress_bar(*columns: str | ProgressColumn) -> Progress:
+    """A transient bar on stderr when :func:`show_progress`; otherwise one that draws nothing."""
+    show = show_progress()
+    return Progress(
+        *columns,
+        console=Console(stderr=True, force_terminal=True) if show else err_console,
+        disable=not show,
+        transient=True,
+    )
+
+
 class OutputFormat(enum.StrEnum):
     table = "table"
     json = "json"
@@ -53,19 +80,26 @@ def config(data: str | None, store: str | None) -> StoreConfig:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: one line however long the path in it, so it can be grepped from a log.
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 @contextmanager
 def clear_errors() -> Iterator[None]:
     """Turn ordertrail's own errors into a message and exit code 1 instead of a traceback."""
+    import sqlite3
+
+    from eventsourcing.persistence import PersistenceError
+
     from ordertrail.domain.errors import OrdertrailError
 
     try:
         yield
     except (OrdertrailError, ValueError, LookupError, OSError) as e:
         fail(str(e))
+    except (sqlite3.Error, PersistenceError) as e:  # damage found after the store opened
+        fail(f"event store: {e}")
 
 
 def _jsonable(value: Any) -> Any:

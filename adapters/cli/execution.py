@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from ordertrail.adapters.cli.common import DataOpt, StoreOpt, config, fail
+from ordertrail.adapters.cli.common import DataOpt, StoreOpt, clear_errors, config, fail
 
 if TYPE_CHECKING:
     from ordertrail.adapters.execution import OrderExecutionEngine
@@ -71,9 +72,12 @@ def _dec(value: str | None, name: str) -> Decimal | None:
     if value is None:
         return None
     try:
-        return Decimal(value)
+        out = Decimal(value)
     except InvalidOperation:
         fail(f"{name}: not a number: {value!r}")
+    if not out.is_finite():
+        fail(f"{name}: not a finite number: {value!r}")
+    return out
 
 
 def _need(value: str, name: str) -> Decimal:
@@ -93,15 +97,16 @@ def _contract(
 ) -> ContractRef:
     from ordertrail.domain.values import ContractRef
 
-    return ContractRef(
-        con_id,
-        symbol,
-        sec_type,
-        exchange,
-        currency,
-        multiplier=_need(multiplier, "--multiplier"),
-        expiry=expiry,
-    )
+    with clear_errors():
+        return ContractRef(
+            con_id,
+            symbol,
+            sec_type,
+            exchange,
+            currency,
+            multiplier=_need(multiplier, "--multiplier"),
+            expiry=expiry,
+        )
 
 
 def _policy(
@@ -119,8 +124,12 @@ def _policy(
         ("price_band", band, "--price-band"),
     ):
         if value is not None:
-            changes[field] = None if value.lower() == "none" else _dec(value, name)
-    return replace(policy, **changes)
+            limit = None if value.lower() == "none" else _dec(value, name)
+            if limit is not None and limit < 0:
+                fail(f"{name}: must not be negative: {value!r}")
+            changes[field] = limit
+    with clear_errors():
+        return replace(policy, **changes)
 
 
 Operation = Callable[["OrderExecutionEngine"], Awaitable["ExecutionResult"]]
@@ -182,7 +191,8 @@ def _run(coro: Awaitable[ExecutionResult]) -> ExecutionResult:
     async def main() -> ExecutionResult:
         return await coro
 
-    return asyncio.run(main())
+    with clear_errors():  # the store cannot be opened (a file as --data, a closed port)
+        return asyncio.run(main())
 
 
 def _action(a: Action) -> OrderAction:
@@ -253,6 +263,20 @@ def place(
     )
 
 
+def _known_order(order_id: str, data: str | None, store: str | None) -> None:
+    """Refuse an id the store has never seen before connecting to IB for it."""
+    from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.domain.order import Order
+
+    with clear_errors():
+        trail = OrderTrail(config(data, store))
+        try:
+            if not trail.exists(Order.id_for(client_order_id=order_id)):
+                fail(f"no order {order_id} in {trail.config.describe()}")
+        finally:
+            trail.close()
+
+
 def cancel(
     order_id: Annotated[str, typer.Argument(help="Client order id (OT-… or DRY_OT-…).")],
     dry_run: DryRunOpt = False,
@@ -271,6 +295,7 @@ def cancel(
     if dry_run and not is_dry_run_id(order_id):
         fail(f"{order_id} is a live order: --dry-run cannot cancel it")
     dry = is_dry_run_id(order_id)
+    _known_order(order_id, data, store)
     _report(
         _run(
             _with_engine(
@@ -413,6 +438,10 @@ def twap(
 
     contract = _contract(symbol, con_id, sec_type, exchange, currency, expiry, multiplier)
     policy = _policy(False, max_quantity, max_notional, price_band)
+    quantity, limit_price = _need(qty, "--qty"), _need(limit, "--limit")
+    reference_price = _dec(reference, "--reference")
+    if not math.isfinite(duration) or duration < 0:
+        fail(f"--duration: must be a finite number of seconds >= 0, not {duration}")
     summary: dict[str, Any] = {}
 
     async def op(engine: OrderExecutionEngine) -> ExecutionResult:
@@ -422,9 +451,9 @@ def twap(
             report = await OrderManager(engine).twap(
                 contract,
                 _action(action),
-                _need(qty, "--qty"),
-                limit_price=_need(limit, "--limit"),
-                reference_price=_dec(reference, "--reference"),
+                quantity,
+                limit_price=limit_price,
+                reference_price=reference_price,
                 slices=slices,
                 duration=timedelta(seconds=duration),
             )

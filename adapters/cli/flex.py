@@ -14,7 +14,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from ordertrail.adapters.cli.common import DataOpt, StoreOpt, clear_errors, config, err_console
+from ordertrail.adapters.cli.common import (
+    DataOpt,
+    StoreOpt,
+    clear_errors,
+    config,
+    err_console,
+    progress_bar,
+)
 
 if TYPE_CHECKING:
     from ordertrail.adapters.flex.reconcile import PositionCheck
@@ -86,13 +93,10 @@ def import_flex(
         trail = OrderTrail(config(data, store))
         importer = FlexImporter(trail)
         # A bar on a terminal only: pipes and logs get the result, not redraws.
-        with Progress(
+        with progress_bar(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            console=err_console,
-            disable=not err_console.is_terminal,
-            transient=True,
         ) as progress:
             for path in files:
                 task = progress.add_task(path.name, total=None)
@@ -120,9 +124,9 @@ def import_flex(
     else:
         _table(checks, counts)
     for w in warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     for message in errors:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if errors:
         raise typer.Exit(1)
 

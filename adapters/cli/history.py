@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from ordertrail.adapters.cli.common import DataOpt, StoreOpt, config, err_console, fail
+from ordertrail.adapters.cli.common import (
+    DataOpt,
+    StoreOpt,
+    clear_errors,
+    config,
+    err_console,
+    fail,
+    progress_bar,
+    show_progress,
+)
 
 if TYPE_CHECKING:
     from ordertrail.adapters.tape.live import LiveStatus
@@ -47,6 +56,7 @@ def record(
     a wire tape, until Ctrl-C; reconnects and reconciles when the connection drops."""
     from ordertrail.adapters.tape.live import LiveRecording
     from ordertrail.adapters.tape.writer import TapeFileError
+    from ordertrail.domain.errors import OrdertrailError
 
     cfg = config(data, store)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -63,7 +73,7 @@ def record(
     async def main() -> LiveRecording:
         try:
             session = LiveRecording(host, port, client_id, cfg, tape_path, on_change=changed)
-        except (TapeFileError, OSError, ValueError) as e:
+        except (TapeFileError, OrdertrailError, OSError, ValueError) as e:
             fail(str(e))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -89,10 +99,17 @@ def record(
         f"to {tape_path}; store {cfg.describe()}: "
         + ", ".join(f"{k} {v}" for k, v in stats.items())
     )
-    for problem in session.recorder.stats.problems:
+    recorded = session.recorder.stats
+    for problem in recorded.problems:
         err_console.print(
-            f"[yellow]warning:[/] could not record {problem}", highlight=False, soft_wrap=True
+            f"[bold red]error:[/] could not record {problem}", highlight=False, soft_wrap=True
         )
+    for warning in recorded.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    if recorded.problems or recorded.warnings:
+        # Everything else was recorded; the exit code tells a script that IB said something
+        # that could not be (or was not documented to be) recorded.
+        raise typer.Exit(1)
 
 
 def _print_report(report: ReplayReport, skip_bad: bool) -> None:
@@ -108,9 +125,7 @@ def _print_report(report: ReplayReport, skip_bad: bool) -> None:
         )
         return
     for problem in report.recorder_problems:
-        err_console.print(
-            f"[yellow]warning:[/] could not record {problem}", highlight=False, soft_wrap=True
-        )
+        err_console.print(f"{label} could not record {problem}", highlight=False, soft_wrap=True)
     typer.echo(
         f"{report.path}: {report.segments} segment(s): {report.replayed} replayed, "
         f"{report.resumed} resumed, {report.already} already in the store; "
@@ -130,39 +145,39 @@ def replay(
     """Replay wire tapes through ib_async's decoder and the live recorder, with no socket.
     Segments already in the store record nothing; a bad tape records nothing (exit 1)
     unless --skip-bad."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
     from ordertrail.adapters.tape.replay import Replayer, check_tape
 
     cfg = config(data, store)
     failed = False
-    replayer = Replayer(cfg, skip_bad=skip_bad)
-    console = Console(stderr=True)
+    with clear_errors():
+        replayer = Replayer(cfg, skip_bad=skip_bad)
     try:
-        for path in tapes:
-            if not path.is_file():
-                err_console.print(
-                    f"[bold red]error:[/] {path}: no such file", highlight=False, soft_wrap=True
-                )
-                failed = True
-                continue
-            check = check_tape(path)
-            if console.is_terminal:
-                with Progress(
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    console=console,
-                    transient=True,
-                ) as bar:
-                    task = bar.add_task(path.name, total=check.incoming)
-                    replayer.progress = functools.partial(bar.advance, task)
+        with clear_errors():
+            for path in tapes:
+                if not path.is_file():
+                    what = "a directory, not a tape" if path.is_dir() else "no such file"
+                    err_console.print(
+                        f"[bold red]error:[/] {path}: {what}", highlight=False, soft_wrap=True
+                    )
+                    failed = True
+                    continue
+                check = check_tape(path)
+                if show_progress():
+                    with progress_bar(
+                        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()
+                    ) as bar:
+                        task = bar.add_task(path.name, total=check.incoming)
+                        replayer.progress = functools.partial(bar.advance, task)
+                        report = replayer.replay(path, check)
+                else:
+                    replayer.progress = None
                     report = replayer.replay(path, check)
-            else:
-                replayer.progress = None
-                report = replayer.replay(path, check)
-            _print_report(report, skip_bad)
-            failed = failed or report.refused or (not report.ok and not skip_bad)
+                _print_report(report, skip_bad)
+                # A fact the recorder could not record is lost from the store: as bad as a bad line.
+                bad = not report.ok or bool(report.recorder_problems)
+                failed = failed or report.refused or (bad and not skip_bad)
     finally:
         replayer.close()
     if failed:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
+
 from ordertrail.adapters.execution.exposure import PositionSource, TrailExposure
 from ordertrail.adapters.execution.gated import GatedGateway
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.store.application import OrderNotFound, OrderTrail
 from ordertrail.domain.identity import new_client_order_id, order_key
 from ordertrail.domain.order import Order
 from ordertrail.domain.planning import (
@@ -117,7 +119,10 @@ class OrderExecutionEngine:
         return ActionTaken.DRY_RUN if self.dry_run else action
 
     def state(self, order_id: str | UUID) -> OrderState:
-        return self.trail.get(self._resolve(order_id)).state
+        try:
+            return self.trail.get(self._resolve(order_id)).state
+        except AggregateNotFoundError:
+            raise OrderNotFound(f"{order_id} in {self.trail.config.describe()}") from None
 
     def _resolve(self, order_id: str | UUID) -> UUID:
         if isinstance(order_id, UUID):

@@ -248,7 +248,8 @@ class OrderManager:
         """``slices`` limit orders spread over ``duration`` (jittered ±20 %), each through the
         RiskGate; slices still working at the end are cancelled; fills are aggregated."""
         total = duration if duration is not None else self.twap_duration
-        schedule = twap_schedule(quantity, slices or self.twap_slices, total, self.uniform)
+        n = self.twap_slices if slices is None else slices  # 0 is refused, not the default
+        schedule = twap_schedule(quantity, n, total, self.uniform)
         group = self.engine.new_group_id("twap")
         log: list[str] = []
         coids: list[str] = []

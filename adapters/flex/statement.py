@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from ordertrail.adapters.flex.dates import NEW_YORK, BadDate, parse_date, parse_datetime
 from ordertrail.adapters.flex.xmltree import FlexFileError, Node, read_tree
+from ordertrail.domain.money import MAX_MAGNITUDE
 from ordertrail.domain.values import ContractRef, Side
 
 # Every section IB documents for Activity and Trade Confirmation Flex (ibflex's FlexStatement
@@ -193,6 +194,11 @@ class _Reader:
         value = self._convert(node, name, raw.replace(",", ""), Decimal)
         if isinstance(value, Decimal) and not value.is_finite():
             self.problem(node, f"attribute {name}={raw!r}: not a finite number")
+            return None
+        if isinstance(value, Decimal) and abs(value) >= MAX_MAGNITUDE:
+            # IB's unset sentinel (Double.MAX_VALUE) printed as a number, or a corrupt row:
+            # recorded, it would overflow the audit tables and break every read after it.
+            self.problem(node, f"attribute {name}={raw!r}: not a real amount (IB's unset value?)")
             return None
         return value if isinstance(value, Decimal) else None
 

@@ -7,6 +7,7 @@ passes them through as floats. Everything here becomes Decimal or None.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from ib_async import Order as IbOrder
 
 from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import is_unset, price_or_none, quantity
+from ordertrail.domain.status import IB_STATUSES
 from ordertrail.domain.values import (
     CommissionReport,
     ContractRef,
@@ -93,6 +95,47 @@ def order_spec(o: IbOrder, contract: ContractRef) -> OrderSpec:
         # What IB reports is a fact: held to being numbers, not to what a command must carry.
         observed=True,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusNumbers:
+    """The numbers of one orderStatus message, as IB meant them."""
+
+    filled: Decimal
+    remaining: Decimal
+    avg_fill_price: Decimal | None
+    last_fill_price: Decimal | None
+    mkt_cap_price: Decimal | None
+
+
+def status_numbers(
+    filled: float,
+    remaining: float,
+    avg_fill_price: float,
+    last_fill_price: float,
+    mkt_cap_price: float,
+) -> StatusNumbers:
+    # TWS sends avgFillPrice/lastFillPrice 0 (or the sentinel) until something fills, and
+    # mktCapPrice 0 unless a price cap applied: only then are they read as prices.
+    return StatusNumbers(
+        filled=quantity(filled, "orderStatus.filled"),
+        remaining=quantity(remaining, "orderStatus.remaining"),
+        avg_fill_price=(
+            price_or_none(avg_fill_price, "orderStatus.avgFillPrice") if filled else None
+        ),
+        last_fill_price=(
+            price_or_none(last_fill_price, "orderStatus.lastFillPrice") if filled else None
+        ),
+        mkt_cap_price=(
+            price_or_none(mkt_cap_price, "orderStatus.mktCapPrice") if mkt_cap_price else None
+        ),
+    )
+
+
+def known_status(status: str) -> bool:
+    """Whether IB documents this status. An unknown one is still recorded (with an
+    ``unknown_status`` anomaly: a new IB version may add one), but it must be reported."""
+    return status in IB_STATUSES
 
 
 def to_utc(value: Any) -> datetime | None:

@@ -39,7 +39,7 @@ from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.store.application import FactKey, OrderTrail
 from ordertrail.domain.errors import OrdertrailError
 from ordertrail.domain.identity import is_client_order_id
-from ordertrail.domain.money import is_unset, price_or_none, quantity
+from ordertrail.domain.money import is_unset, quantity
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType, Side
 
 log = logging.getLogger("ordertrail.ib")
@@ -57,7 +57,8 @@ class RecorderStats:
     discovered: int = 0
     repeats: int = 0
     held: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # facts that could not be recorded
+    warnings: list[str] = field(default_factory=list)  # recorded, but not what IB documents
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -69,6 +70,7 @@ class RecorderStats:
             "repeats": self.repeats,
             "held": self.held,
             "problems": len(self.problems),
+            "warnings": len(self.warnings),
         }
 
 
@@ -125,6 +127,10 @@ class IbRecorder:
     def _problem(self, text: str) -> None:
         self.stats.problems.append(text)
         log.error("could not record %s", text)
+
+    def _warn(self, text: str) -> None:
+        self.stats.warnings.append(text)
+        log.warning("%s", text)
 
     def _notify(self, what: str) -> None:
         for listener in self.listeners:
@@ -217,6 +223,11 @@ class IbRecorder:
             avg_fill_price=None,
         )
         self.stats.statuses += 1
+        if not mapping.known_status(state.status):
+            self._warn(
+                f"completedOrder: status={state.status!r} of permId {order.permId} is not one "
+                "of IB's order statuses; recorded with an unknown_status anomaly"
+            )
         self._release_held()
 
     def _on_orderStatus(  # noqa: N802
@@ -234,25 +245,28 @@ class IbRecorder:
         mkt_cap_price: float = 0.0,
     ) -> None:
         key = FactKey(perm_id=int(perm_id) or None, client_id=int(client_id), order_id=order_id)
-        filled_q = quantity(filled, "orderStatus.filled")
-        remaining_q = quantity(remaining, "orderStatus.remaining")
-        avg = price_or_none(avg_fill_price, "orderStatus.avgFillPrice") if filled else None
-        last = price_or_none(last_fill_price, "orderStatus.lastFillPrice") if filled else None
-        cap = price_or_none(mkt_cap_price, "orderStatus.mktCapPrice") if mkt_cap_price else None
+        n = mapping.status_numbers(
+            filled, remaining, avg_fill_price, last_fill_price, mkt_cap_price
+        )
 
         def record() -> None:
             if self.trail.record_status(
                 key,
                 raw_status=status,
-                filled=filled_q,
-                remaining=remaining_q,
-                avg_fill_price=avg,
-                last_fill_price=last,
+                filled=n.filled,
+                remaining=n.remaining,
+                avg_fill_price=n.avg_fill_price,
+                last_fill_price=n.last_fill_price,
                 why_held=why_held or "",
-                mkt_cap_price=cap,
+                mkt_cap_price=n.mkt_cap_price,
             ):
                 self.stats.statuses += 1
                 self._notify(f"status {status}")
+                if not mapping.known_status(status):
+                    self._warn(
+                        f"orderStatus: status={status!r} of orderId {order_id} is not one of "
+                        "IB's order statuses; recorded with an unknown_status anomaly"
+                    )
             else:
                 self.stats.repeats += 1
 

@@ -24,7 +24,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
 
 from ordertrail.adapters.store.codec import EventMapper
-from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.config import StoreConfig, opening
 from ordertrail.adapters.store.rebuild import fold_orders, stored_events
 from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.events import ExecutionCorrected, ExecutionRecorded
@@ -108,7 +108,8 @@ class OrderTrail(Application[UUID]):
     def __init__(self, config: StoreConfig | None = None, *, clock: Clock = utc_now) -> None:
         self.config = config or StoreConfig.resolve()
         self.clock = clock
-        super().__init__(env=self.config.eventsourcing_env())
+        with opening(self.config):
+            super().__init__(env=self.config.eventsourcing_env())
         self._aliases: dict[tuple[int, int], UUID] = {}
         self._perm_index: dict[int, UUID] = {}
         self._exec_index: dict[str, UUID] = {}

@@ -8,11 +8,21 @@ store and the Delta tables. ``--store postgresql://user:pass@host:port/db`` (or
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ordertrail.domain.errors import OrdertrailError
+
 DEFAULT_DATA = "ordertrail-data"
+
+
+class StoreUnavailable(OrdertrailError):
+    """The event store could not be opened (not a database, no server, no permission): nothing
+    was read from it or written to it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +36,13 @@ class StoreConfig:
         url = store or os.environ.get("ORDERTRAIL_STORE") or None
         if url and not url.startswith(("postgresql://", "postgres://")):
             raise ValueError(f"--store must be a postgresql:// URL, got {url!r}")
+        if url:
+            try:
+                urlparse(url).port  # noqa: B018 - raises on a port out of range or a bad host
+            except ValueError as e:
+                raise ValueError(f"--store: not a valid postgresql:// URL: {e}") from None
+        if data_dir.exists() and not data_dir.is_dir():
+            raise ValueError(f"--data {data_dir}: not a directory")
         return cls(data_dir=data_dir, store_url=url)
 
     @property
@@ -66,3 +83,34 @@ class StoreConfig:
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "10",
         }
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
+    return (PersistenceError, sqlite3.Error, psycopg.Error, OSError)
+
+
+def _reason(config: StoreConfig, error: BaseException) -> str:
+    if config.store_url:
+        # eventsourcing's pool only says it waited; one direct attempt says why (refused,
+        # unknown host, bad password, no such database).
+        import psycopg
+
+        try:
+            psycopg.connect(config.store_url, connect_timeout=3).close()
+        except psycopg.Error as e:
+            return str(e).strip().splitlines()[0]
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+@contextmanager
+def opening(config: StoreConfig) -> Iterator[None]:
+    """Turn a failure to open the event store into one StoreUnavailable naming the store."""
+    try:
+        yield
+    except _store_errors() as e:
+        raise StoreUnavailable(
+            f"cannot open the event store {config.describe()}: {_reason(config, e)}"
+        ) from e

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.config import StoreConfig, opening
 
 from .format import Header
 
@@ -39,16 +39,17 @@ class TapeLedger:
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
         self._conn: Any
-        if config.store_url:
-            import psycopg
+        with opening(config):
+            if config.store_url:
+                import psycopg
 
-            self._conn = psycopg.connect(config.store_url, autocommit=True)
-            self._mark = "%s"
-        else:
-            config.data_dir.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(config.sqlite_path, timeout=10, isolation_level=None)
-            self._mark = "?"
-        self._conn.execute(CREATE)
+                self._conn = psycopg.connect(config.store_url, autocommit=True)
+                self._mark = "%s"
+            else:
+                config.data_dir.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(config.sqlite_path, timeout=10, isolation_level=None)
+                self._mark = "?"
+            self._conn.execute(CREATE)
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self._mark)

@@ -39,6 +39,7 @@ ProblemKind = Literal[
     "unknown_message",
     "field_count",
     "decoder",
+    "fact",
     "recorder",
     "store",
 ]
@@ -192,7 +193,7 @@ class TapeScanner:
             self._bad_json(seg, *pending, last=True)
 
     def _bad_json(self, seg: Segment | None, n: int, raw: bytes, *, last: bool) -> None:
-        if last:
+        if last and seg is not None:  # a line cut short needs a segment it was cut from
             self._problem(
                 seg,
                 n,

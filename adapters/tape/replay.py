@@ -26,13 +26,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from ib_async import IB
+from ib_async import IB, CommissionReport, Contract, Execution, Order, OrderState
 from ib_async.decoder import Decoder
 
+from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, IbRecorder
 from ordertrail.adapters.store.application import BatchNotSaved, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_events
+from ordertrail.domain.errors import InvalidFact
+from ordertrail.domain.money import quantity
 
 from .clock import TapeClock
 from .format import End, Header, Message
@@ -81,13 +84,59 @@ def trapped_decoder_log() -> Iterator[_LogTrap]:
 
 
 class _StandInWrapper:
-    """Takes any wrapper call the Decoder makes; only for checking that messages parse."""
+    """Takes any wrapper call the Decoder makes, for checking that messages parse; the facts
+    the recorder reads are also converted as it converts them, so a value it could not record
+    (NaN, a negative quantity, IB's unset sentinel where a quantity must be) or a status IB
+    does not document is found before anything is recorded, with its line."""
 
     defaultTimezone = UTC  # noqa: N815 - attribute names ib_async's Decoder reads
     ib = SimpleNamespace(TimezoneTWS=None)
 
+    def __init__(self) -> None:
+        self.invalid: list[str] = []
+
     def __getattr__(self, name: str) -> Callable[..., None]:
         return _ignore
+
+    def take(self) -> str | None:
+        found, self.invalid = self.invalid, []
+        return "; ".join(found) if found else None
+
+    def _check(self, what: str, convert: Callable[[], object]) -> None:
+        try:
+            convert()
+        except InvalidFact as e:
+            self.invalid.append(f"{what}: {e}")
+
+    def _status(self, what: str, status: str) -> None:
+        if not mapping.known_status(status):
+            self.invalid.append(f"{what}: status={status!r} is not one of IB's order statuses")
+
+    def orderStatus(self, order_id: int, status: str, *args: Any) -> None:  # noqa: N802
+        self._status("orderStatus", status)
+        filled, remaining, avg, _perm, _parent, last, _client, _held, *cap = args
+        self._check(
+            "orderStatus",
+            lambda: mapping.status_numbers(filled, remaining, avg, last, cap[0] if cap else 0.0),
+        )
+
+    def execDetails(self, req_id: int, contract: Contract, execution: Execution) -> None:  # noqa: N802
+        self._check("execDetails", lambda: mapping.execution(execution))
+
+    def commissionReport(self, report: CommissionReport) -> None:  # noqa: N802
+        self._check("commissionReport", lambda: mapping.commission(report))
+
+    def openOrder(  # noqa: N802
+        self, order_id: int, contract: Contract, order: Order, state: OrderState
+    ) -> None:
+        if not order.whatIf:  # the recorder skips what-if answers
+            self._check(
+                "openOrder", lambda: mapping.order_spec(order, mapping.contract_ref(contract))
+            )
+
+    def completedOrder(self, contract: Contract, order: Order, state: OrderState) -> None:  # noqa: N802
+        self._status("completedOrder", state.status)
+        self._check("completedOrder", lambda: quantity(order.totalQuantity, "order.totalQuantity"))
 
 
 def _ignore(*_args: Any) -> None:
@@ -148,11 +197,12 @@ def check_tape(path: str | Path) -> TapeCheck:
     scanner = TapeScanner(path)
     decoder: Decoder | None = None
     incoming = 0
+    facts = _StandInWrapper()
     with trapped_decoder_log() as trap:
         for seg, item in scanner.items():
             if item is None:
                 assert seg.header is not None
-                decoder = Decoder(_StandInWrapper(), seg.header.server_version)  # type: ignore[arg-type]
+                decoder = Decoder(facts, seg.header.server_version)  # type: ignore[arg-type]
                 continue
             if not isinstance(item, Message) or item.direction != "in" or item.handshake:
                 continue
@@ -169,6 +219,12 @@ def check_tape(path: str | Path) -> TapeCheck:
                         f"ib_async's decoder could not parse message {item.fields[0]}: {failure}",
                     )
                 )
+                seg.bad_lines.add(item.line)
+                facts.take()
+                continue
+            invalid = facts.take()
+            if invalid is not None:
+                seg.problems.append(Problem(str(scanner.path), item.line, "fact", invalid))
                 seg.bad_lines.add(item.line)
     return TapeCheck(Path(path), scanner.segments, scanner.problems, incoming)
 
