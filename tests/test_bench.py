@@ -1,0 +1,53 @@
+"""`ordertrail bench` runs end to end and prints the JSON the docs describe (tiny sizes: this
+checks the command, never a timing)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from ordertrail.adapters.cli import app
+
+
+def test_bench_prints_medians_and_baselines_as_json() -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--suite",
+            "core",
+            "--suite",
+            "tape",
+            "--suite",
+            "projections",
+            "--projection-events",
+            "600",
+            "--orders",
+            "300",
+            "--events",
+            "3000",
+            "--tape-messages",
+            "40",
+            "--repeats",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    fill = report["apply_in_memory"]["fill"]
+    assert fill["events"] == 300 * fill["events_per_order"]
+    assert fill["events_per_s"] > 0
+    rebuild = report["rebuild_from_sqlite"]
+    assert rebuild["events"] == 3000
+    assert rebuild["baseline_sqlite_orjson"]["events"] == 3000
+    assert rebuild["memory"]["orders"] > 0
+    assert report["tape_replay"]["replay_messages_per_s"] > 0
+    assert report["projections"]["rebuild_events_per_s"] > 0
+    assert set(report["projections"]["queries"]) >= {"timeline_ms", "sql_aggregate_ms"}
+
+
+def test_bench_refuses_an_unknown_suite() -> None:
+    result = CliRunner().invoke(app, ["bench", "--suite", "everything"])
+    assert result.exit_code == 1
+    assert "unknown everything" in result.output
