@@ -10,6 +10,7 @@ The class names are stored as topics in the event log: renaming one breaks store
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -113,7 +114,8 @@ class CancelRequested(OrderEvent):
 
 
 class CancelRefused(OrderEvent):
-    """An error answered our cancel (161, 10147, 10148): the order carries on as IB reports it."""
+    """Our cancel did not happen: an error answered it (161, 10147, 10148), or IB put the order
+    from PendingCancel back to work (code 0). The order carries on as IB reports it."""
 
     code: int
 
@@ -154,15 +156,20 @@ class ModificationRefused(OrderEvent):
 
 
 class IdentifiersBound(OrderEvent):
-    """IB told us the order's permId or a (clientId, orderId) alias we had not seen."""
+    """IB told us the order's permId, a (clientId, orderId) alias or the account we had not
+    seen."""
 
     perm_id: int | None
     client_id: int | None
     order_id: int | None
+    # The account IB placed the order in, when we sent it without one (IB's default account).
+    account: str | None
 
     def fold(self, s: OrderState) -> None:
         if self.perm_id:
             s.perm_id = self.perm_id
+        if self.account and not s.spec.account:
+            s.spec = replace(s.spec, account=self.account)
         if self.client_id is not None and self.order_id is not None:
             alias = (self.client_id, self.order_id)
             if alias not in s.aliases:

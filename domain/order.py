@@ -232,6 +232,13 @@ class Order(Aggregate):
         )
         if anomaly:
             self._anomaly(anomaly, f"status {raw_status}", ts_event, ts_recorded, before=before)
+        if (
+            before is OrderStatus.PENDING_CANCEL
+            and dest in (OrderStatus.SUBMITTED, OrderStatus.PRE_SUBMITTED)
+            and self.state.cancel_requested
+        ):
+            # IB took the order back to work without an error: the cancel did not happen.
+            self.trigger_event(ev.CancelRefused, timestamp=ts_recorded, ts_event=ts_event, code=0)
         return True
 
     def record_execution(
@@ -424,7 +431,8 @@ class Order(Aggregate):
             and order_id != 0
             and (client_id, order_id) not in s.aliases
         )
-        if new_perm or new_alias:
+        new_account = spec.account if spec.account and not s.spec.account else None
+        if new_perm or new_alias or new_account:
             self.trigger_event(
                 ev.IdentifiersBound,
                 timestamp=ts_recorded,
@@ -432,6 +440,7 @@ class Order(Aggregate):
                 perm_id=new_perm,
                 client_id=client_id if new_alias else None,
                 order_id=order_id if new_alias else None,
+                account=new_account,
             )
             recorded = True
         if _terms(spec) != _terms(s.spec):

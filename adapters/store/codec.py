@@ -110,6 +110,16 @@ def _value_decoder(cls: type) -> Convert:
     return typing.cast(Convert, _compile("build", "\n".join(lines), ns))
 
 
+def _optional_fields(cls: type) -> list[str]:
+    out = []
+    for name, hint in typing.get_type_hints(cls).items():
+        if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in (
+            typing.get_args(hint)
+        ):
+            out.append(name)
+    return out
+
+
 @cache
 def event_decoder(topic: str) -> Callable[[bytes], tuple[type, dict[str, Any]]]:
     """A function from stored bytes to (event class, attribute dict) for one topic."""
@@ -117,6 +127,9 @@ def event_decoder(topic: str) -> Callable[[bytes], tuple[type, dict[str, Any]]]:
     convs = _field_converters(cls, skip=("originator_id", "originator_version"))
     ns: dict[str, Any] = {"loads": orjson.loads, "cls": cls}
     lines = ["def decode(data):", "    d = loads(data)", "    get = d.get"]
+    # An optional field added after an event was stored reads as None (docs/adr/0003).
+    for name in _optional_fields(cls):
+        lines.append(f"    if {name!r} not in d: d[{name!r}] = None")
     for name, conv in convs.items():
         ns[f"c_{name}"] = conv
         lines.append(f"    v = get({name!r})")

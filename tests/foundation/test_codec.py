@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from ordertrail.adapters.store.codec import EventMapper
 from ordertrail.domain.order import Order
-from ordertrail.domain.values import CommissionReport, ContractRef, Execution, OrderSpec
+from ordertrail.domain.values import (
+    CommissionReport,
+    ContractRef,
+    Execution,
+    OrderAction,
+    OrderSpec,
+)
 from tests.foundation.compare import assert_identical
 from tests.strategies import (
     client_order_ids,
@@ -63,3 +69,37 @@ def test_events_round_trip_exactly(
         loaded = round_trip(event)
         assert type(loaded) is type(event)
         assert_identical(event.__dict__, loaded.__dict__, type(event).__name__)
+
+
+def test_an_optional_field_added_later_reads_as_none_from_older_events() -> None:
+    """ADR 0003: a new event field is optional, and events stored before it existed decode with
+    None there (IdentifiersBound gained ``account``)."""
+    import orjson
+    from eventsourcing.persistence import StoredEvent
+
+    from ordertrail.domain.events import IdentifiersBound
+
+    order = Order.place(
+        client_order_id="OT-old-1",
+        contract=ContractRef(265598, "AAPL"),
+        spec=OrderSpec(OrderAction.BUY, Decimal(1), limit_price=Decimal(1)),
+        ts_recorded=datetime(2026, 1, 2, 3, 4, 5).astimezone(),
+    )
+    order.record_open_order(
+        spec=order.state.spec,
+        ts_recorded=order.state.created_at,
+        perm_id=42,
+        client_id=1,
+        order_id=7,
+    )
+    bound = next(e for e in order.collect_events() if isinstance(e, IdentifiersBound))
+    stored = MAPPER.to_stored_event(bound)
+    older = orjson.loads(stored.state)
+    del older["account"]
+    event = MAPPER.to_domain_event(
+        StoredEvent(
+            stored.originator_id, stored.originator_version, stored.topic, orjson.dumps(older)
+        )
+    )
+    assert event.account is None  # type: ignore[attr-defined]
+    assert event.perm_id == 42  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ final state."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
@@ -670,3 +671,31 @@ def test_modify_of_a_cancelled_order_is_refused(trail: OrderTrail, placed: UUID)
     with pytest.raises(CommandRefused, match="modify"):
         trail.request_modify(placed, LMT.with_changes(limit_price=Decimal("1")))
     assert len(trail.history(placed)) == count
+
+
+# ---- a cancel IB does not carry out, and the account IB chose ------------------------------------
+
+
+def test_pending_cancel_back_to_submitted_clears_the_cancel_request(
+    trail: OrderTrail, placed: UUID
+) -> None:
+    status(trail, "Submitted")
+    trail.request_cancel(placed)
+    status(trail, "PendingCancel")
+    status(trail, "Submitted")  # IB refused the cancel without an error message
+    s = state(trail, placed)
+    assert s.status is OrderStatus.SUBMITTED
+    assert not s.cancel_requested
+    assert after_submission(trail, placed)[-1] == "CancelRefused"
+    trail.request_cancel(placed)  # a second try is allowed again
+    assert state(trail, placed).cancel_requested
+
+
+def test_open_order_fills_in_the_account_ib_placed_the_order_in(
+    trail: OrderTrail, placed: UUID
+) -> None:
+    assert state(trail, placed).spec.account == ""
+    trail.record_open_order(KEY, spec=replace(LMT, account="DU1234567"))
+    assert state(trail, placed).spec.account == "DU1234567"
+    # Said again, it records nothing.
+    assert not trail.record_open_order(KEY, spec=replace(LMT, account="DU1234567"))
