@@ -295,6 +295,16 @@ class Order(Aggregate):
                 expected=f"filled <= order quantity {s.spec.quantity}",
                 received=f"{received} brings filled to {new_filled}",
             )
+        if current is not None and before is OrderStatus.FILLED and new_filled < s.spec.quantity:
+            # A correction took shares off an order IB had filled: it stays Filled (IB said
+            # so), and the auditor is told, as for a busted fill.
+            self._anomaly(
+                "filled_order_lost_a_fill",
+                f"{received} brings filled to {new_filled}",
+                execution.time,
+                ts_recorded,
+                before=before,
+            )
         return True
 
     def record_execution_cancel(

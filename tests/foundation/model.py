@@ -76,7 +76,14 @@ class OrderModel:
                     return False
                 self.last_report = key
                 if fact.raw_status in IB_STATUSES:
+                    before = self.status
                     self.move(Trigger.for_status(OrderStatus(fact.raw_status)))
+                    if before is OrderStatus.PENDING_CANCEL and self.status in (
+                        OrderStatus.SUBMITTED,
+                        OrderStatus.PRE_SUBMITTED,
+                    ):
+                        # IB put the order back to work: our cancel did not happen.
+                        self.cancel_requested = False
                 else:
                     self.anomalies += 1
                 return True
@@ -88,11 +95,15 @@ class OrderModel:
                     current.exec_id
                 ):
                     return False
+                was_filled = self.status is OrderStatus.FILLED
                 self.executions[base] = x
                 self.move(Trigger.FILL, self.filled >= self.spec.quantity)
                 if self.filled > self.spec.quantity:
                     self.anomalies += 1
                     self.overfills += 1
+                if current is not None and was_filled and self.filled < self.spec.quantity:
+                    # A correction took shares off a filled order: told, not hidden.
+                    self.anomalies += 1
                 return True
             case CommissionFact():
                 base = exec_base_id(fact.report.exec_id)

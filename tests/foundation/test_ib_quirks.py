@@ -699,3 +699,15 @@ def test_open_order_fills_in_the_account_ib_placed_the_order_in(
     assert state(trail, placed).spec.account == "DU1234567"
     # Said again, it records nothing.
     assert not trail.record_open_order(KEY, spec=replace(LMT, account="DU1234567"))
+
+
+def test_correction_that_takes_shares_off_a_filled_order_is_an_anomaly(
+    trail: OrderTrail, placed: UUID
+) -> None:
+    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", str(Q)))
+    assert state(trail, placed).status is OrderStatus.FILLED
+    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.02", str(Q - 10)))
+    s = state(trail, placed)
+    assert s.status is OrderStatus.FILLED
+    assert s.filled == Q - 10
+    assert anomaly_kinds(trail, placed) == ["filled_order_lost_a_fill"]
