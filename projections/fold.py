@@ -17,7 +17,8 @@ No I/O here: the projector (``projector.py``) reads the log and writes Delta tab
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Mapping
+import itertools
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -61,6 +62,8 @@ from ordertrail.projections.schema import (
 # ``arrow_table`` rounds them the way ``schema.dec`` does.
 Row = tuple[Any, ...]
 GroupKey = tuple[str, str]  # (kind, group key)
+# Rows converted to Arrow at a time (``Batch.of``).
+ROWS_PER_CHUNK = 16_384
 
 
 @dataclass(slots=True)
@@ -136,9 +139,21 @@ class Batch:
 
     @classmethod
     def of(
-        cls, spec: TableSpec, rows: list[Row], deletes: list[tuple[Any, ...]] | None = None
+        cls, spec: TableSpec, rows: Iterable[Row], deletes: list[tuple[Any, ...]] | None = None
     ) -> Batch:
-        return cls(arrow_table(spec.schema, rows), deletes or [])
+        """Rows (a list or a generator) go to Arrow ``ROWS_PER_CHUNK`` at a time, so the Python
+        tuples of a large batch never all exist at once."""
+        it = iter(rows)
+        parts = []
+        while chunk := list(itertools.islice(it, ROWS_PER_CHUNK)):
+            parts.append(arrow_table(spec.schema, chunk))
+        if not parts:
+            table = spec.schema.empty_table()
+        elif len(parts) == 1:
+            table = parts[0]
+        else:
+            table = pa.concat_tables(parts)
+        return cls(table, deletes or [])
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -557,22 +572,18 @@ class Projection:
             out[POSITION_HISTORY.name] = Batch.of(POSITION_HISTORY, rows)
         if (v := wanted(ORDERS)) is not None:
             by_key = self.by_key
-            rows = [self.order_row(by_key[k]) for k, n in ch.orders.items() if n > v]
-            out[ORDERS.name] = Batch.of(ORDERS, rows)
+            order_rows = (self.order_row(by_key[k]) for k, n in ch.orders.items() if n > v)
+            out[ORDERS.name] = Batch.of(ORDERS, order_rows)
         if (v := wanted(FILLS)) is not None:
-            rows, deletes = [], []
-            for base, n in ch.fills.items():
-                if n <= v:
-                    continue
-                if base in self.fills:
-                    rows.append(self.fill_row(base))
-                else:
-                    deletes.append((base,))
-            out[FILLS.name] = Batch.of(FILLS, rows, deletes)
+            fills = self.fills
+            changed = [b for b, n in ch.fills.items() if n > v]
+            deletes = [(b,) for b in changed if b not in fills]
+            fill_rows = (self.fill_row(b) for b in changed if b in fills)
+            out[FILLS.name] = Batch.of(FILLS, fill_rows, deletes)
         if (v := wanted(POSITIONS)) is not None:
-            rows = [self.position_row(k) for k, n in ch.positions.items() if n > v]
-            out[POSITIONS.name] = Batch.of(POSITIONS, rows)
+            pos_rows = (self.position_row(k) for k, n in ch.positions.items() if n > v)
+            out[POSITIONS.name] = Batch.of(POSITIONS, pos_rows)
         if (v := wanted(BRACKETS)) is not None:
-            rows = [r for g, n in ch.groups.items() if n > v for r in self.group_rows(g)]
-            out[BRACKETS.name] = Batch.of(BRACKETS, rows)
+            group_rows = (r for g, n in ch.groups.items() if n > v for r in self.group_rows(g))
+            out[BRACKETS.name] = Batch.of(BRACKETS, group_rows)
         return out

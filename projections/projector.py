@@ -25,7 +25,6 @@ from ordertrail.projections.tables import DeltaTables
 Progress = Callable[[int, int], None]
 BATCH = 25_000
 RETRIES = 3
-_APPEND_ONLY = frozenset(t.name for t in TABLES if t.append_only)
 
 
 def log_events(recorder: ApplicationRecorder, start: int) -> Iterator[tuple[int, Any, str]]:
@@ -127,14 +126,16 @@ class Projector:
         *,
         final: bool,
     ) -> None:
-        batches = projection.batches(since, None if final else _APPEND_ONLY)
         for spec in TABLES:
             if not (final or spec.append_only):
                 continue
             name = spec.name
             if projection.head <= since[name] and not overwrite[name]:
                 continue
-            self.tables.write(spec, batches[name], projection.head, overwrite=overwrite[name])
+            # One table's rows at a time: only its Arrow table is alive while it is written.
+            batch = projection.batches(since, (name,))[name]
+            self.tables.write(spec, batch, projection.head, overwrite=overwrite[name])
+            del batch
             overwrite[name] = False
             since[name] = projection.head
         if final:

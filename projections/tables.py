@@ -8,13 +8,17 @@ in between; a concurrent writer committing the same app id fails instead of doub
 
 from __future__ import annotations
 
+import copy
 import copyreg
 import dataclasses
 import io
+import itertools
 import pickle
+from collections.abc import Iterable, Iterator
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pyarrow as pa  # type: ignore[import-untyped]
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
@@ -22,18 +26,21 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.values import CommissionReport, ContractRef, Execution, OrderSpec
 from ordertrail.projections import fold, positions
-from ordertrail.projections.fold import Batch, Projection
+from ordertrail.projections.fold import Batch, FillRecord, Projection
 from ordertrail.projections.schema import TABLES, TableSpec
 
 APP_ID = "ordertrail.projections.{}"
 SNAPSHOT = TableSpec(
     "_snapshot",
-    pa.schema([("notification_id", pa.int64()), ("state", pa.large_binary())]),
+    pa.schema(
+        [("notification_id", pa.int64()), ("part", pa.int64()), ("state", pa.large_binary())]
+    ),
     append_only=False,
 )
 # Bumped whenever the fold's state changes shape: a snapshot of another format is ignored (the
 # fold starts from the first event), never misread.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
+SNAPSHOT_ROW_BYTES = 4 << 20
 
 
 def _restore(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
@@ -75,24 +82,109 @@ _DISPATCH = copyreg.dispatch_table.copy()
 _DISPATCH.update({cls: _slots_reducer(cls) for cls in _SNAPSHOT_CLASSES})
 
 
+# Objects per pickled part. Each part has its own memo (``clear_memo``): one memo over the
+# whole fold kept a reference to every object and to every reducer's tuple until the end, which
+# doubled the peak memory of an update.
+_PART = 2_000
+
+
+def _chunks(items: Iterable[Any], size: int | None = None) -> Iterator[list[Any]]:
+    size = max(1, size or _PART)
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+# The position's attributes that hold one entry per current fill: pickled in parts. The rest of
+# a position (its run, checkpoints and undo log, which share ``Lot`` objects) is one part.
+_PER_FILL = ("fills", "effects", "sort_keys", "commissions")
+_BIG = frozenset({"orders", "extras", "fills", "positions", "changes"})
+
+
+def _snapshot_parts(projection: Projection) -> Iterator[Any]:
+    """The fold's state as a sequence of self-contained parts. Objects shared by reference stay
+    in one part: an order's state, its extra and its fill records (which share the execution,
+    contract and commission objects); a position's run, checkpoints and undo log (which share
+    lots). Parts share only immutable values, so loading them gives an equal fold."""
+    header = {k: v for k, v in projection.__dict__.items() if k not in _BIG}
+    cores = {}
+    for key, pos in projection.positions.items():
+        core = copy.copy(pos)
+        for name in _PER_FILL:
+            object.__setattr__(core, name, type(getattr(pos, name))())
+        cores[key] = core
+    yield ("header", header, cores)
+    del cores
+    for key, pos in projection.positions.items():
+        for name in _PER_FILL:
+            values = getattr(pos, name)
+            items = values if isinstance(values, list) else values.items()
+            for chunk in _chunks(items):
+                yield ("position", key, name, chunk)
+    by_order: dict[UUID, list[FillRecord]] = {}
+    for rec in projection.fills.values():
+        by_order.setdefault(rec.order_id, []).append(rec)
+    extras = projection.extras
+    for chunk in _chunks(projection.orders.items(), _PART // 4):
+        yield ("orders", [(oid, s, extras[oid], by_order.pop(oid, [])) for oid, s in chunk])
+    # Records of a fill whose order is not in ``orders`` (not expected; kept, never dropped).
+    for chunk in _chunks(r for recs in by_order.values() for r in recs):
+        yield ("fills", chunk)
+
+
 def dump_snapshot(projection: Projection) -> bytes:
     """Pickle the fold's state with the fast reducers (this pickler only: the classes' own
-    pickling elsewhere is untouched)."""
+    pickling elsewhere is untouched), part by part (``_snapshot_parts``), then an end mark."""
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = _DISPATCH
-    pickler.dump((SNAPSHOT_FORMAT, projection))
+    pickler.dump(SNAPSHOT_FORMAT)
+    for part in _snapshot_parts(projection):
+        pickler.dump(part)
+        pickler.clear_memo()
+    pickler.dump(("end", (projection.head, len(projection.orders), len(projection.fills))))
     return buf.getvalue()
 
 
 def load_snapshot_state(blob: bytes) -> Projection | None:
     # The snapshot is written by this code into the projection's own folder; whoever can
     # write there can already rewrite every table.
-    data = pickle.loads(blob)
-    if not (isinstance(data, tuple) and len(data) == 2 and data[0] == SNAPSHOT_FORMAT):
+    # One unpickler per part: each part was pickled with a fresh memo.
+    stream = io.BytesIO(blob)
+    try:
+        if pickle.load(stream) != SNAPSHOT_FORMAT:
+            return None
+    except Exception:  # another format's pickle (a tuple, a Projection): start afresh
         return None
-    state: Projection = data[1]
-    return state
+    projection = Projection()
+    while True:
+        part = pickle.load(stream)
+        kind = part[0]
+        if kind == "header":
+            projection.__dict__.update(part[1])
+            projection.positions = part[2]
+        elif kind == "position":
+            _, key, name, chunk = part
+            values = getattr(projection.positions[key], name)
+            if isinstance(values, list):
+                values.extend(chunk)
+            else:
+                values.update(chunk)
+        elif kind == "orders":
+            for oid, state, extra, recs in part[1]:
+                projection.orders[oid] = state
+                projection.extras[oid] = extra
+                for rec in recs:
+                    projection.fills[rec.execution.base_id] = rec
+        elif kind == "fills":
+            for rec in part[1]:
+                projection.fills[rec.execution.base_id] = rec
+        elif kind == "end":
+            if part[1] != (projection.head, len(projection.orders), len(projection.fills)):
+                raise ValueError("snapshot parts do not add up")
+            return projection
+        else:
+            raise ValueError(f"unknown snapshot part {kind!r}")
 
 
 def _props(spec: TableSpec, version: int) -> CommitProperties:
@@ -183,16 +275,28 @@ class DeltaTables:
         dt = self.table(SNAPSHOT.name)
         if dt is None:
             return None
-        column = dt.to_pyarrow_table(columns=["state"]).column("state")
-        if len(column) != 1:
+        if "part" not in [f.name for f in dt.schema().fields]:  # format 2: one row, no part
             return None
-        return load_snapshot_state(column[0].as_py())
+        table = dt.to_pyarrow_table(columns=["part", "state"]).sort_by("part")
+        parts = table.column("part").to_pylist()
+        if not parts or parts != list(range(len(parts))):
+            return None
+        blob = b"".join(chunk.as_py() for chunk in table.column("state"))
+        del table
+        return load_snapshot_state(blob)
 
     def save_snapshot(self, projection: Projection) -> None:
         blob = dump_snapshot(projection)
+        # In slices of a few MiB, one row each: a single cell of the whole blob cost the Parquet
+        # writer several times its size.
+        rows = [
+            (projection.head, i, blob[start : start + SNAPSHOT_ROW_BYTES])
+            for i, start in enumerate(range(0, len(blob), SNAPSHOT_ROW_BYTES))
+        ]
+        del blob
         self.write(
             SNAPSHOT,
-            Batch.of(SNAPSHOT, [(projection.head, blob)]),
+            Batch.of(SNAPSHOT, rows),
             projection.head,
             overwrite=True,
         )

@@ -171,7 +171,7 @@ def test_a_snapshot_of_another_format_is_ignored_not_misread(tmp_path: Path) -> 
     assert stale.head == audit.tables.committed_all()["events"]
     blob = pickle.dumps(stale)  # the bare projection, as the first format stored it
     audit.tables.write(
-        SNAPSHOT, Batch.of(SNAPSHOT, [(stale.head, blob)]), stale.head, overwrite=True
+        SNAPSHOT, Batch.of(SNAPSHOT, [(stale.head, 0, blob)]), stale.head, overwrite=True
     )
     assert audit.tables.load_snapshot() is None
     desk.fill("OT-2", "d.01", 5, "11", at=at(4))
