@@ -158,14 +158,18 @@ def bench_append(repeats: int, orders: int = 2_000) -> dict[str, Any]:
     }
 
 
-def populate(directory: Path, events: int) -> int:
-    """Write ``events`` stored events (fill workload) through eventsourcing's own recorder."""
+def populate(
+    directory: Path, events: int, make: Callable[[int], list[Any]] | None = None
+) -> tuple[int, int]:
+    """Write ``events`` stored events (``make(i)`` gives order i's events; the fill workload by
+    default) through eventsourcing's own recorder; returns (events written, orders)."""
+    build = make or _fill_order
     app = _fresh_app(directory)
     written = 0
     i = 0
     batch: list[Any] = []
     while written < events:
-        evs = _fill_order(i)[: events - written]
+        evs = build(i)[: events - written]
         batch.extend(evs)
         written += len(evs)
         i += 1
@@ -175,7 +179,7 @@ def populate(directory: Path, events: int) -> int:
     if batch:
         app.recorder.insert_events([app.mapper.to_stored_event(e) for e in batch])
     app.close()
-    return written
+    return written, i
 
 
 def _baseline_scan(path: Path) -> int:
@@ -200,7 +204,7 @@ def bench_rebuild(events: int, repeats: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as d:
         directory = Path(d)
-        written = populate(directory, events)
+        written, _ = populate(directory, events)
         app = _fresh_app(directory)
         sqlite_path = app.config.sqlite_path
         rebuild = _median_rate(written, repeats, lambda: fold_orders(app.recorder))

@@ -104,25 +104,10 @@ def _fields(x: Execution) -> dict[str, Any]:
 
 
 def populate(directory: Path, events: int) -> tuple[int, int]:
-    """Store ``events`` events through eventsourcing's recorder; returns (events, orders)."""
-    from ordertrail.adapters.store.application import OrderTrail
-    from ordertrail.adapters.store.config import StoreConfig
+    """Store ``events`` events of the mixed workload; returns (events, orders)."""
+    from ordertrail.adapters.bench import populate as store
 
-    app = OrderTrail(StoreConfig.resolve(directory))
-    written, i = 0, 0
-    batch: list[Any] = []
-    while written < events:
-        evs = _order_events(i)[: events - written]
-        batch.extend(evs)
-        written += len(evs)
-        i += 1
-        if len(batch) >= 30_000:
-            app.recorder.insert_events([app.mapper.to_stored_event(e) for e in batch])
-            batch.clear()
-    if batch:
-        app.recorder.insert_events([app.mapper.to_stored_event(e) for e in batch])
-    app.close()
-    return written, i
+    return store(directory, events, _order_events)
 
 
 def _median_ms(repeats: int, call: Callable[[], object]) -> float:

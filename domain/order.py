@@ -321,29 +321,10 @@ class Order(Aggregate):
         if current is None:
             return False
         status = self.state.status
-        if (
+        lost_the_fill = (
             status is OrderStatus.FILLED
             and self.state.filled - current.shares < self.state.spec.quantity
-        ):
-            # The fill that completed the order is gone; IB's statement says nothing of the
-            # order's status, so it stays Filled and the auditor is told.
-            self.trigger_event(
-                ev.ExecutionCancelled,
-                timestamp=ts_recorded,
-                ts_event=ts_event,
-                exec_id=current.exec_id,
-                reason=reason,
-                status=status,
-                provenance=provenance,
-            )
-            self._anomaly(
-                "filled_order_lost_a_fill",
-                f"cancel of execution {exec_id}",
-                ts_event,
-                ts_recorded,
-                before=status,
-            )
-            return True
+        )
         self.trigger_event(
             ev.ExecutionCancelled,
             timestamp=ts_recorded,
@@ -353,6 +334,16 @@ class Order(Aggregate):
             status=status,
             provenance=provenance,
         )
+        if lost_the_fill:
+            # The fill that completed the order is gone; IB's statement says nothing of the
+            # order's status, so it stays Filled and the auditor is told.
+            self._anomaly(
+                "filled_order_lost_a_fill",
+                f"cancel of execution {exec_id}",
+                ts_event,
+                ts_recorded,
+                before=status,
+            )
         return True
 
     def record_commission(self, report: CommissionReport, *, ts_recorded: datetime) -> bool:
