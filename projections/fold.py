@@ -80,6 +80,9 @@ class OrderExtra:
     order_ref: str = ""
     events: int = 0
     notification_id: int = 0
+    # The OCA group the order joined when it was created. Fixed then: IB fills in the account of
+    # an order sent without one later (openOrder), and a group must not change its key.
+    oca_key: str = ""
 
 
 @dataclass(slots=True)
@@ -251,7 +254,9 @@ class Projection:
             if state.parent_key:
                 self.children.setdefault(state.parent_key, []).append(state.order_key)
             if state.spec.oca_group:
-                self.oca.setdefault(self._oca_key(state), []).append(state.order_key)
+                oca_key = self._oca_key(state)
+                self.extras[oid].oca_key = oca_key
+                self.oca.setdefault(oca_key, []).append(state.order_key)
         else:
             found = self.orders.get(oid)
             if found is None:
@@ -276,8 +281,8 @@ class Projection:
             ch.groups[("bracket", key)] = nid
         if state.parent_key:
             ch.groups[("bracket", state.parent_key)] = nid
-        if state.spec.oca_group:
-            ch.groups[("oca", self._oca_key(state))] = nid
+        if extra.oca_key:
+            ch.groups[("oca", extra.oca_key)] = nid
         ts = event.timestamp
         ch.events.append(
             (

@@ -39,7 +39,7 @@ SNAPSHOT = TableSpec(
 )
 # Bumped whenever the fold's state changes shape: a snapshot of another format is ignored (the
 # fold starts from the first event), never misread.
-SNAPSHOT_FORMAT = 3
+SNAPSHOT_FORMAT = 4
 SNAPSHOT_ROW_BYTES = 4 << 20
 
 

@@ -128,3 +128,32 @@ def test_brackets_as_of_a_time(desk: Desk) -> None:
     assert group(audit.brackets(as_of=before), "bracket", "coid:OT-P") == ("working", set())
     _, anomalies = group(audit.brackets(as_of=desk.now), "bracket", "coid:OT-P")
     assert anomalies == {b.CHILD_WORKING_AFTER_PARENT_CANCELLED}
+
+
+def test_an_oca_group_keeps_its_key_when_ib_fills_in_the_account(desk: Desk) -> None:
+    """Orders sent without an account get IB's default account from openOrder later; the group
+    they joined stays one group, with both members, and sees both fills."""
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from ordertrail.adapters.store.application import FactKey
+    from ordertrail.domain.order import Order
+    from ordertrail.domain.values import OrderSpec
+    from tests.projections.helpers import AAPL
+
+    no_account = OrderSpec(SELL, Decimal(100), limit_price=Decimal(10), oca_group="G", oca_type=1)
+    for n, coid in enumerate(("OT-C", "OT-D"), start=90):
+        desk.trail.place(client_order_id=coid, contract=AAPL, spec=no_account)
+        desk.trail.submit(Order.id_for(client_order_id=coid), client_id=1, order_id=n)
+        desk.keys[coid] = FactKey(order_ref=coid, perm_id=5000 + n, client_id=1, order_id=n)
+        desk.trail.record_open_order(desk.keys[coid], spec=replace(no_account, account="U1"))
+        assert desk.trail.get(Order.id_for(client_order_id=coid)).state.spec.account == "U1"
+    # The tables are brought up to date here, so the fills below arrive as an incremental update.
+    assert group(desk.audit().brackets(), "oca", "/G")[0] != "filled_many"
+    desk.fill("OT-C", "0000c.01.01", 100, "10")
+    desk.fill("OT-D", "0000d.01.01", 100, "10")
+    frame = desk.audit().brackets()
+    oca = frame.filter(pl.col("group_kind") == "oca")
+    assert set(oca["group_key"].to_list()) == {"/G"}
+    assert sorted(oca["order_key"].to_list()) == ["coid:OT-C", "coid:OT-D"]
+    assert group(frame, "oca", "/G") == ("filled_many", {b.OCA_MULTIPLE_FILLED})
