@@ -139,64 +139,35 @@ def _audit(data: str | None, store: str | None) -> Audit:
     return audit
 
 
-def orders(
-    data: DataOpt = None,
-    store: StoreOpt = None,
-    as_of: AsOfOpt = None,
-    clock: ClockOpt = "recorded",
-    account: AccountOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-) -> None:
-    """Every order with its status (as of a time, on either clock)."""
-    with clear_errors():
-        t, ck = _as_of(as_of), _clock(clock)
-        frame = _audit(data, store).orders(as_of=t, clock=ck, account=account)
-        emit(_rows(frame, fmt, ORDER_COLUMNS), fmt, title="orders")
+def _view(method: str, columns: tuple[str, ...], title: str) -> Any:
+    """One audit view as a command: the four views differ only in what they read and show."""
+
+    def view(
+        data: DataOpt = None,
+        store: StoreOpt = None,
+        as_of: AsOfOpt = None,
+        clock: ClockOpt = "recorded",
+        account: AccountOpt = None,
+        fmt: FormatOpt = OutputFormat.table,
+    ) -> None:
+        with clear_errors():
+            t, ck = _as_of(as_of), _clock(clock)
+            read = getattr(_audit(data, store), method)
+            emit(_rows(read(as_of=t, clock=ck, account=account), fmt, columns), fmt, title=title)
+
+    return view
 
 
-def fills(
-    data: DataOpt = None,
-    store: StoreOpt = None,
-    as_of: AsOfOpt = None,
-    clock: ClockOpt = "recorded",
-    account: AccountOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-) -> None:
-    """The fill journal: one row per current execution, with commission, PnL and slippage."""
-    with clear_errors():
-        t, ck = _as_of(as_of), _clock(clock)
-        frame = _audit(data, store).fills(as_of=t, clock=ck, account=account)
-        emit(_rows(frame, fmt, FILL_COLUMNS), fmt, title="fills")
-
-
-def positions(
-    data: DataOpt = None,
-    store: StoreOpt = None,
-    as_of: AsOfOpt = None,
-    clock: ClockOpt = "recorded",
-    account: AccountOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-) -> None:
-    """Positions per account and contract: quantity, average cost, FIFO realized PnL."""
-    with clear_errors():
-        t, ck = _as_of(as_of), _clock(clock)
-        frame = _audit(data, store).positions(as_of=t, clock=ck, account=account)
-        emit(_rows(frame, fmt, POSITION_COLUMNS), fmt, title="positions")
-
-
-def brackets(
-    data: DataOpt = None,
-    store: StoreOpt = None,
-    as_of: AsOfOpt = None,
-    clock: ClockOpt = "recorded",
-    account: AccountOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-) -> None:
-    """Brackets and OCA groups: members, the group's state and its anomalies."""
-    with clear_errors():
-        t, ck = _as_of(as_of), _clock(clock)
-        frame = _audit(data, store).brackets(as_of=t, clock=ck, account=account)
-        emit(_rows(frame, fmt, BRACKET_COLUMNS), fmt, title="brackets and OCA groups")
+VIEWS = (
+    ("orders", ORDER_COLUMNS, "orders",
+     "Every order with its status (as of a time, on either clock)."),
+    ("fills", FILL_COLUMNS, "fills",
+     "The fill journal: one row per current execution, with commission, PnL and slippage."),
+    ("positions", POSITION_COLUMNS, "positions",
+     "Positions per account and contract: quantity, average cost, FIFO realized PnL."),
+    ("brackets", BRACKET_COLUMNS, "brackets and OCA groups",
+     "Brackets and OCA groups: members, the group's state and its anomalies."),
+)  # fmt: skip
 
 
 def timeline(
@@ -280,5 +251,7 @@ def vacuum(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (orders, fills, positions, brackets, timeline, sql, rebuild, compact, vacuum):
+    for name, columns, title, help_text in VIEWS:
+        app.command(name, help=help_text)(_view(name, columns, title))
+    for command in (timeline, sql, rebuild, compact, vacuum):
         app.command()(command)
