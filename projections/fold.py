@@ -29,23 +29,16 @@ from uuid import UUID
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.domain.events import (
-    AnomalyRecorded,
     CommissionReported,
-    ErrorReported,
     ExecutionCancelled,
     ExecutionCorrected,
     ExecutionRecorded,
-    IdentifiersBound,
-    ModificationAcknowledged,
-    ModificationRequested,
     OrderCreated,
-    RiskDenied,
-    StatusReported,
-    SubmissionRequested,
 )
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.values import CommissionReport, ContractRef, Execution, exec_base_id
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
+from ordertrail.projections.describe import summary
 from ordertrail.projections.positions import Position, PositionFill
 from ordertrail.projections.schema import (
     BRACKETS,
@@ -172,47 +165,6 @@ class Batch:
 _EVENT_NID = itemgetter(EVENTS.schema.get_field_index("notification_id"))
 _HISTORY_NID = itemgetter(POSITION_HISTORY.schema.get_field_index("notification_id"))
 _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
-
-
-def summary(event: Any) -> str:
-    """One human line per event for the timeline."""
-    t = type(event)
-    if t is OrderCreated:
-        s = event.spec
-        price = f" {s.limit_price}" if s.limit_price is not None else ""
-        stop = f" stop {s.stop_price}" if s.stop_price is not None else ""
-        return (
-            f"{event.origin}: {s.action.value} {s.quantity} {event.contract.symbol} "
-            f"{s.order_type.value}{price}{stop} {s.tif.value}"
-        )
-    if t is SubmissionRequested:
-        return f"submit as clientId {event.client_id} orderId {event.order_id}"
-    if t is RiskDenied:
-        return f"{event.rule}: {event.reason}"
-    if t is StatusReported:
-        return (
-            f"{event.raw_status} filled={event.filled} remaining={event.remaining} "
-            f"avg={event.avg_fill_price}" + (f" whyHeld={event.why_held}" if event.why_held else "")
-        )
-    if t is ExecutionRecorded or t is ExecutionCorrected:
-        x = event.execution
-        text = f"{x.side.value} {x.shares} @ {x.price} {x.exec_id}"
-        return text + (f" corrects {event.replaces_exec_id}" if t is ExecutionCorrected else "")
-    if t is ExecutionCancelled:
-        return f"execution {event.exec_id} cancelled: {event.reason}"
-    if t is CommissionReported:
-        r = event.report
-        return f"commission {r.commission} {r.currency} for {r.exec_id}"
-    if t is ErrorReported:
-        return f"error {event.code}: {event.message}"
-    if t is AnomalyRecorded:
-        return f"anomaly {event.kind}: expected {event.expected}; received {event.received}"
-    if t is ModificationRequested or t is ModificationAcknowledged:
-        s = event.spec
-        return f"quantity={s.quantity} limit={s.limit_price} stop={s.stop_price}"
-    if t is IdentifiersBound:
-        return f"permId={event.perm_id} clientId={event.client_id} orderId={event.order_id}"
-    return ""
 
 
 class Projection:

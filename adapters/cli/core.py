@@ -105,9 +105,9 @@ def demo(
     from rich.console import Console
     from rich.table import Table
 
-    from ordertrail.adapters.cli.render import clock, describe
     from ordertrail.adapters.demo import run_demo
     from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.projections.describe import summary as describe_event
 
     console = Console()
     with clear_errors():
@@ -135,7 +135,10 @@ def demo(
                 history.add_column(col)
             for e in trail.history(oid):
                 history.add_row(
-                    str(e.originator_version), clock(e.ts_event), clock(e.timestamp), describe(e)
+                    str(e.originator_version),
+                    _hms(e.ts_event),
+                    _hms(e.timestamp),
+                    describe_event(e),
                 )
             console.print(history)
         console.print(summary)
@@ -168,6 +171,10 @@ def _print_projections(cfg: Any, console: Any) -> None:
         for row in frame.select(cols).iter_rows():
             table.add_row(*(_cell(v) for v in row))
         console.print(table)
+
+
+def _hms(ts: Any) -> str:
+    return "" if ts is None else ts.strftime("%H:%M:%S.%f")[:-3]
 
 
 def _cell(value: Any) -> str:

@@ -1,4 +1,5 @@
-"""How an order's events read to a person: one line each."""
+"""How an order's events read to a person: one line each. Kept apart from the fold so the
+timeline's summary column and the CLI's order histories say the same thing."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 from ordertrail.domain import events as ev
 
 
-def describe(e: Any) -> str:
+def summary(e: Any) -> str:
+    """One line per event, for a person: the timeline's summary column and the demo."""
     t = type(e)
     if t is ev.OrderCreated:
         s = e.spec
@@ -40,6 +42,9 @@ def describe(e: Any) -> str:
         return f"ANOMALY {e.kind}: received {e.received}; expected {e.expected}"
     if t is ev.CancelRequested:
         return "cancel requested"
+    if t is ev.CancelRefused:
+        why = f"error {e.code}" if e.code else "IB put the order back to work"
+        return f"cancel did not happen ({why})"
     if t is ev.ModificationRequested:
         return f"modify requested: qty {e.spec.quantity} limit {e.spec.limit_price}"
     if t is ev.ModificationAcknowledged:
@@ -57,7 +62,3 @@ def describe(e: Any) -> str:
     if t is ev.RiskDenied:
         return f"RiskGate refused ({e.rule}): {e.reason}"
     return t.__name__
-
-
-def clock(ts: Any) -> str:
-    return "" if ts is None else ts.strftime("%H:%M:%S.%f")[:-3]
