@@ -220,49 +220,58 @@ def bench_rebuild(events: int, repeats: int) -> dict[str, Any]:
     }
 
 
-# ru_maxrss of a child started from a large parent reports the parent's peak on Linux; the
-# kernel's VmHWM of the child's own address space does not.
-_MEMORY_PROBE = """
+# VmHWM, not ru_maxrss: on Linux a child's ru_maxrss can report its large parent's peak.
+_PROBE = """
 import json, sys
 from pathlib import Path
-from ordertrail.adapters.store.application import OrderTrail
-from ordertrail.adapters.store.config import StoreConfig
-from ordertrail.adapters.store.rebuild import fold_orders
-
-def hwm_kib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-app = OrderTrail(StoreConfig.resolve(Path(sys.argv[1])))
-before = hwm_kib()
-states, _ = fold_orders(app.recorder) if sys.argv[2] == "fold" else ({}, 0)
-after = hwm_kib()
-print(json.dumps({"before_kib": before, "after_kib": after, "orders": len(states)}))
+extra = {}
+%s
+if sys.argv[-1] == "work":
+%s
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        extra["peak_kib"] = int(line.split()[1])
+print(json.dumps(extra))
 """
 
 
-def _rebuild_memory(directory: Path) -> dict[str, Any]:
-    """Peak RSS of a fresh process that rebuilds, against one that only starts up."""
-    out: dict[str, Any] = {}
-    for mode in ("idle", "fold"):
+def peak_memory(setup: str, work: str, *args: str) -> dict[str, Any]:
+    """Peak RSS of a fresh process that runs ``setup`` then ``work``, against one that runs
+    only ``setup``; ``work`` may put figures of its own in the dict ``extra``."""
+    indented = "\n".join("    " + line for line in work.strip().splitlines())
+    code = _PROBE % (setup.strip(), indented)
+    out: dict[str, dict[str, Any]] = {}
+    for mode in ("idle", "work"):
         proc = subprocess.run(
-            [sys.executable, "-c", _MEMORY_PROBE, str(directory), mode],
-            check=True,
-            capture_output=True,
-            text=True,
+            [sys.executable, "-c", code, *args, mode], check=True, capture_output=True, text=True
         )
         out[mode] = json.loads(proc.stdout)
-    fold_peak = out["fold"]["after_kib"]
-    idle_peak = out["idle"]["after_kib"]
+    peak, idle = out["work"].pop("peak_kib"), out["idle"]["peak_kib"]
     return {
-        "peak_rss_mib": round(fold_peak / 1024, 1),
-        "startup_rss_mib": round(idle_peak / 1024, 1),
-        "rebuild_extra_mib": round((fold_peak - idle_peak) / 1024, 1),
-        "orders": out["fold"]["orders"],
-        "extra_kib_per_order": round((fold_peak - idle_peak) / max(out["fold"]["orders"], 1), 2),
+        "peak_rss_mib": round(peak / 1024, 1),
+        "startup_rss_mib": round(idle / 1024, 1),
+        "rebuild_extra_mib": round((peak - idle) / 1024, 1),
+        **out["work"],
     }
+
+
+def _rebuild_memory(directory: Path) -> dict[str, Any]:
+    result = peak_memory(
+        """
+from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.rebuild import fold_orders
+app = OrderTrail(StoreConfig.resolve(Path(sys.argv[1])))
+""",
+        """
+states, _ = fold_orders(app.recorder)
+extra["orders"] = len(states)
+""",
+        str(directory),
+    )
+    extra_kib = result["rebuild_extra_mib"] * 1024
+    result["extra_kib_per_order"] = round(extra_kib / max(result["orders"], 1), 2)
+    return result
 
 
 def run_benchmarks(*, orders: int, events: int, repeats: int) -> str:

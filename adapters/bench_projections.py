@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -119,44 +118,21 @@ def _median_ms(repeats: int, call: Callable[[], object]) -> float:
     return round(statistics.median(times), 2)
 
 
-# VmHWM, not ru_maxrss: on Linux a child's ru_maxrss can report the parent's high-water mark.
-_MEMORY_PROBE = """
-import json, sys
-from pathlib import Path
+def _peak_memory(directory: Path, root: Path) -> dict[str, Any]:
+    from ordertrail.adapters.bench import peak_memory
+
+    return peak_memory(
+        """
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.projections.api import Audit
-
-def hwm_kib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-audit = Audit(StoreConfig.resolve(Path(sys.argv[1])), root=sys.argv[2], refresh=False)
+audit = Audit(StoreConfig.resolve(Path(sys.argv[1])), root=sys.argv[2] + sys.argv[-1],
+              refresh=False)
 audit.projector
-if sys.argv[3] == "rebuild":
-    audit.rebuild()
-print(json.dumps({"after_kib": hwm_kib()}))
-"""
-
-
-def _peak_memory(directory: Path, root: Path) -> dict[str, float]:
-    """Peak RSS of a fresh process that rebuilds, against one that only starts up."""
-    out = {}
-    for mode in ("idle", "rebuild"):
-        proc = subprocess.run(
-            [sys.executable, "-c", _MEMORY_PROBE, str(directory), str(root / mode), mode],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        out[mode] = json.loads(proc.stdout)["after_kib"]
-    return {
-        "peak_rss_mib": round(out["rebuild"] / 1024, 1),
-        "startup_rss_mib": round(out["idle"] / 1024, 1),
-        "rebuild_extra_mib": round((out["rebuild"] - out["idle"]) / 1024, 1),
-    }
+""",
+        "audit.rebuild()",
+        str(directory),
+        str(root),
+    )
 
 
 def run(events: int, repeats: int) -> dict[str, Any]:
