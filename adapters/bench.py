@@ -123,8 +123,8 @@ def bench_apply(orders: int, repeats: int) -> dict[str, Any]:
 
 
 def _fresh_app(directory: Path) -> Any:
-    from ordertrail.adapters.store.application import OrderTrail
     from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.trail import OrderTrail
 
     return OrderTrail(StoreConfig.resolve(directory))
 
@@ -258,7 +258,7 @@ def peak_memory(setup: str, work: str, *args: str) -> dict[str, Any]:
 def _rebuild_memory(directory: Path) -> dict[str, Any]:
     result = peak_memory(
         """
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import fold_orders
 app = OrderTrail(StoreConfig.resolve(Path(sys.argv[1])))

@@ -21,7 +21,7 @@ from ib_async import IB
 from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
 from ordertrail.adapters.simulator import Scenario, SimOrder, Simulator
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import BracketOrder, ContractRef, OrderAction, OrderSpec, OrderType
 

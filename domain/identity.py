@@ -29,18 +29,32 @@ def is_dry_run_id(client_order_id: str) -> bool:
     return client_order_id.startswith(DRY_RUN_PREFIX)
 
 
-def order_key(*, client_order_id: str | None = None, perm_id: int | None = None) -> str:
+def order_key(
+    *,
+    client_order_id: str | None = None,
+    perm_id: int | None = None,
+    sent_as: str | None = None,
+) -> str:
+    """``sent_as`` names an order seen leaving the client (a program sharing ordertrail's IB
+    connection placed it) before IB gave it a permId — IB may reject it before it ever has one."""
     if client_order_id:
         if not is_client_order_id(client_order_id):
             raise ValueError(f"not an ordertrail client order id: {client_order_id!r}")
         return f"coid:{client_order_id}"
     if perm_id:
         return f"perm:{perm_id}"
-    raise ValueError("an order needs a client order id or a permId")
+    if sent_as:
+        return f"sent:{sent_as}"
+    raise ValueError("an order needs a client order id, a permId or the request that sent it")
 
 
 def order_id_for(key: str) -> UUID:
     return uuid5(NAMESPACE, key)
+
+
+def order_uuid(*, client_order_id: str | None = None, perm_id: int | None = None) -> UUID:
+    """The aggregate id of the order with this durable identity."""
+    return order_id_for(order_key(client_order_id=client_order_id, perm_id=perm_id))
 
 
 def new_client_order_id(token: str, *, dry_run: bool = False) -> str:

@@ -91,7 +91,7 @@ class Audit:
     @property
     def projector(self) -> Projector:
         if self._projector is None:
-            from ordertrail.adapters.store.application import OrderTrail
+            from ordertrail.adapters.trail import OrderTrail
 
             self._trail = OrderTrail(self.config)
             self._projector = Projector(self._trail.recorder, self.tables)

@@ -43,7 +43,7 @@ from ordertrail.domain.values import (
 )
 
 if TYPE_CHECKING:
-    from ordertrail.adapters.store.application import FactKey, OrderTrail
+    from ordertrail.adapters.trail import FactKey, OrderTrail
     from ordertrail.domain.order import Order
 
 # ---- numbers -----------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def demo(
     from rich.table import Table
 
     from ordertrail.adapters.demo import run_demo
-    from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.adapters.trail import OrderTrail
     from ordertrail.projections.describe import summary as describe_event
 
     console = Console()

@@ -146,7 +146,7 @@ async def _with_engine(
     op: Operation,
 ) -> ExecutionResult:
     from ordertrail.adapters.execution import DryRunGateway, IbGateway, OrderExecutionEngine
-    from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.adapters.trail import OrderTrail
     from ordertrail.domain.values import ExecutionResult
 
     trail = OrderTrail(config(data, store))
@@ -265,13 +265,13 @@ def place(
 
 def _known_order(order_id: str, data: str | None, store: str | None) -> None:
     """Refuse an id the store has never seen before connecting to IB for it."""
-    from ordertrail.adapters.store.application import OrderTrail
-    from ordertrail.domain.order import Order
+    from ordertrail.adapters.trail import OrderTrail
+    from ordertrail.domain.identity import order_uuid
 
     with clear_errors():
         trail = OrderTrail(config(data, store))
         try:
-            if not trail.exists(Order.id_for(client_order_id=order_id)):
+            if not trail.exists(order_uuid(client_order_id=order_id)):
                 fail(f"no order {order_id} in {trail.config.describe()}")
         finally:
             trail.close()

@@ -78,7 +78,7 @@ def import_flex(
     from ordertrail.adapters.flex.recorded import RecordedFills
     from ordertrail.adapters.flex.statement import FlexFile, read_flex_file
     from ordertrail.adapters.flex.xmltree import FlexFileError
-    from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.adapters.trail import OrderTrail
 
     try:
         zone = ZoneInfo(tz)

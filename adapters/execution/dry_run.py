@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from uuid import UUID
 
-from ordertrail.adapters.store.application import FactKey, OrderTrail
-from ordertrail.domain.identity import is_dry_run_id
-from ordertrail.domain.order import Order
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.identity import is_dry_run_id, order_uuid
 from ordertrail.domain.ports import BrokerError, OrderTicket
 from ordertrail.domain.risk import Approval, require_approval
 from ordertrail.domain.state import OrderState
@@ -37,7 +36,7 @@ class DryRunGateway:
     def _oid(self, client_order_id: str) -> UUID:
         if not is_dry_run_id(client_order_id):
             raise BrokerError(f"{client_order_id}: a dry run only handles DRY_ orders")
-        return Order.id_for(client_order_id=client_order_id)
+        return order_uuid(client_order_id=client_order_id)
 
     def _state(self, oid: UUID) -> OrderState:
         return self.trail.get(oid).state

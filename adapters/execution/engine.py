@@ -19,9 +19,8 @@ from eventsourcing.application import AggregateNotFoundError
 
 from ordertrail.adapters.execution.exposure import PositionSource, TrailExposure
 from ordertrail.adapters.execution.gated import GatedGateway
-from ordertrail.adapters.store.application import OrderNotFound, OrderTrail
-from ordertrail.domain.identity import new_client_order_id, order_key
-from ordertrail.domain.order import Order
+from ordertrail.adapters.trail import OrderNotFound, OrderTrail
+from ordertrail.domain.identity import new_client_order_id, order_key, order_uuid
 from ordertrail.domain.planning import (
     MARKETABLE_OFFSET,
     PositionLeg,
@@ -127,7 +126,7 @@ class OrderExecutionEngine:
     def _resolve(self, order_id: str | UUID) -> UUID:
         if isinstance(order_id, UUID):
             return order_id
-        return Order.id_for(client_order_id=order_id)
+        return order_uuid(client_order_id=order_id)
 
     def _record(
         self,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ordertrail.adapters.execution.exposure import TrailExposure
-from ordertrail.adapters.store.application import OrderTrail
-from ordertrail.domain.order import Order
+from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.identity import order_uuid
 from ordertrail.domain.ports import BrokerGateway, OrderTicket
 from ordertrail.domain.risk import (
     Approval,
@@ -47,7 +47,7 @@ class GatedGateway:
 
     def _deny(self, tickets: Sequence[OrderTicket], refusal: Refusal) -> None:
         for t in tickets:
-            oid = Order.id_for(client_order_id=t.client_order_id)
+            oid = order_uuid(client_order_id=t.client_order_id)
             self._trail.deny(oid, rule=refusal.rule, reason=refusal.reason)
 
     def place(self, ticket: OrderTicket) -> Refusal | None:

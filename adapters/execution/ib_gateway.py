@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from ordertrail.adapters.ib.broker import IbBroker, NotConnectedError
-from ordertrail.domain.order import Order
+from ordertrail.domain.identity import order_uuid
 from ordertrail.domain.ports import BrokerUnavailable, OrderTicket
 from ordertrail.domain.risk import Approval, require_approval
 from ordertrail.domain.state import OrderState
@@ -25,7 +25,7 @@ UNANSWERED = frozenset({OrderStatus.NEW, OrderStatus.PENDING_SUBMIT})
 
 
 def _oid(client_order_id: str) -> UUID:
-    return Order.id_for(client_order_id=client_order_id)
+    return order_uuid(client_order_id=client_order_id)
 
 
 def answered(state: OrderState) -> bool:

@@ -24,7 +24,7 @@ from eventsourcing.persistence import IntegrityError
 from ordertrail.adapters.flex.recorded import RecordedFills
 from ordertrail.adapters.flex.statement import Cancel, Fill, FlexFile, RawRow
 from ordertrail.adapters.flex.xmltree import FlexFileError
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.identity import is_client_order_id
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (

@@ -16,7 +16,7 @@ from ib_async import IB
 from ib_async import Order as IbOrder
 
 from ordertrail.adapters.ib import mapping
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.identity import new_client_order_id, order_id_for
 from ordertrail.domain.values import BracketOrder, ContractRef, OrderSpec

@@ -36,7 +36,7 @@ from ib_async import Order as IbOrder
 from ib_async import OrderState as IbOrderState
 
 from ordertrail.adapters.ib import mapping
-from ordertrail.adapters.store.application import FactKey, OrderTrail
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.errors import OrdertrailError
 from ordertrail.domain.identity import is_client_order_id
 from ordertrail.domain.money import is_unset, quantity

@@ -16,8 +16,8 @@ from pathlib import Path
 from ib_async import IB
 
 from ordertrail.adapters.ib.recorder import IbRecorder
-from ordertrail.adapters.store.application import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import OrderTrail
 
 from .capture import WireCapture
 from .clock import TapeClock

@@ -31,9 +31,9 @@ from ib_async.decoder import Decoder
 
 from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, IbRecorder
-from ordertrail.adapters.store.application import BatchNotSaved, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_events
+from ordertrail.adapters.trail import BatchNotSaved, OrderTrail
 from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import quantity
 

@@ -100,6 +100,6 @@ def test_bracket_take_profit_fills_and_stop_is_cancelled_by_oca(
 
 
 def _perm(perm_id: int) -> Any:
-    from ordertrail.adapters.store.application import FactKey
+    from ordertrail.adapters.trail import FactKey
 
     return FactKey(perm_id=perm_id)

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from ordertrail.adapters.cli import app
 from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
-from ordertrail.adapters.store.application import FactKey, OrderTrail
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.testing.harness import Harness, IbErrorLog, run_with_simulator
 from ordertrail.domain.status import OrderStatus

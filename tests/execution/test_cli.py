@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
 from ordertrail.adapters.simulator import Simulator
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from ordertrail.adapters.simulator import Behaviour, BehaviourKind
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.events import RiskDenied, SubmissionRequested
 from ordertrail.domain.order import Order
 from ordertrail.domain.planning import PositionLeg

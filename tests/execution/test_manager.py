@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from ordertrail.adapters.execution import MarketSnapshot, OrderManager
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.events import ModificationAcknowledged, ModificationRequested
 from ordertrail.domain.order import Order
 from ordertrail.domain.planning import Route

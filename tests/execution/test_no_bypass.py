@@ -20,7 +20,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from ordertrail.adapters.execution import OrderExecutionEngine
-from ordertrail.adapters.store.application import FactKey, OrderTrail
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.domain.events import SubmissionRequested
 from ordertrail.domain.order import Order

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ordertrail.adapters.execution import DryRunGateway
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.events import RiskDenied
 from ordertrail.domain.order import Order
 from ordertrail.domain.ports import OrderTicket

@@ -8,7 +8,7 @@ import pytest
 
 from ordertrail.adapters.flex.importer import FileImport, FlexImporter
 from ordertrail.adapters.flex.statement import read_flex_file
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_events
 

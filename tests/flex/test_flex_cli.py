@@ -9,7 +9,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli.main import app
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 
 from .conftest import BROKEN, CONFIRM, MISSING, WEEK1, WEEK2, event_count

@@ -10,7 +10,7 @@ import pytest
 from ordertrail.adapters.flex.importer import FlexImporter
 from ordertrail.adapters.flex.statement import read_flex_file
 from ordertrail.adapters.flex.xmltree import FlexFileError
-from ordertrail.adapters.store.application import FactKey, OrderTrail
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.events import ExecutionCancelled, ExecutionRecorded, OrderCreated
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus

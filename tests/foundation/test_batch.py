@@ -15,7 +15,7 @@ from uuid import UUID
 
 import pytest
 
-from ordertrail.adapters.store.application import BatchNotSaved, FactKey, OrderTrail
+from ordertrail.adapters.trail import BatchNotSaved, FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_rows
 from ordertrail.domain.order import Order

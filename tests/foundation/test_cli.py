@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
-from ordertrail.adapters.store.application import FactKey, OrderTrail
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.domain.machine import ALL_STATES, machine_transitions
 from ordertrail.domain.values import (

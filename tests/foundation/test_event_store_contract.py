@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ordertrail.adapters.store.application import FactKey, OrderTrail
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import fold_orders, stored_events
 from ordertrail.domain.events import ORDER_EVENT_TYPES

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import polars as pl
 
-from ordertrail.adapters.store.application import FactKey, OrderTrail
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.domain.values import (
     CommissionReport,

@@ -136,7 +136,7 @@ def test_an_oca_group_keeps_its_key_when_ib_fills_in_the_account(desk: Desk) -> 
     from dataclasses import replace
     from decimal import Decimal
 
-    from ordertrail.adapters.store.application import FactKey
+    from ordertrail.adapters.trail import FactKey
     from ordertrail.domain.order import Order
     from ordertrail.domain.values import OrderSpec
     from tests.projections.helpers import AAPL

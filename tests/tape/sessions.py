@@ -12,7 +12,7 @@ from typing import Any
 from ib_async import IB, LimitOrder, Stock, Trade
 
 from ordertrail.adapters.simulator import Scenario
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_rows
 from ordertrail.adapters.tape.live import LiveRecording
