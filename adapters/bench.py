@@ -24,6 +24,7 @@ from typing import Any
 
 from ordertrail.adapters.store.rebuild import fold_events
 from ordertrail.domain.events import OrderCreated
+from ordertrail.domain.facts import ExecutionReport, StatusReport
 from ordertrail.domain.order import Order
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.values import ContractRef, Execution, OrderAction, OrderSpec, OrderType, Side
@@ -38,27 +39,30 @@ def _fill_order(i: int) -> list[Any]:
     ts = T0 + timedelta(microseconds=i)
     o = Order.place(client_order_id=f"OT-b{i}", contract=CONTRACT, spec=SPEC, ts_recorded=ts)
     o.submit(client_id=1, order_id=i + 1, ts_recorded=ts)
-    o.record_status(
-        raw_status="Submitted",
-        filled=Decimal(0),
-        remaining=Decimal(100),
-        avg_fill_price=None,
+    o.record(
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal(0),
+            remaining=Decimal(100),
+            perm_id=10_000_000 + i,
+        ),
         ts_recorded=ts,
-        perm_id=10_000_000 + i,
     )
     for n, qty in enumerate((30, 30, 40)):
-        o.record_execution(
-            Execution(
-                exec_id=f"0000{i:08x}.{n:04d}.01",
-                time=ts,
-                account="DU1",
-                exchange="NASDAQ",
-                side=Side.BOUGHT,
-                shares=Decimal(qty),
-                price=Decimal("187.25"),
-                perm_id=10_000_000 + i,
-                client_id=1,
-                order_id=i + 1,
+        o.record(
+            ExecutionReport(
+                Execution(
+                    exec_id=f"0000{i:08x}.{n:04d}.01",
+                    time=ts,
+                    account="DU1",
+                    exchange="NASDAQ",
+                    side=Side.BOUGHT,
+                    shares=Decimal(qty),
+                    price=Decimal("187.25"),
+                    perm_id=10_000_000 + i,
+                    client_id=1,
+                    order_id=i + 1,
+                )
             ),
             ts_recorded=ts,
         )
@@ -71,11 +75,8 @@ def _cancel_order(i: int) -> list[Any]:
     o = Order.place(client_order_id=f"OT-c{i}", contract=CONTRACT, spec=SPEC, ts_recorded=ts)
     o.submit(client_id=1, order_id=i + 1, ts_recorded=ts)
     for status in ("Submitted", "Cancelled"):
-        o.record_status(
-            raw_status=status,
-            filled=Decimal(0),
-            remaining=Decimal(100),
-            avg_fill_price=None,
+        o.record(
+            StatusReport(raw_status=status, filled=Decimal(0), remaining=Decimal(100)),
             ts_recorded=ts,
         )
     return list(o.collect_events())

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ordertrail.domain.facts import CommissionReported, ExecutionReport, StatusReport
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
     CommissionReport,
@@ -66,13 +67,14 @@ def _order_events(i: int) -> list[Any]:
         parent_key=f"coid:OT-b{i - 1}" if child else None,
     )
     o.submit(client_id=1, order_id=i + 1, ts_recorded=ts)
-    o.record_status(
-        raw_status="Submitted",
-        filled=Decimal(0),
-        remaining=Decimal(100),
-        avg_fill_price=None,
+    o.record(
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal(0),
+            remaining=Decimal(100),
+            perm_id=10_000_000 + i,
+        ),
         ts_recorded=ts,
-        perm_id=10_000_000 + i,
     )
     side = Side.BOUGHT if action is OrderAction.BUY else Side.SOLD
     sizes = (30, 30, 40) if i % 2 else (50, 50)
@@ -90,11 +92,12 @@ def _order_events(i: int) -> list[Any]:
             order_id=i + 1,
             order_ref=f"OT-b{i}",
         )
-        o.record_execution(x, ts_recorded=ts)
-        o.record_commission(CommissionReport(x.exec_id, Decimal("0.35"), "USD"), ts_recorded=ts)
+        o.record(ExecutionReport(x), ts_recorded=ts)
+        report = CommissionReport(x.exec_id, Decimal("0.35"), "USD")
+        o.record(CommissionReported(report), ts_recorded=ts)
         if (i + n) % 10 == 0:
             fixed = Execution(**{**_fields(x), "exec_id": x.exec_id[:-2] + "02"})
-            o.record_execution(fixed, ts_recorded=ts)
+            o.record(ExecutionReport(fixed), ts_recorded=ts)
     return list(o.collect_events())
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from ordertrail.domain.facts import RequestKind
 from ordertrail.domain.state import ZERO, OrderState
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
@@ -93,6 +94,30 @@ class SubmissionRequested(OrderEvent):
         s.status = self.status
         if (self.client_id, self.order_id) not in s.aliases:
             s.aliases.append((self.client_id, self.order_id))
+        s.updated_at = self.timestamp
+
+
+class RequestSent(OrderEvent):
+    """A placeOrder, modify or cancelOrder for this order left the client (ordertrail's own, or
+    a program sharing its IB connection). IB's errors are read against the request they answer."""
+
+    kind: RequestKind
+    client_id: int
+    order_id: int
+    spec: OrderSpec | None
+    status: OrderStatus
+
+    def fold(self, s: OrderState) -> None:
+        s.status = self.status
+        s.last_request = self.kind
+        s.requests += 1
+        alias = (self.client_id, self.order_id)
+        if self.order_id and alias not in s.aliases:
+            s.aliases.append(alias)
+        if self.kind is RequestKind.MODIFY and self.spec is not None:
+            s.pending_modification = self.spec
+        elif self.kind in (RequestKind.CANCEL, RequestKind.GLOBAL_CANCEL):
+            s.cancel_requested = True
         s.updated_at = self.timestamp
 
 
@@ -285,9 +310,13 @@ class ErrorReported(OrderEvent):
     message: str
     advanced_reject: str | None
     status: OrderStatus
+    # What the error did, read against the request it answered (ErrorEffect's value); None in
+    # events recorded before errors were read that way.
+    effect: str | None
 
     def fold(self, s: OrderState) -> None:
         s.last_error = (self.code, self.message)
+        s.last_error_request = s.requests
         s.errors += 1
         s.status = self.status
         s.updated_at = self.timestamp
@@ -308,6 +337,7 @@ class AnomalyRecorded(OrderEvent):
 ORDER_EVENT_TYPES: tuple[type[Aggregate.Event], ...] = (
     OrderCreated,
     SubmissionRequested,
+    RequestSent,
     RiskDenied,
     CancelRequested,
     CancelRefused,

@@ -1,34 +1,28 @@
 """The Order aggregate: commands may be refused, facts from IB never are.
 
-Every public method decides (using the compiled state table) and triggers events that only
-carry the decision. Fact methods return False when the fact is a repeat that changes nothing
-(IB sends the same orderStatus two or three times, re-sends openOrder after partial fills, and
-the same execution or commission report can come more than once).
+Every command decides (using the compiled state table) and triggers events that only carry the
+decision. Facts arrive as values (``domain.facts``) through one entrance, ``record``, which
+dispatches to the fact's handler in ``domain.order_facts``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from ordertrail.domain import events as ev
 from ordertrail.domain.errors import CommandRefused, UnknownIbStatus
-from ordertrail.domain.ib_errors import CANCEL_REFUSALS, ErrorEffect, effect_of, is_warning
+from ordertrail.domain.facts import OrderFact, OrderObserved
 from ordertrail.domain.identity import is_dry_run_id, order_id_for, order_key
 from ordertrail.domain.machine import Trigger, allowed_commands, expected_facts, outcome
+from ordertrail.domain.order_facts import FACT_HANDLERS
 from ordertrail.domain.state import OrderState
-from ordertrail.domain.status import IB_STATUSES, OrderStatus
+from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
-    CommissionReport,
     ContractRef,
-    Execution,
     OrderSpec,
-    exec_base_id,
-    exec_revision,
 )
 
 
@@ -77,38 +71,28 @@ class Order(Aggregate):
         )
 
     @classmethod
-    def discover(
-        cls,
-        *,
-        contract: ContractRef,
-        spec: OrderSpec,
-        ts_recorded: datetime,
-        ts_event: datetime | None = None,
-        perm_id: int | None = None,
-        client_order_id: str | None = None,
-        origin: str = "discovered",
-        parent_key: str | None = None,
-        group_id: str | None = None,
-        provenance: dict[str, str] | None = None,
-    ) -> Order:
-        """An order IB told us about that this process did not create (another client, TWS by
-        hand, an earlier session, a Flex statement)."""
-        key = order_key(client_order_id=client_order_id, perm_id=perm_id)
+    def observe(cls, fact: OrderObserved, *, ts_recorded: datetime) -> Order:
+        """An order IB told us about that this process did not create (another client, a program
+        sharing the connection, TWS by hand, an earlier session, a Flex statement). An order seen
+        only as a request leaving the client starts as NEW: the request then submits it."""
+        key = order_key(
+            client_order_id=fact.client_order_id, perm_id=fact.perm_id, sent_as=fact.sent_as
+        )
         return cls._create(
             ev.OrderCreated,
             id=order_id_for(key),
             timestamp=ts_recorded,
-            ts_event=ts_event,
+            ts_event=fact.ts_event,
             order_key=key,
-            client_order_id=client_order_id,
-            perm_id=perm_id,
-            origin=origin,
-            contract=contract,
-            spec=spec,
-            status=OrderStatus.DISCOVERED,
-            parent_key=parent_key,
-            group_id=group_id,
-            provenance=provenance,
+            client_order_id=fact.client_order_id,
+            perm_id=fact.perm_id,
+            origin=fact.origin.value,
+            contract=fact.contract,
+            spec=fact.spec,
+            status=OrderStatus.NEW if fact.sent_as else OrderStatus.DISCOVERED,
+            parent_key=fact.parent_key,
+            group_id=fact.group_id,
+            provenance=fact.provenance,
         )
 
     @staticmethod
@@ -173,7 +157,12 @@ class Order(Aggregate):
 
     # ---- facts (never refused) -----------------------------------------------------------------
 
-    def _anomaly(
+    def record(self, fact: OrderFact, *, ts_recorded: datetime) -> bool:
+        """Apply one fact from IB (or a statement, or a request seen leaving the client).
+        False when it is a repeat that changes nothing."""
+        return bool(FACT_HANDLERS[type(fact)](self, fact, ts_recorded))
+
+    def anomaly(
         self,
         kind: str,
         received: str,
@@ -190,291 +179,6 @@ class Order(Aggregate):
             expected=f"from {before.value}: " + ", ".join(expected_facts(before)),
             received=received,
         )
-
-    def record_status(
-        self,
-        *,
-        raw_status: str,
-        filled: Decimal | None,
-        remaining: Decimal | None,
-        avg_fill_price: Decimal | None,
-        ts_recorded: datetime,
-        ts_event: datetime | None = None,
-        last_fill_price: Decimal | None = None,
-        why_held: str = "",
-        perm_id: int | None = None,
-        mkt_cap_price: Decimal | None = None,
-    ) -> bool:
-        key = (raw_status, filled, remaining, avg_fill_price, why_held)
-        if key == self.state.last_report:
-            return False
-        before = self.state.status
-        if raw_status in IB_STATUSES:
-            out = outcome(before, Trigger.for_status(OrderStatus(raw_status)))
-            assert out is not None  # facts have an edge from every state
-            dest, anomaly = out.dest, out.anomaly
-        else:
-            # Not a status IB documents: keep it, say so, and leave the status where it was.
-            dest, anomaly = before, "unknown_status"
-        self.trigger_event(
-            ev.StatusReported,
-            timestamp=ts_recorded,
-            ts_event=ts_event,
-            raw_status=raw_status,
-            status=dest,
-            filled=filled,
-            remaining=remaining,
-            avg_fill_price=avg_fill_price,
-            last_fill_price=last_fill_price,
-            why_held=why_held,
-            perm_id=perm_id if perm_id and perm_id != self.state.perm_id else None,
-            mkt_cap_price=mkt_cap_price,
-        )
-        if anomaly:
-            self._anomaly(anomaly, f"status {raw_status}", ts_event, ts_recorded, before=before)
-        if (
-            before is OrderStatus.PENDING_CANCEL
-            and dest in (OrderStatus.SUBMITTED, OrderStatus.PRE_SUBMITTED)
-            and self.state.cancel_requested
-        ):
-            # IB took the order back to work without an error: the cancel did not happen.
-            self.trigger_event(ev.CancelRefused, timestamp=ts_recorded, ts_event=ts_event, code=0)
-        return True
-
-    def record_execution(
-        self,
-        execution: Execution,
-        *,
-        ts_recorded: datetime,
-        provenance: dict[str, str] | None = None,
-    ) -> bool:
-        s = self.state
-        base = execution.base_id
-        current = s.executions.get(base)
-        if current is not None:
-            if current.exec_id == execution.exec_id:
-                return False
-            if _revision_rank(exec_revision(execution.exec_id)) <= _revision_rank(
-                exec_revision(current.exec_id)
-            ):
-                # An older revision of a fill we already hold corrected: it changes nothing.
-                return False
-        new_filled = s.filled + execution.shares - (current.shares if current else 0)
-        completes = new_filled >= s.spec.quantity
-        before = s.status
-        out = outcome(before, Trigger.FILL, completes)
-        assert out is not None
-        if current is None:
-            self.trigger_event(
-                ev.ExecutionRecorded,
-                timestamp=ts_recorded,
-                ts_event=execution.time,
-                execution=execution,
-                status=out.dest,
-                provenance=provenance,
-            )
-        else:
-            self.trigger_event(
-                ev.ExecutionCorrected,
-                timestamp=ts_recorded,
-                ts_event=execution.time,
-                execution=execution,
-                replaces_exec_id=current.exec_id,
-                status=out.dest,
-                provenance=provenance,
-            )
-        received = f"execution {execution.exec_id} {execution.shares}@{execution.price}"
-        if out.anomaly:
-            self._anomaly(out.anomaly, received, execution.time, ts_recorded, before=before)
-        if new_filled > s.spec.quantity:
-            self.trigger_event(
-                ev.AnomalyRecorded,
-                timestamp=ts_recorded,
-                ts_event=execution.time,
-                kind="overfill",
-                expected=f"filled <= order quantity {s.spec.quantity}",
-                received=f"{received} brings filled to {new_filled}",
-            )
-        if current is not None and before is OrderStatus.FILLED and new_filled < s.spec.quantity:
-            # A correction took shares off an order IB had filled: it stays Filled (IB said
-            # so), and the auditor is told, as for a busted fill.
-            self._anomaly(
-                "filled_order_lost_a_fill",
-                f"{received} brings filled to {new_filled}",
-                execution.time,
-                ts_recorded,
-                before=before,
-            )
-        return True
-
-    def record_execution_cancel(
-        self,
-        exec_id: str,
-        *,
-        reason: str,
-        ts_recorded: datetime,
-        ts_event: datetime | None = None,
-        provenance: dict[str, str] | None = None,
-    ) -> bool:
-        """IB busted an execution (Flex ``TradeCancel``). Unknown or already cancelled: nothing."""
-        current = self.state.executions.get(exec_base_id(exec_id))
-        if current is None:
-            return False
-        status = self.state.status
-        lost_the_fill = (
-            status is OrderStatus.FILLED
-            and self.state.filled - current.shares < self.state.spec.quantity
-        )
-        self.trigger_event(
-            ev.ExecutionCancelled,
-            timestamp=ts_recorded,
-            ts_event=ts_event,
-            exec_id=current.exec_id,
-            reason=reason,
-            status=status,
-            provenance=provenance,
-        )
-        if lost_the_fill:
-            # The fill that completed the order is gone; IB's statement says nothing of the
-            # order's status, so it stays Filled and the auditor is told.
-            self._anomaly(
-                "filled_order_lost_a_fill",
-                f"cancel of execution {exec_id}",
-                ts_event,
-                ts_recorded,
-                before=status,
-            )
-        return True
-
-    def record_commission(self, report: CommissionReport, *, ts_recorded: datetime) -> bool:
-        held = self.state.commissions.get(exec_base_id(report.exec_id))
-        if held == report:
-            return False
-        if held is not None and _revision_rank(exec_revision(report.exec_id)) < _revision_rank(
-            exec_revision(held.exec_id)
-        ):
-            # The report of a revision already corrected (IB re-sends every report with
-            # reqExecutions after a reconnect): like its execution, it changes nothing.
-            return False
-        self.trigger_event(
-            ev.CommissionReported, timestamp=ts_recorded, ts_event=None, report=report
-        )
-        return True
-
-    def record_error(
-        self,
-        *,
-        code: int,
-        message: str,
-        ts_recorded: datetime,
-        advanced_reject: str | None = None,
-        ts_event: datetime | None = None,
-    ) -> bool:
-        s = self.state
-        if s.last_error == (code, message):
-            return False
-        modifying = s.pending_modification is not None
-        effect = effect_of(code, modification_pending=modifying)
-        before = s.status
-        dest, anomaly = before, None
-        if effect is not ErrorEffect.INFORMS:
-            trigger = Trigger.REJECT if effect is ErrorEffect.REJECTS else Trigger.CONFIRM_CANCEL
-            out = outcome(before, trigger)
-            assert out is not None
-            dest, anomaly = out.dest, out.anomaly
-        self.trigger_event(
-            ev.ErrorReported,
-            timestamp=ts_recorded,
-            ts_event=ts_event,
-            code=code,
-            message=message,
-            advanced_reject=advanced_reject,
-            status=dest,
-        )
-        # Warnings (399 order message, 404 held for locate) and the answers to a cancel do not
-        # answer the modify: the modification is still pending.
-        if (
-            modifying
-            and effect is ErrorEffect.INFORMS
-            and code < 2100
-            and not is_warning(code)
-            and code not in CANCEL_REFUSALS
-        ):
-            self.trigger_event(
-                ev.ModificationRefused, timestamp=ts_recorded, ts_event=ts_event, code=code
-            )
-        if s.cancel_requested and code in CANCEL_REFUSALS:
-            # IB refused our cancel (161 not cancellable now, 10147 not found, 10148 already
-            # filled): the order carries on as IB reports it, and a later cancel must be possible.
-            self.trigger_event(
-                ev.CancelRefused, timestamp=ts_recorded, ts_event=ts_event, code=code
-            )
-        if anomaly:
-            self._anomaly(anomaly, f"error {code}: {message}", ts_event, ts_recorded, before=before)
-        return True
-
-    def record_open_order(
-        self,
-        *,
-        spec: OrderSpec,
-        ts_recorded: datetime,
-        perm_id: int | None = None,
-        client_id: int | None = None,
-        order_id: int | None = None,
-    ) -> bool:
-        """IB's openOrder: binds identifiers we had not seen and acknowledges new terms."""
-        s = self.state
-        recorded = False
-        new_perm = perm_id if perm_id and perm_id != s.perm_id else None
-        new_alias = (
-            client_id is not None
-            and order_id is not None
-            and order_id != 0
-            and (client_id, order_id) not in s.aliases
-        )
-        new_account = spec.account if spec.account and not s.spec.account else None
-        if new_perm or new_alias or new_account:
-            self.trigger_event(
-                ev.IdentifiersBound,
-                timestamp=ts_recorded,
-                ts_event=None,
-                perm_id=new_perm,
-                client_id=client_id if new_alias else None,
-                order_id=order_id if new_alias else None,
-                account=new_account,
-            )
-            recorded = True
-        if _terms(spec) != _terms(s.spec):
-            pending = s.pending_modification
-            self.trigger_event(
-                ev.ModificationAcknowledged,
-                timestamp=ts_recorded,
-                ts_event=None,
-                spec=s.spec.with_changes(
-                    quantity=spec.quantity,
-                    limit_price=spec.limit_price,
-                    stop_price=spec.stop_price,
-                ),
-                requested=pending is not None and _terms(pending) == _terms(spec),
-            )
-            if s.filled > s.spec.quantity:
-                # Fills raced the modify (or TWS cut the quantity by hand): the order is now
-                # overfilled, and that is never silent.
-                self.trigger_event(
-                    ev.AnomalyRecorded,
-                    timestamp=ts_recorded,
-                    ts_event=None,
-                    kind="overfill",
-                    expected=f"filled <= order quantity {s.spec.quantity}",
-                    received=f"openOrder quantity {s.spec.quantity} below {s.filled} filled",
-                )
-            recorded = True
-        return recorded
-
-
-def _terms(spec: OrderSpec) -> tuple[Any, ...]:
-    """What a modify can change and openOrder reports back."""
-    return (spec.quantity, spec.limit_price, spec.stop_price)
 
 
 __all__ = ["Order", "UnknownIbStatus"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from ordertrail.domain.facts import RequestKind
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import CommissionReport, ContractRef, Execution, OrderSpec
 
@@ -44,6 +45,11 @@ class OrderState:
     cancel_requested: bool = False
     pending_modification: OrderSpec | None = None
     last_error: tuple[int, str] | None = None
+    # How many requests had been sent when the last error came: the same error answering a
+    # later request (a second cancel) is a new fact, not a repeat.
+    last_error_request: int = 0
+    last_request: RequestKind | None = None
+    requests: int = 0
     errors: int = 0
     anomalies: list[str] = field(default_factory=list)
     cancelled_executions: list[str] = field(default_factory=list)
@@ -52,6 +58,19 @@ class OrderState:
     @property
     def avg_fill_price(self) -> Decimal | None:
         return self.notional / self.filled if self.filled else None
+
+    @property
+    def fills_not_seen(self) -> Decimal:
+        """Shares IB reports filled beyond the executions on record (completed orders after a
+        restart, before reqExecutions answers; executions older than IB keeps). Closes as the
+        executions arrive."""
+        reported = self.ib_filled or ZERO
+        return reported - self.filled if reported > self.filled else ZERO
+
+    @property
+    def acknowledged(self) -> bool:
+        """IB has said something that shows it holds the order: a permId, a status, a fill."""
+        return self.perm_id is not None or self.last_report is not None or self.filled > ZERO
 
     @property
     def remaining(self) -> Decimal:

@@ -45,6 +45,9 @@ class OrderType(enum.StrEnum):
     RELATIVE = "REL"
     MIDPRICE = "MIDPRICE"
     PEGGED_TO_MIDPOINT = "PEG MID"
+    # A type IB reported that this list does not name: the fact is kept, its raw code goes to
+    # the order's provenance.
+    OTHER = "OTHER"
 
     @property
     def needs_limit_price(self) -> bool:
@@ -72,6 +75,8 @@ class TimeInForce(enum.StrEnum):
     OPG = "OPG"
     GTD = "GTD"
     FOK = "FOK"
+    # A time in force IB reported that this list does not name (kept, never refused).
+    OTHER = "OTHER"
 
 
 class Side(enum.StrEnum):
@@ -170,7 +175,11 @@ class OrderSpec:
     observed: bool = False
 
     def __post_init__(self) -> None:
-        if not self.quantity.is_finite() or self.quantity <= 0:
+        # An observed quantity of 0 means IB gave none (a completedOrder after a restart can
+        # carry totalQuantity 0 while its filledQuantity is not; cash-quantity orders): unknown,
+        # not refused. A command's quantity must be positive.
+        floor_ok = self.quantity >= 0 if self.observed else self.quantity > 0
+        if not self.quantity.is_finite() or not floor_ok:
             raise InvalidOrderSpec("quantity", f"must be > 0, got {self.quantity}")
         _check_magnitude("quantity", self.quantity)
         neg = self.allow_negative_prices or self.observed

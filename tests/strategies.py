@@ -28,6 +28,13 @@ from typing import TYPE_CHECKING
 
 from hypothesis import strategies as st
 
+from ordertrail.domain.facts import (
+    CommissionReported,
+    ErrorReport,
+    ExecutionReport,
+    OpenOrderReport,
+    StatusReport,
+)
 from ordertrail.domain.status import IB_ASYNC_LOCAL_STATUSES, IB_STATUSES
 from ordertrail.domain.values import (
     CommissionReport,
@@ -301,28 +308,32 @@ def feed_order(order: Order, fact: Fact, ts: datetime, key: FactKey | None = Non
     identifiers IB sent along (permId, clientId, orderId), as ``OrderTrail`` passes them on."""
     match fact:
         case StatusFact():
-            return order.record_status(
-                raw_status=fact.raw_status,
-                filled=fact.filled,
-                remaining=fact.remaining,
-                avg_fill_price=fact.avg_fill_price,
-                why_held=fact.why_held,
+            return order.record(
+                StatusReport(
+                    raw_status=fact.raw_status,
+                    filled=fact.filled,
+                    remaining=fact.remaining,
+                    avg_fill_price=fact.avg_fill_price,
+                    why_held=fact.why_held,
+                    perm_id=key.perm_id if key else None,
+                ),
                 ts_recorded=ts,
-                perm_id=key.perm_id if key else None,
             )
         case ExecutionFact():
-            return order.record_execution(fact.execution, ts_recorded=ts)
+            return order.record(ExecutionReport(fact.execution), ts_recorded=ts)
         case CommissionFact():
-            return order.record_commission(fact.report, ts_recorded=ts)
+            return order.record(CommissionReported(fact.report), ts_recorded=ts)
         case ErrorFact():
-            return order.record_error(code=fact.code, message=fact.message, ts_recorded=ts)
+            return order.record(ErrorReport(code=fact.code, message=fact.message), ts_recorded=ts)
         case OpenOrderFact():
-            return order.record_open_order(
-                spec=fact.spec,
+            return order.record(
+                OpenOrderReport(
+                    spec=fact.spec,
+                    perm_id=key.perm_id if key else None,
+                    client_id=key.client_id if key else None,
+                    order_id=key.order_id if key else None,
+                ),
                 ts_recorded=ts,
-                perm_id=key.perm_id if key else None,
-                client_id=key.client_id if key else None,
-                order_id=key.order_id if key else None,
             )
     raise TypeError(fact)
 
@@ -332,22 +343,33 @@ def feed_trail(trail: OrderTrail, key: FactKey, fact: Fact) -> bool | None:
     None: a commission report held until its execution arrives."""
     match fact:
         case StatusFact():
-            return trail.record_status(
+            return trail.record(
                 key,
-                raw_status=fact.raw_status,
-                filled=fact.filled,
-                remaining=fact.remaining,
-                avg_fill_price=fact.avg_fill_price,
-                why_held=fact.why_held,
+                StatusReport(
+                    raw_status=fact.raw_status,
+                    filled=fact.filled,
+                    remaining=fact.remaining,
+                    avg_fill_price=fact.avg_fill_price,
+                    why_held=fact.why_held,
+                    perm_id=key.perm_id,
+                ),
             )
         case ExecutionFact():
-            return trail.record_execution(key, fact.execution)
+            return trail.record(key, ExecutionReport(fact.execution))
         case CommissionFact():
-            return trail.record_commission(fact.report)
+            return trail.record(None, CommissionReported(fact.report))
         case ErrorFact():
-            return trail.record_error(key, code=fact.code, message=fact.message)
+            return trail.record(key, ErrorReport(code=fact.code, message=fact.message))
         case OpenOrderFact():
-            return trail.record_open_order(key, spec=fact.spec)
+            return trail.record(
+                key,
+                OpenOrderReport(
+                    spec=fact.spec,
+                    perm_id=key.perm_id,
+                    client_id=key.client_id,
+                    order_id=key.order_id,
+                ),
+            )
     raise TypeError(fact)
 
 

@@ -43,3 +43,10 @@ def test_readme_first_screen_has_the_two_setup_commands() -> None:
     assert ".venv/bin/ordertrail demo" in first_screen
     assert "bash .ci/test" in first_screen
     assert "bash .ci/test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ib_adapter_page_shows_the_error_code_table_from_the_code() -> None:
+    from ordertrail.domain.ib_errors import code_table_markdown
+
+    page = (DOCS / "ib-adapter.md").read_text()
+    assert code_table_markdown() in page

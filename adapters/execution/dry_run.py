@@ -15,6 +15,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import ExecutionReport, OpenOrderReport, StatusReport
 from ordertrail.domain.identity import is_dry_run_id, order_uuid
 from ordertrail.domain.ports import BrokerError, OrderTicket
 from ordertrail.domain.risk import Approval, require_approval
@@ -46,13 +47,13 @@ class DryRunGateway:
         return FactKey(order_ref=state.client_order_id, client_id=alias[0], order_id=alias[1])
 
     def _status(self, state: OrderState, raw: str) -> None:
-        self.trail.record_status(
-            self._key(state),
+        fact = StatusReport(
             raw_status=raw,
             filled=state.filled,
             remaining=state.remaining,
             avg_fill_price=state.avg_fill_price,
         )
+        self.trail.record(self._key(state), fact)
 
     def _fill_price(self, spec: OrderSpec) -> Decimal | None:
         if spec.order_type is OrderType.LIMIT:
@@ -87,7 +88,8 @@ class DryRunGateway:
             avg_price=price,
             order_ref=state.client_order_id or "",
         )
-        self.trail.record_execution(self._key(state), execution, provenance={"dry_run": "1"})
+        fill = ExecutionReport(execution, provenance={"dry_run": "1"})
+        self.trail.record(self._key(state), fill)
         self._status(self._state(oid), "Filled")
 
     def _parent_filled(self, state: OrderState) -> bool:
@@ -127,7 +129,7 @@ class DryRunGateway:
         require_approval(approval, client_order_id, spec)
         self.trail.request_modify(oid, spec)
         state = self._state(oid)
-        self.trail.record_open_order(self._key(state), spec=spec)
+        self.trail.record(self._key(state), OpenOrderReport(spec=spec))
         self._work(oid)
 
     def cancel(self, client_order_id: str) -> None:

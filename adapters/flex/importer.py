@@ -25,7 +25,14 @@ from ordertrail.adapters.flex.recorded import RecordedFills
 from ordertrail.adapters.flex.statement import Cancel, Fill, FlexFile, RawRow
 from ordertrail.adapters.flex.xmltree import FlexFileError
 from ordertrail.adapters.trail import OrderTrail
-from ordertrail.domain.identity import is_client_order_id
+from ordertrail.domain.facts import (
+    CommissionReported,
+    ExecutionBust,
+    ExecutionReport,
+    OrderObserved,
+    Origin,
+)
+from ordertrail.domain.identity import is_client_order_id, order_uuid
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
     CommissionReport,
@@ -200,8 +207,8 @@ class _Run:
                 corrects = exec_base_id(f.exec_id) in order.state.executions
                 prov = f.row.provenance(self.flex.name)
                 execution = execution_of(f)
-                if not order.record_execution(
-                    execution, ts_recorded=self.trail.clock(), provenance=prov
+                if not order.record(
+                    ExecutionReport(execution, provenance=prov), ts_recorded=self.trail.clock()
                 ):
                     self.counts.executions_already_recorded += 1
                     continue
@@ -228,7 +235,7 @@ class _Run:
         report = CommissionReport(
             fill.exec_id, fill.commission, fill.commission_currency, fill.realized_pnl
         )
-        if owner.record_commission(report, ts_recorded=self.trail.clock()):
+        if owner.record(CommissionReported(report), ts_recorded=self.trail.clock()):
             self.counts.commissions_recorded += 1
         self.known.commissioned.add(base)
 
@@ -246,20 +253,22 @@ class _Run:
             found = self.load(self.known.by_perm_id[perm_id])
             if found is not None:
                 return found
-        found = self.load(Order.id_for(client_order_id=coid, perm_id=perm_id))
+        found = self.load(order_uuid(client_order_id=coid, perm_id=perm_id))
         if found is not None:
             return found
         # The ORDER row, when the query includes it, is the order's own provenance.
         row = self.order_rows.get((first.account, first.ib_order_id), first.row)
-        order = Order.discover(
-            contract=first.contract,
-            spec=spec_of(fresh),
+        order = Order.observe(
+            OrderObserved(
+                contract=first.contract,
+                spec=spec_of(fresh),
+                origin=Origin.FLEX,
+                ts_event=first.time,
+                perm_id=perm_id,
+                client_order_id=coid,
+                provenance=row.provenance(self.flex.name),
+            ),
             ts_recorded=self.trail.clock(),
-            ts_event=first.time,
-            perm_id=perm_id,
-            client_order_id=coid,
-            origin="flex",
-            provenance=row.provenance(self.flex.name),
         )
         self.touched[order.id] = order
         self.known.orders.add(order.id)
@@ -297,8 +306,7 @@ class _Run:
         reason = f"Flex TradeCancel tradeID {c.row.attrs.get('tradeID', '?')}"
         # ts_event is the cancel row's dateTime (trade time); the report time stays in the
         # provenance's reportDate: the two axes of a correction (flex-facts.md).
-        if order.record_execution_cancel(
-            exec_id, reason=reason, ts_recorded=self.trail.clock(), ts_event=c.time, provenance=prov
-        ):
+        bust = ExecutionBust(exec_id, reason=reason, ts_event=c.time, provenance=prov)
+        if order.record(bust, ts_recorded=self.trail.clock()):
             self.counts.cancels_applied += 1
         held.cancelled_on = c.reported_on or date.min

@@ -54,15 +54,11 @@ def contract_ref(c: Contract) -> ContractRef:
 
 
 def order_spec(o: IbOrder, contract: ContractRef) -> OrderSpec:
-    """IB's view of an order as our OrderSpec; the type code must be one we know."""
-    try:
-        order_type = OrderType(o.orderType)
-    except ValueError:
-        raise InvalidFact("order.orderType", o.orderType, "not an order type we record") from None
-    try:
-        tif = TimeInForce(o.tif or "DAY")
-    except ValueError:
-        raise InvalidFact("order.tif", o.tif, "not a time in force we record") from None
+    """IB's view of an order as observed terms: never refused for what a command must carry.
+    A code we do not name becomes OTHER (``unnamed_terms`` keeps the raw codes); an unset or
+    zero quantity becomes 0, which observed terms read as "IB gave none"."""
+    order_type = _member(OrderType, o.orderType, OrderType.OTHER)
+    tif = _member(TimeInForce, o.tif or "DAY", TimeInForce.OTHER)
     trailing_pct = price_or_none(o.trailingPercent, "order.trailingPercent")
     trailing = order_type in (OrderType.TRAILING, OrderType.TRAILING_LIMIT)
     # TWS sends 0 (or the unset sentinel) in lmtPrice/auxPrice for order types that carry no
@@ -79,7 +75,11 @@ def order_spec(o: IbOrder, contract: ContractRef) -> OrderSpec:
     )
     return OrderSpec(
         action=OrderAction(o.action),
-        quantity=quantity(o.totalQuantity, "order.totalQuantity"),
+        quantity=(
+            Decimal(0)
+            if is_unset(o.totalQuantity)
+            else quantity(o.totalQuantity, "order.totalQuantity")
+        ),
         order_type=order_type,
         limit_price=limit,
         stop_price=stop,
@@ -95,6 +95,23 @@ def order_spec(o: IbOrder, contract: ContractRef) -> OrderSpec:
         # What IB reports is a fact: held to being numbers, not to what a command must carry.
         observed=True,
     )
+
+
+def _member(enum_cls: Any, code: str, other: Any) -> Any:
+    try:
+        return enum_cls(code)
+    except ValueError:
+        return other
+
+
+def unnamed_terms(o: IbOrder) -> dict[str, str]:
+    """IB's raw codes that ``order_spec`` recorded as OTHER, for the order's provenance."""
+    out: dict[str, str] = {}
+    if _member(OrderType, o.orderType, None) is None:
+        out["orderType"] = str(o.orderType)
+    if _member(TimeInForce, o.tif or "DAY", None) is None:
+        out["tif"] = str(o.tif)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,33 +1,36 @@
-"""Records what IB says, as facts, from ib_async's raw callbacks.
+"""Records what IB says, and what the client asks of IB, as facts.
 
-The recorder hooks the ib_async ``Wrapper`` callbacks the decoder calls for each message
-(openOrder, completedOrder, orderStatus, execDetails, commissionReport, error) and sees them
-*before* ib_async's own bookkeeping, so it records what IB sent and nothing ib_async invents:
+The recorder is a translator: each message becomes ``(key, fact)`` handed to the trail service's
+one entrance, ``OrderTrail.record``. It hooks the ib_async ``Wrapper`` callbacks the decoder
+calls for each incoming message (openOrder, completedOrder, orderStatus, execDetails,
+commissionReport, error) and sees them *before* ib_async's own bookkeeping, so it records what IB
+sent and nothing ib_async invents (docs/adr/0007-recorder-on-raw-callbacks.md):
 
 * ib_async marks a Trade ``Cancelled`` on any non-warning error for a live order id (10349,
   404, 110 on a modify do not cancel anything) and sets ``ValidationError`` on warnings; here
-  the error is recorded as the error it is and the domain decides what it means;
+  the error is recorded as the error it is, and the domain reads it against the request it
+  answers;
 * ib_async drops an orderStatus identical to the previous one and fires no fill event for
   executions returned by ``reqExecutions``; here every message reaches the domain, which is
-  idempotent, so a reconnect's open orders, completed orders and executions reconcile the store
-  without a separate code path;
-* commission reports for other clients' executions arrive too; they are held until their
-  execution is known, and otherwise ignored without error.
+  idempotent, so a reconnect's snapshots reconcile the store without a separate code path.
 
-Facts about an order not yet known (execDetails or orderStatus before its openOrder) are held
-and recorded as soon as the order is learned; executions whose order never shows up by the end
-of a sync are recorded on an order discovered from the execution itself (quantity from cumQty,
-flagged in its provenance).
+It also reads every outbound message from ib_async's connection (``outbound.py``): placeOrder
+for a new order id, placeOrder for a known one (a modify), cancelOrder, reqGlobalCancel —
+ordertrail's own or a program's sharing the same ``IB``. A replay feeds a tape's outbound lines to
+``on_outbound`` so live and replay agree.
+
+Facts about an order not yet known wait in the trail's waiting room; at the end of a sync an
+execution whose order never showed up makes its own order (quantity from cumQty, flagged in its
+provenance), and an error whose order never showed up goes to the session log.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from ib_async import IB, Contract
 from ib_async import CommissionReport as IbCommissionReport
@@ -36,8 +39,23 @@ from ib_async import Order as IbOrder
 from ib_async import OrderState as IbOrderState
 
 from ordertrail.adapters.ib import mapping
+from ordertrail.adapters.ib.outbound import SentCancel, SentGlobalCancel, SentPlace, read_outbound
+from ordertrail.adapters.ib.stats import RecorderStats
 from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.errors import OrdertrailError
+from ordertrail.domain.facts import (
+    CommissionReported,
+    ErrorReport,
+    ExecutionReport,
+    OpenOrderReport,
+    OrderObserved,
+    Origin,
+    OutboundRequest,
+    RequestKind,
+    SessionError,
+    StatusReport,
+)
+from ordertrail.domain.ib_errors import is_session_code
 from ordertrail.domain.identity import is_client_order_id
 from ordertrail.domain.money import is_unset, quantity
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType, Side
@@ -48,38 +66,11 @@ HOOKED = ("openOrder", "completedOrder", "orderStatus", "execDetails", "commissi
 SYNC_ENDS = ("openOrderEnd", "completedOrdersEnd", "execDetailsEnd")
 
 
-@dataclass(slots=True)
-class RecorderStats:
-    statuses: int = 0
-    executions: int = 0
-    commissions: int = 0
-    errors: int = 0
-    discovered: int = 0
-    repeats: int = 0
-    held: int = 0
-    problems: list[str] = field(default_factory=list)  # facts that could not be recorded
-    warnings: list[str] = field(default_factory=list)  # recorded, but not what IB documents
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "statuses": self.statuses,
-            "executions": self.executions,
-            "commissions": self.commissions,
-            "errors": self.errors,
-            "discovered": self.discovered,
-            "repeats": self.repeats,
-            "held": self.held,
-            "problems": len(self.problems),
-            "warnings": len(self.warnings),
-        }
-
-
-@dataclass(slots=True)
-class _Held:
-    key: FactKey
-    record: Callable[[], None]
-    execution: IbExecution | None = None
-    contract: Contract | None = None
+def origin_of(client_id: int, order_id: int) -> Origin:
+    """TWS by hand: clientId 0 with orderId 0 (or negative, re-bound to an API client). Any
+    other clientId is an API client's order, even when IB reports it with orderId 0 (completed
+    orders after a restart)."""
+    return Origin.MANUAL if client_id == 0 and order_id <= 0 else Origin.API
 
 
 class IbRecorder:
@@ -90,24 +81,38 @@ class IbRecorder:
         self.trail = trail
         self.stats = RecorderStats()
         self._originals: dict[str, Any] = {}
-        self._held: list[_Held] = []
+        # Order ids this session sent requests for that name no order we can know (a cancel of
+        # an id IB never gave out): their errors go straight to the session log.
+        self._unknown_ids: set[int] = set()
+        # The contracts of executions waiting for their order, should it never show up.
+        self._contracts: dict[str, ContractRef] = {}
+        self._orig_send: Callable[[bytes], None] | None = None
         self.listeners: list[Callable[[str], None]] = []
 
     # ---- wiring ----
 
     def attach(self) -> IbRecorder:
+        """Attach before a WireCapture, so the tape's clock is set while outbound facts are
+        recorded (the capture wraps what it finds)."""
         wrapper = self.ib.wrapper
         for name in (*HOOKED, *SYNC_ENDS):
             original = getattr(wrapper, name)
             self._originals[name] = original
             setattr(wrapper, name, self._hooked(name, original))
+        conn = self.ib.client.conn
+        self._orig_send = conn.sendMsg
+        conn.sendMsg = self._sent  # type: ignore[method-assign]
         self.ib.disconnectedEvent += self._on_disconnected
         return self
 
     def detach(self) -> None:
+        self._errors_to_session_log()
         for name, original in self._originals.items():
             setattr(self.ib.wrapper, name, original)
         self._originals.clear()
+        if self._orig_send is not None:
+            self.ib.client.conn.sendMsg = self._orig_send  # type: ignore[method-assign]
+            self._orig_send = None
         self.ib.disconnectedEvent -= self._on_disconnected
 
     def _hooked(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -116,13 +121,24 @@ class IbRecorder:
         def hooked(*args: Any) -> Any:
             # Ours first: ib_async mutates what it is given (an unset realizedPNL becomes 0.0,
             # an unset execution orderId becomes 0).
-            try:
-                handler(*args)
-            except (OrdertrailError, ValueError, LookupError) as e:
-                self._problem(f"{name}: {e}")
+            self._guarded(name, handler, *args)
             return original(*args)
 
         return hooked
+
+    def _guarded(self, what: str, handler: Callable[..., None], *args: Any) -> None:
+        try:
+            handler(*args)
+        except (OrdertrailError, ValueError, LookupError) as e:
+            self._problem(f"{what}: {e}")
+
+    def _sent(self, data: bytes) -> None:
+        if len(data) > 4 and not data.startswith(b"API\0"):
+            size = struct.unpack(">I", data[:4])[0]
+            fields = data[4 : 4 + size].decode(errors="backslashreplace").split("\0")[:-1]
+            self.on_outbound(fields)
+        assert self._orig_send is not None
+        self._orig_send(data)
 
     def _problem(self, text: str) -> None:
         self.stats.problems.append(text)
@@ -136,56 +152,125 @@ class IbRecorder:
         for listener in self.listeners:
             listener(what)
 
+    def _counted(self, result: bool | None, stat: str, note: str) -> None:
+        if result:
+            setattr(self.stats, stat, getattr(self.stats, stat) + 1)
+            self._notify(note)
+        elif result is False:
+            self.stats.repeats += 1
+        else:
+            self.stats.held += 1
+
     def _on_disconnected(self) -> None:
-        # (clientId, orderId) is a session alias: IB reuses orderIds across sessions.
+        # (clientId, orderId) is a session alias: IB reuses orderIds across sessions. Errors
+        # still waiting for an order that never came are about nothing we will know.
+        self._errors_to_session_log()
+        self._unknown_ids.clear()
         self.trail.forget_aliases()
+
+    @property
+    def client_id(self) -> int:
+        return int(self.ib.client.clientId)
+
+    # ---- outbound ----
+
+    def on_outbound(self, fields: list[str]) -> None:
+        """One message as it left the client (live: from the connection; replay: a tape's
+        outbound line). What cannot be read is a problem on record, never an exception in the
+        program that sent it."""
+        self._guarded("outbound", self._outbound, fields)
+
+    def _outbound(self, fields: list[str]) -> None:
+        sent = read_outbound(fields, int(self.ib.client.serverVersion() or 0))
+        if sent is None:
+            return
+        cid = self.client_id
+        if isinstance(sent, SentGlobalCancel):
+            self._session(-1, 0, "reqGlobalCancel sent", RequestKind.GLOBAL_CANCEL)
+            return
+        key = FactKey(client_id=cid, order_id=sent.order_id)
+        oid = self.trail.resolve(key)
+        if isinstance(sent, SentCancel):
+            if oid is None:
+                # A cancel of an id this store never saw: IB will answer 10147; both go to
+                # the session log, linked by the order id.
+                self._session(sent.order_id, 0, "cancelOrder sent", RequestKind.CANCEL)
+                self._unknown_ids.add(sent.order_id)
+                return
+            self._request(key, RequestKind.CANCEL, sent.order_id, None)
+            return
+        self._sent_place(key, oid, sent)
+
+    def _sent_place(self, key: FactKey, oid: Any, sent: SentPlace) -> None:
+        if oid is None:
+            # A program sharing the connection placed an order: it exists from the moment it
+            # left, even if IB rejects it before ever giving it a permId.
+            ref = sent.order_ref if is_client_order_id(sent.order_ref) else None
+            stamp = self.trail.clock().isoformat()
+            oid = self.trail.observe(
+                OrderObserved(
+                    contract=sent.contract,
+                    spec=sent.spec,
+                    origin=Origin.API,
+                    client_order_id=ref,
+                    sent_as=None if ref else f"{key.client_id}:{key.order_id}@{stamp}",
+                    parent_key=self._parent_key(key.client_id or 0, sent.parent_id),
+                    provenance={"seen": "placeOrder leaving the client", **sent.unnamed},
+                )
+            )
+            self.trail.bind_alias(key.client_id or 0, sent.order_id, oid)
+            self.stats.discovered += 1
+        state = self.trail.get(oid).state
+        kind = RequestKind.MODIFY if state.requests or state.acknowledged else RequestKind.PLACE
+        self._request(key, kind, sent.order_id, sent.spec)
+
+    def _request(
+        self, key: FactKey, kind: RequestKind, order_id: int, spec: OrderSpec | None
+    ) -> None:
+        cid = key.client_id or 0
+        fact = OutboundRequest(kind=kind, client_id=cid, order_id=order_id, spec=spec)
+        self._counted(self.trail.record(key, fact), "requests", f"{kind.value} sent")
+
+    def _session(self, req_id: int, code: int, message: str, kind: RequestKind) -> None:
+        fact = SessionError(code=code, message=f"{message} ({kind.value})", req_id=req_id,
+                            client_id=self.client_id)  # fmt: skip
+        self._counted(self.trail.record(None, fact), "session", message)
+
+    def _parent_key(self, client_id: int, parent_id: int) -> str | None:
+        if not parent_id:
+            return None
+        parent = self.trail.resolve(FactKey(client_id=client_id, order_id=parent_id))
+        return None if parent is None else self.trail.get(parent).state.order_key
 
     # ---- identity ----
 
     def _learn_order(
         self, contract: Contract, order: IbOrder, order_id: int, client_id: int
-    ) -> tuple[FactKey, UUID]:
+    ) -> FactKey:
         ref = order.orderRef or None
         perm = int(order.permId or 0) or None
         key = FactKey(order_ref=ref, perm_id=perm, client_id=client_id, order_id=order_id)
         oid = self.trail.resolve(key)
         if oid is None:
             cref = mapping.contract_ref(contract)
-            parent_key = None
-            if order.parentId:
-                parent = self.trail.resolve(FactKey(client_id=client_id, order_id=order.parentId))
-                if parent is not None:
-                    parent_key = self.trail.get(parent).state.order_key
-            oid = self.trail.discover(
-                contract=cref,
-                spec=mapping.order_spec(order, cref),
-                perm_id=perm,
-                client_order_id=ref if is_client_order_id(ref) else None,
-                origin="manual" if order_id == 0 and client_id == 0 else "discovered",
-                parent_key=parent_key,
+            unnamed = mapping.unnamed_terms(order)
+            oid = self.trail.observe(
+                OrderObserved(
+                    contract=cref,
+                    spec=mapping.order_spec(order, cref),
+                    origin=origin_of(client_id, order_id),
+                    perm_id=perm,
+                    client_order_id=ref if is_client_order_id(ref) else None,
+                    parent_key=self._parent_key(client_id, order.parentId),
+                    provenance=unnamed or None,
+                )
             )
             self.stats.discovered += 1
         if key.alias is not None:
             self.trail.bind_alias(client_id, order_id, oid)
-        return key, oid
+        return key
 
-    def _hold_or_record(self, key: FactKey, record: Callable[[], None], **extra: Any) -> None:
-        if self.trail.resolve(key) is None:
-            self._held.append(_Held(key, record, **extra))
-            self.stats.held += 1
-            return
-        record()
-
-    def _release_held(self) -> None:
-        still: list[_Held] = []
-        for held in self._held:
-            if self.trail.resolve(held.key) is None:
-                still.append(held)
-            else:
-                held.record()
-        self._held = still
-
-    # ---- callbacks ----
+    # ---- incoming ----
 
     def _on_openOrder(  # noqa: N802 - ib_async's callback name
         self, order_id: int, contract: Contract, order: IbOrder, state: IbOrderState
@@ -193,19 +278,26 @@ class IbRecorder:
         if order.whatIf:
             return
         client_id = int(order.clientId)
-        key, oid = self._learn_order(contract, order, order_id, client_id)
-        cref = self.trail.get(oid).state.contract
-        if self.trail.record_open_order(key, spec=mapping.order_spec(order, cref)):
+        key = self._learn_order(contract, order, order_id, client_id)
+        cref = self.trail.get(self.trail.require(key)).state.contract
+        fact = OpenOrderReport(
+            spec=mapping.order_spec(order, cref),
+            perm_id=key.perm_id,
+            client_id=client_id,
+            order_id=order_id,
+        )
+        if self.trail.record(key, fact):
             self._notify("open order")
-        self._release_held()
 
     def _on_completedOrder(  # noqa: N802
         self, contract: Contract, order: IbOrder, state: IbOrderState
     ) -> None:
         # Completed orders come back after a restart with orderId 0 and no history: the
         # orderRef or permId finds the order, and its final status is recorded unless known.
-        key, oid = self._learn_order(contract, order, 0, int(order.clientId))
-        current = self.trail.get(oid).state
+        # IB may report totalQuantity 0 with a non-zero filledQuantity: the filled figure is
+        # recorded as IB reported it, and the order shows the fills not yet seen.
+        key = self._learn_order(contract, order, 0, int(order.clientId))
+        current = self.trail.get(self.trail.require(key)).state
         if current.status.value == state.status:
             self.stats.repeats += 1
             return
@@ -214,21 +306,18 @@ class IbRecorder:
             if is_unset(order.filledQuantity)
             else quantity(order.filledQuantity, "order.filledQuantity")
         )
-        total = quantity(order.totalQuantity, "order.totalQuantity")
-        self.trail.record_status(
-            key,
-            raw_status=state.status,
-            filled=filled,
-            remaining=None if filled is None else max(total - filled, Decimal(0)),
-            avg_fill_price=None,
-        )
-        self.stats.statuses += 1
-        if not mapping.known_status(state.status):
+        total = None if is_unset(order.totalQuantity) else Decimal(str(order.totalQuantity))
+        remaining = None if filled is None or not total else max(total - filled, Decimal(0))
+        fact = StatusReport(raw_status=state.status, filled=filled, remaining=remaining)
+        self._counted(self.trail.record(key, fact), "statuses", f"status {state.status}")
+        self._check_status("completedOrder", state.status, f"permId {order.permId}")
+
+    def _check_status(self, message: str, status: str, of: str) -> None:
+        if not mapping.known_status(status):
             self._warn(
-                f"completedOrder: status={state.status!r} of permId {order.permId} is not one "
-                "of IB's order statuses; recorded with an unknown_status anomaly"
+                f"{message}: status={status!r} of {of} is not one of IB's order statuses; "
+                "recorded with an unknown_status anomaly"
             )
-        self._release_held()
 
     def _on_orderStatus(  # noqa: N802
         self,
@@ -244,33 +333,23 @@ class IbRecorder:
         why_held: str,
         mkt_cap_price: float = 0.0,
     ) -> None:
-        key = FactKey(perm_id=int(perm_id) or None, client_id=int(client_id), order_id=order_id)
+        perm = int(perm_id) or None
+        key = FactKey(perm_id=perm, client_id=int(client_id), order_id=order_id)
         n = mapping.status_numbers(
             filled, remaining, avg_fill_price, last_fill_price, mkt_cap_price
         )
-
-        def record() -> None:
-            if self.trail.record_status(
-                key,
-                raw_status=status,
-                filled=n.filled,
-                remaining=n.remaining,
-                avg_fill_price=n.avg_fill_price,
-                last_fill_price=n.last_fill_price,
-                why_held=why_held or "",
-                mkt_cap_price=n.mkt_cap_price,
-            ):
-                self.stats.statuses += 1
-                self._notify(f"status {status}")
-                if not mapping.known_status(status):
-                    self._warn(
-                        f"orderStatus: status={status!r} of orderId {order_id} is not one of "
-                        "IB's order statuses; recorded with an unknown_status anomaly"
-                    )
-            else:
-                self.stats.repeats += 1
-
-        self._hold_or_record(key, record)
+        fact = StatusReport(
+            raw_status=status,
+            filled=n.filled,
+            remaining=n.remaining,
+            avg_fill_price=n.avg_fill_price,
+            last_fill_price=n.last_fill_price,
+            why_held=why_held or "",
+            perm_id=perm,
+            mkt_cap_price=n.mkt_cap_price,
+        )
+        self._counted(self.trail.record(key, fact), "statuses", f"status {status}")
+        self._check_status("orderStatus", status, f"orderId {order_id}")
 
     def _on_execDetails(  # noqa: N802
         self, req_id: int, contract: Contract, execution: IbExecution
@@ -282,60 +361,60 @@ class IbRecorder:
             client_id=x.client_id,
             order_id=x.order_id,
         )
-
-        def record() -> None:
-            if self.trail.record_execution(key, x):
-                self.stats.executions += 1
-                self._notify(f"execution {x.exec_id}")
-            else:
-                self.stats.repeats += 1
-
-        self._hold_or_record(key, record, execution=execution, contract=contract)
+        result = self.trail.record(key, ExecutionReport(x))
+        if result is None:
+            self._contracts[x.base_id] = mapping.contract_ref(contract)
+        self._counted(result, "executions", f"execution {x.exec_id}")
 
     def _on_commissionReport(self, report: IbCommissionReport) -> None:  # noqa: N802
-        result = self.trail.record_commission(mapping.commission(report))
-        if result:
-            self.stats.commissions += 1
-        elif result is False:
-            self.stats.repeats += 1
+        result = self.trail.record(None, CommissionReported(mapping.commission(report)))
+        if result is not None:
+            self._counted(result, "commissions", "commission")
 
     def _on_error(self, req_id: int, code: int, message: str, advanced_reject: str = "") -> None:
-        if req_id is None or req_id <= 0:
-            return  # connectivity and farm messages: not about an order
-        key = FactKey(client_id=self.ib.client.clientId, order_id=req_id)
-        if self.trail.resolve(key) is None:
-            return  # an error for a request (reqExecutions, contract details), not an order
-        if self.trail.record_error(
-            key, code=int(code), message=message, advanced_reject=advanced_reject or None
-        ):
-            self.stats.errors += 1
-            self._notify(f"error {code}")
+        code = int(code)
+        if req_id is None or req_id <= 0 or is_session_code(code) or req_id in self._unknown_ids:
+            fact = SessionError(
+                code=code,
+                message=message,
+                req_id=int(req_id if req_id is not None else -1),
+                client_id=self.client_id,
+                advanced_reject=advanced_reject or None,
+            )
+            self._counted(self.trail.record(None, fact), "session", f"session {code}")
+            return
+        # Errors are routed by (clientId, reqId) only: the reqId is the order id of the request
+        # it answers, or the id of another request (reqExecutions, contract details).
+        key = FactKey(client_id=self.client_id, order_id=req_id)
+        error = ErrorReport(code=code, message=message, advanced_reject=advanced_reject or None)
+        self._counted(self.trail.record(key, error), "errors", f"error {code}")
 
-    # ---- end of a sync: record what is still held ----
+    # ---- end of a sync: what is still waiting ----
 
     def _on_openOrderEnd(self) -> None:  # noqa: N802
-        self._release_held()
+        pass
 
     def _on_completedOrdersEnd(self) -> None:  # noqa: N802
-        self._release_held()
+        pass
 
     def _on_execDetailsEnd(self, req_id: int) -> None:  # noqa: N802
-        self._release_held()
         self.discover_orphans()
 
     def discover_orphans(self) -> None:
         """Executions whose order IB never showed us (filled before this session, by another
-        client): record them on an order discovered from the execution itself."""
-        still: list[_Held] = []
-        for held in self._held:
-            if held.execution is None or held.contract is None:
-                still.append(held)
+        client): record them on an order observed from the execution itself."""
+        for waiting in self.trail.waiting:
+            fact = waiting.fact
+            if not isinstance(fact, ExecutionReport):
                 continue
-            x = mapping.execution(held.execution)
-            if self.trail.resolve(held.key) is None:
-                cref: ContractRef = mapping.contract_ref(held.contract)
-                self.trail.discover(
-                    contract=cref,
+            x = fact.execution
+            contract = self._contracts.pop(x.base_id, None)
+            if contract is None or self.trail.resolve(waiting.key) is not None:
+                continue
+            self.trail.record(
+                None,
+                OrderObserved(
+                    contract=contract,
                     spec=OrderSpec(
                         action=OrderAction.BUY if x.side is Side.BOUGHT else OrderAction.SELL,
                         quantity=x.cum_qty or x.shares,
@@ -343,13 +422,27 @@ class IbRecorder:
                         account=x.account,
                         observed=True,
                     ),
+                    origin=origin_of(x.client_id or 0, x.order_id or 0),
                     perm_id=x.perm_id or None,
                     client_order_id=x.order_ref if is_client_order_id(x.order_ref) else None,
                     provenance={
                         "inferred": "order never reported; quantity from the execution's cumQty",
                         "exec_id": x.exec_id,
                     },
-                )
-                self.stats.discovered += 1
-            held.record()
-        self._held = still
+                ),
+            )
+            self.stats.discovered += 1
+
+    def _errors_to_session_log(self) -> None:
+        for waiting in self.trail.take_waiting(ErrorReport):
+            e = waiting.fact
+            assert isinstance(e, ErrorReport)
+            fact = SessionError(
+                code=e.code,
+                message=e.message,
+                req_id=waiting.key.order_id or -1,
+                client_id=waiting.key.client_id or self.client_id,
+                advanced_reject=e.advanced_reject,
+                ts_event=e.ts_event,
+            )
+            self._counted(self.trail.record(None, fact), "session", f"session {e.code}")

@@ -19,6 +19,7 @@ memory until then (or until the connection ends), and written at once after the 
 
 from __future__ import annotations
 
+import os
 import struct
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,28 @@ from .writer import TapeFile
 MICROSECOND = timedelta(microseconds=1)
 SegmentStarted = Callable[[Header, int], None]
 SegmentEnded = Callable[[Header, int, str], None]
+
+
+def tws_timezone(ib: IB) -> str:
+    """The zone ib_async reads zone-less execution times in: ``IB.TimezoneTWS`` when set, else
+    this machine's local zone. A replay must read them in the same zone to record the same
+    times, wherever it runs."""
+    if ib.TimezoneTWS:
+        return str(ib.TimezoneTWS)
+    return local_zone_name()
+
+
+def local_zone_name() -> str:
+    """This machine's IANA zone name (TZ, else /etc/localtime's link), or "" when unknown."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if (tz and "/" in tz) or tz == "UTC":
+        return tz
+    try:
+        target = os.path.realpath("/etc/localtime")
+    except OSError:
+        return ""
+    _, marker, name = target.partition("zoneinfo/")
+    return name if marker else ""
 
 
 def _versions() -> tuple[str, str]:
@@ -178,6 +201,7 @@ class WireCapture:
             started=format_ts(seg.started),
             ordertrail=ours,
             ib_async=theirs,
+            tws_timezone=tws_timezone(self.ib),
             extra={"run": self.run},
         )
         self.tape.write(seg.header.to_json())
@@ -205,6 +229,7 @@ class WireCapture:
     # ---- taps ----
 
     def _sent(self, data: bytes) -> None:
+        ts = None
         if data.startswith(b"API\0"):
             # A new connection: ib_async sends the greeting from Connection.connectAsync.
             self.end_segment("reconnected")
@@ -212,9 +237,16 @@ class WireCapture:
             greeting = data[8:].decode(errors="backslashreplace")
             self._message("out", [greeting], handshake=True)
         elif self._seg is not None and len(data) > 4:
-            self._message("out", data[4:].decode(errors="backslashreplace").split("\0")[:-1])
+            fields = data[4:].decode(errors="backslashreplace").split("\0")[:-1]
+            ts = self._message("out", fields)
         assert self._orig_send is not None
-        self._orig_send(data)
+        # The recorder reads outbound requests below this tap (it attached first): it records
+        # them at the tape line's time, as a replay of the line will.
+        held, self.clock.current = self.clock.current, ts or self.clock.current
+        try:
+            self._orig_send(data)
+        finally:
+            self.clock.current = held
 
     def _received(self, data: bytes) -> None:
         seg = self._seg

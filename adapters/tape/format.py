@@ -50,6 +50,9 @@ class Header:
     started: str = ""
     ordertrail: str = ""
     ib_async: str = ""
+    # The zone ib_async read zone-less execution times in (IB.TimezoneTWS, else the recording
+    # machine's local zone); "" in tapes written before it was kept.
+    tws_timezone: str = ""
     format: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +74,7 @@ class Header:
             "started": self.started,
             "ordertrail": self.ordertrail,
             "ib_async": self.ib_async,
+            "tws_timezone": self.tws_timezone,
             **self.extra,
         }
 
@@ -90,6 +94,7 @@ class Header:
             "started",
             "ordertrail",
             "ib_async",
+            "tws_timezone",
         }
         return cls(
             format=int(d["format"]),
@@ -103,6 +108,7 @@ class Header:
             started=str(d.get("started", "")),
             ordertrail=str(d.get("ordertrail", "")),
             ib_async=str(d.get("ib_async", "")),
+            tws_timezone=str(d.get("tws_timezone", "")),
             extra={k: v for k, v in d.items() if k not in known},
         )
 

@@ -255,6 +255,8 @@ class _Run:
         client.clientId = header.client_id
         client._accounts = list(header.accounts)
         self.ib.wrapper.clientId = header.client_id
+        # Zone-less execution times are read in the zone the live run read them in.
+        self.ib.TimezoneTWS = header.tws_timezone
 
     def disconnected(self) -> None:
         # What ib_async does when a ready connection ends: disconnectedEvent (the recorder
@@ -345,7 +347,7 @@ class Replayer:
                         if item.reason == "disconnected":
                             run.disconnected()
                         continue
-                    if item.direction != "in" or item.handshake:
+                    if item.handshake:
                         continue
                     if item.seq < seg_state.get("resume_at", 0):
                         continue
@@ -353,7 +355,12 @@ class Replayer:
                         batch.enter_context(run.trail.batch())
                     batched += 1
                     run.clock.current = item.ts
-                    run.ib.client.decoder.interpret(item.fields)  # type: ignore[no-untyped-call]
+                    if item.direction == "in":
+                        decoder = run.ib.client.decoder
+                        decoder.interpret(item.fields)  # type: ignore[no-untyped-call]
+                    else:
+                        # What the client asked, read as the live recorder read it.
+                        run.recorder.on_outbound(item.fields)
                     run.clock.current = None
                     report.messages += 1
                     failure = trap.take()

@@ -1,105 +1,60 @@
-"""The application service: takes commands and facts, loads and saves orders.
+"""The trail service: the one front door for commands and facts.
 
 * Commands (place, submit, cancel, modify, deny) raise ``CommandRefused`` and record nothing.
-* Facts are routed to their order by our client order id (orderRef), the session alias
-  (clientId, orderId) or the permId, and are idempotent: a repeat stores nothing.
+* Facts (``domain.facts``) enter through one method, ``record(key, fact)``: routed to their order
+  by our client order id (orderRef), the session alias (clientId, orderId) or the permId, and
+  idempotent — a repeat stores nothing. A fact whose order is not known yet waits in the one
+  waiting room (``waiting.py``) and is recorded as soon as it is.
 * A save that loses an optimistic-concurrency race (another writer appended first) is retried
   on a freshly loaded order.
-* ``with trail.batch():`` is a unit of work for bulk facts (replay): orders stay in memory, each
-  loaded once, and everything is saved in one transaction when the block ends, or nothing is
-  (docs/adr/0008-batched-facts.md). Outside a batch every fact is committed as it comes.
+* ``with trail.batch():`` widens the unit of work to many facts (``unit_of_work.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper
 
 from ordertrail.adapters.store.codec import EventMapper
 from ordertrail.adapters.store.config import StoreConfig, opening
 from ordertrail.adapters.store.rebuild import fold_orders, stored_events
+from ordertrail.adapters.trail.keys import FactKey, OrderNotFound
+from ordertrail.adapters.trail.unit_of_work import Batch, BatchNotSaved
+from ordertrail.adapters.trail.waiting import Waiting, WaitingRoom
 from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.events import ExecutionCorrected, ExecutionRecorded
-from ordertrail.domain.identity import is_client_order_id
-from ordertrail.domain.order import Order
-from ordertrail.domain.state import OrderState
-from ordertrail.domain.values import (
-    CommissionReport,
-    ContractRef,
-    Execution,
-    OrderSpec,
-    exec_base_id,
+from ordertrail.domain.facts import (
+    CommissionReported,
+    OpenOrderReport,
+    OrderFact,
+    OrderObserved,
+    OutboundRequest,
+    SessionError,
 )
+from ordertrail.domain.identity import order_id_for, order_key
+from ordertrail.domain.order import Order
+from ordertrail.domain.session import SessionLog, session_log_id
+from ordertrail.domain.state import OrderState
+from ordertrail.domain.values import CommissionReport, ContractRef, OrderSpec, exec_base_id
 
 T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
 RETRIES = 5
+Fact = OrderFact | OrderObserved | SessionError
+# Facts after which an order may have become findable (a new order, a new alias or permId).
+_INTRODUCING = (OrderObserved, OpenOrderReport, OutboundRequest)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class FactKey:
-    """Whatever IB gave us to find the order a fact is about."""
-
-    order_ref: str | None = None
-    perm_id: int | None = None
-    client_id: int | None = None
-    order_id: int | None = None
-
-    @property
-    def client_order_id(self) -> str | None:
-        return self.order_ref if is_client_order_id(self.order_ref) else None
-
-    @property
-    def alias(self) -> tuple[int, int] | None:
-        # orderId 0 (orders placed by hand in TWS) and unset ids are not aliases: they collide.
-        if self.client_id is None or self.order_id is None or self.order_id == 0:
-            return None
-        return (self.client_id, self.order_id)
-
-
-class OrderNotFound(LookupError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"no order for {what}")
-
-
-class BatchNotSaved(Exception):
-    """A batch recorded nothing: another writer changed one of its orders first (``conflict``),
-    or a fact failed half way through deciding, leaving an order it cannot save."""
-
-    def __init__(self, reason: str, *, conflict: bool = False) -> None:
-        super().__init__(f"batch not saved, nothing of it was recorded: {reason}")
-        self.conflict = conflict
-
-
-@dataclass(slots=True)
-class _Batch:
-    """The unit of work: every order loaded or created since the batch began (an identity map),
-    the new events in the order they were decided (the log keeps that order, as when each fact
-    is saved as it comes), and the session memory to put back if the batch is not saved."""
-
-    aliases: dict[tuple[int, int], UUID]
-    pending_commissions: dict[str, CommissionReport]
-    orders: dict[UUID, Order] = field(default_factory=dict)
-    absent: set[UUID] = field(default_factory=set)  # not in the store when the batch looked
-    events: list[Any] = field(default_factory=list)
-    indexed: bool = False  # the log was read into the indexes during this batch
-    broken: str | None = None
-
-    def keep(self, order: Order) -> None:
-        self.orders[order.id] = order
-        self.events.extend(order.collect_events())
 
 
 class OrderTrail(Application[UUID]):
@@ -115,51 +70,56 @@ class OrderTrail(Application[UUID]):
         self._exec_index: dict[str, UUID] = {}
         self._indexed_to = -1
         self._pending_commissions: dict[str, CommissionReport] = {}
-        self._batch: _Batch | None = None
+        self.waiting = WaitingRoom()
+        self._batch: Batch | None = None
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EventMapper()
 
     # ---- loading, saving, retrying --------------------------------------------------------------
 
-    def get(self, order_id: UUID) -> Order:
-        batch = self._batch
-        if batch is None:
-            loaded: Order = self.repository.get(order_id)
-            return loaded
-        order = batch.orders.get(order_id)
-        if order is None:
-            if order_id in batch.absent:
-                raise AggregateNotFoundError(order_id)
-            try:
-                order = batch.orders[order_id] = self.repository.get(order_id)
-            except AggregateNotFoundError:
-                batch.absent.add(order_id)
-                raise
+    def get(self, aggregate_id: UUID) -> Order:
+        order: Order = self._load(aggregate_id)
         return order
 
-    def exists(self, order_id: UUID) -> bool:
+    def _load(self, aggregate_id: UUID) -> Any:
+        batch = self._batch
+        if batch is None:
+            return self.repository.get(aggregate_id)
+        found = batch.loaded.get(aggregate_id)
+        if found is None:
+            if aggregate_id in batch.absent:
+                raise AggregateNotFoundError(aggregate_id)
+            try:
+                found = batch.loaded[aggregate_id] = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                batch.absent.add(aggregate_id)
+                raise
+        return found
+
+    def exists(self, aggregate_id: UUID) -> bool:
         if self._batch is None:
-            return order_id in self.repository
+            return aggregate_id in self.repository
         try:
-            self.get(order_id)  # a batch keeps what it loads: the fact that asked will want it
+            self._load(aggregate_id)  # a batch keeps what it loads: the fact that asked wants it
         except AggregateNotFoundError:
             return False
         return True
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """A unit of work for bulk facts. Inside it an order is loaded once and kept in memory
-        (lookups and indexes see the orders created or changed earlier in the batch), nothing
-        is committed per fact, and at the end all the new events are appended in the order they
-        were decided, in one transaction. If the block raises, or the append loses an
-        optimistic-concurrency race to another writer, nothing of the batch is recorded, the
-        session memory (aliases, held commission reports) is put back as it was, and the error
-        propagates (a conflict as :class:`BatchNotSaved`). A batch inside a batch joins it."""
+        """A unit of work for bulk facts. Inside it an aggregate is loaded once and kept in
+        memory, nothing is committed per fact, and at the end all the new events are appended in
+        the order they were decided, in one transaction. If the block raises, or the append
+        loses an optimistic-concurrency race to another writer, nothing of the batch is
+        recorded, the session memory (aliases, waiting facts) is put back as it was, and the
+        error propagates (a conflict as :class:`BatchNotSaved`). A batch inside a batch joins it."""
         if self._batch is not None:
             yield
             return
-        batch = self._batch = _Batch(dict(self._aliases), dict(self._pending_commissions))
+        batch = self._batch = Batch(
+            dict(self._aliases), dict(self._pending_commissions), self.waiting.copy()
+        )
         try:
             yield
             if batch.broken is not None:
@@ -181,49 +141,66 @@ class OrderTrail(Application[UUID]):
         finally:
             self._batch = None
 
-    def _forget_batch(self, batch: _Batch) -> None:
+    def _forget_batch(self, batch: Batch) -> None:
         self._aliases = batch.aliases
         self._pending_commissions = batch.pending_commissions
+        self.waiting = batch.waiting
         # The permId and execId indexes are caches of the log: rebuilt from it on the next miss.
         self._perm_index.clear()
         self._exec_index.clear()
         self._indexed_to = -1
 
-    def _change(self, order_id: UUID, decide: Callable[[Order], T]) -> T:
+    def _change(self, aggregate_id: UUID, decide: Callable[[Any], T]) -> T:
         batch = self._batch
         if batch is not None:
-            order = self.get(order_id)
-            version = order.version
+            aggregate = self._load(aggregate_id)
+            version = aggregate.version
             try:
-                result = decide(order)
+                result = decide(aggregate)
             except BaseException:
-                if order.version != version:
-                    batch.broken = f"a fact failed half way on order {order_id}"
+                if aggregate.version != version:
+                    batch.broken = f"a fact failed half way on {aggregate_id}"
                 raise
-            batch.keep(order)
-            self._learn(order)
+            batch.keep(aggregate)
+            self._learn(aggregate)
             return result
         for attempt in range(RETRIES):
-            order = self.get(order_id)
-            result = decide(order)
+            aggregate = self._load(aggregate_id)
+            result = decide(aggregate)
             try:
-                self.save(order)
+                self.save(aggregate)
             except IntegrityError:
                 if attempt == RETRIES - 1:
                     raise
                 continue
-            self._learn(order)
+            self._learn(aggregate)
             return result
         raise AssertionError("unreachable")
 
-    def _learn(self, order: Order) -> None:
-        s = order.state
+    def _create(self, aggregate: A) -> bool:
+        """Save a new aggregate; False when another writer created the same one first (same
+        uuid5, same order)."""
+        if self._batch is not None:
+            self._batch.keep(aggregate)
+            self._learn(aggregate)
+            return True
+        try:
+            self.save(aggregate)
+        except IntegrityError:
+            return False
+        self._learn(aggregate)
+        return True
+
+    def _learn(self, aggregate: Any) -> None:
+        if not isinstance(aggregate, Order):
+            return
+        s = aggregate.state
         if s.perm_id:
-            self._perm_index[s.perm_id] = order.id
+            self._perm_index[s.perm_id] = aggregate.id
         for alias in s.aliases:
-            self._aliases.setdefault(alias, order.id)
+            self._aliases.setdefault(alias, aggregate.id)
         for base in s.executions:
-            self._exec_index[base] = order.id
+            self._exec_index[base] = aggregate.id
 
     def _ensure_index(self) -> None:
         """Bring the permId and execId indexes up to the end of the log, reading only what was
@@ -302,15 +279,8 @@ class OrderTrail(Application[UUID]):
             raise CommandRefused(
                 "place", self.get(order.id).state.status.value, f"{client_order_id} is taken"
             )
-        if self._batch is not None:
-            self._batch.keep(order)
-            self._learn(order)
-            return order.id
-        try:
-            self.save(order)
-        except IntegrityError:
-            raise CommandRefused("place", "unknown", f"{client_order_id} is taken") from None
-        self._learn(order)
+        if not self._create(order):
+            raise CommandRefused("place", "unknown", f"{client_order_id} is taken")
         return order.id
 
     def submit(self, oid: UUID, *, client_id: int, order_id: int) -> None:
@@ -329,119 +299,69 @@ class OrderTrail(Application[UUID]):
     def request_modify(self, oid: UUID, spec: OrderSpec) -> None:
         self._change(oid, lambda o: o.request_modify(spec, ts_recorded=self.clock()))
 
-    # ---- facts ---------------------------------------------------------------------------------
+    # ---- facts: the one entrance -------------------------------------------------------------
 
-    def discover(
-        self,
-        *,
-        contract: ContractRef,
-        spec: OrderSpec,
-        perm_id: int | None = None,
-        client_order_id: str | None = None,
-        origin: str = "discovered",
-        ts_event: datetime | None = None,
-        parent_key: str | None = None,
-        group_id: str | None = None,
-        provenance: dict[str, str] | None = None,
-    ) -> UUID:
-        """The order IB told us about, created if this store has never seen it."""
-        if client_order_id is None and perm_id:
-            # An order we placed in an earlier session comes back by permId alone (completed
-            # orders after a reconnect, a Flex statement): the log knows whose permId it is.
-            if perm_id not in self._perm_index:
-                self._ensure_index()
-            if perm_id in self._perm_index:
-                return self._perm_index[perm_id]
-        oid = Order.id_for(client_order_id=client_order_id, perm_id=perm_id)
-        if self.exists(oid):
-            return oid
-        order = Order.discover(
-            contract=contract,
-            spec=spec,
-            perm_id=perm_id,
-            client_order_id=client_order_id,
-            origin=origin,
-            ts_event=ts_event,
-            ts_recorded=self.clock(),
-            parent_key=parent_key,
-            group_id=group_id,
-            provenance=provenance,
-        )
-        if self._batch is not None:
-            self._batch.keep(order)
-            self._learn(order)
-            return oid
-        try:
-            self.save(order)
-        except IntegrityError:
-            # Another writer discovered it first: same uuid5, same order.
-            return oid
-        self._learn(order)
-        return oid
-
-    def record_status(
-        self,
-        key: FactKey,
-        *,
-        raw_status: str,
-        filled: Decimal | None,
-        remaining: Decimal | None,
-        avg_fill_price: Decimal | None,
-        ts_event: datetime | None = None,
-        last_fill_price: Decimal | None = None,
-        why_held: str = "",
-        mkt_cap_price: Decimal | None = None,
-    ) -> bool:
-        oid = self.require(key)
-        return self._change(
-            oid,
-            lambda o: o.record_status(
-                raw_status=raw_status,
-                filled=filled,
-                remaining=remaining,
-                avg_fill_price=avg_fill_price,
-                ts_event=ts_event,
-                ts_recorded=self.clock(),
-                last_fill_price=last_fill_price,
-                why_held=why_held,
-                perm_id=key.perm_id,
-                mkt_cap_price=mkt_cap_price,
-            ),
-        )
-
-    def record_open_order(self, key: FactKey, *, spec: OrderSpec) -> bool:
-        oid = self.require(key)
-        return self._change(
-            oid,
-            lambda o: o.record_open_order(
-                spec=spec,
-                ts_recorded=self.clock(),
-                perm_id=key.perm_id,
-                client_id=key.client_id,
-                order_id=key.order_id,
-            ),
-        )
-
-    def record_execution(
-        self, key: FactKey, execution: Execution, *, provenance: dict[str, str] | None = None
-    ) -> bool:
-        oid = self.require(key)
-        recorded = self._change(
-            oid,
-            lambda o: o.record_execution(
-                execution, ts_recorded=self.clock(), provenance=provenance
-            ),
-        )
-        self._exec_index[execution.base_id] = oid
-        pending = self._pending_commissions.pop(execution.base_id, None)
-        if pending is not None:
-            self.record_commission(pending)
+    def record(self, key: FactKey | None, fact: Fact) -> bool | None:
+        """Record one fact. True: recorded; False: a repeat, nothing stored; None: its order (or,
+        for a commission report, its execution) is not known yet, so it waits and is recorded as
+        soon as it is."""
+        if isinstance(fact, SessionError):
+            return self._record_session(fact)
+        if isinstance(fact, OrderObserved):
+            known = self._find_observed(fact)
+            if known is None:
+                self.observe(fact)
+            self._release_waiting()
+            return known is None
+        if isinstance(fact, CommissionReported):
+            return self._record_commission(fact)
+        key = key or FactKey()
+        oid = self.resolve(key)
+        if oid is None:
+            self.waiting.add(Waiting(key, fact))
+            return None
+        recorded = self._record_on(oid, fact)
+        if isinstance(fact, _INTRODUCING):
+            self._release_waiting()
         return recorded
 
-    def record_commission(self, report: CommissionReport) -> bool | None:
-        """True: recorded; False: a repeat; None: its execution is not known yet, so the report
-        is held until it arrives (IB sends commission reports before or after the execution,
-        and again with ``reqExecutions`` after a reconnect)."""
+    def _record_on(self, oid: UUID, fact: OrderFact) -> bool:
+        recorded: bool = self._change(oid, lambda o: o.record(fact, ts_recorded=self.clock()))
+        execution = getattr(fact, "execution", None)
+        if execution is not None:
+            self._exec_index[execution.base_id] = oid
+            pending = self._pending_commissions.pop(execution.base_id, None)
+            if pending is not None:
+                self._record_commission(CommissionReported(pending))
+        return recorded
+
+    def observe(self, fact: OrderObserved) -> UUID:
+        """The order ``fact`` tells of, created if this store has never seen it."""
+        known = self._find_observed(fact)
+        if known is not None:
+            return known
+        order = Order.observe(fact, ts_recorded=self.clock())
+        self._create(order)
+        return order.id
+
+    def _find_observed(self, fact: OrderObserved) -> UUID | None:
+        if fact.client_order_id is None and fact.perm_id:
+            # An order we placed in an earlier session comes back by permId alone (completed
+            # orders after a reconnect, a Flex statement): the log knows whose permId it is.
+            if fact.perm_id not in self._perm_index:
+                self._ensure_index()
+            if fact.perm_id in self._perm_index:
+                return self._perm_index[fact.perm_id]
+        key = order_key(
+            client_order_id=fact.client_order_id, perm_id=fact.perm_id, sent_as=fact.sent_as
+        )
+        oid = order_id_for(key)
+        return oid if self.exists(oid) else None
+
+    def _record_commission(self, fact: CommissionReported) -> bool | None:
+        """IB sends commission reports before or after the execution, and again with
+        ``reqExecutions`` after a reconnect: one whose execution is not known yet waits."""
+        report = fact.report
         base = exec_base_id(report.exec_id)
         oid = self._exec_index.get(base)
         if oid is None:
@@ -450,51 +370,35 @@ class OrderTrail(Application[UUID]):
         if oid is None:
             self._pending_commissions[base] = report
             return None
-        return self._change(oid, lambda o: o.record_commission(report, ts_recorded=self.clock()))
+        recorded: bool = self._change(oid, lambda o: o.record(fact, ts_recorded=self.clock()))
+        return recorded
 
-    def record_execution_cancel(
-        self,
-        key: FactKey,
-        exec_id: str,
-        *,
-        reason: str,
-        ts_event: datetime | None = None,
-        provenance: dict[str, str] | None = None,
-    ) -> bool:
-        oid = self.require(key)
-        return self._change(
-            oid,
-            lambda o: o.record_execution_cancel(
-                exec_id,
-                reason=reason,
-                ts_recorded=self.clock(),
-                ts_event=ts_event,
-                provenance=provenance,
-            ),
-        )
+    def _record_session(self, fact: SessionError) -> bool:
+        now = self.clock()
+        log_id = session_log_id(fact.client_id, now.date())
+        if not self.exists(log_id):
+            self._create(SessionLog.open(client_id=fact.client_id, day=now.date(), ts_recorded=now))
+        recorded: bool = self._change(log_id, lambda log: log.record(fact, ts_recorded=now))
+        return recorded
+
+    def _release_waiting(self) -> None:
+        for waiting in self.waiting:
+            oid = self.resolve(waiting.key)
+            if oid is not None:
+                self.waiting.remove(waiting)
+                self._record_on(oid, waiting.fact)
+
+    def take_waiting(self, fact_type: type) -> list[Waiting]:
+        """Remove and return the waiting facts of one type (errors whose order never came go
+        to the session log when a session ends)."""
+        taken = [w for w in self.waiting if isinstance(w.fact, fact_type)]
+        for waiting in taken:
+            self.waiting.remove(waiting)
+        return taken
 
     @property
     def pending_commissions(self) -> list[CommissionReport]:
         return list(self._pending_commissions.values())
-
-    def record_error(
-        self,
-        key: FactKey,
-        *,
-        code: int,
-        message: str,
-        advanced_reject: str | None = None,
-    ) -> bool:
-        oid = self.require(key)
-        return self._change(
-            oid,
-            lambda o: o.record_error(
-                code=code,
-                message=message,
-                advanced_reject=advanced_reject,
-                ts_recorded=self.clock(),
-            ),
-        )
 
     # ---- reading ---------------------------------------------------------------------------------
 
@@ -504,7 +408,7 @@ class OrderTrail(Application[UUID]):
         return states
 
     def history(self, oid: UUID) -> list[Any]:
-        """Every stored event of one order, oldest first."""
+        """Every stored event of one aggregate, oldest first."""
         return list(self.events.get(oid))
 
     def order_ids(self) -> Iterable[UUID]:

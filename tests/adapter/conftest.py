@@ -16,9 +16,9 @@ from ib_async import IB
 from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
 from ordertrail.adapters.simulator import Scenario
-from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.testing.harness import Harness
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.values import ContractRef
 
 AAPL = ContractRef(265598, "AAPL")

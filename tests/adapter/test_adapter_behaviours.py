@@ -63,7 +63,7 @@ def test_cancel_of_a_filled_order_gets_10148_and_stays_filled(
 
 
 @pytest.mark.parametrize("code", [200, 103])
-def test_rejection_without_inactive_leaves_the_order_inactive(
+def test_rejection_of_a_working_order_informs_and_flags_it(
     sim_run: Any, open_session: Any, code: int
 ) -> None:
     async def body(h: Any) -> None:
@@ -73,10 +73,13 @@ def test_rejection_without_inactive_leaves_the_order_inactive(
         await s.until(lambda: s.state(oid).status is OrderStatus.SUBMITTED)
         h.sim.reject(h.sim.order_by_ref(s.state(oid).client_order_id), code)
         await s.until(lambda: s.state(oid).errors == 1)
-        # IB sends no status after such a rejection; the error itself ends the order.
-        assert s.state(oid).status is OrderStatus.INACTIVE
-        assert "StatusReported" in _topics(s, oid)
-        assert _topics(s, oid)[-1] == "ErrorReported"
+        # IB showed the order working and sent no status after the error: the error alone
+        # does not end it (IB's own status would), and the disagreement is not silent.
+        st = s.state(oid)
+        assert st.status is OrderStatus.SUBMITTED
+        assert st.anomalies == ["rejection_of_working_order"]
+        errors = [e for e in s.trail.history(oid) if type(e).__name__ == "ErrorReported"]
+        assert [e.effect for e in errors] == ["informs"]
 
     sim_run(body, quiet_market())
 
@@ -118,9 +121,7 @@ def test_modify_is_acknowledged_with_the_new_terms(sim_run: Any, open_session: A
         await s.until(lambda: s.state(oid).pending_modification is None)
         st = s.state(oid)
         assert st.spec.limit_price == Decimal("149.50")
-        (ack,) = [
-            e for e in s.trail.history(oid) if type(e).__name__ == "ModificationAcknowledged"
-        ]
+        (ack,) = [e for e in s.trail.history(oid) if type(e).__name__ == "ModificationAcknowledged"]
         assert ack.requested
         assert h.sim.order_by_ref(st.client_order_id).ticket.lmt_price == Decimal("149.50")
 

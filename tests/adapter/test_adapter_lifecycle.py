@@ -171,6 +171,6 @@ def test_stuck_pending_submit_stays_pending(sim_run: Any, open_session: Any) -> 
         s.broker.transmit(oid)
         await h.settle(0.2)
         assert s.state(oid).status is OrderStatus.PENDING_SUBMIT
-        assert s.topics(oid) == ["OrderCreated", "SubmissionRequested"]
+        assert s.topics(oid) == ["OrderCreated", "SubmissionRequested", "RequestSent"]
 
     sim_run(body, quiet_market())

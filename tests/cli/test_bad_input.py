@@ -26,9 +26,10 @@ from typer.testing import CliRunner
 from ordertrail.adapters.cli import app
 from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
-from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.testing.harness import Harness, IbErrorLog, run_with_simulator
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import StatusReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
 from tests.tape.sessions import Live, quiet_market, record_live
@@ -83,12 +84,15 @@ def data(tmp_path: Path) -> Path:
         spec=OrderSpec(OrderAction.BUY, Decimal(100), OrderType.LIMIT, limit_price=Decimal(150)),
     )
     trail.submit(oid, client_id=1, order_id=7)
-    trail.record_status(
+    trail.record(
         FactKey(client_id=1, order_id=7, perm_id=90001),
-        raw_status="Submitted",
-        filled=Decimal(0),
-        remaining=Decimal(100),
-        avg_fill_price=None,
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal(0),
+            remaining=Decimal(100),
+            avg_fill_price=None,
+            perm_id=FactKey(client_id=1, order_id=7, perm_id=90001).perm_id,
+        ),
     )
     trail.close()
     assert events(root) >= 3

@@ -22,8 +22,8 @@ from ordertrail.adapters.execution import (
 from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
 from ordertrail.adapters.simulator import Scenario
-from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
 from ordertrail.domain.risk import RiskPolicy
 from ordertrail.domain.state import OrderState

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
 from ordertrail.adapters.simulator import Simulator
-from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus
 

@@ -20,9 +20,10 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from ordertrail.adapters.execution import OrderExecutionEngine
-from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.events import SubmissionRequested
+from ordertrail.domain.facts import StatusReport
 from ordertrail.domain.order import Order
 from ordertrail.domain.planning import PositionLeg
 from ordertrail.domain.ports import OrderTicket
@@ -88,12 +89,15 @@ class BoundaryGateway:
     def _submit(self, ticket: OrderTicket) -> None:
         oid = Order.id_for(client_order_id=ticket.client_order_id)
         self.trail.submit(oid, client_id=9, order_id=self.next_id)
-        self.trail.record_status(
+        self.trail.record(
             FactKey(client_id=9, order_id=self.next_id),
-            raw_status="Submitted",
-            filled=D(0),
-            remaining=ticket.spec.quantity,
-            avg_fill_price=None,
+            StatusReport(
+                raw_status="Submitted",
+                filled=D(0),
+                remaining=ticket.spec.quantity,
+                avg_fill_price=None,
+                perm_id=FactKey(client_id=9, order_id=self.next_id).perm_id,
+            ),
         )
         self.next_id += 1
 

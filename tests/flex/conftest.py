@@ -8,9 +8,9 @@ import pytest
 
 from ordertrail.adapters.flex.importer import FileImport, FlexImporter
 from ordertrail.adapters.flex.statement import read_flex_file
-from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_events
+from ordertrail.adapters.trail import OrderTrail
 
 DATA = Path(__file__).parent / "data"
 WEEK1 = DATA / "activity_2025-08-04_08.xml"

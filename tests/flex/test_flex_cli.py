@@ -9,8 +9,8 @@ from typing import Any
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli.main import app
-from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import OrderTrail
 
 from .conftest import BROKEN, CONFIRM, MISSING, WEEK1, WEEK2, event_count
 

@@ -12,6 +12,7 @@ from ordertrail.adapters.flex.statement import read_flex_file
 from ordertrail.adapters.flex.xmltree import FlexFileError
 from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.events import ExecutionCancelled, ExecutionRecorded, OrderCreated
+from ordertrail.domain.facts import CommissionReported, ExecutionReport
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
@@ -140,9 +141,9 @@ def test_a_statement_overlapping_live_executions_merges(trail: OrderTrail) -> No
         order_ref="OT-aapl-1",
     )
     key = FactKey(order_ref="OT-aapl-1", perm_id=1001, client_id=1, order_id=7)
-    assert trail.record_execution(key, live)
+    assert trail.record(key, ExecutionReport(live))
     # The live report said 0.34; the statement's 0.35 does not overwrite what IB sent live.
-    trail.record_commission(CommissionReport(live.exec_id, D("0.34"), "USD"))
+    trail.record(None, CommissionReported(CommissionReport(live.exec_id, D("0.34"), "USD")))
 
     counts = import_path(trail, WEEK1).counts
 

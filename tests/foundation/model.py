@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ordertrail.domain.ib_errors import CANCEL_CONFIRMATION, REJECTION_CODES
-from ordertrail.domain.machine import Trigger, outcome
+from ordertrail.domain.machine import WORKING, Trigger, outcome
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import IB_STATUSES, OrderStatus
 from ordertrail.domain.values import CommissionReport, Execution, OrderSpec, exec_base_id
@@ -22,8 +22,12 @@ from tests.strategies import (
     StatusFact,
 )
 
-# Codes that say nothing about a modify: farm status, order warnings, answers to a cancel.
-WARNINGS = frozenset({161, 399, 404, 10147, 10148, 10167, 10349, *range(2100, 2200)})
+# Codes that say nothing about a modify: farm status, order warnings, answers to a cancel,
+# session messages.
+WARNINGS = frozenset(
+    {161, 326, 399, 404, 502, 504, 1100, 1101, 1102, 1300, 10147, 10148, 10167, 10349}
+    | set(range(2100, 2200))
+)
 
 
 def revision_rank(exec_id: str) -> int:
@@ -41,6 +45,8 @@ class OrderModel:
     last_error: tuple[int, str] | None = None
     pending_modification: OrderSpec | None = None
     cancel_requested: bool = False
+    # IB gave the order a permId (openOrder, orderStatus): it holds the order.
+    perm_known: bool = False
     anomalies: int = 0
     overfills: int = 0
 
@@ -61,8 +67,15 @@ class OrderModel:
         self.status = out.dest
         self.anomalies += out.anomaly is not None
 
-    def apply(self, fact: Fact) -> bool:
-        """Update the model; True when the aggregate should record something."""
+    @property
+    def acknowledged(self) -> bool:
+        return self.perm_known or self.last_report is not None or self.filled > 0
+
+    def apply(self, fact: Fact, key_perm: int | None = None) -> bool:
+        """Update the model; True when the aggregate should record something. ``key_perm``: the
+        permId IB sent along with the fact, if any."""
+        if key_perm and isinstance(fact, StatusFact | OpenOrderFact):
+            self.perm_known = True
         match fact:
             case StatusFact():
                 key = (
@@ -121,11 +134,16 @@ class OrderModel:
                 self.last_error = (fact.code, fact.message)
                 if fact.code == CANCEL_CONFIRMATION:
                     self.move(Trigger.CONFIRM_CANCEL)
-                elif fact.code in REJECTION_CODES and self.pending_modification is None:
-                    self.move(Trigger.REJECT)
                 elif self.pending_modification is not None and fact.code not in WARNINGS:
                     # An error answering our modify refuses the modification, not the order.
                     self.pending_modification = None
+                elif fact.code in REJECTION_CODES and not self.acknowledged:
+                    # A rejection ends an order IB never showed it held; otherwise IB's own
+                    # status decides.
+                    self.move(Trigger.REJECT)
+                elif fact.code in REJECTION_CODES and self.status in WORKING:
+                    # Working by IB's word, rejected by its error: told, not resolved.
+                    self.anomalies += 1
                 if self.cancel_requested and fact.code in (161, 10147, 10148):
                     # IB refused our cancel: a later cancel must be possible.
                     self.cancel_requested = False

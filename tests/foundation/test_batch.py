@@ -15,9 +15,17 @@ from uuid import UUID
 
 import pytest
 
-from ordertrail.adapters.trail import BatchNotSaved, FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_rows
+from ordertrail.adapters.trail import BatchNotSaved, FactKey, OrderTrail
+from ordertrail.domain.facts import (
+    CommissionReported,
+    ExecutionReport,
+    OpenOrderReport,
+    OrderObserved,
+    Origin,
+    StatusReport,
+)
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
@@ -89,28 +97,45 @@ def session(trail: OrderTrail) -> dict[str, Any]:
     key = FactKey(perm_id=PERM, client_id=1, order_id=7)
     out: dict[str, Any] = {}
     assert trail.resolve(key) is None
-    oid = trail.discover(contract=AAPL, spec=SPEC, perm_id=PERM)
+    oid = trail.observe(
+        OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+    )
     trail.bind_alias(1, 7, oid)
     out["found_by_perm"] = trail.resolve(FactKey(perm_id=PERM))
     out["found_by_alias"] = trail.resolve(FactKey(client_id=1, order_id=7))
     out["exists"] = trail.exists(oid)
     out["same_object"] = trail.get(oid) is trail.get(oid)
-    trail.record_open_order(key, spec=SPEC)
-    trail.record_status(
-        key, raw_status="Submitted", filled=Decimal(0), remaining=Decimal(10), avg_fill_price=None
-    )
-    out["early_commission"] = trail.record_commission(commission("0001.01.01"))
-    trail.record_execution(key, execution("0000.01.01", 4))
-    out["commission"] = trail.record_commission(commission("0000.01.01"))
-    trail.record_execution(key, execution("0001.01.01", 6))  # releases the held commission
-    out["held_after"] = trail.pending_commissions
-    out["repeat"] = trail.record_execution(key, execution("0001.01.01", 6))
-    trail.record_status(
+    trail.record(
         key,
-        raw_status="Filled",
-        filled=Decimal(10),
-        remaining=Decimal(0),
-        avg_fill_price=Decimal(150),
+        OpenOrderReport(
+            spec=SPEC, perm_id=key.perm_id, client_id=key.client_id, order_id=key.order_id
+        ),
+    )
+    trail.record(
+        key,
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal(0),
+            remaining=Decimal(10),
+            avg_fill_price=None,
+            perm_id=key.perm_id,
+        ),
+    )
+    out["early_commission"] = trail.record(None, CommissionReported(commission("0001.01.01")))
+    trail.record(key, ExecutionReport(execution("0000.01.01", 4)))
+    out["commission"] = trail.record(None, CommissionReported(commission("0000.01.01")))
+    trail.record(key, ExecutionReport(execution("0001.01.01", 6)))  # releases the held commission
+    out["held_after"] = trail.pending_commissions
+    out["repeat"] = trail.record(key, ExecutionReport(execution("0001.01.01", 6)))
+    trail.record(
+        key,
+        StatusReport(
+            raw_status="Filled",
+            filled=Decimal(10),
+            remaining=Decimal(0),
+            avg_fill_price=Decimal(150),
+            perm_id=key.perm_id,
+        ),
     )
     out["status"] = trail.get(oid).state.status
     out["commissions"] = len(trail.get(oid).state.commissions)
@@ -148,8 +173,12 @@ def test_a_batch_sees_its_own_facts_and_records_what_one_by_one_records(
 
 def test_a_batch_is_one_transaction(open_trail: Callable[[], OrderTrail]) -> None:
     trail = open_trail()
-    before = trail.discover(contract=AAPL, spec=SPEC, perm_id=PERM + 1)
-    trail.record_commission(commission("0009.01.01"))  # held: its execution is unknown
+    before = trail.observe(
+        OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM + 1, origin=Origin.DISCOVERED)
+    )
+    trail.record(
+        None, CommissionReported(commission("0009.01.01"))
+    )  # held: its execution is unknown
     stored = log(trail)
 
     class Crash(Exception):
@@ -157,15 +186,20 @@ def test_a_batch_is_one_transaction(open_trail: Callable[[], OrderTrail]) -> Non
 
     def crashing_batch() -> None:
         with trail.batch():
-            oid = trail.discover(contract=AAPL, spec=SPEC, perm_id=PERM)
+            oid = trail.observe(
+                OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+            )
             trail.bind_alias(1, 7, oid)
-            trail.record_execution(FactKey(perm_id=PERM), execution("0009.01.01", 4))
-            trail.record_status(
+            trail.record(FactKey(perm_id=PERM), ExecutionReport(execution("0009.01.01", 4)))
+            trail.record(
                 FactKey(perm_id=PERM + 1),
-                raw_status="Submitted",
-                filled=Decimal(0),
-                remaining=Decimal(10),
-                avg_fill_price=None,
+                StatusReport(
+                    raw_status="Submitted",
+                    filled=Decimal(0),
+                    remaining=Decimal(10),
+                    avg_fill_price=None,
+                    perm_id=FactKey(perm_id=PERM + 1).perm_id,
+                ),
             )
             assert trail.pending_commissions == []
             raise Crash
@@ -181,8 +215,10 @@ def test_a_batch_is_one_transaction(open_trail: Callable[[], OrderTrail]) -> Non
     assert trail.resolve(FactKey(perm_id=PERM + 1)) == before
     # And it works on: the same facts again, in a batch that ends well.
     with trail.batch():
-        trail.discover(contract=AAPL, spec=SPEC, perm_id=PERM)
-        assert trail.record_execution(FactKey(perm_id=PERM), execution("0009.01.01", 4))
+        trail.observe(
+            OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+        )
+        assert trail.record(FactKey(perm_id=PERM), ExecutionReport(execution("0009.01.01", 4)))
     assert trail.pending_commissions == []
     assert len(trail.get(Order.id_for(perm_id=PERM)).state.commissions) == 1
 
@@ -191,25 +227,32 @@ def test_a_conflict_with_another_writer_records_nothing(
     open_trail: Callable[[], OrderTrail],
 ) -> None:
     ours, theirs = open_trail(), open_trail()
-    oid = ours.discover(contract=AAPL, spec=SPEC, perm_id=PERM)
+    oid = ours.observe(
+        OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+    )
     key = FactKey(perm_id=PERM)
     stored = len(log(ours))
 
     def facts(trail: OrderTrail) -> None:
-        trail.discover(contract=AAPL, spec=SPEC, perm_id=PERM + 1)  # a second order: also lost
-        trail.record_status(
+        trail.observe(
+            OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM + 1, origin=Origin.DISCOVERED)
+        )  # a second order: also lost
+        trail.record(
             key,
-            raw_status="Submitted",
-            filled=Decimal(0),
-            remaining=Decimal(10),
-            avg_fill_price=None,
+            StatusReport(
+                raw_status="Submitted",
+                filled=Decimal(0),
+                remaining=Decimal(10),
+                avg_fill_price=None,
+                perm_id=key.perm_id,
+            ),
         )
 
     def racing_batch() -> None:
         with ours.batch():
             facts(ours)
             # Meanwhile another process appends to the same order (it commits fact by fact).
-            theirs.record_execution(key, execution("0000.01.01", 4))
+            theirs.record(key, ExecutionReport(execution("0000.01.01", 4)))
 
     with pytest.raises(BatchNotSaved) as caught:
         racing_batch()
@@ -227,9 +270,11 @@ def test_outside_a_batch_each_fact_is_committed_as_it_comes(
     open_trail: Callable[[], OrderTrail],
 ) -> None:
     trail, other = open_trail(), open_trail()
-    oid = trail.discover(contract=AAPL, spec=SPEC, perm_id=PERM)
+    oid = trail.observe(
+        OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+    )
     assert other.exists(oid)
-    trail.record_execution(FactKey(perm_id=PERM), execution("0000.01.01", 4))
+    trail.record(FactKey(perm_id=PERM), ExecutionReport(execution("0000.01.01", 4)))
     assert other.get(oid).state.filled == Decimal(4)
 
 
@@ -237,9 +282,11 @@ def test_nested_batches_join_the_outer_one(open_trail: Callable[[], OrderTrail])
     trail, other = open_trail(), open_trail()
     with trail.batch():
         with trail.batch():
-            oid = trail.discover(contract=AAPL, spec=SPEC, perm_id=PERM)
+            oid = trail.observe(
+                OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+            )
         assert not other.exists(oid)
-        trail.record_execution(FactKey(perm_id=PERM), execution("0000.01.01", 4))
+        trail.record(FactKey(perm_id=PERM), ExecutionReport(execution("0000.01.01", 4)))
     assert other.get(oid).state.filled == Decimal(4)
 
 
@@ -257,18 +304,24 @@ def test_a_fact_that_fails_half_way_spoils_the_batch(
     open_trail: Callable[[], OrderTrail],
 ) -> None:
     trail = open_trail()
-    oid = trail.discover(contract=AAPL, spec=SPEC, perm_id=PERM)
+    oid = trail.observe(
+        OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+    )
     stored = log(trail)
 
     def half_way(order: Order) -> None:
-        order.record_execution(execution("0000.01.01", 4), ts_recorded=datetime.now(EPOCH.tzinfo))
+        order.record(
+            ExecutionReport(execution("0000.01.01", 4)), ts_recorded=datetime.now(EPOCH.tzinfo)
+        )
         raise ValueError("broke after deciding")
 
     def spoilt_batch() -> None:
         with trail.batch():
             with pytest.raises(ValueError, match="after deciding"):
                 trail._change(oid, half_way)  # a recorder catches the error and goes on
-            trail.discover(contract=AAPL, spec=SPEC, perm_id=PERM + 1)
+            trail.observe(
+                OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM + 1, origin=Origin.DISCOVERED)
+            )
 
     with pytest.raises(BatchNotSaved, match="half way"):
         spoilt_batch()

@@ -18,8 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
-from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import CommissionReported, ErrorReport, ExecutionReport, StatusReport
 from ordertrail.domain.machine import ALL_STATES, machine_transitions
 from ordertrail.domain.values import (
     CommissionReport,
@@ -91,20 +92,25 @@ def filled_store(tmp_path: Path, clock: Clock) -> Path:
     for n, coid in enumerate(COIDS, start=1):
         oid = trail.place(client_order_id=coid, contract=ContractRef(4391, "AMD"), spec=spec)
         trail.submit(oid, client_id=1, order_id=n)
-        trail.record_status(
+        trail.record(
             FactKey(order_ref=coid, perm_id=9000 + n),
-            raw_status="Submitted",
-            filled=Decimal(0),
-            remaining=Decimal(100),
-            avg_fill_price=None,
+            StatusReport(
+                raw_status="Submitted",
+                filled=Decimal(0),
+                remaining=Decimal(100),
+                avg_fill_price=None,
+                perm_id=FactKey(order_ref=coid, perm_id=9000 + n).perm_id,
+            ),
         )
     x = Execution(
         "0001f4e8.65f1a2b3.01.01", EPOCH, "DU1", "ISLAND", Side.BOUGHT, Decimal(100),
         Decimal("50.20"), perm_id=9001, order_ref=COIDS[0],
     )  # fmt: skip
-    trail.record_execution(FactKey(order_ref=COIDS[0]), x)
-    trail.record_commission(CommissionReport(x.exec_id, Decimal("1.25"), "USD"))
-    trail.record_error(FactKey(order_ref=COIDS[2]), code=202, message="Order Canceled - reason:")
+    trail.record(FactKey(order_ref=COIDS[0]), ExecutionReport(x))
+    trail.record(None, CommissionReported(CommissionReport(x.exec_id, Decimal("1.25"), "USD")))
+    trail.record(
+        FactKey(order_ref=COIDS[2]), ErrorReport(code=202, message="Order Canceled - reason:")
+    )
     trail.close()
     return data
 

@@ -10,6 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ordertrail.adapters.store.codec import EventMapper
+from ordertrail.domain.facts import (
+    CommissionReported,
+    ExecutionReport,
+    OpenOrderReport,
+    StatusReport,
+)
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
     CommissionReport,
@@ -55,16 +61,18 @@ def test_events_round_trip_exactly(
     avg: Decimal | None,
 ) -> None:
     order = Order.place(client_order_id=coid, contract=contract, spec=spec, ts_recorded=ts)
-    order.record_status(
-        raw_status="Submitted",
-        filled=Decimal(0),
-        remaining=spec.quantity,
-        avg_fill_price=avg,
+    order.record(
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal(0),
+            remaining=spec.quantity,
+            avg_fill_price=avg,
+            ts_event=ts,
+        ),
         ts_recorded=ts,
-        ts_event=ts,
     )
-    order.record_execution(x, ts_recorded=ts, provenance={"row": "1", "ü": "✓"})
-    order.record_commission(report, ts_recorded=ts)
+    order.record(ExecutionReport(x, provenance={"row": "1", "ü": "✓"}), ts_recorded=ts)
+    order.record(CommissionReported(report), ts_recorded=ts)
     for event in order.collect_events():
         loaded = round_trip(event)
         assert type(loaded) is type(event)
@@ -85,12 +93,9 @@ def test_an_optional_field_added_later_reads_as_none_from_older_events() -> None
         spec=OrderSpec(OrderAction.BUY, Decimal(1), limit_price=Decimal(1)),
         ts_recorded=datetime(2026, 1, 2, 3, 4, 5).astimezone(),
     )
-    order.record_open_order(
-        spec=order.state.spec,
+    order.record(
+        OpenOrderReport(spec=order.state.spec, perm_id=42, client_id=1, order_id=7),
         ts_recorded=order.state.created_at,
-        perm_id=42,
-        client_id=1,
-        order_id=7,
     )
     bound = next(e for e in order.collect_events() if isinstance(e, IdentifiersBound))
     stored = MAPPER.to_stored_event(bound)

@@ -21,10 +21,22 @@ from eventsourcing.persistence import IntegrityError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import fold_orders, stored_events
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.events import ORDER_EVENT_TYPES
+from ordertrail.domain.facts import (
+    CommissionReported,
+    ErrorReport,
+    ExecutionBust,
+    ExecutionReport,
+    OpenOrderReport,
+    OrderObserved,
+    Origin,
+    OutboundRequest,
+    RequestKind,
+    StatusReport,
+)
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
     CommissionReport,
@@ -123,52 +135,63 @@ def every_event_type(ts: Callable[[], datetime]) -> list[Order]:
         group_id="bracket-1",
     )
     o.submit(client_id=3, order_id=17, ts_recorded=ts())
-    o.record_open_order(
-        spec=SPEC, perm_id=1_811_000_001, client_id=3, order_id=17, ts_recorded=ts()
+    o.record(
+        OutboundRequest(RequestKind.PLACE, client_id=3, order_id=17, spec=SPEC),
+        ts_recorded=ts(),
     )
-    o.record_status(
-        raw_status="Submitted",
-        filled=Decimal("0"),
-        remaining=Decimal("3.000"),
-        avg_fill_price=None,
-        why_held="",
-        mkt_cap_price=Decimal("0E-8"),
-        ts_event=T0,
+    o.record(
+        OpenOrderReport(spec=SPEC, perm_id=1_811_000_001, client_id=3, order_id=17),
+        ts_recorded=ts(),
+    )
+    o.record(
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal("0"),
+            remaining=Decimal("3.000"),
+            avg_fill_price=None,
+            why_held="",
+            mkt_cap_price=Decimal("0E-8"),
+            ts_event=T0,
+        ),
         ts_recorded=ts(),
     )
     o.request_modify(SPEC.with_changes(limit_price=Decimal("1.04")), ts_recorded=ts())
-    o.record_error(
-        code=110, message="price does not conform", advanced_reject='{"x": 1}', ts_recorded=ts()
+    o.record(
+        ErrorReport(code=110, message="price does not conform", advanced_reject='{"x": 1}'),
+        ts_recorded=ts(),
     )
     o.request_modify(SPEC.with_changes(limit_price=Decimal("1.03")), ts_recorded=ts())
-    o.record_open_order(spec=SPEC.with_changes(limit_price=Decimal("1.03")), ts_recorded=ts())
+    o.record(OpenOrderReport(spec=SPEC.with_changes(limit_price=Decimal("1.03"))), ts_recorded=ts())
     o.request_cancel(ts_recorded=ts())
-    o.record_error(code=161, message="not cancellable", ts_recorded=ts())
-    o.record_execution(x1, ts_recorded=ts(), provenance={"source": "live", "tape": "17:3"})
-    o.record_commission(
-        CommissionReport(x1.exec_id, Decimal("0.650000"), "USD", Decimal("-1.2E+1")),
+    o.record(ErrorReport(code=161, message="not cancellable"), ts_recorded=ts())
+    o.record(ExecutionReport(x1, provenance={"source": "live", "tape": "17:3"}), ts_recorded=ts())
+    o.record(
+        CommissionReported(
+            CommissionReport(x1.exec_id, Decimal("0.650000"), "USD", Decimal("-1.2E+1"))
+        ),
         ts_recorded=ts(),
     )
-    o.record_execution(x2, ts_recorded=ts())
-    o.record_execution(x3, ts_recorded=ts())  # 2 + 1 completes the order
-    o.record_execution_cancel(
-        x3.exec_id,
-        reason="TradeCancel",
-        ts_recorded=ts(),
-        ts_event=T0.astimezone(timezone(timedelta(hours=-4))),
-    )
-    o.record_status(
-        raw_status="Cancelled",
-        filled=Decimal(2),
-        remaining=Decimal(1),
-        avg_fill_price=Decimal("1.05"),
+    o.record(ExecutionReport(x2), ts_recorded=ts())
+    o.record(ExecutionReport(x3), ts_recorded=ts())  # 2 + 1 completes the order
+    o.record(
+        ExecutionBust(
+            x3.exec_id, reason="TradeCancel", ts_event=T0.astimezone(timezone(timedelta(hours=-4)))
+        ),
         ts_recorded=ts(),
     )
-    o.record_status(
-        raw_status="ValidationError",
-        filled=None,
-        remaining=None,
-        avg_fill_price=None,
+    o.record(
+        StatusReport(
+            raw_status="Cancelled",
+            filled=Decimal(2),
+            remaining=Decimal(1),
+            avg_fill_price=Decimal("1.05"),
+        ),
+        ts_recorded=ts(),
+    )
+    o.record(
+        StatusReport(
+            raw_status="ValidationError", filled=None, remaining=None, avg_fill_price=None
+        ),
         ts_recorded=ts(),
     )
     denied = Order.place(
@@ -230,13 +253,20 @@ def test_concurrency_conflict_is_retried(
     oid = a.place(client_order_id="OT-race-1", contract=OPTION, spec=SPEC)
     a.submit(oid, client_id=1, order_id=5)
     key = FactKey(order_ref="OT-race-1")
-    interloper.action = lambda: b.record_status(
-        key, raw_status="Submitted", filled=Decimal(0), remaining=Decimal(3), avg_fill_price=None
+    interloper.action = lambda: b.record(
+        key,
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal(0),
+            remaining=Decimal(3),
+            avg_fill_price=None,
+            perm_id=key.perm_id,
+        ),
     )
     x = Execution(
         "00001111.65f1a2b3.01.01", T0, "DU1", "CBOE", Side.SOLD, Decimal(1), Decimal("1.05")
     )
-    assert a.record_execution(key, x) is True  # lost the race once, retried on fresh state
+    assert a.record(key, ExecutionReport(x)) is True  # lost the race once, retried on fresh state
     names = [type(e).__name__ for e in a.history(oid)]
     assert names == ["OrderCreated", "SubmissionRequested", "StatusReported", "ExecutionRecorded"]
     s = b.get(oid).state
@@ -254,14 +284,19 @@ def test_concurrency_conflict_that_never_ends_is_raised(
     oid = a.place(client_order_id="OT-race-2", contract=OPTION, spec=SPEC)
     key = FactKey(order_ref="OT-race-2")
     counter = itertools.count()
-    interloper.action = lambda: b.record_error(key, code=399, message=f"warning {next(counter)}")
+    interloper.action = lambda: b.record(
+        key, ErrorReport(code=399, message=f"warning {next(counter)}")
+    )
     with pytest.raises(IntegrityError):
-        a.record_status(
+        a.record(
             key,
-            raw_status="Submitted",
-            filled=Decimal(0),
-            remaining=Decimal(3),
-            avg_fill_price=None,
+            StatusReport(
+                raw_status="Submitted",
+                filled=Decimal(0),
+                remaining=Decimal(3),
+                avg_fill_price=None,
+                perm_id=key.perm_id,
+            ),
         )
     # Nothing of the losing writer was stored; every winner's event was.
     names = [type(e).__name__ for e in b.history(oid)]
@@ -271,10 +306,20 @@ def test_concurrency_conflict_that_never_ends_is_raised(
 
 def test_discover_is_idempotent(open_trail: Callable[..., OrderTrail], clock: Clock) -> None:
     a = open_trail()
-    first = a.discover(contract=OPTION, spec=SPEC, perm_id=424242, origin="manual")
-    assert a.discover(contract=OPTION, spec=SPEC, perm_id=424242, origin="manual") == first
+    first = a.observe(
+        OrderObserved(contract=OPTION, spec=SPEC, perm_id=424242, origin=Origin.MANUAL)
+    )
+    assert (
+        a.observe(OrderObserved(contract=OPTION, spec=SPEC, perm_id=424242, origin=Origin.MANUAL))
+        == first
+    )
     b = open_trail()
-    assert b.discover(contract=OPTION, spec=SPEC, perm_id=424242) == first
+    assert (
+        b.observe(
+            OrderObserved(contract=OPTION, spec=SPEC, perm_id=424242, origin=Origin.DISCOVERED)
+        )
+        == first
+    )
     assert first == Order.id_for(perm_id=424242)
     assert [type(e).__name__ for e in b.history(first)] == ["OrderCreated"]
 
@@ -285,8 +330,12 @@ def test_discover_race_between_two_writers(
     interloper = Interloper(clock)
     a = open_trail(interloper)
     b = open_trail()
-    interloper.action = lambda: b.discover(contract=OPTION, spec=SPEC, perm_id=777)
-    assert a.discover(contract=OPTION, spec=SPEC, perm_id=777) == Order.id_for(perm_id=777)
+    interloper.action = lambda: b.observe(
+        OrderObserved(contract=OPTION, spec=SPEC, perm_id=777, origin=Origin.DISCOVERED)
+    )
+    assert a.observe(
+        OrderObserved(contract=OPTION, spec=SPEC, perm_id=777, origin=Origin.DISCOVERED)
+    ) == Order.id_for(perm_id=777)
     assert len(a.states()) == 1
     assert len(a.history(Order.id_for(perm_id=777))) == 1
 
@@ -335,12 +384,15 @@ def test_notification_log_keeps_append_order(open_trail: Callable[..., OrderTrai
     for n, raw in ((2, "Submitted"), (0, "Submitted"), (1, "PreSubmitted"), (2, "Cancelled")):
         oid = Order.id_for(client_order_id=f"OT-log-{n}")
         before = len(trail.history(oid))
-        assert trail.record_status(
+        assert trail.record(
             FactKey(order_ref=f"OT-log-{n}"),
-            raw_status=raw,
-            filled=Decimal(0),
-            remaining=Decimal(3),
-            avg_fill_price=None,
+            StatusReport(
+                raw_status=raw,
+                filled=Decimal(0),
+                remaining=Decimal(3),
+                avg_fill_price=None,
+                perm_id=FactKey(order_ref=f"OT-log-{n}").perm_id,
+            ),
         )
         # A status before submission also records its anomaly: every version is appended.
         appended += [(oid, v) for v in range(before + 1, len(trail.history(oid)) + 1)]
@@ -364,8 +416,15 @@ def test_reopen_after_close(
     oid = first.place(client_order_id="OT-reopen-1", contract=OPTION, spec=SPEC)
     first.submit(oid, client_id=9, order_id=1)
     key = FactKey(order_ref="OT-reopen-1", perm_id=55_555)
-    first.record_status(
-        key, raw_status="Submitted", filled=Decimal(0), remaining=Decimal(3), avg_fill_price=None
+    first.record(
+        key,
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal(0),
+            remaining=Decimal(3),
+            avg_fill_price=None,
+            perm_id=key.perm_id,
+        ),
     )
     before = first.states()
     first.close()
@@ -378,8 +437,11 @@ def test_reopen_after_close(
     x = Execution(
         "0000aaaa.65f1a2b3.01.01", T0, "DU1", "CBOE", Side.SOLD, Decimal(3), Decimal("1.05")
     )
-    assert again.record_execution(FactKey(perm_id=55_555), x) is True
-    assert again.record_commission(CommissionReport(x.exec_id, Decimal("1"), "USD")) is True
+    assert again.record(FactKey(perm_id=55_555), ExecutionReport(x)) is True
+    assert (
+        again.record(None, CommissionReported(CommissionReport(x.exec_id, Decimal("1"), "USD")))
+        is True
+    )
     versions = [e.originator_version for e in again.history(oid)]
     assert versions == list(range(1, len(versions) + 1))
     assert again.states()[oid].status.value == "Filled"

@@ -11,9 +11,18 @@ from uuid import UUID
 
 import pytest
 
-from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.errors import CommandRefused
+from ordertrail.domain.facts import (
+    CommissionReported,
+    ErrorReport,
+    ExecutionReport,
+    OpenOrderReport,
+    OrderObserved,
+    Origin,
+    StatusReport,
+)
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
@@ -86,13 +95,16 @@ def fill(exec_id: str, shares: str, price: str = "187.49", **kw: object) -> Exec
 
 def status(trail: OrderTrail, raw: str, filled: str = "0", why_held: str = "") -> bool:
     f = Decimal(filled)
-    return trail.record_status(
+    return trail.record(
         KEY,
-        raw_status=raw,
-        filled=f,
-        remaining=Q - f,
-        avg_fill_price=Decimal("187.49") if f else None,
-        why_held=why_held,
+        StatusReport(
+            raw_status=raw,
+            filled=f,
+            remaining=Q - f,
+            avg_fill_price=Decimal("187.49") if f else None,
+            why_held=why_held,
+            perm_id=KEY.perm_id,
+        ),
     )
 
 
@@ -108,7 +120,7 @@ def anomaly_kinds(trail: OrderTrail, oid: UUID) -> list[str]:
 
 
 def test_exec_details_before_any_order_status(trail: OrderTrail, placed: UUID) -> None:
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     assert state(trail, placed).status is S.FILLED
     status(trail, "Submitted", "0")  # IB's late view of the world: recorded, an anomaly
     status(trail, "Filled", "100")
@@ -125,20 +137,36 @@ def test_exec_details_before_any_order_status(trail: OrderTrail, placed: UUID) -
 
 
 def test_exec_details_before_open_order(trail: OrderTrail, placed: UUID) -> None:
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "40"))
-    assert trail.record_open_order(KEY, spec=LMT) is True  # binds the permId only
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "40")))
+    assert (
+        trail.record(
+            KEY,
+            OpenOrderReport(
+                spec=LMT, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
+            ),
+        )
+        is True
+    )  # binds the permId only
     s = state(trail, placed)
     assert s.perm_id == PERM
     assert s.status is S.PENDING_SUBMIT
     assert after_submission(trail, placed) == ["ExecutionRecorded", "IdentifiersBound"]
-    assert trail.record_open_order(KEY, spec=LMT) is False
+    assert (
+        trail.record(
+            KEY,
+            OpenOrderReport(
+                spec=LMT, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
+            ),
+        )
+        is False
+    )
 
 
 def test_exec_details_after_filled_status(trail: OrderTrail, placed: UUID) -> None:
     status(trail, "Submitted")
     status(trail, "Filled", "100")
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "30"))
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.02.01", "70"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "30")))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.02.01", "70")))
     s = state(trail, placed)
     assert s.status is S.FILLED
     assert s.filled == Q
@@ -146,12 +174,18 @@ def test_exec_details_after_filled_status(trail: OrderTrail, placed: UUID) -> No
 
 
 def test_commission_report_after_other_messages(trail: OrderTrail, placed: UUID) -> None:
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "60"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "60")))
     status(trail, "Submitted", "60")
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.02.01", "40"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.02.01", "40")))
     status(trail, "Filled", "100")
-    assert trail.record_commission(commission("0001f4e8.65f1a2b3.01.01", "0.35")) is True
-    assert trail.record_commission(commission("0001f4e8.65f1a2b3.02.01", "0.65")) is True
+    assert (
+        trail.record(None, CommissionReported(commission("0001f4e8.65f1a2b3.01.01", "0.35")))
+        is True
+    )
+    assert (
+        trail.record(None, CommissionReported(commission("0001f4e8.65f1a2b3.02.01", "0.65")))
+        is True
+    )
     s = state(trail, placed)
     assert s.commission_total == Decimal("1.00")
     assert after_submission(trail, placed)[-2:] == ["CommissionReported", "CommissionReported"]
@@ -160,14 +194,14 @@ def test_commission_report_after_other_messages(trail: OrderTrail, placed: UUID)
 def test_missing_commission_report_leaves_the_fill_without_commission(
     trail: OrderTrail, placed: UUID
 ) -> None:
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     status(trail, "Filled", "100")
     s = state(trail, placed)
     assert s.status is S.FILLED
     assert s.commissions == {}
     assert s.commission_total == 0
     # ... and if it comes after all (reqExecutions after a reconnect), it finds its fill.
-    assert trail.record_commission(commission("0001f4e8.65f1a2b3.01.01")) is True
+    assert trail.record(None, CommissionReported(commission("0001f4e8.65f1a2b3.01.01"))) is True
     assert state(trail, placed).commission_total == Decimal("1.00")
 
 
@@ -176,11 +210,11 @@ def test_fills_logged_while_pending_submit_or_presubmitted(
     trail: OrderTrail, placed: UUID, raw: str
 ) -> None:
     status(trail, raw)
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "25"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "25")))
     s = state(trail, placed)
     assert s.status is S(raw)
     assert s.filled == Decimal(25)
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.02.01", "75"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.02.01", "75")))
     assert state(trail, placed).status is S.FILLED
     assert anomaly_kinds(trail, placed) == []
 
@@ -195,11 +229,27 @@ def test_order_status_repeated_three_times(trail: OrderTrail, placed: UUID) -> N
 
 
 def test_open_order_resent_after_partial_fills(trail: OrderTrail, placed: UUID) -> None:
-    assert trail.record_open_order(KEY, spec=LMT) is True
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "30"))
+    assert (
+        trail.record(
+            KEY,
+            OpenOrderReport(
+                spec=LMT, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
+            ),
+        )
+        is True
+    )
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "30")))
     status(trail, "Submitted", "30")
     count = len(trail.history(placed))
-    assert trail.record_open_order(KEY, spec=LMT) is False
+    assert (
+        trail.record(
+            KEY,
+            OpenOrderReport(
+                spec=LMT, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
+            ),
+        )
+        is False
+    )
     assert len(trail.history(placed)) == count
 
 
@@ -216,8 +266,8 @@ def test_pending_cancel_repeated(trail: OrderTrail, placed: UUID) -> None:
 
 def test_same_execution_twice_changes_nothing(trail: OrderTrail, placed: UUID) -> None:
     x = fill("0001f4e8.65f1a2b3.01.01", "40")
-    assert trail.record_execution(KEY, x) is True
-    assert trail.record_execution(KEY, x) is False
+    assert trail.record(KEY, ExecutionReport(x)) is True
+    assert trail.record(KEY, ExecutionReport(x)) is False
     assert state(trail, placed).filled == Decimal(40)
 
 
@@ -228,7 +278,7 @@ def test_pending_cancel_then_filled(trail: OrderTrail, placed: UUID) -> None:
     status(trail, "Submitted")
     trail.request_cancel(placed)
     status(trail, "PendingCancel")
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     status(trail, "Filled", "100")
     s = state(trail, placed)
     assert s.status is S.FILLED
@@ -240,7 +290,7 @@ def test_cancelled_then_late_fill_records_anomaly(trail: OrderTrail, placed: UUI
     status(trail, "Submitted")
     trail.request_cancel(placed)
     status(trail, "Cancelled")
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     s = state(trail, placed)
     assert s.status is S.FILLED  # IB says it traded: the order follows IB
     assert s.filled == Q
@@ -253,7 +303,7 @@ def test_cancelled_then_late_fill_records_anomaly(trail: OrderTrail, placed: UUI
 
 def test_partial_late_fill_after_cancel_keeps_cancelled(trail: OrderTrail, placed: UUID) -> None:
     status(trail, "Cancelled")
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "10"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "10")))
     s = state(trail, placed)
     assert s.status is S.CANCELLED
     assert s.filled == Decimal(10)
@@ -264,11 +314,13 @@ def test_error_10148_then_filled(trail: OrderTrail, placed: UUID) -> None:
     status(trail, "Submitted")
     trail.request_cancel(placed)
     # The fill won the race; IB refuses the cancel, then sends the Filled status.
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
-    trail.record_error(
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
+    trail.record(
         KEY,
-        code=10148,
-        message="OrderId 17 that needs to be cancelled cannot be cancelled, state: Filled.",
+        ErrorReport(
+            code=10148,
+            message="OrderId 17 that needs to be cancelled cannot be cancelled, state: Filled.",
+        ),
     )
     status(trail, "Filled", "100")
     s = state(trail, placed)
@@ -283,9 +335,9 @@ def test_error_10148_then_filled(trail: OrderTrail, placed: UUID) -> None:
 def test_error_10148_while_cancel_pending_then_filled(trail: OrderTrail, placed: UUID) -> None:
     status(trail, "Submitted")
     trail.request_cancel(placed)
-    trail.record_error(KEY, code=10148, message="cannot be cancelled, state: Filled.")
+    trail.record(KEY, ErrorReport(code=10148, message="cannot be cancelled, state: Filled."))
     assert state(trail, placed).status is S.SUBMITTED  # 10148 tells about the cancel only
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     status(trail, "Filled", "100")
     assert state(trail, placed).status is S.FILLED
     assert "CancelRefused" in kinds(trail, placed)
@@ -295,8 +347,8 @@ def test_error_10148_while_cancel_pending_then_filled(trail: OrderTrail, placed:
 def test_error_10147_order_not_found(trail: OrderTrail, placed: UUID) -> None:
     status(trail, "Submitted")
     trail.request_cancel(placed)
-    trail.record_error(
-        KEY, code=10147, message="OrderId 17 that needs to be cancelled is not found."
+    trail.record(
+        KEY, ErrorReport(code=10147, message="OrderId 17 that needs to be cancelled is not found.")
     )
     s = state(trail, placed)
     assert s.status is S.SUBMITTED
@@ -316,8 +368,9 @@ def test_refused_cancel_then_cancel_again(trail: OrderTrail, placed: UUID) -> No
     trail.request_cancel(placed)
     with pytest.raises(CommandRefused, match="already pending"):
         trail.request_cancel(placed)
-    trail.record_error(
-        KEY, code=161, message="Cancel attempted when order is not in a cancellable state."
+    trail.record(
+        KEY,
+        ErrorReport(code=161, message="Cancel attempted when order is not in a cancellable state."),
     )
     trail.request_cancel(placed)
     assert state(trail, placed).cancel_requested is True
@@ -326,7 +379,7 @@ def test_refused_cancel_then_cancel_again(trail: OrderTrail, placed: UUID) -> No
 def test_error_202_confirms_a_cancel(trail: OrderTrail, placed: UUID) -> None:
     status(trail, "Submitted")
     trail.request_cancel(placed)
-    trail.record_error(KEY, code=202, message="Order Canceled - reason:")
+    trail.record(KEY, ErrorReport(code=202, message="Order Canceled - reason:"))
     s = state(trail, placed)
     assert s.status is S.CANCELLED
     assert anomaly_kinds(trail, placed) == []
@@ -337,7 +390,7 @@ def test_error_202_after_cancelled_is_a_confirmation(trail: OrderTrail, placed: 
     trail.request_cancel(placed)
     status(trail, "Cancelled")
     # Localised text: the code decides, never the message.
-    trail.record_error(KEY, code=202, message="Ordre annulé - raison :")
+    trail.record(KEY, ErrorReport(code=202, message="Ordre annulé - raison :"))
     s = state(trail, placed)
     assert s.status is S.CANCELLED
     assert s.last_error == (202, "Ordre annulé - raison :")
@@ -360,7 +413,7 @@ def test_error_202_after_cancelled_is_a_confirmation(trail: OrderTrail, placed: 
 def test_rejection_with_no_order_status_at_all(
     trail: OrderTrail, placed: UUID, code: int, message: str
 ) -> None:
-    trail.record_error(KEY, code=code, message=message)
+    trail.record(KEY, ErrorReport(code=code, message=message))
     s = state(trail, placed)
     assert s.status is S.INACTIVE
     assert s.last_error == (code, message)
@@ -368,7 +421,7 @@ def test_rejection_with_no_order_status_at_all(
 
 
 def test_rejection_201_then_inactive(trail: OrderTrail, placed: UUID) -> None:
-    trail.record_error(KEY, code=201, message="Order rejected - reason:Exchange is closed.")
+    trail.record(KEY, ErrorReport(code=201, message="Order rejected - reason:Exchange is closed."))
     status(trail, "Inactive")
     s = state(trail, placed)
     assert s.status is S.INACTIVE
@@ -377,19 +430,25 @@ def test_rejection_201_then_inactive(trail: OrderTrail, placed: UUID) -> None:
 
 
 def test_cancelled_then_inactive_after_rejection(trail: OrderTrail, placed: UUID) -> None:
-    # Clients that believed ib_async's local Cancelled see exactly this pair.
+    # Clients that believed ib_async's local Cancelled see exactly this pair. IB already said
+    # Cancelled: the 201 informs, and IB's own Inactive moves the order.
     status(trail, "Cancelled")
-    trail.record_error(KEY, code=201, message="Order rejected - reason:margin")
+    trail.record(KEY, ErrorReport(code=201, message="Order rejected - reason:margin"))
+    assert state(trail, placed).status is S.CANCELLED
     status(trail, "Inactive")
     assert state(trail, placed).status is S.INACTIVE
-    assert anomaly_kinds(trail, placed) == ["rejection_of_finished_order"]
+    assert anomaly_kinds(trail, placed) == []
+    errors = [e for e in trail.history(placed) if type(e).__name__ == "ErrorReported"]
+    assert [e.effect for e in errors] == ["informs"]
 
 
 def test_warning_error_does_not_cancel_anything(trail: OrderTrail, placed: UUID) -> None:
     # ib_async marks the Trade Cancelled on 10349/404; the order is still live.
     status(trail, "Submitted")
-    trail.record_error(KEY, code=10349, message="Order TIF was set to DAY based on order preset.")
-    trail.record_error(KEY, code=404, message="Order held while securities are located.")
+    trail.record(
+        KEY, ErrorReport(code=10349, message="Order TIF was set to DAY based on order preset.")
+    )
+    trail.record(KEY, ErrorReport(code=404, message="Order held while securities are located."))
     assert state(trail, placed).status is S.SUBMITTED
 
 
@@ -401,7 +460,7 @@ def test_inactive_with_locate_can_still_fill(trail: OrderTrail, placed: UUID) ->
     assert state(trail, placed).why_held == "locate"
     trail.request_cancel(placed)  # it still works, so it can still be cancelled
     status(trail, "Submitted")
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     status(trail, "Filled", "100")
     s = state(trail, placed)
     assert s.status is S.FILLED
@@ -410,7 +469,7 @@ def test_inactive_with_locate_can_still_fill(trail: OrderTrail, placed: UUID) ->
 
 def test_inactive_with_locate_fills_without_a_status(trail: OrderTrail, placed: UUID) -> None:
     status(trail, "Inactive", why_held="locate")
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     assert state(trail, placed).status is S.FILLED
     assert anomaly_kinds(trail, placed) == []
 
@@ -438,8 +497,15 @@ def test_presubmitted_is_normal_for_a_stop_order(trail: OrderTrail) -> None:
     oid = trail.place(client_order_id="OT-stop-1", contract=AAPL, spec=stop)
     trail.submit(oid, client_id=1, order_id=18)
     key = FactKey(order_ref="OT-stop-1")
-    trail.record_status(
-        key, raw_status="PreSubmitted", filled=Decimal(0), remaining=Q, avg_fill_price=None
+    trail.record(
+        key,
+        StatusReport(
+            raw_status="PreSubmitted",
+            filled=Decimal(0),
+            remaining=Q,
+            avg_fill_price=None,
+            perm_id=key.perm_id,
+        ),
     )
     assert state(trail, oid).status is S.PRE_SUBMITTED
     assert anomaly_kinds(trail, oid) == []
@@ -451,7 +517,15 @@ def test_modify_submitted_presubmitted_submitted(trail: OrderTrail, placed: UUID
     trail.request_modify(placed, new)
     assert state(trail, placed).pending_modification == new
     status(trail, "PreSubmitted")
-    assert trail.record_open_order(KEY, spec=new) is True
+    assert (
+        trail.record(
+            KEY,
+            OpenOrderReport(
+                spec=new, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
+            ),
+        )
+        is True
+    )
     status(trail, "Submitted")
     s = state(trail, placed)
     assert s.status is S.SUBMITTED
@@ -467,7 +541,9 @@ def test_modify_refused_by_error_110_keeps_the_order_working(
 ) -> None:
     status(trail, "Submitted")
     trail.request_modify(placed, LMT.with_changes(limit_price=Decimal("186.001")))
-    trail.record_error(KEY, code=110, message="The price does not conform to the minimum tick")
+    trail.record(
+        KEY, ErrorReport(code=110, message="The price does not conform to the minimum tick")
+    )
     s = state(trail, placed)
     assert s.status is S.SUBMITTED  # 110 on a modify refuses the modify, not the order
     assert s.pending_modification is None
@@ -480,7 +556,7 @@ def test_warning_during_modify_keeps_the_modification_pending(
     status(trail, "Submitted")
     new = LMT.with_changes(limit_price=Decimal("186.00"))
     trail.request_modify(placed, new)
-    trail.record_error(KEY, code=399, message="Order Message: Warning: ...")
+    trail.record(KEY, ErrorReport(code=399, message="Order Message: Warning: ..."))
     assert state(trail, placed).pending_modification == new
 
 
@@ -493,8 +569,15 @@ def test_order_comes_back_cancelled_with_order_id_zero_after_restart(
     first = OrderTrail(tmp_store, clock=clock)
     oid = first.place(client_order_id=COID, contract=AAPL, spec=LMT)
     first.submit(oid, client_id=1, order_id=17)
-    first.record_status(
-        KEY, raw_status="Submitted", filled=Decimal(0), remaining=Q, avg_fill_price=None
+    first.record(
+        KEY,
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal(0),
+            remaining=Q,
+            avg_fill_price=None,
+            perm_id=KEY.perm_id,
+        ),
     )
     first.close()
     # A new process: aliases are gone; IB re-sends the order with orderId 0 and no history.
@@ -503,10 +586,25 @@ def test_order_comes_back_cancelled_with_order_id_zero_after_restart(
     assert key.alias is None  # orderId 0 is never an alias: manual orders all share it
     assert again.resolve(key) == oid
     assert again.resolve(FactKey(perm_id=PERM)) == oid  # by permId alone, from the log
-    again.record_status(
-        key, raw_status="Cancelled", filled=Decimal(0), remaining=Q, avg_fill_price=None
+    again.record(
+        key,
+        StatusReport(
+            raw_status="Cancelled",
+            filled=Decimal(0),
+            remaining=Q,
+            avg_fill_price=None,
+            perm_id=key.perm_id,
+        ),
     )
-    assert again.record_open_order(key, spec=LMT) is False  # orderId 0 binds no alias
+    assert (
+        again.record(
+            key,
+            OpenOrderReport(
+                spec=LMT, perm_id=key.perm_id, client_id=key.client_id, order_id=key.order_id
+            ),
+        )
+        is False
+    )  # orderId 0 binds no alias
     s = state(again, oid)
     assert s.status is S.CANCELLED
     assert s.aliases == [(1, 17)]
@@ -518,13 +616,25 @@ def test_discover_by_perm_id_after_restart_finds_the_placed_order(
     first = OrderTrail(tmp_store, clock=clock)
     oid = first.place(client_order_id=COID, contract=AAPL, spec=LMT)
     first.submit(oid, client_id=1, order_id=17)
-    first.record_status(
-        KEY, raw_status="Submitted", filled=Decimal(0), remaining=Q, avg_fill_price=None
+    first.record(
+        KEY,
+        StatusReport(
+            raw_status="Submitted",
+            filled=Decimal(0),
+            remaining=Q,
+            avg_fill_price=None,
+            perm_id=KEY.perm_id,
+        ),
     )
     first.close()
     again = OrderTrail(tmp_store, clock=clock)
     # The completed-orders list after a reconnect names the order by permId only.
-    assert again.discover(contract=AAPL, spec=LMT, perm_id=PERM) == oid
+    assert (
+        again.observe(
+            OrderObserved(contract=AAPL, spec=LMT, perm_id=PERM, origin=Origin.DISCOVERED)
+        )
+        == oid
+    )
     assert len(again.states()) == 1
 
 
@@ -532,10 +642,10 @@ def test_commission_report_for_unknown_execution_is_held(trail: OrderTrail, plac
     # Commission reports carry no clientId: reports for other clients' or manual executions
     # arrive too, sometimes before the execution they belong to.
     report = commission("0001f4e8.65f1a2b3.01.01", "0.42")
-    assert trail.record_commission(report) is None
+    assert trail.record(None, CommissionReported(report)) is None
     assert trail.pending_commissions == [report]
     assert after_submission(trail, placed) == []
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     assert trail.pending_commissions == []
     s = state(trail, placed)
     assert s.commission_total == Decimal("0.42")
@@ -545,16 +655,16 @@ def test_commission_report_for_unknown_execution_is_held(trail: OrderTrail, plac
 def test_commission_report_of_another_clients_execution_records_nothing(
     trail: OrderTrail, placed: UUID
 ) -> None:
-    assert trail.record_commission(commission("00099999.65f1a2b3.01.01")) is None
+    assert trail.record(None, CommissionReported(commission("00099999.65f1a2b3.01.01"))) is None
     assert after_submission(trail, placed) == []
     assert state(trail, placed).commissions == {}
 
 
 def test_repeated_commission_report_changes_nothing(trail: OrderTrail, placed: UUID) -> None:
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     report = commission("0001f4e8.65f1a2b3.01.01")
-    assert trail.record_commission(report) is True
-    assert trail.record_commission(report) is False
+    assert trail.record(None, CommissionReported(report)) is True
+    assert trail.record(None, CommissionReported(report)) is False
     assert after_submission(trail, placed).count("CommissionReported") == 1
 
 
@@ -562,11 +672,11 @@ def test_repeated_commission_report_changes_nothing(trail: OrderTrail, placed: U
 
 
 def test_execution_correction_replaces_original(trail: OrderTrail, placed: UUID) -> None:
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "60", "187.49"))
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.02.01", "30", "187.40"))
-    trail.record_commission(commission("0001f4e8.65f1a2b3.01.01", "0.30"))
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.02", "50", "187.45"))
-    trail.record_commission(commission("0001f4e8.65f1a2b3.01.02", "0.25"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "60", "187.49")))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.02.01", "30", "187.40")))
+    trail.record(None, CommissionReported(commission("0001f4e8.65f1a2b3.01.01", "0.30")))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.02", "50", "187.45")))
+    trail.record(None, CommissionReported(commission("0001f4e8.65f1a2b3.01.02", "0.25")))
     s = state(trail, placed)
     assert s.filled == Decimal(80)
     assert s.status is S.PENDING_SUBMIT
@@ -574,20 +684,23 @@ def test_execution_correction_replaces_original(trail: OrderTrail, placed: UUID)
     assert s.avg_fill_price == (50 * Decimal("187.45") + 30 * Decimal("187.40")) / 80
     assert s.commission_total == Decimal("0.25")
     # A correction that completes the order fills it.
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.03", "70", "187.45"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.03", "70", "187.45")))
     assert state(trail, placed).status is S.FILLED
     s = state(trail, placed)
     corrected = next(e for e in trail.history(placed) if type(e).__name__ == "ExecutionCorrected")
     assert corrected.replaces_exec_id == "0001f4e8.65f1a2b3.01.01"
     # The original (and its report) arriving again after the correction change nothing.
-    assert trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "60")) is False
-    assert trail.record_commission(commission("0001f4e8.65f1a2b3.01.01", "0.30")) is False
+    assert trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "60"))) is False
+    assert (
+        trail.record(None, CommissionReported(commission("0001f4e8.65f1a2b3.01.01", "0.30")))
+        is False
+    )
     assert state(trail, placed) == s
 
 
 def test_correction_that_overfills_records_an_anomaly(trail: OrderTrail, placed: UUID) -> None:
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.02", "120"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.02", "120")))
     s = state(trail, placed)
     assert s.filled == Decimal(120)
     assert "overfill" in s.anomalies
@@ -599,8 +712,13 @@ def test_modify_quantity_below_fills_that_raced_it_records_overfill(
     status(trail, "Submitted")
     new = LMT.with_changes(quantity=Decimal(50))
     trail.request_modify(placed, new)
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "80"))  # the fill won
-    trail.record_open_order(KEY, spec=new)
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "80")))  # the fill won
+    trail.record(
+        KEY,
+        OpenOrderReport(
+            spec=new, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
+        ),
+    )
     s = state(trail, placed)
     assert s.spec.quantity == Decimal(50)
     assert s.filled > s.spec.quantity
@@ -637,7 +755,7 @@ def test_bracket_children_carry_parent_and_group(trail: OrderTrail) -> None:
     ]
     # A rejected parent leaves its children unsent.
     trail.submit(parent, client_id=1, order_id=30)
-    trail.record_error(FactKey(order_ref="OT-b-p"), code=201, message="rejected")
+    trail.record(FactKey(order_ref="OT-b-p"), ErrorReport(code=201, message="rejected"))
     states = trail.states()
     assert states[parent].status is S.INACTIVE
     for leg in legs:
@@ -660,7 +778,7 @@ def test_second_submission_is_refused(trail: OrderTrail, placed: UUID) -> None:
 
 
 def test_cancel_of_a_filled_order_is_refused(trail: OrderTrail, placed: UUID) -> None:
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", "100"))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "100")))
     with pytest.raises(CommandRefused, match="cancel"):
         trail.request_cancel(placed)
 
@@ -695,18 +813,34 @@ def test_open_order_fills_in_the_account_ib_placed_the_order_in(
     trail: OrderTrail, placed: UUID
 ) -> None:
     assert state(trail, placed).spec.account == ""
-    trail.record_open_order(KEY, spec=replace(LMT, account="DU1234567"))
+    trail.record(
+        KEY,
+        OpenOrderReport(
+            spec=replace(LMT, account="DU1234567"),
+            perm_id=KEY.perm_id,
+            client_id=KEY.client_id,
+            order_id=KEY.order_id,
+        ),
+    )
     assert state(trail, placed).spec.account == "DU1234567"
     # Said again, it records nothing.
-    assert not trail.record_open_order(KEY, spec=replace(LMT, account="DU1234567"))
+    assert not trail.record(
+        KEY,
+        OpenOrderReport(
+            spec=replace(LMT, account="DU1234567"),
+            perm_id=KEY.perm_id,
+            client_id=KEY.client_id,
+            order_id=KEY.order_id,
+        ),
+    )
 
 
 def test_correction_that_takes_shares_off_a_filled_order_is_an_anomaly(
     trail: OrderTrail, placed: UUID
 ) -> None:
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.01", str(Q)))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", str(Q))))
     assert state(trail, placed).status is OrderStatus.FILLED
-    trail.record_execution(KEY, fill("0001f4e8.65f1a2b3.01.02", str(Q - 10)))
+    trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.02", str(Q - 10))))
     s = state(trail, placed)
     assert s.status is OrderStatus.FILLED
     assert s.filled == Q - 10

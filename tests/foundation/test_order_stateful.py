@@ -20,6 +20,7 @@ from hypothesis.stateful import (
 
 from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.events import OrderCreated
+from ordertrail.domain.facts import OrderObserved, Origin
 from ordertrail.domain.order import Order
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
@@ -93,8 +94,11 @@ class OrderLifecycle(RuleBasedStateMachine):
     ) -> None:
         spec = OrderSpec(action, quantity, OrderType.LIMIT, limit_price=limit)
         if discovered:
-            self.order = Order.discover(
-                contract=CONTRACT, spec=spec, perm_id=1_234_567, ts_recorded=self.tick()
+            self.order = Order.observe(
+                OrderObserved(
+                    contract=CONTRACT, spec=spec, perm_id=1_234_567, origin=Origin.DISCOVERED
+                ),
+                ts_recorded=self.tick(),
             )
         else:
             self.order = Order.place(
@@ -103,7 +107,7 @@ class OrderLifecycle(RuleBasedStateMachine):
                 spec=spec,
                 ts_recorded=self.tick(),
             )
-        self.model = OrderModel(spec=spec, status=self.order.state.status)
+        self.model = OrderModel(spec=spec, status=self.order.state.status, perm_known=discovered)
         self.collect()
 
     # ---- commands: refused ones record nothing ----------------------------------------------

@@ -14,9 +14,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.errors import CommandRefused
+from ordertrail.domain.facts import OrderObserved, Origin
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
     CommissionReport,
@@ -85,8 +86,13 @@ class TrailLifecycle(RuleBasedStateMachine):
         spec = OrderSpec(action, quantity, OrderType.LIMIT, limit_price=limit)
         ts = self.step()
         if discovered:
-            self.oid = self.trail.discover(contract=CONTRACT, spec=spec, perm_id=PERM)
-            self.live = Order.discover(contract=CONTRACT, spec=spec, perm_id=PERM, ts_recorded=ts)
+            self.oid = self.trail.observe(
+                OrderObserved(contract=CONTRACT, spec=spec, perm_id=PERM, origin=Origin.DISCOVERED)
+            )
+            self.live = Order.observe(
+                OrderObserved(contract=CONTRACT, spec=spec, perm_id=PERM, origin=Origin.DISCOVERED),
+                ts_recorded=ts,
+            )
             self.key_choices = [FactKey(perm_id=PERM), FactKey(order_ref="manual", perm_id=PERM)]
         else:
             self.oid = self.trail.place(client_order_id=COID, contract=CONTRACT, spec=spec)
@@ -101,7 +107,7 @@ class TrailLifecycle(RuleBasedStateMachine):
                 FactKey(client_id=CLIENT_ID, order_id=ORDER_ID),
             ]
         assert self.oid == self.live.id
-        self.model = OrderModel(spec=spec, status=self.live.state.status)
+        self.model = OrderModel(spec=spec, status=self.live.state.status, perm_known=discovered)
         self.live.collect_events()
 
     # ---- commands -----------------------------------------------------------------------------
@@ -153,7 +159,7 @@ class TrailLifecycle(RuleBasedStateMachine):
                 self.held[base] = fact.report
                 self.last_fact = fact
                 return
-        expected = self.model.apply(fact)
+        expected = self.model.apply(fact, key.perm_id)
         assert feed_order(self.live, fact, ts, key) == expected
         assert feed_trail(self.trail, key, fact) == expected, fact
         if isinstance(fact, ExecutionFact):

@@ -11,8 +11,15 @@ from uuid import UUID
 
 import polars as pl
 
-from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import (
+    CommissionReported,
+    ErrorReport,
+    ExecutionBust,
+    ExecutionReport,
+    StatusReport,
+)
 from ordertrail.domain.values import (
     CommissionReport,
     ContractRef,
@@ -95,12 +102,15 @@ class Desk:
         return oid
 
     def status(self, coid: str, raw: str, filled: int | str = 0, remaining: int | str = 0) -> None:
-        self.trail.record_status(
+        self.trail.record(
             self.keys[coid],
-            raw_status=raw,
-            filled=D(filled),
-            remaining=D(remaining),
-            avg_fill_price=None,
+            StatusReport(
+                raw_status=raw,
+                filled=D(filled),
+                remaining=D(remaining),
+                avg_fill_price=None,
+                perm_id=self.keys[coid].perm_id,
+            ),
         )
 
     def fill(
@@ -120,30 +130,34 @@ class Desk:
         state = self.trail.get(self.trail.require(key)).state
         if side is None:
             side = Side.BOUGHT if state.spec.action is OrderAction.BUY else Side.SOLD
-        self.trail.record_execution(
+        self.trail.record(
             key,
-            Execution(
-                exec_id=exec_id,
-                time=at,
-                account=account or state.spec.account,
-                exchange="ISLAND",
-                side=side,
-                shares=D(shares),
-                price=D(price),
-                perm_id=key.perm_id or 0,
-                client_id=1,
-                order_id=key.order_id or 0,
-                order_ref=coid,
+            ExecutionReport(
+                Execution(
+                    exec_id=exec_id,
+                    time=at,
+                    account=account or state.spec.account,
+                    exchange="ISLAND",
+                    side=side,
+                    shares=D(shares),
+                    price=D(price),
+                    perm_id=key.perm_id or 0,
+                    client_id=1,
+                    order_id=key.order_id or 0,
+                    order_ref=coid,
+                )
             ),
         )
         if commission is not None:
-            self.trail.record_commission(CommissionReport(exec_id, D(commission), currency))
+            self.trail.record(
+                None, CommissionReported(CommissionReport(exec_id, D(commission), currency))
+            )
 
     def bust(self, coid: str, exec_id: str) -> None:
-        self.trail.record_execution_cancel(self.keys[coid], exec_id, reason="TradeCancel")
+        self.trail.record(self.keys[coid], ExecutionBust(exec_id, reason="TradeCancel"))
 
     def error(self, coid: str, code: int, message: str) -> None:
-        self.trail.record_error(self.keys[coid], code=code, message=message)
+        self.trail.record(self.keys[coid], ErrorReport(code=code, message=message))
 
 
 def at(seconds: float) -> datetime:

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from ordertrail.domain.facts import OpenOrderReport
 from ordertrail.domain.values import OrderAction, OrderType
 from ordertrail.projections import brackets as b
 from tests.projections.helpers import Desk, at
@@ -15,7 +16,7 @@ from tests.projections.helpers import Desk, at
 SELL = OrderAction.SELL
 
 
-def bracket(desk: Desk, name: str = "OT-P") -> None:
+def bracket(desk: Desk, name: str = "OT-P", *, parent_acknowledged: bool = True) -> None:
     desk.place(name, limit="10")
     desk.place(f"{name}-TP", SELL, limit="12", parent=name, oca=f"{name}-OCA", oca_type=1)
     desk.place(
@@ -28,7 +29,8 @@ def bracket(desk: Desk, name: str = "OT-P") -> None:
         oca_type=1,
     )
     for coid in (name, f"{name}-TP", f"{name}-SL"):
-        desk.status(coid, "Submitted", 0, 100)
+        if coid != name or parent_acknowledged:
+            desk.status(coid, "Submitted", 0, 100)
 
 
 def group(frame: pl.DataFrame, kind: str, key: str) -> tuple[str, set[str]]:
@@ -54,7 +56,8 @@ def test_child_working_after_parent_cancelled(desk: Desk) -> None:
 
 
 def test_child_working_after_parent_rejected(desk: Desk) -> None:
-    bracket(desk)
+    # IB rejected the parent at submission: no status for it ever came.
+    bracket(desk, parent_acknowledged=False)
     desk.error("OT-P", 201, "Order rejected - reason: margin")
     state, anomalies = group(desk.audit().brackets(), "bracket", "coid:OT-P")
     assert state == "rejected"
@@ -146,7 +149,15 @@ def test_an_oca_group_keeps_its_key_when_ib_fills_in_the_account(desk: Desk) -> 
         desk.trail.place(client_order_id=coid, contract=AAPL, spec=no_account)
         desk.trail.submit(Order.id_for(client_order_id=coid), client_id=1, order_id=n)
         desk.keys[coid] = FactKey(order_ref=coid, perm_id=5000 + n, client_id=1, order_id=n)
-        desk.trail.record_open_order(desk.keys[coid], spec=replace(no_account, account="U1"))
+        desk.trail.record(
+            desk.keys[coid],
+            OpenOrderReport(
+                spec=replace(no_account, account="U1"),
+                perm_id=desk.keys[coid].perm_id,
+                client_id=desk.keys[coid].client_id,
+                order_id=desk.keys[coid].order_id,
+            ),
+        )
         assert desk.trail.get(Order.id_for(client_order_id=coid)).state.spec.account == "U1"
     # The tables are brought up to date here, so the fills below arrive as an incremental update.
     assert group(desk.audit().brackets(), "oca", "/G")[0] != "filled_many"

@@ -19,8 +19,9 @@ from unittest.mock import patch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import ExecutionBust
 from ordertrail.domain.values import ContractRef, OrderSpec, OrderType
 from ordertrail.projections import tables
 from ordertrail.projections.api import Audit
@@ -95,7 +96,7 @@ def record(trail: OrderTrail, history: History, steps: list[Step]) -> None:
         coid = history.orders[i][0]
         key = FactKey(order_ref=coid, perm_id=1000 + i, client_id=1, order_id=i + 1)
         if isinstance(fact, Bust):
-            trail.record_execution_cancel(key, fact.exec_id, reason="TradeCancel")
+            trail.record(key, ExecutionBust(fact.exec_id, reason="TradeCancel"))
         else:
             feed_trail(trail, key, fact)
 

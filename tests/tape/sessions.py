@@ -12,11 +12,11 @@ from typing import Any
 from ib_async import IB, LimitOrder, Stock, Trade
 
 from ordertrail.adapters.simulator import Scenario
-from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_rows
 from ordertrail.adapters.tape.live import LiveRecording
 from ordertrail.adapters.testing.harness import Harness
+from ordertrail.adapters.trail import OrderTrail
 
 AAPL = Stock("AAPL", "SMART", "USD", conId=265598)
 # ib_async logs IB's order errors and a dropped connection at ERROR level: all provoked here.

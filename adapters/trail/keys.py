@@ -1,0 +1,31 @@
+"""Whatever IB gave us to find the order a fact is about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ordertrail.domain.identity import is_client_order_id
+
+
+@dataclass(frozen=True, slots=True)
+class FactKey:
+    order_ref: str | None = None
+    perm_id: int | None = None
+    client_id: int | None = None
+    order_id: int | None = None
+
+    @property
+    def client_order_id(self) -> str | None:
+        return self.order_ref if is_client_order_id(self.order_ref) else None
+
+    @property
+    def alias(self) -> tuple[int, int] | None:
+        # orderId 0 (orders placed by hand in TWS) and unset ids are not aliases: they collide.
+        if self.client_id is None or self.order_id is None or self.order_id == 0:
+            return None
+        return (self.client_id, self.order_id)
+
+
+class OrderNotFound(LookupError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"no order for {what}")

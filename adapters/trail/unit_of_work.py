@@ -1,0 +1,43 @@
+"""The unit of work every entrance shares (live recording, tape replay, Flex import, dry runs,
+the execution engine): outside a batch each fact is one transaction; ``with trail.batch():``
+widens it to many (docs/adr/0008-batched-facts.md, docs/adr/0011-one-front-door.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from ordertrail.adapters.trail.waiting import WaitingRoom
+from ordertrail.domain.values import CommissionReport
+
+
+class BatchNotSaved(Exception):
+    """A batch recorded nothing: another writer changed one of its orders first (``conflict``),
+    or a fact failed half way through deciding, leaving an order it cannot save."""
+
+    def __init__(self, reason: str, *, conflict: bool = False) -> None:
+        super().__init__(f"batch not saved, nothing of it was recorded: {reason}")
+        self.conflict = conflict
+
+
+@dataclass(slots=True)
+class Batch:
+    """Every aggregate loaded or created since the batch began (an identity map), the new
+    events in the order they were decided (the log keeps that order, as when each fact is saved
+    as it comes), and the session memory to put back if the batch is not saved."""
+
+    aliases: dict[tuple[int, int], UUID]
+    pending_commissions: dict[str, CommissionReport]
+    waiting: WaitingRoom
+    loaded: dict[UUID, Aggregate] = field(default_factory=dict)
+    absent: set[UUID] = field(default_factory=set)  # not in the store when the batch looked
+    events: list[Any] = field(default_factory=list)
+    indexed: bool = False  # the log was read into the indexes during this batch
+    broken: str | None = None
+
+    def keep(self, aggregate: Aggregate) -> None:
+        self.loaded[aggregate.id] = aggregate
+        self.events.extend(aggregate.collect_events())
