@@ -91,6 +91,60 @@ def run(messages: int = 20_000, repeats: int = 3, batch_size: int | None = None)
         }
 
 
+async def _live_latencies(orders: int, store: Path) -> list[float]:
+    """Seconds each incoming message spends in the recorder, live: from ib_async's decoder
+    handing it over to its facts committed in the store (one transaction each)."""
+    from ib_async import IB, LimitOrder, Stock
+
+    from ordertrail.adapters.ib.recorder import IbRecorder
+    from ordertrail.adapters.simulator import Scenario, Simulator
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.trail import OrderTrail
+
+    took: list[float] = []
+
+    class TimedRecorder(IbRecorder):
+        def _guarded(self, what: str, handler: Any, *args: Any) -> None:
+            t0 = time.perf_counter()
+            super()._guarded(what, handler, *args)
+            took.append(time.perf_counter() - t0)
+
+    scenario = Scenario(prices={"AAPL": Decimal(150)}, auto_fill=False)
+    trail = OrderTrail(StoreConfig.resolve(store))
+    async with Simulator(scenario) as sim:
+        ib = IB()
+        TimedRecorder(ib, trail).attach()
+        await ib.connectAsync("127.0.0.1", sim.port, clientId=1)
+        ib.client.MaxRequests = 0
+        contract = Stock("AAPL", "SMART", "USD", conId=265598)
+        took.clear()  # the start-up sync is not what a live fact costs
+        for i in range(orders):
+            trade = ib.placeOrder(contract, LimitOrder("BUY", 10, 150, orderRef=f"l{i}"))
+            while trade.orderStatus.status != "Submitted":
+                await asyncio.sleep(0.001)
+            sim.fill(trade.order.orderId, 4, 150)
+            sim.fill(trade.order.orderId, 6, 150)
+            while trade.orderStatus.status != "Filled":
+                await asyncio.sleep(0.001)
+        await asyncio.sleep(0.1)
+        ib.disconnect()
+    trail.close()
+    return took
+
+
+def live_latency(orders: int = 300) -> dict[str, Any]:
+    """Live fact latency: p50/p99 of the time one message's facts take to reach the store."""
+    with tempfile.TemporaryDirectory() as tmp:
+        took = sorted(asyncio.run(_live_latencies(orders, Path(tmp) / "store")))
+    q = statistics.quantiles(took, n=100)
+    return {
+        "orders": orders,
+        "messages_timed": len(took),
+        "live_fact_latency_p50_ms": round(statistics.median(took) * 1000, 3),
+        "live_fact_latency_p99_ms": round(q[98] * 1000, 3),
+    }
+
+
 if __name__ == "__main__":  # pragma: no cover
     import json
 

@@ -36,8 +36,15 @@ def summary(e: Any) -> str:
         r = e.report
         pnl = f" realized {r.realized_pnl}" if r.realized_pnl is not None else ""
         return f"commission {r.commission} {r.currency} for {r.exec_id}{pnl}"
+    if t is ev.RequestSent:
+        terms = ""
+        if e.spec is not None:
+            px = f" @ {e.spec.limit_price}" if e.spec.limit_price is not None else ""
+            terms = f": {e.spec.action.value} {e.spec.quantity} {e.spec.order_type.value}{px}"
+        return f"{e.kind.value} sent as clientId {e.client_id} orderId {e.order_id}{terms}"
     if t is ev.ErrorReported:
-        return f"IB error {e.code}: {e.message}"
+        effect = f" ({e.effect.replace('_', ' ')})" if e.effect else ""
+        return f"IB error {e.code}: {e.message}{effect}"
     if t is ev.AnomalyRecorded:
         return f"ANOMALY {e.kind}: received {e.received}; expected {e.expected}"
     if t is ev.CancelRequested:

@@ -92,6 +92,7 @@ def bench(
         from ordertrail.adapters import bench_tape
 
         result["tape_replay"] = bench_tape.run(tape_messages, max(1, min(repeats, 3)))
+        result["live_recording"] = bench_tape.live_latency(max(20, tape_messages // 25))
     typer.echo(json.dumps(result, indent=2, default=str))
 
 

@@ -26,7 +26,6 @@ provenance), and an error whose order never showed up goes to the session log.
 
 from __future__ import annotations
 
-import logging
 import struct
 from collections.abc import Callable
 from decimal import Decimal
@@ -39,10 +38,8 @@ from ib_async import Order as IbOrder
 from ib_async import OrderState as IbOrderState
 
 from ordertrail.adapters.ib import mapping
-from ordertrail.adapters.ib.outbound import SentCancel, SentGlobalCancel, SentPlace, read_outbound
-from ordertrail.adapters.ib.stats import RecorderStats
+from ordertrail.adapters.ib.requests import RequestRecorder
 from ordertrail.adapters.trail import FactKey, OrderTrail
-from ordertrail.domain.errors import OrdertrailError
 from ordertrail.domain.facts import (
     CommissionReported,
     ErrorReport,
@@ -50,8 +47,6 @@ from ordertrail.domain.facts import (
     OpenOrderReport,
     OrderObserved,
     Origin,
-    OutboundRequest,
-    RequestKind,
     SessionError,
     StatusReport,
 )
@@ -59,8 +54,6 @@ from ordertrail.domain.ib_errors import is_session_code
 from ordertrail.domain.identity import is_client_order_id
 from ordertrail.domain.money import is_unset, quantity
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType, Side
-
-log = logging.getLogger("ordertrail.ib")
 
 HOOKED = ("openOrder", "completedOrder", "orderStatus", "execDetails", "commissionReport", "error")
 SYNC_ENDS = ("openOrderEnd", "completedOrdersEnd", "execDetailsEnd")
@@ -73,21 +66,15 @@ def origin_of(client_id: int, order_id: int) -> Origin:
     return Origin.MANUAL if client_id == 0 and order_id <= 0 else Origin.API
 
 
-class IbRecorder:
+class IbRecorder(RequestRecorder):
     """Attach to a (connected or not yet connected) ``ib_async.IB``; detach to stop."""
 
     def __init__(self, ib: IB, trail: OrderTrail) -> None:
-        self.ib = ib
-        self.trail = trail
-        self.stats = RecorderStats()
+        super().__init__(ib, trail)
         self._originals: dict[str, Any] = {}
-        # Order ids this session sent requests for that name no order we can know (a cancel of
-        # an id IB never gave out): their errors go straight to the session log.
-        self._unknown_ids: set[int] = set()
         # The contracts of executions waiting for their order, should it never show up.
         self._contracts: dict[str, ContractRef] = {}
         self._orig_send: Callable[[bytes], None] | None = None
-        self.listeners: list[Callable[[str], None]] = []
 
     # ---- wiring ----
 
@@ -126,12 +113,6 @@ class IbRecorder:
 
         return hooked
 
-    def _guarded(self, what: str, handler: Callable[..., None], *args: Any) -> None:
-        try:
-            handler(*args)
-        except (OrdertrailError, ValueError, LookupError) as e:
-            self._problem(f"{what}: {e}")
-
     def _sent(self, data: bytes) -> None:
         if len(data) > 4 and not data.startswith(b"API\0"):
             size = struct.unpack(">I", data[:4])[0]
@@ -140,107 +121,12 @@ class IbRecorder:
         assert self._orig_send is not None
         self._orig_send(data)
 
-    def _problem(self, text: str) -> None:
-        self.stats.problems.append(text)
-        log.error("could not record %s", text)
-
-    def _warn(self, text: str) -> None:
-        self.stats.warnings.append(text)
-        log.warning("%s", text)
-
-    def _notify(self, what: str) -> None:
-        for listener in self.listeners:
-            listener(what)
-
-    def _counted(self, result: bool | None, stat: str, note: str) -> None:
-        if result:
-            setattr(self.stats, stat, getattr(self.stats, stat) + 1)
-            self._notify(note)
-        elif result is False:
-            self.stats.repeats += 1
-        else:
-            self.stats.held += 1
-
     def _on_disconnected(self) -> None:
         # (clientId, orderId) is a session alias: IB reuses orderIds across sessions. Errors
         # still waiting for an order that never came are about nothing we will know.
         self._errors_to_session_log()
         self._unknown_ids.clear()
         self.trail.forget_aliases()
-
-    @property
-    def client_id(self) -> int:
-        return int(self.ib.client.clientId)
-
-    # ---- outbound ----
-
-    def on_outbound(self, fields: list[str]) -> None:
-        """One message as it left the client (live: from the connection; replay: a tape's
-        outbound line). What cannot be read is a problem on record, never an exception in the
-        program that sent it."""
-        self._guarded("outbound", self._outbound, fields)
-
-    def _outbound(self, fields: list[str]) -> None:
-        sent = read_outbound(fields, int(self.ib.client.serverVersion() or 0))
-        if sent is None:
-            return
-        cid = self.client_id
-        if isinstance(sent, SentGlobalCancel):
-            self._session(-1, 0, "reqGlobalCancel sent", RequestKind.GLOBAL_CANCEL)
-            return
-        key = FactKey(client_id=cid, order_id=sent.order_id)
-        oid = self.trail.resolve(key)
-        if isinstance(sent, SentCancel):
-            if oid is None:
-                # A cancel of an id this store never saw: IB will answer 10147; both go to
-                # the session log, linked by the order id.
-                self._session(sent.order_id, 0, "cancelOrder sent", RequestKind.CANCEL)
-                self._unknown_ids.add(sent.order_id)
-                return
-            self._request(key, RequestKind.CANCEL, sent.order_id, None)
-            return
-        self._sent_place(key, oid, sent)
-
-    def _sent_place(self, key: FactKey, oid: Any, sent: SentPlace) -> None:
-        if oid is None:
-            # A program sharing the connection placed an order: it exists from the moment it
-            # left, even if IB rejects it before ever giving it a permId.
-            ref = sent.order_ref if is_client_order_id(sent.order_ref) else None
-            stamp = self.trail.clock().isoformat()
-            oid = self.trail.observe(
-                OrderObserved(
-                    contract=sent.contract,
-                    spec=sent.spec,
-                    origin=Origin.API,
-                    client_order_id=ref,
-                    sent_as=None if ref else f"{key.client_id}:{key.order_id}@{stamp}",
-                    parent_key=self._parent_key(key.client_id or 0, sent.parent_id),
-                    provenance={"seen": "placeOrder leaving the client", **sent.unnamed},
-                )
-            )
-            self.trail.bind_alias(key.client_id or 0, sent.order_id, oid)
-            self.stats.discovered += 1
-        state = self.trail.get(oid).state
-        kind = RequestKind.MODIFY if state.requests or state.acknowledged else RequestKind.PLACE
-        self._request(key, kind, sent.order_id, sent.spec)
-
-    def _request(
-        self, key: FactKey, kind: RequestKind, order_id: int, spec: OrderSpec | None
-    ) -> None:
-        cid = key.client_id or 0
-        fact = OutboundRequest(kind=kind, client_id=cid, order_id=order_id, spec=spec)
-        self._counted(self.trail.record(key, fact), "requests", f"{kind.value} sent")
-
-    def _session(self, req_id: int, code: int, message: str, kind: RequestKind) -> None:
-        fact = SessionError(code=code, message=f"{message} ({kind.value})", req_id=req_id,
-                            client_id=self.client_id)  # fmt: skip
-        self._counted(self.trail.record(None, fact), "session", message)
-
-    def _parent_key(self, client_id: int, parent_id: int) -> str | None:
-        if not parent_id:
-            return None
-        parent = self.trail.resolve(FactKey(client_id=client_id, order_id=parent_id))
-        return None if parent is None else self.trail.get(parent).state.order_key
 
     # ---- identity ----
 
@@ -432,17 +318,3 @@ class IbRecorder:
                 ),
             )
             self.stats.discovered += 1
-
-    def _errors_to_session_log(self) -> None:
-        for waiting in self.trail.take_waiting(ErrorReport):
-            e = waiting.fact
-            assert isinstance(e, ErrorReport)
-            fact = SessionError(
-                code=e.code,
-                message=e.message,
-                req_id=waiting.key.order_id or -1,
-                client_id=waiting.key.client_id or self.client_id,
-                advanced_reject=e.advanced_reject,
-                ts_event=e.ts_event,
-            )
-            self._counted(self.trail.record(None, fact), "session", f"session {e.code}")

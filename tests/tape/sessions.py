@@ -90,3 +90,62 @@ def event_log(data: Path) -> list[tuple[Any, int, str, bytes]]:
         ]
     finally:
         trail.close()
+
+
+def check_exactly_once(tape: Path, data: Path) -> None:
+    """Against the wire (the tape), not against our own code: every execution IB sent is on
+    record exactly once (its latest revision), every error IB sent is recorded (on its order or
+    in the session log) and none twice for one request, and every order on record was sent or
+    reported on the wire — none invented."""
+    from ordertrail.adapters.tape.format import Message
+    from ordertrail.adapters.tape.reader import TapeScanner
+    from ordertrail.domain.events import ErrorReported, ExecutionRecorded, RequestSent
+    from ordertrail.domain.session import SessionMessageRecorded
+    from ordertrail.domain.values import exec_base_id, exec_revision
+
+    wire_execs: dict[str, str] = {}
+    wire_errors: list[tuple[int, int]] = []
+    wire_perms: set[int] = set()
+    for _seg, item in TapeScanner(tape).items():
+        if not isinstance(item, Message) or item.direction != "in" or item.handshake:
+            continue
+        f = item.fields
+        if f[0] == "11":
+            exec_id = f[14] if len(f) > 14 else ""
+            base = exec_base_id(exec_id)
+            if base not in wire_execs or exec_revision(exec_id) > exec_revision(wire_execs[base]):
+                wire_execs[base] = exec_id
+        elif f[0] == "4":
+            wire_errors.append((int(f[2]), int(f[3])))
+        elif f[0] == "3" and len(f) > 6:  # orderStatus: [3, orderId, status, ..., permId]
+            wire_perms.add(int(f[6] or 0))
+    trail = OrderTrail(StoreConfig.resolve(data))
+    try:
+        states = trail.states()
+        recorded = {b: x.exec_id for st in states.values() for b, x in st.executions.items()}
+        assert recorded == wire_execs
+        firsts = [
+            e.execution.base_id
+            for oid in states
+            for e in trail.history(oid)
+            if isinstance(e, ExecutionRecorded)
+        ]
+        assert sorted(firsts) == sorted(set(firsts)), "an execution recorded twice"
+        errors: list[int] = []
+        for oid, st in states.items():
+            history = trail.history(oid)
+            errors += [e.code for e in history if isinstance(e, ErrorReported)]
+            sent = any(isinstance(e, RequestSent) for e in history)
+            assert sent or st.perm_id in wire_perms or st.executions, f"invented: {st}"
+        for _, oid, _v, topic, _state in stored_rows(trail.recorder):
+            if topic.endswith("SessionLogOpened"):
+                errors += [
+                    e.code
+                    for e in trail.history(oid)
+                    if isinstance(e, SessionMessageRecorded) and e.code
+                ]
+        # Repeats of one error for one request are one fact; nothing is dropped.
+        assert sorted(set(errors)) == sorted({code for _req, code in wire_errors})
+        assert len(errors) <= len(wire_errors)
+    finally:
+        trail.close()

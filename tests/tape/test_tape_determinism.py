@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ib_async import LimitOrder
 
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.tape import Replayer
 from ordertrail.adapters.testing.harness import IbErrorLog, run_with_simulator
 
-from .sessions import Live, event_log, quiet_market, record_live
+from .sessions import Live, check_exactly_once, event_log, quiet_market, record_live
 
 
 async def every_behaviour(s: Live) -> None:
@@ -67,6 +68,7 @@ def test_replay_of_every_behaviour_is_identical(sim_run: Any, tmp_path: Path, ve
         assert rec.recorder.stats.problems == []
 
     sim_run(body, quiet_market(version))
+    check_exactly_once(tape, tmp_path / "live")
     live = event_log(tmp_path / "live")
     assert len(live) > 30
 
@@ -105,6 +107,9 @@ steps = st.lists(
                 "correct",
                 "held",
                 "reconnect",
+                "modify",
+                "cancel_unknown",
+                "error",
             ]
         ),
         st.integers(0, 3),
@@ -144,6 +149,17 @@ async def random_session(s: Live, plan: list[Step]) -> None:
                 sim.release_commission_report(exec_id)
             held.clear()
             await s.reconnect(1)
+        elif action == "modify" and sim.order(oid).is_working:
+            t.order.lmtPrice = 150 - (pick + 1) / 100
+            s.ib.placeOrder(t.contract, t.order)
+        elif action == "cancel_unknown":
+            ghost = LimitOrder("BUY", 1, 1.0)
+            ghost.orderId = 900_000 + pick
+            s.ib.cancelOrder(ghost)
+        elif action == "error":
+            # IB says the same thing twice about one request: one fact.
+            sim.send_error(oid, 404, "Order held while securities are located.")
+            sim.send_error(oid, 404, "Order held while securities are located.")
         await asyncio.sleep(0.005)
 
 
@@ -160,6 +176,7 @@ def test_random_sessions_replay_identically(plan: list[Step]) -> None:
 
         asyncio.run(run_with_simulator(body, errors, quiet_market()))
         assert not errors.unexpected(), errors.unexpected()
+        check_exactly_once(tape, root / "live")
         replayer = Replayer(StoreConfig.resolve(root / "replay"))
         report = replayer.replay(tape)
         assert report.ok, report.as_dict()
