@@ -158,4 +158,3 @@ class RequestRecorder:
                 ts_event=e.ts_event,
             )
             self._counted(self.trail.record(None, fact), "session", f"session {e.code}")
-
