@@ -131,7 +131,12 @@ class IbRecorder(RequestRecorder):
     # ---- identity ----
 
     def _learn_order(
-        self, contract: Contract, order: IbOrder, order_id: int, client_id: int
+        self,
+        contract: Contract,
+        order: IbOrder,
+        order_id: int,
+        client_id: int,
+        origin: Origin | None = None,
     ) -> FactKey:
         ref = order.orderRef or None
         perm = int(order.permId or 0) or None
@@ -144,7 +149,7 @@ class IbRecorder(RequestRecorder):
                 OrderObserved(
                     contract=cref,
                     spec=mapping.order_spec(order, cref),
-                    origin=origin_of(client_id, order_id),
+                    origin=origin or origin_of(client_id, order_id),
                     perm_id=perm,
                     client_order_id=ref if is_client_order_id(ref) else None,
                     parent_key=self._parent_key(client_id, order.parentId),
@@ -182,7 +187,9 @@ class IbRecorder(RequestRecorder):
         # orderRef or permId finds the order, and its final status is recorded unless known.
         # IB may report totalQuantity 0 with a non-zero filledQuantity: the filled figure is
         # recorded as IB reported it, and the order shows the fills not yet seen.
-        key = self._learn_order(contract, order, 0, int(order.clientId))
+        # completedOrder carries no clientId (neither IB's message nor ib_async's decoder has
+        # one): who placed such an order is unknown, never assumed to be a person in TWS.
+        key = self._learn_order(contract, order, 0, 0, Origin.DISCOVERED)
         current = self.trail.get(self.trail.require(key)).state
         if current.status.value == state.status:
             self.stats.repeats += 1
