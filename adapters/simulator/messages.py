@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from .executions import SimExecution
 from .orders import SimOrder
+from .tws_time import UTC_TWS, TwsTimeZone
 from .wire import UNSET_DOUBLE_TEXT, Field
 
 CONTRACT_FIELDS = (
@@ -27,14 +28,9 @@ def contract_fields(raw: Mapping[str, str]) -> list[Field]:
     return [raw.get(name, "") for name in CONTRACT_FIELDS]
 
 
-def ib_time(moment: datetime) -> str:
-    """``yyyymmdd hh:mm:ss UTC``: ib_async's parseIBDatetime reads the trailing zone name."""
-    return moment.strftime("%Y%m%d %H:%M:%S") + " UTC"
-
-
-def handshake_reply(server_version: int, now: datetime) -> list[Field]:
+def handshake_reply(server_version: int, now: datetime, tz: TwsTimeZone = UTC_TWS) -> list[Field]:
     # Exactly two fields: ib_async treats the first two-field message as the end of handshake.
-    return [server_version, ib_time(now)]
+    return [server_version, tz.stamp(now)]
 
 
 def managed_accounts(accounts: list[str]) -> list[Field]:
@@ -72,14 +68,16 @@ def order_status(order: SimOrder) -> list[Field]:
     ]
 
 
-def exec_details(server_version: int, req_id: int, ex: SimExecution) -> list[Field]:
+def exec_details(
+    server_version: int, req_id: int, ex: SimExecution, tz: TwsTimeZone = UTC_TWS
+) -> list[Field]:
     """execDetails; ``req_id`` is -1 for a live execution, the request's id otherwise."""
     ticket = ex.order.ticket
     fields: list[Field] = [11, req_id, ex.order_id]
     fields += contract_fields(ticket.raw)
     fields += [
         ex.exec_id,
-        ib_time(ex.time),
+        tz.execution(ex.time),
         ex.account,
         ex.exchange,
         ex.side,
@@ -168,8 +166,8 @@ def portfolio_value(
     ]
 
 
-def account_time(now: datetime) -> list[Field]:
-    return [8, 1, now.strftime("%H:%M")]
+def account_time(now: datetime, tz: TwsTimeZone = UTC_TWS) -> list[Field]:
+    return [8, 1, tz.clock_time(now)]
 
 
 def account_download_end(account: str) -> list[Field]:
