@@ -184,6 +184,14 @@ def account_update_multi_end(req_id: int) -> list[Field]:
     return [74, 1, req_id]
 
 
+def account_summary(req_id: int, account: str, tag: str, value: str, currency: str) -> list[Field]:
+    return [63, 1, req_id, account, tag, value, currency]
+
+
+def account_summary_end(req_id: int) -> list[Field]:
+    return [64, 1, req_id]
+
+
 def order_bound(perm_id: int, client_id: int, order_id: int) -> list[Field]:
     # orderBound has no version field (ib_async reads it with skip=1).
     return [100, perm_id, client_id, order_id]

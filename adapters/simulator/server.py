@@ -44,6 +44,8 @@ class SimulatorServer:
             49: lambda s, _f: s.send(msg.current_time(broker.clock())),
             58: lambda _s, _f: broker.global_cancel(),
             61: lambda s, _f: snapshots.positions(broker, s),
+            62: self._account_summary,
+            63: lambda _s, _f: None,  # cancelAccountSummary: nothing streams
             64: self._cancel_positions,
             76: self._account_updates_multi,
             77: lambda _s, _f: None,  # cancelAccountUpdatesMulti: nothing streams
@@ -210,6 +212,14 @@ class SimulatorServer:
         r.flag()  # ledgerAndNLV
         _no_leftover(r, "reqAccountUpdatesMulti")
         snapshots.account_updates_multi(self.broker, session, req_id, account)
+
+    def _account_summary(self, session: Session, fields: list[str]) -> None:
+        r = FieldReader(fields[2:])
+        req_id = r.integer_or(0)
+        r.text()  # group: every account the simulator manages
+        tags = r.text()
+        _no_leftover(r, "reqAccountSummary")
+        snapshots.account_summary(self.broker, session, req_id, tags)
 
     def _executions(self, session: Session, fields: list[str]) -> None:
         r = FieldReader(fields[2:])

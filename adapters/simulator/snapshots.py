@@ -72,6 +72,16 @@ def account_updates_multi(broker: Broker, session: Session, req_id: int, account
     session.send(msg.account_update_multi_end(req_id))
 
 
+def account_summary(broker: Broker, session: Session, req_id: int, tags: str) -> None:
+    # ib_async asks for the summary again whenever TWS says connectivity is back (1102).
+    wanted = set(tags.split(","))
+    for account in broker.scenario.accounts:
+        for key, value, currency in account_values(broker.scenario, account):
+            if key in wanted:
+                session.send(msg.account_summary(req_id, account, key, value, currency))
+    session.send(msg.account_summary_end(req_id))
+
+
 def account_values(scenario: Scenario, account: str) -> list[tuple[str, str, str]]:
     cash = str(scenario.cash)
     cur = scenario.currency

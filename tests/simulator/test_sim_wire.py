@@ -293,6 +293,9 @@ def test_small_messages(version: int, ib_errors: Any) -> None:
         (msg.account_update_multi(3, "DU1", "k", "v", "USD"), "accountUpdateMulti",
          (3, "DU1", "", "k", "v", "USD")),
         (msg.account_update_multi_end(3), "accountUpdateMultiEnd", (3,)),
+        (msg.account_summary(4, "DU1", "NetLiquidation", "100", "USD"), "accountSummary",
+         (4, "DU1", "NetLiquidation", "100", "USD")),
+        (msg.account_summary_end(4), "accountSummaryEnd", (4,)),
         (msg.order_bound(777, 0, -1), "orderBound", (777, 0, -1)),
         (msg.current_time(NOW), "currentTime", (int(NOW.timestamp()),)),
     ]  # fmt: skip
