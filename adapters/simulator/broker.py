@@ -1,7 +1,7 @@
 """The simulated broker: order lifecycle, fills and who hears about them.
 
 Requests from connected clients and calls from the control API both end up here. Every broker
-fact is sent the way TWS sends it (see /work/shared/ib-facts.md): statuses only to the owning
+fact is sent the way TWS sends it: statuses only to the owning
 client (manual orders to client 0), commission reports to every client (they carry no clientId),
 positions to every client that subscribed.
 """
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from . import cancels
 from . import messages as msg
 from .contracts import NO_DEFINITION, ambiguous_text, resolve
 from .error_texts import text_for
@@ -23,9 +24,9 @@ from .executions import (
     wire_order_id,
 )
 from .order_messages import open_order
-from .orders import DONE, OrderBook, SimOrder, Status, fill_price, resting_status, stop_reached
+from .orders import OrderBook, SimOrder, Status, fill_price, resting_status, stop_reached
 from .positions import PositionBook
-from .scenario import Behaviour, BehaviourKind, CancelError, CommissionTiming, Scenario
+from .scenario import Behaviour, BehaviourKind, CommissionTiming, Scenario
 from .session import Session
 from .snapshots import portfolio_message
 from .tickets import OrderTicket, apply_modification
@@ -113,11 +114,11 @@ class Broker:
         if behaviour is not None:
             order.completed_total_quantity = behaviour.completed_total_quantity
         if self.next_rejections:
-            self.reject(order, *self.next_rejections.pop(0))
+            cancels.reject(self, order, *self.next_rejections.pop(0))
             return
         refused = self._qualify(ticket)
         if refused is not None:
-            self.reject(order, 200, refused, inactive=False)
+            cancels.reject(self, order, 200, refused, inactive=False)
             return
         if ticket.transmit:
             self._transmit_with_family(order)
@@ -206,7 +207,7 @@ class Broker:
         if behaviour is not None and behaviour.kind == BehaviourKind.STUCK:
             return  # PendingSubmit forever: TWS never says a word
         if behaviour is not None and behaviour.kind == BehaviourKind.REJECT:
-            self.reject(order, behaviour.code, behaviour.text or None, behaviour.inactive)
+            cancels.reject(self, order, behaviour.code, behaviour.text or None, behaviour.inactive)
             return
         if behaviour is not None and behaviour.kind == BehaviourKind.INACTIVE:
             order.status = Status.INACTIVE
@@ -301,7 +302,7 @@ class Broker:
         order.exec_ids.append(ex.exec_id)
         if order.remaining == 0:
             order.status = Status.FILLED
-            self._complete(order, "Filled")
+            self.complete(order, "Filled")
         if timing == CommissionTiming.EARLY:
             self.broadcast_commission(ex)
         self._send_execution(ex)
@@ -362,7 +363,7 @@ class Broker:
         for sibling in self.book.oca_siblings(order):
             explicit = bool(order.ticket.oca_group) and order.ticket.oca_type == 1
             if explicit or sibling.remaining <= qty:
-                self.cancel(sibling, reason="OCA")
+                cancels.cancel(self, sibling, reason="OCA")
             else:
                 # OCA types 2 and 3 (and bracket legs) reduce the others by the filled quantity.
                 new_total = sibling.ticket.total_quantity - qty
@@ -377,77 +378,6 @@ class Broker:
                         self.send_status(child)
                     self.try_fill(child)
 
-    # ------------------------------------------------------ cancels & rejects
-    def cancel_request(self, session: Session, order_id: int) -> None:
-        assert session.client_id is not None
-        order = self.book.get(session.client_id, order_id)
-        v = session.server_version
-        if order is None:
-            text = f"OrderId {order_id} that needs to be cancelled is not found."
-            session.send(msg.error(v, order_id, 10147, text))
-            return
-        if order.status in DONE or (order.closed and order.status != Status.INACTIVE):
-            text = (
-                f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
-                f"state: {order.status.value}."
-            )
-            session.send(msg.error(v, order_id, 10148, text))
-            return
-        behaviour = self.scenario.behaviour_for(order.ticket.order_ref)
-        if order.defer_cancel or (behaviour is not None and behaviour.defer_cancel):
-            # PendingCancel until the control API confirms; the order can still fill meanwhile.
-            order.status = Status.PENDING_CANCEL
-            self.send_status(order)
-            return
-        self.confirm_cancel(order)
-
-    def cancel(
-        self, order: SimOrder, reason: str = "", notify: bool = True, error_first: bool = False
-    ) -> None:
-        """Cancel ``order`` and its unfilled children: the Cancelled status and error 202
-        (after the status, before it with ``error_first``, or not at all without ``notify``)."""
-        order.status = Status.CANCELLED
-        self._complete(order, "Cancelled by Trader" if not reason else f"Cancelled: {reason}")
-        if order.announced:
-            if notify and error_first:
-                self.send_error(order, 202, text_for(202) + reason)
-            self.send_status(order)
-            if notify and not error_first:
-                self.send_error(order, 202, text_for(202) + reason)
-        for child in self.book.children(order):
-            if not child.closed:
-                self.cancel(child, reason, notify, error_first)
-
-    def confirm_cancel(self, order: SimOrder) -> None:
-        """Carry out a requested cancel, with error 202 as the scenario's ``cancel_error`` says."""
-        order.defer_cancel = False
-        if not order.closed:
-            mode = self.scenario.cancel_error
-            self.cancel(
-                order, notify=mode != CancelError.NONE, error_first=mode == CancelError.BEFORE
-            )
-
-    def reject(self, order: SimOrder, code: int, text: str | None, inactive: bool) -> None:
-        order.closed = True
-        self.send_error(order, code, text)
-        if inactive:
-            order.status = Status.INACTIVE
-            self.announce(order)
-        for child in self.book.children(order):
-            child.closed = True  # children of a rejected parent are never sent
-
-    def set_inactive(self, order: SimOrder, why_held: str) -> None:
-        # Inactive with a whyHeld (e.g. "locate") is not final: the order may still fill.
-        order.status = Status.INACTIVE
-        order.why_held = why_held
-        self.send_status(order)
-
-    def global_cancel(self) -> None:
-        # reqGlobalCancel cancels every working order, whoever placed it (other clients, TWS).
-        for order in self.book:
-            if order.is_working and order.status != Status.PENDING_CANCEL:
-                self.confirm_cancel(order)
-
     def send_session_message(
         self, code: int, text: str | None, req_id: int = -1, client_id: int | None = None
     ) -> None:
@@ -456,7 +386,7 @@ class Broker:
             if s.ready and client_id in (None, s.client_id):
                 s.send(msg.error(s.server_version, req_id, code, text or text_for(code)))
 
-    def _complete(self, order: SimOrder, status_text: str) -> None:
+    def complete(self, order: SimOrder, status_text: str) -> None:
         order.closed = True
         order.completed_at = self.clock()
         order.completed_status = status_text

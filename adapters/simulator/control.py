@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 
+from . import cancels
 from .broker import Broker
 from .executions import SimExecution
 from .orders import SimOrder
@@ -197,7 +198,7 @@ class Simulator:
         client_id: int | None = None,
     ) -> None:
         """Error ``code`` (201, 200, 103, ...) for the order, optionally followed by Inactive."""
-        self.broker.reject(self._resolve(order, client_id), code, text, inactive)
+        cancels.reject(self.broker, self._resolve(order, client_id), code, text, inactive)
 
     def reject_next(
         self, code: int = 201, text: str | None = None, *, inactive: bool = False
@@ -228,7 +229,7 @@ class Simulator:
     def set_inactive(
         self, order: SimOrder | int, why_held: str = "", *, client_id: int | None = None
     ) -> None:
-        self.broker.set_inactive(self._resolve(order, client_id), why_held)
+        cancels.set_inactive(self.broker, self._resolve(order, client_id), why_held)
 
     def cancel(
         self,
@@ -242,7 +243,7 @@ class Simulator:
         """An unsolicited cancel by the broker: Cancelled, then error 202 (202 first with
         ``error_first``; none without ``with_error``)."""
         target = self._resolve(order, client_id)
-        self.broker.cancel(target, reason, notify=with_error, error_first=error_first)
+        cancels.cancel(self.broker, target, reason, notify=with_error, error_first=error_first)
 
     def defer_cancel(self, order: SimOrder | int, *, client_id: int | None = None) -> None:
         """Answer the next cancel request with PendingCancel only; the order keeps working."""
@@ -250,7 +251,7 @@ class Simulator:
 
     def confirm_cancel(self, order: SimOrder | int, *, client_id: int | None = None) -> None:
         """Carry out a cancel held in PendingCancel (202 placed as ``scenario.cancel_error``)."""
-        self.broker.confirm_cancel(self._resolve(order, client_id))
+        cancels.confirm_cancel(self.broker, self._resolve(order, client_id))
 
     # --------------------------------------------------------- raw messages
     def send_order_status(

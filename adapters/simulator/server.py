@@ -7,8 +7,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from . import cancels, snapshots
 from . import messages as msg
-from . import snapshots
 from .broker import Broker
 from .error_texts import text_for
 from .executions import ExecutionFilter
@@ -42,7 +42,7 @@ class SimulatorServer:
             15: self._auto_open_orders,
             16: lambda s, _f: snapshots.open_orders(broker, s, everyone=True),
             49: lambda s, _f: s.send(msg.current_time(broker.clock())),
-            58: lambda _s, _f: broker.global_cancel(),
+            58: lambda _s, _f: cancels.global_cancel(broker),
             61: lambda s, _f: snapshots.positions(broker, s),
             62: self._account_summary,
             63: lambda _s, _f: None,  # cancelAccountSummary: nothing streams
@@ -195,7 +195,7 @@ class SimulatorServer:
         if session.server_version >= 169:
             r.text()  # manualCancelOrderTime: an audit stamp TWS keeps, no effect here
         _no_leftover(r, "cancelOrder")
-        self.broker.cancel_request(session, order_id)
+        cancels.cancel_request(self.broker, session, order_id)
 
     def _account_updates(self, session: Session, fields: list[str]) -> None:
         r = FieldReader(fields[2:])
