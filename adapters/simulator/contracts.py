@@ -32,6 +32,12 @@ class Instrument:
     trading_class: str = ""
     long_name: str = ""
     min_tick: Decimal = Decimal("0.01")
+    time_zone_id: str = "US/Eastern"
+
+    @property
+    def valid_exchanges(self) -> str:
+        venues = [self.exchange, self.primary_exchange]
+        return ",".join(dict.fromkeys(v for v in venues if v))
 
     def contract_fields(self) -> dict[str, str]:
         """The fields TWS fills in when it echoes a resolved contract (ib_async's names)."""
@@ -74,7 +80,7 @@ def ambiguous_text(symbol: str) -> str:
 
 _KEYS = {
     "con_id", "symbol", "sec_type", "exchange", "primary_exchange", "currency",
-    "local_symbol", "trading_class", "long_name", "min_tick",
+    "local_symbol", "trading_class", "long_name", "min_tick", "time_zone_id",
 }  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from .contracts import Instrument
 from .executions import SimExecution
 from .orders import SimOrder
 from .tws_time import UTC_TWS, TwsTimeZone
@@ -97,6 +98,33 @@ def exec_details(
     if server_version >= 178:
         fields.append(False)  # pendingPriceRevision
     return fields
+
+
+# Order types TWS lists for a common stock (a subset; ib_async only passes the text on).
+STOCK_ORDER_TYPES = "DAY,GTC,IOC,LIT,LMT,LOC,MIT,MKT,MOC,MTL,OCA,STP,STPLMT,TRAIL,TRAILLMT,WHATIF"
+
+
+def contract_details(server_version: int, req_id: int, inst: Instrument) -> list[Field]:
+    """contractDetails (10) for a non-bond, non-fund instrument, as ib_async's decoder reads it:
+    a version field and mdSizeMultiplier before 164, minSize/sizeIncrement from 164."""
+    head: list[Field] = [10] if server_version >= 164 else [10, 8]
+    fields = [*head, req_id, inst.symbol, inst.sec_type, "", 0, "", inst.exchange]
+    fields += [inst.currency, inst.local_symbol or inst.symbol, inst.trading_class or inst.symbol]
+    fields += [inst.trading_class or inst.symbol, inst.con_id, inst.min_tick]
+    if server_version < 164:
+        fields.append(1)  # mdSizeMultiplier, obsolete
+    fields += ["", STOCK_ORDER_TYPES, inst.valid_exchanges, 1, 0, inst.long_name]
+    fields += [inst.primary_exchange, "", "", "", "", inst.time_zone_id, "", "", "", ""]
+    fields += [0, 1, "", "", "26", "", "COMMON" if inst.sec_type == "STK" else ""]
+    if server_version == 163:
+        fields.append(1)  # suggestedSizeIncrement
+    if server_version >= 164:
+        fields += [1, 1, 100]  # minSize, sizeIncrement, suggestedSizeIncrement
+    return fields
+
+
+def contract_details_end(req_id: int) -> list[Field]:
+    return [52, 1, req_id]
 
 
 def exec_details_end(req_id: int) -> list[Field]:

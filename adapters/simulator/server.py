@@ -10,6 +10,7 @@ from collections.abc import Callable
 from . import cancels, snapshots
 from . import messages as msg
 from .broker import Broker
+from .contracts import NO_DEFINITION, resolve
 from .error_texts import text_for
 from .executions import ExecutionFilter
 from .session import MessageTap, Session
@@ -19,6 +20,11 @@ from .wire import FieldReader, ProtocolError, read_frame, read_greeting, split_f
 log = logging.getLogger("ordertrail.simulator")
 
 Handler = Callable[[Session, list[str]], None]
+# A contract in a request, as ib_async's Client writes it.
+REQUEST_CONTRACT_FIELDS = (
+    "conId", "symbol", "secType", "lastTradeDateOrContractMonth", "strike", "right",
+    "multiplier", "exchange", "primaryExchange", "currency", "localSymbol", "tradingClass",
+)  # fmt: skip
 
 
 class SimulatorServer:
@@ -39,6 +45,7 @@ class SimulatorServer:
             6: self._account_updates,
             7: self._executions,
             8: lambda s, _f: s.send(msg.next_valid_id(self._next_id(s))),
+            9: self._contract_details,
             15: self._auto_open_orders,
             16: lambda s, _f: snapshots.open_orders(broker, s, everyone=True),
             49: lambda s, _f: s.send(msg.current_time(broker.clock())),
@@ -212,6 +219,25 @@ class SimulatorServer:
         r.flag()  # ledgerAndNLV
         _no_leftover(r, "reqAccountUpdatesMulti")
         snapshots.account_updates_multi(self.broker, session, req_id, account)
+
+    def _contract_details(self, session: Session, fields: list[str]) -> None:
+        r = FieldReader(fields[2:])
+        req_id = r.integer_or(0)
+        wanted = {name: r.text() for name in REQUEST_CONTRACT_FIELDS}
+        r.flag()  # includeExpired: the simulator's instruments do not expire
+        r.text()  # secIdType
+        r.text()  # secId
+        if session.server_version >= 176:
+            r.text()  # issuerId
+        _no_leftover(r, "reqContractDetails")
+        v = session.server_version
+        found = resolve(self.broker.scenario.contracts, wanted)
+        if not found:
+            session.send(msg.error(v, req_id, 200, NO_DEFINITION))
+            return
+        for instrument in found:
+            session.send(msg.contract_details(v, req_id, instrument))
+        session.send(msg.contract_details_end(req_id))
 
     def _account_summary(self, session: Session, fields: list[str]) -> None:
         r = FieldReader(fields[2:])
