@@ -159,7 +159,7 @@ class Broker:
         if order.closed:
             self.send_error(order, 103)
             return
-        refusal = self._modify_refusal(order)
+        refusal = self._modify_refusal(order) if order.transmitted else None
         if refusal is not None:
             # IB refuses the modify with an error for the order id and keeps the old terms.
             self.send_error(order, *refusal)
