@@ -1,9 +1,9 @@
 """The simulated broker: order lifecycle, fills and who hears about them.
 
 Requests from connected clients and calls from the control API both end up here. Every broker
-fact is sent the way TWS sends it: statuses only to the owning
-client (manual orders to client 0), commission reports to every client (they carry no clientId),
-positions to every client that subscribed.
+fact is sent the way TWS sends it: statuses only to the owning client (manual orders to client
+0), commission reports to every client (they carry no clientId), positions to every client that
+subscribed.
 """
 
 from __future__ import annotations
