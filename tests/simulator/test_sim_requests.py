@@ -212,6 +212,31 @@ def test_cancel_of_an_order_nobody_placed_is_10147(sim_run: Any) -> None:
     sim_run(body, priced())
 
 
+def test_two_requests_get_two_identical_errors(sim_run: Any) -> None:
+    wire = Wire()
+
+    async def body(h: Any) -> None:
+        h.errors.expect(r"Error 10148, reqId \d+: .*state: Filled")
+        ib = await h.connect(1)
+        errors = record_errors(ib)
+        trade = ib.placeOrder(AAPL, LimitOrder("BUY", 10, 151))
+        await h.wait_until(lambda: trade.orderStatus.status == "Filled")
+        mark = wire.mark()
+        ib.client.cancelOrder(trade.order.orderId, "")
+        ib.client.cancelOrder(trade.order.orderId, "")
+        await h.wait_until(lambda: len(errors) == 2)
+        assert errors[0] == errors[1]
+        assert errors[0][:2] == (trade.order.orderId, 10148)
+        sent = wire.since(mark)
+        assert kinds(sent) == ["error", "error"]
+        assert sent[0] == sent[1]  # byte-identical answers: only the requests tell them apart
+        assert [f for cid, f in wire.inbound if f[0] == "4"] == [
+            ["4", "1", str(trade.order.orderId), ""]
+        ] * 2
+
+    sim_run(body, priced(), on_message=wire)
+
+
 def test_cancel_after_the_filled_status_is_10148(sim_run: Any) -> None:
     async def body(h: Any) -> None:
         h.errors.expect(r"Error 10148, reqId \d+: .*cannot be cancelled, state: Filled")
