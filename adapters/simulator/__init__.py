@@ -7,33 +7,41 @@ partial fills, rejects, cancel races, duplicates, late or missing commission rep
 execution corrections, stuck orders, disconnects and orders placed by hand.
 """
 
+from .contracts import Instrument
 from .control import Simulator
 from .orders import SimOrder, Status
 from .runner import run_simulator, serve
 from .scenario import (
     Behaviour,
     BehaviourKind,
+    CancelError,
     CommissionTiming,
     Scenario,
     ScenarioError,
     ScriptedFill,
+    SessionMessage,
     load_scenario,
     scenario_from_dict,
 )
 from .session import Direction, MessageTap
+from .tws_time import TwsTimeZone
 
 __all__ = [
     "Behaviour",
     "BehaviourKind",
+    "CancelError",
     "CommissionTiming",
     "Direction",
+    "Instrument",
     "MessageTap",
     "Scenario",
     "ScenarioError",
     "ScriptedFill",
+    "SessionMessage",
     "SimOrder",
     "Simulator",
     "Status",
+    "TwsTimeZone",
     "load_scenario",
     "run_simulator",
     "scenario_from_dict",

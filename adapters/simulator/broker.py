@@ -1,9 +1,9 @@
 """The simulated broker: order lifecycle, fills and who hears about them.
 
 Requests from connected clients and calls from the control API both end up here. Every broker
-fact is sent the way TWS sends it (see /work/shared/ib-facts.md): statuses only to the owning
-client (manual orders to client 0), commission reports to every client (they carry no clientId),
-positions to every client that subscribed.
+fact is sent the way TWS sends it: statuses only to the owning client (manual orders to client
+0), commission reports to every client (they carry no clientId), positions to every client that
+subscribed.
 """
 
 from __future__ import annotations
@@ -13,34 +13,26 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from . import cancels
 from . import messages as msg
+from .contracts import NO_DEFINITION, ambiguous_text, resolve
+from .error_texts import text_for
 from .executions import (
-    ExecutionFilter,
     SimExecution,
     corrected_exec_id,
     exec_id_for,
     wire_order_id,
 )
-from .order_messages import completed_order, open_order
-from .orders import DONE, OrderBook, SimOrder, Status, fill_price, resting_status, stop_reached
-from .positions import Position, PositionBook
+from .order_messages import open_order
+from .orders import OrderBook, SimOrder, Status, fill_price, resting_status, stop_reached
+from .positions import PositionBook
 from .scenario import Behaviour, BehaviourKind, CommissionTiming, Scenario
 from .session import Session
+from .snapshots import portfolio_message
 from .tickets import OrderTicket, apply_modification
-from .wire import Field
 
 log = logging.getLogger("ordertrail.simulator")
 
-# TWS's texts, so that tests and users see what a real session shows.
-TEXTS = {
-    103: "Duplicate order id",
-    104: "Can't modify a filled order",
-    200: "No security definition has been found for the request",
-    201: "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED "
-    "POSITION YOUR EQUITY WITH LOAN VALUE [0.00 USD] MUST EXCEED THE INITIAL MARGIN",
-    202: "Order Canceled - reason:",
-    326: "Unable to connect as the client id is already in use. Retry with a unique client id.",
-}
 NO_AUTO_FILL = frozenset({BehaviourKind.STUCK, BehaviourKind.REST, BehaviourKind.INACTIVE})
 
 
@@ -56,6 +48,8 @@ class Broker:
         self.silent_reports: set[str] = set()
         self._exec_seq = 0
         self._manual_only: set[int] = set()  # permIds that must never fill automatically
+        # (code, text, inactive) for the next new orders: rejected before any acknowledgement.
+        self.next_rejections: list[tuple[int, str | None, bool]] = []
 
     # ----------------------------------------------------------------- routing
     def audience(self, order: SimOrder) -> list[Session]:
@@ -83,7 +77,7 @@ class Broker:
     def send_error(self, order: SimOrder, code: int, text: str | None = None) -> None:
         # Errors are addressed by orderId only: a manual order's errors reach no one useful.
         for s in self.audience(order):
-            s.send(msg.error(s.server_version, order.order_id, code, text or TEXTS.get(code, "")))
+            s.send(msg.error(s.server_version, order.order_id, code, text or text_for(code)))
 
     def broadcast_commission(self, ex: SimExecution) -> None:
         for s in self.sessions:
@@ -102,7 +96,7 @@ class Broker:
             return
         if ticket.order_id <= self.book.max_order_id(session.client_id):
             # TWS refuses ids at or below the highest one this client id has used.
-            session.send(msg.error(session.server_version, ticket.order_id, 103, TEXTS[103]))
+            session.send(msg.error(session.server_version, ticket.order_id, 103, text_for(103)))
             return
         if not ticket.account:
             # TWS books an order without an account to the (first) managed account.
@@ -116,8 +110,28 @@ class Broker:
         )
         self.book.add(order)
         session.known_perm_ids.add(order.perm_id)
+        behaviour = self.scenario.behaviour_for(ticket.order_ref)
+        if behaviour is not None:
+            order.completed_total_quantity = behaviour.completed_total_quantity
+        if self.next_rejections:
+            cancels.reject(self, order, *self.next_rejections.pop(0))
+            return
+        refused = self._qualify(ticket)
+        if refused is not None:
+            cancels.reject(self, order, 200, refused, inactive=False)
+            return
         if ticket.transmit:
             self._transmit_with_family(order)
+
+    def _qualify(self, ticket: OrderTicket) -> str | None:
+        """Resolve the contract as TWS does and echo it back filled in; or say why not."""
+        if not self.scenario.contracts:
+            return None  # a scenario without a contract list accepts any contract
+        found = resolve(self.scenario.contracts, ticket.raw)
+        if len(found) != 1:
+            return NO_DEFINITION if not found else ambiguous_text(ticket.symbol)
+        ticket.raw.update(found[0].contract_fields())
+        return None
 
     def place_manual(self, ticket: OrderTicket) -> SimOrder:
         """An order typed into TWS by hand: orderId 0 and clientId 0, unless client 0 binds it."""
@@ -145,8 +159,14 @@ class Broker:
         if order.closed:
             self.send_error(order, 103)
             return
+        refusal = self._modify_refusal(order) if order.transmitted else None
+        if refusal is not None:
+            # IB refuses the modify with an error for the order id and keeps the old terms.
+            self.send_error(order, *refusal)
+            return
         if not ticket.account:
             ticket.raw["account"] = order.ticket.account
+        self._qualify(ticket)
         apply_modification(order.ticket, ticket)
         if not order.transmitted:
             if ticket.transmit:
@@ -156,6 +176,15 @@ class Broker:
             order.status = resting_status(order, self.book.parent_of(order))
         self.announce(order)
         self.try_fill(order)
+
+    def _modify_refusal(self, order: SimOrder) -> tuple[int, str | None] | None:
+        if order.refused_modifications:
+            code, text = order.refused_modifications.pop(0)
+            return code, text or None
+        behaviour = self.scenario.behaviour_for(order.ticket.order_ref)
+        if behaviour is not None and behaviour.refuse_modify is not None:
+            return behaviour.refuse_modify, behaviour.refuse_modify_text or None
+        return None
 
     def _transmit_with_family(self, order: SimOrder) -> None:
         # IB's bracket idiom: parent and first children with transmit=False, the last child
@@ -178,7 +207,7 @@ class Broker:
         if behaviour is not None and behaviour.kind == BehaviourKind.STUCK:
             return  # PendingSubmit forever: TWS never says a word
         if behaviour is not None and behaviour.kind == BehaviourKind.REJECT:
-            self.reject(order, behaviour.code, behaviour.text or None, behaviour.inactive)
+            cancels.reject(self, order, behaviour.code, behaviour.text or None, behaviour.inactive)
             return
         if behaviour is not None and behaviour.kind == BehaviourKind.INACTIVE:
             order.status = Status.INACTIVE
@@ -273,7 +302,7 @@ class Broker:
         order.exec_ids.append(ex.exec_id)
         if order.remaining == 0:
             order.status = Status.FILLED
-            self._complete(order, "Filled")
+            self.complete(order, "Filled")
         if timing == CommissionTiming.EARLY:
             self.broadcast_commission(ex)
         self._send_execution(ex)
@@ -298,7 +327,7 @@ class Broker:
             if ex.order.perm_id not in s.known_perm_ids:
                 s.send(open_order(s.server_version, ex.order))
                 s.known_perm_ids.add(ex.order.perm_id)
-            s.send(msg.exec_details(s.server_version, -1, ex))
+            s.send(msg.exec_details(s.server_version, -1, ex, self.scenario.tws_time_zone))
 
     def correct_execution(
         self, exec_id: str, price: Decimal | None, commission: Decimal | None
@@ -334,7 +363,7 @@ class Broker:
         for sibling in self.book.oca_siblings(order):
             explicit = bool(order.ticket.oca_group) and order.ticket.oca_type == 1
             if explicit or sibling.remaining <= qty:
-                self.cancel(sibling, reason="OCA")
+                cancels.cancel(self, sibling, reason="OCA")
             else:
                 # OCA types 2 and 3 (and bracket legs) reduce the others by the filled quantity.
                 new_total = sibling.ticket.total_quantity - qty
@@ -349,137 +378,18 @@ class Broker:
                         self.send_status(child)
                     self.try_fill(child)
 
-    # ------------------------------------------------------ cancels & rejects
-    def cancel_request(self, session: Session, order_id: int) -> None:
-        assert session.client_id is not None
-        order = self.book.get(session.client_id, order_id)
-        v = session.server_version
-        if order is None:
-            text = f"OrderId {order_id} that needs to be cancelled is not found."
-            session.send(msg.error(v, order_id, 10147, text))
-            return
-        if order.status in DONE or (order.closed and order.status != Status.INACTIVE):
-            text = (
-                f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
-                f"state: {order.status.value}."
-            )
-            session.send(msg.error(v, order_id, 10148, text))
-            return
-        if order.defer_cancel:
-            order.status = Status.PENDING_CANCEL
-            self.send_status(order)
-            return
-        self.cancel(order)
+    def send_session_message(
+        self, code: int, text: str | None, req_id: int = -1, client_id: int | None = None
+    ) -> None:
+        """An error not answering any request: to ``client_id``'s connections, or to all."""
+        for s in self.sessions:
+            if s.ready and client_id in (None, s.client_id):
+                s.send(msg.error(s.server_version, req_id, code, text or text_for(code)))
 
-    def cancel(self, order: SimOrder, reason: str = "", notify: bool = True) -> None:
-        """Cancel ``order`` and its unfilled children; Cancelled first, then error 202."""
-        order.status = Status.CANCELLED
-        self._complete(order, "Cancelled by Trader" if not reason else f"Cancelled: {reason}")
-        if order.announced:
-            self.send_status(order)
-            if notify:
-                self.send_error(order, 202, TEXTS[202] + reason)
-        for child in self.book.children(order):
-            if not child.closed:
-                self.cancel(child, reason, notify)
-
-    def confirm_cancel(self, order: SimOrder) -> None:
-        order.defer_cancel = False
-        if not order.closed:
-            self.cancel(order)
-
-    def reject(self, order: SimOrder, code: int, text: str | None, inactive: bool) -> None:
-        order.closed = True
-        self.send_error(order, code, text)
-        if inactive:
-            order.status = Status.INACTIVE
-            self.announce(order)
-        for child in self.book.children(order):
-            child.closed = True  # children of a rejected parent are never sent
-
-    def set_inactive(self, order: SimOrder, why_held: str) -> None:
-        # Inactive with a whyHeld (e.g. "locate") is not final: the order may still fill.
-        order.status = Status.INACTIVE
-        order.why_held = why_held
-        self.send_status(order)
-
-    def global_cancel(self) -> None:
-        for order in self.book:
-            if order.is_working:
-                self.cancel(order)
-
-    def _complete(self, order: SimOrder, status_text: str) -> None:
+    def complete(self, order: SimOrder, status_text: str) -> None:
         order.closed = True
         order.completed_at = self.clock()
         order.completed_status = status_text
-
-    # ---------------------------------------------------------------- queries
-    def open_orders(self, session: Session, everyone: bool) -> None:
-        for order in self.book:
-            visible = everyone or order.client_id == session.client_id
-            if order.manual and session.client_id == 0:
-                visible = True
-            if visible and order.announced and not order.closed:
-                session.send(open_order(session.server_version, order))
-                session.send(msg.order_status(order))
-                session.known_perm_ids.add(order.perm_id)
-        session.send(msg.open_order_end())
-
-    def completed_orders(self, session: Session, api_only: bool) -> None:
-        for order in self.book:
-            if order.completed_at is None or (api_only and order.manual):
-                continue
-            parent = self.book.parent_of(order)
-            parent_perm = parent.perm_id if parent is not None else 0
-            session.send(completed_order(session.server_version, order, parent_perm))
-        session.send(msg.completed_orders_end())
-
-    def positions_request(self, session: Session) -> None:
-        session.positions_subscribed = True
-        for pos in self.positions.all():
-            session.send(msg.position(pos.account, pos.contract, pos.quantity, pos.avg_cost))
-        session.send(msg.position_end())
-
-    def account_updates(self, session: Session, subscribe: bool, account: str) -> None:
-        if not subscribe:
-            session.account_subscription = None
-            return
-        account = account or self.scenario.accounts[0]
-        session.account_subscription = account
-        for key, value, currency in self._account_values(account):
-            session.send(msg.account_value(key, value, currency, account))
-        for pos in self.positions.for_account(account):
-            session.send(self._portfolio(pos))
-        session.send(msg.account_time(self.clock()))
-        session.send(msg.account_download_end(account))
-
-    def account_updates_multi(self, session: Session, req_id: int, account: str) -> None:
-        for acct in [account] if account else self.scenario.accounts:
-            for key, value, currency in self._account_values(acct):
-                session.send(msg.account_update_multi(req_id, acct, key, value, currency))
-        session.send(msg.account_update_multi_end(req_id))
-
-    def _account_values(self, account: str) -> list[tuple[str, str, str]]:
-        cash = str(self.scenario.cash)
-        cur = self.scenario.currency
-        return [
-            ("AccountCode", account, ""),
-            ("AccountType", "INDIVIDUAL", ""),
-            ("NetLiquidation", cash, cur),
-            ("TotalCashValue", cash, cur),
-            ("AvailableFunds", cash, cur),
-            ("BuyingPower", str(self.scenario.cash * 4), cur),
-        ]
-
-    def executions_request(self, session: Session, req_id: int, filt: ExecutionFilter) -> None:
-        # Only the latest revision of a corrected execution, and only reports that exist.
-        matching = [e for e in self.executions if e.corrected_by is None and filt.matches(e)]
-        for ex in matching:
-            session.send(msg.exec_details(session.server_version, req_id, ex))
-        for ex in matching:
-            if ex.exec_id not in self.held_reports and ex.exec_id not in self.silent_reports:
-                session.send(msg.commission_report(ex))
-        session.send(msg.exec_details_end(req_id))
 
     def _publish_position(self, account: str) -> None:
         for s in self.sessions:
@@ -489,18 +399,7 @@ class Broker:
                 if s.positions_subscribed:
                     s.send(msg.position(account, pos.contract, pos.quantity, pos.avg_cost))
                 if s.account_subscription == account:
-                    s.send(self._portfolio(pos))
-
-    def _portfolio(self, pos: Position) -> list[Field]:
-        market = self.scenario.price_for(pos.con_id, pos.contract.get("symbol", ""))
-        return msg.portfolio_value(
-            pos.account,
-            pos.contract,
-            pos.quantity,
-            pos.avg_cost if market is None else market,
-            pos.avg_cost,
-            pos.realized_pnl,
-        )
+                    s.send(portfolio_message(self.scenario, pos))
 
 
 def _execution_exchange(ticket: OrderTicket) -> str:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 
+from . import cancels
 from .broker import Broker
 from .executions import SimExecution
 from .orders import SimOrder
@@ -197,12 +198,38 @@ class Simulator:
         client_id: int | None = None,
     ) -> None:
         """Error ``code`` (201, 200, 103, ...) for the order, optionally followed by Inactive."""
-        self.broker.reject(self._resolve(order, client_id), code, text, inactive)
+        cancels.reject(self.broker, self._resolve(order, client_id), code, text, inactive)
+
+    def reject_next(
+        self, code: int = 201, text: str | None = None, *, inactive: bool = False
+    ) -> None:
+        """Reject the next new order (any client, any orderRef) before acknowledging it: only
+        error ``code`` for its id, no openOrder or orderStatus, then Inactive if asked."""
+        self.broker.next_rejections.append((code, text, inactive))
+
+    def refuse_modify(
+        self,
+        order: SimOrder | int,
+        code: int = 201,
+        text: str = "",
+        *,
+        client_id: int | None = None,
+    ) -> None:
+        """Refuse the order's next modification with error ``code`` (201, 110, ...): no openOrder
+        with the new terms; the order keeps working, and can fill, on its old terms."""
+        self._resolve(order, client_id).refused_modifications.append((code, text))
+
+    def report_completed_quantity(
+        self, order: SimOrder | int, total_quantity: Number, *, client_id: int | None = None
+    ) -> None:
+        """Make completedOrder carry ``total_quantity`` (IB sends 0 at times after a restart)
+        while its filledQuantity stays what was filled."""
+        self._resolve(order, client_id).completed_total_quantity = _dec(total_quantity)
 
     def set_inactive(
         self, order: SimOrder | int, why_held: str = "", *, client_id: int | None = None
     ) -> None:
-        self.broker.set_inactive(self._resolve(order, client_id), why_held)
+        cancels.set_inactive(self.broker, self._resolve(order, client_id), why_held)
 
     def cancel(
         self,
@@ -210,17 +237,21 @@ class Simulator:
         reason: str = "",
         *,
         with_error: bool = True,
+        error_first: bool = False,
         client_id: int | None = None,
     ) -> None:
-        """An unsolicited cancel by the broker: Cancelled, then error 202 unless told not to."""
-        self.broker.cancel(self._resolve(order, client_id), reason, notify=with_error)
+        """An unsolicited cancel by the broker: Cancelled, then error 202 (202 first with
+        ``error_first``; none without ``with_error``)."""
+        target = self._resolve(order, client_id)
+        cancels.cancel(self.broker, target, reason, notify=with_error, error_first=error_first)
 
     def defer_cancel(self, order: SimOrder | int, *, client_id: int | None = None) -> None:
         """Answer the next cancel request with PendingCancel only; the order keeps working."""
         self._resolve(order, client_id).defer_cancel = True
 
     def confirm_cancel(self, order: SimOrder | int, *, client_id: int | None = None) -> None:
-        self.broker.confirm_cancel(self._resolve(order, client_id))
+        """Carry out a cancel held in PendingCancel (202 placed as ``scenario.cancel_error``)."""
+        cancels.confirm_cancel(self.broker, self._resolve(order, client_id))
 
     # --------------------------------------------------------- raw messages
     def send_order_status(
@@ -242,6 +273,20 @@ class Simulator:
         self, order: SimOrder | int, code: int, text: str = "", *, client_id: int | None = None
     ) -> None:
         self.broker.send_error(self._resolve(order, client_id), code, text or None)
+
+    def send_session_message(
+        self,
+        code: int,
+        text: str = "",
+        *,
+        req_id: int = -1,
+        client_id: int | None = None,
+    ) -> None:
+        """An error message about no request of the client, to every connected client (or to
+        ``client_id``): connectivity 1100/1101/1102/2110, farm status 2103-2108/2157/2158,
+        504; TWS's text unless ``text`` is given. ``req_id`` -1 is a session message; any
+        other id names an order nobody placed."""
+        self.broker.send_session_message(code, text or None, req_id, client_id)
 
     # ------------------------------------------------------- manual & clients
     def place_manual(

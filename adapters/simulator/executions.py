@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .orders import SimOrder
+from .tws_time import UTC_TWS, TwsTimeZone
 from .wire import UNSET_INTEGER
 
 
@@ -69,7 +70,7 @@ class ExecutionFilter:
     exchange: str = ""
     side: str = ""
 
-    def matches(self, ex: SimExecution) -> bool:
+    def matches(self, ex: SimExecution, tz: TwsTimeZone = UTC_TWS) -> bool:
         ticket = ex.order.ticket
         checks = (
             (self.client_id, ex.client_id),
@@ -81,16 +82,5 @@ class ExecutionFilter:
         )
         if any(wanted and wanted != actual for wanted, actual in checks):
             return False
-        since = _parse_filter_time(self.time)
-        return since is None or ex.time.replace(tzinfo=None) >= since
-
-
-def _parse_filter_time(text: str) -> datetime | None:
-    # IB documents "yyyymmdd hh:mm:ss" (optionally with a zone); the simulator reads it as UTC.
-    parts = text.replace("-", " ").split()
-    if len(parts) < 2:
-        return None
-    try:
-        return datetime.strptime(parts[0] + parts[1], "%Y%m%d%H:%M:%S")
-    except ValueError:
-        return None
+        since = tz.read_filter_time(self.time)
+        return since is None or ex.time >= since

@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from .contracts import Instrument
 from .executions import SimExecution
 from .orders import SimOrder
+from .tws_time import UTC_TWS, TwsTimeZone
 from .wire import UNSET_DOUBLE_TEXT, Field
 
 CONTRACT_FIELDS = (
@@ -27,14 +29,9 @@ def contract_fields(raw: Mapping[str, str]) -> list[Field]:
     return [raw.get(name, "") for name in CONTRACT_FIELDS]
 
 
-def ib_time(moment: datetime) -> str:
-    """``yyyymmdd hh:mm:ss UTC``: ib_async's parseIBDatetime reads the trailing zone name."""
-    return moment.strftime("%Y%m%d %H:%M:%S") + " UTC"
-
-
-def handshake_reply(server_version: int, now: datetime) -> list[Field]:
+def handshake_reply(server_version: int, now: datetime, tz: TwsTimeZone = UTC_TWS) -> list[Field]:
     # Exactly two fields: ib_async treats the first two-field message as the end of handshake.
-    return [server_version, ib_time(now)]
+    return [server_version, tz.stamp(now)]
 
 
 def managed_accounts(accounts: list[str]) -> list[Field]:
@@ -72,14 +69,16 @@ def order_status(order: SimOrder) -> list[Field]:
     ]
 
 
-def exec_details(server_version: int, req_id: int, ex: SimExecution) -> list[Field]:
+def exec_details(
+    server_version: int, req_id: int, ex: SimExecution, tz: TwsTimeZone = UTC_TWS
+) -> list[Field]:
     """execDetails; ``req_id`` is -1 for a live execution, the request's id otherwise."""
     ticket = ex.order.ticket
     fields: list[Field] = [11, req_id, ex.order_id]
     fields += contract_fields(ticket.raw)
     fields += [
         ex.exec_id,
-        ib_time(ex.time),
+        tz.execution(ex.time),
         ex.account,
         ex.exchange,
         ex.side,
@@ -99,6 +98,33 @@ def exec_details(server_version: int, req_id: int, ex: SimExecution) -> list[Fie
     if server_version >= 178:
         fields.append(False)  # pendingPriceRevision
     return fields
+
+
+# Order types TWS lists for a common stock (a subset; ib_async only passes the text on).
+STOCK_ORDER_TYPES = "DAY,GTC,IOC,LIT,LMT,LOC,MIT,MKT,MOC,MTL,OCA,STP,STPLMT,TRAIL,TRAILLMT,WHATIF"
+
+
+def contract_details(server_version: int, req_id: int, inst: Instrument) -> list[Field]:
+    """contractDetails (10) for a non-bond, non-fund instrument, as ib_async's decoder reads it:
+    a version field and mdSizeMultiplier before 164, minSize/sizeIncrement from 164."""
+    head: list[Field] = [10] if server_version >= 164 else [10, 8]
+    fields = [*head, req_id, inst.symbol, inst.sec_type, "", 0, "", inst.exchange]
+    fields += [inst.currency, inst.local_symbol or inst.symbol, inst.trading_class or inst.symbol]
+    fields += [inst.trading_class or inst.symbol, inst.con_id, inst.min_tick]
+    if server_version < 164:
+        fields.append(1)  # mdSizeMultiplier, obsolete
+    fields += ["", STOCK_ORDER_TYPES, inst.valid_exchanges, 1, 0, inst.long_name]
+    fields += [inst.primary_exchange, "", "", "", "", inst.time_zone_id, "", "", "", ""]
+    fields += [0, 1, "", "", "26", "", "COMMON" if inst.sec_type == "STK" else ""]
+    if server_version == 163:
+        fields.append(1)  # suggestedSizeIncrement
+    if server_version >= 164:
+        fields += [1, 1, 100]  # minSize, sizeIncrement, suggestedSizeIncrement
+    return fields
+
+
+def contract_details_end(req_id: int) -> list[Field]:
+    return [52, 1, req_id]
 
 
 def exec_details_end(req_id: int) -> list[Field]:
@@ -168,8 +194,8 @@ def portfolio_value(
     ]
 
 
-def account_time(now: datetime) -> list[Field]:
-    return [8, 1, now.strftime("%H:%M")]
+def account_time(now: datetime, tz: TwsTimeZone = UTC_TWS) -> list[Field]:
+    return [8, 1, tz.clock_time(now)]
 
 
 def account_download_end(account: str) -> list[Field]:
@@ -184,6 +210,14 @@ def account_update_multi(
 
 def account_update_multi_end(req_id: int) -> list[Field]:
     return [74, 1, req_id]
+
+
+def account_summary(req_id: int, account: str, tag: str, value: str, currency: str) -> list[Field]:
+    return [63, 1, req_id, account, tag, value, currency]
+
+
+def account_summary_end(req_id: int) -> list[Field]:
+    return [64, 1, req_id]
 
 
 def order_bound(perm_id: int, client_id: int, order_id: int) -> list[Field]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .messages import contract_fields, ib_time
+from .messages import contract_fields
 from .orders import SimOrder
 from .tickets import DELTA_NEUTRAL, PEG_BENCH, PEG_BENCH_TYPES, SCALE_TAIL, OrderTicket
+from .tws_time import UTC_TWS, TwsTimeZone
 from .wire import UNSET_DOUBLE_TEXT, Field
 
 
@@ -144,12 +145,17 @@ def open_order(server_version: int, order: SimOrder) -> list[Field]:
     return f
 
 
-def completed_order(server_version: int, order: SimOrder, parent_perm_id: int) -> list[Field]:
+def completed_order(
+    server_version: int, order: SimOrder, parent_perm_id: int, tz: TwsTimeZone = UTC_TWS
+) -> list[Field]:
     """completedOrder: no orderId and no clientId, so ib_async keys it by permId alone."""
     t = order.ticket
     g = t.text
     f: list[Field] = [101, *contract_fields(t.raw)]
-    f += [g("action"), t.total_quantity, g("orderType"), _price_or_zero(t, "lmtPrice")]
+    quantity = t.total_quantity
+    if order.completed_total_quantity is not None:
+        quantity = order.completed_total_quantity  # IB's incomplete snapshot after a restart
+    f += [g("action"), quantity, g("orderType"), _price_or_zero(t, "lmtPrice")]
     f += [_price_or_zero(t, "auxPrice"), g("tif"), g("ocaGroup"), g("account"), g("openClose")]
     f += [g("origin"), g("orderRef"), order.perm_id, g("outsideRth"), g("hidden")]
     f += [g("discretionaryAmt"), g("goodAfterTime"), g("faGroup"), g("faMethod")]
@@ -178,11 +184,11 @@ def completed_order(server_version: int, order: SimOrder, parent_perm_id: int) -
     f += [g("trailStopPrice"), g("lmtPriceOffset"), g("cashQty")]
     f += [g("dontUseAutoPriceForHedge"), g("isOmsContainer"), ""]  # autoCancelDate
     f += [order.filled, "", g("autoCancelParent"), "", "", ""]
-    f += [parent_perm_id or "", _completed_time(order.completed_at), order.completed_status]
+    f += [parent_perm_id or "", _completed_time(order.completed_at, tz), order.completed_status]
     if server_version >= 170:
         f += _peg_offsets(t)
     return f
 
 
-def _completed_time(moment: datetime | None) -> str:
-    return "" if moment is None else ib_time(moment)
+def _completed_time(moment: datetime | None, tz: TwsTimeZone) -> str:
+    return "" if moment is None else tz.stamp(moment)

@@ -65,6 +65,10 @@ class SimOrder:
     closed: bool = False
     stop_triggered: bool = False
     defer_cancel: bool = False
+    # Set: the quantity completedOrder reports instead of the order's (IB sends 0 at times).
+    completed_total_quantity: Decimal | None = None
+    # Set: the next modification is refused with this (code, text) and the order keeps its terms.
+    refused_modifications: list[tuple[int, str]] = field(default_factory=list)
     completed_at: datetime | None = None
     completed_status: str = ""
     exec_ids: list[str] = field(default_factory=list)

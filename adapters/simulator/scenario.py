@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from .contracts import ContractError, Instrument, instrument_from_dict
+from .tws_time import TwsTimeZone, UnknownTimeZone
 
 MIN_SERVER_VERSION = 157
+E = TypeVar("E", bound=StrEnum)
 MAX_SERVER_VERSION = 178
 
 
@@ -23,6 +27,7 @@ class ScenarioError(ValueError):
 
 
 class BehaviourKind(StrEnum):
+    ACCEPT = "accept"  # acknowledge and fill like any order (the other keys still apply)
     REJECT = "reject"  # error (201/200/103...) instead of an acknowledgement
     FILLS = "fills"  # acknowledge, then the listed (partial) fills
     STUCK = "stuck"  # PendingSubmit forever: no status is ever sent
@@ -38,6 +43,14 @@ class CommissionTiming(StrEnum):
     NEVER = "never"
 
 
+class CancelError(StrEnum):
+    """Where error 202 goes when a cancel request is confirmed."""
+
+    AFTER = "after"  # Cancelled status, then 202
+    BEFORE = "before"  # 202, then the Cancelled status
+    NONE = "none"  # the Cancelled status only
+
+
 @dataclass(frozen=True, slots=True)
 class ScriptedFill:
     qty: Decimal
@@ -49,13 +62,29 @@ class Behaviour:
     """What the broker does with an order whose orderRef matches."""
 
     order_ref: str
-    kind: BehaviourKind
+    kind: BehaviourKind = BehaviourKind.ACCEPT
     code: int = 201
     text: str = ""
     inactive: bool = False  # reject: follow the error with an Inactive status
     why_held: str = ""
     fills: tuple[ScriptedFill, ...] = ()
     commission_timing: CommissionTiming = CommissionTiming.WITH
+    # An error code (201, 110, ...) refusing every modification; the order keeps its terms.
+    refuse_modify: int | None = None
+    refuse_modify_text: str = ""
+    # Cancel requests get PendingCancel only, until the control API confirms them.
+    defer_cancel: bool = False
+    # completedOrder reports this totalQuantity (IB's snapshot quirk: 0 with filled 26).
+    completed_total_quantity: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMessage:
+    """An error message not answering any request of the client: farm status, connectivity."""
+
+    code: int
+    text: str = ""
+    req_id: int = -1
 
 
 def _fresh_perm_base() -> int:
@@ -81,6 +110,14 @@ class Scenario:
     prices: dict[str, Decimal] = field(default_factory=dict)
     prices_by_con_id: dict[int, Decimal] = field(default_factory=dict)
     behaviours: list[Behaviour] = field(default_factory=list)
+    # Run "as a TWS in" this IANA zone: local connection time, zone-less execution times.
+    time_zone: str | None = None
+    time_zone_name: str = ""
+    cancel_error: CancelError = CancelError.AFTER
+    # Sent to every client right after it connects, as TWS sends its farm status (2104...).
+    connect_messages: list[SessionMessage] = field(default_factory=list)
+    # Known instruments; when any are listed, an order for another contract gets error 200.
+    contracts: list[Instrument] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not MIN_SERVER_VERSION <= self.server_version <= MAX_SERVER_VERSION:
@@ -90,6 +127,14 @@ class Scenario:
             )
         if not self.accounts:
             raise ScenarioError("accounts: at least one account is needed")
+        try:
+            self.tws_time_zone  # noqa: B018 - validates the zone name
+        except UnknownTimeZone as exc:
+            raise ScenarioError(f"time_zone: {exc}") from None
+
+    @property
+    def tws_time_zone(self) -> TwsTimeZone:
+        return TwsTimeZone(self.time_zone, self.time_zone_name)
 
     def price_for(self, con_id: int, symbol: str) -> Decimal | None:
         if con_id and con_id in self.prices_by_con_id:
@@ -124,7 +169,8 @@ def load_scenario(path: Path | str) -> Scenario:
 
 _TOP_LEVEL = frozenset(
     {"accounts", "server_version", "next_order_id", "first_perm_id", "cash", "currency",
-     "commission", "auto_fill", "prices", "prices_by_con_id", "behaviours"}
+     "commission", "auto_fill", "prices", "prices_by_con_id", "behaviours", "time_zone",
+     "time_zone_name", "cancel_error", "connect_messages", "contracts"}
 )  # fmt: skip
 
 
@@ -165,29 +211,53 @@ def scenario_from_dict(data: object) -> Scenario:
     if not isinstance(behaviours, list):
         raise ScenarioError("field 'behaviours': expected a list")
     scenario.behaviours = [_behaviour(b, f"behaviours[{i}]") for i, b in enumerate(behaviours)]
+    _session_options(obj, scenario)
     scenario.__post_init__()
     return scenario
 
 
+def _session_options(obj: Mapping[str, Any], scenario: Scenario) -> None:
+    if "time_zone" in obj:
+        scenario.time_zone = _str(obj["time_zone"], "time_zone")
+    if "time_zone_name" in obj:
+        scenario.time_zone_name = _str(obj["time_zone_name"], "time_zone_name")
+    if "cancel_error" in obj:
+        scenario.cancel_error = _choice(CancelError, obj["cancel_error"], "cancel_error")
+    messages = _list(obj.get("connect_messages", []), "connect_messages")
+    scenario.connect_messages = [
+        _session_message(m, f"connect_messages[{i}]") for i, m in enumerate(messages)
+    ]
+    contracts = _list(obj.get("contracts", []), "contracts")
+    try:
+        scenario.contracts = [
+            instrument_from_dict(_mapping(c, f"contracts[{i}]"), f"contracts[{i}]")
+            for i, c in enumerate(contracts)
+        ]
+    except ContractError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def _session_message(data: object, where: str) -> SessionMessage:
+    obj = _mapping(data, where)
+    _no_unknown(obj, frozenset({"code", "text", "req_id"}), f"{where}.")
+    return SessionMessage(
+        code=_int(obj.get("code"), f"{where}.code"),
+        text=_str(obj.get("text", ""), f"{where}.text"),
+        req_id=_int(obj.get("req_id", -1), f"{where}.req_id"),
+    )
+
+
 _BEHAVIOUR_KEYS = frozenset(
-    {"order_ref", "kind", "code", "text", "inactive", "why_held", "fills", "commission"}
-)
+    {"order_ref", "kind", "code", "text", "inactive", "why_held", "fills", "commission",
+     "refuse_modify", "refuse_modify_text", "defer_cancel", "completed_total_quantity"}
+)  # fmt: skip
 
 
 def _behaviour(data: object, where: str) -> Behaviour:
     obj = _mapping(data, where)
     _no_unknown(obj, _BEHAVIOUR_KEYS, f"{where}.")
-    kind_text = _str(obj.get("kind"), f"{where}.kind")
-    try:
-        kind = BehaviourKind(kind_text)
-    except ValueError:
-        choices = ", ".join(k.value for k in BehaviourKind)
-        raise ScenarioError(
-            f"field '{where}.kind': {kind_text!r} is not one of {choices}"
-        ) from None
-    raw_fills = obj.get("fills", [])
-    if not isinstance(raw_fills, list):
-        raise ScenarioError(f"field '{where}.fills': expected a list")
+    kind = _choice(BehaviourKind, obj.get("kind", "accept"), f"{where}.kind")
+    raw_fills = _list(obj.get("fills", []), f"{where}.fills")
     fills = []
     for i, item in enumerate(raw_fills):
         fill = _mapping(item, f"{where}.fills[{i}]")
@@ -201,14 +271,9 @@ def _behaviour(data: object, where: str) -> Behaviour:
         )
     if kind is BehaviourKind.FILLS and not fills:
         raise ScenarioError(f"field '{where}.fills': a 'fills' behaviour needs a list of fills")
-    timing_text = _str(obj.get("commission", "with"), f"{where}.commission")
-    try:
-        timing = CommissionTiming(timing_text)
-    except ValueError:
-        choices = ", ".join(t.value for t in CommissionTiming)
-        raise ScenarioError(
-            f"field '{where}.commission': {timing_text!r} is not one of {choices}"
-        ) from None
+    timing = _choice(CommissionTiming, obj.get("commission", "with"), f"{where}.commission")
+    refuse = obj.get("refuse_modify")
+    completed_qty = obj.get("completed_total_quantity")
     return Behaviour(
         order_ref=_str(obj.get("order_ref"), f"{where}.order_ref"),
         kind=kind,
@@ -218,7 +283,28 @@ def _behaviour(data: object, where: str) -> Behaviour:
         why_held=_str(obj.get("why_held", ""), f"{where}.why_held"),
         fills=tuple(fills),
         commission_timing=timing,
+        refuse_modify=None if refuse is None else _int(refuse, f"{where}.refuse_modify"),
+        refuse_modify_text=_str(obj.get("refuse_modify_text", ""), f"{where}.refuse_modify_text"),
+        defer_cancel=_bool(obj.get("defer_cancel", False), f"{where}.defer_cancel"),
+        completed_total_quantity=None
+        if completed_qty is None
+        else _decimal(completed_qty, f"{where}.completed_total_quantity"),
     )
+
+
+def _choice(enum: type[E], value: object, where: str) -> E:
+    text = _str(value, where)
+    try:
+        return enum(text)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum)
+        raise ScenarioError(f"field '{where}': {text!r} is not one of {choices}") from None
+
+
+def _list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ScenarioError(f"field '{where}': expected a list")
+    return value
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:

@@ -7,8 +7,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from . import cancels, snapshots
 from . import messages as msg
-from .broker import TEXTS, Broker
+from .broker import Broker
+from .contracts import NO_DEFINITION, resolve
+from .error_texts import text_for
 from .executions import ExecutionFilter
 from .session import MessageTap, Session
 from .tickets import parse_place_order
@@ -17,6 +20,11 @@ from .wire import FieldReader, ProtocolError, read_frame, read_greeting, split_f
 log = logging.getLogger("ordertrail.simulator")
 
 Handler = Callable[[Session, list[str]], None]
+# A contract in a request, as ib_async's Client writes it.
+REQUEST_CONTRACT_FIELDS = (
+    "conId", "symbol", "secType", "lastTradeDateOrContractMonth", "strike", "right",
+    "multiplier", "exchange", "primaryExchange", "currency", "localSymbol", "tradingClass",
+)  # fmt: skip
 
 
 class SimulatorServer:
@@ -33,15 +41,18 @@ class SimulatorServer:
         self._handlers: dict[int, Handler] = {
             3: self._place_order,
             4: self._cancel_order,
-            5: lambda s, _f: broker.open_orders(s, everyone=False),
+            5: lambda s, _f: snapshots.open_orders(broker, s, everyone=False),
             6: self._account_updates,
             7: self._executions,
             8: lambda s, _f: s.send(msg.next_valid_id(self._next_id(s))),
+            9: self._contract_details,
             15: self._auto_open_orders,
-            16: lambda s, _f: broker.open_orders(s, everyone=True),
+            16: lambda s, _f: snapshots.open_orders(broker, s, everyone=True),
             49: lambda s, _f: s.send(msg.current_time(broker.clock())),
-            58: lambda _s, _f: broker.global_cancel(),
-            61: lambda s, _f: broker.positions_request(s),
+            58: lambda _s, _f: cancels.global_cancel(broker),
+            61: lambda s, _f: snapshots.positions(broker, s),
+            62: self._account_summary,
+            63: lambda _s, _f: None,  # cancelAccountSummary: nothing streams
             64: self._cancel_positions,
             76: self._account_updates_multi,
             77: lambda _s, _f: None,  # cancelAccountUpdatesMulti: nothing streams
@@ -116,7 +127,9 @@ class SimulatorServer:
         if version < low:
             raise ProtocolError(f"client wants versions {low}..{high}, simulator offers {version}")
         session = Session(server_version=version, write=writer.write, tap=self.tap)
-        session.send(msg.handshake_reply(version, self.broker.clock()))
+        session.send(
+            msg.handshake_reply(version, self.broker.clock(), self.broker.scenario.tws_time_zone)
+        )
         return session
 
     def _dispatch(self, session: Session, fields: list[str]) -> None:
@@ -164,7 +177,7 @@ class SimulatorServer:
         session.client_id = client_id
         if any(s.client_id == client_id and s.ready for s in self.broker.sessions):
             # TWS answers a duplicate client id with error 326 and closes the socket.
-            session.send(msg.error(session.server_version, -1, 326, TEXTS[326]))
+            session.send(msg.error(session.server_version, -1, 326, text_for(326)))
             session.closed = True
             writer = self._writers.get(id(session))
             if writer is not None:
@@ -174,6 +187,10 @@ class SimulatorServer:
         self.broker.sessions.append(session)
         session.send(msg.managed_accounts(self.broker.scenario.accounts))
         session.send(msg.next_valid_id(self._next_id(session)))
+        for m in self.broker.scenario.connect_messages:
+            session.send(
+                msg.error(session.server_version, m.req_id, m.code, m.text or text_for(m.code))
+            )
 
     def _place_order(self, session: Session, fields: list[str]) -> None:
         ticket = parse_place_order(fields, session.server_version)
@@ -185,14 +202,14 @@ class SimulatorServer:
         if session.server_version >= 169:
             r.text()  # manualCancelOrderTime: an audit stamp TWS keeps, no effect here
         _no_leftover(r, "cancelOrder")
-        self.broker.cancel_request(session, order_id)
+        cancels.cancel_request(self.broker, session, order_id)
 
     def _account_updates(self, session: Session, fields: list[str]) -> None:
         r = FieldReader(fields[2:])
         subscribe = r.flag()
         account = r.text()
         _no_leftover(r, "reqAccountUpdates")
-        self.broker.account_updates(session, subscribe, account)
+        snapshots.account_updates(self.broker, session, subscribe, account)
 
     def _account_updates_multi(self, session: Session, fields: list[str]) -> None:
         r = FieldReader(fields[2:])
@@ -201,7 +218,34 @@ class SimulatorServer:
         r.text()  # modelCode
         r.flag()  # ledgerAndNLV
         _no_leftover(r, "reqAccountUpdatesMulti")
-        self.broker.account_updates_multi(session, req_id, account)
+        snapshots.account_updates_multi(self.broker, session, req_id, account)
+
+    def _contract_details(self, session: Session, fields: list[str]) -> None:
+        r = FieldReader(fields[2:])
+        req_id = r.integer_or(0)
+        wanted = {name: r.text() for name in REQUEST_CONTRACT_FIELDS}
+        r.flag()  # includeExpired: the simulator's instruments do not expire
+        r.text()  # secIdType
+        r.text()  # secId
+        if session.server_version >= 176:
+            r.text()  # issuerId
+        _no_leftover(r, "reqContractDetails")
+        v = session.server_version
+        found = resolve(self.broker.scenario.contracts, wanted)
+        if not found:
+            session.send(msg.error(v, req_id, 200, NO_DEFINITION))
+            return
+        for instrument in found:
+            session.send(msg.contract_details(v, req_id, instrument))
+        session.send(msg.contract_details_end(req_id))
+
+    def _account_summary(self, session: Session, fields: list[str]) -> None:
+        r = FieldReader(fields[2:])
+        req_id = r.integer_or(0)
+        r.text()  # group: every account the simulator manages
+        tags = r.text()
+        _no_leftover(r, "reqAccountSummary")
+        snapshots.account_summary(self.broker, session, req_id, tags)
 
     def _executions(self, session: Session, fields: list[str]) -> None:
         r = FieldReader(fields[2:])
@@ -216,7 +260,7 @@ class SimulatorServer:
             side=r.text(),
         )
         _no_leftover(r, "reqExecutions")
-        self.broker.executions_request(session, req_id, filt)
+        snapshots.executions(self.broker, session, req_id, filt)
 
     def _auto_open_orders(self, session: Session, fields: list[str]) -> None:
         # Only client 0 may bind TWS orders; TWS ignores the request from anyone else.
@@ -230,7 +274,7 @@ class SimulatorServer:
         r = FieldReader(fields[1:])
         api_only = r.flag()
         _no_leftover(r, "reqCompletedOrders")
-        self.broker.completed_orders(session, api_only)
+        snapshots.completed_orders(self.broker, session, api_only)
 
 
 def _no_leftover(r: FieldReader, what: str) -> None:

@@ -13,8 +13,11 @@ from ib_async import IB, LimitOrder, Stock
 
 from ordertrail.adapters.simulator import (
     BehaviourKind,
+    CancelError,
     CommissionTiming,
+    Instrument,
     ScenarioError,
+    SessionMessage,
     load_scenario,
     serve,
 )
@@ -62,6 +65,33 @@ def test_example_scenario_loads(tmp_path: Path) -> None:
     assert slow.commission_timing is CommissionTiming.LATE
 
 
+def test_request_and_session_options_load(tmp_path: Path) -> None:
+    data = {
+        "time_zone": "America/New_York",
+        "time_zone_name": "Eastern Standard Time",
+        "cancel_error": "before",
+        "connect_messages": [{"code": 2104}, {"code": 202, "text": "x", "req_id": 7}],
+        "contracts": [
+            {"con_id": 265598, "symbol": "AAPL", "primary_exchange": "NASDAQ", "min_tick": 0.01}
+        ],
+        "behaviours": [
+            {"order_ref": "a", "refuse_modify": 110, "refuse_modify_text": "tick"},
+            {"order_ref": "b", "defer_cancel": True, "completed_total_quantity": 0},
+        ],
+    }
+    scenario = load_scenario(write(tmp_path, data))
+    assert scenario.tws_time_zone.zone == "America/New_York"
+    assert scenario.tws_time_zone.name == "Eastern Standard Time"
+    assert scenario.cancel_error is CancelError.BEFORE
+    assert scenario.connect_messages == [SessionMessage(2104), SessionMessage(202, "x", 7)]
+    assert scenario.contracts == [Instrument(265598, "AAPL", primary_exchange="NASDAQ")]
+    a, b = scenario.behaviour_for("a"), scenario.behaviour_for("b")
+    assert a is not None
+    assert b is not None
+    assert (a.kind, a.refuse_modify, a.refuse_modify_text) == (BehaviourKind.ACCEPT, 110, "tick")
+    assert (b.defer_cancel, b.completed_total_quantity) == (True, 0)
+
+
 def test_docs_example_is_valid(tmp_path: Path) -> None:
     doc = Path(__file__).parents[2] / "docs" / "simulator.md"
     block = doc.read_text().split("```json\n", 1)[1].split("```", 1)[0]
@@ -83,6 +113,16 @@ def test_docs_example_is_valid(tmp_path: Path) -> None:
         ({"commission": {"per_share": True}}, "'commission.per_share'"),
         ({"pricez": {}}, "field 'pricez': unknown field"),
         ({"prices_by_con_id": {"x1": 1}}, "'prices_by_con_id.x1 (key)'"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone: 'Mars/Olympus' is not an IANA time zone"),
+        ({"cancel_error": "sometimes"}, "'cancel_error': 'sometimes' is not one of after"),
+        ({"connect_messages": [{"code": "x"}]}, "'connect_messages[0].code'"),
+        ({"connect_messages": [{"code": 2104, "when": 1}]}, "'connect_messages[0].when'"),
+        ({"contracts": [{"symbol": "AAPL"}]}, "'contracts[0].con_id': expected a positive"),
+        ({"contracts": [{"con_id": 1}]}, "'contracts[0].symbol'"),
+        ({"contracts": [{"con_id": 1, "symbol": "A", "min_tick": "x"}]}, "'contracts[0].min_tick'"),
+        ({"behaviours": [{"order_ref": "x", "refuse_modify": "no"}]},
+         "'behaviours[0].refuse_modify'"),
+        ({"behaviours": [{"order_ref": "x", "defer_cancel": 1}]}, "'behaviours[0].defer_cancel'"),
     ],
 )  # fmt: skip
 def test_bad_scenarios_name_file_and_field(tmp_path: Path, data: object, message: str) -> None:

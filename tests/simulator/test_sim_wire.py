@@ -30,6 +30,7 @@ from ib_async import (
 from ib_async.client import Client
 from ib_async.decoder import Decoder
 
+from ordertrail.adapters.simulator import Instrument
 from ordertrail.adapters.simulator import messages as msg
 from ordertrail.adapters.simulator.executions import SimExecution
 from ordertrail.adapters.simulator.order_messages import completed_order, open_order
@@ -293,6 +294,9 @@ def test_small_messages(version: int, ib_errors: Any) -> None:
         (msg.account_update_multi(3, "DU1", "k", "v", "USD"), "accountUpdateMulti",
          (3, "DU1", "", "k", "v", "USD")),
         (msg.account_update_multi_end(3), "accountUpdateMultiEnd", (3,)),
+        (msg.account_summary(4, "DU1", "NetLiquidation", "100", "USD"), "accountSummary",
+         (4, "DU1", "NetLiquidation", "100", "USD")),
+        (msg.account_summary_end(4), "accountSummaryEnd", (4,)),
         (msg.order_bound(777, 0, -1), "orderBound", (777, 0, -1)),
         (msg.current_time(NOW), "currentTime", (int(NOW.timestamp()),)),
     ]  # fmt: skip
@@ -328,3 +332,29 @@ def test_open_order_ticket_echoes_unknown_defaults() -> None:
     ticket = OrderTicket(order_id=1, raw={"orderType": "MKT", "action": "BUY"})
     order = SimOrder(ticket=ticket, client_id=1, order_id=1, perm_id=2, placed_at=NOW)
     assert len(open_order(178, order)) == 127
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_contract_details(version: int, ib_errors: Any) -> None:
+    inst = Instrument(
+        265598, "AAPL", primary_exchange="NASDAQ", long_name="APPLE INC", trading_class="NMS"
+    )
+    name, (req_id, details) = decode(version, msg.contract_details(version, 9, inst))
+    assert (name, req_id) == ("contractDetails", 9)
+    c = details.contract
+    assert (c.conId, c.symbol, c.secType, c.exchange) == (265598, "AAPL", "STK", "SMART")
+    assert (c.primaryExchange, c.currency, c.localSymbol, c.tradingClass) == (
+        "NASDAQ", "USD", "AAPL", "NMS",
+    )  # fmt: skip
+    assert (details.minTick, details.longName, details.validExchanges) == (
+        0.01, "APPLE INC", "SMART,NASDAQ",
+    )  # fmt: skip
+    # The last fields move with the version: a miscount would shift these.
+    assert (details.stockType, details.timeZoneId) == ("COMMON", "US/Eastern")
+    if version >= 164:
+        assert (details.minSize, details.sizeIncrement, details.suggestedSizeIncrement) == (
+            1,
+            1,
+            100,
+        )
+    assert decode(version, msg.contract_details_end(9)) == ("contractDetailsEnd", (9,))
