@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from ib_async import Contract, LimitOrder
 
 from ordertrail.adapters.simulator import Behaviour, BehaviourKind, Scenario
@@ -14,9 +15,11 @@ from ordertrail.domain.events import ErrorReported, RequestSent
 from ordertrail.domain.facts import Origin, RequestKind
 from ordertrail.domain.session import SessionMessageRecorded, session_log_id
 from ordertrail.domain.status import OrderStatus
+from ordertrail.domain.values import OrderAction, OrderSpec, OrderType
 
-from .conftest import quiet_market
+from .conftest import AAPL, quiet_market
 
+BUY_100 = OrderSpec(OrderAction.BUY, Decimal(100), OrderType.LIMIT, limit_price=Decimal(150))
 AAPL_IB = Contract(conId=265598, symbol="AAPL", secType="STK", exchange="SMART", currency="USD")
 
 
@@ -194,5 +197,96 @@ def test_an_error_before_its_order_waits_and_is_recorded_on_it(
         assert st.status is OrderStatus.DISCOVERED  # a warning: the order still works
         assert len(s.trail.waiting) == 0
         assert st.origin == Origin.API.value
+
+    sim_run(body, quiet_market())
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (103, "Duplicate order id"),
+        (200, "No security definition has been found for the request"),
+        (201, "Order rejected - reason:Exchange is closed."),
+    ],
+)
+def test_rejection_before_acknowledgement_of_our_own_order(
+    sim_run: Any, open_session: Any, code: int, text: str
+) -> None:
+    async def body(h: Any) -> None:
+        h.errors.expect(rf"Error {code}")
+        s = await open_session(h)
+        h.sim.reject_next(code, text)
+        oid = s.broker.place(AAPL, BUY_100)
+        await s.until(lambda: s.state(oid).errors == 1)
+        st = s.state(oid)
+        assert st.status is OrderStatus.INACTIVE
+        assert st.perm_id is None
+        assert st.last_error == (code, text)
+        assert s.topics(oid) == [
+            "OrderCreated",
+            "SubmissionRequested",
+            "RequestSent",
+            "ErrorReported",
+        ]
+        assert st.anomalies == []
+
+    sim_run(body, quiet_market())
+
+
+@pytest.mark.parametrize("code", [201, 110])
+def test_a_refused_modify_of_a_working_order_keeps_it_working(
+    sim_run: Any, open_session: Any, code: int
+) -> None:
+    async def body(h: Any) -> None:
+        h.errors.expect(rf"Error {code}")
+        s = await open_session(h)
+        trade = s.ib.placeOrder(AAPL_IB, LimitOrder("BUY", 100, 149.0, orderRef="prog-5"))
+        await s.until(lambda: trade.orderStatus.status == "Submitted")
+        oid, _ = _one_order(s, "prog-5")
+        sim_order = h.sim.order(trade.order.orderId, client_id=1)
+        h.sim.refuse_modify(sim_order, code)
+        trade.order.lmtPrice = 149.123
+        s.ib.placeOrder(AAPL_IB, trade.order)
+        await s.until(lambda: s.state(oid).errors == 1)
+        st = s.state(oid)
+        # IB keeps working the order on its old terms: so does the record.
+        assert st.status is OrderStatus.SUBMITTED
+        assert st.spec.limit_price == Decimal("149")
+        assert st.pending_modification is None
+        assert st.anomalies == []
+        assert s.topics(oid)[-2:] == ["ErrorReported", "ModificationRefused"]
+        h.sim.fill(sim_order, 100, 149)
+        await s.until(lambda: s.state(oid).status is OrderStatus.FILLED)
+
+    sim_run(body, quiet_market())
+
+
+def test_completed_order_with_quantity_zero_keeps_what_ib_reported_filled(
+    sim_run: Any, open_session: Any
+) -> None:
+    async def body(h: Any) -> None:
+        s = await open_session(h)
+        s.recorder.detach()  # the order was placed and filled while ordertrail was not there
+        trade = s.ib.placeOrder(AAPL_IB, LimitOrder("BUY", 26, 150.0, orderRef="prog-6"))
+        await s.until(lambda: trade.orderStatus.status == "Submitted")
+        sim_order = h.sim.order(trade.order.orderId, client_id=1)
+        h.sim.fill(sim_order, 26, 150)
+        await s.until(lambda: trade.orderStatus.status == "Filled")
+        h.sim.report_completed_quantity(sim_order, 0)
+        s.recorder.attach()
+        await s.ib.reqCompletedOrdersAsync(apiOnly=False)
+        await s.until(lambda: len(_orders(s)) == 1)
+        ((oid, st),) = _orders(s).items()
+        assert st.status is OrderStatus.FILLED
+        assert st.spec.quantity == Decimal(0)  # IB gave none: unknown, not refused
+        assert st.ib_filled == Decimal(26)
+        assert st.fills_not_seen == Decimal(26)
+        assert st.origin == Origin.DISCOVERED.value
+        # The executions close the gap.
+        await s.ib.reqExecutionsAsync()
+        await s.until(lambda: s.state(oid).fills_not_seen == 0)
+        assert s.state(oid).filled == Decimal(26)
+        assert s.state(oid).anomalies == []
+        assert s.recorder.stats.problems == []
 
     sim_run(body, quiet_market())

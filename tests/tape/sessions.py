@@ -62,12 +62,18 @@ Script = Callable[[Live], Awaitable[None]]
 
 
 async def record_live(
-    h: Harness, data: Path, tape: Path, script: Script, client_id: int = 1
+    h: Harness,
+    data: Path,
+    tape: Path,
+    script: Script,
+    client_id: int = 1,
+    tws_timezone: str = "",
 ) -> LiveRecording:
     h.errors.expect(*EXPECTED_IB_ERRORS)
     rec = LiveRecording(
         "127.0.0.1", h.sim.port, client_id, StoreConfig.resolve(data), tape, retry_delay=0.02
     )
+    rec.ib.TimezoneTWS = tws_timezone  # what a program that knows its TWS's zone sets
     stop = asyncio.Event()
     task = asyncio.ensure_future(rec.run(stop))
     live = Live(h, rec, task)

@@ -4,7 +4,9 @@ for byte (topics, versions, payloads, ts_recorded), and a second replay records 
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,9 @@ from ib_async import LimitOrder
 
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.tape import Replayer
+from ordertrail.adapters.tape.capture import local_zone_name
 from ordertrail.adapters.testing.harness import IbErrorLog, run_with_simulator
+from ordertrail.adapters.trail import OrderTrail
 
 from .sessions import Live, check_exactly_once, event_log, quiet_market, record_live
 
@@ -187,3 +191,51 @@ def test_random_sessions_replay_identically(plan: list[Step]) -> None:
         assert small.replay(tape).ok
         small.close()
         assert event_log(root / "small-batches") == event_log(root / "live")
+
+
+@pytest.mark.parametrize("program_sets_zone", [True, False])
+def test_a_tape_from_a_tws_in_another_zone_replays_identically_anywhere(
+    sim_run: Any, tmp_path: Path, program_sets_zone: bool
+) -> None:
+    """TWS sends execution times without a zone; ib_async reads them in IB.TimezoneTWS, else in
+    the machine's own zone. A replay on a machine in another zone records the same times."""
+    import os
+    import subprocess
+    import sys
+
+    from ordertrail.adapters.simulator import Scenario
+    from ordertrail.adapters.tape.format import Header
+
+    tape = tmp_path / "zurich.tape"
+
+    async def script(s: Live) -> None:
+        t = await s.place(10)
+        s.h.sim.fill(t.order.orderId, 10, 150)
+        await s.until(lambda: t.orderStatus.status == "Filled")
+
+    scenario = Scenario(prices={"AAPL": Decimal(150)}, auto_fill=False, time_zone="Europe/Zurich")
+    zone = "Europe/Zurich" if program_sets_zone else ""
+
+    async def body(h: Any) -> None:
+        await record_live(h, tmp_path / "live", tape, script, tws_timezone=zone)
+
+    sim_run(body, scenario)
+    header = Header.from_json(json.loads(tape.read_text().splitlines()[0]))
+    assert header.tws_timezone == (zone or local_zone_name())
+    env = {**os.environ, "TZ": "Asia/Tokyo"}
+    cmd = [sys.executable, "-c", "from ordertrail.adapters.cli import main; main()"]
+    done = subprocess.run(
+        [*cmd, "replay", str(tape), "--data", str(tmp_path / "replay")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert event_log(tmp_path / "replay") == event_log(tmp_path / "live")
+    live_fills = [
+        x.time
+        for st in OrderTrail(StoreConfig.resolve(tmp_path / "live")).states().values()
+        for x in st.executions.values()
+    ]
+    assert len(live_fills) == 1
