@@ -21,6 +21,7 @@ from ordertrail.adapters.cli.common import (
     err_console,
     fail,
     progress_bar,
+    report_unrecorded,
     show_progress,
 )
 
@@ -100,15 +101,7 @@ def record(
         + ", ".join(f"{k} {v}" for k, v in stats.items())
     )
     recorded = session.recorder.stats
-    for problem in recorded.problems:
-        err_console.print(
-            f"[bold red]error:[/] could not record {problem}", highlight=False, soft_wrap=True
-        )
-    for warning in recorded.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    if recorded.problems or recorded.warnings:
-        # Everything else was recorded; the exit code tells a script that IB said something
-        # that could not be (or was not documented to be) recorded.
+    if report_unrecorded(recorded.problems, recorded.warnings):
         raise typer.Exit(1)
 
 
