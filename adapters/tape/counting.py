@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import AggregateRecorder, EventStore, Mapper, Recording
 
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 
 
 class _CountingEventStore(EventStore[UUID]):

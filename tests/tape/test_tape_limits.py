@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.tape import Replayer, check_tape
 from ordertrail.adapters.tape.format import LIMITS, TapeLimits
