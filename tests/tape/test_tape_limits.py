@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
-from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.tape import Replayer, check_tape
 from ordertrail.adapters.tape.format import LIMITS, TapeLimits
 from ordertrail.adapters.tape.reader import TapeScanner
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
 
 from .sessions import event_log
