@@ -132,9 +132,13 @@ def test_refusals_exit_non_zero_with_the_rule(tmp_path: Path) -> None:
 
 @pytest.fixture
 def simulator_port() -> Iterator[int]:
+    yield from serve(priced())
+
+
+def serve(scenario: Scenario) -> Iterator[int]:
     """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
     loop = asyncio.new_event_loop()
-    sim = Simulator(priced())
+    sim = Simulator(scenario)
     loop.run_until_complete(sim.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -187,18 +191,7 @@ def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
 def absurd_market_port() -> Iterator[int]:
     """A simulator whose AAPL trades at 1e300: any marketable order fills at a price the
     recorder must refuse (no real price comes near; it would break every later read)."""
-    loop = asyncio.new_event_loop()
-    sim = Simulator(Scenario(prices={"AAPL": Decimal("1e300")}))
-    loop.run_until_complete(sim.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield sim.port
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.run_until_complete(sim.stop())
-        loop.close()
+    yield from serve(Scenario(prices={"AAPL": Decimal("1e300")}))
 
 
 def test_a_placed_order_whose_facts_were_refused_exits_non_zero(
