@@ -24,6 +24,8 @@ from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.generators.duckdb import DuckDBGenerator
 
+from ordertrail.projections.schema import TABLES
+
 # A statement longer than this is refused before it is parsed.
 MAX_QUERY_CHARS = 100_000
 
@@ -201,8 +203,6 @@ def check_read_only(query: str, tables: Iterable[str] | None = None) -> str:
     :class:`ReadOnlyViolation` saying why when the query is not one read-only SELECT over
     ``tables`` (default: the projection tables) and its own CTEs."""
     if tables is None:
-        from ordertrail.projections.schema import TABLES
-
         tables = (t.name for t in TABLES)
     tree = _parse(query)
     if not isinstance(tree, exp.Select | exp.SetOperation):
