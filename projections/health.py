@@ -31,7 +31,7 @@ from deltalake import DeltaTable
 from ordertrail.domain.errors import OrdertrailError
 from ordertrail.projections.projector import Projector
 from ordertrail.projections.schema import TABLES
-from ordertrail.projections.tables import SNAPSHOT, DeltaTables
+from ordertrail.projections.tables import APP_ID, SNAPSHOT, DeltaTables
 
 NAMES = (*(t.name for t in TABLES), SNAPSHOT.name)
 REBUILD = "`ordertrail rebuild` recreates it from the event log (the damaged copy is kept aside)"
@@ -99,7 +99,7 @@ def table_problem(tables: DeltaTables, name: str) -> str | None:
         if not DeltaTable.is_deltatable(uri, storage_options=tables.storage_options):
             return None
         dt = DeltaTable(uri, storage_options=tables.storage_options)
-        dt.transaction_version(f"ordertrail.projections.{name}")
+        dt.transaction_version(APP_ID.format(name))
         local = _local(tables)
         return None if local is None else _files_problem(dt, local / name)
     except Exception as e:  # deltalake's errors, OSError, Arrow's: all mean "cannot read it"
