@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -130,13 +130,20 @@ def _progress(label: str) -> Iterator[Progress | None]:
         yield report
 
 
-def _audit(data: str | None, store: str | None) -> Audit:
+@contextmanager
+def _reading(data: str | None, store: str | None) -> Iterator[Audit]:
+    """The tables brought up to the log's end, for reading; a damaged table, or a read-only
+    folder that an update would write to, is one line (projections/health.py)."""
+    from ordertrail.projections import health
     from ordertrail.projections.api import Audit
 
     audit = Audit(config(data, store), refresh=False)
-    with _progress("updating projections") as progress:
-        audit.refresh(progress)
-    return audit
+    with health.reading(audit.tables):
+        if health.behind(audit.projector):
+            health.ensure_writable(audit.tables)
+        with _progress("updating projections") as progress:
+            audit.refresh(progress)
+        yield audit
 
 
 def _view(method: str, columns: tuple[str, ...], title: str) -> Any:
@@ -152,8 +159,9 @@ def _view(method: str, columns: tuple[str, ...], title: str) -> Any:
     ) -> None:
         with clear_errors():
             t, ck = _as_of(as_of), _clock(clock)
-            read = getattr(_audit(data, store), method)
-            emit(_rows(read(as_of=t, clock=ck, account=account), fmt, columns), fmt, title=title)
+            with _reading(data, store) as audit:
+                frame = getattr(audit, method)(as_of=t, clock=ck, account=account)
+            emit(_rows(frame, fmt, columns), fmt, title=title)
 
     return view
 
@@ -178,7 +186,8 @@ def timeline(
 ) -> None:
     """Every event of an order, in order, with IB's time and the recorded time."""
     with clear_errors():
-        frame = _audit(data, store).timeline(order)
+        with _reading(data, store) as audit:
+            frame = audit.timeline(order)
         emit(_rows(frame, fmt, tuple(frame.columns)), fmt, title=f"timeline of {order}")
 
 
@@ -197,20 +206,32 @@ def sql(
     with clear_errors():
         check_read_only(query)
         try:
-            frame = _audit(data, store).sql(query)
+            with _reading(data, store) as audit:
+                frame = audit.sql(query)
         except PolarsError as e:
             fail(f"SQL: {e}")
         emit(_rows(frame, fmt, tuple(frame.columns)), fmt)
 
 
 def rebuild(data: DataOpt = None, store: StoreOpt = None) -> None:
-    """Recompute every projection from the first event in the store."""
+    """Recompute every projection from the first event in the store; a damaged table is moved
+    aside (``<name>.damaged-<time>``) and recomputed."""
+    from ordertrail.projections import health
     from ordertrail.projections.api import Audit
 
     with clear_errors():
         audit = Audit(config(data, store), refresh=False)
+        health.ensure_writable(audit.tables)
+        damage = health.damaged(audit.tables)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for name, path in health.set_aside(audit.tables, list(damage), stamp).items():
+            err_console.print(
+                f"{name}: damaged ({damage[name]}); moved aside to {path}",
+                highlight=False,
+                soft_wrap=True,
+            )
         started = time.perf_counter()
-        with _progress("rebuilding projections") as progress:
+        with _progress("rebuilding projections") as progress, health.reading(audit.tables):
             result = audit.rebuild(progress)
         seconds = time.perf_counter() - started
         err_console.print(
@@ -222,10 +243,14 @@ def rebuild(data: DataOpt = None, store: StoreOpt = None) -> None:
 
 def compact(data: DataOpt = None, store: StoreOpt = None) -> None:
     """Merge small files of every table (z-ordered where lookups benefit) and checkpoint."""
+    from ordertrail.projections import health
     from ordertrail.projections.api import Audit
 
     with clear_errors():
-        out = Audit(config(data, store), refresh=False).compact()
+        audit = Audit(config(data, store), refresh=False)
+        with health.reading(audit.tables):
+            health.ensure_writable(audit.tables)
+            out = audit.compact()
         emit([{"table": k, **v} for k, v in out.items()], OutputFormat.table, title="compacted")
 
 
@@ -239,10 +264,13 @@ def vacuum(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False,
 ) -> None:
     """Delete table files no current version references and older than the retention."""
+    from ordertrail.projections import health
     from ordertrail.projections.api import Audit
 
     with clear_errors():
-        out = Audit(config(data, store), refresh=False).vacuum(retention_hours, dry_run=dry_run)
+        audit = Audit(config(data, store), refresh=False)
+        with health.reading(audit.tables):
+            out = audit.vacuum(retention_hours, dry_run=dry_run)
         emit(
             [{"table": k, "files": v} for k, v in out.items()],
             OutputFormat.table,

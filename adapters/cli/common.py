@@ -85,6 +85,20 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def report_unrecorded(problems: Sequence[str], warnings: Sequence[str] = ()) -> bool:
+    """Print what a recorder could not record (errors) or recorded although IB does not
+    document it (warnings), one line each; True when the command must exit 1 for it
+    (docs/adr/0009-bad-input-policy.md: everything else was recorded, the exit code tells a
+    script that something IB said was not)."""
+    for problem in problems:
+        err_console.print(
+            f"[bold red]error:[/] could not record {problem}", highlight=False, soft_wrap=True
+        )
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    return bool(problems or warnings)
+
+
 @contextmanager
 def clear_errors() -> Iterator[None]:
     """Turn ordertrail's own errors into a message and exit code 1 instead of a traceback."""

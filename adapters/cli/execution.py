@@ -14,6 +14,7 @@ import enum
 import math
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,7 +22,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from ordertrail.adapters.cli.common import DataOpt, StoreOpt, clear_errors, config, fail
+from ordertrail.adapters.cli.common import (
+    DataOpt,
+    StoreOpt,
+    clear_errors,
+    config,
+    fail,
+    report_unrecorded,
+)
 
 if TYPE_CHECKING:
     from ordertrail.adapters.execution import OrderExecutionEngine
@@ -135,6 +143,15 @@ def _policy(
 Operation = Callable[["OrderExecutionEngine"], Awaitable["ExecutionResult"]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What the command decided, and what its recorder could not record of IB's answers."""
+
+    result: ExecutionResult
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
 async def _with_engine(
     data: str | None,
     store: str | None,
@@ -144,14 +161,14 @@ async def _with_engine(
     client_id: int,
     policy: RiskPolicy,
     op: Operation,
-) -> ExecutionResult:
+) -> _Outcome:
     from ordertrail.adapters.execution import DryRunGateway, IbGateway, OrderExecutionEngine
     from ordertrail.adapters.trail import OrderTrail
     from ordertrail.domain.values import ExecutionResult
 
     trail = OrderTrail(config(data, store))
     if dry_run:
-        return await op(OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy))
+        return _Outcome(await op(OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy)))
     from ib_async import IB
 
     from ordertrail.adapters.ib.broker import IbBroker
@@ -162,19 +179,22 @@ async def _with_engine(
     try:
         await ib.connectAsync(host, port, clientId=client_id, timeout=10)
     except (OSError, TimeoutError) as e:
-        return ExecutionResult.failed(f"cannot connect to {host}:{port}: {e or type(e).__name__}")
+        failed = ExecutionResult.failed(f"cannot connect to {host}:{port}: {e or type(e).__name__}")
+        return _Outcome(failed)
     try:
         token = lambda: uuid.uuid4().hex[:16]  # noqa: E731
         gateway = IbGateway(IbBroker(ib, trail, token))
         result = await op(OrderExecutionEngine(trail, gateway, policy=policy, new_token=token))
         await asyncio.sleep(0.2)  # let IB's last answers be recorded before disconnecting
-        return result
+        stats = recorder.stats
+        return _Outcome(result, tuple(stats.problems), tuple(stats.warnings))
     finally:
         recorder.detach()
         ib.disconnect()
 
 
-def _report(result: ExecutionResult, extra: dict[str, Any] | None = None) -> None:
+def _report(outcome: _Outcome, extra: dict[str, Any] | None = None) -> None:
+    result = outcome.result
     row: dict[str, Any] = {
         "success": result.success,
         "action": result.action.value,
@@ -183,12 +203,17 @@ def _report(result: ExecutionResult, extra: dict[str, Any] | None = None) -> Non
         **(extra or {}),
     }
     typer.echo(orjson.dumps(row, default=str).decode())
+    # The order went to IB either way; what IB answered and could not be recorded is reported
+    # as ``record`` reports it, and fails the command (the store no longer says what IB did).
+    unrecorded = report_unrecorded(outcome.problems, outcome.warnings)
     if not result.success:
         fail(result.error or result.action.value)
+    if unrecorded:
+        raise typer.Exit(1)
 
 
-def _run(coro: Awaitable[ExecutionResult]) -> ExecutionResult:
-    async def main() -> ExecutionResult:
+def _run(coro: Awaitable[_Outcome]) -> _Outcome:
+    async def main() -> _Outcome:
         return await coro
 
     with clear_errors():  # the store cannot be opened (a file as --data, a closed port)

@@ -21,6 +21,7 @@ from ordertrail.adapters.cli.common import (
     err_console,
     fail,
     progress_bar,
+    report_unrecorded,
     show_progress,
 )
 
@@ -100,15 +101,7 @@ def record(
         + ", ".join(f"{k} {v}" for k, v in stats.items())
     )
     recorded = session.recorder.stats
-    for problem in recorded.problems:
-        err_console.print(
-            f"[bold red]error:[/] could not record {problem}", highlight=False, soft_wrap=True
-        )
-    for warning in recorded.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    if recorded.problems or recorded.warnings:
-        # Everything else was recorded; the exit code tells a script that IB said something
-        # that could not be (or was not documented to be) recorded.
+    if report_unrecorded(recorded.problems, recorded.warnings):
         raise typer.Exit(1)
 
 
@@ -117,12 +110,13 @@ def _print_report(report: ReplayReport, skip_bad: bool) -> None:
     for p in report.problems:
         err_console.print(f"{label} {p}", highlight=False, soft_wrap=True)
     if report.refused:
-        err_console.print(
-            f"[bold red]error:[/] {report.path}: not replayed ({len(report.problems)} "
-            "problem(s)); --skip-bad replays the good lines and skips these",
-            highlight=False,
-            soft_wrap=True,
-        )
+        if report.segments:  # an empty tape has no good lines to offer
+            err_console.print(
+                f"[bold red]error:[/] {report.path}: not replayed ({len(report.problems)} "
+                "problem(s)); --skip-bad replays the good lines and skips these",
+                highlight=False,
+                soft_wrap=True,
+            )
         return
     for problem in report.recorder_problems:
         err_console.print(f"{label} could not record {problem}", highlight=False, soft_wrap=True)
@@ -177,7 +171,7 @@ def replay(
                 _print_report(report, skip_bad)
                 # A fact the recorder could not record is lost from the store: as bad as a bad line.
                 bad = not report.ok or bool(report.recorder_problems)
-                failed = failed or report.refused or (bad and not skip_bad)
+                failed = failed or report.refused or report.unfinished or (bad and not skip_bad)
     finally:
         replayer.close()
     if failed:

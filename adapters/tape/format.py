@@ -21,6 +21,28 @@ SUPPORTED_FORMATS = frozenset({1})
 MIN_SERVER_VERSION = 157
 MAX_SERVER_VERSION = 178
 
+
+@dataclass(frozen=True, slots=True)
+class TapeLimits:
+    """What a reader accepts before it stops reading a tape (docs/tape-format.md, "Limits").
+
+    * ``line_bytes``: IB's own API client refuses a wire message longer than 16 MiB - 1
+      (``MAX_MSG_LEN`` in its readers); a tape line is that message as JSON strings, at most
+      three bytes per wire byte (an empty field costs ``"",`` for its one NUL). Longer is not
+      a message a TWS sent, and reading on would hold the whole line in memory.
+    * ``tape_bytes``: the decompressed size of one tape file. A few megabytes of gzip can expand
+      to terabytes; a real session's tape is far below this.
+    * ``problems``: bad lines reported (and remembered) before the reader gives up on a tape
+      that is mostly not a tape.
+    """
+
+    line_bytes: int = 3 * (16 << 20)
+    tape_bytes: int = 64 << 30
+    problems: int = 10_000
+
+
+LIMITS = TapeLimits()
+
 Direction = Literal["in", "out"]
 HANDSHAKE = "handshake"
 

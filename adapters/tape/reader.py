@@ -19,6 +19,7 @@ import orjson
 
 from .format import (
     HANDSHAKE,
+    LIMITS,
     MAGIC,
     MAX_SERVER_VERSION,
     MIN_SERVER_VERSION,
@@ -26,6 +27,7 @@ from .format import (
     End,
     Header,
     Message,
+    TapeLimits,
     parse_ts,
 )
 from .writer import is_gzip
@@ -42,7 +44,11 @@ ProblemKind = Literal[
     "fact",
     "recorder",
     "store",
+    "limit",
+    "empty",
 ]
+# Problems after which the rest of the tape is not read: replaying it is never complete.
+UNFINISHED_KINDS = frozenset({"limit", "empty"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,33 +121,79 @@ class Segment:
 Item = tuple[Segment, Message | End | None]
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes | None, str]]:
-    """(line number, bytes, "") per line; (n, None, why) when the stream itself ends badly."""
-    n = 0
+Line = tuple[int, bytes | None, ProblemKind, str]
+
+
+def _past_limit(raw: bytes, total: int, limits: TapeLimits) -> str | None:
+    if len(raw) > limits.line_bytes and not raw.endswith(b"\n"):
+        return (
+            f"line longer than {limits.line_bytes:,} bytes (a TWS message is at most 16 MiB): "
+            "the rest of the tape is not read"
+        )
+    if total > limits.tape_bytes:
+        return (
+            f"the tape is larger than {limits.tape_bytes:,} bytes decompressed: the rest of it "
+            "is not read"
+        )
+    return None
+
+
+def _lines(path: Path, limits: TapeLimits) -> Iterator[Line]:
+    """(line number, bytes, …) per line; (n, None, kind, why) when the stream itself ends badly
+    or passes a limit, after which nothing more is read. Lines are read at most
+    ``limits.line_bytes`` at a time, so neither a line without an end nor a decompression bomb
+    is ever held in memory whole."""
+    n = total = 0
     try:
         with gzip.open(path, "rb") if is_gzip(path) else open(path, "rb") as f:
-            for raw in f:
+            while raw := f.readline(limits.line_bytes + 1):
                 n += 1
-                yield n, raw, ""
+                total += len(raw)
+                past = _past_limit(raw, total, limits)
+                if past is not None:
+                    yield n, None, "limit", past
+                    return
+                yield n, raw, "torn", ""
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        yield n + 1, None, f"the compressed stream ends early or is damaged ({e})"
+        yield n + 1, None, "torn", f"the compressed stream ends early or is damaged ({e})"
+        return
+    if n == 0:
+        yield 1, None, "empty", "the tape is empty: no header and no message to replay"
 
 
 class TapeScanner:
     """One pass over a tape. Iterate :meth:`items`; ``segments`` fills in as it goes."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, limits: TapeLimits = LIMITS) -> None:
         self.path = Path(path)
+        self.limits = limits
         self.segments: list[Segment] = []
         self.orphan_problems: list[Problem] = []
+        self._reported = 0
 
-    def _problem(self, seg: Segment | None, line: int, kind: ProblemKind, text: str) -> None:
+    @property
+    def gave_up(self) -> bool:
+        return self._reported > self.limits.problems
+
+    def _problem(
+        self, seg: Segment | None, line: int, kind: ProblemKind, text: str, *, bad: bool = True
+    ) -> None:
+        """Report a problem at ``line``; ``bad``: the line itself is not to be replayed."""
+        self._reported += 1
+        if self._reported == self.limits.problems + 1:
+            kind, text = (
+                "limit",
+                (f"more than {self.limits.problems:,} bad lines: the rest of the tape is not read"),
+            )
+        elif self.gave_up:
+            return
         p = Problem(str(self.path), line, kind, text)
         if seg is None:
             self.orphan_problems.append(p)
         else:
             seg.problems.append(p)
-            seg.bad_lines.add(line)
+            if bad:
+                seg.bad_lines.add(line)
 
     @property
     def problems(self) -> list[Problem]:
@@ -155,12 +207,14 @@ class TapeScanner:
         segment right after its header (so a consumer can set up before its messages)."""
         seg: Segment | None = None
         pending: tuple[int, bytes] | None = None  # an unparsable line: torn if last of segment
-        for n, raw, why in _lines(self.path):
+        for n, raw, kind, why in _lines(self.path, self.limits):
+            if self.gave_up:
+                return
             if raw is None:
                 if pending is not None:
                     self._bad_json(seg, *pending, last=False)
                     pending = None
-                self._problem(seg, n, "torn", why)
+                self._problem(seg, n, kind, why)
                 continue
             try:
                 obj = orjson.loads(raw)
@@ -249,14 +303,13 @@ class TapeScanner:
             return None
         if seq != seg.last_seq + 1:
             # A gap: the line itself is good, but messages are missing before it.
-            seg.problems.append(
-                Problem(
-                    str(self.path),
-                    n,
-                    "sequence",
-                    f"sequence jumps from {seg.last_seq} to {seq}: "
-                    f"{seq - seg.last_seq - 1} message(s) missing",
-                )
+            self._problem(
+                seg,
+                n,
+                "sequence",
+                f"sequence jumps from {seg.last_seq} to {seq}: "
+                f"{seq - seg.last_seq - 1} message(s) missing",
+                bad=False,
             )
         if seg.last_ts is not None and ts < seg.last_ts:
             self._problem(seg, n, "sequence", f"time goes back from {seg.last_ts} to {ts}")

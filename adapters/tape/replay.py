@@ -38,9 +38,10 @@ from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import quantity
 
 from .clock import TapeClock
-from .format import End, Header, Message
+from .counting import CountingTrail
+from .format import LIMITS, End, Header, Message, TapeLimits
 from .ledger import TapeLedger
-from .reader import Problem, Segment, TapeScanner
+from .reader import UNFINISHED_KINDS, Problem, Segment, TapeScanner
 
 DECODER_LOGGER = "ib_async.Decoder"
 BATCH_SIZE = 2000  # incoming messages whose facts are saved in one transaction
@@ -160,6 +161,12 @@ class ReplayReport:
     def ok(self) -> bool:
         return not self.problems and not self.refused
 
+    @property
+    def unfinished(self) -> bool:
+        """The tape was not read to its end (empty, or past a limit): never a clean replay,
+        whatever was skipped."""
+        return any(p.kind in UNFINISHED_KINDS for p in self.problems)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "tape": self.path,
@@ -192,9 +199,9 @@ class TapeCheck:
         return out
 
 
-def check_tape(path: str | Path) -> TapeCheck:
+def check_tape(path: str | Path, limits: TapeLimits = LIMITS) -> TapeCheck:
     """Read and decode-check a whole tape without touching any store."""
-    scanner = TapeScanner(path)
+    scanner = TapeScanner(path, limits)
     decoder: Decoder | None = None
     incoming = 0
     facts = _StandInWrapper()
@@ -237,7 +244,7 @@ class _Run:
     def __init__(self, config: StoreConfig, header: Header) -> None:
         self.run = str(header.extra.get("run", header.session))
         self.clock = TapeClock()
-        self.trail = OrderTrail(config, clock=self.clock)
+        self.trail = CountingTrail(config, clock=self.clock)
         self.ib = IB()
         # ib_async's own bookkeeping behind the recorder's hooks files answers under the
         # requests that asked for them (reqCompletedOrders, reqExecutions: a KeyError without
@@ -280,18 +287,20 @@ class Replayer:
         skip_bad: bool = False,
         progress: Callable[[int], None] | None = None,
         batch_size: int = BATCH_SIZE,
+        limits: TapeLimits = LIMITS,
     ) -> None:
         self.config = config
         self.skip_bad = skip_bad
         self.progress = progress
         self.batch_size = batch_size
+        self.limits = limits
         self.ledger = TapeLedger(config)
 
     def close(self) -> None:
         self.ledger.close()
 
     def replay(self, path: str | Path, check: TapeCheck | None = None) -> ReplayReport:
-        check = check or check_tape(path)
+        check = check or check_tape(path, self.limits)
         report = ReplayReport(str(path), segments=len(check.segments), problems=check.problems)
         refused = [p for p in check.problems if p.kind != "torn"]
         if refused and not self.skip_bad:
@@ -300,7 +309,6 @@ class Replayer:
         bad = check.bad_lines
         run: _Run | None = None
         seg_state: dict[str, Any] = {}
-        position_before: int | None = None
         # The open batch (OrderTrail.batch) and how many messages it holds. It is committed
         # every ``batch_size`` messages and before anything the ledger or a new run reads or
         # writes, so the ledger never gets ahead of the events (see _start_segment).
@@ -321,7 +329,7 @@ class Replayer:
 
         try:
             with trapped_decoder_log() as trap, batch:
-                for seg, item in TapeScanner(path).items():
+                for seg, item in TapeScanner(path, self.limits).items():
                     if item is None:
                         commit()
                         finish_segment()
@@ -330,10 +338,9 @@ class Replayer:
                         if run is None or run.run != str(header.extra.get("run", header.session)):
                             if run is not None:
                                 report.recorder_problems += run.recorder.stats.problems
+                                report.events += run.trail.appended
                                 run.close()
                             run = _Run(self.config, header)
-                            if position_before is None:
-                                position_before = _position(run.trail)
                         run.begin(header)
                         seg_state = self._start_segment(run, header, str(path), report)
                         continue
@@ -383,7 +390,7 @@ class Replayer:
         finally:
             if run is not None:
                 report.recorder_problems += run.recorder.stats.problems
-                report.events = _position(run.trail) - (position_before or 0)
+                report.events += run.trail.appended
                 run.close()
         report.problems.sort(key=lambda p: p.line)
         return report
@@ -404,7 +411,9 @@ class Replayer:
         # Begun but never finished (the live recorder or an earlier replay stopped half way):
         # resume at the last message whose events reached the store. Re-feeding that one
         # message is harmless (the domain drops a repeat of an order's latest fact).
-        state["resume_at"] = _resume_point(run.trail, entry.position, Path(tape), header)
+        state["resume_at"] = _resume_point(
+            run.trail, entry.position, Path(tape), header, self.limits
+        )
         report.resumed += 1
         return state
 
@@ -413,11 +422,13 @@ def _position(trail: OrderTrail) -> int:
     return int(trail.recorder.max_notification_id() or 0)
 
 
-def _resume_point(trail: OrderTrail, position: int, path: Path, header: Header) -> int:
+def _resume_point(
+    trail: OrderTrail, position: int, path: Path, header: Header, limits: TapeLimits
+) -> int:
     stamps: set[datetime] = {e.timestamp for _nid, e in stored_events(trail.recorder, position)}
     last = 0
     current: Header | None = None
-    for seg, item in TapeScanner(path).items():
+    for seg, item in TapeScanner(path, limits).items():
         if item is None:
             current = seg.header
         elif (

@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
-from ordertrail.adapters.simulator import Simulator
+from ordertrail.adapters.simulator import Scenario, Simulator
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
@@ -131,9 +132,13 @@ def test_refusals_exit_non_zero_with_the_rule(tmp_path: Path) -> None:
 
 @pytest.fixture
 def simulator_port() -> Iterator[int]:
+    yield from serve(priced())
+
+
+def serve(scenario: Scenario) -> Iterator[int]:
     """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
     loop = asyncio.new_event_loop()
-    sim = Simulator(priced())
+    sim = Simulator(scenario)
     loop.run_until_complete(sim.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -180,3 +185,27 @@ def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "cannot connect" in err
+
+
+@pytest.fixture
+def absurd_market_port() -> Iterator[int]:
+    """A simulator whose AAPL trades at 1e300: any marketable order fills at a price the
+    recorder must refuse (no real price comes near; it would break every later read)."""
+    yield from serve(Scenario(prices={"AAPL": Decimal("1e300")}))
+
+
+def test_a_placed_order_whose_facts_were_refused_exits_non_zero(
+    tmp_path: Path, absurd_market_port: int
+) -> None:
+    conn = ["--port", str(absurd_market_port), "--client-id", "7", "--data", str(tmp_path)]
+    code, row, err = run(
+        "place", "AAPL", "--action", "SELL", "--qty", "10", "--limit", "140", *conn
+    )
+    # The order was placed (the JSON row says so) but IB's execution could not be recorded:
+    # the store does not say what IB did, and the exit code tells the script.
+    assert row["action"] == "PLACED"
+    assert code == 1
+    assert "could not record" in err
+    assert "price" in err, err
+    (coid,) = ids(row)
+    assert status(tmp_path, coid) is not OrderStatus.FILLED

@@ -37,7 +37,7 @@ ACCEPTED = [
     "select count(*) from orders;",
     "WITH f AS (SELECT * FROM fills) SELECT symbol, sum(quantity) FROM f GROUP BY symbol",
     "SELECT 'DROP TABLE fills; DELETE' AS text",  # words inside a string literal
-    'SELECT "update" FROM t',  # a quoted identifier
+    'SELECT "update" FROM (SELECT 1 AS "update")',  # a quoted identifier
     "SELECT replace(symbol, 'A', 'B') FROM fills -- DELETE in a comment",
     "SELECT updated_recorded, deleted_at FROM orders",
 ]
