@@ -88,6 +88,15 @@ def link_of(prev: bytes, originator_id: UUID, version: int, topic: str, state: b
     return link_hash(prev, originator_id, version, topic, bytes(state))
 
 
+def stored_digest(originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
+    """What an event adds to the log's running hash: its chain hash; for an event that has
+    none (not written by ordertrail's mapper) a hash of its whole content, so it still counts."""
+    sealed = unseal(state)
+    if sealed is not None and sealed.digest is not None:
+        return sealed.digest
+    return link_hash(GENESIS, originator_id, version, topic, bytes(state))
+
+
 def advance(head: bytes, link: bytes) -> bytes:
     """The running hash of the whole log, one event further (checkpointed by the recorder)."""
     return hashlib.sha256(head + link).digest()
@@ -130,5 +139,6 @@ __all__ = [
     "link_hash",
     "link_of",
     "seal",
+    "stored_digest",
     "unseal",
 ]

@@ -73,12 +73,7 @@ def _uuid(oid: Any) -> UUID:
 
 
 def _digest(s: StoredEvent) -> bytes:
-    sealed = chain.unseal(s.state)
-    if sealed is not None and sealed.digest is not None:
-        return sealed.digest
-    # Every event this application writes passes through its mapper and is sealed; anything
-    # else still moves the running hash by its full content.
-    return chain.link_hash(GENESIS, _uuid(s.originator_id), s.originator_version, s.topic, s.state)
+    return chain.stored_digest(_uuid(s.originator_id), s.originator_version, s.topic, s.state)
 
 
 def _stored_link(oid: UUID, events: Sequence[StoredEvent]) -> bytes:
@@ -157,9 +152,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 "originator_version bigint NOT NULL, head bytea NOT NULL)"
             ).format(table)
         )
-        self._select_head = sql.SQL(
-            f"SELECT {HEAD_COLUMNS} FROM {{}}"
-        ).format(table)
+        self._select_head = sql.SQL(f"SELECT {HEAD_COLUMNS} FROM {{}}").format(table)
         self._upsert_head = sql.SQL(
             "INSERT INTO {} VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
             "first_id = excluded.first_id, last_id = excluded.last_id, "
