@@ -83,7 +83,6 @@ def _check_event(o: _Order, version: int, topic: str, state: bytes, report: Chai
             if prev is not None:
                 o.written[version] = chain.link_hash(prev, o.oid, version, topic, state)
     else:
-        o.chained = True
         if sealed.written_as != version:
             what = f"holds the event written at position {sealed.written_as}"
             report.add(Finding("reordered", what, o.oid, version))
@@ -91,7 +90,10 @@ def _check_event(o: _Order, version: int, topic: str, state: bytes, report: Chai
             chain.link_hash(prev, o.oid, version, topic, sealed.body) != sealed.digest
         ):
             what = "its stored state or topic changed after it was written"
+            if not o.chained:
+                what = "it, or an unchained event before it, changed after it was written"
             report.add(Finding("edited", what, o.oid, version))
+        o.chained = True
         o.written[sealed.written_as] = sealed.digest
     o.expected = version + 1
 
