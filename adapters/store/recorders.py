@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -192,10 +192,11 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         events, placeholders = completed(stored_events, self._earlier)
         self.placeholders_completed += placeholders
-        return super().insert_events(events, **kwargs)
+        # eventsourcing's retry decorator erases the return type.
+        return cast("Sequence[int] | None", super().insert_events(events, **kwargs))
 
     def _earlier(self, oid: UUID, version: int) -> Sequence[StoredEvent]:
-        return self.select_events(oid, lte=version - 1)
+        return cast("Sequence[StoredEvent]", self.select_events(oid, lte=version - 1))
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

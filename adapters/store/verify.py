@@ -175,6 +175,9 @@ class _Snapshot:
         while rows := cur.fetchmany(PAGE):
             yield from rows
 
+    def by_log(self) -> Iterator[LogRow]:
+        raise NotImplementedError
+
     def by_order(self) -> Iterator[OrderRow]:
         return self._rows(
             f"SELECT originator_id, originator_version, topic, state FROM {self._table} "
