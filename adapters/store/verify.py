@@ -142,7 +142,7 @@ def _check_head(
         return
     if last is None or last[0] < cp.last_id:
         end = "is empty" if last is None else f"ends at notification {last[0]}"
-        what = f"deleted from the end of the log: it {end}, its checkpoint at {cp.last_id}"
+        what = f"cut from the end of the log: it {end}, its checkpoint at {cp.last_id}"
         report.add(Finding("deleted", what, cp.originator_id, cp.originator_version))
     elif head != cp.head and not report.findings:
         what = (

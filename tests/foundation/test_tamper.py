@@ -92,7 +92,7 @@ def test_a_deleted_tail_is_named_from_the_checkpoint(
     code, lines = verify(store)
     assert code == 1
     assert named(lines, oid, version, "deleted"), lines
-    assert "deleted from the end of the log" in lines[0]
+    assert "cut from the end of the log" in lines[0]
 
 
 def test_a_forged_event_without_a_chain_is_named(
