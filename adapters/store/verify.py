@@ -260,7 +260,7 @@ def _postgres_snapshot(recorder: Any, url: str) -> Iterator[_Snapshot]:
 
 def verify_store(config: StoreConfig) -> ChainReport:
     """Open the configured event store (it must exist) and verify it."""
-    from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.adapters.trail import OrderTrail
 
     if not config.is_postgres and not config.sqlite_path.exists():
         raise StoreUnavailable(f"no event store at {config.sqlite_path}")

@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from ordertrail.adapters.store.application import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
     CommissionReport,

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
 from ordertrail.adapters.simulator import Scenario
-from ordertrail.adapters.store.application import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.testing.harness import IbErrorLog, run_with_simulator
+from ordertrail.adapters.trail import OrderTrail
 from tests.flex.conftest import WEEK1
 from tests.tape.sessions import Live, record_live
 

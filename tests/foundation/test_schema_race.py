@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ordertrail.adapters.store.application import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import OrderTrail
 
 WRITERS = 6
 
@@ -21,7 +21,7 @@ CHILD = """
 import sys, time
 from decimal import Decimal
 from pathlib import Path
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
 from ordertrail.adapters.store import chain
-from ordertrail.adapters.store.application import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
 from tests.conftest import Clock
 from tests.foundation.tamper_kit import COIDS, RawStore, fill_store
