@@ -31,13 +31,8 @@ _TAIL = len(MARK) + 21 + 1 + _HEX + 2
 
 
 def link_hash(prev: bytes, originator_id: UUID, version: int, topic: str, body: bytes) -> bytes:
-    h = hashlib.sha256(prev)
-    h.update(originator_id.bytes)
-    h.update(b"%d\0" % version)
-    h.update(topic.encode())
-    h.update(b"\0")
-    h.update(body)
-    return h.digest()
+    head = b"%s%s%d\0%s\0" % (prev, originator_id.bytes, version, topic.encode())
+    return hashlib.sha256(head + body).digest()
 
 
 def body_of(state: bytes) -> bytes:
@@ -110,23 +105,25 @@ class Links:
     LIMIT = 200_000
 
     def __init__(self) -> None:
-        self._last: dict[UUID, tuple[int, bytes]] = {}
+        # Keyed by the UUID's int: hashing a UUID object runs Python code, an int's does not.
+        self._last: dict[int, tuple[int, bytes]] = {}
 
     def previous(self, originator_id: UUID, version: int) -> bytes | None:
         if version == 1:
             return GENESIS
-        seen = self._last.get(originator_id)
+        seen = self._last.get(originator_id.int)
         if seen is None or seen[0] != version - 1:
             return None
         return seen[1]
 
     def saw(self, originator_id: UUID, version: int, link: bytes | None) -> None:
+        key = originator_id.int
         if link is None:
-            self._last.pop(originator_id, None)
+            self._last.pop(key, None)
             return
-        if len(self._last) >= self.LIMIT and originator_id not in self._last:
+        if len(self._last) >= self.LIMIT and key not in self._last:
             self._last.clear()
-        self._last[originator_id] = (version, link)
+        self._last[key] = (version, link)
 
 
 __all__ = [

@@ -27,7 +27,7 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
-from eventsourcing.utils import resolve_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from ordertrail.adapters.store import chain
 
@@ -221,14 +221,20 @@ class EventMapper(Mapper[UUID]):
         self.links = chain.Links()
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        stored = super().to_stored_event(domain_event)
-        oid, version = stored.originator_id, stored.originator_version
-        assert isinstance(oid, UUID)
-        body = chain.body_of(stored.state)
+        # eventsourcing's own steps (no compressor or cipher here), then the seal: one
+        # StoredEvent made, not two.
+        state = dict(domain_event.__dict__)
+        oid: UUID = state.pop("originator_id")
+        version: int = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        topic = get_topic(type(domain_event))
+        body = chain.body_of(encode(state))
         prev = self.links.previous(oid, version)
-        link = None if prev is None else chain.link_hash(prev, oid, version, stored.topic, body)
+        link = None if prev is None else chain.link_hash(prev, oid, version, topic, body)
         self.links.saw(oid, version, link)
-        return StoredEvent(oid, version, stored.topic, chain.seal(body, version, link))
+        return StoredEvent(oid, version, topic, chain.seal(body, version, link))
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         self._saw_stored(stored_event)
