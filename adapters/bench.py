@@ -234,7 +234,7 @@ def bench_encode(repeats: int, orders: int = 2_000) -> dict[str, Any]:
     from ordertrail.adapters.store.codec import EventMapper, OrjsonTranscoder
 
     sample = [e for i in range(orders) for e in _fill_order(i)]
-    plain = Mapper(transcoder=OrjsonTranscoder())
+    plain: Mapper[Any] = Mapper(transcoder=OrjsonTranscoder())
 
     def chained() -> None:
         encode = EventMapper().to_stored_event

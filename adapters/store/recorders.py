@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -104,15 +104,8 @@ def advanced(
     )
 
 
-class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
-    def construct_create_table_statements(self) -> list[str]:
-        return [
-            *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {HEAD_TABLE} ("
-            "id INTEGER PRIMARY KEY CHECK (id = 1), first_id INTEGER NOT NULL, "
-            "last_id INTEGER NOT NULL, originator_id TEXT NOT NULL, "
-            "originator_version INTEGER NOT NULL, head BLOB NOT NULL)",
-        ]
+class _Completing:
+    """Completes the mapper's placeholders before eventsourcing's ``insert_events``."""
 
     # How many events the mapper could only seal with a placeholder: zero unless it forgot an
     # order between loading and appending (its memory is bounded), which the tests check.
@@ -121,12 +114,24 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        events, placeholders = completed(stored_events, self._earlier)
+        recorder: Any = self  # an eventsourcing application recorder (the other base)
+        events, placeholders = completed(
+            stored_events, lambda oid, version: recorder.select_events(oid, lte=version - 1)
+        )
         self.placeholders_completed += placeholders
-        return super().insert_events(events, **kwargs)
+        ids: Sequence[int] | None = super().insert_events(events, **kwargs)  # type: ignore[misc]
+        return ids
 
-    def _earlier(self, oid: UUID, version: int) -> Sequence[StoredEvent]:
-        return self.select_events(oid, lte=version - 1)
+
+class ChainedSQLiteRecorder(_Completing, SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {HEAD_TABLE} ("
+            "id INTEGER PRIMARY KEY CHECK (id = 1), first_id INTEGER NOT NULL, "
+            "last_id INTEGER NOT NULL, originator_id TEXT NOT NULL, "
+            "originator_version INTEGER NOT NULL, head BLOB NOT NULL)",
+        ]
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         ids = super()._insert_events(c, stored_events, **kwargs)
@@ -152,7 +157,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         return ids
 
 
-class ChainedPostgresRecorder(PostgresApplicationRecorder):
+class ChainedPostgresRecorder(_Completing, PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         table = sql.Identifier(self.datastore.schema, HEAD_TABLE)
@@ -182,21 +187,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                         curs.execute(statement, prepare=False)
             self._create_table(curs)
         self.datastore.register_type_adapters()
-
-    # How many events the mapper could only seal with a placeholder: zero unless it forgot an
-    # order between loading and appending (its memory is bounded), which the tests check.
-    placeholders_completed = 0
-
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        events, placeholders = completed(stored_events, self._earlier)
-        self.placeholders_completed += placeholders
-        # eventsourcing's retry decorator erases the return type.
-        return cast("Sequence[int] | None", super().insert_events(events, **kwargs))
-
-    def _earlier(self, oid: UUID, version: int) -> Sequence[StoredEvent]:
-        return cast("Sequence[StoredEvent]", self.select_events(oid, lte=version - 1))
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

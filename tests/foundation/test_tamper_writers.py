@@ -5,10 +5,8 @@ completes its link), and a store written before the chain existed ("unchained").
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from uuid import UUID
 
-import pytest
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
@@ -17,20 +15,14 @@ from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
 from tests.conftest import Clock
+from tests.foundation import test_tamper
 from tests.foundation.tamper_kit import COIDS, RawStore, fill_store
 from tests.foundation.test_event_store_contract import Interloper
 from tests.foundation.test_tamper import args, named
 
 runner = CliRunner()
+store = test_tamper.store  # the same SQLite/PostgreSQL fixture
 SPEC = OrderSpec(OrderAction.SELL, Decimal(3), OrderType.LIMIT, limit_price=Decimal("1.10"))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
-    if request.param == "sqlite":
-        return StoreConfig.resolve(tmp_path / "data")
-    url: str = request.getfixturevalue("fresh_pg_url")
-    return StoreConfig.resolve(tmp_path / "data", url)
 
 
 def intact(store: StoreConfig) -> str:
