@@ -13,7 +13,7 @@ from uuid import UUID
 
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import FactKey, OrderTrail
-from ordertrail.domain.order import Order
+from ordertrail.domain.facts import CommissionReported, ExecutionReport, StatusReport
 from ordertrail.domain.values import (
     CommissionReport,
     ContractRef,
@@ -40,17 +40,19 @@ def fill_store(config: StoreConfig, clock: Clock) -> dict[str, UUID]:
             )
             trail.submit(oid, client_id=1, order_id=n)
             key = FactKey(order_ref=coid, perm_id=9000 + n)
-            trail.record_status(
-                key, raw_status="Submitted", filled=Decimal(0), remaining=Decimal(100),
-                avg_fill_price=None,
-            )  # fmt: skip
+            trail.record(
+                key,
+                StatusReport("Submitted", Decimal(0), Decimal(100), perm_id=key.perm_id),
+            )
             for part in (1, 2):
                 x = Execution(
                     f"0001f4e8.65f1a2b{n}.0{part}.01", EPOCH, "DU1", "ISLAND", Side.BOUGHT,
                     Decimal(50), Decimal("50.20"), perm_id=9000 + n, order_ref=coid,
                 )  # fmt: skip
-                trail.record_execution(key, x)
-                trail.record_commission(CommissionReport(x.exec_id, Decimal("1.25"), "USD"))
+                trail.record(key, ExecutionReport(x))
+                trail.record(
+                    None, CommissionReported(CommissionReport(x.exec_id, Decimal("1.25"), "USD"))
+                )
     finally:
         trail.close()
     return ids
@@ -156,4 +158,4 @@ class _PgCursor:
         return self._cur.fetchone()
 
 
-__all__ = ["COIDS", "Order", "RawStore", "Row", "fill_store"]
+__all__ = ["COIDS", "RawStore", "Row", "fill_store"]

@@ -123,17 +123,17 @@ any_size = st.one_of(
 def test_integers_of_any_size_round_trip(con_id: int, perm_id: int, x: Execution) -> None:
     from dataclasses import replace
 
+    from ordertrail.domain.facts import ExecutionReport, OpenOrderReport
+
     order = Order.place(
         client_order_id="OT-big-1",
         contract=ContractRef(con_id, "AAPL"),
         spec=OrderSpec(OrderAction.BUY, Decimal(1), limit_price=Decimal(1)),
         ts_recorded=datetime(2026, 1, 2, 3, 4, 5).astimezone(),
     )
-    order.record_open_order(
-        spec=order.state.spec, ts_recorded=order.state.created_at, perm_id=perm_id,
-        client_id=1, order_id=7,
-    )  # fmt: skip
-    order.record_execution(replace(x, perm_id=perm_id), ts_recorded=order.state.created_at)
+    at = order.state.created_at
+    order.record(OpenOrderReport(order.state.spec, perm_id, 1, 7), ts_recorded=at)
+    order.record(ExecutionReport(replace(x, perm_id=perm_id)), ts_recorded=at)
     for event in order.collect_events():
         stored = MAPPER.to_stored_event(event)
         loaded = MAPPER.to_domain_event(stored)

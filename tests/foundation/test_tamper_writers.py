@@ -13,6 +13,7 @@ from ordertrail.adapters.cli import app
 from ordertrail.adapters.store import chain
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import ErrorReport, StatusReport
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
 from tests.conftest import Clock
 from tests.foundation import test_tamper
@@ -32,10 +33,9 @@ def intact(store: StoreConfig) -> str:
 
 
 def status(trail: OrderTrail, coid: str, filled: int) -> None:
-    trail.record_status(
-        FactKey(order_ref=coid), raw_status="Submitted", filled=Decimal(filled),
-        remaining=Decimal(3 - filled), avg_fill_price=None,
-    )  # fmt: skip
+    trail.record(
+        FactKey(order_ref=coid), StatusReport("Submitted", Decimal(filled), Decimal(3 - filled))
+    )
 
 
 def test_a_retried_conflict_and_a_batch_keep_the_chain(store: StoreConfig, clock: Clock) -> None:
@@ -68,7 +68,7 @@ def test_an_order_the_mapper_forgot_is_linked_by_the_recorder(
     try:
         order = trail.get(ids[COIDS[0]])
         trail.mapper.links = chain.Links()  # type: ignore[attr-defined]
-        order.record_error(code=399, message="a warning", ts_recorded=clock())
+        order.record(ErrorReport(code=399, message="a warning"), ts_recorded=clock())
         trail.save(order)
         assert trail.recorder.placeholders_completed == 1  # type: ignore[attr-defined]
     finally:
@@ -101,7 +101,7 @@ def test_an_unchained_store_is_reported_then_chained_from_its_next_event(
     assert f"{events} unchained" in intact(store)
     trail = OrderTrail(store, clock=clock)
     try:
-        trail.record_error(FactKey(order_ref=COIDS[0]), code=399, message="after the upgrade")
+        trail.record(FactKey(order_ref=COIDS[0]), ErrorReport(399, "after the upgrade"))
     finally:
         trail.close()
     assert f"{events} unchained" in intact(store)
