@@ -11,6 +11,7 @@ of version order in the log (reordered).
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -249,7 +250,7 @@ def _postgres_snapshot(recorder: Any, url: str) -> Iterator[_Snapshot]:
         conn.read_only = True
         with conn.transaction():
             found = conn.execute("SELECT to_regclass(%s)", (head,)).fetchone()
-            names = iter(range(1_000_000))
+            names = itertools.count()
 
             def cursor() -> Any:
                 # Server-side cursors stream the log a page at a time.

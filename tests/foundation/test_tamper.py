@@ -169,3 +169,10 @@ def test_rebuild_refuses_a_tampered_log_unless_told(
     assert forced.exit_code == 0, forced.output
     assert "rebuilding anyway" in forced.stderr
     assert "rebuilt" in forced.stderr
+
+
+def test_verify_names_a_missing_store(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["verify", "--data", str(tmp_path / "nothing")])
+    assert result.exit_code == 1
+    assert f"no event store at {tmp_path / 'nothing' / 'events.sqlite'}" in result.stderr
+    assert not (tmp_path / "nothing").exists()  # verifying creates nothing
