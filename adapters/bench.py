@@ -202,6 +202,7 @@ def _baseline_scan(path: Path) -> int:
 
 def bench_rebuild(events: int, repeats: int) -> dict[str, Any]:
     from ordertrail.adapters.store.rebuild import fold_orders
+    from ordertrail.adapters.store.verify import verify
 
     with tempfile.TemporaryDirectory() as d:
         directory = Path(d)
@@ -210,6 +211,8 @@ def bench_rebuild(events: int, repeats: int) -> dict[str, Any]:
         sqlite_path = app.config.sqlite_path
         rebuild = _median_rate(written, repeats, lambda: fold_orders(app.recorder))
         baseline = _median_rate(written, repeats, lambda: _baseline_scan(sqlite_path))
+        # What `rebuild` adds before it folds: the tamper check over the same rows.
+        check = _median_rate(written, repeats, lambda: verify(app.recorder, None))
         app.close()
         memory = _rebuild_memory(directory)
     return {
@@ -217,7 +220,37 @@ def bench_rebuild(events: int, repeats: int) -> dict[str, Any]:
         "rebuild": rebuild,
         "baseline_sqlite_orjson": baseline,
         "rebuild_vs_baseline": round(rebuild["events_per_s"] / baseline["events_per_s"], 3),
+        "verify": check,
+        "verify_vs_rebuild": round(check["events_per_s"] / rebuild["events_per_s"], 3),
         "memory": memory,
+    }
+
+
+def bench_encode(repeats: int, orders: int = 2_000) -> dict[str, Any]:
+    """Encoding events for the store: sealed with their hash-chain link (what is written)
+    against eventsourcing's plain mapper with the same transcoder (the baseline)."""
+    from eventsourcing.persistence import Mapper
+
+    from ordertrail.adapters.store.codec import EventMapper, OrjsonTranscoder
+
+    sample = [e for i in range(orders) for e in _fill_order(i)]
+    plain: Mapper[Any] = Mapper(transcoder=OrjsonTranscoder())
+
+    def chained() -> None:
+        encode = EventMapper().to_stored_event
+        for e in sample:
+            encode(e)
+
+    def baseline() -> None:
+        for e in sample:
+            plain.to_stored_event(e)
+
+    sealed = _median_rate(len(sample), repeats, chained)
+    base = _median_rate(len(sample), repeats, baseline)
+    return {
+        "chained": sealed,
+        "baseline_unchained": base,
+        "chained_vs_baseline": round(sealed["events_per_s"] / base["events_per_s"], 3),
     }
 
 
@@ -284,6 +317,7 @@ def run_benchmarks(*, orders: int, events: int, repeats: int) -> str:
         "gc": gc.isenabled(),
         "apply_in_memory": bench_apply(orders, repeats),
         "store_append_sqlite": bench_append(max(1, min(repeats, 3))),
+        "encode_for_store": bench_encode(repeats),
         "rebuild_from_sqlite": bench_rebuild(events, repeats),
     }
     result["max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -43,10 +43,23 @@ def arrow_table(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
     if len(columns) != len(schema):
         raise ValueError(f"rows have {len(columns)} columns, the schema {len(schema)}")
     arrays = [
-        _decimals(col) if f.type == DEC else pa.array(col, f.type)
+        _decimals(col) if f.type == DEC else _array(col, f, schema, rows)
         for col, f in zip(columns, schema, strict=True)
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _array(col: Sequence[Any], f: pa.Field, schema: pa.Schema, rows: Sequence[Any]) -> pa.Array:
+    try:
+        return pa.array(col, f.type)
+    except OverflowError:
+        # IB's identifiers have no documented width and the event log keeps any size; these
+        # int64 columns cannot, so the projection stops with one line naming the row.
+        at = next(i for i, v in enumerate(col) if isinstance(v, int) and not -(2**63) <= v < 2**63)
+        raise ValueError(
+            f"projection refused: {f.name} {col[at]} of {schema.names[0]} {rows[at][0]} does "
+            "not fit the Delta tables' 64-bit column (the event log keeps it whole)"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,13 +213,22 @@ def sql(
         emit(_rows(frame, fmt, tuple(frame.columns)), fmt)
 
 
-def rebuild(data: DataOpt = None, store: StoreOpt = None) -> None:
-    """Recompute every projection from the first event in the store; a damaged table is moved
-    aside (``<name>.damaged-<time>``) and recomputed."""
+def rebuild(
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    ignore_tamper: Annotated[
+        bool, typer.Option("--ignore-tamper", help="Rebuild even if `verify` finds tampering.")
+    ] = False,
+) -> None:
+    """Recompute every projection from the first event in the store (refused if the event log
+    fails `ordertrail verify`, unless --ignore-tamper); a damaged table is moved aside
+    (``<name>.damaged-<time>``) and recomputed."""
+    from ordertrail.adapters.cli.verify import refuse_tampered
     from ordertrail.projections import health
     from ordertrail.projections.api import Audit
 
     with clear_errors():
+        refuse_tampered(config(data, store), ignore=ignore_tamper)
         audit = Audit(config(data, store), refresh=False)
         health.ensure_writable(audit.tables)
         damage = health.damaged(audit.tables)

@@ -5,6 +5,11 @@ decodes with a Python object hook; at a million events that dominates a rebuild.
 event class's type hints (read once per class) say which fields need Decimal, datetime, enum or
 a value object back, and nothing else is touched. Value objects are rebuilt without running
 their validation, so tightening a rule later cannot make stored history unreadable.
+
+Integers outside orjson's 64-bit range (a Flex ibOrderID, a conid or a permId IB can send at
+any size) are stored as ``{"~int": "<digits>"}`` and the state is marked ``"~ints"``; the
+decoder turns them back into the same int (docs/adr/0026-integers-of-any-size.md). Every event
+also ends with its link in the log's hash chain (``chain.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
-from eventsourcing.utils import resolve_topic
+from eventsourcing.utils import get_topic, resolve_topic
+
+from ordertrail.adapters.store import chain
 
 Convert = Callable[[Any], Any]
 
@@ -33,8 +40,54 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot store {type(obj).__name__}")
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as a JSON number
+BIG = "~int"
+HAS_BIG = "~ints"
+
+
+def _tagged(obj: Any) -> Any:
+    """``obj`` with every int orjson cannot write replaced by its tagged text form."""
+    if isinstance(obj, bool) or obj is None:
+        return obj
+    if isinstance(obj, int):
+        return obj if _INT_MIN <= obj <= _INT_MAX else {BIG: str(obj)}
+    if isinstance(obj, dict):
+        return {k: _tagged(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_tagged(v) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _tagged(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return obj
+
+
+def _untagged(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if len(obj) == 1 and BIG in obj:
+            return int(obj[BIG])
+        return {k: _untagged(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_untagged(v) for v in obj]
+    return obj
+
+
+def restore_big_ints(state: dict[str, Any]) -> dict[str, Any]:
+    """The decode hook: a state marked ``"~ints"`` gets its tagged integers back."""
+    del state[HAS_BIG]
+    out: dict[str, Any] = _untagged(state)
+    return out
+
+
 def encode(obj: Any) -> bytes:
-    return orjson.dumps(obj, default=_default)
+    try:
+        return orjson.dumps(obj, default=_default)
+    except orjson.JSONEncodeError as e:
+        # Only the integer range is worth a second pass; anything else is a bug to surface.
+        if "64-bit" not in str(e):
+            raise
+    tagged = _tagged(obj)
+    if isinstance(tagged, dict):
+        tagged[HAS_BIG] = True
+    return orjson.dumps(tagged, default=_default)
 
 
 class OrjsonTranscoder(Transcoder):
@@ -42,7 +95,12 @@ class OrjsonTranscoder(Transcoder):
         return encode(obj)
 
     def decode(self, data: bytes) -> Any:
-        return orjson.loads(data)
+        obj = orjson.loads(data)
+        if isinstance(obj, dict):
+            obj.pop(chain.KEY, None)
+            if HAS_BIG in obj:
+                obj = restore_big_ints(obj)
+        return obj
 
 
 def _converter(hint: Any) -> Convert | None:
@@ -125,8 +183,14 @@ def event_decoder(topic: str) -> Callable[[bytes], tuple[type, dict[str, Any]]]:
     """A function from stored bytes to (event class, attribute dict) for one topic."""
     cls = resolve_topic(topic)
     convs = _field_converters(cls, skip=("originator_id", "originator_version"))
-    ns: dict[str, Any] = {"loads": orjson.loads, "cls": cls}
-    lines = ["def decode(data):", "    d = loads(data)", "    get = d.get"]
+    ns: dict[str, Any] = {"loads": orjson.loads, "cls": cls, "restore": restore_big_ints}
+    lines = [
+        "def decode(data):",
+        "    d = loads(data)",
+        f"    d.pop({chain.KEY!r}, None)",
+        f"    if {HAS_BIG!r} in d: d = restore(d)",
+        "    get = d.get",
+    ]
     # An optional field added after an event was stored reads as None (docs/adr/0003).
     for name in _optional_fields(cls):
         lines.append(f"    if {name!r} not in d: d[{name!r}] = None")
@@ -149,12 +213,31 @@ def make_event(cls: type, state: dict[str, Any], originator_id: UUID, version: i
 
 
 class EventMapper(Mapper[UUID]):
-    """eventsourcing's Mapper with class-driven decoding (see the module docstring)."""
+    """eventsourcing's Mapper with class-driven decoding (see the module docstring), and the
+    one place every event written passes through, so it seals each with its chain link."""
 
     def __init__(self) -> None:
         super().__init__(transcoder=OrjsonTranscoder())
+        self.links = chain.Links()
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        # eventsourcing's own steps (no compressor or cipher here), then the seal: one
+        # StoredEvent made, not two.
+        state = dict(domain_event.__dict__)
+        oid: UUID = state.pop("originator_id")
+        version: int = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        topic = get_topic(type(domain_event))
+        body = chain.body_of(encode(state))
+        prev = self.links.previous(oid, version)
+        link = None if prev is None else chain.link_hash(prev, oid, version, topic, body)
+        self.links.saw(oid, version, link)
+        return StoredEvent(oid, version, topic, chain.seal(body, version, link))
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        self._saw_stored(stored_event)
         try:
             cls, state = event_decoder(stored_event.topic)(stored_event.state)
         except Exception as e:
@@ -169,6 +252,20 @@ class EventMapper(Mapper[UUID]):
             oid if isinstance(oid, UUID) else UUID(str(oid)),
             stored_event.originator_version,
         )
+
+    def _saw_stored(self, stored: StoredEvent) -> None:
+        oid = stored.originator_id
+        oid = oid if isinstance(oid, UUID) else UUID(str(oid))
+        version = stored.originator_version
+        sealed = chain.unseal(stored.state)
+        if sealed is not None and sealed.digest is not None:
+            self.links.saw(oid, version, sealed.digest)
+            return
+        prev = self.links.previous(oid, version)
+        link = (
+            None if prev is None else chain.link_of(prev, oid, version, stored.topic, stored.state)
+        )
+        self.links.saw(oid, version, link)
 
 
 __all__ = ["EventMapper", "OrjsonTranscoder", "event_decoder", "make_event"]

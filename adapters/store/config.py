@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlparse
 from ordertrail.domain.errors import OrdertrailError
 
 DEFAULT_DATA = "ordertrail-data"
+# The recorders that checkpoint the log's hash chain and create the schema under a lock.
+_RECORDERS = "ordertrail.adapters.store.recorders"
 
 
 class StoreUnavailable(OrdertrailError):
@@ -71,6 +73,7 @@ class StoreConfig:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": f"{_RECORDERS}:ChainedSQLiteRecorder",
             }
         u = urlparse(self.store_url)
         return {
@@ -82,6 +85,7 @@ class StoreConfig:
             "POSTGRES_PASSWORD": unquote(u.password or ""),
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": f"{_RECORDERS}:ChainedPostgresRecorder",
         }
 
 

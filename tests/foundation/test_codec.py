@@ -108,3 +108,36 @@ def test_an_optional_field_added_later_reads_as_none_from_older_events() -> None
     )
     assert event.account is None  # type: ignore[attr-defined]
     assert event.perm_id == 42  # type: ignore[attr-defined]
+
+
+# IB documents no width for permIds, conIds or Flex order ids: any size comes back exactly,
+# including the sizes orjson cannot write as JSON numbers (outside -2**63 .. 2**64-1).
+any_size = st.one_of(
+    st.integers(min_value=2**64, max_value=2**400),
+    st.integers(min_value=-(2**400), max_value=-(2**63) - 1),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+)
+
+
+@given(con_id=st.integers(min_value=0, max_value=2**400), perm_id=any_size, x=executions())
+def test_integers_of_any_size_round_trip(con_id: int, perm_id: int, x: Execution) -> None:
+    from dataclasses import replace
+
+    from ordertrail.domain.facts import ExecutionReport, OpenOrderReport
+
+    order = Order.place(
+        client_order_id="OT-big-1",
+        contract=ContractRef(con_id, "AAPL"),
+        spec=OrderSpec(OrderAction.BUY, Decimal(1), limit_price=Decimal(1)),
+        ts_recorded=datetime(2026, 1, 2, 3, 4, 5).astimezone(),
+    )
+    at = order.state.created_at
+    order.record(OpenOrderReport(order.state.spec, perm_id, 1, 7), ts_recorded=at)
+    order.record(ExecutionReport(replace(x, perm_id=perm_id)), ts_recorded=at)
+    for event in order.collect_events():
+        stored = MAPPER.to_stored_event(event)
+        loaded = MAPPER.to_domain_event(stored)
+        assert_identical(event.__dict__, loaded.__dict__, type(event).__name__)
+        assert b'"~chain":"' in stored.state
+        assert "~chain" not in loaded.__dict__
+        assert "~ints" not in loaded.__dict__

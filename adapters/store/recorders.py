@@ -1,0 +1,219 @@
+"""eventsourcing's SQLite and PostgreSQL application recorders, plus the two things the log's
+tamper evidence needs at the moment of writing (docs/adr/0025-tamper-evident-log.md):
+
+* an event the mapper could only seal with a placeholder (it had forgotten the order's last
+  link) is completed from the order's stored events before it is inserted;
+* the log's head is checkpointed in the same transaction as the events: the last notification
+  id, the order and version it holds, and a running hash of every event since the first one
+  written with a chain. A log whose tail was deleted no longer reaches its checkpoint.
+
+PostgreSQL's recorder also creates its schema under an advisory lock: two processes starting
+at once on a fresh database otherwise race on ``CREATE TABLE IF NOT EXISTS`` and one fails
+with a duplicate ``pg_type`` row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg import sql
+from psycopg.errors import DuplicateObject
+
+from ordertrail.adapters.store import chain
+from ordertrail.adapters.store.chain import GENESIS
+
+HEAD_TABLE = "ordertrail_chain_head"
+HEAD_COLUMNS = "first_id, last_id, originator_id, originator_version, head"
+# pg_advisory_xact_lock's key: any constant other applications are unlikely to take ("ordt").
+SCHEMA_LOCK = 0x6F726474
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    first_id: int  # the first notification the running hash covers
+    last_id: int
+    originator_id: UUID
+    originator_version: int
+    head: bytes
+
+
+Lookup = Callable[[UUID, int], Sequence[StoredEvent]]
+
+
+def completed(
+    stored_events: Sequence[StoredEvent], earlier: Lookup
+) -> tuple[list[StoredEvent], int]:
+    """The events with every placeholder replaced by its link, computed from the order's
+    earlier events (in this insert, else ``earlier(order, version)`` from the store), and how
+    many placeholders there were."""
+    out: list[StoredEvent] = []
+    count = 0
+    links: dict[UUID, tuple[int, bytes]] = {}
+    for s in stored_events:
+        oid, version = _uuid(s.originator_id), s.originator_version
+        sealed = chain.unseal(s.state)
+        if sealed is not None and sealed.digest is None:
+            mine = links.get(oid)
+            if mine is not None and mine[0] == version - 1:
+                prev = mine[1]
+            else:
+                prev = GENESIS if version == 1 else _stored_link(oid, earlier(oid, version))
+            count += 1
+            digest = chain.link_hash(prev, oid, version, s.topic, sealed.body)
+            s = StoredEvent(oid, version, s.topic, chain.seal(sealed.body, version, digest))
+        links[oid] = (version, _digest(s))
+        out.append(s)
+    return out, count
+
+
+def _uuid(oid: Any) -> UUID:
+    return oid if isinstance(oid, UUID) else UUID(str(oid))
+
+
+def _digest(s: StoredEvent) -> bytes:
+    return chain.stored_digest(_uuid(s.originator_id), s.originator_version, s.topic, s.state)
+
+
+def _stored_link(oid: UUID, events: Sequence[StoredEvent]) -> bytes:
+    link = GENESIS
+    for e in events:
+        link = chain.link_of(link, oid, e.originator_version, e.topic, e.state)
+    return link
+
+
+def advanced(
+    checkpoint: Checkpoint | None, stored_events: Sequence[StoredEvent], ids: Sequence[int]
+) -> Checkpoint:
+    head = GENESIS if checkpoint is None else checkpoint.head
+    for s in stored_events:
+        head = chain.advance(head, _digest(s))
+    last = stored_events[-1]
+    return Checkpoint(
+        first_id=ids[0] if checkpoint is None else checkpoint.first_id,
+        last_id=ids[-1],
+        originator_id=_uuid(last.originator_id),
+        originator_version=last.originator_version,
+        head=head,
+    )
+
+
+class _Completing:
+    """Completes the mapper's placeholders before eventsourcing's ``insert_events``."""
+
+    # How many events the mapper could only seal with a placeholder: zero unless it forgot an
+    # order between loading and appending (its memory is bounded), which the tests check.
+    placeholders_completed = 0
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        recorder: Any = self  # an eventsourcing application recorder (the other base)
+        events, placeholders = completed(
+            stored_events, lambda oid, version: recorder.select_events(oid, lte=version - 1)
+        )
+        self.placeholders_completed += placeholders
+        ids: Sequence[int] | None = super().insert_events(events, **kwargs)  # type: ignore[misc]
+        return ids
+
+
+class ChainedSQLiteRecorder(_Completing, SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {HEAD_TABLE} ("
+            "id INTEGER PRIMARY KEY CHECK (id = 1), first_id INTEGER NOT NULL, "
+            "last_id INTEGER NOT NULL, originator_id TEXT NOT NULL, "
+            "originator_version INTEGER NOT NULL, head BLOB NOT NULL)",
+        ]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if stored_events and ids:
+            c.execute(f"SELECT {HEAD_COLUMNS} FROM {HEAD_TABLE}")
+            row = c.fetchone()
+            old = (
+                None
+                if row is None
+                else Checkpoint(row[0], row[1], UUID(row[2]), row[3], bytes(row[4]))
+            )
+            new = advanced(old, stored_events, ids)
+            c.execute(
+                f"INSERT OR REPLACE INTO {HEAD_TABLE} VALUES (1, ?, ?, ?, ?, ?)",
+                (
+                    new.first_id,
+                    new.last_id,
+                    new.originator_id.hex,
+                    new.originator_version,
+                    new.head,
+                ),
+            )
+        return ids
+
+
+class ChainedPostgresRecorder(_Completing, PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        table = sql.Identifier(self.datastore.schema, HEAD_TABLE)
+        self.sql_create_statements.append(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY CHECK (id = 1), "
+                "first_id bigint NOT NULL, last_id bigint NOT NULL, originator_id uuid NOT NULL, "
+                "originator_version bigint NOT NULL, head bytea NOT NULL)"
+            ).format(table)
+        )
+        self._select_head = sql.SQL(f"SELECT {HEAD_COLUMNS} FROM {{}}").format(table)
+        self._upsert_head = sql.SQL(
+            "INSERT INTO {} VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+            "first_id = excluded.first_id, last_id = excluded.last_id, "
+            "originator_id = excluded.originator_id, "
+            "originator_version = excluded.originator_version, head = excluded.head"
+        ).format(table)
+
+    def create_table(self) -> None:
+        # One transaction under one advisory lock: a second process waits, then finds every
+        # object in place (IF NOT EXISTS, and the type's DuplicateObject in a savepoint).
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(sql.SQL("SELECT pg_advisory_xact_lock(%s)"), (SCHEMA_LOCK,))
+            for statement in self.sql_create_statements:
+                if "CREATE TYPE" in statement.as_string():
+                    with contextlib.suppress(DuplicateObject), curs.connection.transaction():
+                        curs.execute(statement, prepare=False)
+            self._create_table(curs)
+        self.datastore.register_type_adapters()
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if stored_events and ids:
+            # The events table is locked (EXCLUSIVE) for this insert: writers pass here one
+            # at a time, in notification order.
+            curs.execute(self._select_head)
+            row = curs.fetchone()
+            old = (
+                None
+                if row is None
+                else Checkpoint(
+                    row["first_id"],
+                    row["last_id"],
+                    row["originator_id"],
+                    row["originator_version"],
+                    bytes(row["head"]),
+                )
+            )
+            new = advanced(old, stored_events, ids)
+            curs.execute(
+                self._upsert_head,
+                (new.first_id, new.last_id, new.originator_id, new.originator_version, new.head),
+            )
+        return ids
+
+
+__all__ = ["HEAD_TABLE", "ChainedPostgresRecorder", "ChainedSQLiteRecorder", "Checkpoint"]
