@@ -76,7 +76,8 @@ def import_flex(
     from ordertrail.adapters.flex.importer import FlexImporter, ImportCounts
     from ordertrail.adapters.flex.reconcile import reconcile
     from ordertrail.adapters.flex.recorded import RecordedFills
-    from ordertrail.adapters.flex.statement import FlexFile, read_flex_file
+    from ordertrail.adapters.flex.rows import FlexFile
+    from ordertrail.adapters.flex.statement import read_flex_file
     from ordertrail.adapters.flex.xmltree import FlexFileError
     from ordertrail.adapters.trail import OrderTrail
 

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from ordertrail.adapters.flex.dates import NEW_YORK
 from ordertrail.adapters.flex.recorded import RecordedFills
-from ordertrail.adapters.flex.statement import FlexFile, Statement
+from ordertrail.adapters.flex.rows import FlexFile, Statement
 
 ZERO = Decimal(0)
 Key = tuple[str, int]

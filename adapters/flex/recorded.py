@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from ordertrail.adapters.flex.dates import BadDate, parse_date
+from ordertrail.adapters.flex.dates import NEW_YORK, BadDate, parse_date, parse_moment
+from ordertrail.adapters.flex.rows import Identity
 from ordertrail.adapters.store.rebuild import stored_events
 from ordertrail.domain.events import (
     CommissionReported,
@@ -38,6 +39,9 @@ class RecordedFill:
     execution: Execution
     con_id: int
     account: str
+    identity: Identity
+    # The trade date: the time's date in New York, or the row's tradeDate when it gave no time.
+    day: date
     # The day a statement first reported the fill (None: live, known when it happened).
     reported_on: date | None = None
     # None: in force; a date: cancelled by a report of that day; date.min: cancelled, day unknown.
@@ -94,6 +98,8 @@ class RecordedFills:
             execution,
             int(raw_con) if raw_con.isdigit() else con_id,
             execution.account or account,
+            _identity(execution.exec_id, prov),
+            _day(execution, prov),
             reported_on=_reported_on(prov),
         )
         if prov.get("tradeID"):
@@ -127,8 +133,7 @@ class RecordedFills:
             if fill.account != account or fill.con_id != con_id:
                 continue
             x = fill.execution
-            # A fill without IB's time cannot be placed in a period: count it as early.
-            day = x.time.astimezone(zone).date() if x.time is not None else date.min
+            day = x.time.astimezone(zone).date() if x.time is not None else fill.day
             if (since is None or since <= day) and day <= until:
                 total += x.shares * x.side.sign
                 found = True
@@ -136,6 +141,30 @@ class RecordedFills:
 
     def keys(self, *, known_at: date) -> set[tuple[str, int]]:
         return {(f.account, f.con_id) for f in self.in_force(as_reported_by=known_at)}
+
+
+def _identity(exec_id: str, provenance: dict[str, str]) -> Identity:
+    said = provenance.get("flex_identity")
+    if said in {i.value for i in Identity}:
+        return Identity(said)
+    # Recorded before statements said which key they used: the key's own shape tells.
+    if exec_id.startswith("FLEX-T"):
+        return Identity.TRADE_ID
+    return Identity.DERIVED if exec_id.startswith("FLEX-D") else Identity.EXEC_ID
+
+
+def _day(execution: Execution, provenance: dict[str, str]) -> date:
+    if execution.time is not None:
+        return execution.time.astimezone(NEW_YORK).date()
+    for name in ("tradeDate", "dateTime"):
+        raw = provenance.get(name, "").strip()
+        if raw:
+            try:
+                return parse_moment(raw)[1]
+            except BadDate:
+                continue
+    # A live fill without IB's time cannot be placed in a period: count it as early.
+    return date.min
 
 
 def _reported_on(provenance: dict[str, str] | None) -> date | None:
