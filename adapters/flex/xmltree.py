@@ -58,7 +58,18 @@ def read_tree(
     root: list[Node] = []
     stack: list[Node] = []
 
+    def too_long() -> FlexFileError:
+        return FlexFileError(
+            path,
+            [
+                f"line {parser.CurrentLineNumber}: an element, attribute or comment runs past "
+                f"{max_token} bytes, the limit for one Flex row"
+            ],
+        )
+
     def start(tag: str, attrs: dict[str, str]) -> None:
+        if sum(len(k) + len(v) for k, v in attrs.items()) > max_token:
+            raise too_long()
         node = Node(tag, attrs, parser.CurrentLineNumber)
         if stack:
             stack[-1].children.append(node)
@@ -76,6 +87,12 @@ def read_tree(
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.EntityDeclHandler = no_entities
+
+    def comment(text: str) -> None:
+        if len(text) > max_token:
+            raise too_long()
+
+    parser.CommentHandler = comment
     fed = 0
     try:
         with path.open("rb") as f:
@@ -84,14 +101,7 @@ def read_tree(
                 parser.Parse(chunk, False)
                 # Between calls the parser stands at the start of the token it could not finish.
                 if fed - parser.CurrentByteIndex > max_token:
-                    raise FlexFileError(
-                        path,
-                        [
-                            f"line {parser.CurrentLineNumber}: an element, attribute or comment "
-                            f"runs past "
-                            f"{max_token} bytes, the limit for one Flex row"
-                        ],
-                    )
+                    raise too_long()
             parser.Parse(b"", True)
     except expat.ExpatError as e:
         reason = expat.errors.messages[e.code]
