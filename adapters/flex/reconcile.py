@@ -13,6 +13,8 @@ Positions key on (account, conId): symbols change under corporate actions (flex-
 * Without an opening, a difference is not called a mismatch: it is a position held before what
   the store knows, and the implied opening balance is stated instead of guessed.
 * No OpenPositions section (Trade Confirmations, many Activity queries): nothing to compare.
+* Currency conversions (``assetCategory="CASH"``, USD.CHF) are not positions: IB states them as
+  cash balances, and cash.py checks those.
 """
 
 from __future__ import annotations
@@ -137,6 +139,8 @@ def reconcile(
     for st in flex.statements:
         symbols: dict[Key, str] = {}
         for f in st.fills:
+            if f.is_fx:
+                continue  # a conversion moves two cash balances, not a position (cash.py)
             symbols.setdefault((f.account, f.contract.con_id), f.row.attrs.get("symbol", ""))
         for c in st.cancels:
             symbols.setdefault((c.account, c.con_id), c.row.attrs.get("symbol", ""))

@@ -44,6 +44,7 @@ class RecordedFill:
     day: date
     # The day a statement first reported the fill (None: live, known when it happened).
     reported_on: date | None = None
+    live: bool = False  # recorded from IB's live callbacks, not from a statement
     # None: in force; a date: cancelled by a report of that day; date.min: cancelled, day unknown.
     cancelled_on: date | None = None
 
@@ -53,6 +54,8 @@ class RecordedFills:
     fills: dict[str, RecordedFill] = field(default_factory=dict)  # by exec base id
     by_trade_id: dict[str, str] = field(default_factory=dict)  # Flex tradeID -> execId
     commissioned: set[str] = field(default_factory=set)  # exec base ids
+    commissions: dict[str, Decimal | None] = field(default_factory=dict)  # by exec base id
+    fx_con_ids: set[int] = field(default_factory=set)  # currency pairs (USD.CHF)
     orders: set[UUID] = field(default_factory=set)
     by_perm_id: dict[int, UUID] = field(default_factory=dict)
     symbols: dict[int, str] = field(default_factory=dict)  # conId -> symbol
@@ -67,6 +70,8 @@ class RecordedFills:
                 known.orders.add(oid)
                 contracts[oid] = (event.contract.con_id, event.spec.account)
                 known.symbols.setdefault(event.contract.con_id, event.contract.symbol)
+                if event.contract.sec_type == "CASH":
+                    known.fx_con_ids.add(event.contract.con_id)
             if isinstance(event, OrderCreated | IdentifiersBound | StatusReported) and (
                 event.perm_id
             ):
@@ -80,6 +85,7 @@ class RecordedFills:
                     fill.cancelled_on = _reported_on(event.provenance) or date.min
             elif isinstance(event, CommissionReported):
                 known.commissioned.add(exec_base_id(event.report.exec_id))
+                known.commissions[exec_base_id(event.report.exec_id)] = event.report.commission
         return known
 
     def add(
@@ -101,6 +107,7 @@ class RecordedFills:
             _identity(execution.exec_id, prov),
             _day(execution, prov),
             reported_on=_reported_on(prov),
+            live="flex_file" not in prov,
         )
         if prov.get("tradeID"):
             self.by_trade_id[prov["tradeID"]] = execution.exec_id
@@ -140,7 +147,11 @@ class RecordedFills:
         return total, found
 
     def keys(self, *, known_at: date) -> set[tuple[str, int]]:
-        return {(f.account, f.con_id) for f in self.in_force(as_reported_by=known_at)}
+        return {
+            (f.account, f.con_id)
+            for f in self.in_force(as_reported_by=known_at)
+            if f.con_id not in self.fx_con_ids
+        }
 
 
 def _identity(exec_id: str, provenance: dict[str, str]) -> Identity:

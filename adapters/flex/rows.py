@@ -152,8 +152,9 @@ class Statement:
     # Cash: what rows move per currency, and what FxPositions/CashReport state at the ends.
     cash_flows: list[CashFlow] = field(default_factory=list)
     cash_opening: dict[tuple[str, str], Decimal] = field(default_factory=dict)
-    cash_stated: dict[tuple[str, str], Decimal] | None = None
-    cash_stated_by: str = ""  # "FxPositions" or "CashReport"
+    # (account, currency) -> (balance, the section that states it): FxPositions over CashReport.
+    cash_stated: dict[tuple[str, str], tuple[Decimal, str]] = field(default_factory=dict)
+    cash_sections: set[str] = field(default_factory=set)
     # OptionEAE rows (exercise, assignment, expiry) per (account, conid): signed quantity.
     eae: dict[tuple[str, int], Decimal] = field(default_factory=dict)
 

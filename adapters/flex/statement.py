@@ -147,8 +147,7 @@ class _Reader(TradeRows):
                 currency = a.get("currency", "").strip()
                 if not currency or currency == "BASE_SUMMARY" or level == "BASECURRENCY":
                     continue
-                if st.cash_stated_by != "FxPositions":
-                    self.stated_cash(node, st, "currency", "endingCash", "CashReport")
+                self.stated_cash(node, st, "currency", "endingCash", "CashReport")
                 opening = self.decimal(node, "startingCash", required=False)
                 if opening is not None:
                     st.cash_opening[(_account(node, st), currency)] = opening
@@ -156,15 +155,17 @@ class _Reader(TradeRows):
     def stated_cash(self, node: Node, st: Statement, cur: str, qty: str, source: str) -> None:
         currency = node.attrs.get(cur, "").strip()
         amount = self.decimal(node, qty, required=False)
+        st.cash_sections.add(source)
         if not currency or amount is None:
             return
-        if st.cash_stated is None or st.cash_stated_by != source:
-            # FxPositions states the balances themselves; it wins over CashReport's endingCash.
-            if st.cash_stated_by == "FxPositions":
-                return
-            st.cash_stated, st.cash_stated_by = {}, source
         key = (_account(node, st), currency)
-        st.cash_stated[key] = st.cash_stated.get(key, Decimal(0)) + amount
+        held = st.cash_stated.get(key)
+        if held is None or held[1] == source:
+            total = amount + (held[0] if held else Decimal(0))
+            st.cash_stated[key] = (total, source)
+        elif source == "FxPositions":
+            # FxPositions states the balance itself; CashReport's endingCash yields to it.
+            st.cash_stated[key] = (amount, source)
 
     def statement(self, node: Node) -> Statement | None:
         from_date = self.day(node, "fromDate")

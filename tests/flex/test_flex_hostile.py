@@ -10,7 +10,7 @@ import pytest
 
 from ordertrail.adapters.flex.statement import read_flex_file
 from ordertrail.adapters.flex.xmltree import MAX_TOKEN_BYTES, FlexFileError, read_tree
-from ordertrail.adapters.store.application import OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.events import AnomalyRecorded
 
 from .builders import statement_xml, stock_trade, write

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from ordertrail.adapters.store.application import FactKey, OrderTrail
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.events import AnomalyRecorded, ExecutionRecorded
 from ordertrail.domain.values import (
     ContractRef,
