@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -58,7 +59,7 @@ FailOnOpt = Annotated[
 def _note(row: dict[str, Any]) -> str:
     if row.get("implied_opening") is not None:
         return f"implied opening {row['implied_opening']}"
-    if row.get("difference") not in (None, "0"):
+    if row.get("difference") is not None and Decimal(row["difference"]) != 0:
         return f"difference {row['difference']}"
     return ""
 

@@ -1,0 +1,160 @@
+"""The reconciliation report: options exercised, assigned and expired, FX conversions as cash
+balances, live fills against the statement's, and --fail-on for scheduled jobs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from ordertrail.adapters.cli.main import app
+from ordertrail.adapters.store.application import FactKey, OrderTrail
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.domain.values import (
+    CommissionReport,
+    ContractRef,
+    Execution,
+    OrderAction,
+    OrderSpec,
+    OrderType,
+    Side,
+)
+
+from .conftest import DATA, WEEK1, WEEK2
+
+OPTIONS_FX = DATA / "activity_2025-09-15_19_options_fx.xml"
+runner = CliRunner()
+D = Decimal
+
+
+def run(data: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    result = runner.invoke(app, ["import-flex", *args, "--data", str(data), "--format", "json"])
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+def test_exercise_assignment_expiry_and_fx_reconcile(tmp_path: Path) -> None:
+    code, doc, err = run(tmp_path, str(OPTIONS_FX))
+    assert code == 0, err
+    assert err == ""  # the OptionEAE section agrees with the book entries: no warning
+    positions = {
+        (r["con_id"], r["derived"], r["statement"], r["verdict"]) for r in doc["reconciliation"]
+    }
+    assert positions == {
+        (265598, "200", "200", "match"),  # 2 calls exercised: 200 AAPL at the strike
+        (272093, "100", "100", "match"),  # 1 short put assigned: 100 MSFT
+        (38811, "10", "10", "match"),  # Nestle, bought in CHF
+        (800000001, "0", "0", "match"),  # opening 2 calls - 2 exercised
+        (800000002, "0", "0", "match"),  # opening -1 put + 1 assigned
+        (800000003, "0", "0", "match"),  # opening 1 put - 1 expired
+    }
+    # The conversion is no position: USD.CHF (conid 12087817) is not in the position checks.
+    cash = {
+        (r["currency"], r["derived"], r["statement"], r["stated_by"], r["verdict"])
+        for r in doc["cash"]
+    }
+    assert cash == {
+        ("CHF", "3045", "3045", "FxPositions", "match"),  # +4000 converted, -955 Nestle
+        # 150000 - 5000 converted - 2 commission - 46000 - 50000 + 12.50 dividend
+        ("USD", "49010.5", "49010.5", "CashReport", "match"),
+    }
+    assert doc["imported"]["executions_recorded"] == 7
+    trail = OrderTrail(StoreConfig.resolve(tmp_path))
+    book = {
+        x.exec_id: (x.side, x.shares, x.price)
+        for s in trail.states().values()
+        for x in s.executions.values()
+    }
+    assert book["FLEX-T7004"] == (Side.BOUGHT, D(200), D(230))
+    assert book["FLEX-T7003"] == (Side.SOLD, D(2), D(0))
+
+
+def test_an_option_eae_section_that_disagrees_is_reported(tmp_path: Path) -> None:
+    text = OPTIONS_FX.read_text().replace(
+        'transactionType="Expiration" quantity="-1"', 'transactionType="Expiration" quantity="-3"'
+    )
+    path = tmp_path / "eae.xml"
+    path.write_text(text)
+    code, doc, _ = run(tmp_path / "data", str(path))
+    assert code == 0
+    (warning,) = doc["warnings"]
+    assert "OptionEAE moves conid 800000003 by -3 but the Trades section books -1" in warning
+
+
+def test_cash_without_a_stated_opening_is_an_implied_opening(tmp_path: Path) -> None:
+    text = OPTIONS_FX.read_text().replace('startingCash="0"', 'startingCash=""')
+    path = tmp_path / "no_opening.xml"
+    path.write_text(text)
+    _, doc, _ = run(tmp_path / "data", str(path))
+    chf = next(r for r in doc["cash"] if r["currency"] == "CHF")
+    assert (chf["verdict"], chf["implied_opening"]) == ("match", None)
+    text = text.replace('quantity="3045" costPrice', 'quantity="3145" costPrice')
+    path.write_text(text)
+    _, doc, _ = run(tmp_path / "data2", str(path))
+    chf = next(r for r in doc["cash"] if r["currency"] == "CHF")
+    assert (chf["verdict"], chf["implied_opening"]) == ("opening_balance_unknown", "100")
+
+
+def test_fail_on_mismatch_and_unknown(tmp_path: Path) -> None:
+    # Week 1 has a position held before the period (unknown); week 2 a mismatch.
+    code, _, _ = run(tmp_path / "a", str(WEEK1), "--fail-on", "mismatch")
+    assert code == 0
+    code, _, err = run(tmp_path / "b", str(WEEK1), "--fail-on", "unknown")
+    assert code == 3
+    assert "reconciliation failed" in err
+    code, _, _ = run(tmp_path / "c", str(WEEK1), str(WEEK2), "--fail-on", "mismatch")
+    assert code == 3
+    code, _, _ = run(tmp_path / "d", str(OPTIONS_FX), "--fail-on", "unknown")
+    assert code == 0
+
+
+def _live(trail: OrderTrail, exec_id: str, price: str, day: int, commission: str) -> None:
+    ref = f"OT-live-{exec_id}"
+    contract = ContractRef(265598, "AAPL")
+    spec = OrderSpec(OrderAction.BUY, D(60), OrderType.MARKET, account="U1234567")
+    oid = trail.place(client_order_id=ref, contract=contract, spec=spec)
+    trail.submit(oid, client_id=1, order_id=day)
+    x = Execution(
+        exec_id=exec_id,
+        time=datetime(2025, 8, day, 14, 15, tzinfo=UTC),
+        account="U1234567",
+        exchange="ISLAND",
+        side=Side.BOUGHT,
+        shares=D(60),
+        price=D(price),
+        client_id=1,
+        order_id=day,
+        order_ref=ref,
+    )
+    assert trail.record_execution(FactKey(order_ref=ref, client_id=1, order_id=day), x)
+    trail.record_commission(CommissionReport(exec_id, D(commission), "USD"))
+
+
+def test_live_fills_against_the_statement(tmp_path: Path) -> None:
+    trail = OrderTrail(StoreConfig.resolve(tmp_path))
+    # The statement's first AAPL fill, recorded live at another price and commission.
+    _live(trail, "0000e0d5.6891a001.01.01", "210.05", 5, "0.30")
+    # A fill the live record has and IB's books do not.
+    _live(trail, "0000e0d5.ffff0001.01.01", "209.00", 6, "0.10")
+    code, doc, err = run(tmp_path, str(WEEK1))
+    assert code == 0, err
+    # Same execId, another price: the statement's version is kept beside the live one.
+    assert doc["imported"]["execution_conflicts"] == 1
+    (cmp,) = doc["live_fills"]
+    assert (cmp["compared_from"], cmp["compared_to"]) == ("2025-08-05", "2025-08-06")
+    assert cmp["paired"] == 1
+    found = {(c["verdict"], c["exec_id"]): c["detail"] for c in cmp["checks"]}
+    assert found == {
+        ("differs", "0000e0d5.6891a001.01.01"): "live 0000e0d5.6891a001.01.01: "
+        "price 210.05 live vs 210.10; commission 0.30 live vs 0.35",
+        # The statement's other fills of the 5th and 6th were not recorded live.
+        ("missing_live", "0000e0d5.6891a002.01.01"): "not in the live record",
+        ("missing_live", "0000e0d5.6891a003.01.01"): "not in the live record",
+        ("missing_live", "0000e0d5.6891a004.01.01"): "not in the live record",
+        ("missing_in_statement", "0000e0d5.ffff0001.01.01"): "recorded live, not in the statement",
+    }
+    code, _, _ = run(tmp_path, str(WEEK1), "--fail-on", "mismatch")
+    assert code == 3
