@@ -216,6 +216,13 @@ def fetch_flex(
         str,
         typer.Option("--service-url", help="The Flex Web Service's base URL."),
     ] = "https://ndcdyn.interactivebrokers.com/AccountManagement/FlexWebService",
+    attempts: Annotated[
+        int, typer.Option("--attempts", min=1, help="Tries per step while IB says 'try again'.")
+    ] = 10,
+    poll_wait: Annotated[
+        float,
+        typer.Option("--poll-wait", min=0, help="First wait in seconds between tries (doubles)."),
+    ] = 5.0,
     data: DataOpt = None,
     store: StoreOpt = None,
     fmt: FormatOpt = FlexFormat.table,
@@ -224,14 +231,15 @@ def fetch_flex(
 ) -> None:
     """Fetch a statement from IB's Flex Web Service (request, then poll until it is ready),
     save the XML, and import it as import-flex does."""
-    from ordertrail.adapters.flex.webservice import FlexWebService
+    from ordertrail.adapters.flex.webservice import FlexWebService, Patience
 
     secret = _token(token, token_file)
     zone = _zone(tz)
     cfg = config(data, store)
     folder = out or cfg.data_dir / "flex"
     with clear_errors():
-        access, body = FlexWebService(url).fetch(secret, query)
+        patience = Patience(attempts=attempts, first_wait=poll_wait)
+        access, body = FlexWebService(url, patience=patience).fetch(secret, query)
         folder.mkdir(parents=True, exist_ok=True)
         # Named by query and IB's reference code: a re-fetch never overwrites an earlier one.
         path = folder / f"flex_{_safe(query)}_{_safe(access.reference)}.xml"
