@@ -30,6 +30,9 @@ from ordertrail.adapters.flex.report import FailOn
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+    from ordertrail.adapters.flex.cash import CashCheck
+    from ordertrail.adapters.flex.livecheck import FillComparison
+    from ordertrail.adapters.flex.reconcile import PositionCheck
     from ordertrail.adapters.flex.report import Report
     from ordertrail.adapters.store.config import StoreConfig
 
@@ -64,38 +67,52 @@ def _note(row: dict[str, Any]) -> str:
     return ""
 
 
-def _table(report: Report, imported: dict[str, Any]) -> None:
-    console = Console()
-    sections = (
-        ("positions", report.positions, ("file", "to_date", "account", "con_id", "symbol")),
-        ("cash", report.cash, ("file", "to_date", "account", "currency", "stated_by")),
-    )
-    for title, checks, keys in sections:
-        if not checks:
-            continue
-        table = Table(title=title)
-        for col in (*keys, "derived", "statement", "verdict", "note"):
-            table.add_column(col)
-        for check in checks:
-            row = check.as_dict()
-            cells = (*keys, "derived", "statement", "verdict")
-            table.add_row(*("" if row[k] is None else str(row[k]) for k in cells), _note(row))
-        console.print(table)
-    for cmp in report.fills:
-        if cmp.window is None:
-            console.print(f"live fills vs {cmp.file} ({cmp.account}): no live fills in its period")
-            continue
-        console.print(
-            f"live fills vs {cmp.file} ({cmp.account}), {cmp.window[0]} to {cmp.window[1]}: "
-            f"{cmp.paired} paired, {len(cmp.checks)} to look at"
+def _checks_table(title: str, checks: list[Any], keys: tuple[str, ...]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in (*keys, "derived", "statement", "verdict", "note"):
+        table.add_column(col)
+    for check in checks:
+        row = check.as_dict()
+        cells = (*keys, "derived", "statement", "verdict")
+        table.add_row(*("" if row[k] is None else str(row[k]) for k in cells), _note(row))
+    return table
+
+
+def _fills_lines(cmp: FillComparison) -> list[str]:
+    if cmp.window is None:
+        return [f"live fills ({cmp.account}): none in the statement's period"]
+    lines = [
+        f"live fills ({cmp.account}) {cmp.window[0]} to {cmp.window[1]}: {cmp.paired} paired, "
+        f"{len(cmp.checks)} to look at"
+    ]
+    for fc in cmp.checks:
+        lines.append(
+            f"  {fc.verdict.value}: {fc.day} {fc.side} {fc.quantity} conid {fc.con_id} "
+            f"@ {fc.price} ({fc.exec_id}): {fc.detail}"
         )
-        for fc in cmp.checks:
-            console.print(
-                f"  {fc.verdict.value}: {fc.day} {fc.side} {fc.quantity} conid {fc.con_id} "
-                f"@ {fc.price} ({fc.exec_id}): {fc.detail}",
-                highlight=False,
-            )
-    console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in imported.items()))
+    return lines
+
+
+def _table(report: Report, imported: dict[str, Any]) -> None:
+    """One block per statement (file and period), so the columns fit a terminal."""
+    console = Console()
+    blocks: dict[tuple[str, str], tuple[list[PositionCheck], list[CashCheck]]] = {}
+    for p in report.positions:
+        blocks.setdefault((p.file, f"{p.from_date} to {p.to_date}"), ([], []))[0].append(p)
+    for c in report.cash:
+        blocks.setdefault((c.file, f"{c.from_date} to {c.to_date}"), ([], []))[1].append(c)
+    for (file, period), (positions, cash) in blocks.items():
+        console.print(f"[bold]{file}[/] {period}", highlight=False)
+        if positions:
+            console.print(_checks_table("positions", positions, ("account", "con_id", "symbol")))
+        if cash:
+            console.print(_checks_table("cash", cash, ("account", "currency", "stated_by")))
+    for cmp in report.fills:
+        for line in _fills_lines(cmp):
+            console.print(line, highlight=False)
+    console.print(
+        ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in imported.items()), highlight=False
+    )
 
 
 def _advance(progress: Progress, task: TaskID) -> Callable[[int], None]:

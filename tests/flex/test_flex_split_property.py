@@ -48,7 +48,9 @@ def trades(rows: list[dict[str, str]], keys: str) -> list[dict[str, str]]:
     for i, r in enumerate(rows):
         ids: dict[str, str] = {}
         if keys == "ibExecID":
-            ids = {"ibExecID": f"0000e0d5.{i:04x}.01.01", "ibOrderID": str(1000 + i % 3)}
+            # Orders of one contract each (a combo's order records its first leg's contract).
+            order = 1000 + 10 * int(r["conid"] == "272093") + i % 2
+            ids = {"ibExecID": f"0000e0d5.{i:04x}.01.01", "ibOrderID": str(order)}
         elif keys == "tradeID":
             ids = {"tradeID": str(500 + i)}
         qty = r["qty"]
