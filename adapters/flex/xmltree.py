@@ -7,7 +7,7 @@ Sizes are bounded before parsing cost explodes: expat re-scans an unfinished tok
 more bytes arrive, so one huge attribute costs time quadratic in its length (8 MiB took 20 s).
 The reader feeds the file in chunks and refuses a token that grows past ``MAX_TOKEN_BYTES``
 unfinished, and a file larger than ``MAX_FILE_BYTES``, naming the
-file and the line where the oversized token starts (docs/flex.md, "Limits").
+file and the line where the oversized token starts (docs/flex.md, "Input limits").
 """
 
 from __future__ import annotations
