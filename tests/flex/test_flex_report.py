@@ -12,8 +12,8 @@ from typing import Any
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli.main import app
-from ordertrail.adapters.store.application import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.values import (
     CommissionReport,
     ContractRef,

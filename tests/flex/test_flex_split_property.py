@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from ordertrail.adapters.flex.importer import FlexImporter
 from ordertrail.adapters.flex.statement import read_flex_file
-from ordertrail.adapters.store.application import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import OrderTrail
 
 from .builders import statement_xml, stock_trade
 
