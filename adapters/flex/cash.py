@@ -20,7 +20,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ordertrail.adapters.flex.reconcile import Verdict
+from ordertrail.adapters.flex.reconcile import Verdict, judge, num
 from ordertrail.adapters.flex.rows import FlexFile, Statement
 
 ZERO = Decimal(0)
@@ -42,9 +42,6 @@ class CashCheck:
     to_date: date
 
     def as_dict(self) -> dict[str, Any]:
-        def num(v: Decimal | None) -> str | None:
-            return None if v is None else str(v)
-
         return {
             "account": self.account,
             "currency": self.currency,
@@ -79,15 +76,7 @@ def _check(st: Statement, key: tuple[str, str], file: str) -> CashCheck:
     if said is None and "CashReport" in st.cash_sections:
         said = (ZERO, "CashReport")  # CashReport lists every currency held: absent is none
     stated, stated_by = (None, "") if said is None else said
-    implied = None
-    if stated is None:
-        verdict = Verdict.NOTHING_TO_COMPARE
-    elif stated == derived:
-        verdict = Verdict.MATCH
-    elif opening is None:
-        verdict, implied = Verdict.OPENING_BALANCE_UNKNOWN, stated - activity
-    else:
-        verdict = Verdict.MISMATCH
+    verdict, implied = judge(stated, derived, opening)
     return CashCheck(
         account=key[0],
         currency=key[1],

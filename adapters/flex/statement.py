@@ -47,12 +47,6 @@ BOOK_NOTES = ("Ep", "A", "Ex")
 
 
 class _Reader(TradeRows):
-    def __init__(self, path: Path, zone: ZoneInfo) -> None:
-        self.path = path
-        self.zone = zone
-        self.problems: list[str] = []
-        self.warnings: list[str] = []
-
     def open_positions(self, section: Node, st: Statement) -> None:
         positions: list[StatedPosition] = []
         for node in section.children:

@@ -3,8 +3,21 @@ row is whatever subset of IB's attributes the test asks for."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
+
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.values import (
+    CommissionReport,
+    ContractRef,
+    Execution,
+    OrderAction,
+    OrderSpec,
+    OrderType,
+    Side,
+)
 
 ACCOUNT = "U1234567"
 
@@ -63,3 +76,35 @@ def write(directory: Path, name: str, xml: str) -> Path:
     path = directory / name
     path.write_text(xml, encoding="utf-8")
     return path
+
+
+def record_live_fill(
+    trail: OrderTrail,
+    exec_id: str,
+    *,
+    order_id: int,
+    shares: str = "100",
+    price: str = "210.10",
+    at: datetime = datetime(2025, 8, 5, 14, 15, tzinfo=UTC),
+    commission: str | None = None,
+) -> None:
+    """An AAPL buy placed by ordertrail and filled, as the recorder records it live."""
+    ref = f"OT-live-{order_id}"
+    spec = OrderSpec(OrderAction.BUY, Decimal(shares), OrderType.MARKET, account=ACCOUNT)
+    oid = trail.place(client_order_id=ref, contract=ContractRef(265598, "AAPL"), spec=spec)
+    trail.submit(oid, client_id=1, order_id=order_id)
+    x = Execution(
+        exec_id=exec_id,
+        time=at,
+        account=ACCOUNT,
+        exchange="ISLAND",
+        side=Side.BOUGHT,
+        shares=Decimal(shares),
+        price=Decimal(price),
+        client_id=1,
+        order_id=order_id,
+        order_ref=ref,
+    )
+    assert trail.record_execution(FactKey(order_ref=ref, client_id=1, order_id=order_id), x)
+    if commission is not None:
+        trail.record_commission(CommissionReport(exec_id, Decimal(commission), "USD"))

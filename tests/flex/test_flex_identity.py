@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.events import AnomalyRecorded, ExecutionRecorded
-from ordertrail.domain.values import (
-    ContractRef,
-    Execution,
-    OrderAction,
-    OrderSpec,
-    OrderType,
-    Side,
-)
 
-from .builders import statement_xml, stock_trade, write
+from .builders import record_live_fill, statement_xml, stock_trade, write
 from .conftest import event_count, import_path
 
 D = Decimal
@@ -36,28 +27,6 @@ def anomalies(trail: OrderTrail) -> list[AnomalyRecorded]:
     return [
         e for oid in trail.order_ids() for e in trail.history(oid) if isinstance(e, AnomalyRecorded)
     ]
-
-
-def live_fill(trail: OrderTrail, exec_id: str, *, ref: str, order_id: int) -> None:
-    contract = ContractRef(265598, "AAPL")
-    spec = OrderSpec(OrderAction.BUY, D(100), OrderType.MARKET, account="U1234567")
-    oid = trail.place(client_order_id=ref, contract=contract, spec=spec)
-    trail.submit(oid, client_id=1, order_id=order_id)
-    x = Execution(
-        exec_id=exec_id,
-        time=datetime(2025, 8, 5, 14, 15, tzinfo=UTC),
-        account="U1234567",
-        exchange="ISLAND",
-        side=Side.BOUGHT,
-        shares=D(100),
-        price=D("210.10"),
-        perm_id=order_id + 5000,
-        client_id=1,
-        order_id=order_id,
-        order_ref=ref,
-    )
-    key = FactKey(order_ref=ref, perm_id=order_id + 5000, client_id=1, order_id=order_id)
-    assert trail.record_execution(key, x)
 
 
 def test_a_statement_without_ids_is_recorded_once(trail: OrderTrail, tmp_path: Path) -> None:
@@ -94,7 +63,7 @@ def test_trade_ids_key_a_row_without_an_exec_id(trail: OrderTrail, tmp_path: Pat
 def test_a_row_without_ids_merges_with_the_one_live_fill_it_matches(
     trail: OrderTrail, tmp_path: Path
 ) -> None:
-    live_fill(trail, "0000e0d5.0001.01", ref="OT-a-1", order_id=7)
+    record_live_fill(trail, "0000e0d5.0001.01", order_id=7)
     path = write(tmp_path, "no_ids.xml", statement_xml([stock_trade()]))
     result = import_path(trail, path)
     assert (result.counts.executions_matched, result.counts.executions_recorded) == (1, 0)
@@ -106,8 +75,8 @@ def test_a_row_without_ids_merges_with_the_one_live_fill_it_matches(
 
 
 def test_an_ambiguous_match_is_reported_not_guessed(trail: OrderTrail, tmp_path: Path) -> None:
-    live_fill(trail, "0000e0d5.0001.01", ref="OT-a-1", order_id=7)
-    live_fill(trail, "0000e0d5.0002.01", ref="OT-a-2", order_id=8)
+    record_live_fill(trail, "0000e0d5.0001.01", order_id=7)
+    record_live_fill(trail, "0000e0d5.0002.01", order_id=8)
     path = write(tmp_path, "no_ids.xml", statement_xml([stock_trade()]))
     before = event_count(trail)
     result = import_path(trail, path)

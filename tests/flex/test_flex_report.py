@@ -13,17 +13,12 @@ from typer.testing import CliRunner
 
 from ordertrail.adapters.cli.main import app
 from ordertrail.adapters.store.config import StoreConfig
-from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.values import (
-    CommissionReport,
-    ContractRef,
-    Execution,
-    OrderAction,
-    OrderSpec,
-    OrderType,
     Side,
 )
 
+from .builders import record_live_fill
 from .conftest import DATA, WEEK1, WEEK2
 
 OPTIONS_FX = DATA / "activity_2025-09-15_19_options_fx.xml"
@@ -111,34 +106,28 @@ def test_fail_on_mismatch_and_unknown(tmp_path: Path) -> None:
     assert code == 0
 
 
-def _live(trail: OrderTrail, exec_id: str, price: str, day: int, commission: str) -> None:
-    ref = f"OT-live-{exec_id}"
-    contract = ContractRef(265598, "AAPL")
-    spec = OrderSpec(OrderAction.BUY, D(60), OrderType.MARKET, account="U1234567")
-    oid = trail.place(client_order_id=ref, contract=contract, spec=spec)
-    trail.submit(oid, client_id=1, order_id=day)
-    x = Execution(
-        exec_id=exec_id,
-        time=datetime(2025, 8, day, 14, 15, tzinfo=UTC),
-        account="U1234567",
-        exchange="ISLAND",
-        side=Side.BOUGHT,
-        shares=D(60),
-        price=D(price),
-        client_id=1,
-        order_id=day,
-        order_ref=ref,
-    )
-    assert trail.record_execution(FactKey(order_ref=ref, client_id=1, order_id=day), x)
-    trail.record_commission(CommissionReport(exec_id, D(commission), "USD"))
-
-
 def test_live_fills_against_the_statement(tmp_path: Path) -> None:
     trail = OrderTrail(StoreConfig.resolve(tmp_path))
     # The statement's first AAPL fill, recorded live at another price and commission.
-    _live(trail, "0000e0d5.6891a001.01.01", "210.05", 5, "0.30")
+    record_live_fill(
+        trail,
+        "0000e0d5.6891a001.01.01",
+        order_id=5,
+        shares="60",
+        price="210.05",
+        at=datetime(2025, 8, 5, 14, 15, tzinfo=UTC),
+        commission="0.30",
+    )
     # A fill the live record has and IB's books do not.
-    _live(trail, "0000e0d5.ffff0001.01.01", "209.00", 6, "0.10")
+    record_live_fill(
+        trail,
+        "0000e0d5.ffff0001.01.01",
+        order_id=6,
+        shares="60",
+        price="209.00",
+        at=datetime(2025, 8, 6, 14, 15, tzinfo=UTC),
+        commission="0.10",
+    )
     code, doc, err = run(tmp_path, str(WEEK1))
     assert code == 0, err
     # Same execId, another price: the statement's version is kept beside the live one.
