@@ -46,8 +46,6 @@ from ordertrail.domain.values import (
     exec_base_id,
 )
 
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-
 
 @dataclass(slots=True)
 class ImportCounts:
@@ -104,7 +102,8 @@ def _group_key(fill: Fill) -> tuple[str, int]:
 
 
 def _when(fill: Fill) -> datetime:
-    return fill.time or datetime.combine(fill.day, datetime.min.time(), UTC) or _EARLIEST
+    # A fill without a time of day sorts at the start of its trade date.
+    return fill.time or datetime.combine(fill.day, datetime.min.time(), UTC)
 
 
 class FlexImporter:

@@ -166,7 +166,8 @@ class TradeRows(RowReader):
         net = self.decimal(node, "netCash", required=False)
         if net is None:
             proceeds = self.decimal(node, "proceeds", required=False)
-            net = -fill.signed * fill.price if proceeds is None else proceeds
+            value = fill.signed * fill.price * fill.contract.multiplier
+            net = -value if proceeds is None else proceeds
             if fill.commission:
                 net -= fill.commission if fill.commission_currency == fill.contract.currency else 0
         st.cash_flows.append(CashFlow(fill.account, fill.contract.currency, net, node.line))

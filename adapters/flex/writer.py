@@ -11,7 +11,6 @@ beside the execution, so nothing the statement said is lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
@@ -104,8 +103,9 @@ class TrailWriter:
             received=received,
         )
 
-    def save(self, path: object, orders: Iterable[Order] | None = None) -> None:
-        pending = [o for o in (orders or self.touched.values()) if o.pending_events]
+    def save(self, path: object) -> None:
+        """Every order the file touched, in one transaction."""
+        pending = [o for o in self.touched.values() if o.pending_events]
         try:
             self.trail.save(*pending)
         except IntegrityError:

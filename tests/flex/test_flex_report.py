@@ -12,13 +12,14 @@ from typing import Any
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli.main import app
+from ordertrail.adapters.flex.statement import read_flex_file
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.values import (
     Side,
 )
 
-from .builders import record_live_fill
+from .builders import record_live_fill, statement_xml, stock_trade, write
 from .conftest import DATA, WEEK1, WEEK2
 
 OPTIONS_FX = DATA / "activity_2025-09-15_19_options_fx.xml"
@@ -147,3 +148,51 @@ def test_live_fills_against_the_statement(tmp_path: Path) -> None:
     }
     code, _, _ = run(tmp_path, str(WEEK1), "--fail-on", "mismatch")
     assert code == 3
+
+
+def test_a_corporate_action_counts_once_though_ib_writes_it_twice(tmp_path: Path) -> None:
+    split = {"accountId": "U1234567", "symbol": "AAPL", "conid": "265598", "actionID": "81"}
+    other = {"accountId": "U1234567", "symbol": "AAPL", "conid": "265598", "actionID": "82"}
+    xml = statement_xml(
+        [stock_trade(ibExecID="E1.01", ibOrderID="1")],
+        sections={
+            "CorporateActions": [
+                # A 2:1 split: IB states it as a SUMMARY row and a DETAIL row, same actionID.
+                ("CorporateAction", {**split, "levelOfDetail": "SUMMARY", "quantity": "100"}),
+                ("CorporateAction", {**split, "levelOfDetail": "DETAIL", "quantity": "100"}),
+                # A stock dividend written only as a SUMMARY row.
+                ("CorporateAction", {**other, "levelOfDetail": "SUMMARY", "quantity": "5"}),
+            ],
+            "OpenPositions": [
+                (
+                    "OpenPosition",
+                    {
+                        "accountId": "U1234567",
+                        "symbol": "AAPL",
+                        "conid": "265598",
+                        "position": "205",
+                        "levelOfDetail": "SUMMARY",
+                    },
+                ),
+            ],
+        },
+    )
+    code, doc, err = run(tmp_path / "data", str(write(tmp_path, "ca.xml", xml)))
+    assert code == 0, err
+    (check,) = doc["reconciliation"]
+    assert (check["derived"], check["statement"], check["verdict"]) == ("205", "205", "match")
+    assert doc["imported"]["quantity_moves"] == 2
+
+
+def test_cash_of_a_row_without_net_cash_counts_the_multiplier(tmp_path: Path) -> None:
+    option = stock_trade(
+        ibExecID="E1.01",
+        assetCategory="OPT",
+        conid="790000001",
+        multiplier="100",
+        quantity="2",
+        tradePrice="1.25",
+        ibCommission="-1.30",
+    )
+    (st,) = read_flex_file(write(tmp_path, "o.xml", statement_xml([option]))).statements
+    assert [(c.currency, c.amount) for c in st.cash_flows] == [("USD", D("-251.30"))]
