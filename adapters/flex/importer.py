@@ -181,6 +181,11 @@ class _Run:
         to stored fills: what is left is recorded (or found already recorded) by its key."""
         out: list[Fill] = []
         in_file: dict[str, Fill] = {}
+        # A stored fill a row names by its own key is that row's: no other row claims it.
+        for fill in fills:
+            held = self.known.fills.get(exec_base_id(fill.exec_id))
+            if held is not None and held.execution.exec_id == fill.exec_id:
+                self.index.claimed.add(held.execution.base_id)
         for fill in fills:
             first = in_file.setdefault(fill.exec_id, fill)
             held = self.known.fills.get(exec_base_id(fill.exec_id))

@@ -154,3 +154,16 @@ def test_a_conflict_with_a_stored_fill_from_another_statement(
     (anomaly,) = [a for a in anomalies(trail) if a.kind == "exec_id_conflict"]
     assert "price 210.10 vs 211.10" in anomaly.received
     assert len(executions(trail)) == 2
+
+
+def test_a_live_fill_named_by_a_row_is_not_claimed_by_another_rows_content(
+    trail: OrderTrail, tmp_path: Path
+) -> None:
+    record_live_fill(trail, "0000e0d5.0001.01", order_id=7)
+    # Two fills alike in all but their ids: one carries the live execId, the other (listed
+    # first, a row of another kind) only its tradeID. It is a fill of its own.
+    rows = [stock_trade(tradeID="900"), stock_trade(ibExecID="0000e0d5.0001.01")]
+    counts = import_path(trail, write(tmp_path, "two.xml", statement_xml(rows))).counts
+    assert (counts.executions_matched, counts.executions_recorded) == (0, 1)
+    assert counts.executions_already_recorded == 1
+    assert {e.execution.exec_id for e in executions(trail)} == {"0000e0d5.0001.01", "FLEX-T900"}
