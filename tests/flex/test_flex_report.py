@@ -4,6 +4,7 @@ balances, live fills against the statement's, and --fail-on for scheduled jobs."
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -196,3 +197,14 @@ def test_cash_of_a_row_without_net_cash_counts_the_multiplier(tmp_path: Path) ->
     )
     (st,) = read_flex_file(write(tmp_path, "o.xml", statement_xml([option]))).statements
     assert [(c.currency, c.amount) for c in st.cash_flows] == [("USD", D("-251.30"))]
+
+
+def test_cash_that_no_section_states_has_nothing_to_compare(tmp_path: Path) -> None:
+    text = re.sub(r"<CashReport>.*</CashReport>\n", "", OPTIONS_FX.read_text(), flags=re.S)
+    path = tmp_path / "fx_only.xml"
+    path.write_text(text)
+    _, doc, _ = run(tmp_path / "data", str(path))
+    verdicts = {r["currency"]: (r["verdict"], r["stated_by"]) for r in doc["cash"]}
+    # FxPositions states non-base currencies only; without CashReport, USD is not stated. CHF
+    # has no stated opening now: its derived balance is the week's flows, and they agree.
+    assert verdicts == {"CHF": ("match", "FxPositions"), "USD": ("nothing_to_compare", None)}
