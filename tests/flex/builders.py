@@ -9,6 +9,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import CommissionReported, ExecutionReport
 from ordertrail.domain.values import (
     CommissionReport,
     ContractRef,
@@ -105,6 +106,7 @@ def record_live_fill(
         order_id=order_id,
         order_ref=ref,
     )
-    assert trail.record_execution(FactKey(order_ref=ref, client_id=1, order_id=order_id), x)
+    assert trail.record(FactKey(order_ref=ref, client_id=1, order_id=order_id), ExecutionReport(x))
     if commission is not None:
-        trail.record_commission(CommissionReport(exec_id, Decimal(commission), "USD"))
+        report = CommissionReport(exec_id, Decimal(commission), "USD")
+        trail.record(None, CommissionReported(report))
