@@ -87,3 +87,13 @@ def parse_datetime(text: str, zone: ZoneInfo = NEW_YORK) -> datetime:
     except ValueError as e:
         raise BadDate(f"not a valid date/time: {text!r} ({e})") from None
     return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
+
+
+def parse_moment(text: str, zone: ZoneInfo = NEW_YORK) -> tuple[datetime | None, date]:
+    """The trade's time (aware UTC) and its date in ``zone``; the time is None when the text
+    gives a date alone, since a midnight would be a time IB never said."""
+    m = _match(text)
+    if m["hms"] or m["colon"]:
+        at = parse_datetime(text, zone)
+        return at, at.astimezone(zone).date()
+    return None, parse_date(text)

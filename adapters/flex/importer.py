@@ -2,11 +2,17 @@
 
 * Orders are grouped by IB's order id (``ibOrderID``/``orderID``). When ``orderReference`` is
   one of our client order ids the order is keyed by it, as live; otherwise by the IB order id
-  used as the permId (docs/adr/0005-flex-parser.md). A book entry without an IB order (option
-  expiry) is keyed by minus its tradeID, which no real permId can equal.
-* Executions are keyed by execId across the whole store: a fill already recorded (live, or by
-  an earlier or overlapping statement) is recorded nowhere again, and the statement's other
-  fills of the same order join the order that holds it.
+  used as the permId (docs/adr/0005-flex-parser.md). A fill without an IB order id (an expiry,
+  or a query without ``ibOrderID``) is an order of its own, keyed by a negative number no real
+  permId can equal (identity.py).
+* A fill is named by IB's execId, else its tradeID, else a key derived from its content
+  (docs/adr/0040-flex-identity-without-ids.md). A fill already recorded (live, or by an
+  earlier or overlapping statement) is recorded nowhere again; one whose key cannot be compared
+  with the stored fill's merges with it when the content match is unambiguous, and is reported,
+  not recorded, when it is not.
+* The same execId with other content is a conflict, not a repeat: the row is kept as an
+  execution of its own and an anomaly names the fields that differ
+  (docs/adr/0041-flex-conflicts-are-facts.md).
 * A whole file is one transaction: every fact is decided on aggregates in memory and saved
   with one ``save`` call, so a file is recorded completely or not at all.
 """
@@ -14,29 +20,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from datetime import date
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
-from ordertrail.adapters.flex.recorded import RecordedFills
-from ordertrail.adapters.flex.statement import Cancel, Fill, FlexFile, RawRow
-from ordertrail.adapters.flex.xmltree import FlexFileError
-from ordertrail.adapters.trail import OrderTrail
-from ordertrail.domain.facts import (
-    CommissionReported,
-    ExecutionBust,
-    ExecutionReport,
-    OrderObserved,
-    Origin,
+from ordertrail.adapters.flex.identity import (
+    ContentIndex,
+    conflict_id,
+    differing_fields,
+    order_key,
 )
+from ordertrail.adapters.flex.recorded import RecordedFill, RecordedFills
+from ordertrail.adapters.flex.rows import Cancel, Fill, FlexFile, RawRow
+from ordertrail.adapters.flex.writer import TrailWriter, execution_of
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.identity import is_client_order_id, order_uuid
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
     CommissionReport,
-    Execution,
     OrderAction,
     OrderSpec,
     OrderType,
@@ -52,12 +54,16 @@ class ImportCounts:
     executions_recorded: int = 0
     executions_corrected: int = 0
     executions_already_recorded: int = 0
+    executions_matched: int = 0
+    executions_ambiguous: int = 0
+    execution_conflicts: int = 0
     cancels_applied: int = 0
     cancels_already_applied: int = 0
     cancels_unmatched: int = 0
     commissions_recorded: int = 0
     rollup_rows_skipped: int = 0
     quantity_moves: int = 0
+    implausible_values: int = 0
 
     def add(self, other: ImportCounts) -> None:
         for f in fields(self):
@@ -71,20 +77,6 @@ class ImportCounts:
 class FileImport:
     counts: ImportCounts
     warnings: list[str] = field(default_factory=list)
-
-
-def execution_of(fill: Fill) -> Execution:
-    return Execution(
-        exec_id=fill.exec_id,
-        time=fill.time,
-        account=fill.account,
-        exchange=fill.exchange,
-        side=fill.side,
-        shares=fill.shares,
-        price=fill.price,
-        perm_id=fill.ib_order_id,
-        order_ref=fill.order_ref,
-    )
 
 
 def spec_of(fills: list[Fill]) -> OrderSpec:
@@ -106,7 +98,12 @@ def spec_of(fills: list[Fill]) -> OrderSpec:
 
 def _group_key(fill: Fill) -> tuple[str, int]:
     # IB order ids are account-wide; a book entry without an order stands alone.
-    return (fill.account, fill.ib_order_id or -int(fill.trade_id))
+    return (fill.account, order_key(fill))
+
+
+def _when(fill: Fill) -> datetime:
+    # A fill without a time of day sorts at the start of its trade date.
+    return fill.time or datetime.combine(fill.day, datetime.min.time(), UTC)
 
 
 class FlexImporter:
@@ -120,14 +117,14 @@ class FlexImporter:
     ) -> FileImport:
         run = _Run(self.trail, flex, progress)
         run.record()
-        pending = [o for o in run.touched.values() if o.pending_events]
-        try:
-            self.trail.save(*pending)
-        except IntegrityError:
-            raise FlexFileError(
-                flex.path, ["another writer changed these orders during the import; run it again"]
-            ) from None
+        run.writer.save(flex.path)
         return run.result
+
+
+@dataclass(slots=True)
+class _Conflict:
+    held: RecordedFill | Fill
+    fields: list[str]
 
 
 class _Run:
@@ -136,19 +133,18 @@ class _Run:
     def __init__(
         self, trail: OrderTrail, flex: FlexFile, progress: Callable[[int], None] | None
     ) -> None:
-        self.trail = trail
         self.flex = flex
         self.progress = progress
+        self.writer = TrailWriter(trail)
         self.known = RecordedFills.read(trail.recorder)
+        self.index = ContentIndex(self.known.fills.values())
         self.result = FileImport(ImportCounts(), list(flex.warnings))
         self.counts = self.result.counts
-        self.touched: dict[UUID, Order] = {}
         self.order_rows: dict[tuple[str, int], RawRow] = {}
+        self.conflicts: dict[int, _Conflict] = {}  # by id() of the re-keyed fill
 
     def load(self, oid: UUID) -> Order | None:
-        if oid not in self.touched and oid in self.known.orders:
-            self.touched[oid] = self.trail.get(oid)
-        return self.touched.get(oid)
+        return self.writer.load(oid) if oid in self.known.orders else self.writer.touched.get(oid)
 
     def warn(self, line: int, message: str) -> None:
         self.result.warnings.append(f"{self.flex.name}: line {line}: {message}")
@@ -164,13 +160,7 @@ class _Run:
             cancels.extend(st.cancels)
             self.order_rows.update({(st.account, k): v for k, v in st.order_rows.items()})
         groups: dict[tuple[str, int], list[Fill]] = {}
-        seen: set[str] = set()
-        for fill in sorted(fills, key=lambda f: f.time):
-            if fill.exec_id in seen:
-                # The same fill twice in one file (overlapping statements in one response).
-                self.counts.executions_already_recorded += 1
-                continue
-            seen.add(fill.exec_id)
+        for fill in self.identify(sorted(fills, key=_when)):
             groups.setdefault(_group_key(fill), []).append(fill)
         # A TradeCancel of a fill already in the store goes first, so that a replacement fill
         # in the same statement does not look like an overfill; cancels of this file's own
@@ -186,11 +176,63 @@ class _Run:
             if id(c) not in done:
                 self.cancel(c)
 
-    def is_new(self, fill: Fill) -> bool:
-        held = self.known.fills.get(exec_base_id(fill.exec_id))
-        # The same execId is the same fill (a busted one stays busted); another revision of a
-        # held fill is IB's correction, and the domain decides which revision wins.
-        return held is None or held.execution.exec_id != fill.exec_id
+    def identify(self, fills: list[Fill]) -> list[Fill]:
+        """The file's fills with repeats and conflicts told apart and rows matched by content
+        to stored fills: what is left is recorded (or found already recorded) by its key."""
+        out: list[Fill] = []
+        in_file: dict[str, Fill] = {}
+        # A stored fill a row names by its own key is that row's: no other row claims it.
+        for fill in fills:
+            held = self.known.fills.get(exec_base_id(fill.exec_id))
+            if held is not None and held.execution.exec_id == fill.exec_id:
+                self.index.claimed.add(held.execution.base_id)
+        for fill in fills:
+            first = in_file.setdefault(fill.exec_id, fill)
+            held = self.known.fills.get(exec_base_id(fill.exec_id))
+            if first is not fill:
+                differs = differing_fields(first.content, fill.content)
+                if not differs:
+                    # The same fill twice in one file (overlapping statements in one response).
+                    self.counts.executions_already_recorded += 1
+                    continue
+                out.append(self.conflict(fill, first, differs))
+            elif held is not None and held.execution.exec_id == fill.exec_id:
+                differs = differing_fields(_content(held), fill.content)
+                out.append(self.conflict(fill, held, differs) if differs else fill)
+            elif held is None and not self.by_content(fill):
+                out.append(fill)
+            elif held is not None:
+                out.append(fill)  # another revision of a held fill: IB's correction
+        return out
+
+    def conflict(self, fill: Fill, held: RecordedFill | Fill, differs: list[str]) -> Fill:
+        kept = replace(fill, exec_id=conflict_id(fill))
+        self.conflicts[id(kept)] = _Conflict(held, differs)
+        return kept
+
+    def by_content(self, fill: Fill) -> bool:
+        """True when the row was settled by matching it to a stored fill (merged or reported as
+        ambiguous); False when it is a fill of its own."""
+        found = self.index.candidates(fill)
+        if not found:
+            return False
+        if len(found) > 1:
+            self.counts.executions_ambiguous += 1
+            ids = ", ".join(sorted(h.execution.exec_id for h in found))
+            self.warn(
+                fill.row.line,
+                f"{fill.side.value} {fill.shares} conid {fill.contract.con_id} @ {fill.price} "
+                f"keyed by {fill.identity.value} matches {len(found)} recorded fills ({ids}): "
+                "not recorded, not merged; import a statement with ibExecID to settle it",
+            )
+            return True
+        (held,) = found
+        self.index.claimed.add(held.execution.base_id)
+        self.counts.executions_matched += 1
+        if fill.trade_id:
+            self.known.by_trade_id[fill.trade_id] = held.execution.exec_id
+        self.commission(fill, held)
+        return True
 
     def record_order(self, key: tuple[str, int], group: list[Fill]) -> None:
         fresh = [f for f in group if self.is_new(f)]
@@ -204,28 +246,62 @@ class _Run:
                     "the first leg's contract; positions use each row's conid",
                 )
             for f in fresh:
-                corrects = exec_base_id(f.exec_id) in order.state.executions
-                prov = f.row.provenance(self.flex.name)
-                execution = execution_of(f)
-                if not order.record(
-                    ExecutionReport(execution, provenance=prov), ts_recorded=self.trail.clock()
-                ):
-                    self.counts.executions_already_recorded += 1
-                    continue
-                if corrects:
-                    self.counts.executions_corrected += 1
-                else:
-                    self.counts.executions_recorded += 1
-                self.known.add(order.id, execution, prov, f.contract.con_id, f.account)
+                self.record_fill(order, f)
         for f in group:
-            self.commission(f)
+            self.commission(f, self.known.fills.get(exec_base_id(f.exec_id)))
         if self.progress is not None:
             self.progress(len(group))
 
-    def commission(self, fill: Fill) -> None:
-        base = exec_base_id(fill.exec_id)
-        held = self.known.fills.get(base)
-        if fill.commission is None or base in self.known.commissioned or held is None:
+    def is_new(self, fill: Fill) -> bool:
+        held = self.known.fills.get(exec_base_id(fill.exec_id))
+        # The same execId is the same fill (a busted one stays busted); another revision of a
+        # held fill is IB's correction, and the domain decides which revision wins.
+        return held is None or held.execution.exec_id != fill.exec_id
+
+    def record_fill(self, order: Order, f: Fill) -> None:
+        corrects = exec_base_id(f.exec_id) in order.state.executions
+        prov = f.row.provenance(self.flex.name, f.identity)
+        execution = execution_of(f)
+        if not self.writer.execution(order, execution, prov):
+            self.counts.executions_already_recorded += 1
+            return
+        if corrects:
+            self.counts.executions_corrected += 1
+        else:
+            self.counts.executions_recorded += 1
+        self.known.add(order.id, execution, prov, f.contract.con_id, f.account)
+        where = f"{self.flex.name} line {f.row.line}"
+        for kind, message in f.flags:
+            self.counts.implausible_values += 1
+            self.writer.anomaly(
+                order,
+                kind,
+                expected="a value a real fill can have",
+                received=f"{where}: execution {f.exec_id}: {message}",
+                ts_event=f.time,
+            )
+        conflict = self.conflicts.get(id(f))
+        if conflict is not None:
+            self.counts.execution_conflicts += 1
+            original = f.row.attrs.get("ibExecID") or f.row.attrs.get("execID") or f.exec_id
+            message = (
+                f"{where}: execution {original} again with other content "
+                f"({'; '.join(conflict.fields)}); kept as {f.exec_id}"
+            )
+            self.writer.anomaly(
+                order,
+                "exec_id_conflict",
+                expected=f"execution {original} as first recorded",
+                received=message,
+                ts_event=f.time,
+            )
+            self.warn(f.row.line, message)
+
+    def commission(self, fill: Fill, held: RecordedFill | None) -> None:
+        if fill.commission is None or held is None:
+            return
+        base = held.execution.base_id
+        if base in self.known.commissioned:
             return
         owner = self.load(held.order_id)
         if owner is None:
@@ -233,9 +309,9 @@ class _Run:
         # IB may never have sent the live commission report: the statement fills it in, and a
         # report already held (live or from another statement) is left as it is.
         report = CommissionReport(
-            fill.exec_id, fill.commission, fill.commission_currency, fill.realized_pnl
+            held.execution.exec_id, fill.commission, fill.commission_currency, fill.realized_pnl
         )
-        if owner.record(CommissionReported(report), ts_recorded=self.trail.clock()):
+        if self.writer.commission(owner, report):
             self.counts.commissions_recorded += 1
         self.known.commissioned.add(base)
 
@@ -258,19 +334,14 @@ class _Run:
             return found
         # The ORDER row, when the query includes it, is the order's own provenance.
         row = self.order_rows.get((first.account, first.ib_order_id), first.row)
-        order = Order.observe(
-            OrderObserved(
-                contract=first.contract,
-                spec=spec_of(fresh),
-                origin=Origin.FLEX,
-                ts_event=first.time,
-                perm_id=perm_id,
-                client_order_id=coid,
-                provenance=row.provenance(self.flex.name),
-            ),
-            ts_recorded=self.trail.clock(),
+        order = self.writer.discover(
+            contract=first.contract,
+            spec=spec_of(fresh),
+            ts_event=first.time,
+            perm_id=perm_id,
+            client_order_id=coid,
+            provenance=row.provenance(self.flex.name),
         )
-        self.touched[order.id] = order
         self.known.orders.add(order.id)
         self.known.by_perm_id[perm_id] = order.id
         self.counts.orders_created += 1
@@ -306,7 +377,11 @@ class _Run:
         reason = f"Flex TradeCancel tradeID {c.row.attrs.get('tradeID', '?')}"
         # ts_event is the cancel row's dateTime (trade time); the report time stays in the
         # provenance's reportDate: the two axes of a correction (flex-facts.md).
-        bust = ExecutionBust(exec_id, reason=reason, ts_event=c.time, provenance=prov)
-        if order.record(bust, ts_recorded=self.trail.clock()):
+        if self.writer.cancel(order, exec_id, reason=reason, ts_event=c.time, prov=prov):
             self.counts.cancels_applied += 1
         held.cancelled_on = c.reported_on or date.min
+
+
+def _content(held: RecordedFill) -> tuple[object, ...]:
+    x = held.execution
+    return (held.account, held.con_id, x.side, x.shares, x.price, x.time)

@@ -13,6 +13,8 @@ Positions key on (account, conId): symbols change under corporate actions (flex-
 * Without an opening, a difference is not called a mismatch: it is a position held before what
   the store knows, and the implied opening balance is stated instead of guessed.
 * No OpenPositions section (Trade Confirmations, many Activity queries): nothing to compare.
+* Currency conversions (``assetCategory="CASH"``, USD.CHF) are not positions: IB states them as
+  cash balances, and cash.py checks those.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from ordertrail.adapters.flex.dates import NEW_YORK
 from ordertrail.adapters.flex.recorded import RecordedFills
-from ordertrail.adapters.flex.statement import FlexFile, Statement
+from ordertrail.adapters.flex.rows import FlexFile, Statement
 
 ZERO = Decimal(0)
 Key = tuple[str, int]
@@ -37,6 +39,25 @@ class Verdict(enum.StrEnum):
     MISMATCH = "mismatch"
     OPENING_BALANCE_UNKNOWN = "opening_balance_unknown"
     NOTHING_TO_COMPARE = "nothing_to_compare"
+
+
+def judge(
+    stated: Decimal | None, derived: Decimal, opening: Decimal | None
+) -> tuple[Verdict, Decimal | None]:
+    """The verdict of a derived figure against the statement's, and, when the statement gives
+    no opening, the opening its figure implies (stated, never guessed into the figures)."""
+    if stated is None:
+        return Verdict.NOTHING_TO_COMPARE, None
+    if stated == derived:
+        return Verdict.MATCH, None
+    if opening is None:
+        return Verdict.OPENING_BALANCE_UNKNOWN, stated - derived
+    return Verdict.MISMATCH, None
+
+
+def num(v: Decimal | None) -> str | None:
+    # Strings keep Decimal exact in JSON (a float would not).
+    return None if v is None else str(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +77,6 @@ class PositionCheck:
     to_date: date
 
     def as_dict(self) -> dict[str, Any]:
-        def num(v: Decimal | None) -> str | None:
-            # Strings keep Decimal exact in JSON (a float would not).
-            return None if v is None else str(v)
-
         return {
             "account": self.account,
             "con_id": self.con_id,
@@ -98,18 +115,11 @@ def _check(
     activity = _activity(st, key)
     opening = st.openings.get(key)
     derived = store_position if opening is None else opening + activity
-    stated: Decimal | None = None
-    implied = None
-    if st.positions is None:
-        verdict = Verdict.NOTHING_TO_COMPARE
-    else:
+    stated = None
+    if st.positions is not None:
         stated = sum((p.quantity for p in st.positions if (p.account, p.con_id) == key), ZERO)
-        if stated == derived:
-            verdict = Verdict.MATCH
-        elif opening is None:
-            verdict, implied = Verdict.OPENING_BALANCE_UNKNOWN, stated - store_position
-        else:
-            verdict = Verdict.MISMATCH
+    # Without an opening, derived is the store position: what it lacks is the opening.
+    verdict, implied = judge(stated, derived, opening)
     return PositionCheck(
         account=account,
         con_id=con_id,
@@ -137,6 +147,8 @@ def reconcile(
     for st in flex.statements:
         symbols: dict[Key, str] = {}
         for f in st.fills:
+            if f.is_fx:
+                continue  # a conversion moves two cash balances, not a position (cash.py)
             symbols.setdefault((f.account, f.contract.con_id), f.row.attrs.get("symbol", ""))
         for c in st.cancels:
             symbols.setdefault((c.account, c.con_id), c.row.attrs.get("symbol", ""))

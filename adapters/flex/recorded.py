@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from ordertrail.adapters.flex.dates import BadDate, parse_date
+from ordertrail.adapters.flex.dates import NEW_YORK, BadDate, parse_date, parse_moment
+from ordertrail.adapters.flex.rows import Identity
 from ordertrail.adapters.store.rebuild import stored_events
 from ordertrail.domain.events import (
     CommissionReported,
@@ -38,8 +39,12 @@ class RecordedFill:
     execution: Execution
     con_id: int
     account: str
+    identity: Identity
+    # The trade date: the time's date in New York, or the row's tradeDate when it gave no time.
+    day: date
     # The day a statement first reported the fill (None: live, known when it happened).
     reported_on: date | None = None
+    live: bool = False  # recorded from IB's live callbacks, not from a statement
     # None: in force; a date: cancelled by a report of that day; date.min: cancelled, day unknown.
     cancelled_on: date | None = None
 
@@ -49,6 +54,8 @@ class RecordedFills:
     fills: dict[str, RecordedFill] = field(default_factory=dict)  # by exec base id
     by_trade_id: dict[str, str] = field(default_factory=dict)  # Flex tradeID -> execId
     commissioned: set[str] = field(default_factory=set)  # exec base ids
+    commissions: dict[str, Decimal | None] = field(default_factory=dict)  # by exec base id
+    fx_con_ids: set[int] = field(default_factory=set)  # currency pairs (USD.CHF)
     orders: set[UUID] = field(default_factory=set)
     by_perm_id: dict[int, UUID] = field(default_factory=dict)
     symbols: dict[int, str] = field(default_factory=dict)  # conId -> symbol
@@ -63,6 +70,8 @@ class RecordedFills:
                 known.orders.add(oid)
                 contracts[oid] = (event.contract.con_id, event.spec.account)
                 known.symbols.setdefault(event.contract.con_id, event.contract.symbol)
+                if event.contract.sec_type == "CASH":
+                    known.fx_con_ids.add(event.contract.con_id)
             if isinstance(event, OrderCreated | IdentifiersBound | StatusReported) and (
                 event.perm_id
             ):
@@ -76,6 +85,7 @@ class RecordedFills:
                     fill.cancelled_on = _reported_on(event.provenance) or date.min
             elif isinstance(event, CommissionReported):
                 known.commissioned.add(exec_base_id(event.report.exec_id))
+                known.commissions[exec_base_id(event.report.exec_id)] = event.report.commission
         return known
 
     def add(
@@ -94,7 +104,10 @@ class RecordedFills:
             execution,
             int(raw_con) if raw_con.isdigit() else con_id,
             execution.account or account,
+            _identity(execution.exec_id, prov),
+            _day(execution, prov),
             reported_on=_reported_on(prov),
+            live="flex_file" not in prov,
         )
         if prov.get("tradeID"):
             self.by_trade_id[prov["tradeID"]] = execution.exec_id
@@ -127,15 +140,42 @@ class RecordedFills:
             if fill.account != account or fill.con_id != con_id:
                 continue
             x = fill.execution
-            # A fill without IB's time cannot be placed in a period: count it as early.
-            day = x.time.astimezone(zone).date() if x.time is not None else date.min
+            day = x.time.astimezone(zone).date() if x.time is not None else fill.day
             if (since is None or since <= day) and day <= until:
                 total += x.shares * x.side.sign
                 found = True
         return total, found
 
     def keys(self, *, known_at: date) -> set[tuple[str, int]]:
-        return {(f.account, f.con_id) for f in self.in_force(as_reported_by=known_at)}
+        return {
+            (f.account, f.con_id)
+            for f in self.in_force(as_reported_by=known_at)
+            if f.con_id not in self.fx_con_ids
+        }
+
+
+def _identity(exec_id: str, provenance: dict[str, str]) -> Identity:
+    said = provenance.get("flex_identity")
+    if said in {i.value for i in Identity}:
+        return Identity(said)
+    # Recorded before statements said which key they used: the key's own shape tells.
+    if exec_id.startswith("FLEX-T"):
+        return Identity.TRADE_ID
+    return Identity.DERIVED if exec_id.startswith("FLEX-D") else Identity.EXEC_ID
+
+
+def _day(execution: Execution, provenance: dict[str, str]) -> date:
+    if execution.time is not None:
+        return execution.time.astimezone(NEW_YORK).date()
+    for name in ("tradeDate", "dateTime"):
+        raw = provenance.get(name, "").strip()
+        if raw:
+            try:
+                return parse_moment(raw)[1]
+            except BadDate:
+                continue
+    # A live fill without IB's time cannot be placed in a period: count it as early.
+    return date.min
 
 
 def _reported_on(provenance: dict[str, str] | None) -> date | None:

@@ -2,6 +2,12 @@
 
 ``xml.etree`` drops line numbers, and an error that says "a Trade row lacks conid" without
 saying where is useless in a 40 MB statement; expat reports the line of each start tag.
+
+Sizes are bounded before parsing cost explodes: expat re-scans an unfinished token each time
+more bytes arrive, so one huge attribute costs time quadratic in its length (8 MiB took 20 s).
+The reader feeds the file in chunks and refuses a token that grows past ``MAX_TOKEN_BYTES``
+unfinished, and a file larger than ``MAX_FILE_BYTES``, naming the
+file and the line where the oversized token starts (docs/flex.md, "Input limits").
 """
 
 from __future__ import annotations
@@ -11,6 +17,13 @@ from pathlib import Path
 from xml.parsers import expat
 
 from ordertrail.domain.errors import OrdertrailError
+
+# A real Flex row (every attribute of a Trade, a few kB) is far below this; a start tag, a
+# comment or a text run longer than this is not something IB writes.
+MAX_TOKEN_BYTES = 256 * 1024
+# A year of an active account's executions is tens of MB; the tree is held in memory whole.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 class FlexFileError(OrdertrailError):
@@ -32,13 +45,31 @@ class Node:
     children: list[Node] = field(default_factory=list)
 
 
-def read_tree(path: Path) -> Node:
+def read_tree(
+    path: Path, *, max_token: int = MAX_TOKEN_BYTES, max_file: int = MAX_FILE_BYTES
+) -> Node:
     """The whole document as nodes (Flex files are attribute-only: text content is ignored)."""
+    size = path.stat().st_size
+    if size > max_file:
+        raise FlexFileError(
+            path, [f"file is {size} bytes, above the {max_file}-byte limit for a Flex file"]
+        )
     parser = expat.ParserCreate()
     root: list[Node] = []
     stack: list[Node] = []
 
+    def too_long() -> FlexFileError:
+        return FlexFileError(
+            path,
+            [
+                f"line {parser.CurrentLineNumber}: an element, attribute or comment runs past "
+                f"{max_token} bytes, the limit for one Flex row"
+            ],
+        )
+
     def start(tag: str, attrs: dict[str, str]) -> None:
+        if sum(len(k) + len(v) for k, v in attrs.items()) > max_token:
+            raise too_long()
         node = Node(tag, attrs, parser.CurrentLineNumber)
         if stack:
             stack[-1].children.append(node)
@@ -56,9 +87,22 @@ def read_tree(path: Path) -> Node:
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.EntityDeclHandler = no_entities
+
+    def comment(text: str) -> None:
+        if len(text) > max_token:
+            raise too_long()
+
+    parser.CommentHandler = comment
+    fed = 0
     try:
         with path.open("rb") as f:
-            parser.ParseFile(f)
+            while chunk := f.read(_CHUNK):
+                fed += len(chunk)
+                parser.Parse(chunk, False)
+                # Between calls the parser stands at the start of the token it could not finish.
+                if fed - parser.CurrentByteIndex > max_token:
+                    raise too_long()
+            parser.Parse(b"", True)
     except expat.ExpatError as e:
         reason = expat.errors.messages[e.code]
         where = f"line {e.lineno}, column {e.offset + 1}"

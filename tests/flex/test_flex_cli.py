@@ -38,7 +38,7 @@ def verdicts(doc: dict[str, Any]) -> list[tuple[str, str, int, str, str | None, 
 
 def test_reconciliation_verdicts_and_json_shape(tmp_path: Path) -> None:
     doc = run_json(tmp_path, str(WEEK1), str(WEEK2), str(CONFIRM))
-    assert set(doc) == {"reconciliation", "imported", "warnings", "errors"}
+    assert set(doc) == {"reconciliation", "cash", "live_fills", "imported", "warnings", "errors"}
     assert verdicts(doc) == [
         # Bought 60 + 40 in the week; the statement agrees.
         ("activity_2025-", "U1234567", 265598, "100", "100", "match"),
@@ -103,7 +103,7 @@ def test_unknown_sections_warn_on_stderr_and_import_anyway(tmp_path: Path) -> No
     code, out, err = run(tmp_path, str(WEEK1))
     assert code == 0
     assert "<FancyNewSection> unknown section ignored" in " ".join(err.split())
-    assert "reconciliation" in out
+    assert "positions" in out
 
 
 def test_tz_moves_the_stored_times(tmp_path: Path) -> None:
