@@ -137,6 +137,18 @@ class ExecutionBust:
     provenance: dict[str, str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AnomalyFound:
+    """A source said something about the order that no real order can be (a statement's fill
+    dated year 1, a negative stock price, one execId used for two different fills): recorded as
+    said elsewhere, and flagged here, never silently mended."""
+
+    kind: str
+    expected: str
+    received: str
+    ts_event: datetime | None = None
+
+
 OrderFact = (
     OutboundRequest
     | StatusReport
@@ -145,6 +157,7 @@ OrderFact = (
     | CommissionReported
     | ErrorReport
     | ExecutionBust
+    | AnomalyFound
 )
 """A fact about one existing order (``OrderObserved`` creates one)."""
 
@@ -164,6 +177,7 @@ class SessionError:
 
 
 __all__ = [
+    "AnomalyFound",
     "CommissionReported",
     "ErrorReport",
     "ExecutionBust",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ordertrail.domain import events as ev
 from ordertrail.domain.facts import (
+    AnomalyFound,
     CommissionReported,
     ErrorReport,
     ExecutionBust,
@@ -319,6 +320,18 @@ def _acknowledge_terms(order: Order, spec: OrderSpec, ts: datetime) -> None:
         )
 
 
+def on_anomaly(order: Order, f: AnomalyFound, ts: datetime) -> bool:
+    order.trigger_event(
+        ev.AnomalyRecorded,
+        timestamp=ts,
+        ts_event=f.ts_event,
+        kind=f.kind,
+        expected=f.expected,
+        received=f.received,
+    )
+    return True
+
+
 FACT_HANDLERS: dict[type, Callable[[Any, Any, datetime], bool]] = {
     OutboundRequest: on_request,
     StatusReport: on_status,
@@ -327,4 +340,5 @@ FACT_HANDLERS: dict[type, Callable[[Any, Any, datetime], bool]] = {
     CommissionReported: on_commission,
     ErrorReport: on_error,
     ExecutionBust: on_bust,
+    AnomalyFound: on_anomaly,
 }

@@ -36,7 +36,6 @@ from ordertrail.adapters.flex.rows import Cancel, Fill, FlexFile, RawRow
 from ordertrail.adapters.flex.writer import TrailWriter, execution_of
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.identity import is_client_order_id, order_uuid
-from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
     CommissionReport,
     OrderAction,
@@ -115,9 +114,10 @@ class FlexImporter:
     def import_file(
         self, flex: FlexFile, progress: Callable[[int], None] | None = None
     ) -> FileImport:
-        run = _Run(self.trail, flex, progress)
-        run.record()
-        run.writer.save(flex.path)
+        writer = TrailWriter(self.trail)
+        with writer.recording(flex.path):
+            run = _Run(writer, flex, progress)
+            run.record()
         return run.result
 
 
@@ -131,20 +131,20 @@ class _Run:
     """One file's import, decided in memory against what the store already knows."""
 
     def __init__(
-        self, trail: OrderTrail, flex: FlexFile, progress: Callable[[int], None] | None
+        self, writer: TrailWriter, flex: FlexFile, progress: Callable[[int], None] | None
     ) -> None:
         self.flex = flex
         self.progress = progress
-        self.writer = TrailWriter(trail)
-        self.known = RecordedFills.read(trail.recorder)
+        self.writer = writer
+        self.known = RecordedFills.read(writer.trail.recorder)
         self.index = ContentIndex(self.known.fills.values())
         self.result = FileImport(ImportCounts(), list(flex.warnings))
         self.counts = self.result.counts
         self.order_rows: dict[tuple[str, int], RawRow] = {}
         self.conflicts: dict[int, _Conflict] = {}  # by id() of the re-keyed fill
 
-    def load(self, oid: UUID) -> Order | None:
-        return self.writer.load(oid) if oid in self.known.orders else self.writer.touched.get(oid)
+    def load(self, oid: UUID) -> UUID | None:
+        return self.writer.find(oid)
 
     def warn(self, line: int, message: str) -> None:
         self.result.warnings.append(f"{self.flex.name}: line {line}: {message}")
@@ -258,8 +258,8 @@ class _Run:
         # held fill is IB's correction, and the domain decides which revision wins.
         return held is None or held.execution.exec_id != fill.exec_id
 
-    def record_fill(self, order: Order, f: Fill) -> None:
-        corrects = exec_base_id(f.exec_id) in order.state.executions
+    def record_fill(self, order: UUID, f: Fill) -> None:
+        corrects = exec_base_id(f.exec_id) in self.writer.state(order).executions
         prov = f.row.provenance(self.flex.name, f.identity)
         execution = execution_of(f)
         if not self.writer.execution(order, execution, prov):
@@ -269,7 +269,7 @@ class _Run:
             self.counts.executions_corrected += 1
         else:
             self.counts.executions_recorded += 1
-        self.known.add(order.id, execution, prov, f.contract.con_id, f.account)
+        self.known.add(order, execution, prov, f.contract.con_id, f.account)
         where = f"{self.flex.name} line {f.row.line}"
         for kind, message in f.flags:
             self.counts.implausible_values += 1
@@ -315,7 +315,7 @@ class _Run:
             self.counts.commissions_recorded += 1
         self.known.commissioned.add(base)
 
-    def order_for(self, key: tuple[str, int], group: list[Fill], fresh: list[Fill]) -> Order:
+    def order_for(self, key: tuple[str, int], group: list[Fill], fresh: list[Fill]) -> UUID:
         # A fill of this order already in the store names the order, whatever its key.
         for f in group:
             held = self.known.fills.get(exec_base_id(f.exec_id))
@@ -342,8 +342,8 @@ class _Run:
             client_order_id=coid,
             provenance=row.provenance(self.flex.name),
         )
-        self.known.orders.add(order.id)
-        self.known.by_perm_id[perm_id] = order.id
+        self.known.orders.add(order)
+        self.known.by_perm_id[perm_id] = order
         self.counts.orders_created += 1
         return order
 

@@ -1,33 +1,35 @@
-"""The one place where the Flex importer turns its decisions into calls on the trail.
+"""The one place where the Flex importer turns its decisions into facts on the trail.
 
-The importer decides in memory what a file adds (importer.py); this module is all it knows of
-``OrderTrail`` and ``Order``: load or discover an order, record an execution, a commission, a
-cancel or an anomaly, and save the file's orders in one call (all or nothing).
+The importer decides what a file adds (importer.py) against what the store holds; this module
+hands each decision to the trail service's one entrance, ``OrderTrail.record``, inside the
+trail's unit of work: ``recording(path)`` makes the whole file one batch — recorded completely
+or not at all. The importer keeps no aggregates, identity map or commit of its own.
 
-A conflicting execution (an execId IB used for other content) and an implausible value have
-no domain event of their own yet: each is recorded as an ``AnomalyRecorded`` on the order,
-beside the execution, so nothing the statement said is lost.
+A conflicting execution (an execId IB used for other content) and an implausible value are
+recorded as ``AnomalyFound`` facts on the order, beside the execution, so nothing the statement
+said is lost.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
 from ordertrail.adapters.flex.rows import Fill
 from ordertrail.adapters.flex.xmltree import FlexFileError
-from ordertrail.adapters.trail import OrderTrail
-from ordertrail.domain import events as ev
+from ordertrail.adapters.trail import BatchNotSaved, FactKey, OrderTrail
 from ordertrail.domain.facts import (
+    AnomalyFound,
     CommissionReported,
     ExecutionBust,
     ExecutionReport,
+    OrderFact,
     OrderObserved,
     Origin,
 )
-from ordertrail.domain.order import Order
+from ordertrail.domain.state import OrderState
 from ordertrail.domain.values import CommissionReport, ContractRef, Execution, OrderSpec
 
 
@@ -48,12 +50,22 @@ def execution_of(fill: Fill) -> Execution:
 class TrailWriter:
     def __init__(self, trail: OrderTrail) -> None:
         self.trail = trail
-        self.touched: dict[UUID, Order] = {}
 
-    def load(self, oid: UUID) -> Order:
-        if oid not in self.touched:
-            self.touched[oid] = self.trail.get(oid)
-        return self.touched[oid]
+    @contextmanager
+    def recording(self, path: object) -> Iterator[None]:
+        """One file, one unit of work: every fact of it is saved in one transaction, or none."""
+        try:
+            with self.trail.batch():
+                yield
+        except BatchNotSaved as e:
+            why = "another writer changed these orders during the import; run it again"
+            raise FlexFileError(str(path), [why if e.conflict else str(e)]) from None
+
+    def find(self, oid: UUID) -> UUID | None:
+        return oid if self.trail.exists(oid) else None
+
+    def state(self, oid: UUID) -> OrderState:
+        return self.trail.get(oid).state
 
     def discover(
         self,
@@ -64,7 +76,7 @@ class TrailWriter:
         perm_id: int,
         client_order_id: str | None,
         provenance: dict[str, str],
-    ) -> Order:
+    ) -> UUID:
         fact = OrderObserved(
             contract=contract,
             spec=spec,
@@ -74,41 +86,24 @@ class TrailWriter:
             client_order_id=client_order_id,
             provenance=provenance,
         )
-        order = Order.observe(fact, ts_recorded=self.trail.clock())
-        self.touched[order.id] = order
-        return order
+        return self.trail.observe(fact)
 
-    def execution(self, order: Order, execution: Execution, provenance: dict[str, str]) -> bool:
-        fact = ExecutionReport(execution, provenance=provenance)
-        return order.record(fact, ts_recorded=self.trail.clock())
+    def _record(self, oid: UUID, fact: OrderFact) -> bool:
+        return bool(self.trail.record(FactKey(order=oid), fact))
 
-    def commission(self, order: Order, report: CommissionReport) -> bool:
-        return order.record(CommissionReported(report), ts_recorded=self.trail.clock())
+    def execution(self, oid: UUID, execution: Execution, provenance: dict[str, str]) -> bool:
+        return self._record(oid, ExecutionReport(execution, provenance=provenance))
+
+    def commission(self, oid: UUID, report: CommissionReport) -> bool:
+        return self._record(oid, CommissionReported(report))
 
     def cancel(
-        self, order: Order, exec_id: str, *, reason: str, ts_event: datetime, prov: dict[str, str]
+        self, oid: UUID, exec_id: str, *, reason: str, ts_event: datetime, prov: dict[str, str]
     ) -> bool:
         bust = ExecutionBust(exec_id, reason=reason, ts_event=ts_event, provenance=prov)
-        return order.record(bust, ts_recorded=self.trail.clock())
+        return self._record(oid, bust)
 
     def anomaly(
-        self, order: Order, kind: str, *, expected: str, received: str, ts_event: datetime | None
+        self, oid: UUID, kind: str, *, expected: str, received: str, ts_event: datetime | None
     ) -> None:
-        order.trigger_event(
-            ev.AnomalyRecorded,
-            timestamp=self.trail.clock(),
-            ts_event=ts_event,
-            kind=kind,
-            expected=expected,
-            received=received,
-        )
-
-    def save(self, path: object) -> None:
-        """Every order the file touched, in one transaction."""
-        pending = [o for o in self.touched.values() if o.pending_events]
-        try:
-            self.trail.save(*pending)
-        except IntegrityError:
-            raise FlexFileError(
-                str(path), ["another writer changed these orders during the import; run it again"]
-            ) from None
+        self._record(oid, AnomalyFound(kind, expected, received, ts_event))

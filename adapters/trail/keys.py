@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from ordertrail.domain.identity import is_client_order_id
 
@@ -13,6 +14,9 @@ class FactKey:
     perm_id: int | None = None
     client_id: int | None = None
     order_id: int | None = None
+    # The order itself, when the caller has already identified it (an importer matching a
+    # statement's rows against the store).
+    order: UUID | None = None
 
     @property
     def client_order_id(self) -> str | None:

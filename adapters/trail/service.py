@@ -222,6 +222,8 @@ class OrderTrail(Application[UUID]):
     # ---- finding orders -------------------------------------------------------------------------
 
     def resolve(self, key: FactKey) -> UUID | None:
+        if key.order is not None:
+            return key.order if self.exists(key.order) else None
         coid = key.client_order_id
         if coid is not None:
             oid = Order.id_for(client_order_id=coid)

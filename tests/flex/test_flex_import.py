@@ -219,17 +219,24 @@ def test_bad_files_are_refused_whole(trail: OrderTrail, path: object, expected: 
     assert event_count(trail) == 0
 
 
-def test_a_file_is_saved_in_one_transaction(
-    trail: OrderTrail, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[int] = []
+def test_a_file_is_saved_in_one_transaction(trail: OrderTrail) -> None:
+    # Another process imports the same file while this import is half way through: the first
+    # to commit records the file; the other's one transaction records nothing of it.
+    other = OrderTrail(trail.config)
+    raced: list[int] = []
 
-    def failing_save(*objs: object, **kwargs: object) -> None:
-        calls.append(len(objs))
-        raise RuntimeError("disk full")
+    def progress(n: int) -> None:
+        if not raced:
+            raced.append(n)
+            FlexImporter(other).import_file(read_flex_file(WEEK1))
 
-    monkeypatch.setattr(trail, "save", failing_save)
-    with pytest.raises(RuntimeError):
-        FlexImporter(trail).import_file(read_flex_file(WEEK1))
-    assert calls == [4]  # every order of the file in one save
-    assert event_count(trail) == 0
+    alone = event_count(trail)
+    with pytest.raises(FlexFileError, match="another writer changed these orders"):
+        FlexImporter(trail).import_file(read_flex_file(WEEK1), progress)
+    once = event_count(trail)
+    assert raced
+    assert once > alone
+    # Importing it again records nothing: the store holds the file exactly once.
+    FlexImporter(trail).import_file(read_flex_file(WEEK1))
+    assert event_count(trail) == once
+    other.close()
