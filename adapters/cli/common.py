@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -19,6 +19,9 @@ from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 
 from ordertrail.adapters.store.config import StoreConfig
+
+if TYPE_CHECKING:
+    from ordertrail.projections.filters import Filters
 
 DataOpt = Annotated[
     str | None,
@@ -32,6 +35,39 @@ StoreOpt = Annotated[
         "--store",
         help="postgresql:// URL for the event store (default: SQLite in the data directory).",
         envvar="ORDERTRAIL_STORE",
+    ),
+]
+AccountOpt = Annotated[
+    str | None, typer.Option("--account", help="Only these IB accounts (comma-separated).")
+]
+SymbolOpt = Annotated[
+    str | None, typer.Option("--symbol", help="Only these symbols (comma-separated).")
+]
+StatusOpt = Annotated[
+    str | None,
+    typer.Option("--status", help="Only orders now in these statuses, e.g. Filled,Cancelled."),
+]
+OriginOpt = Annotated[
+    str | None,
+    typer.Option("--origin", help="Only orders of these origins (ours, discovered, flex…)."),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="From this date (the whole local day) or time (local unless it has an offset).",
+    ),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until", help="Up to this date (to the end of that local day) or time (exclusive)."
+    ),
+]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tz", help="Time zone for dates and times shown and given (default: this machine's)."
     ),
 ]
 
@@ -77,6 +113,36 @@ def config(data: str | None, store: str | None) -> StoreConfig:
         return StoreConfig.resolve(data, store)
     except ValueError as e:
         fail(str(e))
+
+
+def need_store(cfg: StoreConfig) -> None:
+    """Reading commands read an existing store: a mistyped --data must not create an empty
+    one and answer "nothing"."""
+    if not cfg.is_postgres and not cfg.sqlite_path.exists():
+        fail(
+            f"no event store at {cfg.sqlite_path} (check --data; record, replay, import-flex "
+            "or demo create one)"
+        )
+
+
+def filters(
+    since: str | None,
+    until: str | None,
+    symbol: str | None,
+    account: str | None,
+    status: str | None,
+    origin: str | None,
+    tz: str | None,
+) -> Filters:
+    from ordertrail.projections.filters import Filters
+
+    try:
+        return Filters.build(
+            since=since, until=until, symbol=symbol, account=account, status=status,
+            origin=origin, tz=tz,
+        )  # fmt: skip
+    except ValueError as e:
+        fail(f"--since/--until/--tz: {e}")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -33,7 +33,7 @@ def _root(
 
 
 # Each module adds its own commands with register(app); the order here is the order in --help.
-COMMAND_MODULES = ("core", "audit", "flex", "history", "execution", "verify")
+COMMAND_MODULES = ("core", "audit", "report", "flex", "history", "execution", "verify")
 
 
 def _register() -> None:

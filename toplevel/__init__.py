@@ -1,0 +1,4 @@
+"""ordertrail: an event-sourced record of every Interactive Brokers order.
+
+Placeholder until the notebook API lands.
+"""
