@@ -106,8 +106,13 @@ def demo(
     from rich.console import Console
     from rich.table import Table
 
+    from datetime import UTC, datetime
+
     from ordertrail.adapters.demo import run_demo
+    from ordertrail.adapters.report import write_report
     from ordertrail.adapters.trail import OrderTrail
+    from ordertrail.projections.api import Audit
+    from ordertrail.projections.filters import Filters
     from ordertrail.projections.describe import summary as describe_event
 
     console = Console()
@@ -115,6 +120,7 @@ def demo(
         cfg = config(data, store)
         trail = OrderTrail(cfg)
         console.print(f"recording into [bold]{cfg.describe()}[/]")
+        started = datetime.now(UTC)
         result = run_demo(trail, lambda text: console.print(f"  {text}"))
         summary = Table(title="orders recorded in this session")
         for col in ("scenario", "order", "status", "filled", "avg price", "anomalies"):
@@ -145,6 +151,12 @@ def demo(
         console.print(summary)
         console.print(f"recorder: {result.stats}")
         _print_projections(cfg, console)
+        # The report covers this run only: a store shared by several runs keeps the others.
+        path = write_report(
+            Audit(cfg), cfg.data_dir / "report.html", Filters.build(since=started)
+        )
+        console.print(f"report of this session written to [bold]{path}[/] (open it in a browser)",
+                      highlight=False, soft_wrap=True)  # fmt: skip
 
 
 def _print_projections(cfg: Any, console: Any) -> None:
