@@ -18,7 +18,8 @@ IB's clock, as we know it now" (events placed by IB's time, corrections included
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,6 +32,7 @@ from ordertrail.domain.events import ORDER_EVENT_TYPES, OrderCreated
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
+from ordertrail.projections.filters import Filters
 from ordertrail.projections.projector import Progress, Projector, UpdateResult
 from ordertrail.projections.schema import BY_NAME, TABLES
 from ordertrail.projections.sql import run_sql
@@ -73,13 +75,14 @@ def _event_clock(clock: Clock) -> pl.Expr:
 class Audit:
     def __init__(
         self,
-        config: StoreConfig | None = None,
+        config: StoreConfig | str | Path | None = None,
         *,
         root: str | Path | None = None,
         storage_options: dict[str, str] | None = None,
         refresh: bool = True,
     ) -> None:
-        self.config = config or StoreConfig.resolve()
+        # A path is a data directory, as ``--data`` is on the command line.
+        self.config = config if isinstance(config, StoreConfig) else StoreConfig.resolve(config)
         self.tables = DeltaTables(root or self.config.delta_dir, storage_options)
         self.auto_refresh = refresh
         self._projector: Projector | None = None
@@ -302,6 +305,35 @@ class Audit:
             if rows
             else (self.scan("brackets").clear().collect())
         )
+
+    # ---- with the CLI's filters ----------------------------------------------------------------
+
+    def view(
+        self,
+        name: str,
+        *,
+        as_of: TimeLike | None = None,
+        clock: Clock | str = Clock.RECORDED,
+        since: TimeLike | date | None = None,
+        until: TimeLike | date | None = None,
+        symbol: str | Sequence[str] | None = None,
+        account: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        origin: str | Sequence[str] | None = None,
+        tz: str | None = None,
+    ) -> pl.DataFrame:
+        """orders, fills, positions, brackets or errors, filtered as the CLI filters them
+        (docs/api.md): a date means the whole local day in ``tz`` (default: this machine's)."""
+        from ordertrail.projections.views import view
+
+        chosen = Filters.build(since=since, until=until, symbol=symbol, account=account,
+                               status=status, origin=origin, tz=tz)  # fmt: skip
+        return view(self, name, chosen, as_of=None if as_of is None else parse_time(as_of),
+                    clock=clock)  # fmt: skip
+
+    def errors(self, **filters: Any) -> pl.DataFrame:
+        """Every IB error, anomaly and refusal, with its order (``view`` filters apply)."""
+        return self.view("errors", **filters)
 
     # ---- one order ---------------------------------------------------------------------------
 

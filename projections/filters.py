@@ -51,7 +51,9 @@ def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name, e.g. Europe/Berlin)")
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name, e.g. Europe/Berlin)"
+        ) from None
 
 
 def parse_bound(value: datetime | date | str, tz: ZoneInfo, *, end: bool) -> datetime:

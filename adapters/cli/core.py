@@ -103,17 +103,17 @@ def demo(
 ) -> None:
     """Trade a scripted session against the built-in simulator through ib_async, record it,
     and print every order's history. No IB account needed."""
+    from datetime import UTC, datetime
+
     from rich.console import Console
     from rich.table import Table
-
-    from datetime import UTC, datetime
 
     from ordertrail.adapters.demo import run_demo
     from ordertrail.adapters.report import write_report
     from ordertrail.adapters.trail import OrderTrail
     from ordertrail.projections.api import Audit
-    from ordertrail.projections.filters import Filters
     from ordertrail.projections.describe import summary as describe_event
+    from ordertrail.projections.filters import Filters
 
     console = Console()
     with clear_errors():

@@ -87,7 +87,7 @@ def slippage(fills: pl.DataFrame, tz: str) -> go.Figure:
                                     floats(fills["reference_price"].to_list()), strict=True)),
                 hovertemplate="%{x}<br>%{y:+.4f} per share<br>limit %{customdata[0]} "
                 "reference %{customdata[1]}<extra>%{fullData.name}</extra>",
-            )  # fmt: skip
+            )
         )
     fig.update_layout(**LAYOUT, barmode="group", yaxis_title="slippage per share (+ = cost)")
     return fig
@@ -139,8 +139,9 @@ def _axis_labels(orders: pl.DataFrame) -> list[str]:
 def _span_ms(segments: pl.DataFrame) -> float:
     if segments.is_empty():
         return 1.0
-    lo, hi = segments["start"].min(), segments["end"].max()
-    return max((hi - lo).total_seconds() * 1000, 1.0)  # type: ignore[operator]
+    lo: datetime = segments["start"].min()  # type: ignore[assignment]
+    hi: datetime = segments["end"].max()  # type: ignore[assignment]
+    return max((hi - lo).total_seconds() * 1000, 1.0)
 
 
 def latency(lat: pl.DataFrame) -> go.Figure:

@@ -17,6 +17,7 @@ import polars as pl
 
 from ordertrail.projections.api import Audit
 from ordertrail.projections.filters import Filters
+from ordertrail.projections.views import PROBLEM_EVENTS
 
 # What IB says about an order: the first of these after our submission acknowledges it.
 IB_FACTS = (
@@ -26,9 +27,6 @@ IB_FACTS = (
     "ExecutionCorrected",
     "ErrorReported",
 )
-# What a trader reads as "something went wrong" on the page.
-PROBLEM_EVENTS = ("ErrorReported", "AnomalyRecorded", "RiskDenied", "CancelRefused",
-                  "ModificationRefused")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +101,7 @@ def _ordered(orders: pl.DataFrame) -> pl.DataFrame:
             pl.col("created_recorded").min().over(pl.coalesce("group", "order_key")).alias("_t0"),
             pl.coalesce("client_order_id", "order_ref", pl.col("perm_id").cast(pl.String),
                         "order_key").alias("label"),
-        )  # fmt: skip
+        )
         .sort("_t0", "group", "created_recorded", "order_key", nulls_last=True)
         .drop("_t0")
         .with_columns(anchor_expr().alias("anchor"))
@@ -238,7 +236,7 @@ def problems(data: ReportData) -> pl.DataFrame:
     return local(
         data.events.filter(pl.col("event_type").is_in(PROBLEM_EVENTS))
         .join(data.orders.select("order_key", "label", "account", "symbol", "anchor"),
-              on="order_key")  # fmt: skip
+              on="order_key")
         .select("ts_recorded", "account", "symbol", "label", "anchor", "event_type", "summary"),
         data.filters.tz,
         "ts_recorded",

@@ -71,7 +71,8 @@ def _header(data: ReportData, generated: datetime) -> str:
         f"<p>{html.escape(window_text(data))} · times in {html.escape(f.tz)}"
         f"{' · ' + html.escape(filters) if filters else ''}</p>"
         f"<p>{data.orders.height} orders, {data.fills.height} fills, from "
-        f"{html.escape(data.source)} · written {generated.astimezone(_zone(f.tz)):%Y-%m-%d %H:%M:%S}"
+        f"{html.escape(data.source)} · written "
+        f"{generated.astimezone(_zone(f.tz)):%Y-%m-%d %H:%M:%S}"
         "</p></header><main>"
     )
 

@@ -7,6 +7,7 @@ store and the Delta tables. ``--store postgresql://user:pass@host:port/db`` (or
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -43,6 +44,11 @@ class StoreConfig:
                 urlparse(url).port  # noqa: B018 - raises on a port out of range or a bad host
             except ValueError as e:
                 raise ValueError(f"--store: not a valid postgresql:// URL: {e}") from None
+        if url and importlib.util.find_spec("psycopg") is None:
+            raise ValueError(
+                "--store postgresql://… needs the PostgreSQL driver: "
+                "pip install 'ordertrail[postgres]'"
+            )
         if data_dir.exists() and not data_dir.is_dir():
             raise ValueError(f"--data {data_dir}: not a directory")
         return cls(data_dir=data_dir, store_url=url)
@@ -90,10 +96,14 @@ class StoreConfig:
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
-    import psycopg
     from eventsourcing.persistence import PersistenceError
 
-    return (PersistenceError, sqlite3.Error, psycopg.Error, OSError)
+    errors: tuple[type[BaseException], ...] = (PersistenceError, sqlite3.Error, OSError)
+    if importlib.util.find_spec("psycopg") is None:  # the [postgres] extra is optional
+        return errors
+    import psycopg
+
+    return (*errors, psycopg.Error)
 
 
 def _reason(config: StoreConfig, error: BaseException) -> str:

@@ -79,11 +79,13 @@ def test_demo_report_loads_offline_with_charts_full_of_data(
     ids = {c["id"].split("_")[0] for c in seen["charts"]}
     assert ids == {"chart-pnl", "chart-slippage", "chart-life", "chart-latency"}
     for chart in seen["charts"]:
-        assert chart["points"] > 0 and chart["drawn"] > 0, chart
+        assert chart["points"] > 0, chart
+        assert chart["drawn"] > 0, chart
     assert seen["dangling"] == []
     assert seen["links"], "no table links to an order's timeline"
     hash_, target = seen["target"]
-    assert hash_ == f"#{target}" and target.startswith("order-")
+    assert hash_ == f"#{target}"
+    assert target.startswith("order-")
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", png[16:24]) == (1400, 1600)

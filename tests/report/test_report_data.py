@@ -51,7 +51,9 @@ def test_pnl_curve_ends_at_the_positions_realized_pnl(desk: Desk) -> None:
 def test_outcomes_count_orders_fills_and_slippage_cost(desk: Desk) -> None:
     row = outcomes(collect(desk.audit(), Filters.build(tz="UTC"))).row(0, named=True)
     assert (row["orders"], row["orders_filled"]) == (3, 2)
-    assert row["ordered"] == 700 and row["filled"] == 200 and row["shares"] == 200
+    assert row["ordered"] == 700
+    assert row["filled"] == 200
+    assert row["shares"] == 200
     assert row["fill_rate"] == pytest.approx(200 / 700)
     # vs reference 9.95: 60 × 0.05 + 40 × 0.03 = 4.2 paid above what the strategy meant
     assert row["slippage_reference"] == Decimal("4.2")
@@ -75,7 +77,8 @@ def test_lifelines_follow_status_changes_and_errors_link_to_their_order(desk: De
     assert spans["start"].dtype.time_zone == "Europe/Berlin"  # type: ignore[attr-defined]
     assert (spans["end"] >= spans["start"]).all()
     p = problems(data)
-    assert p["label"].to_list() == ["OT-3"] and p["event_type"].to_list() == ["ErrorReported"]
+    assert p["label"].to_list() == ["OT-3"]
+    assert p["event_type"].to_list() == ["ErrorReported"]
     assert p["anchor"][0] == "order-coid_OT-3"
 
 
@@ -87,7 +90,8 @@ def test_a_date_is_the_whole_local_day(tmp_path: Path) -> None:
     next_day = (EPOCH + timedelta(hours=9, days=1)).date().isoformat()
     inside = collect(desk.audit(), Filters.build(since=local_day, until=local_day, tz="Asia/Tokyo"))
     outside = collect(desk.audit(), Filters.build(since=next_day, tz="Asia/Tokyo"))
-    assert inside.orders.height == 1 and outside.orders.height == 0
+    assert inside.orders.height == 1
+    assert outside.orders.height == 0
     f = Filters.build(since=local_day, until=local_day, tz="Asia/Tokyo")
     assert f.since == datetime.fromisoformat(local_day).replace(tzinfo=UTC) - timedelta(hours=9)
     assert f.until == f.since + timedelta(days=1)  # type: ignore[operator]
@@ -100,7 +104,8 @@ def test_written_page_names_every_order_and_links_each_problem(desk: Desk, tmp_p
     assert ids == {"order-coid_OT-1", "order-coid_OT-2", "order-coid_OT-3"}
     assert set(re.findall(r"href='#(order-[^']+)'", page)) <= ids
     assert "IB error 201: Order rejected - reason: margin" in page
-    assert "<script src=" not in page and "<link " not in page
+    assert "<script src=" not in page
+    assert "<link " not in page
 
 
 def test_report_command_fails_clearly_and_writes_nothing(desk: Desk, tmp_path: Path) -> None:
