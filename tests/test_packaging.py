@@ -24,11 +24,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CODE_FOLDERS = ("domain", "adapters", "projections")
+# The folder that installs as ``ordertrail`` itself (docs/adr/0031-top-level-package.md).
+TOP_FOLDER = "toplevel"
 
 
 def package_folders() -> list[str]:
     """Dotted names of every package folder in the tree, e.g. ``ordertrail.adapters.store``."""
-    names = []
+    names = ["ordertrail"]
     for top in CODE_FOLDERS:
         for init in sorted((REPO / top).rglob("__init__.py")):
             rel = init.parent.relative_to(REPO)
@@ -54,14 +56,17 @@ def test_tree_has_the_three_code_folders() -> None:
 def test_pyproject_lists_every_package_folder() -> None:
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert set(config["packages"]) == set(PACKAGES)
-    assert config["package-dir"] == {f"ordertrail.{top}": top for top in CODE_FOLDERS}
+    assert config["package-dir"] == {
+        "ordertrail": TOP_FOLDER,
+        **{f"ordertrail.{top}": top for top in CODE_FOLDERS},
+    }
 
 
 @pytest.mark.parametrize("name", PACKAGES)
 def test_every_package_folder_is_importable_from_the_installed_package(name: str) -> None:
     module = importlib.import_module(name)
     assert module.__file__ is not None
-    source = REPO.joinpath(*name.split(".")[1:])
+    source = REPO.joinpath(*name.split(".")[1:]) if name != "ordertrail" else REPO / TOP_FOLDER
     # Through the install: a strict editable install maps files from build/__editable__, a
     # regular one from site-packages; neither imports the source folder itself.
     assert Path(module.__file__).parent != source
@@ -76,12 +81,12 @@ def test_no_generic_top_level_module_reaches_site_packages() -> None:
     # Run from the repository root with '' on sys.path, a stale in-tree egg-info would answer
     # instead of the installed distribution: make that mistake loud, not mysterious.
     assert Path(str(dist.locate_file(""))).resolve() != REPO, "metadata from the source tree"
-    for top in CODE_FOLDERS:
+    for top in (*CODE_FOLDERS, TOP_FOLDER):
         assert not [f for f in files if f.split("/")[0] == top], top
     top_level = (dist.read_text("top_level.txt") or "ordertrail").split()
     assert set(top_level) <= {"ordertrail"}
     for folder in site.getsitepackages():
-        for top in CODE_FOLDERS:
+        for top in (*CODE_FOLDERS, TOP_FOLDER):
             assert not (Path(folder) / top).exists(), f"{top} in {folder}"
 
 
@@ -92,7 +97,7 @@ def test_wheel_holds_only_the_namespaced_package(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         if (REPO / name).exists():
             shutil.copy(REPO / name, src / name)
-    for top in CODE_FOLDERS:
+    for top in (*CODE_FOLDERS, TOP_FOLDER):
         shutil.copytree(REPO / top, src / top, ignore=ignore)
     out = tmp_path / "wheel"
     subprocess.run(
@@ -110,6 +115,7 @@ def test_wheel_holds_only_the_namespaced_package(tmp_path: Path) -> None:
         assert path in names, f"{package} is missing from the wheel"
     for top in CODE_FOLDERS:
         assert f"ordertrail/{top}/py.typed" in names
+    assert "ordertrail/py.typed" in names
 
     # Installed from the wheel (not editable), every package imports from the install.
     target = tmp_path / "site"

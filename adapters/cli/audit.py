@@ -17,15 +17,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ordertrail.adapters.cli.common import (
+    AccountOpt,
     DataOpt,
     FormatOpt,
+    OriginOpt,
     OutputFormat,
+    SinceOpt,
+    StatusOpt,
     StoreOpt,
+    SymbolOpt,
+    TzOpt,
+    UntilOpt,
     clear_errors,
     config,
     emit,
+    emit_frame,
     err_console,
     fail,
+    filters,
+    need_store,
     progress_bar,
     show_progress,
 )
@@ -50,7 +60,6 @@ ClockOpt = Annotated[
         help="Which clock --as-of means: 'recorded' (what we knew then) or 'ib' (IB's time).",
     ),
 ]
-AccountOpt = Annotated[str | None, typer.Option("--account", help="Only this IB account.")]
 
 # What a terminal table shows; JSON and CSV carry every column.
 ORDER_COLUMNS = (
@@ -66,6 +75,10 @@ FILL_COLUMNS = (
 POSITION_COLUMNS = (
     "account", "con_id", "symbol", "currency", "multiplier", "quantity", "avg_cost",
     "fifo_cost", "realized_pnl", "realized_pnl_avg", "commission", "fills", "last_fill_ib",
+)  # fmt: skip
+ERROR_COLUMNS = (
+    "ts_recorded", "client_order_id", "perm_id", "account", "symbol", "event_type", "status",
+    "summary",
 )  # fmt: skip
 BRACKET_COLUMNS = (
     "group_kind", "group_key", "group_state", "role", "order_key", "status", "quantity",
@@ -137,7 +150,9 @@ def _reading(data: str | None, store: str | None) -> Iterator[Audit]:
     from ordertrail.projections import health
     from ordertrail.projections.api import Audit
 
-    audit = Audit(config(data, store), refresh=False)
+    cfg = config(data, store)
+    need_store(cfg)
+    audit = Audit(cfg, refresh=False)
     with health.reading(audit.tables):
         if health.behind(audit.projector):
             health.ensure_writable(audit.tables)
@@ -147,20 +162,32 @@ def _reading(data: str | None, store: str | None) -> Iterator[Audit]:
 
 
 def _view(method: str, columns: tuple[str, ...], title: str) -> Any:
-    """One audit view as a command: the four views differ only in what they read and show."""
+    """One audit view as a command: the views differ only in what they read and show."""
 
     def view(
         data: DataOpt = None,
         store: StoreOpt = None,
         as_of: AsOfOpt = None,
         clock: ClockOpt = "recorded",
+        since: SinceOpt = None,
+        until: UntilOpt = None,
+        symbol: SymbolOpt = None,
         account: AccountOpt = None,
+        status: StatusOpt = None,
+        origin: OriginOpt = None,
+        tz: TzOpt = None,
         fmt: FormatOpt = OutputFormat.table,
     ) -> None:
+        from ordertrail.projections.views import view as read
+
         with clear_errors():
             t, ck = _as_of(as_of), _clock(clock)
+            chosen = filters(since, until, symbol, account, status, origin, tz)
             with _reading(data, store) as audit:
-                frame = getattr(audit, method)(as_of=t, clock=ck, account=account)
+                frame = read(audit, method, chosen, as_of=t, clock=ck)
+            if fmt is OutputFormat.parquet:
+                emit_frame(frame)
+                return
             emit(_rows(frame, fmt, columns), fmt, title=title)
 
     return view
@@ -175,6 +202,8 @@ VIEWS = (
      "Positions per account and contract: quantity, average cost, FIFO realized PnL."),
     ("brackets", BRACKET_COLUMNS, "brackets and OCA groups",
      "Brackets and OCA groups: members, the group's state and its anomalies."),
+    ("errors", ERROR_COLUMNS, "IB errors, anomalies and refusals",
+     "Every IB error, anomaly and refusal, with its order."),
 )  # fmt: skip
 
 
@@ -188,6 +217,9 @@ def timeline(
     with clear_errors():
         with _reading(data, store) as audit:
             frame = audit.timeline(order)
+        if fmt is OutputFormat.parquet:
+            emit_frame(frame)
+            return
         emit(_rows(frame, fmt, tuple(frame.columns)), fmt, title=f"timeline of {order}")
 
 
@@ -210,6 +242,9 @@ def sql(
                 frame = audit.sql(query)
         except PolarsError as e:
             fail(f"SQL: {e}")
+        if fmt is OutputFormat.parquet:
+            emit_frame(frame)
+            return
         emit(_rows(frame, fmt, tuple(frame.columns)), fmt)
 
 

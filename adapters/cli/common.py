@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -103,9 +105,16 @@ class OutputFormat(enum.StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+    parquet = "parquet"
 
 
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+FormatOpt = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format",
+        help="table (for people), json, csv, or parquet (binary, to a file or a pipe).",
+    ),
+]
 
 
 def config(data: str | None, store: str | None) -> StoreConfig:
@@ -206,9 +215,137 @@ def emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, title: str | None
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
         sys.stdout.write(buf.getvalue())
         return
+    console = Console()
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    if console.is_terminal:
+        shown = fit(columns, widths, console.width)
+    else:
+        # In a pipe nothing limits the width: print every column whole.
+        shown = list(range(len(columns)))
+        console = Console(width=max(80, sum(widths) + 3 * len(widths) + 1))
+    hidden = [columns[i] for i in range(len(columns)) if i not in shown]
+    table = people_table([columns[i] for i in shown], [[r[i] for i in shown] for r in cells],
+                         [widths[i] for i in shown], title)  # fmt: skip
+    console.print(table)
+    if hidden:
+        err_console.print(
+            f"(not shown at this width: {', '.join(hidden)}; --format json or csv has them)",
+            highlight=False,
+        )
+
+
+# Columns of prose: they wrap. Every other column (ids, prices, quantities, times) is printed
+# whole on one line, since a cut id or price is worse than no table.
+FREE_TEXT = frozenset({"summary", "anomalies", "last_error", "note", "message", "source"})
+FREE_MIN = 16
+STATUS_STYLES = {
+    "Filled": "green", "Submitted": "blue", "PreSubmitted": "cyan", "PendingSubmit": "cyan",
+    "PendingCancel": "yellow", "Cancelled": "dim", "ApiCancelled": "dim", "Inactive": "red",
+    "RiskDenied": "bold red", "New": "bold",
+}  # fmt: skip
+
+
+# Left out first when a terminal is too narrow (then from the right): what an audit needs
+# least at a glance.
+DROP_FIRST = (
+    "updated_recorded", "origin", "stop_price", "order_type", "commission_currency",
+    "replaces_exec_id", "realized_pnl_avg", "fifo_cost", "multiplier", "currency", "con_id",
+    "last_fill_ib", "perm_id", "anomalies", "commission", "exec_id", "account",
+)  # fmt: skip
+
+
+def fit(columns: Sequence[str], widths: Sequence[int], room: int) -> list[int]:
+    """Which columns a terminal of ``room`` characters shows whole: prose squeezed to
+    FREE_MIN, then columns left out (DROP_FIRST, then from the right), never cut."""
+
+    def need(i: int) -> int:
+        return (min(widths[i], FREE_MIN) if columns[i] in FREE_TEXT else widths[i]) + 3
+
+    shown = list(range(len(columns)))
+    order = [columns.index(c) for c in DROP_FIRST if c in columns]
+    order += [i for i in reversed(shown) if i not in order]
+    for i in order:
+        if 1 + sum(need(j) for j in shown) <= room or len(shown) == 1:
+            break
+        shown.remove(i)
+    return shown
+
+
+def people_table(
+    columns: Sequence[str], cells: Sequence[Sequence[str]], widths: Sequence[int],
+    title: str | None,
+) -> Table:  # fmt: skip
+    from rich.text import Text
+
     table = Table(title=title, show_lines=False)
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    Console().print(table)
+    for col, widest in zip(columns, widths, strict=True):
+        if col in FREE_TEXT:
+            table.add_column(col, overflow="fold", min_width=min(widest, FREE_MIN))
+        else:
+            table.add_column(col, no_wrap=True, min_width=widest)
+    for row in cells:
+        table.add_row(*(
+            Text(v, style=STATUS_STYLES.get(v, "")) if c == "status" else Text(v)
+            for c, v in zip(columns, row, strict=True)
+        ))  # fmt: skip
+    return table
+
+
+def emit_frame(frame: Any) -> None:
+    """A frame as Parquet on stdout, for a file or a pipe (never a terminal: it is binary)."""
+    if sys.stdout.isatty():
+        fail("--format parquet writes binary: redirect it to a file (> out.parquet) or a pipe")
+    buf = io.BytesIO()
+    frame.write_parquet(buf)
+    sys.stdout.buffer.write(buf.getvalue())
+    sys.stdout.flush()
+
+# ---- logging ------------------------------------------------------------------------------------
+
+# What ib_async logs at ERROR level although nothing went wrong: 202 confirms a cancel we asked
+# for; 2103–2110, 2157 and 2158 report market-data and HMDS farm connections. Shown as INFO.
+EXPECTED_IB_CODES = frozenset({202, 2103, 2104, 2105, 2106, 2107, 2108, 2109, 2110, 2157, 2158})
+
+
+_IB_ERROR = re.compile(r"^(?:Error|Warning) (\d+), reqId")
+
+
+class ExpectedIbMessages(logging.Filter):
+    """Lowers ib_async's ERROR record for an expected message to INFO: the handler then shows
+    it only if it shows INFO (the log file and ``--verbose`` keep it)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.name.startswith("ib_async"):
+            # ib_async formats the line itself: "Error 202, reqId 7: Order Canceled - …".
+            said = _IB_ERROR.match(record.getMessage())
+            if said and int(said.group(1)) in EXPECTED_IB_CODES:
+                record.levelno, record.levelname = logging.INFO, "INFO"
+        if record.name.startswith("ordertrail") and record.levelno >= logging.INFO:
+            return True  # what our own command is doing: "listening on 127.0.0.1:7497"
+        return record.levelno >= self.level
+
+
+def setup_logging(verbose: bool, log_file: str | None) -> None:
+    """Timestamped lines on stderr (ordertrail's own news and everyone's warnings; everything
+    with ``--verbose``) and, with ``--log-file``, the same to that file too."""
+    fmt = logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
+                            "%Y-%m-%d %H:%M:%S")  # fmt: skip
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handlers: list[logging.Handler] = [console]
+    if log_file:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as e:
+            fail(f"--log-file {log_file}: {e.strerror or e}")
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        handler.addFilter(ExpectedIbMessages(logging.DEBUG if verbose else logging.WARNING))
+        root.addHandler(handler)

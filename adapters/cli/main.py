@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
+from ordertrail.adapters.cli.common import setup_logging
+
 app = typer.Typer(
     name="ordertrail",
     help="An event-sourced record of every Interactive Brokers order, built from what IB said.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -24,12 +26,22 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     show_version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log everything (ib_async too) on stderr.")
+    ] = False,
+    log_file: Annotated[
+        str | None, typer.Option("--log-file", help="Also write the timestamped log to this file.")
+    ] = None,
 ) -> None:
-    pass
+    from ordertrail.adapters.cli.settings import defaults_for
+
+    setup_logging(verbose, log_file)
+    ctx.default_map = defaults_for(ctx)
 
 
 # Each module adds its own commands with register(app); the order here is the order in --help.
