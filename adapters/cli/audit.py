@@ -143,6 +143,13 @@ def _progress(label: str) -> Iterator[Progress | None]:
         yield report
 
 
+def _existing(data: str | None, store: str | None) -> Any:
+    """The store's config, or one line and exit 1 when there is no store to read."""
+    cfg = config(data, store)
+    need_store(cfg)
+    return cfg
+
+
 @contextmanager
 def _reading(data: str | None, store: str | None) -> Iterator[Audit]:
     """The tables brought up to the log's end, for reading; a damaged table, or a read-only
@@ -150,9 +157,7 @@ def _reading(data: str | None, store: str | None) -> Iterator[Audit]:
     from ordertrail.projections import health
     from ordertrail.projections.api import Audit
 
-    cfg = config(data, store)
-    need_store(cfg)
-    audit = Audit(cfg, refresh=False)
+    audit = Audit(_existing(data, store), refresh=False)
     with health.reading(audit.tables):
         if health.behind(audit.projector):
             health.ensure_writable(audit.tables)
@@ -263,8 +268,9 @@ def rebuild(
     from ordertrail.projections.api import Audit
 
     with clear_errors():
-        refuse_tampered(config(data, store), ignore=ignore_tamper)
-        audit = Audit(config(data, store), refresh=False)
+        cfg = _existing(data, store)
+        refuse_tampered(cfg, ignore=ignore_tamper)
+        audit = Audit(cfg, refresh=False)
         health.ensure_writable(audit.tables)
         damage = health.damaged(audit.tables)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -291,7 +297,7 @@ def compact(data: DataOpt = None, store: StoreOpt = None) -> None:
     from ordertrail.projections.api import Audit
 
     with clear_errors():
-        audit = Audit(config(data, store), refresh=False)
+        audit = Audit(_existing(data, store), refresh=False)
         with health.reading(audit.tables):
             health.ensure_writable(audit.tables)
             out = audit.compact()
@@ -312,7 +318,7 @@ def vacuum(
     from ordertrail.projections.api import Audit
 
     with clear_errors():
-        audit = Audit(config(data, store), refresh=False)
+        audit = Audit(_existing(data, store), refresh=False)
         with health.reading(audit.tables):
             out = audit.vacuum(retention_hours, dry_run=dry_run)
         emit(

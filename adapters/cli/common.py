@@ -332,20 +332,27 @@ class ExpectedIbMessages(logging.Filter):
 
 def setup_logging(verbose: bool, log_file: str | None) -> None:
     """Timestamped lines on stderr (ordertrail's own news and everyone's warnings; everything
-    with ``--verbose``) and, with ``--log-file``, the same to that file too."""
+    with ``--verbose``) and, with ``--log-file``, every INFO line (or everything) to a file."""
     fmt = logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
                             "%Y-%m-%d %H:%M:%S")  # fmt: skip
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for old in [h for h in root.handlers if getattr(h, "ordertrail", False)]:
+        root.removeHandler(old)  # a second command in one process (tests, a notebook)
+        old.close()
+    detail = logging.DEBUG if verbose else logging.INFO
     console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.addFilter(ExpectedIbMessages(logging.DEBUG if verbose else logging.WARNING))
     handlers: list[logging.Handler] = [console]
     if log_file:
         try:
-            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+            to_file = logging.FileHandler(log_file, encoding="utf-8")
         except OSError as e:
             fail(f"--log-file {log_file}: {e.strerror or e}")
+        to_file.addFilter(ExpectedIbMessages(detail))
+        handlers.append(to_file)
     for handler in handlers:
+        handler.setLevel(detail)
         handler.setFormatter(fmt)
-        handler.addFilter(ExpectedIbMessages(logging.DEBUG if verbose else logging.WARNING))
+        handler.ordertrail = True  # type: ignore[attr-defined]
         root.addHandler(handler)

@@ -39,9 +39,18 @@ def _status_text(s: LiveStatus) -> str:
 
 
 def record(
-    client_id: Annotated[int, typer.Option("--client-id", help="API client id to connect as.")],
-    host: Annotated[str, typer.Option("--host", help="TWS / IB Gateway host.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TWS / IB Gateway API port.")] = 7497,
+    client_id: Annotated[
+        int,
+        typer.Option(
+            "--client-id", help="API client id to connect as.", envvar="ORDERTRAIL_CLIENT_ID"
+        ),
+    ],
+    host: Annotated[
+        str, typer.Option("--host", help="TWS / IB Gateway host.", envvar="ORDERTRAIL_HOST")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="TWS / IB Gateway API port.", envvar="ORDERTRAIL_PORT")
+    ] = 7497,
     data: DataOpt = None,
     store: StoreOpt = None,
     tape: Annotated[
