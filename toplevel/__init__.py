@@ -49,7 +49,7 @@ def connect(ib: IB, *, data: str | None = None, store: str | None = None) -> IbR
     """Record everything IB says on ``ib`` (connected or not yet) into the store at ``data``
     (default ./ordertrail-data or $ORDERTRAIL_DATA) or the PostgreSQL ``store``."""
     from ordertrail.adapters.ib.recorder import IbRecorder
-    from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.adapters.trail import OrderTrail
     from ordertrail.adapters.store.config import StoreConfig
 
     return IbRecorder(ib, OrderTrail(StoreConfig.resolve(data, store))).attach()
