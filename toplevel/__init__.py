@@ -49,8 +49,8 @@ def connect(ib: IB, *, data: str | None = None, store: str | None = None) -> IbR
     """Record everything IB says on ``ib`` (connected or not yet) into the store at ``data``
     (default ./ordertrail-data or $ORDERTRAIL_DATA) or the PostgreSQL ``store``."""
     from ordertrail.adapters.ib.recorder import IbRecorder
-    from ordertrail.adapters.trail import OrderTrail
     from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.trail import OrderTrail
 
     return IbRecorder(ib, OrderTrail(StoreConfig.resolve(data, store))).attach()
 

@@ -78,6 +78,7 @@ def test_every_view_speaks_parquet(data: str, command: str) -> None:
     assert result.exit_code == 0, result.stderr
     frame = pl.read_parquet(io.BytesIO(result.stdout_bytes))
     code, out, _ = run(command, "--data", data, "--format", "json")
+    assert code == 0
     assert frame.height == len(json.loads(out))
 
 
@@ -89,8 +90,8 @@ def test_filters_on_the_views(data: str) -> None:
 
     assert [r["client_order_id"] for r in rows("orders", "--symbol", "MSFT")] == ["OT-2"]
     assert [r["client_order_id"] for r in rows("orders", "--status", "filled")] == [LONG_ID]
-    assert [r["client_order_id"] for r in rows("orders", "--account", "U1,U2")] == [LONG_ID,
-                                                                                   "OT-2"]  # fmt: skip
+    both = rows("orders", "--account", "U1,U2")
+    assert [r["client_order_id"] for r in both] == [LONG_ID, "OT-2"]
     assert rows("orders", "--origin", "discovered") == []
     # The desk's events are recorded on 2024-03-15 from 13:30 UTC: 22:30 in Tokyo, same day.
     assert len(rows("orders", "--since", "2024-03-15", "--until", "2024-03-15",
@@ -106,7 +107,7 @@ def test_reading_a_store_that_is_not_there_fails_and_creates_nothing(tmp_path: P
     missing = tmp_path / "nonexistent" / "x"
     for command in (["positions"], ["orders"], ["timeline", "OT-1"], ["sql", "SELECT 1"],
                     ["rebuild"], ["compact"], ["vacuum"], ["report"]):  # fmt: skip
-        code, out, err = run(*command, "--data", str(missing))
+        code, _, err = run(*command, "--data", str(missing))
         assert code == 1, command
         assert f"no event store at {missing / 'events.sqlite'}" in " ".join(err.split())
         assert not missing.exists()
