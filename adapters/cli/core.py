@@ -35,10 +35,27 @@ def diagram(
     table: Annotated[
         bool, typer.Option("--anomaly-table", help="Print the anomalous edges as a markdown table.")
     ] = False,
+    svg: Annotated[
+        str | None,
+        typer.Option(
+            "--svg",
+            help="Print an SVG for people instead: 'main' (the main path) or 'surprises' "
+            "(every move, IB's surprises marked).",
+        ),
+    ] = None,
 ) -> None:
-    """Print the order state machine as mermaid text, drawn from its one definition."""
+    """Print the order state machine, drawn from its one definition: mermaid text by default,
+    an SVG with --svg, the anomalous edges as a table with --anomaly-table."""
     from ordertrail.domain.machine import mermaid
 
+    if svg is not None:
+        from ordertrail.adapters.report.statechart import main_path_svg, surprises_svg
+
+        views = {"main": main_path_svg, "surprises": surprises_svg}
+        if svg not in views:
+            fail(f"--svg must be 'main' or 'surprises', not {svg!r}")
+        typer.echo(views[svg](), nl=False)
+        return
     typer.echo(anomaly_table() if table else mermaid(with_anomalies=anomalies))
 
 
