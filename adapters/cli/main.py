@@ -53,6 +53,19 @@ def _register() -> None:
 
     for name in COMMAND_MODULES:
         import_module(f"ordertrail.adapters.cli.{name}").register(app)
+    for info in app.registered_commands:
+        info.help = _reflow(info.help or (info.callback.__doc__ if info.callback else None))
+
+
+def _reflow(text: str | None) -> str | None:
+    """A docstring's paragraphs as whole lines: the terminal wraps them at its own width,
+    instead of breaking where the source did."""
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
 
 
 _register()

@@ -157,3 +157,12 @@ def test_version_flag_and_completion() -> None:
     assert out.startswith("ordertrail ")
     code, out, _ = run("--help")
     assert "--install-completion" in out
+
+
+def test_help_texts_are_whole_paragraphs() -> None:
+    from ordertrail.adapters.cli.main import app as the_app
+
+    for info in the_app.registered_commands:
+        assert info.help, info.name
+        for paragraph in info.help.split("\n\n"):
+            assert "\n" not in paragraph, info.help
