@@ -164,10 +164,12 @@ def test_orders_table(filled_store: Path) -> None:
         assert status in line
 
 
-def test_orders_on_an_empty_data_dir(tmp_path: Path) -> None:
+def test_orders_on_a_missing_data_dir_fails_and_creates_nothing(tmp_path: Path) -> None:
+    # A mistyped --data must not create an empty store and answer "no orders".
     result = runner.invoke(app, ["orders", "--data", str(tmp_path / "none"), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == []
+    assert result.exit_code == 1
+    assert "no event store at" in result.stderr
+    assert not (tmp_path / "none").exists()
 
 
 def test_orders_refuses_a_store_that_is_not_postgresql(tmp_path: Path) -> None:
