@@ -137,7 +137,9 @@ def demo(
         cfg = config(data, store)
         trail = OrderTrail(cfg)
         console.print(f"recording into [bold]{cfg.describe()}[/]")
-        started = datetime.now(UTC)
+        # IB's execution times carry whole seconds: a window starting mid-second would miss
+        # the fills of the session's first second.
+        started = datetime.now(UTC).replace(microsecond=0)
         result = run_demo(trail, lambda text: console.print(f"  {text}"))
         summary = Table(title="orders recorded in this session")
         for col in ("scenario", "order", "status", "filled", "avg price", "anomalies"):
