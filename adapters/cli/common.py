@@ -330,18 +330,32 @@ class ExpectedIbMessages(logging.Filter):
         return record.levelno >= self.level
 
 
+class _Stderr(logging.StreamHandler[Any]):
+    """Writes to whatever ``sys.stderr`` is when a line is logged (a test runner swaps it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup_logging(verbose: bool, log_file: str | None) -> None:
     """Timestamped lines on stderr (ordertrail's own news and everyone's warnings; everything
     with ``--verbose``) and, with ``--log-file``, every INFO line (or everything) to a file."""
     fmt = logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
                             "%Y-%m-%d %H:%M:%S")  # fmt: skip
     root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # ib_async's INFO chatter (every openOrder) is only formatted when someone will read it.
+    root.setLevel(logging.DEBUG if verbose else logging.INFO if log_file else logging.WARNING)
+    logging.getLogger("ordertrail").setLevel(logging.DEBUG if verbose else logging.INFO)
     for old in [h for h in root.handlers if getattr(h, "ordertrail", False)]:
         root.removeHandler(old)  # a second command in one process (tests, a notebook)
         old.close()
     detail = logging.DEBUG if verbose else logging.INFO
-    console = logging.StreamHandler(sys.stderr)
+    console = _Stderr()
     console.addFilter(ExpectedIbMessages(logging.DEBUG if verbose else logging.WARNING))
     handlers: list[logging.Handler] = [console]
     if log_file:
