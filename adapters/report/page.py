@@ -45,7 +45,7 @@ def render(data: ReportData, generated: datetime) -> str:
     parts = [_header(data, generated)]
     if data.orders.is_empty():
         parts.append("<p class='note'>No order had an event in this window.</p>")
-    for account in data.accounts or [""]:
+    for account in data.accounts:
         parts.append(_account(data, account))
     parts.append(_flex(data))
     parts.append(_timelines(data))
