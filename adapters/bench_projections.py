@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -110,6 +111,77 @@ def populate(directory: Path, events: int) -> tuple[int, int]:
     from ordertrail.adapters.bench import populate as store
 
     return store(directory, events, _order_events)
+
+
+def append_orders(directory: Path, first_order: int, events: int) -> int:
+    """Store ``events`` more events of the workload, orders numbered from ``first_order`` (the
+    last order may be cut short, as a live session is); returns the next order number."""
+    from ordertrail.adapters.store.application import OrderTrail
+    from ordertrail.adapters.store.config import StoreConfig
+
+    app = OrderTrail(StoreConfig.resolve(directory))
+    batch: list[Any] = []
+    i = first_order
+    while len(batch) < events:
+        batch.extend(_order_events(i)[: events - len(batch)])
+        i += 1
+    app.recorder.insert_events([app.mapper.to_stored_event(e) for e in batch])
+    app.close()
+    return i
+
+
+_REFRESH = """
+import json, sys, time
+from pathlib import Path
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.projections.api import Audit
+audit = Audit(StoreConfig.resolve(Path(sys.argv[1])), refresh=False)
+start = time.perf_counter()
+result = audit.refresh()
+print(json.dumps({"seconds": time.perf_counter() - start, "events": result.events}))
+"""
+
+
+def _refresh_in_fresh_process(directory: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _REFRESH, str(directory)], check=True, capture_output=True, text=True
+    )
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+def incremental(events: int, repeats: int, new: int = 100) -> dict[str, Any]:
+    """Seconds to bring every table up to date after ``new`` more events, on a store of
+    ``events`` whose tables are up to date; each update in a fresh process (nothing cached in
+    memory), the median over ``repeats``."""
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.projections.api import Audit
+
+    with tempfile.TemporaryDirectory() as d:
+        directory = Path(d)
+        _, orders = populate(directory, events)
+        Audit(StoreConfig.resolve(directory), refresh=False).rebuild()
+        seconds = []
+        for _ in range(max(repeats, 3)):
+            orders = append_orders(directory, orders, new)
+            out = _refresh_in_fresh_process(directory)
+            if out["events"] != new:
+                raise RuntimeError(f"the update folded {out['events']} events, not {new}")
+            seconds.append(out["seconds"])
+    return {"events": events, "new_events": new, "update_s": round(statistics.median(seconds), 3)}
+
+
+def incremental_figure(events: int, repeats: int) -> dict[str, Any]:
+    """The update after 100 new events on a store of ``events`` and of ten times as many: the
+    ratio between them is the figure to watch (it stays near 1 when an update costs what is
+    new, and nears 10 when it costs the history)."""
+    small = incremental(events, repeats)
+    large = incremental(events * 10, repeats)
+    return {
+        "small": small,
+        "large": large,
+        "ratio": round(large["update_s"] / max(small["update_s"], 1e-9), 2),
+    }
 
 
 def _median_ms(repeats: int, call: Callable[[], object]) -> float:
@@ -214,4 +286,7 @@ def run(events: int, repeats: int) -> dict[str, Any]:
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     r = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    print(json.dumps(run(n, r), indent=2))
+    if len(sys.argv) > 3 and sys.argv[3] == "incremental":
+        print(json.dumps(incremental_figure(n, r), indent=2))
+    else:
+        print(json.dumps(run(n, r), indent=2))
