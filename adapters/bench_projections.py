@@ -116,8 +116,8 @@ def populate(directory: Path, events: int) -> tuple[int, int]:
 def append_orders(directory: Path, first_order: int, events: int) -> int:
     """Store ``events`` more events of the workload, orders numbered from ``first_order`` (the
     last order may be cut short, as a live session is); returns the next order number."""
-    from ordertrail.adapters.store.application import OrderTrail
     from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.trail import OrderTrail
 
     app = OrderTrail(StoreConfig.resolve(directory))
     batch: list[Any] = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -57,6 +57,9 @@ Row = tuple[Any, ...]
 GroupKey = tuple[str, str]  # (kind, group key)
 # Rows converted to Arrow at a time (``Batch.of``).
 ROWS_PER_CHUNK = 16_384
+PositionKey = tuple[str, int]  # (account, conId)
+# Gives the stored state of a position the fold has not seen (None for a new one).
+PositionLoader = Callable[[PositionKey], "Position | None"]
 
 
 @dataclass(slots=True)
@@ -165,13 +168,36 @@ class Batch:
 _EVENT_NID = itemgetter(EVENTS.schema.get_field_index("notification_id"))
 _HISTORY_NID = itemgetter(POSITION_HISTORY.schema.get_field_index("notification_id"))
 _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
+# The fill journal's columns a late fill, correction or bust of another fill of the position
+# changes: the fill's own effect and the position right after it.
+_FILL_ACCOUNT = FILLS.schema.get_field_index("account")
+_FILL_CON_ID = FILLS.schema.get_field_index("con_id")
+_EFFECT_COLUMNS = tuple(
+    FILLS.schema.get_field_index(name)
+    for name in (
+        "realized_pnl",
+        "realized_pnl_avg",
+        "position_quantity",
+        "position_avg_cost",
+        "position_fifo_cost",
+        "position_realized_pnl",
+        "position_realized_pnl_avg",
+    )
+)
 
 
 class Projection:
-    """The state of every read model at notification ``head``."""
+    """The state of the read models at notification ``head``: of every key when folded from
+    the first event (a rebuild), or of the keys an update touches, restored from the store
+    (``restore``) and the tables (``load_position``, ``stored_fills``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, load_position: PositionLoader | None = None) -> None:
         self.head = 0
+        self.load_position = load_position
+        # Journal rows of current fills whose order was not restored, by execId base: a late
+        # fact of their position rewrites their effect columns only.
+        self.stored_fills: dict[str, Row] = {}
+        self._restoring = False
         self.orders: dict[UUID, OrderState] = {}
         self.extras: dict[UUID, OrderExtra] = {}
         self.by_key: dict[str, UUID] = {}
@@ -183,13 +209,30 @@ class Projection:
         self.position_updates: dict[tuple[str, int], tuple[datetime, int]] = {}
         self.changes = Changes()
 
-    def __getstate__(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["changes"] = Changes()
-        return d
+    def restore(self, events: Iterable[tuple[int, Any, str]]) -> None:
+        """Bring back the state of some orders (their fills, pending commissions and groups)
+        from their stored events, up to the tables' position. Positions are not touched (they
+        come from the tables) and no row is produced."""
+        head, changes = self.head, self.changes
+        self._restoring = True
+        self.changes = Changes()
+        try:
+            for nid, event, _ in events:
+                self.feed(nid, event)
+        finally:
+            self._restoring = False
+            self.head, self.changes = head, changes
 
-    def __setstate__(self, d: dict[str, Any]) -> None:
-        self.__dict__.update(d)
+    def unrecorded_fills(self) -> list[str]:
+        """Changed fills whose journal row must come from the table (their order was not
+        restored): a late fact of their position changed their effect."""
+        fills, stored = self.fills, self.stored_fills
+        positions = self.positions.values()
+        return [
+            b
+            for b in self.changes.fills
+            if b not in fills and b not in stored and any(b in p.effects for p in positions)
+        ]
 
     # ---- folding -----------------------------------------------------------------------------
 
@@ -261,6 +304,10 @@ class Projection:
     def _position(self, rec: FillRecord) -> Position:
         key = rec.position_key
         pos = self.positions.get(key)
+        if pos is None and self.load_position is not None:
+            pos = self.load_position(key)
+            if pos is not None:
+                self.positions[key] = pos
         if pos is None:
             c = rec.contract
             pos = Position(rec.account, c.con_id, c.symbol, c.sec_type, c.currency, c.multiplier)
@@ -289,6 +336,19 @@ class Projection:
         if pending is not None:
             rec.commission = pending
         self.fills[base] = rec
+        if not self._restoring:
+            self._fill_position(nid, event, rec, old)
+        extra = self.extras[event.originator_id]
+        if x.order_ref and not extra.order_ref:
+            extra.order_ref = x.order_ref
+        if extra.first_fill is None:
+            extra.first_fill = (rec.ts_ib, nid)
+            extra.first_fill_ib = x.time
+            extra.first_fill_recorded = event.timestamp
+
+    def _fill_position(self, nid: int, event: Any, rec: FillRecord, old: FillRecord | None) -> None:
+        x = rec.execution
+        base = x.base_id
         pf = PositionFill(base, (rec.ts_ib, base), x.shares * x.side.sign, x.price)
         if old is not None and old.position_key != rec.position_key:
             self._bust_position(nid, event, old)
@@ -302,16 +362,9 @@ class Projection:
             self.changes.fills[b] = nid
         self.changes.fills[base] = nid
         self._position_changed(nid, event, pos, x.exec_id)
-        extra = self.extras[event.originator_id]
-        if x.order_ref and not extra.order_ref:
-            extra.order_ref = x.order_ref
-        if extra.first_fill is None:
-            extra.first_fill = (rec.ts_ib, nid)
-            extra.first_fill_ib = x.time
-            extra.first_fill_recorded = event.timestamp
 
     def _bust_position(self, nid: int, event: Any, rec: FillRecord) -> None:
-        pos = self.positions[rec.position_key]
+        pos = self._position(rec)
         base = rec.execution.base_id
         pos.set_commission(base, None, "")
         for b in pos.remove(base):
@@ -321,8 +374,9 @@ class Projection:
     def _bust(self, nid: int, event: Any) -> None:
         base = exec_base_id(event.exec_id)
         rec = self.fills.pop(base, None)
-        if rec is None:
+        if rec is None or self._restoring:
             return
+        self.stored_fills.pop(base, None)
         self.changes.fills[base] = nid
         self._bust_position(nid, event, rec)
 
@@ -334,7 +388,9 @@ class Projection:
             self.pending_commissions[base] = report
             return
         rec.commission = report
-        pos = self.positions[rec.position_key]
+        if self._restoring:
+            return
+        pos = self._position(rec)
         pos.set_commission(base, report.commission, report.currency)
         self.changes.fills[base] = nid
         self._position_changed(nid, event, pos, report.exec_id)
@@ -428,7 +484,9 @@ class Projection:
         )
 
     def fill_row(self, base: str) -> Row:
-        r = self.fills[base]
+        r = self.fills.get(base)
+        if r is None:
+            return self._stored_fill_row(base)
         x = r.execution
         eff = self.positions[r.position_key].effects[base]
         sign = x.side.sign
@@ -478,6 +536,24 @@ class Projection:
             eff.cum_realized_pnl_avg,
             r.notification_id,
         )
+
+    def _stored_fill_row(self, base: str) -> Row:
+        """A stored journal row with its effect columns recomputed (its position changed)."""
+        row = list(self.stored_fills[base])
+        account, con_id = row[_FILL_ACCOUNT], row[_FILL_CON_ID]
+        eff = self.positions[(account, con_id)].effects[base]
+        values = (
+            eff.realized_pnl,
+            eff.realized_pnl_avg,
+            eff.quantity,
+            eff.avg_cost,
+            eff.fifo_cost,
+            eff.cum_realized_pnl,
+            eff.cum_realized_pnl_avg,
+        )
+        for i, value in zip(_EFFECT_COLUMNS, values, strict=True):
+            row[i] = value
+        return tuple(row)
 
     def position_row(self, key: tuple[str, int]) -> Row:
         ts, nid = self.position_updates[key]
@@ -532,10 +608,10 @@ class Projection:
             order_rows = (self.order_row(by_key[k]) for k, n in ch.orders.items() if n > v)
             out[ORDERS.name] = Batch.of(ORDERS, order_rows)
         if (v := wanted(FILLS)) is not None:
-            fills = self.fills
+            fills, stored = self.fills, self.stored_fills
             changed = [b for b, n in ch.fills.items() if n > v]
-            deletes = [(b,) for b in changed if b not in fills]
-            fill_rows = (self.fill_row(b) for b in changed if b in fills)
+            deletes = [(b,) for b in changed if b not in fills and b not in stored]
+            fill_rows = (self.fill_row(b) for b in changed if b in fills or b in stored)
             out[FILLS.name] = Batch.of(FILLS, fill_rows, deletes)
         if (v := wanted(POSITIONS)) is not None:
             pos_rows = (self.position_row(k) for k, n in ch.positions.items() if n > v)
