@@ -94,6 +94,12 @@ class Audit:
             self._projector = Projector(StoredLog(self.config), self.tables)
         return self._projector
 
+    def close(self) -> None:
+        """Close the store's connections (a later query opens them again)."""
+        if self._projector is not None:
+            self._projector.log.close()
+            self._projector = None
+
     def refresh(self, progress: Progress | None = None) -> UpdateResult:
         return self.projector.update(progress)
 
