@@ -109,8 +109,8 @@ class StoredLog:
 
     def _rows_of(self, ids: list[UUID], upto: int) -> list[tuple[int, Any, int, str, bytes]]:
         table = self.recorder.events_table_name  # type: ignore[attr-defined]
-        marks = ",".join("?" * len(ids))
         if self._sqlite:
+            marks = ",".join("?" * len(ids))
             path = Path(self.recorder.datastore.pool.db_name)  # type: ignore[attr-defined]
             conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
             try:
@@ -121,20 +121,22 @@ class StoredLog:
                 ).fetchall()
             finally:
                 conn.close()
-        schema = self.recorder.schema_name  # type: ignore[attr-defined]
-        with self.recorder.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-            curs.execute(
-                f"SELECT notification_id, originator_id, originator_version, topic, state "
-                f"FROM {schema}.{table} WHERE originator_id = ANY(%s) AND notification_id <= %s",
-                (ids, upto),
-            )
+        from psycopg.sql import SQL, Identifier
+
+        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE originator_id = ANY(%s) AND notification_id <= %s"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(table))
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (ids, upto))
             return [
                 (
                     r["notification_id"],
                     r["originator_id"],
                     r["originator_version"],
                     r["topic"],
-                    r["state"],
+                    bytes(r["state"]),
                 )
                 for r in curs.fetchall()
             ]

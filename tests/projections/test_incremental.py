@@ -21,13 +21,11 @@ from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.facts import ExecutionBust
 from ordertrail.domain.values import ContractRef, OrderSpec, OrderType
-from ordertrail.projections.api import Audit
 from ordertrail.projections.fold import Projection
 from ordertrail.projections.positions import Position
 from ordertrail.projections.projector import log_events
 from ordertrail.projections.schema import TABLES
 from tests.conftest import Clock
-from tests.projections.test_tables import contents
 from tests.strategies import ExecutionFact, Fact, feed_trail, ib_fact_sequences, order_specs
 
 PLAIN_TYPES = [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.STOP_LIMIT]
@@ -166,22 +164,3 @@ def test_fold_in_chunks_equals_fold_at_once(history: History, data: st.DataObjec
             fresh.add(fill)
         assert fresh.effects == pos.effects
         assert sum((f.quantity for f in pos.fills), Decimal(0)) == pos.quantity
-
-
-@settings(max_examples=8, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(history=histories(), data=st.data())
-def test_delta_tables_updated_in_chunks_equal_a_rebuild(
-    history: History, data: st.DataObject
-) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        config = StoreConfig.resolve(Path(tmp) / "data")
-        trail = OrderTrail(config, clock=Clock())
-        place(trail, history)
-        audit = Audit(config)
-        sizes = data.draw(st.lists(st.integers(1, 10), max_size=4), label="chunks")
-        for chunk in chunked(history.steps, sizes):
-            record(trail, history, chunk)
-            audit.refresh()
-        rebuilt = Audit(config, root=Path(tmp) / "rebuilt")
-        rebuilt.rebuild()
-        assert contents(audit) == contents(rebuilt)
