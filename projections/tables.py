@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-from ordertrail.projections.fold import Batch
+from ordertrail.projections.rows import Batch
 from ordertrail.projections.schema import TABLES, TableSpec
 
 APP_ID = "ordertrail.projections.{}"

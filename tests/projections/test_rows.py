@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ordertrail.adapters.bench_projections import _order_events
-from ordertrail.projections import fold
+from ordertrail.projections import rows
 from ordertrail.projections.fold import Projection
 
 
@@ -23,7 +23,7 @@ def test_rows_go_to_arrow_in_chunks_with_the_same_contents(monkeypatch: pytest.M
     for nid, event in events(range(30)):
         projection.feed(nid, event)
     whole = {name: b.table for name, b in projection.batches({}).items()}
-    monkeypatch.setattr(fold, "ROWS_PER_CHUNK", 3)
+    monkeypatch.setattr(rows, "ROWS_PER_CHUNK", 3)
     chunked = {name: b.table for name, b in projection.batches({}).items()}
     for name, table in whole.items():
         assert chunked[name].num_rows == table.num_rows > 0, name
