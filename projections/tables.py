@@ -27,6 +27,16 @@ HEAD_ID = "ordertrail.projections.{}.head"
 # The folder of the pickled fold snapshot earlier versions kept; deleted on sight (nothing in
 # a data directory may execute code when it is read).
 LEGACY_SNAPSHOT = "_snapshot"
+# The keyed tables are written sorted by their key in files of about this size: a merge then
+# rewrites only the few files whose key range holds the rows it changes (Delta rewrites whole
+# files), not the whole table, so an update costs what it changes.
+KEYED_FILE_BYTES = 8 << 20
+
+
+def _by_key(spec: TableSpec, data: pa.Table) -> pa.Table:
+    if spec.append_only or not data.num_rows:
+        return data
+    return data.sort_by([(k, "ascending") for k in spec.keys])
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +126,8 @@ class DeltaTables:
         was read at; returns the table as of this commit."""
         spec = state.spec
         props = _props(spec, source)
-        data = batch.table
+        data = _by_key(spec, batch.table)
+        size = None if spec.append_only else KEYED_FILE_BYTES
         dt = state.table
         if dt is None:
             # A table that did not exist: if another process creates it first, this overwrites
@@ -130,6 +141,7 @@ class DeltaTables:
                 partition_by=list(spec.partition_by) or None,
                 storage_options=self.storage_options,
                 commit_properties=props,
+                target_file_size=size,
             )
             return self.state(spec)
         base = state_version(state)
@@ -141,6 +153,7 @@ class DeltaTables:
                 schema_mode="overwrite",
                 partition_by=list(spec.partition_by) or None,
                 commit_properties=props,
+                target_file_size=size,
             )
         elif spec.append_only and batch:
             write_deltalake(dt, data, mode="append", commit_properties=props)
@@ -197,7 +210,9 @@ class DeltaTables:
             dt = self.table(spec.name)
             if dt is None:
                 continue
-            if spec.z_order:
+            if not spec.append_only:
+                metrics = dt.optimize.z_order(list(spec.keys), target_size=KEYED_FILE_BYTES)
+            elif spec.z_order:
                 metrics = dt.optimize.z_order(list(spec.z_order))
             else:
                 metrics = dt.optimize.compact()
