@@ -214,7 +214,7 @@ audit.projector
     )
 
 
-def run(events: int, repeats: int) -> dict[str, Any]:
+def run(events: int, repeats: int, *, incremental: bool = True) -> dict[str, Any]:
     from ordertrail.adapters.store.config import StoreConfig
     from ordertrail.adapters.store.rebuild import cyclic_gc_paused
     from ordertrail.projections.api import Audit
@@ -283,7 +283,7 @@ def run(events: int, repeats: int) -> dict[str, Any]:
         "rebuild_memory": memory,
         "queries": as_written,
         "queries_after_compact": compacted,
-        "incremental": incremental_figure(events, repeats),
+        "incremental": incremental_figure(events, repeats) if incremental else None,
         "repeats": repeats,
     }
 
@@ -291,7 +291,8 @@ def run(events: int, repeats: int) -> dict[str, Any]:
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     r = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    if len(sys.argv) > 3 and sys.argv[3] == "incremental":
+    only = sys.argv[3] if len(sys.argv) > 3 else ""  # "incremental", or "rebuild" without it
+    if only == "incremental":
         print(json.dumps(incremental_figure(n, r), indent=2))
     else:
-        print(json.dumps(run(n, r), indent=2))
+        print(json.dumps(run(n, r, incremental=only != "rebuild"), indent=2))

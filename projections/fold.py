@@ -47,9 +47,16 @@ class Projection(TableRows):
     the first event (a rebuild), or of the keys an update touches, restored from the store
     (``restore``) and the tables (``load_position``, ``stored_fills``)."""
 
-    def __init__(self, load_position: PositionLoader | None = None) -> None:
+    def __init__(
+        self,
+        load_position: PositionLoader | None = None,
+        load_fills: PositionLoader | None = None,
+    ) -> None:
         self.head = 0
+        # An update's positions: resumed from their running state, and, when a late fact needs
+        # them, refolded from their stored fills.
         self.load_position = load_position
+        self.load_fills = load_fills
         # Journal rows of current fills whose order was not restored, by execId base: a late
         # fact of their position rewrites their effect columns only.
         self.stored_fills: dict[str, Row] = {}
@@ -210,6 +217,8 @@ class Projection(TableRows):
             self._bust_position(nid, event, old)
             old = None
         pos = self._position(rec)
+        if (old is not None and pos.resumed) or pos.needs_fills(pf.sort_key):
+            pos = self._with_fills(pos)
         changed = pos.add(pf) if old is None else pos.replace(pf)
         if rec.commission is not None:
             c = rec.commission
@@ -219,8 +228,20 @@ class Projection(TableRows):
         self.changes.fills[base] = nid
         self._position_changed(nid, event, pos, x.exec_id)
 
+    def _with_fills(self, pos: Position) -> Position:
+        """The position refolded from its stored fills, with what this update added since."""
+        assert self.load_fills is not None
+        full = self.load_fills(pos.key)
+        if full is None:
+            raise LookupError(f"position {pos.key} has a running state but no stored row")
+        pos.replay_onto(full)
+        self.positions[pos.key] = full
+        return full
+
     def _bust_position(self, nid: int, event: Any, rec: FillRecord) -> None:
         pos = self._position(rec)
+        if pos.resumed:
+            pos = self._with_fills(pos)
         base = rec.execution.base_id
         pos.set_commission(base, None, "")
         for b in pos.remove(base):
@@ -247,6 +268,8 @@ class Projection(TableRows):
         if self._restoring:
             return
         pos = self._position(rec)
+        if pos.needs_fills(base_id=base):
+            pos = self._with_fills(pos)
         pos.set_commission(base, report.commission, report.currency)
         self.changes.fills[base] = nid
         self._position_changed(nid, event, pos, report.exec_id)

@@ -29,7 +29,7 @@ from ordertrail.domain.events import (
 )
 from ordertrail.domain.identity import order_id_for
 from ordertrail.domain.values import Side, exec_base_id
-from ordertrail.projections.fold import PositionKey, Projection, Row
+from ordertrail.projections.fold import PositionKey, Projection
 from ordertrail.projections.positions import Position, PositionFill
 from ordertrail.projections.schema import BRACKETS, FILLS, POSITIONS
 from ordertrail.projections.source import LogEvent, StoredLog
@@ -63,7 +63,7 @@ class Restorer:
 
     def projection(self, events: list[LogEvent]) -> Projection:
         """A projection at ``position`` holding the state ``events`` will touch."""
-        projection = Projection(load_position=self._one_position)
+        projection = Projection(load_position=self._one_position, load_fills=self._with_fills)
         projection.head = self.position
         touched = {e.originator_id for _, e, _ in events}
         past = self.log.of_orders(touched, self.position)
@@ -141,33 +141,48 @@ class Restorer:
     def _one_position(self, key: PositionKey) -> Position | None:
         return self._positions({key}).get(key)
 
-    def _positions(self, keys: Iterable[PositionKey]) -> dict[PositionKey, Position]:
-        wanted = set(keys)
-        positions, fills = _frame(self.states[POSITIONS.name]), _frame(self.states[FILLS.name])
-        if not wanted or positions is None or fills is None:
+    def _heads(self, wanted: set[PositionKey]) -> dict[PositionKey, tuple[Position, str | None]]:
+        """Each stored position, empty, with its running state."""
+        frame = _frame(self.states[POSITIONS.name])
+        if not wanted or frame is None:
             return {}
-        accounts = sorted({a for a, _ in wanted})
-        con_ids = sorted({c for _, c in wanted})
-
-        def of_keys(frame: pl.LazyFrame) -> pl.LazyFrame:
-            return frame.filter(pl.col("account").is_in(accounts) & pl.col("con_id").is_in(con_ids))
-
-        out: dict[PositionKey, Position] = {}
-        heads = of_keys(positions).select(
-            "account", "con_id", "symbol", "sec_type", "currency", "multiplier"
-        )
-        for account, con_id, symbol, sec_type, currency, multiplier in heads.collect().iter_rows():
+        columns = ("account", "con_id", "symbol", "sec_type", "currency", "multiplier")
+        rows = _of_keys(frame, wanted).select(*columns, "running_state").collect()
+        out = {}
+        for account, con_id, symbol, sec_type, currency, multiplier, state in rows.iter_rows():
             if (account, con_id) in wanted:
-                out[(account, con_id)] = Position(
-                    account, con_id, symbol, sec_type, currency, multiplier
-                )
-        rows = of_keys(fills).select(_POSITION_FILL_COLUMNS).collect()
-        by_key: dict[PositionKey, list[Row]] = {}
-        for row in rows.iter_rows():
-            by_key.setdefault((row[0], row[1]), []).append(row)
-        for key, pos in out.items():
-            _refold(pos, by_key.get(key, []))
+                pos = Position(account, con_id, symbol, sec_type, currency, multiplier)
+                out[(account, con_id)] = (pos, state)
         return out
+
+    def _positions(self, keys: Iterable[PositionKey]) -> dict[PositionKey, Position]:
+        """Positions resumed from their running state (one row each, no fills read)."""
+        out = {}
+        for key, (pos, state) in self._heads(set(keys)).items():
+            if state is None:
+                refolded = self._with_fills(key)
+                if refolded is not None:
+                    out[key] = refolded
+                continue
+            pos.resume(state)
+            out[key] = pos
+        return out
+
+    def _with_fills(self, key: PositionKey) -> Position | None:
+        """The position refolded from its current fills in the journal."""
+        heads, fills = self._heads({key}), _frame(self.states[FILLS.name])
+        if key not in heads or fills is None:
+            return None
+        pos = heads[key][0]
+        rows = _of_keys(fills, {key}).select(_POSITION_FILL_COLUMNS).collect()
+        _refold(pos, [r for r in rows.iter_rows() if (r[0], r[1]) == key])
+        return pos
+
+
+def _of_keys(frame: pl.LazyFrame, keys: set[PositionKey]) -> pl.LazyFrame:
+    accounts = sorted({a for a, _ in keys})
+    con_ids = sorted({c for _, c in keys})
+    return frame.filter(pl.col("account").is_in(accounts) & pl.col("con_id").is_in(con_ids))
 
 
 def _refold(pos: Position, rows: list[Any]) -> None:

@@ -132,9 +132,9 @@ class TableRows:
             run.realized,
             run.realized_avg,
             pos.commission,
-            len(pos.foreign_commissions),
-            len(pos.fills),
-            pos.fills[-1].sort_key[0] if pos.fills else None,
+            pos.foreign_count,
+            pos.fill_count,
+            pos.last_fill_time,
         )
 
     def order_row(self, oid: UUID) -> Row:
@@ -258,7 +258,8 @@ class TableRows:
 
     def position_row(self, key: tuple[str, int]) -> Row:
         ts, nid = self.position_updates[key]
-        return (*self._position_columns(self.positions[key]), ts, nid)
+        pos = self.positions[key]
+        return (*self._position_columns(pos), ts, nid, pos.running_state())
 
     def member(self, order_key: str) -> Member | None:
         oid = self.by_key.get(order_key)

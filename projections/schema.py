@@ -217,7 +217,16 @@ _POSITION_COLUMNS: list[tuple[str, pa.DataType]] = [
 
 POSITIONS = TableSpec(
     "positions",
-    pa.schema([*_POSITION_COLUMNS, ("updated_recorded", TS), ("notification_id", pa.int64())]),
+    pa.schema(
+        [
+            *_POSITION_COLUMNS,
+            ("updated_recorded", TS),
+            ("notification_id", pa.int64()),
+            # Exact quantity, costs, PnL and open FIFO lots (JSON): the next update goes on
+            # from here without reading the position's fills.
+            ("running_state", pa.string()),
+        ]
+    ),
     append_only=False,
     keys=("account", "con_id"),
 )

@@ -5,6 +5,7 @@ never, flips, a futures multiplier, OCA groups and a bracket), on SQLite and Pos
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,9 +20,11 @@ from hypothesis import strategies as st
 
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.values import CommissionReport, OrderAction
 from ordertrail.projections.api import Audit
 from ordertrail.projections.tables import DeltaTables
 from tests.conftest import Clock
+from tests.projections.helpers import ES, D, Desk, at
 from tests.projections.test_incremental import History, chunked, histories, place, record
 from tests.projections.test_tables import contents
 
@@ -106,3 +109,35 @@ def test_updates_and_crashes_end_in_the_tables_of_a_rebuild(
         check(history, data, pg_url)
 
     run()
+
+
+def test_updates_go_on_from_the_running_state_then_from_the_fills(tmp_path: Path) -> None:
+    """Fills after the last one continue from the position's stored running state (open FIFO
+    lots across a flip, a futures multiplier); a commission of an earlier update's fill, a
+    late fill and a bust refold the position from its stored fills. After every update the
+    tables equal a rebuild's."""
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-a", quantity=300, limit="10")
+    desk.place("OT-s", OrderAction.SELL, quantity=500, limit="11")
+    desk.place("OT-f", quantity=4, contract=ES, limit="5000")
+    steps = [
+        lambda: desk.fill("OT-a", "a1.01", 100, "10", at=at(1), commission="1"),
+        lambda: desk.fill("OT-f", "f1.01", 2, "5000.25", at=at(2)),
+        lambda: desk.fill("OT-a", "a2.01", 100, "10.5", at=at(3), commission="1"),
+        lambda: desk.fill("OT-s", "s1.01", 250, "11", at=at(4)),  # flips long 200 to short 50
+        lambda: desk.fill("OT-f", "f2.01", 2, "5001", at=at(5), commission="2.5"),
+        lambda: desk.trail.record_commission(CommissionReport("s1.01", D("1.25"), "USD")),
+        lambda: desk.fill("OT-a", "a3.01", 50, "9.75", at=at(3.5)),  # late: before s1
+        lambda: desk.bust("OT-a", "a2.01"),
+        lambda: desk.fill("OT-s", "s2.01", 10, "12", at=at(9), commission="0.5"),
+    ]
+    audit = Audit(desk.config)
+    for n, step in enumerate(steps):
+        step()
+        audit.refresh()
+        rebuilt = Audit(desk.config, root=tmp_path / f"rebuilt-{n}")
+        rebuilt.rebuild()
+        assert contents(audit) == contents(rebuilt), n
+        rebuilt.close()
+    states = audit.positions()["running_state"].to_list()
+    assert all(json.loads(s)["fills"] >= 1 for s in states)
