@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.facts import CommissionReported
 from ordertrail.domain.values import CommissionReport, OrderAction
 from ordertrail.projections.api import Audit
 from ordertrail.projections.tables import DeltaTables
@@ -126,7 +127,9 @@ def test_updates_go_on_from_the_running_state_then_from_the_fills(tmp_path: Path
         lambda: desk.fill("OT-a", "a2.01", 100, "10.5", at=at(3), commission="1"),
         lambda: desk.fill("OT-s", "s1.01", 250, "11", at=at(4)),  # flips long 200 to short 50
         lambda: desk.fill("OT-f", "f2.01", 2, "5001", at=at(5), commission="2.5"),
-        lambda: desk.trail.record_commission(CommissionReport("s1.01", D("1.25"), "USD")),
+        lambda: desk.trail.record(
+            None, CommissionReported(CommissionReport("s1.01", D("1.25"), "USD"))
+        ),
         lambda: desk.fill("OT-a", "a3.01", 50, "9.75", at=at(3.5)),  # late: before s1
         lambda: desk.bust("OT-a", "a2.01"),
         lambda: desk.fill("OT-s", "s2.01", 10, "12", at=at(9), commission="0.5"),
