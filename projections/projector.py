@@ -107,10 +107,13 @@ class Projector:
         return self._fold(states, False, progress)
 
     def _same_log(self, states: dict[str, TableState], head: int) -> bool:
-        """Whether every table was built from this store's log as it still is."""
+        """Whether every table was built, with this code's columns, from this store's log as
+        it still is."""
         store = self.log.first_fingerprint() or 0
         heads: dict[int, int | None] = {}
         for state in states.values():
+            if not state.current_schema:
+                return False
             src = state.source
             if src is None or src.position == 0:
                 continue

@@ -61,6 +61,14 @@ class TableState:
     def position(self) -> int | None:
         return None if self.source is None else self.source.position
 
+    @property
+    def current_schema(self) -> bool:
+        """Whether the table has this code's columns (a table an older version wrote may not)."""
+        if self.table is None:
+            return True
+        names = [f.name for f in self.table.schema().fields]
+        return names == list(self.spec.schema.names)
+
 
 def _props(spec: TableSpec, source: Source) -> CommitProperties:
     name = spec.name

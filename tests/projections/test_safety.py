@@ -149,3 +149,20 @@ def test_an_old_pickled_snapshot_is_removed_unread(tmp_path: Path) -> None:
     assert not folder.exists()
     assert not marker.exists()
     assert pl.read_delta(audit.tables.uri("orders")).height == 2
+
+
+def test_a_table_an_older_version_wrote_is_rebuilt(tmp_path: Path) -> None:
+    """Same store, same position, but without a column this code keeps (the positions'
+    running state): the tables are rebuilt, not merged into."""
+    desk = busy_desk(tmp_path)
+    audit = Audit(desk.config)
+    audit.refresh()
+    uri = audit.tables.uri("positions")
+    older = pl.read_delta(uri).drop("running_state").to_arrow()
+    write_deltalake(uri, older, mode="overwrite", schema_mode="overwrite")
+    desk.fill("OT-2", "late.01", 1, "11", at=at(9))
+    audit.refresh()
+    assert "running_state" in audit.positions().columns
+    rebuilt = Audit(desk.config, root=tmp_path / "rebuilt")
+    rebuilt.rebuild()
+    assert contents(audit) == contents(rebuilt)
