@@ -31,22 +31,25 @@ audit.projector.log_head()
 Path(sys.argv[2]).touch()
 while not Path(sys.argv[3]).exists():
     time.sleep(0.001)
-audit.refresh()
+getattr(audit, sys.argv[4])()
 """
 
 
-def refresh_at_once(data: Path, processes: int, trial: int) -> None:
-    """Start ``processes`` updaters, let each open the store and the tables, then release
-    them together: each reads the same positions and folds the same events."""
+def refresh_at_once(data: Path, processes: int, trial: int, rebuild: bool = False) -> None:
+    """Start ``processes`` updaters (the first one rebuilding, with ``rebuild``), let each
+    open the store and the tables, then release them together: each reads the same positions
+    and folds the same events."""
     go = data.parent / f"go-{trial}"
     ready = [data.parent / f"ready-{trial}-{i}" for i in range(processes)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _REFRESH, str(data), str(flag), str(go)],
+            [sys.executable, "-c", _REFRESH, str(data), str(flag), str(go), command],
             stderr=subprocess.PIPE,
             text=True,
         )
-        for flag in ready
+        for flag, command in zip(
+            ready, ["rebuild" if rebuild else "refresh"] + ["refresh"] * processes, strict=False
+        )
     ]
     while not all(flag.exists() for flag in ready):
         if any(p.poll() not in (None, 0) for p in procs):
@@ -59,13 +62,14 @@ def refresh_at_once(data: Path, processes: int, trial: int) -> None:
 
 
 def test_updaters_running_at_once_write_every_row_once(tmp_path: Path) -> None:
+    """Three ``orders`` at once, twice; and a ``rebuild`` beside two of them."""
     desk = busy_desk(tmp_path)
     Audit(desk.config).refresh()
     for trial in range(3):
         desk.fill("OT-2", f"t{trial}.01", 1, "11", at=at(10 + trial), commission="0.5")
         desk.fill("OT-1", f"u{trial}.01", 1, "9", at=at(0.5 + trial / 10))  # a late fill
         desk.place(f"OT-c{trial}", quantity=5, limit="12", parent="OT-1", oca="X", oca_type=1)
-        refresh_at_once(desk.config.data_dir, 3, trial)
+        refresh_at_once(desk.config.data_dir, 3, trial, rebuild=trial == 1)
     audit = Audit(desk.config, refresh=False)
     ids = audit.scan("events").collect()["notification_id"]
     assert ids.n_unique() == ids.len() == audit.projector.log_head()
