@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
     OperationalError,
     ProgrammingError,
 )
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import Environment
 
 from ordertrail.adapters.store.config import StoreConfig, opening
@@ -56,7 +57,7 @@ class StoredLog:
 
     @property
     def _sqlite(self) -> bool:
-        return type(self.recorder).__module__ == "eventsourcing.sqlite"
+        return isinstance(self.recorder, SQLiteApplicationRecorder)
 
     def _exists(self) -> bool:
         return not self._sqlite or self.config.sqlite_path.exists()
