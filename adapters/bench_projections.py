@@ -4,13 +4,16 @@ queries over the fills that produced.
 ``run(events, repeats)`` returns a dict (medians over repeats) for ``ordertrail bench``. The
 machines this runs on are shared and noisy: read the figures as orders of magnitude and compare
 ratios (``fold_only`` is the rebuild without any Delta write, ``decode_only`` reading and
-decoding the log without folding).
+decoding the log without folding). ``incremental`` is the time one update takes after 100 new
+events, on a store of N events and of 10 N, each in a fresh process: its ratio says whether an
+update costs what is new (near 1) or the history (near 10).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -112,6 +115,79 @@ def populate(directory: Path, events: int) -> tuple[int, int]:
     return store(directory, events, _order_events)
 
 
+def append_orders(directory: Path, first_order: int, events: int) -> int:
+    """Store ``events`` more events of the workload, orders numbered from ``first_order`` (the
+    last order may be cut short, as a live session is); returns the next order number."""
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.trail import OrderTrail
+
+    app = OrderTrail(StoreConfig.resolve(directory))
+    batch: list[Any] = []
+    i = first_order
+    while len(batch) < events:
+        batch.extend(_order_events(i)[: events - len(batch)])
+        i += 1
+    app.recorder.insert_events([app.mapper.to_stored_event(e) for e in batch])
+    app.close()
+    return i
+
+
+_REFRESH = """
+import json, sys, time
+from pathlib import Path
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.projections.api import Audit
+audit = Audit(StoreConfig.resolve(Path(sys.argv[1])), refresh=False)
+start = time.perf_counter()
+result = audit.refresh()
+print(json.dumps({"seconds": time.perf_counter() - start, "events": result.events}))
+"""
+
+
+def _refresh_in_fresh_process(directory: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _REFRESH, str(directory)], check=True, capture_output=True, text=True
+    )
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+def incremental(events: int, repeats: int, new: int = 100) -> dict[str, Any]:
+    """Seconds to bring every table up to date after ``new`` more events, on a store of
+    ``events`` whose tables are up to date; each update in a fresh process (nothing cached in
+    memory), the median over ``repeats``."""
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.projections.api import Audit
+
+    with tempfile.TemporaryDirectory() as d:
+        directory = Path(d)
+        _, orders = populate(directory, events)
+        audit = Audit(StoreConfig.resolve(directory), refresh=False)
+        audit.rebuild()
+        audit.close()
+        seconds = []
+        for _ in range(max(repeats, 3)):
+            orders = append_orders(directory, orders, new)
+            out = _refresh_in_fresh_process(directory)
+            if out["events"] != new:
+                raise RuntimeError(f"the update folded {out['events']} events, not {new}")
+            seconds.append(out["seconds"])
+    return {"events": events, "new_events": new, "update_s": round(statistics.median(seconds), 3)}
+
+
+def incremental_figure(events: int, repeats: int) -> dict[str, Any]:
+    """The update after 100 new events on a store of ``events`` and of ten times as many: the
+    ratio between them is the figure to watch (it stays near 1 when an update costs what is
+    new, and nears 10 when it costs the history)."""
+    small = incremental(events, repeats)
+    large = incremental(events * 10, repeats)
+    return {
+        "small": small,
+        "large": large,
+        "ratio": round(large["update_s"] / max(small["update_s"], 1e-9), 2),
+    }
+
+
 def _median_ms(repeats: int, call: Callable[[], object]) -> float:
     times = []
     for _ in range(max(repeats, 3)):
@@ -138,7 +214,7 @@ audit.projector
     )
 
 
-def run(events: int, repeats: int) -> dict[str, Any]:
+def run(events: int, repeats: int, *, incremental: bool = True) -> dict[str, Any]:
     from ordertrail.adapters.store.config import StoreConfig
     from ordertrail.adapters.store.rebuild import cyclic_gc_paused
     from ordertrail.projections.api import Audit
@@ -159,14 +235,14 @@ def run(events: int, repeats: int) -> dict[str, Any]:
             start = time.perf_counter()
             with cyclic_gc_paused():  # as the projector folds
                 p = Projection()
-                for nid, event, payload in log_events(audit.projector.recorder, 0):
+                for nid, event, payload in log_events(audit.projector.log.recorder, 0):
                     p.feed(nid, event, payload)
                     if p.changes.size >= 25_000:
                         p.changes.clear_appends()
             fold_rates.append(written / (time.perf_counter() - start))
             del p
             start = time.perf_counter()
-            for _ in log_events(audit.projector.recorder, 0):
+            for _ in log_events(audit.projector.log.recorder, 0):
                 pass
             decode_rates.append(written / (time.perf_counter() - start))
 
@@ -195,7 +271,7 @@ def run(events: int, repeats: int) -> dict[str, Any]:
         audit.compact()
         compacted = queries()
         memory = _peak_memory(directory, directory / "probe")
-        audit.projector.recorder  # noqa: B018  (keep the store open until here)
+        audit.close()
 
     return {
         "events": written,
@@ -207,6 +283,7 @@ def run(events: int, repeats: int) -> dict[str, Any]:
         "rebuild_memory": memory,
         "queries": as_written,
         "queries_after_compact": compacted,
+        "incremental": incremental_figure(events, repeats) if incremental else None,
         "repeats": repeats,
     }
 
@@ -214,4 +291,8 @@ def run(events: int, repeats: int) -> dict[str, Any]:
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     r = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    print(json.dumps(run(n, r), indent=2))
+    only = sys.argv[3] if len(sys.argv) > 3 else ""  # "incremental", or "rebuild" without it
+    if only == "incremental":
+        print(json.dumps(incremental_figure(n, r), indent=2))
+    else:
+        print(json.dumps(run(n, r, incremental=only != "rebuild"), indent=2))

@@ -35,6 +35,7 @@ from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.filters import Filters
 from ordertrail.projections.projector import Progress, Projector, UpdateResult
 from ordertrail.projections.schema import BY_NAME, TABLES
+from ordertrail.projections.source import StoredLog
 from ordertrail.projections.sql import run_sql
 from ordertrail.projections.tables import DeltaTables
 
@@ -86,19 +87,21 @@ class Audit:
         self.tables = DeltaTables(root or self.config.delta_dir, storage_options)
         self.auto_refresh = refresh
         self._projector: Projector | None = None
-        # The application owns the recorder's connection pool: keep it alive with the projector.
-        self._trail: Any = None
 
     # ---- keeping up with the log -------------------------------------------------------------
 
     @property
     def projector(self) -> Projector:
         if self._projector is None:
-            from ordertrail.adapters.trail import OrderTrail
-
-            self._trail = OrderTrail(self.config)
-            self._projector = Projector(self._trail.recorder, self.tables)
+            # The store is opened read-only, for reading: never the write-side application.
+            self._projector = Projector(StoredLog(self.config), self.tables)
         return self._projector
+
+    def close(self) -> None:
+        """Close the store's connections (a later query opens them again)."""
+        if self._projector is not None:
+            self._projector.log.close()
+            self._projector = None
 
     def refresh(self, progress: Progress | None = None) -> UpdateResult:
         return self.projector.update(progress)

@@ -31,9 +31,9 @@ from deltalake import DeltaTable
 from ordertrail.domain.errors import OrdertrailError
 from ordertrail.projections.projector import Projector
 from ordertrail.projections.schema import TABLES
-from ordertrail.projections.tables import APP_ID, SNAPSHOT, DeltaTables
+from ordertrail.projections.tables import APP_ID, DeltaTables
 
-NAMES = (*(t.name for t in TABLES), SNAPSHOT.name)
+NAMES = tuple(t.name for t in TABLES)
 REBUILD = "`ordertrail rebuild` recreates it from the event log (the damaged copy is kept aside)"
 
 

@@ -15,6 +15,7 @@ equal.
 from __future__ import annotations
 
 import bisect
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,12 @@ class FillEffect:
     fifo_cost: Decimal | None
     cum_realized_pnl: Decimal
     cum_realized_pnl_avg: Decimal
+
+
+def _text(x: Decimal) -> str:
+    """One text per value (``10`` and ``10.0000000000`` are one price): a position resumed
+    from the tables and one folded from the events store the same running state."""
+    return format(x.normalize(), "f") if x else "0"
 
 
 def _sign(x: Decimal) -> int:
@@ -200,16 +207,54 @@ class Position:
     foreign_commissions: set[str] = field(default_factory=set)
     # How to step back over each fill applied since the last checkpoint (at most CHECKPOINT).
     undo: list[Undo] = field(default_factory=list)
+    # A position resumed from its running state (``resume``) holds the run after its stored
+    # fills, not the fills themselves: it takes fills after the last one, and commissions of
+    # those; anything else needs the stored fills (``needs_fills``), and the fold swaps it for
+    # the position refolded from them, replaying ``since`` onto it.
+    resumed: bool = False
+    prior_fills: int = 0
+    prior_foreign: int = 0
+    prior_last: SortKey | None = None
+    since: list[tuple[PositionFill | str, Decimal | None, str]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.account, self.con_id)
 
+    @property
+    def fill_count(self) -> int:
+        return self.prior_fills + len(self.fills)
+
+    @property
+    def foreign_count(self) -> int:
+        return self.prior_foreign + len(self.foreign_commissions)
+
+    def _last_key(self) -> SortKey | None:
+        return self.fills[-1].sort_key if self.fills else self.prior_last
+
+    def needs_fills(self, sort_key: SortKey | None = None, base_id: str | None = None) -> bool:
+        """Whether adding a fill at ``sort_key``, or changing fill ``base_id``, needs the
+        stored fills (a resumed position has only the run after them)."""
+        if not self.resumed:
+            return False
+        if base_id is not None:
+            return base_id not in self.sort_keys
+        last = self._last_key()
+        return sort_key is None or (last is not None and not last < sort_key)
+
     def add(self, fill: PositionFill) -> list[str]:
         """Add a fill; returns the execIds (base) whose effect changed."""
-        self.sort_keys[fill.base_id] = fill.sort_key
         fills = self.fills
-        if not fills or fills[-1].sort_key < fill.sort_key:
+        last = self._last_key()
+        if last is None or last < fill.sort_key:
+            self.sort_keys[fill.base_id] = fill.sort_key
+            if self.resumed:
+                fills.append(fill)
+                self.since.append((fill, None, ""))
+                self.effects[fill.base_id] = self.run.apply(
+                    fill.quantity, fill.price, self.multiplier
+                )
+                return [fill.base_id]
             n = len(fills)
             # A refold after a bust can leave the checkpoint for index n in place already.
             if n % CHECKPOINT == 0 and n // CHECKPOINT == len(self.checkpoints):
@@ -220,6 +265,9 @@ class Position:
                 fill.quantity, fill.price, self.multiplier, self.undo
             )
             return [fill.base_id]
+        if self.resumed:
+            raise ValueError("a fill before the last one needs the position's stored fills")
+        self.sort_keys[fill.base_id] = fill.sort_key
         at = bisect.bisect_left(self.fills, fill.sort_key, key=_key)
         self.fills.insert(at, fill)
         return self._refold(at)
@@ -233,10 +281,14 @@ class Position:
 
     def remove(self, base_id: str) -> list[str]:
         """Remove a busted fill; returns the execIds whose effect changed."""
+        if self.resumed:
+            raise ValueError("a bust needs the position's stored fills")
         return self._refold(self._take(base_id))
 
     def replace(self, fill: PositionFill) -> list[str]:
         """A corrected fill replaces the one with the same execId base."""
+        if self.resumed:
+            raise ValueError("a correction needs the position's stored fills")
         at = self._take(fill.base_id)
         self.sort_keys[fill.base_id] = fill.sort_key
         new = bisect.bisect_left(self.fills, fill.sort_key, key=_key)
@@ -272,6 +324,10 @@ class Position:
         return changed
 
     def set_commission(self, base_id: str, amount: Decimal | None, currency: str) -> None:
+        if self.resumed:
+            if base_id not in self.sort_keys:
+                raise ValueError("a stored fill's commission needs the position's stored fills")
+            self.since.append((base_id, amount, currency))
         old = self.commissions.pop(base_id, None)
         if old is not None:
             self.commission -= old
@@ -307,4 +363,44 @@ class Position:
 
     @property
     def last_fill_time(self) -> datetime | None:
-        return self.fills[-1].sort_key[0] if self.fills else None
+        last = self._last_key()
+        return last[0] if last is not None else None
+
+    # ---- the running state, stored with the position's row -----------------------------------
+
+    def running_state(self) -> str:
+        """What a later update needs to go on from here without the fills: exact, as text."""
+        run, last = self.run, self._last_key()
+        scalars = (run.quantity, run.avg_cost, run.realized, run.realized_avg, run.lots_notional)
+        return json.dumps(
+            {
+                "run": [_text(v) for v in scalars],
+                "lots": [[_text(lot.quantity), _text(lot.price)] for lot in run.lots],
+                "commission": _text(self.commission),
+                "foreign": self.foreign_count,
+                "fills": self.fill_count,
+                "last": None if last is None else [last[0].isoformat(), last[1]],
+            }
+        )
+
+    def resume(self, state: str) -> None:
+        """Take the running state ``running_state`` wrote (this position must be empty)."""
+        d = json.loads(state)
+        q, avg, realized, realized_avg, notional = (Decimal(v) for v in d["run"])
+        lots = deque(Lot(Decimal(lq), Decimal(lp)) for lq, lp in d["lots"])
+        self.run = PositionRun(q, avg, realized, realized_avg, lots, notional)
+        self.commission = Decimal(d["commission"])
+        self.prior_foreign = d["foreign"]
+        self.prior_fills = d["fills"]
+        last = d["last"]
+        self.prior_last = None if last is None else (datetime.fromisoformat(last[0]), last[1])
+        self.resumed = True
+
+    def replay_onto(self, full: Position) -> None:
+        """Apply what this resumed position took since its stored state to ``full`` (the same
+        position refolded from its stored fills)."""
+        for item, amount, currency in self.since:
+            if isinstance(item, PositionFill):
+                full.add(item)
+            else:
+                full.set_commission(item, amount, currency)

@@ -1,11 +1,17 @@
 """Bring the Delta tables up to the end of the notification log: incrementally, or rebuilt.
 
-Each table remembers the last notification id it committed (its Delta app transaction). An
-update starts the fold from its snapshot when the snapshot is no further than every table (else
-from the beginning of the log), feeds every later event, and writes each table only the rows
-its own position has not committed yet. Append-only tables (events, position_history) are
-written every ``batch_size`` rows so memory stays bounded; the keyed tables once, at the end
-(their rows are only built then: each is the final state of what changed).
+Each table's commits record its position (the last notification id its rows include) and its
+source (a fingerprint of the store's first event and of the event at that position). An update:
+
+* rebuilds every table when any was built from another store, or from a log that is now
+  shorter or different at its position (the store was replaced or truncated under them);
+* when every table is at one position and few events are new, restores only the state those
+  events touch (``restore.py``), folds them, and writes what changed;
+* otherwise (a table missing or behind the others after a crash, a large backlog) folds from
+  the first event and writes each table only what it has not committed.
+
+Every commit is made against the table version the update read (``tables.py``): when another
+process commits first, the update starts again from what that process wrote.
 """
 
 from __future__ import annotations
@@ -19,15 +25,21 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused, stored_events_with_payload
 from ordertrail.projections.fold import Changes, Projection
+from ordertrail.projections.restore import Restorer
 from ordertrail.projections.schema import TABLES
-from ordertrail.projections.tables import DeltaTables
+from ordertrail.projections.source import LogEvent, StoredLog
+from ordertrail.projections.tables import DeltaTables, Source, TableState
 
 Progress = Callable[[int, int], None]
 BATCH = 25_000
-RETRIES = 3
+# Concurrent updaters each lose a commit at most once per winner's commit: a few attempts.
+RETRIES = 8
+# An update of more new events than this folds from the first event instead (restoring that
+# many keys one lookup at a time would cost more than reading the whole log once).
+RESTORE_LIMIT = 50_000
 
 
-def log_events(recorder: ApplicationRecorder, start: int) -> Iterator[tuple[int, Any, str]]:
+def log_events(recorder: ApplicationRecorder, start: int) -> Iterator[LogEvent]:
     """(notification id, event, stored JSON) after ``start``, in log order."""
     return stored_events_with_payload(recorder, start)
 
@@ -49,83 +61,135 @@ class UpdateResult:
 
 
 class Projector:
-    def __init__(
-        self,
-        recorder: ApplicationRecorder,
-        tables: DeltaTables,
-        *,
-        batch_size: int = BATCH,
-        snapshot: bool = True,
-    ) -> None:
-        self.recorder = recorder
+    def __init__(self, log: StoredLog, tables: DeltaTables, *, batch_size: int = BATCH) -> None:
+        self.log = log
         self.tables = tables
         self.batch_size = batch_size
-        self.snapshot = snapshot
+        tables.drop_legacy_snapshot()
 
     def log_head(self) -> int:
-        return self.recorder.max_notification_id() or 0
+        return self.log.head()
 
     def update(self, progress: Progress | None = None) -> UpdateResult:
         """Fold what the log gained since the tables' last commits."""
+        return self._attempts(lambda: self._update(progress))
+
+    def rebuild(self, progress: Progress | None = None) -> UpdateResult:
+        """Recompute every table from the first event."""
+        return self._attempts(lambda: self._fold(self.tables.states(), True, progress))
+
+    @staticmethod
+    def _attempts(run: Callable[[], UpdateResult]) -> UpdateResult:
         for attempt in range(RETRIES):
             try:
-                return self._run(full=False, progress=progress)
+                with cyclic_gc_paused():
+                    return run()
             except CommitFailedError:
-                # Another process committed the same projection first: start again from its
-                # position (what it wrote is never written twice).
+                # Another process committed to a table first: start again from what it wrote
+                # (nothing is ever committed twice).
                 if attempt == RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
-    def rebuild(self, progress: Progress | None = None) -> UpdateResult:
-        """Recompute every table from the first event."""
-        return self._run(full=True, progress=progress)
+    # ---- deciding ----------------------------------------------------------------------------
 
-    def _run(self, *, full: bool, progress: Progress | None) -> UpdateResult:
-        with cyclic_gc_paused():
-            return self._fold(full=full, progress=progress)
-
-    def _fold(self, *, full: bool, progress: Progress | None) -> UpdateResult:
-        committed = self.tables.committed_all()
-        head = self.log_head()
-        if not full and all(v is not None and v >= head for v in committed.values()):
+    def _update(self, progress: Progress | None) -> UpdateResult:
+        states = self.tables.states()
+        head = self.log.head()
+        if not self._same_log(states, head):
+            return self._fold(states, True, progress)
+        positions = {s.position for s in states.values()}
+        if None not in positions and min(p for p in positions if p is not None) >= head:
             return UpdateResult(head, head, 0, rebuilt=False)
-        since = {name: 0 if full or v is None else v for name, v in committed.items()}
-        overwrite = {name: full or v is None for name, v in committed.items()}
-        projection: Projection | None = None
-        if not full and self.snapshot:
-            snap = self.tables.load_snapshot()
-            if snap is not None and snap.head <= min(since.values()):
-                projection = snap
-        if projection is None:
-            projection = Projection()
-        start = projection.head
-        total = max(head - start, 0)
+        low = positions.pop() if len(positions) == 1 else None
+        if low is not None and head - low <= RESTORE_LIMIT:
+            return self._incremental(states, low, progress)
+        return self._fold(states, False, progress)
+
+    def _same_log(self, states: dict[str, TableState], head: int) -> bool:
+        """Whether every table was built, with this code's columns, from this store's log as
+        it still is."""
+        store = self.log.first_fingerprint() or 0
+        heads: dict[int, int | None] = {}
+        for state in states.values():
+            if not state.current_schema:
+                return False
+            src = state.source
+            if src is None or src.position == 0:
+                continue
+            if src.position > head or src.store != store:
+                return False
+            if src.position not in heads:
+                heads[src.position] = self.log.fingerprint_at(src.position)
+            if heads[src.position] != src.head:
+                return False
+        return True
+
+    def _source(self, position: int) -> Source:
+        return Source(
+            self.log.first_fingerprint() or 0,
+            position,
+            self.log.fingerprint_at(position) or 0,
+        )
+
+    # ---- an update that costs what is new ----------------------------------------------------
+
+    def _incremental(
+        self, states: dict[str, TableState], low: int, progress: Progress | None
+    ) -> UpdateResult:
+        events = list(self.log.after(low))
+        if progress is not None:
+            progress(0, len(events))
+        restorer = Restorer(self.log, states, low)
+        projection = restorer.projection(events)
+        for nid, event, payload in events:
+            projection.feed(nid, event, payload)
+        restorer.journal_rows(projection)
+        source = self._source(projection.head)
+        since = dict.fromkeys(states, low)
+        for spec in TABLES:
+            batch = projection.batches(since, (spec.name,))[spec.name]
+            self.tables.write(states[spec.name], batch, source, overwrite=False)
+        if progress is not None:
+            progress(len(events), len(events))
+        return UpdateResult(low, projection.head, len(events), rebuilt=False)
+
+    # ---- folding from the first event --------------------------------------------------------
+
+    def _fold(
+        self, states: dict[str, TableState], full: bool, progress: Progress | None
+    ) -> UpdateResult:
+        """Fold the whole log; write each table what it lacks (everything when ``full``)."""
+        since = {n: 0 if full or s.position is None else s.position for n, s in states.items()}
+        overwrite = {n: full or s.position is None for n, s in states.items()}
+        states = dict(states)
+        head = self.log.head()
+        projection = Projection()
         count = 0
         if progress is not None:
-            progress(0, total)
-        for nid, event, payload in log_events(self.recorder, start):
+            progress(0, head)
+        for nid, event, payload in self.log.after(0):
             projection.feed(nid, event, payload)
             count += 1
             if projection.changes.size >= self.batch_size:
-                self._flush(projection, since, overwrite, final=False)
+                self._flush(projection, states, since, overwrite, final=False)
             if progress is not None and count % 10_000 == 0:
-                progress(count, max(total, count))
-        self._flush(projection, since, overwrite, final=True)
-        if self.snapshot:
-            self.tables.save_snapshot(projection)
+                progress(count, max(head, count))
+        self._flush(projection, states, since, overwrite, final=True)
         if progress is not None:
-            progress(count, max(total, count))
-        return UpdateResult(start, projection.head, count, rebuilt=full)
+            progress(count, max(head, count))
+        return UpdateResult(0, projection.head, count, rebuilt=full)
 
     def _flush(
         self,
         projection: Projection,
+        states: dict[str, TableState],
         since: dict[str, int],
         overwrite: dict[str, bool],
         *,
         final: bool,
     ) -> None:
+        source = self._source(projection.head)
         for spec in TABLES:
             if not (final or spec.append_only):
                 continue
@@ -134,7 +198,7 @@ class Projector:
                 continue
             # One table's rows at a time: only its Arrow table is alive while it is written.
             batch = projection.batches(since, (name,))[name]
-            self.tables.write(spec, batch, projection.head, overwrite=overwrite[name])
+            states[name] = self.tables.write(states[name], batch, source, overwrite=overwrite[name])
             del batch
             overwrite[name] = False
             since[name] = projection.head

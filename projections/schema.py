@@ -70,7 +70,8 @@ class TableSpec:
     append_only: bool
     keys: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ()
-    # Columns compaction z-orders by, so that file statistics skip what a lookup does not need.
+    # Columns compaction z-orders an append-only table by, so that file statistics skip what a
+    # lookup does not need (the keyed tables are kept sorted by their keys: ``tables.py``).
     z_order: tuple[str, ...] = ()
 
 
@@ -194,7 +195,6 @@ FILLS = TableSpec(
     ),
     append_only=False,
     keys=("exec_base_id",),
-    z_order=("order_id",),
 )
 
 _POSITION_COLUMNS: list[tuple[str, pa.DataType]] = [
@@ -217,7 +217,16 @@ _POSITION_COLUMNS: list[tuple[str, pa.DataType]] = [
 
 POSITIONS = TableSpec(
     "positions",
-    pa.schema([*_POSITION_COLUMNS, ("updated_recorded", TS), ("notification_id", pa.int64())]),
+    pa.schema(
+        [
+            *_POSITION_COLUMNS,
+            ("updated_recorded", TS),
+            ("notification_id", pa.int64()),
+            # Exact quantity, costs, PnL and open FIFO lots (JSON): the next update goes on
+            # from here without reading the position's fills.
+            ("running_state", pa.string()),
+        ]
+    ),
     append_only=False,
     keys=("account", "con_id"),
 )

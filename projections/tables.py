@@ -1,194 +1,91 @@
 """The projection's Delta tables: where they live, how a batch is committed, maintenance.
 
-Every commit carries a Delta application transaction (``txn`` action) whose app id names the
-table's projection and whose version is the last notification id the rows include. Rows and
-position are one atomic commit, so a crash leaves a table either before or after a batch, never
-in between; a concurrent writer committing the same app id fails instead of doubling rows.
+Every commit carries Delta application transactions (``txn`` actions) for its table: the last
+notification id the rows include (``APP_ID``), and which log they came from: a fingerprint of
+the store's first event (``STORE_ID``) and of the event at that notification id (``HEAD_ID``).
+Rows and position are one atomic commit, so a crash leaves a table either before or after a
+batch, never in between. A commit is made against the exact table version its position was
+read from, with no retry: a concurrent writer's commit makes it fail (``CommitFailedError``)
+instead of landing the same rows twice.
 """
 
 from __future__ import annotations
 
-import copy
-import copyreg
-import dataclasses
-import io
-import itertools
-import pickle
-from collections.abc import Iterable, Iterator
-from operator import attrgetter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pyarrow as pa  # type: ignore[import-untyped]
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-from ordertrail.domain.state import OrderState
-from ordertrail.domain.values import CommissionReport, ContractRef, Execution, OrderSpec
-from ordertrail.projections import fold, positions
-from ordertrail.projections.fold import Batch, FillRecord, Projection
+from ordertrail.projections.rows import Batch
 from ordertrail.projections.schema import TABLES, TableSpec
 
 APP_ID = "ordertrail.projections.{}"
-SNAPSHOT = TableSpec(
-    "_snapshot",
-    pa.schema(
-        [("notification_id", pa.int64()), ("part", pa.int64()), ("state", pa.large_binary())]
-    ),
-    append_only=False,
-)
-# Bumped whenever the fold's state changes shape: a snapshot of another format is ignored (the
-# fold starts from the first event), never misread.
-SNAPSHOT_FORMAT = 4
-SNAPSHOT_ROW_BYTES = 4 << 20
+STORE_ID = "ordertrail.projections.{}.store"
+HEAD_ID = "ordertrail.projections.{}.head"
+# The folder of the pickled fold snapshot earlier versions kept; deleted on sight (nothing in
+# a data directory may execute code when it is read).
+LEGACY_SNAPSHOT = "_snapshot"
+# The keyed tables are written sorted by their key in files of about this size: a merge then
+# rewrites only the few files whose key range holds the rows it changes (Delta rewrites whole
+# files), not the whole table, so an update costs what it changes.
+KEYED_FILE_BYTES = 8 << 20
 
 
-def _restore(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
-    obj: Any = object.__new__(cls)
-    put = object.__setattr__
-    for name, value in zip(names, values, strict=True):
-        put(obj, name, value)
-    return obj
+def _by_key(spec: TableSpec, data: pa.Table) -> pa.Table:
+    if spec.append_only or not data.num_rows:
+        return data
+    return data.sort_by([(k, "ascending") for k in spec.keys])
 
 
-def _slots_reducer(cls: type) -> Any:
-    """A reducer for a slotted dataclass: its fields' values as one tuple. The dataclass's own
-    ``__getstate__`` calls ``dataclasses.fields`` for every object, which was half the time of
-    pickling a snapshot. Restoring sets the slots without ``__init__`` (no validation), as
-    the dataclass's own ``__setstate__`` does; the names travel once (pickle's memo)."""
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    get = attrgetter(*names)
-    if len(names) == 1:
-        return lambda obj: (_restore, (cls, names, (get(obj),)))
-    return lambda obj: (_restore, (cls, names, get(obj)))
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a table's rows come from: the store (its first event's fingerprint) and the log
+    head they include (the notification id and that event's fingerprint)."""
+
+    store: int
+    position: int
+    head: int
 
 
-_SNAPSHOT_CLASSES: tuple[type, ...] = (
-    OrderState,
-    OrderSpec,
-    ContractRef,
-    Execution,
-    CommissionReport,
-    fold.OrderExtra,
-    fold.FillRecord,
-    positions.Position,
-    positions.PositionRun,
-    positions.PositionFill,
-    positions.FillEffect,
-    positions.Lot,
-    positions.Undo,
-)
-_DISPATCH = copyreg.dispatch_table.copy()
-_DISPATCH.update({cls: _slots_reducer(cls) for cls in _SNAPSHOT_CLASSES})
+@dataclass(frozen=True, slots=True)
+class TableState:
+    """One table as read at one version: the next commit is made against exactly that."""
+
+    spec: TableSpec
+    table: DeltaTable | None
+    source: Source | None  # None: the table does not exist
+
+    @property
+    def position(self) -> int | None:
+        return None if self.source is None else self.source.position
+
+    @property
+    def current_schema(self) -> bool:
+        """Whether the table has this code's columns (a table an older version wrote may not)."""
+        if self.table is None:
+            return True
+        names = [f.name for f in self.table.schema().fields]
+        return names == list(self.spec.schema.names)
 
 
-# Objects per pickled part. Each part has its own memo (``clear_memo``): one memo over the
-# whole fold kept a reference to every object and to every reducer's tuple until the end, which
-# doubled the peak memory of an update.
-_PART = 2_000
+def _props(spec: TableSpec, source: Source) -> CommitProperties:
+    name = spec.name
+    return CommitProperties(
+        max_commit_retries=0,
+        app_transactions=[
+            Transaction(APP_ID.format(name), source.position),
+            Transaction(STORE_ID.format(name), source.store),
+            Transaction(HEAD_ID.format(name), source.head),
+        ],
+    )
 
 
-def _chunks(items: Iterable[Any], size: int | None = None) -> Iterator[list[Any]]:
-    size = max(1, size or _PART)
-    it = iter(items)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
-
-
-# The position's attributes that hold one entry per current fill: pickled in parts. The rest of
-# a position (its run, checkpoints and undo log, which share ``Lot`` objects) is one part.
-_PER_FILL = ("fills", "effects", "sort_keys", "commissions")
-_BIG = frozenset({"orders", "extras", "fills", "positions", "changes"})
-
-
-def _snapshot_parts(projection: Projection) -> Iterator[Any]:
-    """The fold's state as a sequence of self-contained parts. Objects shared by reference stay
-    in one part: an order's state, its extra and its fill records (which share the execution,
-    contract and commission objects); a position's run, checkpoints and undo log (which share
-    lots). Parts share only immutable values, so loading them gives an equal fold."""
-    header = {k: v for k, v in projection.__dict__.items() if k not in _BIG}
-    cores = {}
-    for key, pos in projection.positions.items():
-        core = copy.copy(pos)
-        for name in _PER_FILL:
-            object.__setattr__(core, name, type(getattr(pos, name))())
-        cores[key] = core
-    yield ("header", header, cores)
-    del cores
-    for key, pos in projection.positions.items():
-        for name in _PER_FILL:
-            values = getattr(pos, name)
-            items = values if isinstance(values, list) else values.items()
-            for chunk in _chunks(items):
-                yield ("position", key, name, chunk)
-    by_order: dict[UUID, list[FillRecord]] = {}
-    for rec in projection.fills.values():
-        by_order.setdefault(rec.order_id, []).append(rec)
-    extras = projection.extras
-    for chunk in _chunks(projection.orders.items(), _PART // 4):
-        yield ("orders", [(oid, s, extras[oid], by_order.pop(oid, [])) for oid, s in chunk])
-    # Records of a fill whose order is not in ``orders`` (not expected; kept, never dropped).
-    for chunk in _chunks(r for recs in by_order.values() for r in recs):
-        yield ("fills", chunk)
-
-
-def dump_snapshot(projection: Projection) -> bytes:
-    """Pickle the fold's state with the fast reducers (this pickler only: the classes' own
-    pickling elsewhere is untouched), part by part (``_snapshot_parts``), then an end mark."""
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _DISPATCH
-    pickler.dump(SNAPSHOT_FORMAT)
-    for part in _snapshot_parts(projection):
-        pickler.dump(part)
-        pickler.clear_memo()
-    pickler.dump(("end", (projection.head, len(projection.orders), len(projection.fills))))
-    return buf.getvalue()
-
-
-def load_snapshot_state(blob: bytes) -> Projection | None:
-    # The snapshot is written by this code into the projection's own folder; whoever can
-    # write there can already rewrite every table.
-    # One unpickler per part: each part was pickled with a fresh memo.
-    stream = io.BytesIO(blob)
-    try:
-        if pickle.load(stream) != SNAPSHOT_FORMAT:
-            return None
-    except Exception:  # another format's pickle (a tuple, a Projection): start afresh
-        return None
-    projection = Projection()
-    while True:
-        part = pickle.load(stream)
-        kind = part[0]
-        if kind == "header":
-            projection.__dict__.update(part[1])
-            projection.positions = part[2]
-        elif kind == "position":
-            _, key, name, chunk = part
-            values = getattr(projection.positions[key], name)
-            if isinstance(values, list):
-                values.extend(chunk)
-            else:
-                values.update(chunk)
-        elif kind == "orders":
-            for oid, state, extra, recs in part[1]:
-                projection.orders[oid] = state
-                projection.extras[oid] = extra
-                for rec in recs:
-                    projection.fills[rec.execution.base_id] = rec
-        elif kind == "fills":
-            for rec in part[1]:
-                projection.fills[rec.execution.base_id] = rec
-        elif kind == "end":
-            if part[1] != (projection.head, len(projection.orders), len(projection.fills)):
-                raise ValueError("snapshot parts do not add up")
-            return projection
-        else:
-            raise ValueError(f"unknown snapshot part {kind!r}")
-
-
-def _props(spec: TableSpec, version: int) -> CommitProperties:
-    return CommitProperties(app_transactions=[Transaction(APP_ID.format(spec.name), version)])
+def state_version(state: TableState) -> int:
+    assert state.table is not None
+    version: int = state.table.version()
+    return version
 
 
 class DeltaTables:
@@ -209,23 +106,41 @@ class DeltaTables:
             return None
         return DeltaTable(uri, storage_options=self.storage_options)
 
+    def state(self, spec: TableSpec, version: int | None = None) -> TableState:
+        uri = self.uri(spec.name)
+        if not DeltaTable.is_deltatable(uri, storage_options=self.storage_options):
+            return TableState(spec, None, None)
+        dt = DeltaTable(uri, version=version, storage_options=self.storage_options)
+        name = spec.name
+        position = dt.transaction_version(APP_ID.format(name))
+        store = dt.transaction_version(STORE_ID.format(name))
+        head = dt.transaction_version(HEAD_ID.format(name))
+        return TableState(spec, dt, Source(store or 0, position or 0, head or 0))
+
+    def states(self) -> dict[str, TableState]:
+        return {t.name: self.state(t) for t in TABLES}
+
     def committed(self, spec: TableSpec) -> int | None:
         """The last notification id committed to the table, or None when it does not exist."""
-        dt = self.table(spec.name)
-        if dt is None:
-            return None
-        version: int | None = dt.transaction_version(APP_ID.format(spec.name))
-        return version if version is not None else 0
+        return self.state(spec).position
 
     def committed_all(self) -> dict[str, int | None]:
         return {t.name: self.committed(t) for t in TABLES}
 
-    def write(self, spec: TableSpec, batch: Batch, version: int, *, overwrite: bool) -> None:
-        """Commit one batch and the table's log position together."""
-        props = _props(spec, version)
-        data = batch.table
-        dt = None if overwrite else self.table(spec.name)
+    def write(
+        self, state: TableState, batch: Batch, source: Source, *, overwrite: bool
+    ) -> TableState:
+        """Commit one batch and the table's source together, against the version ``state``
+        was read at; returns the table as of this commit."""
+        spec = state.spec
+        props = _props(spec, source)
+        data = _by_key(spec, batch.table)
+        size = None if spec.append_only else KEYED_FILE_BYTES
+        dt = state.table
         if dt is None:
+            # A table that did not exist: if another process creates it first, this overwrites
+            # its version with the same rows from the first event, and that process's next
+            # commit fails.
             write_deltalake(
                 self.uri(spec.name),
                 data,
@@ -234,9 +149,25 @@ class DeltaTables:
                 partition_by=list(spec.partition_by) or None,
                 storage_options=self.storage_options,
                 commit_properties=props,
+                target_file_size=size,
             )
-        elif not batch:
-            # Nothing changed here, but the position must still move with the others.
+            return self.state(spec)
+        base = state_version(state)
+        if overwrite:
+            write_deltalake(
+                dt,
+                data,
+                mode="overwrite",
+                schema_mode="overwrite",
+                partition_by=list(spec.partition_by) or None,
+                commit_properties=props,
+                target_file_size=size,
+            )
+        elif spec.append_only and batch:
+            write_deltalake(dt, data, mode="append", commit_properties=props)
+        elif not batch or not self._merge(dt, spec, data, batch, props):
+            # Nothing changed here (a merge that changes nothing commits nothing), but the
+            # position must still move with the others.
             dt.create_write_transaction(
                 actions=[],
                 mode="append",
@@ -244,22 +175,20 @@ class DeltaTables:
                 partition_by=list(spec.partition_by) or None,
                 commit_properties=props,
             )
-        elif spec.append_only:
-            write_deltalake(dt, data, mode="append", commit_properties=props)
-        else:
-            self._merge(dt, spec, data, batch, props)
+        return self.state(spec, base + 1)
 
     @staticmethod
     def _merge(
         dt: DeltaTable, spec: TableSpec, data: pa.Table, batch: Batch, props: CommitProperties
-    ) -> None:
+    ) -> bool:
+        """Upsert and delete by key; whether it committed anything."""
         deleted = pa.array([False] * data.num_rows + [True] * len(batch.deletes), pa.bool_())
         if batch.deletes:
             gone = [dict(zip(spec.keys, key, strict=True)) for key in batch.deletes]
             data = pa.concat_tables([data, pa.Table.from_pylist(gone, schema=spec.schema)])
         source = data.append_column("_deleted", deleted)
         on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
-        (
+        metrics = (
             dt.merge(
                 source, predicate=on, source_alias="s", target_alias="t", commit_properties=props
             )
@@ -268,38 +197,17 @@ class DeltaTables:
             .when_not_matched_insert_all(predicate="NOT s._deleted", except_cols=["_deleted"])
             .execute()
         )
-
-    # ---- the fold's snapshot: a cache, never the source of truth -----------------------------
-
-    def load_snapshot(self) -> Projection | None:
-        dt = self.table(SNAPSHOT.name)
-        if dt is None:
-            return None
-        if "part" not in [f.name for f in dt.schema().fields]:  # format 2: one row, no part
-            return None
-        table = dt.to_pyarrow_table(columns=["part", "state"]).sort_by("part")
-        parts = table.column("part").to_pylist()
-        if not parts or parts != list(range(len(parts))):
-            return None
-        blob = b"".join(chunk.as_py() for chunk in table.column("state"))
-        del table
-        return load_snapshot_state(blob)
-
-    def save_snapshot(self, projection: Projection) -> None:
-        blob = dump_snapshot(projection)
-        # In slices of a few MiB, one row each: a single cell of the whole blob cost the Parquet
-        # writer several times its size.
-        rows = [
-            (projection.head, i, blob[start : start + SNAPSHOT_ROW_BYTES])
-            for i, start in enumerate(range(0, len(blob), SNAPSHOT_ROW_BYTES))
-        ]
-        del blob
-        self.write(
-            SNAPSHOT,
-            Batch.of(SNAPSHOT, rows),
-            projection.head,
-            overwrite=True,
+        return bool(
+            metrics.get("num_target_files_added") or metrics.get("num_target_files_removed")
         )
+
+    def drop_legacy_snapshot(self) -> None:
+        """Earlier versions kept a pickled snapshot of the fold here: remove it unread."""
+        if "://" in self.root:
+            return
+        import shutil
+
+        shutil.rmtree(Path(self.root) / LEGACY_SNAPSHOT, ignore_errors=True)
 
     # ---- maintenance -------------------------------------------------------------------------
 
@@ -310,7 +218,9 @@ class DeltaTables:
             dt = self.table(spec.name)
             if dt is None:
                 continue
-            if spec.z_order:
+            if not spec.append_only:
+                metrics = dt.optimize.z_order(list(spec.keys), target_size=KEYED_FILE_BYTES)
+            elif spec.z_order:
                 metrics = dt.optimize.z_order(list(spec.z_order))
             else:
                 metrics = dt.optimize.compact()
@@ -324,7 +234,7 @@ class DeltaTables:
     def vacuum(self, retention_hours: int = 168, *, dry_run: bool = False) -> dict[str, int]:
         """Delete files no current version references, older than the retention."""
         out: dict[str, int] = {}
-        for spec in (*TABLES, SNAPSHOT):
+        for spec in TABLES:
             dt = self.table(spec.name)
             if dt is None:
                 continue

@@ -45,6 +45,8 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
     assert report["tape_replay"]["replay_messages_per_s"] > 0
     assert report["projections"]["rebuild_events_per_s"] > 0
     assert set(report["projections"]["queries"]) >= {"timeline_ms", "sql_aggregate_ms"}
+    incremental = report["projections"]["incremental"]
+    assert incremental["large"]["events"] == 10 * incremental["small"]["events"] == 6000
 
 
 def test_bench_refuses_an_unknown_suite() -> None:

@@ -82,13 +82,19 @@ def stored_events_with_payload(
 def _decoded(
     recorder: ApplicationRecorder, start: int, *, with_payload: bool
 ) -> Iterator[tuple[int, Any, str]]:
+    return decode_rows(stored_rows(recorder, start), with_payload)
+
+
+def decode_rows(rows: Iterable[Row], with_payload: bool) -> Iterator[tuple[int, Any, str]]:
+    """Stored rows (``stored_rows``' shape) as (notification id, domain event, stored JSON or
+    "")."""
     decoders: dict[str, Callable[[bytes], tuple[type, dict[str, Any]]]] = {}
     # An order's events share one id: parse its UUID once (SQLite stores the hex text). Bounded,
     # so a long log does not keep one entry per order it ever saw.
     ids: dict[Any, UUID] = {}
     new = object.__new__
     put = object.__setattr__
-    for nid, oid, version, topic, state in stored_rows(recorder, start):
+    for nid, oid, version, topic, state in rows:
         decode = decoders.get(topic)
         if decode is None:
             decode = decoders[topic] = event_decoder(topic)

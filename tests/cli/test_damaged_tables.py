@@ -74,7 +74,6 @@ DAMAGES: list[tuple[Callable[[Path], None], str]] = [
     (corrupt_log, "fills"),
     (truncated_parquet, "orders"),
     (missing_parquet, "orders"),
-    (corrupt_log, "_snapshot"),
 ]
 
 

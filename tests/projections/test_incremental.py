@@ -8,13 +8,11 @@ parent, plus busted executions; they go through the real ``OrderTrail`` into SQL
 
 from __future__ import annotations
 
-import pickle
 import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -23,15 +21,11 @@ from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.facts import ExecutionBust
 from ordertrail.domain.values import ContractRef, OrderSpec, OrderType
-from ordertrail.projections import tables
-from ordertrail.projections.api import Audit
 from ordertrail.projections.fold import Projection
 from ordertrail.projections.positions import Position
 from ordertrail.projections.projector import log_events
 from ordertrail.projections.schema import TABLES
-from ordertrail.projections.tables import dump_snapshot, load_snapshot_state
 from tests.conftest import Clock
-from tests.projections.test_tables import contents
 from tests.strategies import ExecutionFact, Fact, feed_trail, ib_fact_sequences, order_specs
 
 PLAIN_TYPES = [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.STOP_LIMIT]
@@ -160,14 +154,6 @@ def test_fold_in_chunks_equals_fold_at_once(history: History, data: st.DataObjec
         for nid, event, payload in chunk:
             part.feed(nid, event, payload)
         in_chunks.apply(part, since)
-        snapshot = data.draw(st.sampled_from(["", "pickle", "parts"]), label="snapshot")
-        if snapshot == "pickle":
-            part = pickle.loads(pickle.dumps(part))
-        elif snapshot == "parts":  # as the projector saves it, in parts of very few objects
-            with patch.object(tables, "_PART", 2):
-                loaded = load_snapshot_state(dump_snapshot(part))
-            assert loaded is not None
-            part = loaded
     assert in_chunks.rows == at_once.rows
     # And both agree with positions folded afresh from the final fills in execution order.
     for pos in whole.positions.values():
@@ -178,22 +164,3 @@ def test_fold_in_chunks_equals_fold_at_once(history: History, data: st.DataObjec
             fresh.add(fill)
         assert fresh.effects == pos.effects
         assert sum((f.quantity for f in pos.fills), Decimal(0)) == pos.quantity
-
-
-@settings(max_examples=8, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(history=histories(), data=st.data())
-def test_delta_tables_updated_in_chunks_equal_a_rebuild(
-    history: History, data: st.DataObject
-) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        config = StoreConfig.resolve(Path(tmp) / "data")
-        trail = OrderTrail(config, clock=Clock())
-        place(trail, history)
-        audit = Audit(config)
-        sizes = data.draw(st.lists(st.integers(1, 10), max_size=4), label="chunks")
-        for chunk in chunked(history.steps, sizes):
-            record(trail, history, chunk)
-            audit.refresh()
-        rebuilt = Audit(config, root=Path(tmp) / "rebuilt")
-        rebuilt.rebuild()
-        assert contents(audit) == contents(rebuilt)
