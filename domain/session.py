@@ -38,6 +38,7 @@ class SessionMessageRecorded(Aggregate.Event):
     """An IB message about no order, as IB sent it."""
 
     ts_event: datetime | None
+    client_id: int
     code: int
     message: str
     req_id: int
@@ -81,6 +82,7 @@ class SessionLog(Aggregate):
             SessionMessageRecorded,
             timestamp=ts_recorded,
             ts_event=fact.ts_event,
+            client_id=fact.client_id,
             code=fact.code,
             message=fact.message,
             req_id=fact.req_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ordertrail.domain import events as ev
+from ordertrail.domain.session import SessionMessageRecorded
 
 
 def summary(e: Any) -> str:
@@ -45,6 +46,10 @@ def summary(e: Any) -> str:
     if t is ev.ErrorReported:
         effect = f" ({e.effect.replace('_', ' ')})" if e.effect else ""
         return f"IB error {e.code}: {e.message}{effect}"
+    if t is SessionMessageRecorded:
+        about = f" (reqId {e.req_id})" if e.req_id > 0 else ""
+        code = f"IB {e.code}: " if e.code else ""
+        return f"session, clientId {e.client_id}{about}: {code}{e.message}"
     if t is ev.AnomalyRecorded:
         return f"ANOMALY {e.kind}: received {e.received}; expected {e.expected}"
     if t is ev.CancelRequested:

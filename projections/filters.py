@@ -108,9 +108,7 @@ class Filters:
         hi = None if until is None else parse_bound(until, zi, end=True)
         if lo is not None and hi is not None and hi <= lo:
             raise ValueError(f"--until ({until}) is not after --since ({since})")
-        return cls(
-            lo, hi, _many(symbol), _many(account), _many(status), _many(origin), zi.key
-        )
+        return cls(lo, hi, _many(symbol), _many(account), _many(status), _many(origin), zi.key)
 
     def window(self, frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
         if self.since is not None:
@@ -130,9 +128,9 @@ class Filters:
         ):
             if wanted and column in names:
                 if column == "status":
-                    frame = frame.filter(pl.col(column).str.to_lowercase().is_in(
-                        [w.lower() for w in wanted]
-                    ))
+                    frame = frame.filter(
+                        pl.col(column).str.to_lowercase().is_in([w.lower() for w in wanted])
+                    )
                 else:
                     frame = frame.filter(pl.col(column).is_in(list(wanted)))
         if time_column is not None:

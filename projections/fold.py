@@ -25,6 +25,7 @@ from ordertrail.domain.events import (
     ExecutionRecorded,
     OrderCreated,
 )
+from ordertrail.domain.session import SessionMessageRecorded
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.values import CommissionReport, Execution, exec_base_id
 from ordertrail.projections.describe import summary
@@ -118,6 +119,8 @@ class Projection(TableRows):
         else:
             found = self.orders.get(oid)
             if found is None:
+                if t is SessionMessageRecorded:
+                    self._session_message(nid, event, payload)
                 # An event of an order whose creation is not in the log: nothing to fold into.
                 self.head = nid
                 return
@@ -159,6 +162,27 @@ class Projection(TableRows):
             )
         )
         self.head = nid
+
+    def _session_message(self, nid: int, event: Any, payload: str | None) -> None:
+        """IB's messages about no order land in ``events`` beside the orders' own, keyed by the
+        session (client id) rather than an order, so the errors view lists them too."""
+        ts = event.timestamp
+        self.changes.events.append(
+            (
+                nid,
+                str(event.originator_id),
+                f"session:{event.client_id}",
+                event.originator_version,
+                "SessionMessageRecorded",
+                event.ts_event,
+                ts,
+                ts.date(),
+                "",
+                None,
+                summary(event),
+                payload,
+            )
+        )
 
     @staticmethod
     def _oca_key(state: OrderState) -> str:

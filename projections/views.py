@@ -25,19 +25,33 @@ PROBLEM_EVENTS = ("ErrorReported", "AnomalyRecorded", "RiskDenied", "CancelRefus
 
 
 def errors(audit: Audit, filters: Filters) -> pl.DataFrame:
-    """Every IB error, anomaly and refusal, with its order's key, account and symbol."""
+    """Every IB error, anomaly and refusal, with its order's key, account and symbol — and IB's
+    messages about no order (connectivity, farm status, an error for an order id no one can
+    know), keyed by their session, unless the filters ask for orders of some kind."""
     if audit.auto_refresh:
         audit.refresh()
     orders = filters.match(audit.scan("orders")).select(
         "order_id", "client_order_id", "perm_id", "account", "symbol", "origin"
     )
+    about_orders = bool(filters.symbols or filters.accounts or filters.statuses or filters.origins)
+    kinds = PROBLEM_EVENTS if about_orders else (*PROBLEM_EVENTS, "SessionMessageRecorded")
     return (
         filters.window(audit.scan("events"), "ts_recorded")
-        .filter(pl.col("event_type").is_in(PROBLEM_EVENTS))
-        .join(orders, on="order_id", how="inner")
+        .filter(pl.col("event_type").is_in(kinds))
+        .join(orders, on="order_id", how="inner" if about_orders else "left")
         .select(
-            "ts_recorded", "ts_event", "order_key", "client_order_id", "perm_id", "account",
-            "symbol", "origin", "event_type", "status", "summary", "notification_id",
+            "ts_recorded",
+            "ts_event",
+            "order_key",
+            "client_order_id",
+            "perm_id",
+            "account",
+            "symbol",
+            "origin",
+            "event_type",
+            "status",
+            "summary",
+            "notification_id",
         )
         .sort("notification_id")
         .collect()
