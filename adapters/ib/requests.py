@@ -157,4 +157,5 @@ class RequestRecorder:
                 advanced_reject=e.advanced_reject,
                 ts_event=e.ts_event,
             )
-            self._counted(self.trail.record(None, fact), "session", f"session {e.code}")
+            filed = self.trail.record(None, fact, at=waiting.arrived)
+            self._counted(filed, "session", f"session {e.code}")

@@ -303,10 +303,21 @@ class OrderTrail(Application[UUID]):
 
     # ---- facts: the one entrance -------------------------------------------------------------
 
-    def record(self, key: FactKey | None, fact: Fact) -> bool | None:
+    def record(
+        self, key: FactKey | None, fact: Fact, *, at: datetime | None = None
+    ) -> bool | None:
         """Record one fact. True: recorded; False: a repeat, nothing stored; None: its order (or,
         for a commission report, its execution) is not known yet, so it waits and is recorded as
-        soon as it is."""
+        soon as it is. ``at``: the recording time, when it is not now (a fact that waited)."""
+        if at is None:
+            return self._record_fact(key, fact)
+        clock, self.clock = self.clock, lambda: at
+        try:
+            return self._record_fact(key, fact)
+        finally:
+            self.clock = clock
+
+    def _record_fact(self, key: FactKey | None, fact: Fact) -> bool | None:
         if isinstance(fact, SessionError):
             return self._record_session(fact)
         if isinstance(fact, OrderObserved):
@@ -320,7 +331,7 @@ class OrderTrail(Application[UUID]):
         key = key or FactKey()
         oid = self.resolve(key)
         if oid is None:
-            self.waiting.add(Waiting(key, fact))
+            self.waiting.add(Waiting(key, fact, arrived=self.clock()))
             return None
         recorded = self._record_on(oid, fact)
         if isinstance(fact, _INTRODUCING):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ordertrail.adapters.trail.keys import FactKey
 from ordertrail.domain.facts import OrderFact
@@ -21,6 +22,9 @@ from ordertrail.domain.values import ContractRef
 class Waiting:
     key: FactKey
     fact: OrderFact
+    # When it arrived: a fact that never finds its order is filed (the session log) as of
+    # then, so a replay files it at the same time as the live run did.
+    arrived: datetime | None = None
     # What an execution's order would be made of if it never shows up.
     contract: ContractRef | None = None
 

@@ -167,7 +167,7 @@ async def random_session(s: Live, plan: list[Step]) -> None:
         await asyncio.sleep(0.005)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(plan=steps)
 def test_random_sessions_replay_identically(plan: list[Step]) -> None:
     errors = IbErrorLog()
