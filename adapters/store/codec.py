@@ -226,7 +226,7 @@ def event_reader() -> Callable[[str, bytes, UUID, int], Any]:
         cls, d = decode(state)
         d["originator_id"] = originator_id
         d["originator_version"] = version
-        event = new(cls)
+        event: Any = new(cls)
         put(event, "__dict__", d)
         return event
 

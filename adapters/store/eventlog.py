@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -218,7 +219,8 @@ class EventLog:
             path = Path(getattr(recorder, "datastore").pool.db_name)  # noqa: B009
             table = getattr(recorder, "events_table_name", SQLITE_TABLE)
             return cls(_SqliteSource(path, table), str(path))
-        return cls(_RecorderSource(recorder), type(recorder).__name__)
+        # The log does not own the recorder, nor keep it alive: its application does.
+        return cls(_RecorderSource(weakref.proxy(recorder)), type(recorder).__name__)
 
     def __enter__(self) -> EventLog:
         return self
