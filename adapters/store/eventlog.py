@@ -283,6 +283,7 @@ class EventLog:
         if position <= 0:
             return None
         page = self._source.page(position - 1, 1)
+        self.rows_read += len(page)
         if not page or page[0][0] != position:
             return None
         _, oid, version, _, state = page[0]
@@ -293,6 +294,7 @@ class EventLog:
         A store replaced by another (emptied and recorded again, or another file or database
         under the same name) has another first event unless it recorded the very same one."""
         page = self._source.page(0, 1)
+        self.rows_read += len(page)
         if not page:
             return None
         _, oid, version, _, state = page[0]
