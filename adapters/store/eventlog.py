@@ -195,13 +195,15 @@ def entry_mark(originator_id: UUID, version: int, state: bytes) -> str:
 class EventLog:
     """Read-only access to the notification log (see the module docstring).
 
-    ``rows_read`` counts the rows fetched from the store, so tests (and callers) can see that a
+    ``rows_read`` counts the rows of the log fetched from the store and ``order_rows_read`` those
+    fetched for one order's history (``order_events``), so tests (and callers) can see that a
     follower read only what was new."""
 
     def __init__(self, source: _Source, describe: str) -> None:
         self._source = source
         self.describe = describe
         self.rows_read = 0
+        self.order_rows_read = 0
 
     @classmethod
     def open(cls, config: StoreConfig) -> EventLog:
@@ -273,7 +275,7 @@ class EventLog:
         """One order's decoded events with a version below ``below_version``, oldest first."""
         read = event_reader()
         rows = self._source.order_rows(originator_id, below_version)
-        self.rows_read += len(rows)
+        self.order_rows_read += len(rows)
         return [read(topic, state, originator_id, version) for _, _, version, topic, state in rows]
 
     def mark(self, position: int) -> str | None:
