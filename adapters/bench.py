@@ -201,28 +201,43 @@ def _baseline_scan(path: Path) -> int:
 
 
 def bench_rebuild(events: int, repeats: int) -> dict[str, Any]:
+    """The order-state rebuild from a read-only EventLog (no application constructed): every
+    order, only the open ones, and (for comparison) the general codec's events folded."""
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.store.eventlog import EventLog
     from ordertrail.adapters.store.rebuild import fold_orders
     from ordertrail.adapters.store.verify import verify
 
     with tempfile.TemporaryDirectory() as d:
         directory = Path(d)
         written, _ = populate(directory, events)
-        app = _fresh_app(directory)
-        sqlite_path = app.config.sqlite_path
-        rebuild = _median_rate(written, repeats, lambda: fold_orders(app.recorder))
-        baseline = _median_rate(written, repeats, lambda: _baseline_scan(sqlite_path))
+        config = StoreConfig.resolve(directory)
+        with EventLog.open(config) as log:
+            rebuild = _median_rate(written, repeats, lambda: fold_orders(log))
+            open_only = _median_rate(written, repeats, lambda: fold_orders(log, open_only=True))
+            general = _median_rate(
+                written, repeats, lambda: fold_events(e for _, e in log.events())
+            )
+            baseline = _median_rate(written, repeats, lambda: _baseline_scan(config.sqlite_path))
         # What `rebuild` adds before it folds: the tamper check over the same rows.
+        app = _fresh_app(directory)
         check = _median_rate(written, repeats, lambda: verify(app.recorder, None))
         app.close()
         memory = _rebuild_memory(directory)
+        memory_open = _rebuild_memory(directory, open_only=True)
     return {
         "events": written,
         "rebuild": rebuild,
+        "rebuild_open_only": open_only,
+        "rebuild_general_codec": general,
         "baseline_sqlite_orjson": baseline,
         "rebuild_vs_baseline": round(rebuild["events_per_s"] / baseline["events_per_s"], 3),
         "verify": check,
         "verify_vs_rebuild": round(check["events_per_s"] / rebuild["events_per_s"], 3),
+        "open_only_vs_baseline": round(open_only["events_per_s"] / baseline["events_per_s"], 3),
+        "general_codec_vs_baseline": round(general["events_per_s"] / baseline["events_per_s"], 3),
         "memory": memory,
+        "memory_open_only": memory_open,
     }
 
 
@@ -289,16 +304,17 @@ def peak_memory(setup: str, work: str, *args: str) -> dict[str, Any]:
     }
 
 
-def _rebuild_memory(directory: Path) -> dict[str, Any]:
+def _rebuild_memory(directory: Path, *, open_only: bool = False) -> dict[str, Any]:
     result = peak_memory(
         """
-from ordertrail.adapters.trail import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import fold_orders
-app = OrderTrail(StoreConfig.resolve(Path(sys.argv[1])))
+log = EventLog.open(StoreConfig.resolve(Path(sys.argv[1])))
+log.head()
 """,
-        """
-states, _ = fold_orders(app.recorder)
+        f"""
+states, _ = fold_orders(log, open_only={open_only})
 extra["orders"] = len(states)
 """,
         str(directory),
