@@ -65,11 +65,20 @@ class _SqliteSource:
         self.path = path
         self.table = table
         self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] = (0, 0)
 
-    def _connect(self) -> sqlite3.Connection | None:
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            raise StoreUnavailable(
+                f"cannot open the event store {self.path}: no such file"
+            ) from None
+        # A store deleted and recorded again under the same name is another file: a
+        # connection to the old one would go on reading the old history.
+        if self._conn is not None and (st.st_dev, st.st_ino) != self._file:
+            self.close()
         if self._conn is None:
-            if not self.path.is_file():
-                raise StoreUnavailable(f"cannot open the event store {self.path}: no such file")
             # As a URI the path must be percent-encoded: a data directory named "trading #2"
             # or "50%" would otherwise open another file (or none). Autocommit: a read holds
             # no snapshot between statements, so the WAL never grows behind a reader.
@@ -77,12 +86,11 @@ class _SqliteSource:
             with opening(StoreConfig(self.path.parent)):
                 conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
                 conn.execute("PRAGMA query_only = 1")
-            self._conn = conn
+            self._conn, self._file = conn, (st.st_dev, st.st_ino)
         return self._conn
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         conn = self._connect()
-        assert conn is not None
         try:
             return conn.execute(sql.format(table=self.table), params).fetchall()
         except sqlite3.OperationalError as e:

@@ -185,8 +185,7 @@ def test_identity_and_marks_tell_a_replaced_store(tmp_path: Path, clock: Clock) 
     follower = Counter(log)
     assert follower.catch_up() == head
     trail.close()
-    # The store is emptied and another session recorded: same file name, another history.
-    log.close()
+    # The store is deleted and another session recorded: same file name, another history.
     for p in config.data_dir.iterdir():
         p.unlink()
     other = OrderTrail(config, clock=Clock(step=clock.step * 7))
