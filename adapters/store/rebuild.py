@@ -26,24 +26,36 @@ Source: TypeAlias = EventLog | ApplicationRecorder
 Reload: TypeAlias = Callable[[UUID, int], OrderState | None]
 
 
-def event_log(source: Source) -> EventLog:
-    return source if isinstance(source, EventLog) else EventLog.on(source)
+@contextmanager
+def reading(source: Source) -> Iterator[EventLog]:
+    """The log of ``source``: itself, or one opened on a recorder and closed afterwards."""
+    if isinstance(source, EventLog):
+        yield source
+        return
+    log = EventLog.on(source)
+    try:
+        yield log
+    finally:
+        log.close()
 
 
 def stored_rows(source: Source, start: int = 0) -> Iterator[Row]:
     """(notification id, originator id, version, topic, state) in log order after ``start``."""
-    return event_log(source).rows(start)
+    with reading(source) as log:
+        yield from log.rows(start)
 
 
 def stored_events(source: Source, start: int = 0) -> Iterator[tuple[int, Any]]:
     """(notification id, domain event) in log order, decoded by the event classes' types."""
-    return event_log(source).events(start)
+    with reading(source) as log:
+        yield from log.events(start)
 
 
 def stored_events_with_payload(source: Source, start: int = 0) -> Iterator[tuple[int, Any, str]]:
     """(notification id, domain event, stored JSON text): for read models that keep the raw."""
-    for entry in event_log(source).after(start):
-        yield entry.id, entry.event, entry.state.decode()
+    with reading(source) as log:
+        for entry in log.after(start):
+            yield entry.id, entry.event, entry.state.decode()
 
 
 def fold_events(
@@ -102,7 +114,18 @@ def fold_orders(
     Rows are decoded by msgspec into structs that carry the events' own ``fold`` and
     ``new_state`` (typed_decode.py): the same functions the aggregate applies, without the
     general codec's per-field conversions in Python."""
-    log = event_log(source)
+    with reading(source) as log:
+        return _fold_log(log, start, states, progress, open_only=open_only)
+
+
+def _fold_log(
+    log: EventLog,
+    start: int,
+    states: dict[UUID, OrderState] | None,
+    progress: Callable[[int], None] | None,
+    *,
+    open_only: bool,
+) -> tuple[dict[UUID, OrderState], int]:
     out: dict[UUID, OrderState] = {} if states is None else states
     reload = _reloader(log) if open_only else None
     done = DONE if open_only else frozenset()
