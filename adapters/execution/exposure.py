@@ -25,6 +25,7 @@ from ordertrail.domain.events import (
     ExecutionCorrected,
     ExecutionRecorded,
     OrderCreated,
+    OrderEvent,
 )
 from ordertrail.domain.risk import RiskContext
 from ordertrail.domain.state import OrderState
@@ -114,6 +115,8 @@ class Exposure(Follower):
         state: OrderState | None
         if isinstance(event, OrderCreated):
             state = event.new_state()
+        elif not isinstance(event, OrderEvent):
+            return  # another aggregate's event (the session log's messages)
         else:
             state = self.open.get(oid) or order_state(self.log, oid, entry.originator_version)
             if state is None:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, TypeAlias
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.utils import resolve_topic
 
 from ordertrail.adapters.store.eventlog import EventLog, Row, uuid_reader
 from ordertrail.adapters.store.typed_decode import created_types, foldable_reader
-from ordertrail.domain.events import OrderCreated
+from ordertrail.domain.events import OrderCreated, OrderEvent
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import DONE
 
@@ -89,6 +91,8 @@ def fold_events(
             else:
                 state = out.get(oid)
                 if state is None:
+                    if not isinstance(event, OrderEvent):
+                        continue
                     state = _reloaded(out, reload, oid, event.originator_version)
                     if state is None:
                         continue
@@ -145,6 +149,8 @@ def _fold_log(
             else:
                 state = out.get(uid)
                 if state is None:
+                    if not is_order_topic(topic):
+                        continue
                     state = _reloaded(out, reload, uid, version)
                     if state is None:
                         continue
@@ -158,6 +164,14 @@ def _fold_log(
     if progress is not None:
         progress(count)
     return out, position
+
+
+@cache
+def is_order_topic(topic: str) -> bool:
+    """Whether a topic is an order's event (the log also holds other aggregates', e.g. the
+    session log's messages, which no order state folds)."""
+    cls = resolve_topic(topic)
+    return isinstance(cls, type) and issubclass(cls, OrderEvent | OrderCreated)
 
 
 def _reloaded(

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ordertrail.adapters.execution.exposure import TrailExposure, contract_key
-from ordertrail.adapters.store.application import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import ExecutionReport, StatusReport
 from ordertrail.domain.identity import new_client_order_id
 from ordertrail.domain.risk import RiskContext
 from ordertrail.domain.state import OrderState
@@ -130,7 +131,7 @@ def test_a_late_fill_after_a_cancel_moves_the_position(tmp_path: Path) -> None:
     trail.submit(oid, client_id=1, order_id=1)
     key = FactKey(order_ref=coid, perm_id=555)
     for raw in ("Submitted", "Cancelled"):
-        trail.record_status(key, raw_status=raw, filled=ZERO, remaining=None, avg_fill_price=None)
+        trail.record(key, StatusReport(raw_status=raw, filled=ZERO))
     assert exposure.snapshot().context(AAPL, OrderAction.BUY).open_orders == 0
     assert oid not in exposure.follower.open
     late = Execution(
@@ -146,7 +147,7 @@ def test_a_late_fill_after_a_cancel_moves_the_position(tmp_path: Path) -> None:
         order_id=1,
     )
     done_at = len(trail.history(oid))
-    trail.record_execution(key, late)
+    trail.record(key, ExecutionReport(late))
     log = exposure.follower.log
     read, reread = log.rows_read, log.order_rows_read
     assert exposure.snapshot().position(AAPL) == Decimal(7)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4
 
 import msgspec
 import pytest
@@ -19,12 +20,14 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ordertrail.adapters.store.application import FactKey, OrderTrail
 from ordertrail.adapters.store.config import StoreConfig, StoreUnavailable
 from ordertrail.adapters.store.eventlog import EventLog, LogEntry
 from ordertrail.adapters.store.follower import Follower
 from ordertrail.adapters.store.rebuild import fold_events, fold_orders, stored_events
 from ordertrail.adapters.store.typed_decode import struct_decoder
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import SessionError, StatusReport
+from ordertrail.domain.identity import order_id_for, order_key
 from ordertrail.domain.order import Order
 from tests.conftest import Clock
 from tests.foundation.compare import assert_identical
@@ -59,13 +62,14 @@ def place(trail: OrderTrail, n: int, raw_statuses: tuple[str, ...] = ("Submitted
     oid = trail.place(client_order_id=coid, contract=OPTION, spec=SPEC)
     trail.submit(oid, client_id=1, order_id=n)
     for raw in raw_statuses:
-        trail.record_status(
+        trail.record(
             FactKey(order_ref=coid),
-            raw_status=raw,
-            filled=Decimal(0),
-            remaining=SPEC.quantity,
-            avg_fill_price=None,
+            StatusReport(raw_status=raw, filled=Decimal(0), remaining=SPEC.quantity),
         )
+
+
+def order_of(n: int) -> UUID:
+    return order_id_for(order_key(client_order_id=f"OT-log-{n}"))
 
 
 class Counter(Follower):
@@ -148,7 +152,7 @@ def test_the_postgres_log_is_a_read_only_session(tmp_path: Path, fresh_pg_url: s
     place(trail, 1)
     with EventLog.open(config) as log:
         recorder = log._source.recorder  # type: ignore[attr-defined]
-        stored = StoredEvent(Order.id_for(client_order_id="OT-x"), 1, "t", b"{}")
+        stored = StoredEvent(uuid4(), 1, "t", b"{}")
         with pytest.raises(Exception, match="read-only transaction"):
             recorder.insert_events([stored])
         assert log.head() == trail.recorder.max_notification_id()
@@ -297,3 +301,16 @@ def test_open_only_rebuild_is_the_full_rebuild_less_what_is_done(
         partial, at = fold_orders(log, start=cut, open_only=True, states=opened)
         assert partial == open_only
         assert at == head
+
+
+def test_the_session_logs_messages_are_not_orders(trail: OrderTrail, log: EventLog) -> None:
+    place(trail, 1, ("Submitted", "Cancelled"))
+    for n in range(5):
+        trail.record(None, SessionError(code=2104, message=f"farm ok {n}", req_id=-1, client_id=1))
+    place(trail, 2)
+    full, _ = fold_orders(log)
+    open_only, _ = fold_orders(log, open_only=True)
+    assert set(full) == {order_of(1), order_of(2)}
+    assert set(open_only) == {order_of(2)}
+    # No history was read back for the session log's messages (nor for anything else).
+    assert log.order_rows_read == 0

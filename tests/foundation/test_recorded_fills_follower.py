@@ -9,9 +9,9 @@ from pathlib import Path
 from ordertrail.adapters.flex.importer import FlexImporter
 from ordertrail.adapters.flex.recorded import RecordedFills, RecordedFillsFollower, follower_of
 from ordertrail.adapters.flex.statement import read_flex_file
-from ordertrail.adapters.store.application import OrderTrail
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
+from ordertrail.adapters.trail import OrderTrail
 from tests.conftest import Clock
 
 DATA = Path(__file__).parents[1] / "flex" / "data"
