@@ -29,10 +29,9 @@ from ordertrail.domain.values import (
     OrderType,
     Side,
 )
+from tests.execution.conftest import AAPL, MSFT
 from tests.strategies import feed_trail, ib_fact_sequences, order_specs
 
-AAPL = ContractRef(265598, "AAPL")
-MSFT = ContractRef(272093, "MSFT")
 ZERO = Decimal(0)
 
 
