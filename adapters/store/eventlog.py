@@ -57,37 +57,28 @@ class _Source(Protocol):
 
 
 class _SqliteSource:
-    """A read-only connection of our own. eventsourcing's SQLite pool switches a store to WAL
-    on connect (a write) and builds a ``sqlite3.Row`` and a ``Notification`` per row (a third
-    of a million-event rebuild): a reader needs neither, so it reads the same table directly."""
+    """A read-only connection of our own for each read. eventsourcing's SQLite pool switches a
+    store to WAL on connect (a write) and builds a ``sqlite3.Row`` and a ``Notification`` per
+    row (a third of a million-event rebuild): a reader needs neither, so it reads the same
+    table directly. Not kept between reads: an idle connection to a WAL store keeps a shared
+    lock that stops a writer from setting up a store recreated under the same name (and
+    would go on reading a deleted file)."""
 
     def __init__(self, path: Path, table: str = SQLITE_TABLE) -> None:
         self.path = path
         self.table = table
-        self._conn: sqlite3.Connection | None = None
-        self._file: tuple[int, int] = (0, 0)
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            raise StoreUnavailable(
-                f"cannot open the event store {self.path}: no such file"
-            ) from None
-        # A store deleted and recorded again under the same name is another file: a
-        # connection to the old one would go on reading the old history.
-        if self._conn is not None and (st.st_dev, st.st_ino) != self._file:
-            self.close()
-        if self._conn is None:
-            # As a URI the path must be percent-encoded: a data directory named "trading #2"
-            # or "50%" would otherwise open another file (or none). Autocommit: a read holds
-            # no snapshot between statements, so the WAL never grows behind a reader.
-            uri = f"{self.path.absolute().as_uri()}?mode=ro"
-            with opening(StoreConfig(self.path.parent)):
-                conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
-                conn.execute("PRAGMA query_only = 1")
-            self._conn, self._file = conn, (st.st_dev, st.st_ino)
-        return self._conn
+        if not self.path.is_file():
+            raise StoreUnavailable(f"cannot open the event store {self.path}: no such file")
+        # As a URI the path must be percent-encoded: a data directory named "trading #2" or
+        # "50%" would otherwise open another file (or none). Autocommit: a read holds no
+        # snapshot between statements, so the WAL never grows behind a reader.
+        uri = f"{self.path.absolute().as_uri()}?mode=ro"
+        with opening(StoreConfig(self.path.parent)):
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+            conn.execute("PRAGMA query_only = 1")
+        return conn
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         conn = self._connect()
@@ -98,6 +89,8 @@ class _SqliteSource:
             if "no such table" in str(e):
                 return []
             raise
+        finally:
+            conn.close()
 
     def head(self) -> int:
         rows = self._query("SELECT MAX(rowid) FROM {table}", ())
@@ -118,9 +111,7 @@ class _SqliteSource:
         )
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        pass  # nothing is held between reads
 
 
 class _RecorderSource:

@@ -314,3 +314,25 @@ def test_the_session_logs_messages_are_not_orders(trail: OrderTrail, log: EventL
     assert set(open_only) == {order_of(2)}
     # No history was read back for the session log's messages (nor for anything else).
     assert log.order_rows_read == 0
+
+
+def test_a_store_emptied_in_place_is_another_store_and_the_reader_lets_it_be_written(
+    tmp_path: Path, clock: Clock
+) -> None:
+    config = StoreConfig.resolve(tmp_path / "data")
+    trail = OrderTrail(config, clock=clock)
+    for n in (1, 2, 3):
+        place(trail, n)
+    trail.close()
+    log = EventLog.open(config)
+    follower = Counter(log)
+    assert follower.catch_up() == log.head()
+    # `: > events.sqlite`, then another session records into the emptied file while the
+    # reader is still open: the writer can set the new store up, the follower starts again.
+    (config.sqlite_path).write_bytes(b"")
+    other = OrderTrail(config, clock=Clock(step=clock.step * 7))
+    place(other, 9, ())
+    assert follower.catch_up() == log.head()
+    assert follower.resets == 1
+    assert follower.seen == [(e.originator_id, e.originator_version) for e in log.after()]
+    other.close()
