@@ -1,5 +1,7 @@
 """What the RiskGate needs to know, read from the recorded orders: the position per contract,
-the working orders on each side, and how many orders are open.
+the working orders on each side, and how many orders are open. Kept by a follower of the event
+log (``Exposure``): a check reads only what was recorded since the last one, and memory holds
+the open orders and one figure per contract, not the history.
 
 Live and dry-run orders never mix: a dry run's fills are not a position anyone holds, and a
 real position must not make a dry run refuse. Positions held before the store began recording
@@ -8,15 +10,27 @@ are not in it: pass ``positions`` (e.g. from ``ib.positions()``) to use the brok
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
+from ordertrail.adapters.store.eventlog import EventLog, LogEntry
+from ordertrail.adapters.store.follower import Follower
+from ordertrail.adapters.store.rebuild import order_state
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.events import (
+    ExecutionCancelled,
+    ExecutionCorrected,
+    ExecutionRecorded,
+    OrderCreated,
+    OrderEvent,
+)
 from ordertrail.domain.risk import RiskContext
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
-from ordertrail.domain.values import ContractRef, OrderAction
+from ordertrail.domain.values import ContractRef, Execution, OrderAction, exec_base_id
 
 ZERO = Decimal(0)
 ContractKey = tuple[object, ...]
@@ -30,8 +44,19 @@ def contract_key(c: ContractRef) -> ContractKey:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkingOrder:
+    """What the gate needs of an order a broker may be working."""
+
+    client_order_id: str | None
+    contract: ContractKey
+    action: OrderAction
+    remaining: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class ExposureSnapshot:
-    states: tuple[OrderState, ...]
+    working: tuple[WorkingOrder, ...]
+    held: Mapping[ContractKey, Decimal]  # signed quantity of the recorded fills
     positions: PositionSource | None = None
 
     def position(self, contract: ContractRef) -> Decimal:
@@ -39,40 +64,15 @@ class ExposureSnapshot:
             known = self.positions(contract)
             if known is not None:
                 return known
-        key = contract_key(contract)
-        return sum(
-            (
-                x.shares * x.side.sign
-                for s in self.states
-                if contract_key(s.contract) == key
-                for x in s.executions.values()
-            ),
-            ZERO,
-        )
-
-    def _working(self, exclude: str | None) -> Iterable[OrderState]:
-        # New orders are intents not (yet) sent: the one being checked, or one whose sending
-        # failed. Only what a broker may be working counts.
-        return (
-            s
-            for s in self.states
-            if s.status.is_working
-            and s.status is not OrderStatus.NEW
-            and (exclude is None or s.client_order_id != exclude)
-        )
+        return self.held.get(contract_key(contract), ZERO)
 
     def context(
         self, contract: ContractRef, action: OrderAction, *, exclude: str | None = None
     ) -> RiskContext:
         key = contract_key(contract)
-        working = list(self._working(exclude))
+        working = [w for w in self.working if exclude is None or w.client_order_id != exclude]
         same_side = sum(
-            (
-                s.remaining
-                for s in working
-                if contract_key(s.contract) == key and s.spec.action is action
-            ),
-            ZERO,
+            (w.remaining for w in working if w.contract == key and w.action is action), ZERO
         )
         return RiskContext(
             position=self.position(contract),
@@ -81,14 +81,82 @@ class ExposureSnapshot:
         )
 
 
+def _signed(x: Execution | None) -> Decimal:
+    return ZERO if x is None else x.shares * x.side.sign
+
+
+def _exec_base(event: Any) -> str | None:
+    """The execution an event adds, replaces or busts (None: it touches no execution)."""
+    if isinstance(event, ExecutionRecorded | ExecutionCorrected):
+        return event.execution.base_id
+    if isinstance(event, ExecutionCancelled):
+        return exec_base_id(event.exec_id)
+    return None
+
+
+class Exposure(Follower):
+    """The orders that are not done, and the position per contract from every recorded fill,
+    live and dry run apart: a follower of the log, so each check reads only the events
+    appended since the last. A done order's state leaves memory (its fills stay in the
+    positions); if IB says more about it later (a late fill, a correction, a bust) its state is
+    folded again from its own events."""
+
+    def __init__(self, log: EventLog) -> None:
+        super().__init__(log)
+        self.open: dict[UUID, OrderState] = {}
+        self.held: dict[tuple[bool, ContractKey], Decimal] = {}
+
+    def reset(self) -> None:
+        self.open.clear()
+        self.held.clear()
+
+    def apply(self, entry: LogEntry) -> None:
+        event, oid = entry.event, entry.originator_id
+        state: OrderState | None
+        if isinstance(event, OrderCreated):
+            state = event.new_state()
+        elif not isinstance(event, OrderEvent):
+            return  # another aggregate's event (the session log's messages)
+        else:
+            state = self.open.get(oid) or order_state(self.log, oid, entry.originator_version)
+            if state is None:
+                return
+            base = _exec_base(event)
+            before = _signed(state.executions.get(base)) if base else ZERO
+            event.fold(state)
+            if base:
+                moved = _signed(state.executions.get(base)) - before
+                if moved:
+                    key = (state.is_dry_run, contract_key(state.contract))
+                    self.held[key] = self.held.get(key, ZERO) + moved
+        if state.status.is_done:
+            self.open.pop(oid, None)
+        else:
+            self.open[oid] = state
+
+    def snapshot(self, *, dry_run: bool, positions: PositionSource | None) -> ExposureSnapshot:
+        self.catch_up()
+        # New orders are intents not (yet) sent: the one being checked, or one whose sending
+        # failed. Only what a broker may be working counts.
+        working = tuple(
+            WorkingOrder(s.client_order_id, contract_key(s.contract), s.spec.action, s.remaining)
+            for s in self.open.values()
+            if s.is_dry_run == dry_run and s.status.is_working and s.status is not OrderStatus.NEW
+        )
+        held = {key: qty for (dry, key), qty in self.held.items() if dry == dry_run}
+        return ExposureSnapshot(working, held, positions)
+
+
 class TrailExposure:
+    """The RiskGate's view of one trail's store, live or dry run."""
+
     def __init__(
         self, trail: OrderTrail, *, dry_run: bool, positions: PositionSource | None = None
     ) -> None:
         self.trail = trail
         self.dry_run = dry_run
         self.positions = positions
+        self.follower = Exposure(EventLog.on(trail.recorder))
 
     def snapshot(self) -> ExposureSnapshot:
-        states = tuple(s for s in self.trail.states().values() if s.is_dry_run == self.dry_run)
-        return ExposureSnapshot(states, self.positions)
+        return self.follower.snapshot(dry_run=self.dry_run, positions=self.positions)

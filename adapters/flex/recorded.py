@@ -1,4 +1,4 @@
-"""What the event store already knows about fills, read from the log in one pass.
+"""What the event store already knows about fills, kept by a follower of the log.
 
 The importer needs more than ``OrderTrail.states()`` gives: which execIds were ever recorded
 (cancelled ones included, so a re-imported statement does not bring a busted fill back), which
@@ -10,17 +10,20 @@ time are two axes: a statement knows only the cancels reported by its end; flex-
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from copy import copy
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from uuid import UUID
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import ApplicationRecorder
 
 from ordertrail.adapters.flex.dates import NEW_YORK, BadDate, parse_date, parse_moment
 from ordertrail.adapters.flex.rows import Identity
-from ordertrail.adapters.store.rebuild import stored_events
+from ordertrail.adapters.store.eventlog import EventLog, LogEntry
+from ordertrail.adapters.store.follower import Follower
 from ordertrail.domain.events import (
     CommissionReported,
     ExecutionCancelled,
@@ -62,31 +65,16 @@ class RecordedFills:
 
     @classmethod
     def read(cls, recorder: ApplicationRecorder) -> RecordedFills:
-        known = cls()
-        contracts: dict[UUID, tuple[int, str]] = {}
-        for _, event in stored_events(recorder):
-            oid: UUID = event.originator_id
-            if isinstance(event, OrderCreated):
-                known.orders.add(oid)
-                contracts[oid] = (event.contract.con_id, event.spec.account)
-                known.symbols.setdefault(event.contract.con_id, event.contract.symbol)
-                if event.contract.sec_type == "CASH":
-                    known.fx_con_ids.add(event.contract.con_id)
-            if isinstance(event, OrderCreated | IdentifiersBound | StatusReported) and (
-                event.perm_id
-            ):
-                known.by_perm_id.setdefault(event.perm_id, oid)
-            if isinstance(event, ExecutionRecorded | ExecutionCorrected):
-                con_id, account = contracts.get(oid, (0, ""))
-                known.add(oid, event.execution, event.provenance, con_id, account)
-            elif isinstance(event, ExecutionCancelled):
-                fill = known.fills.get(exec_base_id(event.exec_id))
-                if fill is not None:
-                    fill.cancelled_on = _reported_on(event.provenance) or date.min
-            elif isinstance(event, CommissionReported):
-                known.commissioned.add(exec_base_id(event.report.exec_id))
-                known.commissions[exec_base_id(event.report.exec_id)] = event.report.commission
-        return known
+        """What the store knows now, for the caller to decide in (and change) freely. One
+        follower per recorder keeps the index: each read costs the events recorded since the
+        last read, plus a copy of the index (an import adds to its copy as it decides, and a
+        file that is not saved must leave nothing behind)."""
+        return follower_of(recorder).read()
+
+    def copy(self) -> RecordedFills:
+        out = RecordedFills(**{f.name: copy(getattr(self, f.name)) for f in fields(self)})
+        out.fills = {base: copy(fill) for base, fill in self.fills.items()}
+        return out
 
     def add(
         self,
@@ -176,6 +164,56 @@ def _day(execution: Execution, provenance: dict[str, str]) -> date:
                 continue
     # A live fill without IB's time cannot be placed in a period: count it as early.
     return date.min
+
+
+class RecordedFillsFollower(Follower):
+    """Keeps a ``RecordedFills`` up to date with the log, reading only what is new."""
+
+    def __init__(self, log: EventLog) -> None:
+        super().__init__(log)
+        self.known = RecordedFills()
+        # Each order's contract and account, for the fills that name neither.
+        self.contracts: dict[UUID, tuple[int, str]] = {}
+
+    def reset(self) -> None:
+        self.known = RecordedFills()
+        self.contracts.clear()
+
+    def read(self) -> RecordedFills:
+        self.catch_up()
+        return self.known.copy()
+
+    def apply(self, entry: LogEntry) -> None:
+        event, oid, known = entry.event, entry.originator_id, self.known
+        if isinstance(event, OrderCreated):
+            known.orders.add(oid)
+            self.contracts[oid] = (event.contract.con_id, event.spec.account)
+            known.symbols.setdefault(event.contract.con_id, event.contract.symbol)
+            if event.contract.sec_type == "CASH":
+                known.fx_con_ids.add(event.contract.con_id)
+        if isinstance(event, OrderCreated | IdentifiersBound | StatusReported) and (event.perm_id):
+            known.by_perm_id.setdefault(event.perm_id, oid)
+        if isinstance(event, ExecutionRecorded | ExecutionCorrected):
+            con_id, account = self.contracts.get(oid, (0, ""))
+            known.add(oid, event.execution, event.provenance, con_id, account)
+        elif isinstance(event, ExecutionCancelled):
+            fill = known.fills.get(exec_base_id(event.exec_id))
+            if fill is not None:
+                fill.cancelled_on = _reported_on(event.provenance) or date.min
+        elif isinstance(event, CommissionReported):
+            known.commissioned.add(exec_base_id(event.report.exec_id))
+            known.commissions[exec_base_id(event.report.exec_id)] = event.report.commission
+
+
+# The follower of each recorder that was read, for as long as that recorder lives.
+_FOLLOWERS: WeakKeyDictionary[ApplicationRecorder, RecordedFillsFollower] = WeakKeyDictionary()
+
+
+def follower_of(recorder: ApplicationRecorder) -> RecordedFillsFollower:
+    follower = _FOLLOWERS.get(recorder)
+    if follower is None:
+        follower = _FOLLOWERS[recorder] = RecordedFillsFollower(EventLog.on(recorder))
+    return follower
 
 
 def _reported_on(provenance: dict[str, str] | None) -> date | None:

@@ -212,6 +212,27 @@ def make_event(cls: type, state: dict[str, Any], originator_id: UUID, version: i
     return event
 
 
+def event_reader() -> Callable[[str, bytes, UUID, int], Any]:
+    """A function from one stored row (topic, bytes, originator id, version) to its domain
+    event, with each topic's decoder looked up once per reader rather than per row."""
+    decoders: dict[str, Callable[[bytes], tuple[type, dict[str, Any]]]] = {}
+    new = object.__new__
+    put = object.__setattr__
+
+    def read(topic: str, state: bytes, originator_id: UUID, version: int) -> Any:
+        decode = decoders.get(topic)
+        if decode is None:
+            decode = decoders[topic] = event_decoder(topic)
+        cls, d = decode(state)
+        d["originator_id"] = originator_id
+        d["originator_version"] = version
+        event: Any = new(cls)
+        put(event, "__dict__", d)
+        return event
+
+    return read
+
+
 class EventMapper(Mapper[UUID]):
     """eventsourcing's Mapper with class-driven decoding (see the module docstring), and the
     one place every event written passes through, so it seals each with its chain link."""
@@ -268,4 +289,4 @@ class EventMapper(Mapper[UUID]):
         self.links.saw(oid, version, link)
 
 
-__all__ = ["EventMapper", "OrjsonTranscoder", "event_decoder", "make_event"]
+__all__ = ["EventMapper", "OrjsonTranscoder", "event_decoder", "event_reader", "make_event"]

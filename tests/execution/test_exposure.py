@@ -1,0 +1,158 @@
+"""The RiskGate's exposure is a follower of the event log: each check reads only the events
+recorded since the last one, keeps only open orders in memory, and gives the same figures as
+folding every order in the store would (the way it was computed before), also when another
+writer appends to the same store and when IB says more about an order that was done."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ordertrail.adapters.execution.exposure import TrailExposure, contract_key
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.facts import ExecutionReport, StatusReport
+from ordertrail.domain.identity import new_client_order_id
+from ordertrail.domain.risk import RiskContext
+from ordertrail.domain.state import OrderState
+from ordertrail.domain.status import OrderStatus
+from ordertrail.domain.values import (
+    ContractRef,
+    Execution,
+    OrderAction,
+    OrderSpec,
+    OrderType,
+    Side,
+)
+from tests.execution.conftest import AAPL, MSFT
+from tests.strategies import feed_trail, ib_fact_sequences, order_specs
+
+ZERO = Decimal(0)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
+    if request.param == "sqlite":
+        return StoreConfig.resolve(tmp_path / "data")
+    url: str = request.getfixturevalue("fresh_pg_url")
+    return StoreConfig.resolve(tmp_path / "data", url)
+
+
+@pytest.fixture
+def writers(store: StoreConfig) -> Iterator[tuple[OrderTrail, OrderTrail]]:
+    a, b = OrderTrail(store), OrderTrail(store)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def folded_context(
+    states: list[OrderState], contract: ContractRef, action: OrderAction, *, dry_run: bool
+) -> RiskContext:
+    """The figures as the gate used to compute them: every order in the store, folded."""
+    mine = [s for s in states if s.is_dry_run == dry_run]
+    key = contract_key(contract)
+    working = [s for s in mine if s.status.is_working and s.status is not OrderStatus.NEW]
+    return RiskContext(
+        position=sum(
+            (
+                x.shares * x.side.sign
+                for s in mine
+                if contract_key(s.contract) == key
+                for x in s.executions.values()
+            ),
+            ZERO,
+        ),
+        working_same_side=sum(
+            (
+                s.remaining
+                for s in working
+                if contract_key(s.contract) == key and s.spec.action is action
+            ),
+            ZERO,
+        ),
+        open_orders=len(working),
+    )
+
+
+def assert_same_figures(exposure: TrailExposure, trail: OrderTrail) -> None:
+    states = list(trail.states().values())
+    snap = exposure.snapshot()
+    for contract in (AAPL, MSFT):
+        for action in OrderAction:
+            expected = folded_context(states, contract, action, dry_run=exposure.dry_run)
+            assert snap.context(contract, action) == expected
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_exposure_reads_only_new_events_and_agrees_with_the_full_fold(
+    writers: tuple[OrderTrail, OrderTrail], data: st.DataObject
+) -> None:
+    a, b = writers
+    live = TrailExposure(a, dry_run=False)
+    dry = TrailExposure(a, dry_run=True)
+    first = a.recorder.max_notification_id() or 0
+    for n in range(data.draw(st.integers(1, 5))):
+        writer = data.draw(st.sampled_from([a, b]))
+        is_dry = data.draw(st.booleans())
+        coid = new_client_order_id(f"x{first}n{n}", dry_run=is_dry)
+        spec = data.draw(order_specs())
+        contract = data.draw(st.sampled_from([AAPL, MSFT]))
+        oid = writer.place(client_order_id=coid, contract=contract, spec=spec)
+        writer.submit(oid, client_id=1, order_id=first + n + 1)
+        perm = 30_000 + first + n
+        key = FactKey(order_ref=coid, perm_id=perm)
+        for fact in data.draw(ib_fact_sequences(spec, order_ref=coid, perm_id=perm)):
+            feed_trail(writer, key, fact)
+        before, head = live.follower.log.rows_read, live.follower.position
+        appended = (a.recorder.max_notification_id() or 0) - head
+        assert_same_figures(live, a)
+        # What was appended since the last check, and one row to check that the log still
+        # holds the last event it read there.
+        assert live.follower.log.rows_read - before == appended + (1 if head else 0)
+    assert_same_figures(dry, b)
+    # Memory holds what is open: no done order stays.
+    assert all(not s.status.is_done for s in live.follower.open.values())
+
+
+def test_a_late_fill_after_a_cancel_moves_the_position(tmp_path: Path) -> None:
+    trail = OrderTrail(StoreConfig.resolve(tmp_path / "data"))
+    exposure = TrailExposure(trail, dry_run=False)
+    coid = new_client_order_id("late1")
+    spec = OrderSpec(OrderAction.BUY, Decimal(10), OrderType.LIMIT, limit_price=Decimal(150))
+    oid = trail.place(client_order_id=coid, contract=AAPL, spec=spec)
+    trail.submit(oid, client_id=1, order_id=1)
+    key = FactKey(order_ref=coid, perm_id=555)
+    for raw in ("Submitted", "Cancelled"):
+        trail.record(key, StatusReport(raw_status=raw, filled=ZERO))
+    assert exposure.snapshot().context(AAPL, OrderAction.BUY).open_orders == 0
+    assert oid not in exposure.follower.open
+    late = Execution(
+        exec_id="0000e0d5.65f1a2b3.01.01",
+        time=None,
+        account="DU1",
+        exchange="NASDAQ",
+        side=Side.BOUGHT,
+        shares=Decimal(7),
+        price=Decimal(150),
+        perm_id=555,
+        client_id=1,
+        order_id=1,
+    )
+    done_at = len(trail.history(oid))
+    trail.record(key, ExecutionReport(late))
+    log = exposure.follower.log
+    read, reread = log.rows_read, log.order_rows_read
+    assert exposure.snapshot().position(AAPL) == Decimal(7)
+    # The new events and the check of the last one read; the order, done, folded again from
+    # its own events to apply the late fill.
+    assert log.rows_read - read == len(trail.history(oid)) - done_at + 1
+    assert log.order_rows_read - reread >= done_at
+    assert not any(s.client_order_id == coid for s in exposure.follower.open.values())
+    trail.close()
