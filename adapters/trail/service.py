@@ -24,12 +24,13 @@ from eventsourcing.persistence import IntegrityError, Mapper
 
 from ordertrail.adapters.store.codec import EventMapper
 from ordertrail.adapters.store.config import StoreConfig, opening
-from ordertrail.adapters.store.rebuild import fold_orders, stored_events
+from ordertrail.adapters.store.eventlog import EventLog
+from ordertrail.adapters.store.rebuild import fold_orders
+from ordertrail.adapters.trail.indexes import OrderIndex
 from ordertrail.adapters.trail.keys import FactKey, OrderNotFound
 from ordertrail.adapters.trail.unit_of_work import Batch, BatchNotSaved
 from ordertrail.adapters.trail.waiting import Waiting, WaitingRoom
 from ordertrail.domain.errors import CommandRefused
-from ordertrail.domain.events import ExecutionCorrected, ExecutionRecorded
 from ordertrail.domain.facts import (
     CommissionReported,
     OpenOrderReport,
@@ -66,9 +67,7 @@ class OrderTrail(Application[UUID]):
         with opening(self.config):
             super().__init__(env=self.config.eventsourcing_env())
         self._aliases: dict[tuple[int, int], UUID] = {}
-        self._perm_index: dict[int, UUID] = {}
-        self._exec_index: dict[str, UUID] = {}
-        self._indexed_to = -1
+        self._index = OrderIndex(EventLog.on(self.recorder))
         self._pending_commissions: dict[str, CommissionReport] = {}
         self.waiting = WaitingRoom()
         self._batch: Batch | None = None
@@ -145,10 +144,8 @@ class OrderTrail(Application[UUID]):
         self._aliases = batch.aliases
         self._pending_commissions = batch.pending_commissions
         self.waiting = batch.waiting
-        # The permId and execId indexes are caches of the log: rebuilt from it on the next miss.
-        self._perm_index.clear()
-        self._exec_index.clear()
-        self._indexed_to = -1
+        # The permId and execId indexes follow the log: read again from it on the next miss.
+        self._index.forget()
 
     def _change(self, aggregate_id: UUID, decide: Callable[[Any], T]) -> T:
         batch = self._batch
@@ -195,12 +192,9 @@ class OrderTrail(Application[UUID]):
         if not isinstance(aggregate, Order):
             return
         s = aggregate.state
-        if s.perm_id:
-            self._perm_index[s.perm_id] = aggregate.id
+        self._index.learn(aggregate.id, s)
         for alias in s.aliases:
             self._aliases.setdefault(alias, aggregate.id)
-        for base in s.executions:
-            self._exec_index[base] = aggregate.id
 
     def _ensure_index(self) -> None:
         """Bring the permId and execId indexes up to the end of the log, reading only what was
@@ -210,14 +204,7 @@ class OrderTrail(Application[UUID]):
             if self._batch.indexed:
                 return
             self._batch.indexed = True
-        for nid, event in stored_events(self.recorder, max(self._indexed_to, 0)):
-            self._indexed_to = nid
-            oid = event.originator_id
-            if isinstance(event, ExecutionRecorded | ExecutionCorrected):
-                self._exec_index.setdefault(event.execution.base_id, oid)
-            perm = getattr(event, "perm_id", None)
-            if perm:
-                self._perm_index.setdefault(perm, oid)
+        self._index.catch_up()
 
     # ---- finding orders -------------------------------------------------------------------------
 
@@ -233,13 +220,13 @@ class OrderTrail(Application[UUID]):
         if alias is not None and alias in self._aliases:
             return self._aliases[alias]
         if key.perm_id:
-            if key.perm_id in self._perm_index:
-                return self._perm_index[key.perm_id]
+            if key.perm_id in self._index.perm:
+                return self._index.perm[key.perm_id]
             oid = Order.id_for(perm_id=key.perm_id)
             if self.exists(oid):
                 return oid
             self._ensure_index()
-            return self._perm_index.get(key.perm_id)
+            return self._index.perm.get(key.perm_id)
         return None
 
     def bind_alias(self, client_id: int, order_id: int, oid: UUID) -> None:
@@ -342,7 +329,7 @@ class OrderTrail(Application[UUID]):
         recorded: bool = self._change(oid, lambda o: o.record(fact, ts_recorded=self.clock()))
         execution = getattr(fact, "execution", None)
         if execution is not None:
-            self._exec_index[execution.base_id] = oid
+            self._index.execs[execution.base_id] = oid
             pending = self._pending_commissions.pop(execution.base_id, None)
             if pending is not None:
                 self._record_commission(CommissionReported(pending))
@@ -361,10 +348,10 @@ class OrderTrail(Application[UUID]):
         if fact.client_order_id is None and fact.perm_id:
             # An order we placed in an earlier session comes back by permId alone (completed
             # orders after a reconnect, a Flex statement): the log knows whose permId it is.
-            if fact.perm_id not in self._perm_index:
+            if fact.perm_id not in self._index.perm:
                 self._ensure_index()
-            if fact.perm_id in self._perm_index:
-                return self._perm_index[fact.perm_id]
+            if fact.perm_id in self._index.perm:
+                return self._index.perm[fact.perm_id]
         key = order_key(
             client_order_id=fact.client_order_id, perm_id=fact.perm_id, sent_as=fact.sent_as
         )
@@ -376,10 +363,10 @@ class OrderTrail(Application[UUID]):
         ``reqExecutions`` after a reconnect: one whose execution is not known yet waits."""
         report = fact.report
         base = exec_base_id(report.exec_id)
-        oid = self._exec_index.get(base)
+        oid = self._index.execs.get(base)
         if oid is None:
             self._ensure_index()
-            oid = self._exec_index.get(base)
+            oid = self._index.execs.get(base)
         if oid is None:
             self._pending_commissions[base] = report
             return None

@@ -1,0 +1,47 @@
+"""The trail's lookups by permId and execId: a follower of the event log.
+
+IB names an order by permId alone after a restart (completed orders, a Flex statement) and a
+commission report names only its execId: the service must find the order either points to,
+whoever recorded it. The index reads the log from where it last stopped — never the whole
+history again — and learns the orders this process changes as it changes them.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from ordertrail.adapters.store.eventlog import EventLog, LogEntry
+from ordertrail.adapters.store.follower import Follower
+from ordertrail.domain.events import ExecutionCorrected, ExecutionRecorded
+from ordertrail.domain.state import OrderState
+
+
+class OrderIndex(Follower):
+    def __init__(self, log: EventLog) -> None:
+        super().__init__(log)
+        self.perm: dict[int, UUID] = {}
+        self.execs: dict[str, UUID] = {}
+
+    def apply(self, entry: LogEntry) -> None:
+        event = entry.event
+        oid = entry.originator_id
+        if isinstance(event, ExecutionRecorded | ExecutionCorrected):
+            self.execs.setdefault(event.execution.base_id, oid)
+        perm = getattr(event, "perm_id", None)
+        if perm:
+            self.perm.setdefault(perm, oid)
+
+    def reset(self) -> None:
+        self.perm.clear()
+        self.execs.clear()
+
+    def forget(self) -> None:
+        """Drop everything (a batch that was not saved): the next miss reads the log again."""
+        self.reset()
+        self.position = 0
+
+    def learn(self, oid: UUID, state: OrderState) -> None:
+        if state.perm_id:
+            self.perm[state.perm_id] = oid
+        for base in state.executions:
+            self.execs[base] = oid
