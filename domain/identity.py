@@ -1,4 +1,4 @@
-"""Durable identity of orders (DESIGN.md decision 4).
+"""Durable identity of orders.
 
 Orders we place carry our client order id in IB's ``orderRef``; IB echoes it in openOrder,
 executions and Flex statements. Orders we did not place are keyed by ``permId``. The

@@ -48,7 +48,7 @@ class RiskPolicy:
     allowed_order_types: frozenset[OrderType] = frozenset(
         {OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.STOP_LIMIT}
     )
-    # The seed plans' no-market-orders policy, on by default (see ADR 0006).
+    # The no-market-orders policy, on by default (see ADR 0006).
     allow_market_orders: bool = False
     # Largest distance of a limit price from the reference price, as a fraction (0.05 = 5 %).
     price_band: Decimal | None = Decimal("0.05")

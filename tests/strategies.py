@@ -6,9 +6,9 @@ layers:
 * **values** — ``contracts()``, ``order_specs()``, ``executions()``, ``commission_reports()``:
   valid domain values with IB-shaped contents (execIds like ``0000e0d5.65f1a2b3.01.01``, Decimal
   quantities and prices, timezone-aware UTC times);
-* **facts** — small frozen records of one thing IB said (``StatusFact``, ``ExecutionFact``,
-  ``CommissionFact``, ``ErrorFact``, ``OpenOrderFact``) with ``feed_order`` / ``feed_trail`` to
-  hand one to the ``Order`` aggregate or to the ``OrderTrail`` service;
+* **facts** — the domain's own fact values (``StatusReport``, ``ExecutionReport``,
+  ``CommissionReported``, ``ErrorReport``, ``OpenOrderReport``) with ``feed_order`` /
+  ``feed_trail`` to hand one to the ``Order`` aggregate or to the ``OrderTrail`` service;
 * **sessions** — ``ib_fact_sequences()``: the facts of one order's life as real IB sessions
   deliver them: statuses in any order and repeated, executions before any status or after
   Filled, late fills after a cancel, execution corrections, commission reports early, late,
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -260,117 +260,33 @@ def commission_reports(draw: st.DrawFn, exec_id: str | None = None) -> Commissio
 # ---- facts -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class StatusFact:
-    """orderStatus."""
-
-    raw_status: str
-    filled: Decimal | None = None
-    remaining: Decimal | None = None
-    avg_fill_price: Decimal | None = None
-    why_held: str = ""
+# The facts are the domain's own values (``domain.facts``): tests build exactly what the
+# recorder and the importers hand to the trail.
+Fact = StatusReport | ExecutionReport | CommissionReported | ErrorReport | OpenOrderReport
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionFact:
-    """execDetails."""
-
-    execution: Execution
-
-
-@dataclass(frozen=True, slots=True)
-class CommissionFact:
-    """commissionReport (no clientId, no order id: matched by execId only)."""
-
-    report: CommissionReport
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorFact:
-    """error(reqId=orderId, code, message)."""
-
-    code: int
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class OpenOrderFact:
-    """openOrder: the order's terms as IB now holds them."""
-
-    spec: OrderSpec
-
-
-Fact = StatusFact | ExecutionFact | CommissionFact | ErrorFact | OpenOrderFact
+def with_identifiers(fact: Fact, key: FactKey | None) -> Fact:
+    """The fact as IB sends it: orderStatus carries the permId, openOrder the permId, clientId
+    and orderId of ``key``."""
+    if key is None:
+        return fact
+    if isinstance(fact, StatusReport):
+        return replace(fact, perm_id=key.perm_id)
+    if isinstance(fact, OpenOrderReport):
+        return replace(fact, perm_id=key.perm_id, client_id=key.client_id, order_id=key.order_id)
+    return fact
 
 
 def feed_order(order: Order, fact: Fact, ts: datetime, key: FactKey | None = None) -> bool:
     """Hand one fact to the aggregate; True when it recorded something. ``key`` holds the
-    identifiers IB sent along (permId, clientId, orderId), as ``OrderTrail`` passes them on."""
-    match fact:
-        case StatusFact():
-            return order.record(
-                StatusReport(
-                    raw_status=fact.raw_status,
-                    filled=fact.filled,
-                    remaining=fact.remaining,
-                    avg_fill_price=fact.avg_fill_price,
-                    why_held=fact.why_held,
-                    perm_id=key.perm_id if key else None,
-                ),
-                ts_recorded=ts,
-            )
-        case ExecutionFact():
-            return order.record(ExecutionReport(fact.execution), ts_recorded=ts)
-        case CommissionFact():
-            return order.record(CommissionReported(fact.report), ts_recorded=ts)
-        case ErrorFact():
-            return order.record(ErrorReport(code=fact.code, message=fact.message), ts_recorded=ts)
-        case OpenOrderFact():
-            return order.record(
-                OpenOrderReport(
-                    spec=fact.spec,
-                    perm_id=key.perm_id if key else None,
-                    client_id=key.client_id if key else None,
-                    order_id=key.order_id if key else None,
-                ),
-                ts_recorded=ts,
-            )
-    raise TypeError(fact)
+    identifiers IB sent along (permId, clientId, orderId), as the recorder passes them on."""
+    return order.record(with_identifiers(fact, key), ts_recorded=ts)
 
 
 def feed_trail(trail: OrderTrail, key: FactKey, fact: Fact) -> bool | None:
     """Hand one fact to the service, routed by ``key`` (commission reports by execId only).
     None: a commission report held until its execution arrives."""
-    match fact:
-        case StatusFact():
-            return trail.record(
-                key,
-                StatusReport(
-                    raw_status=fact.raw_status,
-                    filled=fact.filled,
-                    remaining=fact.remaining,
-                    avg_fill_price=fact.avg_fill_price,
-                    why_held=fact.why_held,
-                    perm_id=key.perm_id,
-                ),
-            )
-        case ExecutionFact():
-            return trail.record(key, ExecutionReport(fact.execution))
-        case CommissionFact():
-            return trail.record(None, CommissionReported(fact.report))
-        case ErrorFact():
-            return trail.record(key, ErrorReport(code=fact.code, message=fact.message))
-        case OpenOrderFact():
-            return trail.record(
-                key,
-                OpenOrderReport(
-                    spec=fact.spec,
-                    perm_id=key.perm_id,
-                    client_id=key.client_id,
-                    order_id=key.order_id,
-                ),
-            )
-    raise TypeError(fact)
+    return trail.record(key, with_identifiers(fact, key))
 
 
 # ---- statuses and errors -----------------------------------------------------------------------
@@ -402,11 +318,11 @@ def status_sequences(draw: st.DrawFn, *, max_size: int = 12) -> list[str]:
 @st.composite
 def status_facts(
     draw: st.DrawFn, raw_status: str | None = None, quantity: Decimal | None = None
-) -> StatusFact:
+) -> StatusReport:
     status = raw_status or draw(ib_status_strings(include_unknown=True))
     total = quantity if quantity is not None else draw(quantities())
     filled = draw(st.sampled_from([Decimal(0), total])) if status != "Filled" else total
-    return StatusFact(
+    return StatusReport(
         raw_status=status,
         filled=filled,
         remaining=total - filled,
@@ -441,9 +357,9 @@ ERROR_TEXTS: dict[int, tuple[str, ...]] = {
 
 
 @st.composite
-def error_facts(draw: st.DrawFn, codes: Sequence[int] | None = None) -> ErrorFact:
+def error_facts(draw: st.DrawFn, codes: Sequence[int] | None = None) -> ErrorReport:
     code = draw(st.sampled_from(sorted(codes or ERROR_TEXTS)))
-    return ErrorFact(code, draw(st.sampled_from(ERROR_TEXTS[code])))
+    return ErrorReport(code, draw(st.sampled_from(ERROR_TEXTS[code])))
 
 
 # ---- sessions ----------------------------------------------------------------------------------
@@ -508,33 +424,33 @@ def ib_fact_sequences(
             ]
         )
     ):
-        facts.append(StatusFact(status, Decimal(0), q))
+        facts.append(StatusReport(status, Decimal(0), q))
     ending = draw(st.sampled_from(["filled", "filled", "cancelled", "rejected", "open"]))
     filled = Decimal(0)
     if ending in ("filled", "open", "cancelled"):
         sizes = draw(fill_sizes(q)) if ending == "filled" else draw(fill_sizes(q))[:1]
         for size in sizes:
             x = draw(executions(shares=size, **x_kw))
-            facts.append(ExecutionFact(x))
+            facts.append(ExecutionReport(x))
             if draw(st.booleans()):
                 x = draw(corrections(x))
-                facts.append(ExecutionFact(x))
+                facts.append(ExecutionReport(x))
             if draw(st.integers(0, 3)):  # sometimes the commission report never comes
-                facts.append(CommissionFact(draw(commission_reports(x.exec_id))))
+                facts.append(CommissionReported(draw(commission_reports(x.exec_id))))
             filled += x.shares
-            facts.append(StatusFact("Filled" if filled >= q else "Submitted", filled, q - filled))
+            facts.append(StatusReport("Filled" if filled >= q else "Submitted", filled, q - filled))
     if ending == "cancelled":
         facts += [
-            StatusFact("PendingCancel", filled, q - filled),
-            StatusFact("Cancelled", filled, q - filled),
+            StatusReport("PendingCancel", filled, q - filled),
+            StatusReport("Cancelled", filled, q - filled),
         ]
         facts.append(draw(error_facts([202])))
         if draw(st.booleans()):  # a late fill after the cancel
-            facts.append(ExecutionFact(draw(executions(shares=q - filled or Decimal(1), **x_kw))))
+            facts.append(ExecutionReport(draw(executions(shares=q - filled or Decimal(1), **x_kw))))
     elif ending == "rejected":
         facts.append(draw(error_facts([201, 200, 103])))
         if draw(st.booleans()):
-            facts.append(StatusFact("Inactive", Decimal(0), q))
+            facts.append(StatusReport("Inactive", Decimal(0), q))
     elif ending == "filled" and draw(st.booleans()):
         # Our cancel lost the race.
         facts.append(draw(error_facts([10148, 10147])))

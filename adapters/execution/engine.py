@@ -1,4 +1,4 @@
-"""OrderExecutionEngine: the seed plan's engine on the event-sourced design.
+"""OrderExecutionEngine: place, cancel, bracket, close and roll on the event-sourced design.
 
 Every call records our intent first (status New), passes the RiskGate (a refusal is recorded
 as RiskDenied), then hands the approved order to the gateway, which records the submission

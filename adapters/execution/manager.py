@@ -1,4 +1,4 @@
-"""OrderManager (seed plan 05-02): volume-aware routing and the two running strategies,
+"""OrderManager: volume-aware routing and the two running strategies,
 limit-with-patience and TWAP, on top of the engine (so every order and every modification
 passes the RiskGate).
 

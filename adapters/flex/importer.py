@@ -376,7 +376,7 @@ class _Run:
         prov = c.row.provenance(self.flex.name)
         reason = f"Flex TradeCancel tradeID {c.row.attrs.get('tradeID', '?')}"
         # ts_event is the cancel row's dateTime (trade time); the report time stays in the
-        # provenance's reportDate: the two axes of a correction (flex-facts.md).
+        # provenance's reportDate: a correction is dated on both axes.
         if self.writer.cancel(order, exec_id, reason=reason, ts_event=c.time, prov=prov):
             self.counts.cancels_applied += 1
         held.cancelled_on = c.reported_on or date.min

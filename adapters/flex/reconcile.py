@@ -1,6 +1,6 @@
 """Derived positions at a statement's end against the statement's ``OpenPositions``.
 
-Positions key on (account, conId): symbols change under corporate actions (flex-facts.md).
+Positions key on (account, conId): symbols change under corporate actions.
 
 * The store's position: every fill in the store (live or imported) dated up to the statement's
   ``toDate``, as the statement's end knows them (a cancel reported later still counts the fill),

@@ -4,7 +4,7 @@ The importer needs more than ``OrderTrail.states()`` gives: which execIds were e
 (cancelled ones included, so a re-imported statement does not bring a busted fill back), which
 Flex tradeID named which execution (a ``TradeCancel`` names its fill only by ``origTradeID``),
 which fills already have a commission, and when each cancel was reported (trade time and report
-time are two axes: a statement knows only the cancels reported by its end; flex-facts.md).
+time are two axes: a statement knows only the cancels reported by its end).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Only execution-level rows become fills: ``<Trades>`` mixes EXECUTION rows with ORDER,
 SymbolSummary/AssetSummary and CLOSED_LOT rows, and summing them all counts one fill two to
-four times (flex-facts.md). Book entries (expiry ``Ep``, assignment ``A``, exercise ``Ex``) are
+four times. Book entries (expiry ``Ep``, assignment ``A``, exercise ``Ex``) are
 EXECUTION rows at price 0 or at the strike: they move positions like any fill.
 """
 

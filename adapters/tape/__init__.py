@@ -1,5 +1,5 @@
-"""Wire tapes: every TWS API message of a live session, recorded raw, replayed through
-ib_async's own decoder (DESIGN.md decision 9; docs/tape-format.md is the format's spec)."""
+"""Wire tapes: every TWS API message of a live session, recorded raw before it is interpreted,
+replayed through ib_async's own decoder (docs/tape-format.md is the format's spec)."""
 
 from .capture import WireCapture
 from .clock import TapeClock

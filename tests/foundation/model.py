@@ -14,12 +14,12 @@ from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import IB_STATUSES, OrderStatus
 from ordertrail.domain.values import CommissionReport, Execution, OrderSpec, exec_base_id
 from tests.strategies import (
-    CommissionFact,
-    ErrorFact,
-    ExecutionFact,
+    CommissionReported,
+    ErrorReport,
+    ExecutionReport,
     Fact,
-    OpenOrderFact,
-    StatusFact,
+    OpenOrderReport,
+    StatusReport,
 )
 
 # Codes that say nothing about a modify: farm status, order warnings, answers to a cancel,
@@ -74,10 +74,10 @@ class OrderModel:
     def apply(self, fact: Fact, key_perm: int | None = None) -> bool:
         """Update the model; True when the aggregate should record something. ``key_perm``: the
         permId IB sent along with the fact, if any."""
-        if key_perm and isinstance(fact, StatusFact | OpenOrderFact):
+        if key_perm and isinstance(fact, StatusReport | OpenOrderReport):
             self.perm_known = True
         match fact:
-            case StatusFact():
+            case StatusReport():
                 key = (
                     fact.raw_status,
                     fact.filled,
@@ -100,7 +100,7 @@ class OrderModel:
                 else:
                     self.anomalies += 1
                 return True
-            case ExecutionFact():
+            case ExecutionReport():
                 x = fact.execution
                 base = exec_base_id(x.exec_id)
                 current = self.executions.get(base)
@@ -118,7 +118,7 @@ class OrderModel:
                     # A correction took shares off a filled order: told, not hidden.
                     self.anomalies += 1
                 return True
-            case CommissionFact():
+            case CommissionReported():
                 base = exec_base_id(fact.report.exec_id)
                 held = self.commissions.get(base)
                 if held == fact.report or (
@@ -128,7 +128,7 @@ class OrderModel:
                     return False
                 self.commissions[base] = fact.report
                 return True
-            case ErrorFact():
+            case ErrorReport():
                 if self.last_error == (fact.code, fact.message):
                     return False
                 self.last_error = (fact.code, fact.message)
@@ -148,7 +148,7 @@ class OrderModel:
                     # IB refused our cancel: a later cancel must be possible.
                     self.cancel_requested = False
                 return True
-            case OpenOrderFact():
+            case OpenOrderReport():
                 terms = (fact.spec.quantity, fact.spec.limit_price, fact.spec.stop_price)
                 if terms == (self.spec.quantity, self.spec.limit_price, self.spec.stop_price):
                     return False

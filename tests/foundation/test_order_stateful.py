@@ -34,11 +34,11 @@ from ordertrail.domain.values import (
 from tests.conftest import EPOCH
 from tests.foundation.model import OrderModel, check_invariants
 from tests.strategies import (
-    CommissionFact,
-    ErrorFact,
-    ExecutionFact,
+    CommissionReported,
+    ErrorReport,
+    ExecutionReport,
     Fact,
-    OpenOrderFact,
+    OpenOrderReport,
     commission_reports,
     corrections,
     error_facts,
@@ -203,7 +203,7 @@ class OrderLifecycle(RuleBasedStateMachine):
     @rule(target=executions, data=st.data())
     def execution(self, data: st.DataObject) -> Execution:
         x = data.draw(executions(action=self.model.spec.action, order_ref="OT-stateful-1"))
-        self.fact(ExecutionFact(x))
+        self.fact(ExecutionReport(x))
         return x
 
     @rule(target=executions, original=executions, data=st.data())
@@ -211,24 +211,24 @@ class OrderLifecycle(RuleBasedStateMachine):
         # A correction of a correction, or of a superseded revision, is still a correction
         # (or, when an older revision than held, a no-op): the model knows which.
         x = data.draw(corrections(original, by=data.draw(st.integers(1, 2))))
-        self.fact(ExecutionFact(x))
+        self.fact(ExecutionReport(x))
         return x
 
     @rule(x=executions)
     def execution_again(self, x: Execution) -> None:
         # The same execId again (reqExecutions after a reconnect, a duplicate execDetails), or an
         # older revision arriving after its correction: nothing changes.
-        self.fact(ExecutionFact(x))
+        self.fact(ExecutionReport(x))
 
     @rule(x=executions, data=st.data())
     def commission(self, x: Execution, data: st.DataObject) -> None:
-        self.fact(CommissionFact(data.draw(commission_reports(x.exec_id))))
+        self.fact(CommissionReported(data.draw(commission_reports(x.exec_id))))
 
     @rule(data=st.data())
     def commission_for_unknown_execution(self, data: st.DataObject) -> None:
         # The aggregate records what it is given; routing (holding reports for executions not
         # seen yet) is the service's job, tested through OrderTrail.
-        self.fact(CommissionFact(data.draw(commission_reports(data.draw(exec_ids())))))
+        self.fact(CommissionReported(data.draw(commission_reports(data.draw(exec_ids())))))
 
     @rule(data=st.data())
     def error(self, data: st.DataObject) -> None:
@@ -244,7 +244,7 @@ class OrderLifecycle(RuleBasedStateMachine):
             spec = m.spec.with_changes(limit_price=data.draw(prices()))
         else:
             spec = m.spec
-        self.fact(OpenOrderFact(spec))
+        self.fact(OpenOrderReport(spec))
 
     @precondition(lambda self: self.last_fact is not None)
     @rule()
@@ -259,7 +259,7 @@ class OrderLifecycle(RuleBasedStateMachine):
     @rule()
     def resend_held_commissions(self) -> None:
         for report in list(self.order.state.commissions.values()):
-            assert feed_order(self.order, CommissionFact(report), self.tick()) is False
+            assert feed_order(self.order, CommissionReported(report), self.tick()) is False
         assert self.collect() == []
 
     # ---- invariants -------------------------------------------------------------------------
@@ -285,4 +285,4 @@ TestOrderLifecycle = OrderLifecycle.TestCase
 
 def test_error_fact_is_an_error() -> None:
     # Guard against a strategy drift that would make the error rule vacuous.
-    assert ErrorFact(201, "x").code == 201
+    assert ErrorReport(201, "x").code == 201

@@ -31,8 +31,8 @@ from ordertrail.domain.values import (
 from tests.conftest import EPOCH
 from tests.foundation.model import OrderModel, check_invariants
 from tests.strategies import (
-    CommissionFact,
-    ExecutionFact,
+    CommissionReported,
+    ExecutionReport,
     Fact,
     commission_reports,
     corrections,
@@ -150,7 +150,7 @@ class TrailLifecycle(RuleBasedStateMachine):
     def fact(self, fact: Fact, key_index: int) -> None:
         key = self.key_choices[key_index % len(self.key_choices)]
         ts = self.step()
-        if isinstance(fact, CommissionFact):
+        if isinstance(fact, CommissionReported):
             base = exec_base_id(fact.report.exec_id)
             if base not in self.live.state.executions:
                 # Reports carry no clientId or order id: until the execution is known, the
@@ -162,11 +162,11 @@ class TrailLifecycle(RuleBasedStateMachine):
         expected = self.model.apply(fact, key.perm_id)
         assert feed_order(self.live, fact, ts, key) == expected
         assert feed_trail(self.trail, key, fact) == expected, fact
-        if isinstance(fact, ExecutionFact):
+        if isinstance(fact, ExecutionReport):
             report = self.held.pop(exec_base_id(fact.execution.exec_id), None)
             if report is not None:
-                self.model.apply(CommissionFact(report))
-                feed_order(self.live, CommissionFact(report), ts)
+                self.model.apply(CommissionReported(report))
+                feed_order(self.live, CommissionReported(report), ts)
         self.last_fact = fact
 
     @rule(data=st.data(), key=st.integers(0, 2))
@@ -176,31 +176,31 @@ class TrailLifecycle(RuleBasedStateMachine):
     @rule(target=executions, data=st.data(), key=st.integers(0, 2))
     def execution(self, data: st.DataObject, key: int) -> Execution:
         x = data.draw(executions(action=self.model.spec.action))
-        self.fact(ExecutionFact(x), key)
+        self.fact(ExecutionReport(x), key)
         return x
 
     @rule(target=executions, original=executions, data=st.data(), key=st.integers(0, 2))
     def correction(self, original: Execution, data: st.DataObject, key: int) -> Execution:
         x = data.draw(corrections(original))
-        self.fact(ExecutionFact(x), key)
+        self.fact(ExecutionReport(x), key)
         return x
 
     @rule(x=executions, key=st.integers(0, 2))
     def execution_again(self, x: Execution, key: int) -> None:
-        self.fact(ExecutionFact(x), key)
+        self.fact(ExecutionReport(x), key)
 
     @rule(x=executions, data=st.data())
     def commission(self, x: Execution, data: st.DataObject) -> None:
-        self.fact(CommissionFact(data.draw(commission_reports(x.exec_id))), 0)
+        self.fact(CommissionReported(data.draw(commission_reports(x.exec_id))), 0)
 
     @rule(data=st.data())
     def commission_before_its_execution(self, data: st.DataObject) -> None:
         exec_id = data.draw(exec_ids())
-        self.fact(CommissionFact(data.draw(commission_reports(exec_id))), 0)
+        self.fact(CommissionReported(data.draw(commission_reports(exec_id))), 0)
         # ... and, sometimes, the execution right after it.
         if data.draw(st.booleans()):
             x = data.draw(executions(exec_id=exec_id, action=self.model.spec.action))
-            self.fact(ExecutionFact(x), data.draw(st.integers(0, 2)))
+            self.fact(ExecutionReport(x), data.draw(st.integers(0, 2)))
 
     @rule(data=st.data(), key=st.integers(0, 2))
     def error(self, data: st.DataObject, key: int) -> None:

@@ -26,7 +26,7 @@ from ordertrail.projections.positions import Position
 from ordertrail.projections.projector import log_events
 from ordertrail.projections.schema import TABLES
 from tests.conftest import Clock
-from tests.strategies import ExecutionFact, Fact, feed_trail, ib_fact_sequences, order_specs
+from tests.strategies import ExecutionReport, Fact, feed_trail, ib_fact_sequences, order_specs
 
 PLAIN_TYPES = [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.STOP_LIMIT]
 CONTRACTS = [
@@ -67,7 +67,7 @@ def histories(draw: st.DrawFn) -> History:
         facts: list[Fact | Bust] = list(
             draw(ib_fact_sequences(spec, order_ref=coid, perm_id=1000 + i))
         )
-        xs = [f.execution for f in facts if isinstance(f, ExecutionFact)]
+        xs = [f.execution for f in facts if isinstance(f, ExecutionReport)]
         bases = {x.base_id for x in xs}
         assume(not bases & seen)  # IB's execIds are unique across orders
         seen |= bases
