@@ -1,4 +1,4 @@
-"""Pure planners of the execution layer : routing, the limit-with-patience
+"""Pure planners of the execution layer: routing, the limit-with-patience
 escalation schedule, TWAP slicing, and the orders that close or roll a position.
 
 Nothing here reads a clock or a random source: times are offsets from a start the caller owns,

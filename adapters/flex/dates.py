@@ -3,8 +3,8 @@
 Flex queries choose a date format (yyyyMMdd, yyyy-MM-dd, MM/dd/yyyy, MM/dd/yy, dd/MM/yyyy,
 dd/MM/yy, dd-MMM-yy), a time format (HHmmss, HH:mm:ss) and a separator (``;``, ``,``, space or
 none), e.g. ``20250807;104523``, ``2025-12-15;095038``, ``20260419 144528``, ``20250807104523``
-(all seen in real statements). ``dateTime`` carries no zone: IB writes it in New York time unless the importer
-is told otherwise, so the zone is an argument here.
+(all seen in real statements). ``dateTime`` carries no zone: IB writes it in New York time
+unless the importer is told otherwise, so the zone is an argument here.
 """
 
 from __future__ import annotations
