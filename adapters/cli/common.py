@@ -301,6 +301,7 @@ def emit_frame(frame: Any) -> None:
     sys.stdout.buffer.write(buf.getvalue())
     sys.stdout.flush()
 
+
 # ---- logging ------------------------------------------------------------------------------------
 
 # What ib_async logs at ERROR level although nothing went wrong: 202 confirms a cancel we asked

@@ -171,9 +171,7 @@ def demo(
         console.print(f"recorder: {result.stats}")
         _print_projections(cfg, console)
         # The report covers this run only: a store shared by several runs keeps the others.
-        path = write_report(
-            Audit(cfg), cfg.data_dir / "report.html", Filters.build(since=started)
-        )
+        path = write_report(Audit(cfg), cfg.data_dir / "report.html", Filters.build(since=started))
         console.print(f"report of this session written to [bold]{path}[/] (open it in a browser)",
                       highlight=False, soft_wrap=True)  # fmt: skip
 

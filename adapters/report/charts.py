@@ -83,8 +83,13 @@ def slippage(fills: pl.DataFrame, tz: str) -> go.Figure:
                 x=labels,
                 y=floats(fills[column].to_list()),
                 name=name,
-                customdata=list(zip(floats(fills["limit_price"].to_list()),
-                                    floats(fills["reference_price"].to_list()), strict=True)),
+                customdata=list(
+                    zip(
+                        floats(fills["limit_price"].to_list()),
+                        floats(fills["reference_price"].to_list()),
+                        strict=True,
+                    )
+                ),
                 hovertemplate="%{x}<br>%{y:+.4f} per share<br>limit %{customdata[0]} "
                 "reference %{customdata[1]}<extra>%{fullData.name}</extra>",
             )

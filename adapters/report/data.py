@@ -99,8 +99,9 @@ def _ordered(orders: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(
             pl.col("created_recorded").min().over(pl.coalesce("group", "order_key")).alias("_t0"),
-            pl.coalesce("client_order_id", "order_ref", pl.col("perm_id").cast(pl.String),
-                        "order_key").alias("label"),
+            pl.coalesce(
+                "client_order_id", "order_ref", pl.col("perm_id").cast(pl.String), "order_key"
+            ).alias("label"),
         )
         .sort("_t0", "group", "created_recorded", "order_key", nulls_last=True)
         .drop("_t0")
@@ -157,9 +158,7 @@ def lifelines(data: ReportData) -> pl.DataFrame:
         )
         .group_by("order_key", "run", maintain_order=True)
         .agg(pl.col("status").first(), pl.col("ts_recorded").first().alias("start"))
-        .with_columns(
-            pl.col("start").shift(-1).over("order_key").fill_null(last).alias("end")
-        )
+        .with_columns(pl.col("start").shift(-1).over("order_key").fill_null(last).alias("end"))
     )
     return local(runs.drop("run"), data.filters.tz, "start", "end")
 
@@ -191,10 +190,12 @@ def latencies(data: ReportData) -> pl.DataFrame:
         .join(ack, on="order_key", how="left")
         .join(fill, on="order_key", how="left")
         .with_columns(
-            ((pl.col("acknowledged") - pl.col("submitted")).dt.total_microseconds() / ms)
-            .alias("ack_ms"),
-            ((pl.col("first_fill") - pl.col("submitted")).dt.total_microseconds() / ms)
-            .alias("first_fill_ms"),
+            ((pl.col("acknowledged") - pl.col("submitted")).dt.total_microseconds() / ms).alias(
+                "ack_ms"
+            ),
+            ((pl.col("first_fill") - pl.col("submitted")).dt.total_microseconds() / ms).alias(
+                "first_fill_ms"
+            ),
         )
         .sort("submitted")
     )
@@ -235,8 +236,9 @@ def problems(data: ReportData) -> pl.DataFrame:
     """Every IB error, anomaly and refusal in the window, with its order's anchor."""
     return local(
         data.events.filter(pl.col("event_type").is_in(PROBLEM_EVENTS))
-        .join(data.orders.select("order_key", "label", "account", "symbol", "anchor"),
-              on="order_key")
+        .join(
+            data.orders.select("order_key", "label", "account", "symbol", "anchor"), on="order_key"
+        )
         .select("ts_recorded", "account", "symbol", "label", "anchor", "event_type", "summary"),
         data.filters.tz,
         "ts_recorded",

@@ -193,8 +193,9 @@ def _cell(x: int, y: int, move: Move | None, main: bool, same: bool, kinds: list
         return box + "fill='white'/>"
     title = f"<title>{escape(', '.join(move.triggers))}</title>"
     if move.normal:
-        fill, text, colour = ("#1f2d3d", "●", "white") if main else ("#cfe3f7", "stay" if same
-                                                                       else "●", "#2171b5")
+        fill, text, colour = (
+            ("#1f2d3d", "●", "white") if main else ("#cfe3f7", "stay" if same else "●", "#2171b5")
+        )
     else:
         fill, colour = "#fde0dd", "#a50f15"
         text = ",".join(str(kinds.index(k) + 1) for k in move.anomalies)

@@ -92,8 +92,18 @@ class Broker:
         assert session.client_id is not None
         existing = self.book.get(session.client_id, ticket.order_id)
         if existing is not None:
+            log.info(
+                "client %s modifies order %s: %s %s %s %s",
+                session.client_id, ticket.order_id, ticket.action, ticket.total_quantity,
+                ticket.order_type, ticket.lmt_price or "",
+            )  # fmt: skip
             self._modify(existing, ticket)
             return
+        log.info(
+            "client %s places order %s: %s %s %s %s %s",
+            session.client_id, ticket.order_id, ticket.action, ticket.total_quantity,
+            ticket.symbol, ticket.order_type, ticket.lmt_price or "",
+        )  # fmt: skip
         if ticket.order_id <= self.book.max_order_id(session.client_id):
             # TWS refuses ids at or below the highest one this client id has used.
             session.send(msg.error(session.server_version, ticket.order_id, 103, text_for(103)))

@@ -30,7 +30,13 @@ async def serve(host: str, port: int, scenario: Scenario | None = None) -> None:
 
 
 def run_simulator(port: int, scenario_path: Path | None = None) -> None:
-    """Serve on 127.0.0.1:``port`` until Ctrl-C. Raises ScenarioError for a bad scenario file."""
+    """Serve on 127.0.0.1:``port`` until Ctrl-C, saying where it listens and logging every
+    connection and order on stderr. Raises ScenarioError for a bad scenario file."""
     scenario = load_scenario(scenario_path) if scenario_path is not None else Scenario()
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+    log.setLevel(min(log.getEffectiveLevel(), logging.INFO))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve("127.0.0.1", port, scenario))

@@ -290,9 +290,7 @@ class OrderTrail(Application[UUID]):
 
     # ---- facts: the one entrance -------------------------------------------------------------
 
-    def record(
-        self, key: FactKey | None, fact: Fact, *, at: datetime | None = None
-    ) -> bool | None:
+    def record(self, key: FactKey | None, fact: Fact, *, at: datetime | None = None) -> bool | None:
         """Record one fact. True: recorded; False: a repeat, nothing stored; None: its order (or,
         for a commission report, its execution) is not known yet, so it waits and is recorded as
         soon as it is. ``at``: the recording time, when it is not now (a fact that waited)."""
