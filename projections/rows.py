@@ -169,6 +169,7 @@ class TableRows:
             s.filled,
             s.remaining,
             s.avg_fill_price,
+            s.fills_not_seen,
             s.commission_total,
             s.cancel_requested,
             s.errors,

@@ -129,6 +129,9 @@ ORDERS = TableSpec(
             ("filled", DEC),
             ("remaining", DEC),
             ("avg_fill_price", DEC),
+            # Shares IB reports filled beyond the executions on record (a completed order seen
+            # after a restart, before its executions came back).
+            ("fills_not_seen", DEC),
             ("commission", DEC),
             ("cancel_requested", pa.bool_()),
             ("errors", pa.int32()),

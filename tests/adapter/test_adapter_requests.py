@@ -16,6 +16,7 @@ from ordertrail.domain.facts import Origin, RequestKind
 from ordertrail.domain.session import SessionMessageRecorded, session_log_id
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import OrderAction, OrderSpec, OrderType
+from ordertrail.projections.api import Audit
 
 from .conftest import AAPL, quiet_market
 
@@ -282,6 +283,8 @@ def test_completed_order_with_quantity_zero_keeps_what_ib_reported_filled(
         assert st.ib_filled == Decimal(26)
         assert st.fills_not_seen == Decimal(26)
         assert st.origin == Origin.DISCOVERED.value
+        orders = Audit(s.trail.config).orders()
+        assert orders["fills_not_seen"].to_list() == [Decimal(26)]
         # The executions close the gap.
         await s.ib.reqExecutionsAsync()
         await s.until(lambda: s.state(oid).fills_not_seen == 0)
