@@ -19,7 +19,6 @@ from ordertrail.adapters.execution import (
     OrderExecutionEngine,
     OrderManager,
 )
-from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
 from ordertrail.adapters.simulator import Scenario
 from ordertrail.adapters.store.config import StoreConfig
@@ -90,8 +89,7 @@ async def live(
     ib = await h.connect(client_id)
     recorder = IbRecorder(ib, trail).attach()
     new_token = tokens()
-    broker = IbBroker(ib, trail, new_token)
-    engine = OrderExecutionEngine(trail, IbGateway(broker), policy=policy, new_token=new_token)
+    engine = OrderExecutionEngine(trail, IbGateway(ib, trail), policy=policy, new_token=new_token)
     return Live(ib, trail, engine, recorder, FastClock())
 
 
