@@ -31,6 +31,12 @@ PAPER_ACCOUNT_PREFIX = "DU"
 CONNECT_REFUSALS = frozenset({326, 502, 504, 1100})
 
 
+def _decimal(q: float) -> Decimal:
+    # IB sends positions as doubles: 1300.0 is the integer 1300, fractional shares stay.
+    d = Decimal(str(q))
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d
+
+
 class ConnectFailed(BrokerUnavailable):
     """The connection to TWS / IB Gateway could not be made; the message names the cause."""
 
@@ -150,7 +156,7 @@ class IbSession:
         if not contract.con_id:
             return None
         held = (p.position for p in self.ib.positions() if p.contract.conId == contract.con_id)
-        return sum((Decimal(str(q)) for q in held), Decimal(0))
+        return sum((_decimal(q) for q in held), Decimal(0))
 
     def close(self) -> None:
         self.recorder.detach()
