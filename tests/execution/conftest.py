@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,7 @@ from ordertrail.adapters.execution import (
     OrderManager,
 )
 from ordertrail.adapters.ib.recorder import IbRecorder
-from ordertrail.adapters.simulator import Scenario
+from ordertrail.adapters.simulator import Scenario, Simulator
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
@@ -95,3 +96,21 @@ async def live(
 
 def dry_engine(trail: OrderTrail, policy: RiskPolicy | None = None) -> OrderExecutionEngine:
     return OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy, new_token=tokens())
+
+
+@pytest.fixture
+def simulator_port() -> Iterator[int]:
+    """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
+    loop = asyncio.new_event_loop()
+    sim = Simulator(priced())
+    loop.run_until_complete(sim.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield sim.port
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.run_until_complete(sim.stop())
+        loop.close()
+        assert sim.protocol_errors == []

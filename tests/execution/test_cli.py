@@ -21,7 +21,7 @@ from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus
 
-from .conftest import priced
+from .conftest import LISTED
 
 runner = CliRunner()
 
@@ -130,11 +130,6 @@ def test_refusals_exit_non_zero_with_the_rule(tmp_path: Path) -> None:
     assert "live order" in err
 
 
-@pytest.fixture
-def simulator_port() -> Iterator[int]:
-    yield from serve(priced())
-
-
 def serve(scenario: Scenario) -> Iterator[int]:
     """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
     loop = asyncio.new_event_loop()
@@ -191,7 +186,7 @@ def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
 def absurd_market_port() -> Iterator[int]:
     """A simulator whose AAPL trades at 1e300: any marketable order fills at a price the
     recorder must refuse (no real price comes near; it would break every later read)."""
-    yield from serve(Scenario(prices={"AAPL": Decimal("1e300")}))
+    yield from serve(Scenario(prices={"AAPL": Decimal("1e300")}, contracts=list(LISTED)))
 
 
 def test_a_placed_order_whose_facts_were_refused_exits_non_zero(
