@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -170,6 +171,9 @@ async def with_engine(
     trail = OrderTrail(config(data, store))
     if venue.dry_run:
         return await op(OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy))
+    # ib_async logs IB's answers (202 for a cancel, 201, 326) at ERROR level; the recorder
+    # records them and the result names the one that matters, on one line.
+    logging.getLogger("ib_async").setLevel(logging.CRITICAL)
     session = IbSession(trail)
     try:
         await session.connect(venue.host, venue.port, venue.client_id, live=venue.live)

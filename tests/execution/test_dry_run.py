@@ -6,12 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from ordertrail.adapters.cli import app
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.identity import order_uuid
 from ordertrail.domain.status import OrderStatus
 
-from .test_cli import run
+from .test_cli import run, runner
 
 D = Decimal
 
@@ -55,3 +56,34 @@ def test_separate_dry_runs_keep_every_fill_and_a_bracket_honours_its_oca_group(
     (close_id,) = closed["order_ids"]
     close = trail.get(order_uuid(client_order_id=close_id)).state
     assert (close.spec.action.value, close.spec.quantity) == ("SELL", D(13))
+
+
+def test_audit_views_leave_dry_runs_out_unless_asked(tmp_path: Path) -> None:
+    d = ["--data", str(tmp_path)]
+    buy = ("place", "AAPL", "--con-id", "265598", "--action", "BUY", "--qty", "7", "--limit", "150")
+    code, _, err = run(*buy, "--dry-run", *d)
+    assert code == 0, err
+    for view in ("orders", "fills", "positions"):
+        code, out, err = run_text(view, "--format", "csv", *d)
+        assert code == 0, err
+        assert "dry-run" not in out  # nothing but dry runs recorded: an empty view
+    code, out, err = run_text("positions", "--format", "csv", "--origin", "dry-run", *d)
+    assert code == 0, err
+    header, row = out.strip().splitlines()
+    position = dict(zip(header.split(","), row.split(","), strict=True))
+    assert (position["origin"], position["con_id"], position["quantity"]) == (
+        "dry-run",
+        "265598",
+        "7",
+    )
+    code, out, err = run_text("fills", "--format", "csv", "--origin", "all", *d)
+    assert code == 0, err
+    assert out.count("dry-run") == 1
+    code, _, err = run_text("fills", "--origin", "paper", *d)
+    assert code == 1
+    assert "unknown origin 'paper'" in err
+
+
+def run_text(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
