@@ -128,16 +128,7 @@ class IbGateway:
             )
         return mapping.contract_ref(next(iter(found.values())))
 
-    def _send(self, ticket: OrderTicket, approval: Approval) -> None:
-        require_approval(approval, ticket.client_order_id, ticket.contract, ticket.spec)
-        parent_key = self._state(ticket.client_order_id).parent_key
-        parent_id = self._parent_order_id(parent_key)
-        order_id = self.ib.client.getReqId()
-        self.trail.submit(
-            order_uuid(client_order_id=ticket.client_order_id),
-            client_id=self.client_id,
-            order_id=order_id,
-        )
+    def _wire(self, ticket: OrderTicket, order_id: int, parent_id: int) -> None:
         order = mapping.to_ib_order(
             ticket.spec,
             order_id=order_id,
@@ -146,9 +137,22 @@ class IbGateway:
         )
         self.ib.placeOrder(mapping.to_ib_contract(ticket.contract), order)
 
+    def _submit(self, ticket: OrderTicket) -> None:
+        """Record the submission under a new orderId, then send; the approval was checked."""
+        parent_key = self._state(ticket.client_order_id).parent_key
+        parent_id = self._parent_order_id(parent_key)
+        order_id = self.ib.client.getReqId()
+        self.trail.submit(
+            order_uuid(client_order_id=ticket.client_order_id),
+            client_id=self.client_id,
+            order_id=order_id,
+        )
+        self._wire(ticket, order_id, parent_id)
+
     def place(self, ticket: OrderTicket, approval: Approval) -> None:
         self._connected()
-        self._send(ticket, approval)
+        require_approval(approval, ticket.client_order_id, ticket.contract, ticket.spec)
+        self._submit(ticket)
 
     def bracket(
         self,
@@ -160,8 +164,8 @@ class IbGateway:
             require_approval(approval, ticket.client_order_id, ticket.contract, ticket.spec)
         # IB's convention: parent and take-profit hold (transmit=False), the stop-loss transmits
         # all three; the specs carry the flags (BracketOrder checks them).
-        for ticket, approval in zip(legs, approvals, strict=True):
-            self._send(ticket, approval)
+        for ticket in legs:
+            self._submit(ticket)
 
     def modify(self, ticket: OrderTicket, approval: Approval) -> None:
         self._connected()
@@ -170,13 +174,7 @@ class IbGateway:
         order_id = self.session_order_id(state)
         parent_id = self._parent_order_id(state.parent_key)
         self.trail.request_modify(order_uuid(client_order_id=ticket.client_order_id), ticket.spec)
-        order = mapping.to_ib_order(
-            ticket.spec,
-            order_id=order_id,
-            order_ref=ticket.client_order_id,
-            parent_id=parent_id,
-        )
-        self.ib.placeOrder(mapping.to_ib_contract(ticket.contract), order)
+        self._wire(ticket, order_id, parent_id)
 
     def cancel(self, client_order_id: str) -> None:
         self._connected()
