@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,6 +19,8 @@ from ordertrail.adapters.cli.common import clear_errors, config, fail
 
 if TYPE_CHECKING:
     from ordertrail.adapters.execution import OrderExecutionEngine
+    from ordertrail.adapters.ib.session import IbSession
+    from ordertrail.adapters.trail import OrderTrail
     from ordertrail.domain.risk import RiskPolicy
     from ordertrail.domain.values import ContractRef, ExecutionResult, OrderAction
 
@@ -171,15 +174,34 @@ async def with_engine(
     trail = OrderTrail(config(data, store))
     if venue.dry_run:
         return await op(OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy))
-    # ib_async logs IB's answers (202 for a cancel, 201, 326) at ERROR level; the recorder
-    # records them and the result names the one that matters, on one line.
-    logging.getLogger("ib_async").setLevel(logging.CRITICAL)
     session = IbSession(trail)
+    with quiet_ib_async():
+        try:
+            await session.connect(venue.host, venue.port, venue.client_id, live=venue.live)
+        except BrokerUnavailable as e:
+            session.close()
+            return ExecutionResult.failed(str(e))
+        return await _trade(trail, session, policy, op)
+
+
+@contextmanager
+def quiet_ib_async() -> Iterator[None]:
+    """ib_async logs IB's answers (202 for a cancel, 201, 326) at ERROR level; the recorder
+    records them and the result names the one that matters, on one line."""
+    logger = logging.getLogger("ib_async")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
-        await session.connect(venue.host, venue.port, venue.client_id, live=venue.live)
-    except BrokerUnavailable as e:
-        session.close()
-        return ExecutionResult.failed(str(e))
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+async def _trade(
+    trail: OrderTrail, session: IbSession, policy: RiskPolicy, op: Operation
+) -> ExecutionResult:
+    from ordertrail.adapters.execution import OrderExecutionEngine
+
     try:
         engine = OrderExecutionEngine(
             trail,
