@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ordertrail.adapters.cli.common import DataOpt, StoreOpt, clear_errors, config, fail
-from ordertrail.adapters.cli.strategy import twap
+from ordertrail.adapters.cli.strategy import patience, twap
 from ordertrail.adapters.cli.trading import (
     DEFAULT_CLIENT_ID,
     ActionOpt,
@@ -248,5 +248,5 @@ def close(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (place, cancel, bracket, close, twap):
+    for command in (place, cancel, bracket, close, twap, patience):
         app.command()(command)

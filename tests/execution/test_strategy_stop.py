@@ -72,3 +72,34 @@ def test_a_stopped_twap_cancels_its_working_slices_and_says_so(
     assert len(states) == 1  # no slice was sent after the signal
     # Cancelled is IB's confirmation, recorded before the summary was printed.
     assert [s.status for s in states] == [OrderStatus.CANCELLED]
+
+
+def test_a_stopped_patience_order_is_cancelled_and_summarised(
+    tmp_path: Path, simulator_port: int
+) -> None:
+    data = tmp_path / "data"
+    cmd = [ORDERTRAIL, "patience", "AAPL", "--action", "BUY", "--qty", "10", "--mid", "140"]
+    cmd += ["--window", "600", "--port", str(simulator_port), "--data", str(data)]
+    env = {**os.environ, "TTY_INTERACTIVE": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not _working(data):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the order never started working"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    row = json.loads(out.decode().strip().splitlines()[-1])
+    assert proc.returncode == 1
+    assert row["stopped"] is True
+    assert "step 1 of 5 · filled 0 of 10 · 1 working · next in" in err.decode()
+    assert "stopped: filled 0 of 10" in err.decode()
+    trail = OrderTrail(StoreConfig.resolve(data))
+    (state,) = [s for s in trail.states().values() if s.group_id == row["group_id"]]
+    assert state.status is OrderStatus.CANCELLED
+    assert state.spec.limit_price == 140  # stopped before the first step
