@@ -34,6 +34,27 @@ def _working(data: Path) -> list[str]:
         trail.close()
 
 
+def _stopped(
+    cmd: list[str], data: Path, sig: signal.Signals, terminal: str
+) -> tuple[int, str, str]:
+    """Run ``cmd``, send ``sig`` once its first order is working; exit code, stdout, stderr."""
+    env = {**os.environ, "TTY_INTERACTIVE": terminal, "COLUMNS": "200"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not _working(data):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the first order never started working"
+            time.sleep(0.2)
+        time.sleep(1.0)  # let the status line draw at least once
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out.decode(), err.decode()
+
+
 @pytest.mark.parametrize(("sig", "terminal"), [(signal.SIGINT, "1"), (signal.SIGTERM, "0")])
 def test_a_stopped_twap_cancels_its_working_slices_and_says_so(
     tmp_path: Path, simulator_port: int, sig: signal.Signals, terminal: str
@@ -42,23 +63,9 @@ def test_a_stopped_twap_cancels_its_working_slices_and_says_so(
     cmd = [ORDERTRAIL, "twap", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "140"]
     cmd += ["--slices", "5", "--duration", "600", "--port", str(simulator_port)]
     cmd += ["--data", str(data)]
-    env = {**os.environ, "TTY_INTERACTIVE": terminal, "COLUMNS": "200"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while not _working(data):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the first slice never started working"
-            time.sleep(0.2)
-        time.sleep(1.0)  # let the status line draw at least once
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    text = err.decode()
-    row = json.loads(out.decode().strip().splitlines()[-1])
-    assert proc.returncode == 1  # nothing filled: the strategy did not do what was asked
+    code, out, text = _stopped(cmd, data, sig, terminal)
+    row = json.loads(out.strip().splitlines()[-1])
+    assert code == 1  # nothing filled: the strategy did not do what was asked
     assert row["stopped"] is True
     assert row["filled"] == "0"
     assert "stopped: filled 0 of 10" in text
@@ -80,25 +87,12 @@ def test_a_stopped_patience_order_is_cancelled_and_summarised(
     data = tmp_path / "data"
     cmd = [ORDERTRAIL, "patience", "AAPL", "--action", "BUY", "--qty", "10", "--mid", "140"]
     cmd += ["--window", "600", "--port", str(simulator_port), "--data", str(data)]
-    env = {**os.environ, "TTY_INTERACTIVE": "1", "COLUMNS": "200"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while not _working(data):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the order never started working"
-            time.sleep(0.2)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    row = json.loads(out.decode().strip().splitlines()[-1])
-    assert proc.returncode == 1
+    code, out, err = _stopped(cmd, data, signal.SIGINT, "1")
+    row = json.loads(out.strip().splitlines()[-1])
+    assert code == 1
     assert row["stopped"] is True
-    assert "step 1 of 5 · filled 0 of 10 · 1 working · next in" in err.decode()
-    assert "stopped: filled 0 of 10" in err.decode()
+    assert "step 1 of 5 · filled 0 of 10 · 1 working · next in" in err
+    assert "stopped: filled 0 of 10" in err
     trail = OrderTrail(StoreConfig.resolve(data))
     (state,) = [s for s in trail.states().values() if s.group_id == row["group_id"]]
     assert state.status is OrderStatus.CANCELLED
