@@ -21,7 +21,7 @@ from ordertrail.adapters.execution import (
     OrderManager,
 )
 from ordertrail.adapters.ib.recorder import IbRecorder
-from ordertrail.adapters.simulator import Scenario, Simulator
+from ordertrail.adapters.simulator import Instrument, Scenario, Simulator
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
@@ -36,7 +36,17 @@ ES_JUN = ContractRef(495512557, "ES", "FUT", "CME", multiplier=Decimal(50), expi
 ES_SEP = ContractRef(495512563, "ES", "FUT", "CME", multiplier=Decimal(50), expiry="20240920")
 
 
+# What TWS resolves the tests' contracts to: orders typed by symbol are qualified against it.
+LISTED = [
+    Instrument(265598, "AAPL", primary_exchange="NASDAQ", long_name="APPLE INC"),
+    Instrument(272093, "MSFT", primary_exchange="NASDAQ", long_name="MICROSOFT CORP"),
+    Instrument(495512557, "ES", "FUT", "CME", local_symbol="ESM4", min_tick=Decimal("0.25")),
+    Instrument(495512563, "ES", "FUT", "CME", local_symbol="ESU4", min_tick=Decimal("0.25")),
+]
+
+
 def priced(**extra: Any) -> Scenario:
+    extra.setdefault("contracts", list(LISTED))
     return Scenario(
         prices={"AAPL": Decimal(150), "MSFT": Decimal(400), "ES": Decimal(5000)}, **extra
     )

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from ordertrail.adapters.ib.session import ConnectFailed, IbSession, trading_mode
-from ordertrail.adapters.simulator import Scenario
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.identity import order_uuid
@@ -151,7 +150,7 @@ def test_a_live_account_needs_live(sim_run: Any, tmp_path: Any) -> None:
         assert code == 0, err
         assert row["action"] == "PLACED"
 
-    sim_run(body, Scenario(accounts=["U7654321"], prices={"AAPL": D(150)}))
+    sim_run(body, priced(accounts=["U7654321"]))
 
 
 def test_live_ports_and_accounts_are_live() -> None:
