@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from ordertrail.adapters.cli.common import clear_errors, config, fail
+from ordertrail.adapters.cli.common import clear_errors, config, fail, report_unrecorded
 
 if TYPE_CHECKING:
     from ordertrail.adapters.execution import OrderExecutionEngine
@@ -150,6 +150,15 @@ Operation = Callable[["OrderExecutionEngine"], Awaitable["ExecutionResult"]]
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the command decided, and what its recorder could not record of IB's answers."""
+
+    result: ExecutionResult
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Venue:
     """Where the orders go, and whether a live account may receive them."""
 
@@ -162,7 +171,7 @@ class Venue:
 
 async def with_engine(
     data: str | None, store: str | None, venue: Venue, policy: RiskPolicy, op: Operation
-) -> ExecutionResult:
+) -> Outcome:
     """Run ``op`` on an engine at ``venue``: the dry run, or IB through one ``IbSession`` (the
     recorder attached, IB's positions as the RiskGate's figure)."""
     from ordertrail.adapters.execution import DryRunGateway, OrderExecutionEngine
@@ -173,14 +182,14 @@ async def with_engine(
 
     trail = OrderTrail(config(data, store))
     if venue.dry_run:
-        return await op(OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy))
+        return Outcome(await op(OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy)))
     session = IbSession(trail)
     with quiet_ib_async():
         try:
             await session.connect(venue.host, venue.port, venue.client_id, live=venue.live)
         except BrokerUnavailable as e:
             session.close()
-            return ExecutionResult.failed(str(e))
+            return Outcome(ExecutionResult.failed(str(e)))
         return await _trade(trail, session, policy, op)
 
 
@@ -199,7 +208,7 @@ def quiet_ib_async() -> Iterator[None]:
 
 async def _trade(
     trail: OrderTrail, session: IbSession, policy: RiskPolicy, op: Operation
-) -> ExecutionResult:
+) -> Outcome:
     from ordertrail.adapters.execution import OrderExecutionEngine
 
     try:
@@ -211,12 +220,14 @@ async def _trade(
         )
         result = await op(engine)
         await session.settle()
-        return result
+        stats = session.recorder.stats
+        return Outcome(result, tuple(stats.problems), tuple(stats.warnings))
     finally:
         session.close()
 
 
-def report(result: ExecutionResult, extra: dict[str, Any] | None = None) -> None:
+def report(outcome: Outcome, extra: dict[str, Any] | None = None) -> None:
+    result = outcome.result
     row: dict[str, Any] = {
         "success": result.success,
         "action": result.action.value,
@@ -225,12 +236,17 @@ def report(result: ExecutionResult, extra: dict[str, Any] | None = None) -> None
         **(extra or {}),
     }
     typer.echo(orjson.dumps(row, default=str).decode())
+    # The order went to IB either way; what IB answered and could not be recorded is reported
+    # as ``record`` reports it, and fails the command (the store no longer says what IB did).
+    unrecorded = report_unrecorded(outcome.problems, outcome.warnings)
     if not result.success:
         fail(result.error or result.action.value)
+    if unrecorded:
+        raise typer.Exit(1)
 
 
-def run(coro: Awaitable[ExecutionResult]) -> ExecutionResult:
-    async def main() -> ExecutionResult:
+def run(coro: Awaitable[Outcome]) -> Outcome:
+    async def main() -> Outcome:
         return await coro
 
     with clear_errors():  # the store cannot be opened (a file as --data, a closed port)

@@ -108,11 +108,10 @@ def dry_engine(trail: OrderTrail, policy: RiskPolicy | None = None) -> OrderExec
     return OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy, new_token=tokens())
 
 
-@pytest.fixture
-def simulator_port() -> Iterator[int]:
+def serve(scenario: Scenario) -> Iterator[int]:
     """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
     loop = asyncio.new_event_loop()
-    sim = Simulator(priced())
+    sim = Simulator(scenario)
     loop.run_until_complete(sim.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -124,3 +123,8 @@ def simulator_port() -> Iterator[int]:
         loop.run_until_complete(sim.stop())
         loop.close()
         assert sim.protocol_errors == []
+
+
+@pytest.fixture
+def simulator_port() -> Iterator[int]:
+    yield from serve(priced())

@@ -3,9 +3,7 @@ over a real socket."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,13 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
-from ordertrail.adapters.simulator import Scenario, Simulator
+from ordertrail.adapters.simulator import Scenario
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus
 
-from .conftest import LISTED
+from .conftest import LISTED, serve
 
 runner = CliRunner()
 
@@ -128,23 +126,6 @@ def test_refusals_exit_non_zero_with_the_rule(tmp_path: Path) -> None:
     code, _, err = run("cancel", "OT-live-1", "--dry-run", "--data", str(tmp_path))
     assert code == 1
     assert "live order" in err
-
-
-def serve(scenario: Scenario) -> Iterator[int]:
-    """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
-    loop = asyncio.new_event_loop()
-    sim = Simulator(scenario)
-    loop.run_until_complete(sim.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield sim.port
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.run_until_complete(sim.stop())
-        loop.close()
-        assert sim.protocol_errors == []
 
 
 def test_place_and_cancel_against_the_simulator(tmp_path: Path, simulator_port: int) -> None:
