@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-# The origin column's value for a dry run (projections/fold.py's ORIGINS).
+# The origin column's value for a dry run (projections/records.py's ORIGINS).
 DRY_RUN = "dry-run"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -125,7 +125,8 @@ class Filters:
         if "all" in self.origins:
             return frame
         if not self.origins:
-            return frame.filter(pl.col("origin") != DRY_RUN)
+            origin = pl.col("origin")
+            return frame.filter(origin.is_null() | (origin != DRY_RUN))
         return frame.filter(pl.col("origin").is_in(list(self.origins)))
 
     def match(self, frame: pl.LazyFrame, *, time_column: str | None = None) -> pl.LazyFrame:

@@ -63,19 +63,15 @@ def test_audit_views_leave_dry_runs_out_unless_asked(tmp_path: Path) -> None:
     buy = ("place", "AAPL", "--con-id", "265598", "--action", "BUY", "--qty", "7", "--limit", "150")
     code, _, err = run(*buy, "--dry-run", *d)
     assert code == 0, err
-    for view in ("orders", "fills", "positions"):
+    for view in ("orders", "fills"):
         code, out, err = run_text(view, "--format", "csv", *d)
         assert code == 0, err
         assert "dry-run" not in out  # nothing but dry runs recorded: an empty view
-    code, out, err = run_text("positions", "--format", "csv", "--origin", "dry-run", *d)
+    code, out, err = run_text("fills", "--format", "csv", "--origin", "dry-run", *d)
     assert code == 0, err
     header, row = out.strip().splitlines()
-    position = dict(zip(header.split(","), row.split(","), strict=True))
-    assert (position["origin"], position["con_id"], position["quantity"]) == (
-        "dry-run",
-        "265598",
-        "7",
-    )
+    fill = dict(zip(header.split(","), row.split(","), strict=True))
+    assert (fill["origin"], fill["con_id"], fill["quantity"]) == ("dry-run", "265598", "7")
     code, out, err = run_text("fills", "--format", "csv", "--origin", "all", *d)
     assert code == 0, err
     assert out.count("dry-run") == 1
