@@ -1,10 +1,12 @@
 """``ordertrail demo``: a scripted session against the built-in simulator, recorded for real.
 
 No IB account and no set-up: the simulator runs in-process on a free loopback port, the real
-ib_async client connects to it, ordertrail's broker sends the orders and its recorder writes
+ib_async client connects to it through an ``IbSession``, and every order takes the one path a
+trader's orders take: the execution engine, the RiskGate, the IB gateway. The recorder writes
 what "IB" answered into the event store. The script covers what an IB trader meets in a day:
 a limit order that fills in parts, a bracket whose take-profit fills and whose stop-loss the
-OCA group cancels, a cancel that races a fill, and a margin rejection.
+OCA group cancels, a cancel that races a fill, a margin rejection, and a market order the
+RiskGate refuses before IB ever sees it.
 """
 
 from __future__ import annotations
@@ -16,14 +18,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from ib_async import IB
-
-from ordertrail.adapters.ib.broker import IbBroker
-from ordertrail.adapters.ib.recorder import IbRecorder
+from ordertrail.adapters.execution import OrderExecutionEngine
+from ordertrail.adapters.ib.session import IbSession
 from ordertrail.adapters.simulator import Scenario, SimOrder, Simulator
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.identity import order_uuid
 from ordertrail.domain.status import OrderStatus
-from ordertrail.domain.values import BracketOrder, ContractRef, OrderAction, OrderSpec, OrderType
+from ordertrail.domain.values import (
+    BracketOrder,
+    ContractRef,
+    ExecutionResult,
+    OrderAction,
+    OrderSpec,
+    OrderType,
+)
 
 AAPL = ContractRef(265598, "AAPL", exchange="SMART", currency="USD")
 MSFT = ContractRef(272093, "MSFT", exchange="SMART", currency="USD")
@@ -53,10 +61,15 @@ async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoR
     run = uuid.uuid4().hex[:8]
     counter = iter(range(1, 1000))
     async with Simulator(scenario) as sim:
-        ib = IB()
-        recorder = IbRecorder(ib, trail).attach()
-        await ib.connectAsync("127.0.0.1", sim.port, clientId=1)
-        broker = IbBroker(ib, trail, lambda: f"demo{run}-{next(counter)}")
+        session = await IbSession(trail).connect("127.0.0.1", sim.port, client_id=1)
+        engine = OrderExecutionEngine(
+            trail, session.gateway, new_token=lambda: f"demo{run}-{next(counter)}"
+        )
+
+        def sent(r: ExecutionResult) -> list[UUID]:
+            if not r.success:
+                raise RuntimeError(f"the demo's order was not sent: {r.error}")
+            return [order_uuid(client_order_id=c) for c in r.order_ids]
 
         def status_is(oid: UUID, *statuses: OrderStatus) -> Callable[[], bool]:
             return lambda: trail.get(oid).state.status in statuses
@@ -77,7 +90,7 @@ async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoR
                 limit_price=Decimal("150.00"),
                 reference_price=Decimal("149.98"),
             )
-            oid = broker.place(AAPL, spec)
+            (oid,) = sent(await engine.place_order(AAPL, spec))
             result.orders.append(("limit order filled in parts", oid))
             await _until(status_is(oid, OrderStatus.SUBMITTED))
             for qty, px in ((30, "149.95"), (30, "149.98"), (40, "150.00")):
@@ -94,7 +107,7 @@ async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoR
                 stop_loss_price=Decimal("405.00"),
                 oca_group=f"OT-demo{run}-oca",
             )
-            parent, take, stop = broker.place_bracket(MSFT, b)
+            parent, take, stop = sent(await engine.place_bracket_order(MSFT, b))
             result.orders += [
                 ("bracket parent", parent),
                 ("bracket take-profit", take),
@@ -112,11 +125,11 @@ async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoR
             spec = OrderSpec(
                 OrderAction.SELL, Decimal(20), OrderType.LIMIT, limit_price=Decimal("151.00")
             )
-            oid = broker.place(AAPL, spec)
+            (oid,) = sent(await engine.place_order(AAPL, spec))
             result.orders.append(("cancel that raced a fill", oid))
             await _until(status_is(oid, OrderStatus.SUBMITTED))
             sim.defer_cancel(sim_order(oid))
-            broker.cancel(oid)
+            await engine.cancel_order(oid)
             await _until(status_is(oid, OrderStatus.PENDING_CANCEL))
             sim.fill(sim_order(oid), price=Decimal("151.00"))
             await _until(status_is(oid, OrderStatus.FILLED))
@@ -124,9 +137,9 @@ async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoR
         # 4. A margin rejection: error 201, then Inactive.
         async def rejection() -> None:
             spec = OrderSpec(
-                OrderAction.BUY, Decimal(100000), OrderType.LIMIT, limit_price=Decimal("150.00")
+                OrderAction.BUY, Decimal(6000), OrderType.LIMIT, limit_price=Decimal("150.00")
             )
-            oid = broker.place(AAPL, spec)
+            (oid,) = sent(await engine.place_order(AAPL, spec))
             result.orders.append(("margin rejection", oid))
             await _until(status_is(oid, OrderStatus.SUBMITTED))
             sim.reject(
@@ -139,14 +152,24 @@ async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoR
             )
             await _until(status_is(oid, OrderStatus.INACTIVE))
 
-        await step("1/4 limit order filled in parts (30, 30, 40)", partial_fills)
-        await step("2/4 bracket: take-profit fills, OCA cancels the stop", bracket)
-        await step("3/4 cancel racing a fill", cancel_race)
-        await step("4/4 margin rejection (error 201, then Inactive)", rejection)
-        await asyncio.sleep(0.1)
-        ib.disconnect()
-        recorder.detach()
-        result.stats = recorder.stats.as_dict()
+        # 5. A market order: refused by the RiskGate's default policy, recorded as RiskDenied.
+        async def refused() -> None:
+            spec = OrderSpec(OrderAction.SELL, Decimal(100), OrderType.MARKET)
+            r = await engine.place_order(AAPL, spec)
+            if r.success:
+                raise RuntimeError("the RiskGate let a market order through")
+            result.orders.append(
+                ("refused by the RiskGate", order_uuid(client_order_id=r.order_ids[0]))
+            )
+
+        await step("1/5 limit order filled in parts (30, 30, 40)", partial_fills)
+        await step("2/5 bracket: take-profit fills, OCA cancels the stop", bracket)
+        await step("3/5 cancel racing a fill", cancel_race)
+        await step("4/5 margin rejection (error 201, then Inactive)", rejection)
+        await step("5/5 market order refused by the RiskGate (never sent)", refused)
+        await session.settle(0.1)
+        session.close()
+        result.stats = session.recorder.stats.as_dict()
     return result
 
 

@@ -1,9 +1,10 @@
 """The BrokerGateway port: where an approved order leaves for a broker.
 
-Adapters: IB through ib_async (also what talks to the TWS simulator) and dry run. Every method
-that sends an order or changes one takes the RiskGate's ``Approval`` for exactly those terms and
-must call ``require_approval`` before anything else; cancelling needs none (it only ever
-reduces risk, and must work with the kill switch engaged).
+Adapters: IB through ib_async (also what talks to the TWS simulator) and dry run: one gateway
+per venue, and nothing else in the package sends an order. Every method that sends an order or
+changes one takes the RiskGate's ``Approval`` for exactly the ticket's contract and terms, calls
+``require_approval`` once before anything else, and then sends exactly the ticket; cancelling
+needs none (it only ever reduces risk, and must work with the kill switch engaged).
 
 The order is recorded (status New) by the caller before the gateway is called; the gateway
 records the submission before it sends, so a failure after that leaves a PendingSubmit order
@@ -29,6 +30,8 @@ class OrderTicket:
     contract: ContractRef
     spec: OrderSpec
     parent_client_order_id: str | None = None
+    # A close: the RiskGate refuses it unless it makes the known position smaller.
+    reduce_only: bool = False
 
 
 class BrokerError(OrdertrailError):
@@ -45,6 +48,11 @@ class BrokerGateway(Protocol):
         """True when nothing reaches a real broker (orders carry ``DRY_`` ids)."""
         ...
 
+    async def qualify(self, contract: ContractRef) -> ContractRef:
+        """The venue's one contract for ``contract`` (its conId resolved), so that positions
+        never split by how an order was typed; ``BrokerError`` when none or several match."""
+        ...
+
     def place(self, ticket: OrderTicket, approval: Approval) -> None: ...
 
     def bracket(
@@ -55,7 +63,9 @@ class BrokerGateway(Protocol):
         """Parent, take-profit, stop-loss: sent in that order, only the last transmitting."""
         ...
 
-    def modify(self, client_order_id: str, spec: OrderSpec, approval: Approval) -> None: ...
+    def modify(self, ticket: OrderTicket, approval: Approval) -> None:
+        """New terms (``ticket.spec``) for a working order."""
+        ...
 
     def cancel(self, client_order_id: str) -> None: ...
 

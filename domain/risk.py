@@ -85,6 +85,8 @@ class RiskRequest:
     contingent: bool = False
     # Orders this request adds to the open ones (a bracket counts its three on the parent).
     adds_open_orders: int = 1
+    # A close (or a roll's close): it must make the position smaller, never larger or flipped.
+    reduce_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class Approval:
     """
 
     client_order_id: str
+    contract: ContractRef
     spec: OrderSpec
     kind: RequestKind
     seal: object = field(repr=False, compare=False)
@@ -127,15 +130,22 @@ class Approval:
         if self.seal is not _SEAL:
             raise UnapprovedOrder(self.client_order_id, "approvals come only from the RiskGate")
 
-    def covers(self, client_order_id: str, spec: OrderSpec) -> bool:
-        return self.client_order_id == client_order_id and self.spec == spec
+    def covers(self, client_order_id: str, contract: ContractRef, spec: OrderSpec) -> bool:
+        return (
+            self.client_order_id == client_order_id
+            and self.contract == contract
+            and self.spec == spec
+        )
 
 
-def require_approval(approval: object, client_order_id: str, spec: OrderSpec) -> Approval:
-    """What every gateway calls before it sends an order or a modification."""
+def require_approval(
+    approval: object, client_order_id: str, contract: ContractRef, spec: OrderSpec
+) -> Approval:
+    """What every gateway calls, once, before it sends an order or a modification: the
+    approval must be the gate's, for exactly the contract and terms about to be sent."""
     if not isinstance(approval, Approval) or approval.seal is not _SEAL:
         raise UnapprovedOrder(client_order_id, "no RiskGate approval")
-    if not approval.covers(client_order_id, spec):
+    if not approval.covers(client_order_id, contract, spec):
         raise UnapprovedOrder(client_order_id, "the approval is for other terms")
     return approval
 
@@ -249,6 +259,20 @@ def _max_open_orders(p: RiskPolicy, r: RiskRequest, c: RiskContext) -> str | Non
     return f"{c.open_orders} orders are open; {r.adds_open_orders} more would exceed {limit}"
 
 
+def _reduces_position(p: RiskPolicy, r: RiskRequest, c: RiskContext) -> str | None:
+    if not r.reduce_only:
+        return None
+    after = c.position + r.spec.action.sign * r.spec.quantity
+    # Judged against the position the gate knows (recorded fills or the broker's figure), not
+    # the one the caller typed: a close sized on a wrong figure must not grow the exposure.
+    if c.position != 0 and abs(after) < abs(c.position) and (after == 0 or after * c.position > 0):
+        return None
+    return (
+        f"a close must reduce the position: {r.spec.action.value} {r.spec.quantity} "
+        f"would take {r.contract.symbol or r.contract.con_id} from {c.position} to {after}"
+    )
+
+
 KILL_SWITCH = Rule("kill_switch", _kill_switch)
 ORDER_TYPE_ALLOWED = Rule("order_type_allowed", _order_type_allowed)
 NO_MARKET_ORDERS = Rule("no_market_orders", _no_market_orders)
@@ -256,6 +280,7 @@ MAX_ORDER_QUANTITY = Rule("max_order_quantity", _max_order_quantity)
 MAX_ORDER_NOTIONAL = Rule("max_order_notional", _max_order_notional)
 PRICE_BAND = Rule("price_band", _price_band)
 MAX_POSITION = Rule("max_position", _max_position)
+REDUCES_POSITION = Rule("reduces_position", _reduces_position)
 MAX_OPEN_ORDERS = Rule("max_open_orders", _max_open_orders)
 
 DEFAULT_RULES: tuple[Rule, ...] = (
@@ -266,6 +291,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     MAX_ORDER_NOTIONAL,
     PRICE_BAND,
     MAX_POSITION,
+    REDUCES_POSITION,
     MAX_OPEN_ORDERS,
 )
 
@@ -293,7 +319,9 @@ class RiskGate:
         refused = self.refusal(request, context)
         if refused is not None:
             return refused
-        return Approval(request.client_order_id, request.spec, request.kind, _SEAL)
+        return Approval(
+            request.client_order_id, request.contract, request.spec, request.kind, _SEAL
+        )
 
     def check_all(
         self, requests: Sequence[tuple[RiskRequest, RiskContext]]

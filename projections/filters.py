@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+# The origin column's value for a dry run (projections/records.py's ORIGINS).
+DRY_RUN = "dry-run"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -117,14 +119,25 @@ class Filters:
             frame = frame.filter(pl.col(column) < self.until)
         return frame
 
+    def _origins(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        # A dry run's orders and fills are nobody's trades: left out unless asked for by name
+        # (or with "all").
+        if "all" in self.origins:
+            return frame
+        if not self.origins:
+            origin = pl.col("origin")
+            return frame.filter(origin.is_null() | (origin != DRY_RUN))
+        return frame.filter(pl.col("origin").is_in(list(self.origins)))
+
     def match(self, frame: pl.LazyFrame, *, time_column: str | None = None) -> pl.LazyFrame:
         """Keep the rows that pass every filter whose column the frame has."""
         names = frame.collect_schema().names()
+        if "origin" in names:
+            frame = self._origins(frame)
         for column, wanted in (
             ("symbol", self.symbols),
             ("account", self.accounts),
             ("status", self.statuses),
-            ("origin", self.origins),
         ):
             if wanted and column in names:
                 if column == "status":

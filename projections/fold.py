@@ -37,6 +37,7 @@ from ordertrail.projections.records import (
     PositionKey,
     PositionLoader,
     Row,
+    origin_of,
 )
 from ordertrail.projections.rows import TableRows
 
@@ -218,6 +219,7 @@ class Projection(TableRows):
             replaces_exec_id=getattr(event, "replaces_exec_id", None),
             notification_id=nid,
             commission=old.commission if old is not None else None,
+            origin=origin_of(state.origin),
         )
         pending = self.pending_commissions.pop(base, None)
         if pending is not None:

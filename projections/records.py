@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from ordertrail.domain.facts import Origin
 from ordertrail.domain.values import CommissionReport, ContractRef, Execution
 
 if TYPE_CHECKING:
@@ -43,6 +44,22 @@ class OrderExtra:
     oca_key: str = ""
 
 
+# The origin column of orders and fills, from the order's recorded origin: what a trader
+# filters on (a dry run's fills are nobody's trades).
+ORIGINS = {
+    Origin.PLACED.value: "live",
+    Origin.DRY_RUN.value: "dry-run",
+    Origin.API.value: "api",
+    Origin.MANUAL.value: "manual",
+    Origin.DISCOVERED.value: "observed",
+    Origin.FLEX.value: "flex",
+}
+
+
+def origin_of(recorded: str) -> str:
+    return ORIGINS.get(recorded, recorded)
+
+
 @dataclass(slots=True)
 class FillRecord:
     """A current execution and what the journal says about it."""
@@ -60,6 +77,7 @@ class FillRecord:
     replaces_exec_id: str | None
     notification_id: int
     commission: CommissionReport | None = None
+    origin: str = "live"
 
     @property
     def ts_ib(self) -> datetime:

@@ -26,6 +26,7 @@ from ordertrail.projections.records import (
     OrderExtra,
     PositionKey,
     Row,
+    origin_of,
 )
 from ordertrail.projections.schema import (
     BRACKETS,
@@ -147,7 +148,7 @@ class TableRows:
             s.client_order_id,
             e.order_ref or None,
             s.perm_id,
-            s.origin,
+            origin_of(s.origin),
             sp.account,
             c.con_id,
             c.symbol,
@@ -204,6 +205,7 @@ class TableRows:
             r.order_key,
             state.client_order_id,
             x.order_ref or None,
+            r.origin,
             x.perm_id or state.perm_id,
             x.order_id,
             x.client_id,

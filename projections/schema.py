@@ -162,6 +162,7 @@ FILLS = TableSpec(
             ("order_key", pa.string()),
             ("client_order_id", pa.string()),
             ("order_ref", pa.string()),
+            ("origin", pa.string()),
             ("perm_id", pa.int64()),
             ("ib_order_id", pa.int64()),
             ("client_id", pa.int64()),

@@ -58,16 +58,8 @@ def connect(ib: IB, *, data: str | None = None, store: str | None = None) -> IbR
 def engine(recorder: IbRecorder, policy: RiskPolicy | None = None) -> OrderExecutionEngine:
     """The execution engine on the recorder's connection and store: every order it places
     passes the RiskGate (``policy``, default ``RiskPolicy()``) and is recorded first."""
-    import uuid
-
     from ordertrail.adapters.execution import IbGateway, OrderExecutionEngine
-    from ordertrail.adapters.ib.broker import IbBroker
     from ordertrail.domain.risk import RiskPolicy
 
-    def token() -> str:
-        return uuid.uuid4().hex[:16]
-
-    broker = IbBroker(recorder.ib, recorder.trail, token)
-    return OrderExecutionEngine(
-        recorder.trail, IbGateway(broker), policy=policy or RiskPolicy(), new_token=token
-    )
+    gateway = IbGateway(recorder.ib, recorder.trail)
+    return OrderExecutionEngine(recorder.trail, gateway, policy=policy or RiskPolicy())

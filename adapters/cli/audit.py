@@ -68,9 +68,9 @@ ORDER_COLUMNS = (
     "anomalies", "updated_recorded",
 )  # fmt: skip
 FILL_COLUMNS = (
-    "ts_ib", "account", "symbol", "side", "quantity", "price", "exec_id", "replaces_exec_id",
-    "client_order_id", "perm_id", "commission", "commission_currency", "realized_pnl",
-    "slippage_vs_limit", "slippage_vs_reference",
+    "ts_ib", "origin", "account", "symbol", "side", "quantity", "price", "exec_id",
+    "replaces_exec_id", "client_order_id", "perm_id", "commission", "commission_currency",
+    "realized_pnl", "slippage_vs_limit", "slippage_vs_reference",
 )  # fmt: skip
 POSITION_COLUMNS = (
     "account", "con_id", "symbol", "currency", "multiplier", "quantity", "avg_cost",

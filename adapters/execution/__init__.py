@@ -7,8 +7,13 @@ See docs/execution.md and ADR 0006.
 from ordertrail.adapters.execution.dry_run import DryRunGateway
 from ordertrail.adapters.execution.engine import ExecutionSettings, OrderExecutionEngine
 from ordertrail.adapters.execution.exposure import TrailExposure
-from ordertrail.adapters.execution.ib_gateway import IbGateway
-from ordertrail.adapters.execution.manager import MarketSnapshot, OrderManager, StrategyReport
+from ordertrail.adapters.execution.manager import (
+    MarketSnapshot,
+    OrderManager,
+    Progress,
+    StrategyReport,
+)
+from ordertrail.adapters.ib.gateway import IbGateway
 
 __all__ = [
     "DryRunGateway",
@@ -17,6 +22,7 @@ __all__ = [
     "MarketSnapshot",
     "OrderExecutionEngine",
     "OrderManager",
+    "Progress",
     "StrategyReport",
     "TrailExposure",
 ]

@@ -123,6 +123,12 @@ class OrderExecutionEngine:
         except AggregateNotFoundError:
             raise OrderNotFound(f"{order_id} in {self.trail.config.describe()}") from None
 
+    async def position(self, contract: ContractRef) -> Decimal:
+        """The position the RiskGate holds for this instrument (the broker's figure when the
+        engine was given one, else the recorded fills of this venue: live or dry run)."""
+        qualified = await self._out.qualify(contract)
+        return self._out.position(qualified)
+
     def _resolve(self, order_id: str | UUID) -> UUID:
         if isinstance(order_id, UUID):
             return order_id
@@ -135,6 +141,7 @@ class OrderExecutionEngine:
         *,
         group_id: str | None = None,
         parent: str | None = None,
+        reduce_only: bool = False,
     ) -> OrderTicket:
         coid = self.new_client_order_id()
         self.trail.place(
@@ -144,12 +151,17 @@ class OrderExecutionEngine:
             group_id=group_id,
             parent_key=order_key(client_order_id=parent) if parent else None,
         )
-        return OrderTicket(coid, contract, spec, parent)
+        return OrderTicket(coid, contract, spec, parent, reduce_only)
 
     def _broker_verdict(self, coids: Sequence[str]) -> str | None:
         """The broker's refusal of any of these orders, as text, or None."""
-        for coid in coids:
-            s = self.state(coid)
+        states = [self.state(c) for c in coids]
+        filled_groups = {
+            s.spec.oca_group for s in states if s.status is OrderStatus.FILLED and s.spec.oca_group
+        }
+        for coid, s in zip(coids, states, strict=True):
+            if s.status is OrderStatus.CANCELLED and s.spec.oca_group in filled_groups:
+                continue  # its OCA group did that: a sibling filled
             if s.status in NOT_TAKEN and not s.cancel_requested:
                 err = f"IB error {s.last_error[0]}: {s.last_error[1]}" if s.last_error else ""
                 return f"{coid} {s.status.value}" + (f" ({err})" if err else "")
@@ -160,10 +172,22 @@ class OrderExecutionEngine:
         return f"refused by the RiskGate, rule {refusal.rule}: {refusal.reason}"
 
     async def _send_one(
-        self, contract: ContractRef, spec: OrderSpec, group_id: str | None
+        self,
+        contract: ContractRef,
+        spec: OrderSpec,
+        group_id: str | None,
+        *,
+        reduce_only: bool = False,
     ) -> _Sent:
         try:
-            ticket = self._record(contract, spec, group_id=group_id)
+            # Qualified before anything is recorded: the order carries IB's conId, so one
+            # instrument is one position however it was typed, and an ambiguous one sends
+            # nothing.
+            contract = await self._out.qualify(contract)
+        except Exception as e:
+            return _Sent("", f"could not qualify the contract: {_describe(e)}")
+        try:
+            ticket = self._record(contract, spec, group_id=group_id, reduce_only=reduce_only)
         except Exception as e:
             return _Sent("", f"could not record the order: {_describe(e)}")
         coid = ticket.client_order_id
@@ -222,6 +246,10 @@ class OrderExecutionEngine:
     ) -> ExecutionResult:
         ids: tuple[str, ...] = ()
         try:
+            contract = await self._out.qualify(contract)
+        except Exception as e:
+            return ExecutionResult.failed(f"could not qualify the contract: {_describe(e)}")
+        try:
             group = self.new_group_id("bracket")
             parent = self._record(contract, bracket.parent, group_id=group)
             take = self._record(
@@ -261,7 +289,8 @@ class OrderExecutionEngine:
             except Exception as e:
                 out.append(_Sent("", _describe(e)))
                 continue
-            out.append(await self._send_one(leg.contract, spec, group_id))
+            sent = await self._send_one(leg.contract, spec, group_id, reduce_only=not opening)
+            out.append(sent)
         return out
 
     def _combine(self, sent: Sequence[_Sent], done: ActionTaken) -> ExecutionResult:

@@ -10,6 +10,7 @@ against the terms it is about to send (see ADR 0006).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from ordertrail.adapters.execution.exposure import TrailExposure
 from ordertrail.adapters.trail import OrderTrail
@@ -23,6 +24,7 @@ from ordertrail.domain.risk import (
     RiskPolicy,
     RiskRequest,
 )
+from ordertrail.domain.values import ContractRef
 
 
 class GatedGateway:
@@ -52,7 +54,9 @@ class GatedGateway:
 
     def place(self, ticket: OrderTicket) -> Refusal | None:
         snap = self._exposure.snapshot()
-        request = RiskRequest(ticket.client_order_id, ticket.contract, ticket.spec)
+        request = RiskRequest(
+            ticket.client_order_id, ticket.contract, ticket.spec, reduce_only=ticket.reduce_only
+        )
         context = snap.context(ticket.contract, ticket.spec.action, exclude=ticket.client_order_id)
         decision = self._gate.check(request, context)
         if isinstance(decision, Refusal):
@@ -99,8 +103,14 @@ class GatedGateway:
         if isinstance(decision, Refusal):
             return decision
         approval: Approval = decision
-        self._gateway.modify(ticket.client_order_id, ticket.spec, approval)
+        self._gateway.modify(ticket, approval)
         return None
+
+    def position(self, contract: ContractRef) -> Decimal:
+        return self._exposure.snapshot().position(contract)
+
+    async def qualify(self, contract: ContractRef) -> ContractRef:
+        return await self._gateway.qualify(contract)
 
     def cancel(self, client_order_id: str) -> None:
         # No gate: a cancel only ever reduces risk and must work with the kill switch engaged.

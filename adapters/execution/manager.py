@@ -50,6 +50,23 @@ class MarketSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a running strategy stands, for a trader watching it."""
+
+    strategy: Route
+    step: int  # slices sent (TWAP) or price steps taken (patience)
+    steps: int
+    quantity: Decimal
+    filled: Decimal
+    working: int  # orders still working
+    next_in: float | None  # seconds until the next slice or step; None: none left
+    stopping: bool = False
+
+
+ProgressListener = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, slots=True)
 class StrategyReport:
     result: ExecutionResult
     route: Route
@@ -59,6 +76,8 @@ class StrategyReport:
     group_id: str
     # What the strategy did, in order ("placed 100 @ 150.00", "modified to 150.15", ...).
     log: tuple[str, ...] = field(default_factory=tuple)
+    # Set when the strategy was told to stop (Ctrl-C, SIGTERM) before its end.
+    stopped: bool = False
 
 
 class OrderManager:
@@ -74,6 +93,9 @@ class OrderManager:
         twap_slices: int = 5,
         twap_duration: timedelta = timedelta(minutes=10),
         participation_threshold: Decimal = Decimal("0.01"),
+        stop: asyncio.Event | None = None,
+        progress: ProgressListener | None = None,
+        cancel_wait: float = 5.0,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -84,6 +106,11 @@ class OrderManager:
         self.twap_slices = twap_slices
         self.twap_duration = twap_duration
         self.participation_threshold = participation_threshold
+        # Set from outside (a signal handler): the strategy sends nothing more, cancels what it
+        # has working, waits up to ``cancel_wait`` seconds for IB to confirm, and reports.
+        self.stop = stop if stop is not None else asyncio.Event()
+        self.progress = progress
+        self.cancel_wait = cancel_wait
 
     # ---- routing ------------------------------------------------------------------------------
 
@@ -122,15 +149,44 @@ class OrderManager:
     def _states(self, coids: Sequence[str]) -> list[OrderState]:
         return [self.engine.state(c) for c in coids]
 
-    async def _wait(self, until: float, coids: Sequence[str]) -> bool:
-        """Wait until ``until`` on the injected clock; True early once every order is done."""
+    async def _wait(
+        self, until: float, coids: Sequence[str], tell: Callable[[float], None] | None = None
+    ) -> bool:
+        """Wait until ``until`` on the injected clock; True early once every order is done or
+        the strategy is told to stop."""
         while True:
+            if self.stop.is_set():
+                return True
             if coids and all(s.status.is_done for s in self._states(coids)):
                 return True
             now = self.clock()
             if now >= until:
                 return False
+            if tell is not None:
+                tell(until - now)
             await self.sleep(min(self.poll_interval, until - now))
+
+    def _tell(
+        self, route: Route, step: int, steps: int, quantity: Decimal, coids: Sequence[str]
+    ) -> Callable[[float | None], None]:
+        def tell(next_in: float | None) -> None:
+            if self.progress is None:
+                return
+            states = self._states(coids)
+            self.progress(
+                Progress(
+                    route,
+                    step,
+                    steps,
+                    quantity,
+                    sum((s.filled for s in states), ZERO),
+                    sum(1 for s in states if s.status.is_working),
+                    next_in,
+                    self.stop.is_set(),
+                )
+            )
+
+        return tell
 
     def _summary(
         self,
@@ -146,6 +202,9 @@ class OrderManager:
         notional = sum((s.notional for s in states), ZERO)
         avg = notional / filled if filled else None
         ids = tuple(coids)
+        stopped = self.stop.is_set()
+        if stopped and filled < quantity:
+            failure = "stopped before the end" + (f"; {failure}" if failure else "")
         if filled >= quantity and failure is None:
             result = ExecutionResult(True, self.engine.done_action(ActionTaken.PLACED), ids)
         elif filled > 0:
@@ -153,9 +212,12 @@ class OrderManager:
             result = ExecutionResult(False, ActionTaken.PARTIAL, ids, text)
         else:
             result = ExecutionResult.failed(failure or f"nothing filled of {quantity}", ids)
-        return StrategyReport(result, route, quantity, filled, avg, group, tuple(log))
+        return StrategyReport(
+            result, route, quantity, filled, avg, group, tuple(log), stopped=stopped
+        )
 
     async def _cancel_rest(self, coids: Sequence[str], log: list[str]) -> None:
+        cancelled = []
         for coid in coids:
             state = self.engine.state(coid)
             if state.status.is_working and state.status is not OrderStatus.PENDING_CANCEL:
@@ -165,6 +227,17 @@ class OrderManager:
                     if r.success
                     else f"cancel of {coid} failed: {r.error}"
                 )
+                cancelled.append(coid)
+        # IB confirms a cancel with the Cancelled status (PendingCancel first, and a fill may
+        # still win the race): the summary is only true once it has answered.
+        deadline = time.monotonic() + self.cancel_wait
+        while cancelled and time.monotonic() < deadline:
+            if all(s.status.is_done for s in self._states(cancelled)):
+                return
+            await asyncio.sleep(min(self.poll_interval, 0.05))
+        for s in self._states(cancelled):
+            if not s.status.is_done:
+                log.append(f"{s.client_order_id}: IB has not confirmed the cancel ({s.status})")
 
     # ---- limit with patience -----------------------------------------------------------------
 
@@ -209,8 +282,9 @@ class OrderManager:
         coid = placed.order_ids[0]
         log.append(f"placed {quantity} @ {first.limit_price} ({first.reason})")
         failure = None
-        for step in plan.steps[1:]:
-            if await self._wait(start + step.at.total_seconds(), [coid]):
+        for n, step in enumerate(plan.steps[1:], start=1):
+            tell = self._tell(Route.LIMIT_WITH_PATIENCE, n, len(plan.steps), quantity, [coid])
+            if await self._wait(start + step.at.total_seconds(), [coid], tell):
                 break
             spec = spec.with_changes(limit_price=step.limit_price)
             changed = await self.engine.modify_order(coid, spec)
@@ -221,8 +295,11 @@ class OrderManager:
                 log.append(failure)
                 break
             log.append(f"modified to {step.limit_price} ({step.reason})")
-        await self._wait(start + plan.ends_at.total_seconds(), [coid])
+        steps = len(plan.steps)
+        tell = self._tell(Route.LIMIT_WITH_PATIENCE, steps, steps, quantity, [coid])
+        await self._wait(start + plan.ends_at.total_seconds(), [coid], tell)
         await self._cancel_rest([coid], log)
+        tell(None)
         return self._summary(
             Route.LIMIT_WITH_PATIENCE,
             quantity,
@@ -256,7 +333,11 @@ class OrderManager:
         failures: list[str] = []
         start = self.clock()
         for i, piece in enumerate(schedule):
-            await self._wait(start + piece.at.total_seconds(), [])
+            tell = self._tell(Route.TWAP, i, len(schedule), quantity, coids)
+            await self._wait(start + piece.at.total_seconds(), [], tell)
+            if self.stop.is_set():
+                log.append(f"stopped before slice {i + 1}/{len(schedule)}")
+                break
             spec = OrderSpec(
                 action,
                 piece.quantity,
@@ -274,6 +355,9 @@ class OrderManager:
                 if "kill_switch" in (r.error or ""):
                     break
         end = max(start + total.total_seconds(), self.clock())
-        await self._wait(end, coids)
+        sent = sum(1 for line in log if line.startswith("slice "))
+        tell = self._tell(Route.TWAP, sent, len(schedule), quantity, coids)
+        await self._wait(end, coids, tell)
         await self._cancel_rest(coids, log)
+        tell(None)
         return self._summary(Route.TWAP, quantity, coids, group, log, "; ".join(failures) or None)

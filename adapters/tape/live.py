@@ -1,4 +1,4 @@
-"""A live recording session: a real ``ib_async.IB`` with the recorder and the wire capture
+"""A live recording session: an ``IbSession`` (ib_async, the recorder) with the wire capture
 attached before it connects, reconnecting until told to stop.
 
 Each (re)connect runs ib_async's start-up sync (open orders, completed orders, executions),
@@ -13,11 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ib_async import IB
-
-from ordertrail.adapters.ib.recorder import IbRecorder
+from ordertrail.adapters.ib.session import IbSession
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.ports import BrokerUnavailable
 
 from .capture import WireCapture
 from .clock import TapeClock
@@ -63,8 +62,9 @@ class LiveRecording:
         self.clock = TapeClock()
         self.trail = OrderTrail(config, clock=self.clock)
         self.ledger = TapeLedger(config)
-        self.ib = IB()
-        self.recorder = IbRecorder(self.ib, self.trail).attach()
+        self.session = IbSession(self.trail)
+        self.ib = self.session.ib
+        self.recorder = self.session.recorder
         self.recorder.listeners.append(self._noticed)
         self.capture = WireCapture(
             self.ib,
@@ -99,12 +99,17 @@ class LiveRecording:
             while not stop.is_set():
                 self._lost.clear()
                 try:
-                    await self.ib.connectAsync(
-                        self.host, self.port, clientId=self.client_id, timeout=self.connect_timeout
+                    # live=None: recording only listens, whatever the account.
+                    await self.session.connect(
+                        self.host,
+                        self.port,
+                        self.client_id,
+                        timeout=self.connect_timeout,
+                        live=None,
                     )
-                except (OSError, TimeoutError, ConnectionError) as e:
-                    self.status.errors.append(f"connect: {e!r}")
-                    self.status.last = f"cannot connect: {e!r}"
+                except (OSError, TimeoutError, ConnectionError, BrokerUnavailable) as e:
+                    self.status.errors.append(f"connect: {e}")
+                    self.status.last = str(e)
                     self._changed()
                     await _wait_either(stop, None, self.retry_delay)
                     continue
@@ -124,7 +129,7 @@ class LiveRecording:
         if self.ib.isConnected():
             self.ib.disconnect()
         self.capture.close()
-        self.recorder.detach()
+        self.session.close()
         self.trail.close()
         self.ledger.close()
         self._changed()

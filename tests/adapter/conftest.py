@@ -1,5 +1,5 @@
-"""A recorded session: the simulator, a real ib_async client, and ordertrail's recorder and
-broker writing to a real SQLite event store."""
+"""A recorded session: the simulator, a real ib_async client, and ordertrail's recorder, and
+orders sent through the RiskGate and the IB gateway, writing to a real SQLite event store."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from ib_async import IB
 
-from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
 from ordertrail.adapters.simulator import Scenario
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.testing.harness import Harness
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.values import ContractRef
+from tests.execution.gated_orders import GatedOrders
 
 AAPL = ContractRef(265598, "AAPL")
 
@@ -38,7 +38,7 @@ class Session:
     ib: IB
     trail: OrderTrail
     recorder: IbRecorder
-    broker: IbBroker
+    broker: GatedOrders
 
     def topics(self, oid: Any) -> list[str]:
         return [type(e).__name__ for e in self.trail.history(oid)]
@@ -65,6 +65,6 @@ def open_session(store_dir: Path) -> Callable[..., Any]:
         recorder = IbRecorder(ib, trail).attach()
         h.clients.append(ib)
         await ib.connectAsync("127.0.0.1", h.sim.port, clientId=client_id)
-        return Session(h, ib, trail, recorder, IbBroker(ib, trail, lambda: next(tokens)))
+        return Session(h, ib, trail, recorder, GatedOrders(ib, trail, lambda: next(tokens)))
 
     return connect

@@ -24,7 +24,6 @@ from ib_async import IB
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
-from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.testing.harness import Harness, IbErrorLog, run_with_simulator
@@ -32,6 +31,7 @@ from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.facts import StatusReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
+from tests.execution.gated_orders import GatedOrders
 from tests.tape.sessions import Live, quiet_market, record_live
 from tests.tape.test_tape_cli import ThreadedSimulator
 
@@ -520,7 +520,7 @@ def test_recorder_keeps_unknown_statuses_and_refuses_nan_and_sentinels(tmp_path:
         recorder = IbRecorder(ib, trail).attach()
         h.clients.append(ib)
         await ib.connectAsync("127.0.0.1", h.sim.port, clientId=1)
-        broker = IbBroker(ib, trail, lambda: "t1")
+        broker = GatedOrders(ib, trail, lambda: "t1")
         spec = OrderSpec(OrderAction.BUY, Decimal(100), OrderType.LIMIT, limit_price=Decimal(150))
         oid = broker.place(AAPL, spec)
         await h.wait_until(lambda: trail.get(oid).state.status is OrderStatus.SUBMITTED)

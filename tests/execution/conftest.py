@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,9 +20,8 @@ from ordertrail.adapters.execution import (
     OrderExecutionEngine,
     OrderManager,
 )
-from ordertrail.adapters.ib.broker import IbBroker
 from ordertrail.adapters.ib.recorder import IbRecorder
-from ordertrail.adapters.simulator import Scenario
+from ordertrail.adapters.simulator import Instrument, Scenario, Simulator
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
@@ -36,7 +36,17 @@ ES_JUN = ContractRef(495512557, "ES", "FUT", "CME", multiplier=Decimal(50), expi
 ES_SEP = ContractRef(495512563, "ES", "FUT", "CME", multiplier=Decimal(50), expiry="20240920")
 
 
+# What TWS resolves the tests' contracts to: orders typed by symbol are qualified against it.
+LISTED = [
+    Instrument(265598, "AAPL", primary_exchange="NASDAQ", long_name="APPLE INC"),
+    Instrument(272093, "MSFT", primary_exchange="NASDAQ", long_name="MICROSOFT CORP"),
+    Instrument(495512557, "ES", "FUT", "CME", local_symbol="ESM4", min_tick=Decimal("0.25")),
+    Instrument(495512563, "ES", "FUT", "CME", local_symbol="ESU4", min_tick=Decimal("0.25")),
+]
+
+
 def priced(**extra: Any) -> Scenario:
+    extra.setdefault("contracts", list(LISTED))
     return Scenario(
         prices={"AAPL": Decimal(150), "MSFT": Decimal(400), "ES": Decimal(5000)}, **extra
     )
@@ -90,10 +100,31 @@ async def live(
     ib = await h.connect(client_id)
     recorder = IbRecorder(ib, trail).attach()
     new_token = tokens()
-    broker = IbBroker(ib, trail, new_token)
-    engine = OrderExecutionEngine(trail, IbGateway(broker), policy=policy, new_token=new_token)
+    engine = OrderExecutionEngine(trail, IbGateway(ib, trail), policy=policy, new_token=new_token)
     return Live(ib, trail, engine, recorder, FastClock())
 
 
 def dry_engine(trail: OrderTrail, policy: RiskPolicy | None = None) -> OrderExecutionEngine:
     return OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy, new_token=tokens())
+
+
+def serve(scenario: Scenario) -> Iterator[int]:
+    """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
+    loop = asyncio.new_event_loop()
+    sim = Simulator(scenario)
+    loop.run_until_complete(sim.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield sim.port
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.run_until_complete(sim.stop())
+        loop.close()
+        assert sim.protocol_errors == []
+
+
+@pytest.fixture
+def simulator_port() -> Iterator[int]:
+    yield from serve(priced())

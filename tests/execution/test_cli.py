@@ -3,9 +3,7 @@ over a real socket."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,13 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
-from ordertrail.adapters.simulator import Scenario, Simulator
+from ordertrail.adapters.simulator import Scenario
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus
 
-from .conftest import priced
+from .conftest import LISTED, serve
 
 runner = CliRunner()
 
@@ -130,28 +128,6 @@ def test_refusals_exit_non_zero_with_the_rule(tmp_path: Path) -> None:
     assert "live order" in err
 
 
-@pytest.fixture
-def simulator_port() -> Iterator[int]:
-    yield from serve(priced())
-
-
-def serve(scenario: Scenario) -> Iterator[int]:
-    """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
-    loop = asyncio.new_event_loop()
-    sim = Simulator(scenario)
-    loop.run_until_complete(sim.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield sim.port
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.run_until_complete(sim.stop())
-        loop.close()
-        assert sim.protocol_errors == []
-
-
 def test_place_and_cancel_against_the_simulator(tmp_path: Path, simulator_port: int) -> None:
     conn = ["--port", str(simulator_port), "--client-id", "7", "--data", str(tmp_path)]
     code, row, err = run("place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "140", *conn)
@@ -191,7 +167,7 @@ def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
 def absurd_market_port() -> Iterator[int]:
     """A simulator whose AAPL trades at 1e300: any marketable order fills at a price the
     recorder must refuse (no real price comes near; it would break every later read)."""
-    yield from serve(Scenario(prices={"AAPL": Decimal("1e300")}))
+    yield from serve(Scenario(prices={"AAPL": Decimal("1e300")}, contracts=list(LISTED)))
 
 
 def test_a_placed_order_whose_facts_were_refused_exits_non_zero(

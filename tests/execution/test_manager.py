@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from ordertrail.adapters.execution import MarketSnapshot, OrderManager
+from ordertrail.adapters.execution import MarketSnapshot, OrderManager, Progress
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.events import ModificationAcknowledged, ModificationRequested
 from ordertrail.domain.order import Order
@@ -187,3 +187,45 @@ def test_routing_sends_small_orders_to_patience_and_large_ones_to_twap(
         assert all(c.startswith("DRY_OT-") for c in large.result.order_ids)
 
     asyncio.run(run())
+
+
+def test_a_stopped_patience_order_is_cancelled_and_ib_confirms_before_the_report(
+    sim_run: Any, trail: OrderTrail
+) -> None:
+    """The trader stops the strategy while IB holds the cancel (PendingCancel): the report
+    waits for IB's Cancelled, and progress told the trader where it stood."""
+
+    async def body(h: Any) -> None:
+        h.errors.expect(r"Error 202")
+        s = await live(h, trail)
+        h.sim.set_price("AAPL", 160)  # out of reach: the order keeps working
+        seen: list[Progress] = []
+        manager = s.manager()
+
+        def watch(p: Progress) -> None:
+            seen.append(p)
+            if p.step == 2 and not manager.stop.is_set():
+                (working,) = (x for x in trail.states().values() if x.status.is_working)
+                coid = working.client_order_id or ""
+                h.sim.defer_cancel(h.sim.order_by_ref(coid))
+                manager.stop.set()
+                asyncio.get_running_loop().call_later(
+                    0.3, h.sim.confirm_cancel, h.sim.order_by_ref(coid)
+                )
+
+        manager.progress = watch
+        report = await manager.limit_with_patience(
+            AAPL, OrderAction.BUY, D(100), mid=D(150), window=MINUTE
+        )
+        (coid,) = report.result.order_ids
+        assert report.stopped
+        assert report.result.error == "stopped before the end"
+        assert s.state(coid).status is OrderStatus.CANCELLED
+        history = trail.history(Order.id_for(client_order_id=coid))
+        asked = [e.spec.limit_price for e in history if isinstance(e, ModificationRequested)]
+        assert asked == [D("150.15")]  # no step after the stop
+        assert [p.step for p in seen][:1] == [1]
+        assert seen[-1].working == 0
+        assert all(p.steps == 5 and p.quantity == D(100) for p in seen)
+
+    sim_run(body, priced())

@@ -1,32 +1,35 @@
 """No sequence of engine calls sends an order the RiskGate did not approve.
 
-A gateway fake at the boundary (it implements the BrokerGateway port and records what reaches
-it) sits behind the engine; a spy on the gate keeps every approval it issued. Whatever the
-policy and the calls, everything that reached the boundary carries an approval the gate issued
-for exactly those terms, satisfies the policy's static limits, and nothing the gate refused
-ever arrives.
+The engine drives the one IB gateway, and the boundary is ib_async's own ``placeOrder``: a spy
+on the gate keeps every approval it issued. Whatever the policy and the calls, every order
+that reached the wire matches, field for field, an approval the gate issued for that contract
+and those terms, satisfies the policy in force, and nothing the gate refused ever arrives.
+``test_only_the_gateway_calls_place_order`` proves there is no other way to the wire.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from ib_async import IB, Contract
+from ib_async import Order as IbOrder
 
-from ordertrail.adapters.execution import OrderExecutionEngine
+from ordertrail.adapters.execution import IbGateway, OrderExecutionEngine
+from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.store.config import StoreConfig
-from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.events import SubmissionRequested
-from ordertrail.domain.facts import StatusReport
-from ordertrail.domain.order import Order
+from ordertrail.domain.identity import order_uuid
 from ordertrail.domain.planning import PositionLeg
-from ordertrail.domain.ports import OrderTicket
 from ordertrail.domain.risk import (
     MARKET_TYPES,
     Approval,
@@ -67,62 +70,37 @@ class SpyGate(RiskGate):
 @dataclass
 class Reached:
     kind: str
-    client_order_id: str
-    spec: OrderSpec
-    approval: object
+    contract: Contract
+    order: IbOrder
     policy: RiskPolicy
 
 
-@dataclass
-class BoundaryGateway:
-    """The broker's side of the port: records what arrives and answers like a broker."""
+class WireBoundary(IB):
+    """ib_async's ``IB`` with the socket cut at the last step: what the gateway hands to
+    ``placeOrder`` is kept, exactly as it would have been written to TWS. The client looks
+    connected (an API-ready session, client id 9); IB never answers, so orders stay
+    PendingSubmit and the gateway's wait for an answer is switched off."""
 
-    trail: OrderTrail
-    policy_now: Callable[[], RiskPolicy]
-    reached: list[Reached] = field(default_factory=list)
-    next_id: int = 1
-    dry_run: bool = False
+    def __init__(self, policy_now: Callable[[], RiskPolicy]) -> None:
+        super().__init__()
+        self.policy_now = policy_now
+        self.reached: list[Reached] = []
+        self.cancelled: list[int] = []
+        self.client.clientId = 9
+        self.client._apiReady = True
+        self.client._reqIdSeq = 1
 
-    def _arrive(self, kind: str, coid: str, spec: OrderSpec, approval: object) -> None:
-        self.reached.append(Reached(kind, coid, spec, approval, self.policy_now()))
+    def isConnected(self) -> bool:  # noqa: N802 (ib_async's name)
+        return True
 
-    def _submit(self, ticket: OrderTicket) -> None:
-        oid = Order.id_for(client_order_id=ticket.client_order_id)
-        self.trail.submit(oid, client_id=9, order_id=self.next_id)
-        self.trail.record(
-            FactKey(client_id=9, order_id=self.next_id),
-            StatusReport(
-                raw_status="Submitted",
-                filled=D(0),
-                remaining=ticket.spec.quantity,
-                avg_fill_price=None,
-                perm_id=FactKey(client_id=9, order_id=self.next_id).perm_id,
-            ),
+    def placeOrder(self, contract: Contract, order: IbOrder) -> Any:  # noqa: N802
+        seen = any(r.order.orderId == order.orderId for r in self.reached)
+        self.reached.append(
+            Reached("modify" if seen else "place", contract, order, self.policy_now())
         )
-        self.next_id += 1
 
-    def place(self, ticket: OrderTicket, approval: Approval) -> None:
-        self._arrive("place", ticket.client_order_id, ticket.spec, approval)
-        self._submit(ticket)
-
-    def bracket(
-        self,
-        legs: tuple[OrderTicket, OrderTicket, OrderTicket],
-        approvals: tuple[Approval, Approval, Approval],
-    ) -> None:
-        for ticket, approval in zip(legs, approvals, strict=True):
-            self._arrive("bracket", ticket.client_order_id, ticket.spec, approval)
-            self._submit(ticket)
-
-    def modify(self, client_order_id: str, spec: OrderSpec, approval: Approval) -> None:
-        self._arrive("modify", client_order_id, spec, approval)
-        self.trail.request_modify(Order.id_for(client_order_id=client_order_id), spec)
-
-    def cancel(self, client_order_id: str) -> None:
-        self.trail.request_cancel(Order.id_for(client_order_id=client_order_id))
-
-    async def acknowledged(self, client_order_ids: Sequence[str]) -> None:
-        return None
+    def cancelOrder(self, order: IbOrder, manualCancelOrderTime: str = "") -> Any:  # noqa: N802, N803
+        self.cancelled.append(order.orderId)
 
 
 prices = st.decimals(D(50), D(300), places=2)
@@ -223,44 +201,86 @@ async def drive(engine: OrderExecutionEngine, program: list[tuple[Any, ...]]) ->
         ids += [c for c in r.order_ids if c and c not in ids]
 
 
+def _sent_as_approved(r: Reached, issued: list[Approval]) -> Approval:
+    """The approval the gate issued for exactly what went on the wire."""
+    for a in issued:
+        if a.client_order_id != r.order.orderRef:
+            continue
+        wire = mapping.to_ib_order(
+            a.spec,
+            order_id=r.order.orderId,
+            order_ref=a.client_order_id,
+            parent_id=r.order.parentId,
+        )
+        # ib_async's Order compares by identity: compare every field instead.
+        contract = mapping.to_ib_contract(a.contract)
+        if vars(wire) == vars(r.order) and vars(contract) == vars(r.contract):
+            return a
+    raise AssertionError(f"no approval for what was sent: {r}")
+
+
 @settings(max_examples=60, deadline=None)
 @given(policy=policies, program=st.lists(calls, min_size=1, max_size=10))
-def test_nothing_reaches_the_gateway_without_the_gates_approval(
+def test_nothing_reaches_the_wire_without_the_gates_approval(
     policy: RiskPolicy, program: list[tuple[Any, ...]]
 ) -> None:
+    """Through the one IB gateway, down to ib_async's placeOrder."""
     with tempfile.TemporaryDirectory() as tmp:
         trail = OrderTrail(StoreConfig.resolve(tmp))
         gate = SpyGate(policy)
         engines: list[OrderExecutionEngine] = []
-        boundary = BoundaryGateway(trail, lambda: engines[0].policy)
-        engine = OrderExecutionEngine(trail, boundary, gate=gate)
+        wire = WireBoundary(lambda: engines[0].policy)
+        gateway = IbGateway(wire, trail, ack_timeout=0)
+        engine = OrderExecutionEngine(trail, gateway, gate=gate)
         engines.append(engine)
         asyncio.run(drive(engine, program))
-        event(f"orders reached the boundary: {min(len(boundary.reached), 3)}+")
+        event(f"orders reached the wire: {min(len(wire.reached), 3)}+")
         for st_ in trail.states().values():
             if st_.denial:
                 event(f"denied by {st_.denial.split(':')[0]}")
 
-        for r in boundary.reached:
-            # An approval the gate issued, for exactly these terms.
-            assert any(r.approval is a for a in gate.issued), r
-            assert isinstance(r.approval, Approval)
-            assert r.approval.covers(r.client_order_id, r.spec)
-            # And the policy in force allowed it.
+        for r in wire.reached:
+            approval = _sent_as_approved(r, gate.issued)
+            assert approval.kind.value == r.kind
             p = r.policy
             assert not p.kill_switch
-            assert r.spec.order_type in p.allowed_order_types
-            assert p.allow_market_orders or r.spec.order_type not in MARKET_TYPES
-            assert p.max_order_quantity is None or r.spec.quantity <= p.max_order_quantity
+            assert approval.spec.order_type in p.allowed_order_types
+            assert p.allow_market_orders or approval.spec.order_type not in MARKET_TYPES
+            assert p.max_order_quantity is None or approval.spec.quantity <= p.max_order_quantity
 
-        states = {s.client_order_id: s for s in trail.states().values()}
-        placed = {r.client_order_id for r in boundary.reached if r.kind != "modify"}
-        for coid, state in states.items():
+        placed = {r.order.orderRef for r in wire.reached if r.kind == "place"}
+        for state in trail.states().values():
+            coid = state.client_order_id
+            assert coid is not None
             submitted = any(
                 isinstance(e, SubmissionRequested)
-                for e in trail.history(Order.id_for(client_order_id=coid))
+                for e in trail.history(order_uuid(client_order_id=coid))
             )
-            # Submitted if and only if it reached the boundary; a denied order never did.
+            # Submitted if and only if it reached the wire; a denied order never did.
             assert submitted == (coid in placed), coid
             if state.status is OrderStatus.RISK_DENIED:
                 assert coid not in placed
+
+
+# Sends that are not ordertrail trading: the benchmark drives the simulator's wire directly to
+# time the tape recorder.
+NOT_TRADING = {"adapters/bench_tape.py"}
+SENDS = {"placeOrder", "cancelOrder", "reqGlobalCancel"}
+
+
+def test_only_the_gateway_calls_place_order() -> None:
+    """Read the package's source: nothing but the IB gateway calls ib_async's order methods
+    (the simulator, the other side of the wire, only parses them)."""
+    import ordertrail.adapters.ib.gateway as gateway_module
+
+    root = Path(gateway_module.__file__).resolve().parents[2]
+    callers: set[str] = set()
+    for path in sorted(root.glob("*/**/*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(("tests/", ".venv/", "build/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), rel)):
+            call = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            if call and node.func.attr in SENDS:
+                callers.add(rel)
+    assert callers - NOT_TRADING == {"adapters/ib/gateway.py"}

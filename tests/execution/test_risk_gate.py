@@ -36,7 +36,7 @@ from ordertrail.domain.values import (
     OrderType,
 )
 
-from .conftest import AAPL, dry_engine
+from .conftest import AAPL, MSFT, dry_engine
 
 D = Decimal
 BUY, SELL = OrderAction.BUY, OrderAction.SELL
@@ -285,13 +285,15 @@ def test_gateways_refuse_orders_without_an_approval(trail: OrderTrail) -> None:
     with pytest.raises(UnapprovedOrder, match="no RiskGate approval"):
         gateway.place(ticket, None)  # type: ignore[arg-type]
     with pytest.raises(UnapprovedOrder, match="only from the RiskGate"):
-        Approval("DRY_OT-x1", spec, RequestKind.PLACE, object())
+        Approval("DRY_OT-x1", AAPL, spec, RequestKind.PLACE, object())
     approved = RiskGate().check(RiskRequest("DRY_OT-x1", AAPL, spec), RiskContext())
     assert isinstance(approved, Approval)
     with pytest.raises(UnapprovedOrder, match="other terms"):
         gateway.place(OrderTicket("DRY_OT-x1", AAPL, lmt(BUY, 2, 150)), approved)
     with pytest.raises(UnapprovedOrder, match="other terms"):
-        require_approval(approved, "DRY_OT-x2", spec)
+        require_approval(approved, "DRY_OT-x2", AAPL, spec)
+    with pytest.raises(UnapprovedOrder, match="other terms"):
+        require_approval(approved, "DRY_OT-x1", MSFT, spec)
     assert trail.get(Order.id_for(client_order_id="DRY_OT-x1")).state.status is OrderStatus.NEW
     gateway.place(ticket, approved)
     assert trail.get(Order.id_for(client_order_id="DRY_OT-x1")).state.status is OrderStatus.FILLED
