@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from . import cancels
 from . import messages as msg
+from .activity import activity
 from .contracts import NO_DEFINITION, ambiguous_text, resolve
 from .error_texts import text_for
 from .executions import (
@@ -92,14 +93,14 @@ class Broker:
         assert session.client_id is not None
         existing = self.book.get(session.client_id, ticket.order_id)
         if existing is not None:
-            log.info(
+            activity.info(
                 "client %s modifies order %s: %s %s %s %s",
                 session.client_id, ticket.order_id, ticket.action, ticket.total_quantity,
                 ticket.order_type, ticket.lmt_price or "",
             )  # fmt: skip
             self._modify(existing, ticket)
             return
-        log.info(
+        activity.info(
             "client %s places order %s: %s %s %s %s %s",
             session.client_id, ticket.order_id, ticket.action, ticket.total_quantity,
             ticket.symbol, ticket.order_type, ticket.lmt_price or "",

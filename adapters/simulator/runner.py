@@ -7,6 +7,7 @@ import contextlib
 import logging
 from pathlib import Path
 
+from .activity import show_activity
 from .control import Simulator
 from .scenario import Scenario, load_scenario
 
@@ -38,5 +39,6 @@ def run_simulator(port: int, scenario_path: Path | None = None) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         log.addHandler(handler)
     log.setLevel(min(log.getEffectiveLevel(), logging.INFO))
+    show_activity()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve("127.0.0.1", port, scenario))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from . import cancels, snapshots
 from . import messages as msg
+from .activity import activity
 from .broker import Broker
 from .contracts import NO_DEFINITION, resolve
 from .error_texts import text_for
@@ -112,7 +113,7 @@ class SimulatorServer:
             self._tasks.discard(task)
             if session is not None:
                 if session.ready:
-                    log.info("client %s disconnected", session.client_id)
+                    activity.info("client %s disconnected", session.client_id)
                 session.closed = True
                 self._writers.pop(id(session), None)
                 if session in self.broker.sessions:
@@ -179,7 +180,7 @@ class SimulatorServer:
         session.client_id = client_id
         if any(s.client_id == client_id and s.ready for s in self.broker.sessions):
             # TWS answers a duplicate client id with error 326 and closes the socket.
-            log.info("client id %s refused: already in use (error 326)", client_id)
+            activity.info("client id %s refused: already in use (error 326)", client_id)
             session.send(msg.error(session.server_version, -1, 326, text_for(326)))
             session.closed = True
             writer = self._writers.get(id(session))
@@ -187,7 +188,7 @@ class SimulatorServer:
                 writer.close()
             return
         session.ready = True
-        log.info("client %s connected (server version %s)", client_id, session.server_version)
+        activity.info("client %s connected (server version %s)", client_id, session.server_version)
         self.broker.sessions.append(session)
         session.send(msg.managed_accounts(self.broker.scenario.accounts))
         session.send(msg.next_valid_id(self._next_id(session)))
