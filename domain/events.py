@@ -89,9 +89,13 @@ class SubmissionRequested(OrderEvent):
     client_id: int
     order_id: int
     status: OrderStatus
+    # Which trading mode the RiskGate approved it in ("paper", "live", "dry_run"); None in events
+    # recorded before the mode was kept.
+    mode: str | None
 
     def fold(self, s: OrderState) -> None:
         s.status = self.status
+        s.mode = self.mode
         if (self.client_id, self.order_id) not in s.aliases:
             s.aliases.append((self.client_id, self.order_id))
         s.updated_at = self.timestamp

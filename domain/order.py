@@ -108,7 +108,9 @@ class Order(Aggregate):
             raise CommandRefused(name, self.state.status.value, f"allowed here: {allowed}")
         return out.dest
 
-    def submit(self, *, client_id: int, order_id: int, ts_recorded: datetime) -> None:
+    def submit(
+        self, *, client_id: int, order_id: int, ts_recorded: datetime, mode: str | None = None
+    ) -> None:
         dest = self._command(Trigger.SUBMIT, "submit")
         self.trigger_event(
             ev.SubmissionRequested,
@@ -117,6 +119,7 @@ class Order(Aggregate):
             client_id=client_id,
             order_id=order_id,
             status=dest,
+            mode=mode,
         )
 
     def deny(self, *, rule: str, reason: str, ts_recorded: datetime) -> None:

@@ -54,6 +54,8 @@ class OrderState:
     anomalies: list[str] = field(default_factory=list)
     cancelled_executions: list[str] = field(default_factory=list)
     denial: str | None = None
+    # The trading mode its submission was approved in: paper, live or dry_run.
+    mode: str | None = None
 
     @property
     def avg_fill_price(self) -> Decimal | None:

@@ -21,7 +21,8 @@ def summary(e: Any) -> str:
             f"{s.order_type.value}{px}{stop} {s.tif.value}"
         )
     if t is ev.SubmissionRequested:
-        return f"submit as clientId {e.client_id} orderId {e.order_id}"
+        mode = f" ({e.mode})" if getattr(e, "mode", None) else ""
+        return f"submit as clientId {e.client_id} orderId {e.order_id}{mode}"
     if t is ev.StatusReported:
         held = f" whyHeld={e.why_held}" if e.why_held else ""
         return f"IB status {e.raw_status} filled={e.filled} remaining={e.remaining}{held}"

@@ -137,7 +137,9 @@ class DryRunGateway:
 
     def _submit(self, oid: UUID) -> None:
         used = [o for s in self._dry_states() for c, o in s.aliases if c == self.client_id]
-        self.trail.submit(oid, client_id=self.client_id, order_id=max(used, default=0) + 1)
+        self.trail.submit(
+            oid, client_id=self.client_id, order_id=max(used, default=0) + 1, mode="dry_run"
+        )
 
     async def qualify(self, contract: ContractRef) -> ContractRef:
         return contract  # no venue to ask: the contract is recorded as it was given

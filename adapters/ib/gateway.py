@@ -63,6 +63,9 @@ class IbGateway:
         qualify_timeout: float = 10.0,
     ) -> None:
         self.ib = ib
+        # The trading mode the session connected in (IbSession sets it: paper or live); recorded
+        # with every submission, so the record says which mode approved each order.
+        self.mode = "paper"
         self.qualify_timeout = qualify_timeout
         self.trail = trail
         self.ack_timeout = ack_timeout
@@ -146,6 +149,7 @@ class IbGateway:
             order_uuid(client_order_id=ticket.client_order_id),
             client_id=self.client_id,
             order_id=order_id,
+            mode=self.mode,
         )
         self._wire(ticket, order_id, parent_id)
 

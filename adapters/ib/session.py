@@ -112,6 +112,7 @@ class IbSession:
         finally:
             self.ib.errorEvent -= on_error
         self.mode = trading_mode(port, self.ib.managedAccounts())
+        self.gateway.mode = self.mode
         if self.mode == "live" and live is False:
             accounts = ", ".join(self.ib.managedAccounts()) or "none"
             self.ib.disconnect()

@@ -272,10 +272,13 @@ class OrderTrail(Application[UUID]):
             raise CommandRefused("place", "unknown", f"{client_order_id} is taken")
         return order.id
 
-    def submit(self, oid: UUID, *, client_id: int, order_id: int) -> None:
+    def submit(self, oid: UUID, *, client_id: int, order_id: int, mode: str | None = None) -> None:
+        """``mode``: the trading mode the approval was given in (paper, live, dry_run)."""
         self._change(
             oid,
-            lambda o: o.submit(client_id=client_id, order_id=order_id, ts_recorded=self.clock()),
+            lambda o: o.submit(
+                client_id=client_id, order_id=order_id, ts_recorded=self.clock(), mode=mode
+            ),
         )
         self._aliases[(client_id, order_id)] = oid
 

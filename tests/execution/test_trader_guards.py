@@ -149,6 +149,21 @@ def test_a_live_account_needs_live(sim_run: Any, tmp_path: Any) -> None:
         code, row, err = await asyncio.to_thread(run, *order, *conn, "--live")
         assert code == 0, err
         assert row["action"] == "PLACED"
+        # The record says which mode approved it, and the timeline shows it.
+        trail = OrderTrail(StoreConfig.resolve(tmp_path))
+        try:
+            placed = [st for st in trail.states().values() if st.origin == "placed"]
+            assert [st.mode for st in placed] == ["live"]
+        finally:
+            trail.close()
+        code, _, err = await asyncio.to_thread(run, *order, *conn, "--dry-run")
+        assert code == 0, err
+        trail = OrderTrail(StoreConfig.resolve(tmp_path))
+        try:
+            modes = sorted(str(st.mode) for st in trail.states().values())
+            assert modes == ["dry_run", "live"]
+        finally:
+            trail.close()
 
     sim_run(body, priced(accounts=["U7654321"]))
 
