@@ -91,7 +91,7 @@ class StoreConfig:
             "POSTGRES_PASSWORD": unquote(u.password or ""),
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "10",
-            "APPLICATION_RECORDER_TOPIC": f"{_RECORDERS}:ChainedPostgresRecorder",
+            "APPLICATION_RECORDER_TOPIC": f"{_RECORDERS}_postgres:ChainedPostgresRecorder",
         }
 
 
