@@ -134,22 +134,22 @@ async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoR
             sim.fill(sim_order(oid), price=Decimal("151.00"))
             await _until(status_is(oid, OrderStatus.FILLED))
 
-        # 4. A margin rejection: error 201, then Inactive.
+        # 4. A margin rejection: IB refuses the order at submission — error 201 and no
+        # acknowledgement — then reports it Inactive.
         async def rejection() -> None:
             spec = OrderSpec(
                 OrderAction.BUY, Decimal(6000), OrderType.LIMIT, limit_price=Decimal("150.00")
             )
-            (oid,) = sent(await engine.place_order(AAPL, spec))
-            result.orders.append(("margin rejection", oid))
-            await _until(status_is(oid, OrderStatus.SUBMITTED))
-            sim.reject(
-                sim_order(oid),
+            sim.reject_next(
                 201,
                 "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE "
                 "DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [9912.55 USD] MUST EXCEED THE "
                 "INITIAL MARGIN [3750000.00 USD]",
                 inactive=True,
             )
+            r = await engine.place_order(AAPL, spec)
+            oid = order_uuid(client_order_id=r.order_ids[0])
+            result.orders.append(("margin rejection", oid))
             await _until(status_is(oid, OrderStatus.INACTIVE))
 
         # 5. A market order: refused by the RiskGate's default policy, recorded as RiskDenied.
