@@ -36,6 +36,7 @@ from ordertrail.domain.values import (
     Side,
 )
 from tests.conftest import Clock
+from tests.strategies import with_identifiers
 
 S = OrderStatus
 AAPL = ContractRef(265598, "AAPL")
@@ -93,6 +94,11 @@ def fill(exec_id: str, shares: str, price: str = "187.49", **kw: object) -> Exec
     )
 
 
+def open_order(trail: OrderTrail, spec: OrderSpec) -> bool | None:
+    """IB's openOrder for our order, with the identifiers it carries."""
+    return trail.record(KEY, with_identifiers(OpenOrderReport(spec=spec), KEY))
+
+
 def status(trail: OrderTrail, raw: str, filled: str = "0", why_held: str = "") -> bool:
     f = Decimal(filled)
     return trail.record(
@@ -138,28 +144,12 @@ def test_exec_details_before_any_order_status(trail: OrderTrail, placed: UUID) -
 
 def test_exec_details_before_open_order(trail: OrderTrail, placed: UUID) -> None:
     trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "40")))
-    assert (
-        trail.record(
-            KEY,
-            OpenOrderReport(
-                spec=LMT, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
-            ),
-        )
-        is True
-    )  # binds the permId only
+    assert open_order(trail, LMT) is True  # binds the permId only
     s = state(trail, placed)
     assert s.perm_id == PERM
     assert s.status is S.PENDING_SUBMIT
     assert after_submission(trail, placed) == ["ExecutionRecorded", "IdentifiersBound"]
-    assert (
-        trail.record(
-            KEY,
-            OpenOrderReport(
-                spec=LMT, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
-            ),
-        )
-        is False
-    )
+    assert open_order(trail, LMT) is False
 
 
 def test_exec_details_after_filled_status(trail: OrderTrail, placed: UUID) -> None:
@@ -229,27 +219,11 @@ def test_order_status_repeated_three_times(trail: OrderTrail, placed: UUID) -> N
 
 
 def test_open_order_resent_after_partial_fills(trail: OrderTrail, placed: UUID) -> None:
-    assert (
-        trail.record(
-            KEY,
-            OpenOrderReport(
-                spec=LMT, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
-            ),
-        )
-        is True
-    )
+    assert open_order(trail, LMT) is True
     trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "30")))
     status(trail, "Submitted", "30")
     count = len(trail.history(placed))
-    assert (
-        trail.record(
-            KEY,
-            OpenOrderReport(
-                spec=LMT, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
-            ),
-        )
-        is False
-    )
+    assert open_order(trail, LMT) is False
     assert len(trail.history(placed)) == count
 
 
@@ -517,15 +491,7 @@ def test_modify_submitted_presubmitted_submitted(trail: OrderTrail, placed: UUID
     trail.request_modify(placed, new)
     assert state(trail, placed).pending_modification == new
     status(trail, "PreSubmitted")
-    assert (
-        trail.record(
-            KEY,
-            OpenOrderReport(
-                spec=new, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
-            ),
-        )
-        is True
-    )
+    assert open_order(trail, new) is True
     status(trail, "Submitted")
     s = state(trail, placed)
     assert s.status is S.SUBMITTED
@@ -713,12 +679,7 @@ def test_modify_quantity_below_fills_that_raced_it_records_overfill(
     new = LMT.with_changes(quantity=Decimal(50))
     trail.request_modify(placed, new)
     trail.record(KEY, ExecutionReport(fill("0001f4e8.65f1a2b3.01.01", "80")))  # the fill won
-    trail.record(
-        KEY,
-        OpenOrderReport(
-            spec=new, perm_id=KEY.perm_id, client_id=KEY.client_id, order_id=KEY.order_id
-        ),
-    )
+    open_order(trail, new)
     s = state(trail, placed)
     assert s.spec.quantity == Decimal(50)
     assert s.filled > s.spec.quantity
