@@ -39,7 +39,7 @@ from ordertrail.domain.facts import (
     OutboundRequest,
     SessionError,
 )
-from ordertrail.domain.identity import order_id_for, order_key
+from ordertrail.domain.identity import order_id_for, order_key, order_uuid
 from ordertrail.domain.order import Order
 from ordertrail.domain.session import SessionLog, session_log_id
 from ordertrail.domain.state import OrderState
@@ -213,7 +213,7 @@ class OrderTrail(Application[UUID]):
             return key.order if self.exists(key.order) else None
         coid = key.client_order_id
         if coid is not None:
-            oid = Order.id_for(client_order_id=coid)
+            oid = order_uuid(client_order_id=coid)
             if self.exists(oid):
                 return oid
         alias = key.alias
@@ -222,7 +222,7 @@ class OrderTrail(Application[UUID]):
         if key.perm_id:
             if key.perm_id in self._index.perm:
                 return self._index.perm[key.perm_id]
-            oid = Order.id_for(perm_id=key.perm_id)
+            oid = order_uuid(perm_id=key.perm_id)
             if self.exists(oid):
                 return oid
             self._ensure_index()
@@ -309,11 +309,11 @@ class OrderTrail(Application[UUID]):
         if isinstance(fact, SessionError):
             return self._record_session(fact)
         if isinstance(fact, OrderObserved):
-            known = self._find_observed(fact)
-            if known is None:
-                self.observe(fact)
+            created = self._find_observed(fact) is None
+            if created:
+                self._create(Order.observe(fact, ts_recorded=self.clock()))
             self._release_waiting()
-            return known is None
+            return created
         if isinstance(fact, CommissionReported):
             return self._record_commission(fact)
         key = key or FactKey()

@@ -15,7 +15,6 @@ from datetime import datetime
 
 from ordertrail.adapters.trail.keys import FactKey
 from ordertrail.domain.facts import OrderFact
-from ordertrail.domain.values import ContractRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +24,6 @@ class Waiting:
     # When it arrived: a fact that never finds its order is filed (the session log) as of
     # then, so a replay files it at the same time as the live run did.
     arrived: datetime | None = None
-    # What an execution's order would be made of if it never shows up.
-    contract: ContractRef | None = None
 
 
 @dataclass(slots=True)
