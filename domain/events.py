@@ -181,6 +181,7 @@ class ModificationRefused(OrderEvent):
 
     def fold(self, s: OrderState) -> None:
         s.pending_modification = None
+        s.modifications_refused += 1
         s.updated_at = self.timestamp
 
 

@@ -44,6 +44,8 @@ class OrderState:
     why_held: str = ""
     cancel_requested: bool = False
     pending_modification: OrderSpec | None = None
+    # Modifies IB refused (201, 110 …): the order kept working on its old terms each time.
+    modifications_refused: int = 0
     last_error: tuple[int, str] | None = None
     # How many requests had been sent when the last error came: the same error answering a
     # later request (a second cancel) is a new fact, not a repeat.

@@ -92,6 +92,7 @@ class Side(enum.StrEnum):
 
 class ActionTaken(enum.StrEnum):
     PLACED = "PLACED"
+    MODIFIED = "MODIFIED"
     CANCELLED = "CANCELLED"
     BRACKET = "BRACKET"
     CLOSED = "CLOSED"

@@ -1,4 +1,5 @@
-"""Order entry from the command line: ``place``, ``cancel``, ``bracket``, ``close``, ``twap``.
+"""Order entry from the command line: ``place``, ``modify``, ``cancel``, ``bracket``, ``close``,
+``twap``.
 
 Every order goes through the execution engine, so through the RiskGate, and is recorded in the
 event store (``--data``/``--store``). ``--dry-run`` records simulated broker facts under
@@ -11,6 +12,7 @@ with code 1.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -51,6 +53,7 @@ from ordertrail.adapters.cli.trading import (
 
 if TYPE_CHECKING:
     from ordertrail.adapters.execution import OrderExecutionEngine
+    from ordertrail.domain.state import OrderState
     from ordertrail.domain.values import ExecutionResult
 
 
@@ -105,22 +108,28 @@ def place(
     report(run(with_engine(data, store, venue, policy, lambda e: e.place_order(contract, spec))))
 
 
-def _placing_client(order_id: str, data: str | None, store: str | None) -> int | None:
-    """The client id that sent the order (IB lets only it cancel the order); refuses an id the
-    store has never seen before connecting to IB for it."""
+def _recorded(order_id: str, data: str | None, store: str | None) -> OrderState:
+    """The order as recorded; refuses an id the store has never seen before connecting to IB
+    for it."""
     from ordertrail.adapters.trail import OrderTrail
-    from ordertrail.domain.identity import order_uuid
+    from ordertrail.domain.identity import is_client_order_id, order_uuid
 
+    if not is_client_order_id(order_id):
+        fail(f"not an ordertrail client order id: {order_id!r}")
     with clear_errors():
         trail = OrderTrail(config(data, store))
         try:
             oid = order_uuid(client_order_id=order_id)
             if not trail.exists(oid):
                 fail(f"no order {order_id} in {trail.config.describe()}")
-            aliases = trail.get(oid).state.aliases
-            return aliases[-1][0] if aliases else None
+            return trail.get(oid).state
         finally:
             trail.close()
+
+
+def _placing_client(state: OrderState) -> int | None:
+    """The client id that sent the order: IB lets only that client modify or cancel it."""
+    return state.aliases[-1][0] if state.aliases else None
 
 
 def cancel(
@@ -138,17 +147,63 @@ def cancel(
 ) -> None:
     """Cancel an order ordertrail placed (a DRY_ id is cancelled in the dry run), as the client
     id that placed it."""
-    from ordertrail.domain.identity import is_client_order_id, is_dry_run_id
+    from ordertrail.domain.identity import is_dry_run_id
     from ordertrail.domain.risk import RiskPolicy
 
-    if not is_client_order_id(order_id):
-        fail(f"not an ordertrail client order id: {order_id!r}")
     if dry_run and not is_dry_run_id(order_id):
         fail(f"{order_id} is a live order: --dry-run cannot cancel it")
-    placer = _placing_client(order_id, data, store)
+    placer = _placing_client(_recorded(order_id, data, store))
     chosen = client_id if client_id is not None else (placer or DEFAULT_CLIENT_ID)
     venue = Venue(is_dry_run_id(order_id), host, port, chosen, live)
     report(run(with_engine(data, store, venue, RiskPolicy(), lambda e: e.cancel_order(order_id))))
+
+
+def modify(
+    order_id: Annotated[str, typer.Argument(help="Client order id (OT-… or DRY_OT-…).")],
+    qty: Annotated[str | None, typer.Option("--qty", help="New total quantity.")] = None,
+    limit: Annotated[str | None, typer.Option("--limit", help="New limit price.")] = None,
+    stop: Annotated[str | None, typer.Option("--stop", help="New stop price.")] = None,
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="Reference price (mid/last): price band.")
+    ] = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 7497,
+    client_id: Annotated[
+        int | None,
+        typer.Option("--client-id", help="API client id (default: the one that placed the order)."),
+    ] = None,
+    live: LiveOpt = False,
+    max_quantity: MaxQtyOpt = None,
+    max_notional: MaxNotionalOpt = None,
+    price_band: BandOpt = None,
+    data: DataOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Change a working order's quantity or prices (through the RiskGate), as the client id
+    that placed it; what is not given stays as recorded. A DRY_ id is modified in the dry run."""
+    from ordertrail.domain.errors import InvalidOrderSpec
+    from ordertrail.domain.identity import is_dry_run_id
+
+    if qty is None and limit is None and stop is None:
+        fail("nothing to change: give --qty, --limit or --stop")
+    state = _recorded(order_id, data, store)
+    now = state.spec
+    try:
+        spec = replace(
+            now,
+            quantity=need(qty, "--qty") if qty is not None else now.quantity,
+            limit_price=dec(limit, "--limit") if limit is not None else now.limit_price,
+            stop_price=dec(stop, "--stop") if stop is not None else now.stop_price,
+            reference_price=(
+                dec(reference, "--reference") if reference is not None else now.reference_price
+            ),
+        )
+    except InvalidOrderSpec as e:
+        fail(str(e))
+    policy = risk_policy(False, max_quantity, max_notional, price_band)
+    chosen = client_id if client_id is not None else (_placing_client(state) or DEFAULT_CLIENT_ID)
+    venue = Venue(is_dry_run_id(order_id), host, port, chosen, live)
+    report(run(with_engine(data, store, venue, policy, lambda e: e.modify_order(order_id, spec))))
 
 
 def bracket(
@@ -248,5 +303,5 @@ def close(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (place, cancel, bracket, close, twap, patience):
+    for command in (place, modify, cancel, bracket, close, twap, patience):
         app.command()(command)

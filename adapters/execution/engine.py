@@ -218,14 +218,28 @@ class OrderExecutionEngine:
             coid = state.client_order_id
             if coid is None:
                 return ExecutionResult.failed(f"{order_id}: not an order ordertrail placed")
+            if state.status.is_done:
+                return ExecutionResult.failed(f"{coid} is {state.status.value}", (coid,))
             ticket = OrderTicket(coid, state.contract, spec)
             refusal = self._out.modify(ticket)
             if refusal is not None:
                 return ExecutionResult.failed(self._refused(refusal), (coid,))
             await self._out.acknowledged([coid])
+            refused = self._modify_refused(coid, state.modifications_refused)
         except Exception as e:
             return ExecutionResult.failed(_describe(e), (str(order_id),))
-        return ExecutionResult(True, self.done_action(ActionTaken.PLACED), (coid,))
+        if refused is not None:
+            return ExecutionResult.failed(refused, (coid,))
+        return ExecutionResult(True, self.done_action(ActionTaken.MODIFIED), (coid,))
+
+    def _modify_refused(self, coid: str, refused_before: int) -> str | None:
+        """IB's refusal of the modify just sent, as text (201 or 110 answer a modify without
+        ending the order: it keeps working on its old terms)."""
+        after = self.state(coid)
+        if after.modifications_refused == refused_before:
+            return None
+        code, message = after.last_error or (0, "")
+        return f"IB refused the modify of {coid}: error {code}: {message} (old terms kept)"
 
     async def cancel_order(self, order_id: str | UUID) -> ExecutionResult:
         try:

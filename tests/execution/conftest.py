@@ -108,15 +108,34 @@ def dry_engine(trail: OrderTrail, policy: RiskPolicy | None = None) -> OrderExec
     return OrderExecutionEngine(trail, DryRunGateway(trail), policy=policy, new_token=tokens())
 
 
-def serve(scenario: Scenario) -> Iterator[int]:
+@dataclass
+class Served:
     """A simulator on its own loop in a thread: the CLI runs its own asyncio.run."""
+
+    sim: Simulator
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def port(self) -> int:
+        return self.sim.port
+
+    def control(self, act: Callable[[Simulator], Any]) -> Any:
+        """Run ``act`` on the simulator's own loop (its state is that loop's alone)."""
+
+        async def call() -> Any:
+            return act(self.sim)
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(5)
+
+
+def serve_simulator(scenario: Scenario) -> Iterator[Served]:
     loop = asyncio.new_event_loop()
     sim = Simulator(scenario)
     loop.run_until_complete(sim.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        yield sim.port
+        yield Served(sim, loop)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
@@ -125,6 +144,16 @@ def serve(scenario: Scenario) -> Iterator[int]:
         assert sim.protocol_errors == []
 
 
+def serve(scenario: Scenario) -> Iterator[int]:
+    for served in serve_simulator(scenario):
+        yield served.port
+
+
 @pytest.fixture
 def simulator_port() -> Iterator[int]:
     yield from serve(priced())
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    yield from serve_simulator(priced())

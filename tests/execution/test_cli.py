@@ -17,9 +17,10 @@ from ordertrail.adapters.simulator import Scenario
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.order import Order
+from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
 
-from .conftest import LISTED, serve
+from .conftest import LISTED, Served, serve
 
 runner = CliRunner()
 
@@ -34,9 +35,16 @@ def ids(row: dict[str, Any]) -> list[str]:
     return [str(c) for c in row["order_ids"]]
 
 
-def status(data: Path, coid: str) -> OrderStatus:
+def recorded(data: Path, coid: str) -> OrderState:
     trail = OrderTrail(StoreConfig.resolve(data))
-    return trail.get(Order.id_for(client_order_id=coid)).state.status
+    try:
+        return trail.get(Order.id_for(client_order_id=coid)).state
+    finally:
+        trail.close()
+
+
+def status(data: Path, coid: str) -> OrderStatus:
+    return recorded(data, coid).status
 
 
 def test_dry_run_commands(tmp_path: Path) -> None:
@@ -185,3 +193,80 @@ def test_a_placed_order_whose_facts_were_refused_exits_non_zero(
     assert "price" in err, err
     (coid,) = ids(row)
     assert status(tmp_path, coid) is not OrderStatus.FILLED
+
+
+def test_modify_changes_a_working_order_at_the_broker_and_in_the_record(
+    tmp_path: Path, served: Served
+) -> None:
+    conn = ["--port", str(served.port), "--client-id", "7", "--data", str(tmp_path)]
+    code, row, err = run("place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "140", *conn)
+    assert code == 0, err
+    (coid,) = ids(row)
+    # Another process, no --client-id: the modify goes out as client 7, which placed it.
+    where = ["--port", str(served.port), "--data", str(tmp_path)]
+    code, row, err = run("modify", coid, "--limit", "145", "--qty", "12", *where)
+    assert code == 0, err
+    assert row["action"] == "MODIFIED"
+    at_broker = served.control(lambda sim: sim.order_by_ref(coid).ticket)
+    assert (at_broker.lmt_price, at_broker.total_quantity) == (Decimal(145), Decimal(12))
+    state = recorded(tmp_path, coid)
+    assert (state.spec.limit_price, state.spec.quantity) == (Decimal(145), Decimal(12))
+    assert state.status is OrderStatus.SUBMITTED
+
+
+def test_a_modify_ib_refuses_exits_non_zero_and_the_order_keeps_its_terms(
+    tmp_path: Path, served: Served
+) -> None:
+    conn = ["--port", str(served.port), "--client-id", "7", "--data", str(tmp_path)]
+    code, row, err = run("place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "140", *conn)
+    assert code == 0, err
+    (coid,) = ids(row)
+    served.control(lambda sim: sim.refuse_modify(sim.order_by_ref(coid), 201, "margin"))
+    code, row, err = run("modify", coid, "--limit", "141", *conn)
+    assert code == 1
+    assert row["success"] is False
+    assert "IB refused the modify" in err
+    assert "error 201" in err
+    state = recorded(tmp_path, coid)
+    assert state.spec.limit_price == Decimal(140)
+    assert state.status is OrderStatus.SUBMITTED
+    assert state.modifications_refused == 1
+
+
+def test_modify_refuses_what_it_cannot_send(tmp_path: Path) -> None:
+    d = ["--data", str(tmp_path)]
+    code, _, err = run("modify", "OT-nowhere-1", "--limit", "1", *d)
+    assert code == 1
+    assert "no order OT-nowhere-1" in err
+    code, row, _ = run(
+        "place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "150", "--dry-run", *d
+    )
+    (filled,) = ids(row)
+    code, _, err = run("modify", filled, *d)
+    assert code == 1
+    assert "nothing to change" in err
+    code, _, err = run("modify", filled, "--limit", "149", *d)
+    assert code == 1
+    assert "Filled" in err
+    code, row, _ = run(
+        "place",
+        "AAPL",
+        "--action",
+        "SELL",
+        "--qty",
+        "10",
+        "--type",
+        "STP",
+        "--stop",
+        "140",
+        "--dry-run",
+        *d,
+    )
+    (stop_id,) = ids(row)
+    code, row, err = run("modify", stop_id, "--stop", "138", "--max-quantity", "100", *d)
+    assert (code, row["action"]) == (0, "DRY_RUN"), err
+    assert recorded(tmp_path, stop_id).spec.stop_price == Decimal(138)
+    code, _, err = run("modify", stop_id, "--qty", "500", "--max-quantity", "100", *d)
+    assert code == 1
+    assert "max_order_quantity" in err
+    assert recorded(tmp_path, stop_id).spec.quantity == Decimal(10)

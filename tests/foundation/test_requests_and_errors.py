@@ -156,6 +156,7 @@ def test_a_refused_modify_keeps_the_order_and_its_terms() -> None:
     assert _kinds(o) == ["RequestSent", "ErrorReported", "ModificationRefused"]
     s = o.state
     assert (s.status, s.spec, s.pending_modification, s.anomalies) == (S.SUBMITTED, LMT, None, [])
+    assert s.modifications_refused == 1
 
 
 def test_an_unchanged_replace_is_a_request_that_asks_nothing_new() -> None:
