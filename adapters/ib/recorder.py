@@ -45,6 +45,7 @@ from ordertrail.domain.facts import (
     ErrorReport,
     ExecutionReport,
     OpenOrderReport,
+    OrderFact,
     OrderObserved,
     Origin,
     SessionError,
@@ -137,14 +138,19 @@ class IbRecorder(RequestRecorder):
         order_id: int,
         client_id: int,
         origin: Origin | None = None,
-    ) -> FactKey:
+        then: Callable[[ContractRef], OrderFact] | None = None,
+    ) -> tuple[FactKey, bool]:
+        """The order's key, the order observed if this store has never seen it; True when
+        ``then`` (the rest of the message) was recorded with the new order."""
         ref = order.orderRef or None
         perm = int(order.permId or 0) or None
         key = FactKey(order_ref=ref, perm_id=perm, client_id=client_id, order_id=order_id)
         oid = self.trail.resolve(key)
+        recorded = False
         if oid is None:
             cref = mapping.contract_ref(contract)
             unnamed = mapping.unnamed_terms(order)
+            rest = then(cref) if then is not None else None
             oid = self.trail.observe(
                 OrderObserved(
                     contract=cref,
@@ -154,12 +160,14 @@ class IbRecorder(RequestRecorder):
                     client_order_id=ref if is_client_order_id(ref) else None,
                     parent_key=self._parent_key(client_id, order.parentId),
                     provenance=unnamed or None,
-                )
+                ),
+                rest,
             )
+            recorded = rest is not None
             self.stats.discovered += 1
         if key.alias is not None:
             self.trail.bind_alias(client_id, order_id, oid)
-        return key
+        return key, recorded
 
     # ---- incoming ----
 
@@ -169,15 +177,22 @@ class IbRecorder(RequestRecorder):
         if order.whatIf:
             return
         client_id = int(order.clientId)
-        key = self._learn_order(contract, order, order_id, client_id)
-        cref = self.trail.get(self.trail.require(key)).state.contract
-        fact = OpenOrderReport(
-            spec=mapping.order_spec(order, cref),
-            perm_id=key.perm_id,
-            client_id=client_id,
-            order_id=order_id,
-        )
-        if self.trail.record(key, fact):
+
+        def report(cref: ContractRef) -> OpenOrderReport:
+            return OpenOrderReport(
+                spec=mapping.order_spec(order, cref),
+                perm_id=int(order.permId or 0) or None,
+                client_id=client_id,
+                order_id=order_id,
+            )
+
+        # An order seen first here is saved with what this openOrder says of it, in one
+        # transaction: a kill between the two would leave it without its identifiers.
+        key, recorded = self._learn_order(contract, order, order_id, client_id, then=report)
+        if not recorded:
+            cref = self.trail.get(self.trail.require(key)).state.contract
+            recorded = bool(self.trail.record(key, report(cref)))
+        if recorded:
             self._notify("open order")
 
     def _on_completedOrder(  # noqa: N802
@@ -189,7 +204,7 @@ class IbRecorder(RequestRecorder):
         # recorded as IB reported it, and the order shows the fills not yet seen.
         # completedOrder carries no clientId (neither IB's message nor ib_async's decoder has
         # one): who placed such an order is unknown, never assumed to be a person in TWS.
-        key = self._learn_order(contract, order, 0, 0, Origin.DISCOVERED)
+        key, _ = self._learn_order(contract, order, 0, 0, Origin.DISCOVERED)
         current = self.trail.get(self.trail.require(key)).state
         if current.status.value == state.status:
             self.stats.repeats += 1

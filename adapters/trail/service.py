@@ -336,14 +336,24 @@ class OrderTrail(Application[UUID]):
                 self._record_commission(CommissionReported(pending))
         return recorded
 
-    def observe(self, fact: OrderObserved) -> UUID:
-        """The order ``fact`` tells of, created if this store has never seen it."""
+    def observe(self, fact: OrderObserved, then: OrderFact | None = None) -> UUID:
+        """The order ``fact`` tells of, created if this store has never seen it. ``then`` is
+        what the rest of the same IB message says of it (an openOrder's identifiers): a new
+        order is saved with it in one transaction, so that a kill between the two cannot leave
+        an order without what its first message said."""
         known = self._find_observed(fact)
-        if known is not None:
-            return known
-        order = Order.observe(fact, ts_recorded=self.clock())
-        self._create(order)
-        return order.id
+        if known is None:
+            order = Order.observe(fact, ts_recorded=self.clock())
+            if then is not None:
+                order.record(then, ts_recorded=self.clock())
+            if self._create(order):
+                self._release_waiting()
+                return order.id
+            known = order.id  # another writer created it first (the same uuid5)
+        if then is not None:
+            self._record_on(known, then)
+            self._release_waiting()
+        return known
 
     def _find_observed(self, fact: OrderObserved) -> UUID | None:
         if fact.client_order_id is None and fact.perm_id:
