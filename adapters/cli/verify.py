@@ -18,8 +18,8 @@ TAMPERED = 1
 
 
 def verify(data: DataOpt = None, store: StoreOpt = None) -> None:
-    """Check every order's hash chain and the log's checkpoint: name each edited, deleted,
-    inserted or reordered event with its order and position (exit 1 if there is any)."""
+    """Check every order's (and session log's) hash chain and the log's checkpoint: name each
+    edited, deleted, inserted or reordered event with its order and position (exit 1 if any)."""
     from ordertrail.adapters.store.verify import verify_store
 
     with clear_errors():
@@ -27,6 +27,8 @@ def verify(data: DataOpt = None, store: StoreOpt = None) -> None:
     for finding in report.findings:
         typer.echo(str(finding))
     summary = f"{report.events} events of {report.orders} orders"
+    if report.session_logs:
+        summary += f" and {report.session_logs} session logs"
     if report.unchained:
         summary += (
             f"; {report.unchained} unchained (written before this store had a hash chain: "

@@ -26,6 +26,7 @@ from ordertrail.adapters.store.config import StoreConfig, StoreUnavailable, open
 from ordertrail.adapters.store.recorders import HEAD_COLUMNS, HEAD_TABLE, Checkpoint
 
 PAGE = 5000
+SESSION_TOPICS = "ordertrail.domain.session:"
 # (originator id, version, topic, state) by order, and (notification id, ...) in log order.
 OrderRow = tuple[Any, int, str, bytes]
 LogRow = tuple[int, Any, int, str, bytes]
@@ -37,16 +38,25 @@ class Finding:
     what: str
     order: UUID | None = None
     position: int | None = None
+    # What the aggregate is: an order, or a client's session log of a day.
+    aggregate: str = "order"
 
     def __str__(self) -> str:
-        where = "log" if self.order is None else f"order {self.order} position {self.position}"
-        return f"{where}: {self.kind}: {self.what}"
+        if self.order is None:
+            return f"log: {self.kind}: {self.what}"
+        return f"{self.aggregate} {self.order} position {self.position}: {self.kind}: {self.what}"
+
+
+def aggregate_of(topic: str) -> str:
+    """What kind of aggregate an event of ``topic`` belongs to, as a finding names it."""
+    return "session log" if topic.startswith(SESSION_TOPICS) else "order"
 
 
 @dataclass(slots=True)
 class ChainReport:
     events: int = 0
     orders: int = 0
+    session_logs: int = 0
     unchained: int = 0  # events written before the store had a chain, with nothing to check
     checkpoint: Checkpoint | None = None
     findings: list[Finding] = field(default_factory=list)
@@ -63,6 +73,7 @@ class ChainReport:
 @dataclass(slots=True)
 class _Order:
     oid: UUID
+    aggregate: str = "order"
     expected: int = 1
     chained: bool = False
     # The hash of the event written at each position, wherever it sits now: the previous hash
@@ -73,12 +84,13 @@ class _Order:
 def _check_event(o: _Order, version: int, topic: str, state: bytes, report: ChainReport) -> None:
     if version > o.expected:
         gap = str(o.expected) if version == o.expected + 1 else f"{o.expected}-{version - 1}"
-        report.add(Finding("deleted", f"position {gap} is missing", o.oid, o.expected))
+        report.add(Finding("deleted", f"position {gap} is missing", o.oid, o.expected, o.aggregate))
     prev = GENESIS if version == 1 else o.written.get(version - 1)
     sealed = chain.unseal(state)
     if sealed is None or sealed.digest is None:
         if o.chained:
-            report.add(Finding("inserted", "no chain hash after chained events", o.oid, version))
+            what = "no chain hash after chained events"
+            report.add(Finding("inserted", what, o.oid, version, o.aggregate))
         else:
             report.unchained += 1
             if prev is not None:
@@ -86,14 +98,14 @@ def _check_event(o: _Order, version: int, topic: str, state: bytes, report: Chai
     else:
         if sealed.written_as != version:
             what = f"holds the event written at position {sealed.written_as}"
-            report.add(Finding("reordered", what, o.oid, version))
+            report.add(Finding("reordered", what, o.oid, version, o.aggregate))
         elif prev is not None and (
             chain.link_hash(prev, o.oid, version, topic, sealed.body) != sealed.digest
         ):
             what = "its stored state or topic changed after it was written"
             if not o.chained:
                 what = "it, or an unchained event before it, changed after it was written"
-            report.add(Finding("edited", what, o.oid, version))
+            report.add(Finding("edited", what, o.oid, version, o.aggregate))
         o.chained = True
         o.written[sealed.written_as] = sealed.digest
     o.expected = version + 1
@@ -104,8 +116,11 @@ def check_orders(rows: Iterator[OrderRow], report: ChainReport) -> None:
     for oid, version, topic, state in rows:
         uid = oid if isinstance(oid, UUID) else UUID(str(oid))
         if current is None or current.oid != uid:
-            current = _Order(uid)
-            report.orders += 1
+            current = _Order(uid, aggregate_of(topic))
+            if current.aggregate == "order":
+                report.orders += 1
+            else:
+                report.session_logs += 1
         report.events += 1
         _check_event(current, version, topic, bytes(state), report)
 
@@ -116,20 +131,22 @@ def check_log(rows: Iterator[LogRow], checkpoint: Checkpoint | None, report: Cha
     seen: dict[UUID, int] = {}
     for nid, oid, version, topic, state in rows:
         uid = oid if isinstance(oid, UUID) else UUID(str(oid))
+        kind = aggregate_of(topic)
         before = seen.get(uid)
         if before is not None and version < before:
             what = f"comes after position {before} in the log"
-            report.add(Finding("reordered", what, uid, version))
+            report.add(Finding("reordered", what, uid, version, kind))
         seen[uid] = max(version, before or 0)
         last = (nid, uid, version)
         if checkpoint is None or nid < checkpoint.first_id:
             continue
         if nid > checkpoint.last_id:
             what = f"notification {nid} is after the checkpointed head ({checkpoint.last_id})"
-            report.add(Finding("inserted", what, uid, version))
+            report.add(Finding("inserted", what, uid, version, kind))
             continue
         if chain.unseal(bytes(state)) is None:
-            report.add(Finding("inserted", "no chain hash in the chained log", uid, version))
+            what = "no chain hash in the chained log"
+            report.add(Finding("inserted", what, uid, version, kind))
         head = chain.advance(head, chain.stored_digest(uid, version, topic, bytes(state)))
     _check_head(head, last, checkpoint, report)
 
@@ -273,4 +290,12 @@ def verify_store(config: StoreConfig) -> ChainReport:
         trail.close()
 
 
-__all__ = ["ChainReport", "Finding", "check_log", "check_orders", "verify", "verify_store"]
+__all__ = [
+    "ChainReport",
+    "Finding",
+    "aggregate_of",
+    "check_log",
+    "check_orders",
+    "verify",
+    "verify_store",
+]

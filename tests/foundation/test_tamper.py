@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from ordertrail.adapters.cli import app
 from ordertrail.adapters.store import chain
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.facts import SessionError
 from tests.conftest import Clock
 from tests.foundation.tamper_kit import COIDS, RawStore, fill_store
 
@@ -176,3 +178,25 @@ def test_verify_names_a_missing_store(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"no event store at {tmp_path / 'nothing' / 'events.sqlite'}" in result.stderr
     assert not (tmp_path / "nothing").exists()  # verifying creates nothing
+
+
+def test_a_session_log_is_named_as_one(store: StoreConfig, orders: dict[str, UUID]) -> None:
+    trail = OrderTrail(store)
+    try:
+        lost = SessionError(1100, "Connectivity between IB and TWS has been lost.", -1, 1)
+        assert trail.record(None, lost)
+    finally:
+        trail.close()
+    raw = RawStore(store)
+    log_id, version = raw.last()
+    result = runner.invoke(app, ["verify", *args(store)])
+    assert result.exit_code == 0, result.output
+    assert f"of {len(orders)} orders and 1 session logs" in result.stderr
+    (first,) = [r for r in raw.rows(log_id) if r.version == version]
+    raw.set_state(log_id, version, first.state.replace(b"has been lost", b"was restored"))
+    code, lines = verify(store)
+    assert code == 1
+    assert lines == [
+        f"session log {log_id} position {version}: edited: its stored state or topic changed "
+        "after it was written"
+    ]
