@@ -55,6 +55,11 @@ ClientIdOpt = Annotated[
         envvar="ORDERTRAIL_CLIENT_ID",
     ),
 ]
+# IB lets only the client that placed an order modify or cancel it.
+PlacerClientIdOpt = Annotated[
+    int | None,
+    typer.Option("--client-id", help="API client id (default: the one that placed the order)."),
+]
 LiveOpt = Annotated[
     bool,
     typer.Option(

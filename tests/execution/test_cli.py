@@ -195,13 +195,19 @@ def test_a_placed_order_whose_facts_were_refused_exits_non_zero(
     assert status(tmp_path, coid) is not OrderStatus.FILLED
 
 
+def resting_buy(conn: list[str]) -> str:
+    """A BUY limit below the market (AAPL at 150): it works, unfilled."""
+    code, row, err = run("place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "140", *conn)
+    assert code == 0, err
+    (coid,) = ids(row)
+    return coid
+
+
 def test_modify_changes_a_working_order_at_the_broker_and_in_the_record(
     tmp_path: Path, served: Served
 ) -> None:
     conn = ["--port", str(served.port), "--client-id", "7", "--data", str(tmp_path)]
-    code, row, err = run("place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "140", *conn)
-    assert code == 0, err
-    (coid,) = ids(row)
+    coid = resting_buy(conn)
     # Another process, no --client-id: the modify goes out as client 7, which placed it.
     where = ["--port", str(served.port), "--data", str(tmp_path)]
     code, row, err = run("modify", coid, "--limit", "145", "--qty", "12", *where)
@@ -218,9 +224,7 @@ def test_a_modify_ib_refuses_exits_non_zero_and_the_order_keeps_its_terms(
     tmp_path: Path, served: Served
 ) -> None:
     conn = ["--port", str(served.port), "--client-id", "7", "--data", str(tmp_path)]
-    code, row, err = run("place", "AAPL", "--action", "BUY", "--qty", "10", "--limit", "140", *conn)
-    assert code == 0, err
-    (coid,) = ids(row)
+    coid = resting_buy(conn)
     served.control(lambda sim: sim.refuse_modify(sim.order_by_ref(coid), 201, "margin"))
     code, row, err = run("modify", coid, "--limit", "141", *conn)
     assert code == 1
