@@ -7,141 +7,44 @@ decoder (ib_async parses per version) and the segment's client id (the recorder 
 message's tape timestamp, so a replay records exactly the events the live run recorded,
 ``ts_recorded`` included.
 
-Two passes per tape. The first reads every line and decodes every incoming message with a
-stand-in wrapper (ib_async's Decoder swallows a malformed message and only logs it, so the log
-is how it is caught); a tape with problems records nothing unless ``skip_bad``, except a torn
-last line, which is reported while the complete lines before it are replayed. The second pass
-feeds the good lines to the recorder. Segments already in the store (see :mod:`.ledger`) are
-skipped; a segment whose live recording stopped half way resumes at its last recorded message.
+Two passes per tape. The first (:mod:`.check`) reads every line and decodes every incoming
+message with a stand-in wrapper (ib_async's Decoder swallows a malformed message and only logs
+it, so the log is how it is caught); a tape with problems records nothing unless ``skip_bad``,
+except a torn last line, which is reported while the complete lines before it are replayed. The
+second pass feeds the good lines to the recorder: the wrapper calls the first pass kept for a
+line (the recorder's hooks, on the objects the Decoder made), or the line decoded again when
+the first pass kept nothing for it (past its memory budget). Segments already in the store
+(see :mod:`.ledger`) are skipped; a segment whose live recording stopped half way resumes at
+its last recorded message.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from ib_async import IB, CommissionReport, Contract, Execution, Order, OrderState
-from ib_async.decoder import Decoder
+from ib_async import IB
 
-from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, IbRecorder
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_events
 from ordertrail.adapters.trail import BatchNotSaved, OrderTrail
-from ordertrail.domain.errors import InvalidFact
-from ordertrail.domain.money import quantity
 
+from .check import DECODER_LOGGER, Call, TapeCheck, check_tape, ignore, trapped_decoder_log
 from .clock import TapeClock
 from .counting import CountingTrail
 from .format import LIMITS, End, Header, Message, TapeLimits
 from .ledger import TapeLedger
-from .reader import UNFINISHED_KINDS, Problem, Segment, TapeScanner
+from .reader import UNFINISHED_KINDS, Item, Problem, TapeScanner
 
-DECODER_LOGGER = "ib_async.Decoder"
 BATCH_SIZE = 2000  # incoming messages whose facts are saved in one transaction
-
-
-class _LogTrap(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def take(self) -> str | None:
-        if not self.records:
-            return None
-        r = self.records[-1]
-        text = r.getMessage()
-        if r.exc_info and r.exc_info[1] is not None:
-            text = f"{type(r.exc_info[1]).__name__}: {r.exc_info[1]} ({text[:160]})"
-        self.records.clear()
-        return text
-
-
-@contextmanager
-def trapped_decoder_log() -> Iterator[_LogTrap]:
-    """ib_async's Decoder logs (``logger.exception``) instead of raising; catch those records
-    here, whatever level the user gave that logger, and keep them out of the user's log."""
-    logger = logging.getLogger(DECODER_LOGGER)
-    trap = _LogTrap()
-    old_level, old_propagate = logger.level, logger.propagate
-    logger.addHandler(trap)
-    logger.setLevel(logging.ERROR)
-    logger.propagate = False
-    try:
-        yield trap
-    finally:
-        logger.removeHandler(trap)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
-
-
-class _StandInWrapper:
-    """Takes any wrapper call the Decoder makes, for checking that messages parse; the facts
-    the recorder reads are also converted as it converts them, so a value it could not record
-    (NaN, a negative quantity, IB's unset sentinel where a quantity must be) or a status IB
-    does not document is found before anything is recorded, with its line."""
-
-    defaultTimezone = UTC  # noqa: N815 - attribute names ib_async's Decoder reads
-    ib = SimpleNamespace(TimezoneTWS=None)
-
-    def __init__(self) -> None:
-        self.invalid: list[str] = []
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return _ignore
-
-    def take(self) -> str | None:
-        found, self.invalid = self.invalid, []
-        return "; ".join(found) if found else None
-
-    def _check(self, what: str, convert: Callable[[], object]) -> None:
-        try:
-            convert()
-        except InvalidFact as e:
-            self.invalid.append(f"{what}: {e}")
-
-    def _status(self, what: str, status: str) -> None:
-        if not mapping.known_status(status):
-            self.invalid.append(f"{what}: status={status!r} is not one of IB's order statuses")
-
-    def orderStatus(self, order_id: int, status: str, *args: Any) -> None:  # noqa: N802
-        self._status("orderStatus", status)
-        filled, remaining, avg, _perm, _parent, last, _client, _held, *cap = args
-        self._check(
-            "orderStatus",
-            lambda: mapping.status_numbers(filled, remaining, avg, last, cap[0] if cap else 0.0),
-        )
-
-    def execDetails(self, req_id: int, contract: Contract, execution: Execution) -> None:  # noqa: N802
-        self._check("execDetails", lambda: mapping.execution(execution))
-
-    def commissionReport(self, report: CommissionReport) -> None:  # noqa: N802
-        self._check("commissionReport", lambda: mapping.commission(report))
-
-    def openOrder(  # noqa: N802
-        self, order_id: int, contract: Contract, order: Order, state: OrderState
-    ) -> None:
-        if not order.whatIf:  # the recorder skips what-if answers
-            self._check(
-                "openOrder", lambda: mapping.order_spec(order, mapping.contract_ref(contract))
-            )
-
-    def completedOrder(self, contract: Contract, order: Order, state: OrderState) -> None:  # noqa: N802
-        self._status("completedOrder", state.status)
-        self._check("completedOrder", lambda: quantity(order.totalQuantity, "order.totalQuantity"))
-
-
-def _ignore(*_args: Any) -> None:
-    return None
+_decoder_log = logging.getLogger(DECODER_LOGGER)
 
 
 @dataclass(slots=True)
@@ -182,60 +85,6 @@ class ReplayReport:
         }
 
 
-@dataclass(slots=True)
-class TapeCheck:
-    """The first pass: every segment with its problems and the lines not to feed."""
-
-    path: Path
-    segments: list[Segment]
-    problems: list[Problem]
-    incoming: int
-
-    @property
-    def bad_lines(self) -> set[int]:
-        out: set[int] = set()
-        for s in self.segments:
-            out |= s.bad_lines
-        return out
-
-
-def check_tape(path: str | Path, limits: TapeLimits = LIMITS) -> TapeCheck:
-    """Read and decode-check a whole tape without touching any store."""
-    scanner = TapeScanner(path, limits)
-    decoder: Decoder | None = None
-    incoming = 0
-    facts = _StandInWrapper()
-    with trapped_decoder_log() as trap:
-        for seg, item in scanner.items():
-            if item is None:
-                assert seg.header is not None
-                decoder = Decoder(facts, seg.header.server_version)  # type: ignore[arg-type]
-                continue
-            if not isinstance(item, Message) or item.direction != "in" or item.handshake:
-                continue
-            incoming += 1
-            assert decoder is not None
-            decoder.interpret(item.fields)  # type: ignore[no-untyped-call]
-            failure = trap.take()
-            if failure is not None:
-                seg.problems.append(
-                    Problem(
-                        str(scanner.path),
-                        item.line,
-                        "decoder",
-                        f"ib_async's decoder could not parse message {item.fields[0]}: {failure}",
-                    )
-                )
-                seg.bad_lines.add(item.line)
-                facts.take()
-                continue
-            invalid = facts.take()
-            if invalid is not None:
-                seg.problems.append(Problem(str(scanner.path), item.line, "fact", invalid))
-                seg.bad_lines.add(item.line)
-    return TapeCheck(Path(path), scanner.segments, scanner.problems, incoming)
-
-
 class _Run:
     """One live recording process: its IB, recorder and OrderTrail live across reconnects
     (the recorder holds facts for orders not yet seen, the trail holds early commission
@@ -251,8 +100,23 @@ class _Run:
         # one). Replay sends no requests and the recorder reads only the decoded arguments, so
         # that bookkeeping is left out; the decoder, and every other wrapper method, is ib_async's.
         for name in (*HOOKED, *SYNC_ENDS):
-            setattr(self.ib.wrapper, name, _ignore)
+            setattr(self.ib.wrapper, name, ignore)
         self.recorder = IbRecorder(self.ib, self.trail).attach()
+
+    def feed(self, fields: list[str], calls: tuple[Call, ...] | None) -> None:
+        """One incoming message: the wrapper calls the first pass kept for it, made on the same
+        objects ib_async's Decoder made then, or (not kept) the message decoded again."""
+        if calls is None:
+            self.ib.client.decoder.interpret(fields)  # type: ignore[no-untyped-call]
+            return
+        wrapper = self.ib.wrapper
+        for name, args in calls:
+            try:
+                getattr(wrapper, name)(*args)
+            except Exception:
+                # What ib_async's Decoder does with an exception from a wrapper method: log
+                # it (the replay's trap makes it a problem on this line) and go on.
+                _decoder_log.exception(f"Error for {name}({list(args)}):")
 
     def begin(self, header: Header) -> None:
         client = self.ib.client
@@ -328,8 +192,9 @@ class Replayer:
             self.ledger.finish(header.session, seg_state.get("last_seq", 0))
 
         try:
-            with trapped_decoder_log() as trap, batch:
-                for seg, item in TapeScanner(path, self.limits).items():
+            with trapped_decoder_log() as trap, batch, _kept_apart(check):
+                items = check.plan if check.plan is not None else self._scan(path)
+                for seg, item in items:
                     if item is None:
                         commit()
                         finish_segment()
@@ -363,8 +228,7 @@ class Replayer:
                     batched += 1
                     run.clock.current = item.ts
                     if item.direction == "in":
-                        decoder = run.ib.client.decoder
-                        decoder.interpret(item.fields)  # type: ignore[no-untyped-call]
+                        run.feed(item.fields, check.decoded.get(item.line))
                     else:
                         # What the client asked, read as the live recorder read it.
                         run.recorder.on_outbound(item.fields)
@@ -395,6 +259,9 @@ class Replayer:
         report.problems.sort(key=lambda p: p.line)
         return report
 
+    def _scan(self, path: str | Path) -> Iterator[Item]:
+        return TapeScanner(path, self.limits).items()
+
     def _start_segment(
         self, run: _Run, header: Header, tape: str, report: ReplayReport
     ) -> dict[str, Any]:
@@ -416,6 +283,21 @@ class Replayer:
         )
         report.resumed += 1
         return state
+
+
+@contextmanager
+def _kept_apart(check: TapeCheck) -> Iterator[None]:
+    """What the first pass kept lives until the replay ends and holds no cycle: moved out of
+    the cyclic collector's sight (``gc.freeze``) for the replay, else the collector rescans it
+    while the replay allocates. Left alone if something else in this process froze objects."""
+    if not check.decoded or gc.get_freeze_count() > 0:
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _position(trail: OrderTrail) -> int:

@@ -28,7 +28,7 @@ from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import fold_orders
 from ordertrail.adapters.trail.indexes import OrderIndex
 from ordertrail.adapters.trail.keys import FactKey, OrderNotFound
-from ordertrail.adapters.trail.unit_of_work import Batch, BatchNotSaved
+from ordertrail.adapters.trail.unit_of_work import Batch, BatchNotSaved, Carried
 from ordertrail.adapters.trail.waiting import Waiting, WaitingRoom
 from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.facts import (
@@ -49,6 +49,9 @@ T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
 RETRIES = 5
+# Orders (and ids found absent) a saved batch hands to the next one at most: beyond it the
+# next batch loads afresh, so a long replay's memory stays bounded.
+CARRY_LIMIT = 100_000
 Fact = OrderFact | OrderObserved | SessionError
 # Facts after which an order may have become findable (a new order, a new alias or permId).
 _INTRODUCING = (OrderObserved, OpenOrderReport, OutboundRequest)
@@ -71,6 +74,7 @@ class OrderTrail(Application[UUID]):
         self._pending_commissions: dict[str, CommissionReport] = {}
         self.waiting = WaitingRoom()
         self._batch: Batch | None = None
+        self._carried: Carried | None = None
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EventMapper()
@@ -116,29 +120,45 @@ class OrderTrail(Application[UUID]):
         if self._batch is not None:
             yield
             return
-        batch = self._batch = Batch(
-            dict(self._aliases), dict(self._pending_commissions), self.waiting.copy()
-        )
+        batch = self._batch = self._begin_batch()
         try:
             yield
             if batch.broken is not None:
                 raise BatchNotSaved(batch.broken)
+            head = batch.head
             if batch.events:
                 try:
                     # What ``save`` does, minus its per-event Protocol checks (~10 µs an event)
                     # and its hooks for snapshots and followers, which this application has not.
                     # ``save(*orders)`` would group the events by order: the log keeps the
                     # order they were decided in, as when each fact is saved as it comes.
-                    self.events.put(batch.events)
+                    recordings = self.events.put(batch.events)
                 except IntegrityError as e:
                     raise BatchNotSaved(
                         f"another writer changed these orders first ({e})", conflict=True
                     ) from e
+                head = recordings[-1].notification.id if recordings else -1
+            if 0 <= head and len(batch.loaded) + len(batch.absent) <= CARRY_LIMIT:
+                self._carried = Carried(head, batch.loaded, batch.absent)
         except BaseException:
             self._forget_batch(batch)
             raise
         finally:
             self._batch = None
+
+    def _begin_batch(self) -> Batch:
+        """A new batch; it starts from what the last saved batch held if nothing was written
+        to the log since (a batch's orders span the next batch: reloading each of them from
+        the store would cost more than deciding their facts)."""
+        head = int(self.recorder.max_notification_id() or 0)
+        batch = Batch(
+            dict(self._aliases), dict(self._pending_commissions), self.waiting.copy(), head=head
+        )
+        carried, self._carried = self._carried, None
+        if carried is not None and carried.head == head:
+            batch.loaded.update(carried.loaded)
+            batch.absent.update(carried.absent)
+        return batch
 
     def _forget_batch(self, batch: Batch) -> None:
         self._aliases = batch.aliases

@@ -37,7 +37,19 @@ class Batch:
     events: list[Any] = field(default_factory=list)
     indexed: bool = False  # the log was read into the indexes during this batch
     broken: str | None = None
+    head: int = 0  # the log's last notification id when the batch began
 
     def keep(self, aggregate: Aggregate) -> None:
         self.loaded[aggregate.id] = aggregate
         self.events.extend(aggregate.collect_events())
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """What a saved batch knew of the store, handed to the next batch if the log's head has
+    not moved since (nobody, this process included, wrote in between): its orders as saved and
+    the ids it found absent. Any other write in between and the next batch loads afresh."""
+
+    head: int
+    loaded: dict[UUID, Aggregate]
+    absent: set[UUID]
