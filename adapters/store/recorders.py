@@ -44,17 +44,22 @@ Lookup = Callable[[UUID, int], Sequence[StoredEvent]]
 
 def completed(
     stored_events: Sequence[StoredEvent], earlier: Lookup
-) -> tuple[list[StoredEvent], int]:
+) -> tuple[list[StoredEvent], int, list[bytes]]:
     """The events with every placeholder replaced by its link, computed from the order's
-    earlier events (in this insert, else ``earlier(order, version)`` from the store), and how
-    many placeholders there were."""
+    earlier events (in this insert, else ``earlier(order, version)`` from the store), how many
+    placeholders there were, and what each event adds to the log's running hash."""
     out: list[StoredEvent] = []
+    digests: list[bytes] = []
     count = 0
     links: dict[UUID, tuple[int, bytes]] = {}
     for s in stored_events:
         oid, version = _uuid(s.originator_id), s.originator_version
         sealed = chain.unseal(s.state)
-        if sealed is not None and sealed.digest is None:
+        if sealed is None:
+            digest = _digest(s)
+        elif sealed.digest is not None:
+            digest = sealed.digest
+        else:
             mine = links.get(oid)
             if mine is not None and mine[0] == version - 1:
                 prev = mine[1]
@@ -63,9 +68,10 @@ def completed(
             count += 1
             digest = chain.link_hash(prev, oid, version, s.topic, sealed.body)
             s = StoredEvent(oid, version, s.topic, chain.seal(sealed.body, version, digest))
-        links[oid] = (version, _digest(s))
+        links[oid] = (version, digest)
+        digests.append(digest)
         out.append(s)
-    return out, count
+    return out, count, digests
 
 
 def _uuid(oid: Any) -> UUID:
@@ -84,11 +90,16 @@ def _stored_link(oid: UUID, events: Sequence[StoredEvent]) -> bytes:
 
 
 def advanced(
-    checkpoint: Checkpoint | None, stored_events: Sequence[StoredEvent], ids: Sequence[int]
+    checkpoint: Checkpoint | None,
+    stored_events: Sequence[StoredEvent],
+    ids: Sequence[int],
+    digests: Sequence[bytes] | None = None,
 ) -> Checkpoint:
+    """The checkpoint moved over ``stored_events`` (``digests``: what each adds to the running
+    hash, when the caller has them already)."""
     head = GENESIS if checkpoint is None else checkpoint.head
-    for s in stored_events:
-        head = chain.advance(head, _digest(s))
+    for digest in digests if digests is not None else map(_digest, stored_events):
+        head = chain.advance(head, digest)
     last = stored_events[-1]
     return Checkpoint(
         first_id=ids[0] if checkpoint is None else checkpoint.first_id,
@@ -110,12 +121,25 @@ class _Completing:
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         recorder: Any = self  # an eventsourcing application recorder (the other base)
-        events, placeholders = completed(
+        events, placeholders, digests = completed(
             stored_events, lambda oid, version: recorder.select_events(oid, lte=version - 1)
         )
         self.placeholders_completed += placeholders
-        ids: Sequence[int] | None = super().insert_events(events, **kwargs)  # type: ignore[misc]
+        # Handed to the checkpoint inside the insert's transaction (eventsourcing passes the
+        # same list down), so each event's hash is read once.
+        self._digests = (events, digests)
+        try:
+            ids: Sequence[int] | None = super().insert_events(events, **kwargs)  # type: ignore[misc]
+        finally:
+            self._digests = None
         return ids
+
+    _digests: tuple[Sequence[StoredEvent], list[bytes]] | None = None
+
+    def digests_of(self, stored_events: Sequence[StoredEvent]) -> list[bytes] | None:
+        """The hashes ``insert_events`` read for exactly these events, if it did."""
+        found = self._digests
+        return found[1] if found is not None and found[0] is stored_events else None
 
 
 class ChainedSQLiteRecorder(_Completing, SQLiteApplicationRecorder):
@@ -138,7 +162,7 @@ class ChainedSQLiteRecorder(_Completing, SQLiteApplicationRecorder):
                 if row is None
                 else Checkpoint(row[0], row[1], UUID(row[2]), row[3], bytes(row[4]))
             )
-            new = advanced(old, stored_events, ids)
+            new = advanced(old, stored_events, ids, self.digests_of(stored_events))
             c.execute(
                 f"INSERT OR REPLACE INTO {HEAD_TABLE} VALUES (1, ?, ?, ?, ?, ?)",
                 (

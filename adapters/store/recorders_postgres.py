@@ -79,7 +79,7 @@ class ChainedPostgresRecorder(_Completing, PostgresApplicationRecorder):
                     bytes(row["head"]),
                 )
             )
-            new = advanced(old, stored_events, ids)
+            new = advanced(old, stored_events, ids, self.digests_of(stored_events))
             curs.execute(
                 self._upsert_head,
                 (new.first_id, new.last_id, new.originator_id, new.originator_version, new.head),

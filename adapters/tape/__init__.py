@@ -2,10 +2,11 @@
 replayed through ib_async's own decoder (docs/tape-format.md is the format's spec)."""
 
 from .capture import WireCapture
+from .check import check_tape
 from .clock import TapeClock
 from .format import FORMAT_VERSION, End, Header, Message
 from .reader import Problem, TapeScanner
-from .replay import Replayer, ReplayReport, check_tape
+from .replay import Replayer, ReplayReport
 from .writer import TapeFile, TapeFileError
 
 __all__ = [

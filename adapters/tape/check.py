@@ -237,9 +237,7 @@ class _FirstPass:
         return Message(item.seq, item.ts, item.direction, _NO_FIELDS, item.line, item.handshake)
 
 
-def _problem(
-    path: Path, item: Message, failure: str | None, invalid: str | None
-) -> Problem | None:
+def _problem(path: Path, item: Message, failure: str | None, invalid: str | None) -> Problem | None:
     if failure is not None:
         return Problem(
             str(path),

@@ -321,3 +321,7 @@ def _resume_point(
         ):
             last = item.seq
     return last
+
+
+# ``check_tape`` and ``TapeCheck`` live in .check; importers of this module find them here too.
+__all__ = ["BATCH_SIZE", "ReplayReport", "Replayer", "TapeCheck", "check_tape"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from ordertrail.adapters.store.eventlog import EventLog, LogEntry
+from eventsourcing.persistence import Notification
+
+from ordertrail.adapters.store.eventlog import EventLog, LogEntry, entry_mark
 from ordertrail.adapters.store.follower import Follower
 from ordertrail.domain.events import ExecutionCorrected, ExecutionRecorded
 from ordertrail.domain.state import OrderState
@@ -21,10 +23,14 @@ class OrderIndex(Follower):
         super().__init__(log)
         self.perm: dict[int, UUID] = {}
         self.execs: dict[str, UUID] = {}
+        # Every aggregate in the log up to ``position`` (orders and session logs): a batch asks
+        # here before it asks the store whether an id exists.
+        self.ids: set[UUID] = set()
 
     def apply(self, entry: LogEntry) -> None:
         event = entry.event
         oid = entry.originator_id
+        self.ids.add(oid)
         if isinstance(event, ExecutionRecorded | ExecutionCorrected):
             self.execs.setdefault(event.execution.base_id, oid)
         perm = getattr(event, "perm_id", None)
@@ -34,6 +40,15 @@ class OrderIndex(Follower):
     def reset(self) -> None:
         self.perm.clear()
         self.execs.clear()
+        self.ids.clear()
+
+    def read_to(self, last: Notification) -> None:
+        """The log up to ``last`` is known without reading it: this process wrote it, right
+        after the position, and learned each order it changed (``learn``)."""
+        self.position = last.id
+        oid = last.originator_id
+        oid = oid if isinstance(oid, UUID) else UUID(oid)
+        self._mark = entry_mark(oid, last.originator_version, last.state)
 
     def forget(self) -> None:
         """Drop everything (a batch that was not saved): the next miss reads the log again."""

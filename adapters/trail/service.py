@@ -28,7 +28,7 @@ from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import fold_orders
 from ordertrail.adapters.trail.indexes import OrderIndex
 from ordertrail.adapters.trail.keys import FactKey, OrderNotFound
-from ordertrail.adapters.trail.unit_of_work import Batch, BatchNotSaved, Carried
+from ordertrail.adapters.trail.unit_of_work import Batch, BatchNotSaved, Carried, carried_after
 from ordertrail.adapters.trail.waiting import Waiting, WaitingRoom
 from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.facts import (
@@ -49,9 +49,6 @@ T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
 RETRIES = 5
-# Orders (and ids found absent) a saved batch hands to the next one at most: beyond it the
-# next batch loads afresh, so a long replay's memory stays bounded.
-CARRY_LIMIT = 100_000
 Fact = OrderFact | OrderObserved | SessionError
 # Facts after which an order may have become findable (a new order, a new alias or permId).
 _INTRODUCING = (OrderObserved, OpenOrderReport, OutboundRequest)
@@ -101,8 +98,19 @@ class OrderTrail(Application[UUID]):
         return found
 
     def exists(self, aggregate_id: UUID) -> bool:
-        if self._batch is None:
+        batch = self._batch
+        if batch is None:
             return aggregate_id in self.repository
+        if (
+            self._index.position == batch.head
+            and aggregate_id not in batch.loaded
+            and aggregate_id not in self._index.ids
+        ):
+            # The index has read every event up to the head this batch began at: an id it has
+            # not seen is not in the store (one written by another process since is found by
+            # the save's conflict, as for any order this batch found absent).
+            batch.absent.add(aggregate_id)
+            return False
         try:
             self._load(aggregate_id)  # a batch keeps what it loads: the fact that asked wants it
         except AggregateNotFoundError:
@@ -125,7 +133,7 @@ class OrderTrail(Application[UUID]):
             yield
             if batch.broken is not None:
                 raise BatchNotSaved(batch.broken)
-            head = batch.head
+            recordings = None
             if batch.events:
                 try:
                     # What ``save`` does, minus its per-event Protocol checks (~10 µs an event)
@@ -137,9 +145,11 @@ class OrderTrail(Application[UUID]):
                     raise BatchNotSaved(
                         f"another writer changed these orders first ({e})", conflict=True
                     ) from e
-                head = recordings[-1].notification.id if recordings else -1
-            if 0 <= head and len(batch.loaded) + len(batch.absent) <= CARRY_LIMIT:
-                self._carried = Carried(head, batch.loaded, batch.absent)
+            self._carried = carried_after(batch, recordings)
+            if self._carried is not None and recordings and self._index.position == batch.head:
+                # The index learned each of these orders as they changed: it has read the log
+                # up to the batch's last event without reading it back.
+                self._index.read_to(recordings[-1].notification)
         except BaseException:
             self._forget_batch(batch)
             raise
@@ -209,6 +219,7 @@ class OrderTrail(Application[UUID]):
         return True
 
     def _learn(self, aggregate: Any) -> None:
+        self._index.ids.add(aggregate.id)
         if not isinstance(aggregate, Order):
             return
         s = aggregate.state

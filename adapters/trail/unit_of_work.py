@@ -4,14 +4,20 @@ widens it to many (docs/adr/0008-batched-facts.md, docs/adr/0011-one-front-door.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Recording
 
 from ordertrail.adapters.trail.waiting import WaitingRoom
 from ordertrail.domain.values import CommissionReport
+
+# Orders (and ids found absent) a saved batch hands to the next one at most: beyond it the
+# next batch loads afresh, so a long replay's memory stays bounded.
+CARRY_LIMIT = 100_000
 
 
 class BatchNotSaved(Exception):
@@ -53,3 +59,18 @@ class Carried:
     head: int
     loaded: dict[UUID, Aggregate]
     absent: set[UUID]
+
+
+def carried_after(batch: Batch, recordings: Sequence[Recording[UUID]] | None) -> Carried | None:
+    """What a saved batch hands to the next, or None. Only when nobody else wrote while it ran:
+    its events (``recordings``; None when it had none) follow the head it began at directly,
+    so every order it loaded is still as the store has it."""
+    if recordings is None:
+        head = batch.head
+    elif recordings and recordings[0].notification.id == batch.head + 1:
+        head = recordings[-1].notification.id
+    else:
+        return None
+    if len(batch.loaded) + len(batch.absent) > CARRY_LIMIT:
+        return None
+    return Carried(head, batch.loaded, batch.absent)
