@@ -54,7 +54,15 @@ from ordertrail.domain.facts import (
 from ordertrail.domain.ib_errors import is_session_code
 from ordertrail.domain.identity import is_client_order_id
 from ordertrail.domain.money import is_unset, quantity
-from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType, Side
+from ordertrail.domain.values import (
+    CommissionReport,
+    ContractRef,
+    Execution,
+    OrderAction,
+    OrderSpec,
+    OrderType,
+    Side,
+)
 
 HOOKED = ("openOrder", "completedOrder", "orderStatus", "execDetails", "commissionReport", "error")
 SYNC_ENDS = ("openOrderEnd", "completedOrdersEnd", "execDetailsEnd")
@@ -241,11 +249,25 @@ class IbRecorder(RequestRecorder):
         why_held: str,
         mkt_cap_price: float = 0.0,
     ) -> None:
-        perm = int(perm_id) or None
-        key = FactKey(perm_id=perm, client_id=int(client_id), order_id=order_id)
         n = mapping.status_numbers(
             filled, remaining, avg_fill_price, last_fill_price, mkt_cap_price
         )
+        self.record_status(order_id, status, n, perm_id, client_id, why_held)
+
+    # The three ``record_*`` methods take a message's values converted already (a replay
+    # converted them while checking the tape, and does not again).
+
+    def record_status(
+        self,
+        order_id: int,
+        status: str,
+        n: mapping.StatusNumbers,
+        perm_id: int,
+        client_id: int,
+        why_held: str,
+    ) -> None:
+        perm = int(perm_id) or None
+        key = FactKey(perm_id=perm, client_id=int(client_id), order_id=order_id)
         fact = StatusReport(
             raw_status=status,
             filled=n.filled,
@@ -262,7 +284,9 @@ class IbRecorder(RequestRecorder):
     def _on_execDetails(  # noqa: N802
         self, req_id: int, contract: Contract, execution: IbExecution
     ) -> None:
-        x = mapping.execution(execution)
+        self.record_execution(contract, mapping.execution(execution))
+
+    def record_execution(self, contract: Contract, x: Execution) -> None:
         key = FactKey(
             order_ref=x.order_ref or None,
             perm_id=x.perm_id or None,
@@ -275,7 +299,10 @@ class IbRecorder(RequestRecorder):
         self._counted(result, "executions", f"execution {x.exec_id}")
 
     def _on_commissionReport(self, report: IbCommissionReport) -> None:  # noqa: N802
-        result = self.trail.record(None, CommissionReported(mapping.commission(report)))
+        self.record_commission(mapping.commission(report))
+
+    def record_commission(self, report: CommissionReport) -> None:
+        result = self.trail.record(None, CommissionReported(report))
         if result is not None:
             self._counted(result, "commissions", "commission")
 

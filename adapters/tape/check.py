@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from ib_async import CommissionReport, Contract, Execution, Order, OrderState
 from ib_async.decoder import Decoder
@@ -36,8 +36,12 @@ DECODER_LOGGER = "ib_async.Decoder"
 KEEP_FIELDS = 2_000_000
 RECORDED = frozenset((*HOOKED, *SYNC_ENDS))  # the wrapper calls the recorder listens to
 
-Call = tuple[str, tuple[Any, ...]]
+# One call the recorder gets for a message: (the wrapper method the Decoder called, the
+# recorder's ``record_*`` method to call instead with the values converted here, or None for
+# the wrapper method itself, the arguments).
+Call = tuple[str, str | None, tuple[Any, ...]]
 _NO_FIELDS: list[str] = []
+T = TypeVar("T")
 
 
 class _LogTrap(logging.Handler):
@@ -94,7 +98,7 @@ class _StandInWrapper:
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         if name in RECORDED:
-            return lambda *args: self.calls.append((name, args))
+            return lambda *args: self.calls.append((name, None, args))
         return ignore
 
     def take(self) -> str | None:
@@ -106,44 +110,47 @@ class _StandInWrapper:
         self.calls.clear()
         return calls
 
-    def _check(self, what: str, convert: Callable[[], object]) -> None:
+    def _check(self, what: str, convert: Callable[[], T]) -> T | None:
         try:
-            convert()
+            return convert()
         except InvalidFact as e:
             self.invalid.append(f"{what}: {e}")
+            return None
 
     def _status(self, what: str, status: str) -> None:
         if not mapping.known_status(status):
             self.invalid.append(f"{what}: status={status!r} is not one of IB's order statuses")
 
     def orderStatus(self, order_id: int, status: str, *args: Any) -> None:  # noqa: N802
-        self.calls.append(("orderStatus", (order_id, status, *args)))
         self._status("orderStatus", status)
-        filled, remaining, avg, _perm, _parent, last, _client, _held, *cap = args
-        self._check(
+        filled, remaining, avg, perm, _parent, last, client, held, *cap = args
+        n = self._check(
             "orderStatus",
             lambda: mapping.status_numbers(filled, remaining, avg, last, cap[0] if cap else 0.0),
         )
+        self.calls.append(
+            ("orderStatus", "record_status", (order_id, status, n, perm, client, held))
+        )
 
     def execDetails(self, req_id: int, contract: Contract, execution: Execution) -> None:  # noqa: N802
-        self.calls.append(("execDetails", (req_id, contract, execution)))
-        self._check("execDetails", lambda: mapping.execution(execution))
+        x = self._check("execDetails", lambda: mapping.execution(execution))
+        self.calls.append(("execDetails", "record_execution", (contract, x)))
 
     def commissionReport(self, report: CommissionReport) -> None:  # noqa: N802
-        self.calls.append(("commissionReport", (report,)))
-        self._check("commissionReport", lambda: mapping.commission(report))
+        r = self._check("commissionReport", lambda: mapping.commission(report))
+        self.calls.append(("commissionReport", "record_commission", (r,)))
 
     def openOrder(  # noqa: N802
         self, order_id: int, contract: Contract, order: Order, state: OrderState
     ) -> None:
-        self.calls.append(("openOrder", (order_id, contract, order, state)))
+        self.calls.append(("openOrder", None, (order_id, contract, order, state)))
         if not order.whatIf:  # the recorder skips what-if answers
             self._check(
                 "openOrder", lambda: mapping.order_spec(order, mapping.contract_ref(contract))
             )
 
     def completedOrder(self, contract: Contract, order: Order, state: OrderState) -> None:  # noqa: N802
-        self.calls.append(("completedOrder", (contract, order, state)))
+        self.calls.append(("completedOrder", None, (contract, order, state)))
         self._status("completedOrder", state.status)
         self._check("completedOrder", lambda: quantity(order.totalQuantity, "order.totalQuantity"))
 

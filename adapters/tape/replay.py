@@ -109,10 +109,13 @@ class _Run:
         if calls is None:
             self.ib.client.decoder.interpret(fields)  # type: ignore[no-untyped-call]
             return
-        wrapper = self.ib.wrapper
-        for name, args in calls:
+        wrapper, recorder = self.ib.wrapper, self.recorder
+        for name, entry, args in calls:
             try:
-                getattr(wrapper, name)(*args)
+                if entry is None:
+                    getattr(wrapper, name)(*args)
+                else:
+                    recorder._guarded(name, getattr(recorder, entry), *args)
             except Exception:
                 # What ib_async's Decoder does with an exception from a wrapper method: log
                 # it (the replay's trap makes it a problem on this line) and go on.
