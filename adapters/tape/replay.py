@@ -36,7 +36,15 @@ from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_events
 from ordertrail.adapters.trail import BatchNotSaved, OrderTrail
 
-from .check import DECODER_LOGGER, Call, TapeCheck, check_tape, ignore, trapped_decoder_log
+from .check import (
+    DECODER_LOGGER,
+    KEEP_FIELDS,
+    Call,
+    TapeCheck,
+    check_tape,
+    ignore,
+    trapped_decoder_log,
+)
 from .clock import TapeClock
 from .counting import CountingTrail
 from .format import LIMITS, End, Header, Message, TapeLimits
@@ -145,7 +153,9 @@ class _Run:
 
 class Replayer:
     """Replays tapes into one store. ``progress(n)`` is told of every n messages fed. The facts
-    of ``batch_size`` incoming messages are saved in one transaction (``OrderTrail.batch``)."""
+    of ``batch_size`` incoming messages are saved in one transaction (``OrderTrail.batch``).
+    ``keep_fields``: how much of a tape the checking pass keeps decoded for the replay
+    (:data:`.check.KEEP_FIELDS`; 0 reads and decodes the tape a second time)."""
 
     def __init__(
         self,
@@ -155,8 +165,10 @@ class Replayer:
         progress: Callable[[int], None] | None = None,
         batch_size: int = BATCH_SIZE,
         limits: TapeLimits = LIMITS,
+        keep_fields: int = KEEP_FIELDS,
     ) -> None:
         self.config = config
+        self.keep_fields = keep_fields
         self.skip_bad = skip_bad
         self.progress = progress
         self.batch_size = batch_size
@@ -167,7 +179,7 @@ class Replayer:
         self.ledger.close()
 
     def replay(self, path: str | Path, check: TapeCheck | None = None) -> ReplayReport:
-        check = check or check_tape(path, self.limits)
+        check = check or check_tape(path, self.limits, keep_fields=self.keep_fields)
         report = ReplayReport(str(path), segments=len(check.segments), problems=check.problems)
         refused = [p for p in check.problems if p.kind != "torn"]
         if refused and not self.skip_bad:

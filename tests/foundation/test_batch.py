@@ -326,3 +326,62 @@ def test_a_fact_that_fails_half_way_spoils_the_batch(
     with pytest.raises(BatchNotSaved, match="half way"):
         spoilt_batch()
     assert log(trail) == stored
+
+
+def submitted(filled: int = 0) -> StatusReport:
+    return StatusReport(
+        raw_status="Submitted",
+        filled=Decimal(filled),
+        remaining=Decimal(10 - filled),
+        avg_fill_price=Decimal(150) if filled else None,
+        perm_id=PERM,
+    )
+
+
+def test_a_batch_carries_its_orders_to_the_next_only_if_nobody_wrote_between(
+    open_trail: Callable[[], OrderTrail],
+) -> None:
+    """The next batch starts from the orders the last one saved (no reload), unless the log
+    moved meanwhile: then an order another process appended to is loaded afresh, so its fact
+    is decided on what the store holds and the save does not conflict."""
+    ours, theirs = open_trail(), open_trail()
+    key = FactKey(perm_id=PERM)
+    with ours.batch():
+        oid = ours.observe(
+            OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+        )
+        ours.record(key, submitted())
+    with ours.batch():  # nothing written in between: carried, and the same order object
+        carried = ours.get(oid)
+        ours.record(key, ExecutionReport(execution("0000.01.01", 2)))
+    theirs.record(key, ExecutionReport(execution("0000.01.02", 3)))  # a correction, committed
+    with ours.batch():
+        assert ours.get(oid) is not carried  # loaded again: the log moved
+        ours.record(key, submitted(3))
+    state = ours.get(oid).state
+    assert state.filled == Decimal(3)
+    assert state.status is OrderStatus.SUBMITTED
+    versions = [v for o, v, _, _ in log(ours) if o == str(oid)]
+    assert versions == list(range(1, len(versions) + 1))
+    assert ours.get(oid).state.executions.keys() == {"0000.01"}
+
+
+def test_a_batch_finds_an_order_another_process_created_before_it_began(
+    open_trail: Callable[[], OrderTrail],
+) -> None:
+    """A batch answers "is this id in the store?" from the log index when the index has read
+    the log up to where the batch began; an order created by another process after the index
+    last read the log is asked of the store, and found."""
+    ours, theirs = open_trail(), open_trail()
+    with ours.batch():
+        ours.observe(
+            OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+        )
+    other = theirs.observe(
+        OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM + 1, origin=Origin.DISCOVERED)
+    )
+    with ours.batch():
+        assert ours.exists(other)
+        assert not ours.exists(Order.id_for(perm_id=PERM + 2))
+        ours.record(FactKey(perm_id=PERM + 1), submitted())
+    assert theirs.get(other).state.status is OrderStatus.SUBMITTED

@@ -1,0 +1,58 @@
+"""Replay decodes each message once: the checking pass keeps what ib_async's decoder handed
+the recorder, and the replay records from it (docs/adr/0060-replay-decodes-once.md). Whatever
+the checking pass kept — everything, nothing, part of the tape — the log is the live one and
+its hash chain verifies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.verify import verify
+from ordertrail.adapters.tape import Replayer, check_tape
+from ordertrail.adapters.tape.format import Message
+from ordertrail.adapters.trail import OrderTrail
+
+from .sessions import event_log
+
+
+def test_the_checking_pass_keeps_every_good_incoming_message_within_its_budget(
+    good_tape: Path,
+) -> None:
+    whole = check_tape(good_tape)
+    assert whole.problems == []
+    assert len(whole.decoded) == whole.incoming
+    assert whole.plan is not None
+    kept = [item for _, item in whole.plan if isinstance(item, Message)]
+    assert {m.line for m in kept if m.direction == "in" and not m.handshake} == set(whole.decoded)
+    names = {name for calls in whole.decoded.values() for name, _, _ in calls}
+    assert {"openOrder", "orderStatus", "execDetails", "commissionReport"} <= names
+
+    nothing = check_tape(good_tape, keep_fields=0)
+    assert (nothing.decoded, nothing.plan, nothing.incoming) == ({}, None, whole.incoming)
+
+    part = check_tape(good_tape, keep_fields=300)
+    assert 0 < len(part.decoded) < whole.incoming
+    assert part.plan is None  # the replay reads the tape again, and decodes what was not kept
+
+
+@pytest.mark.parametrize("keep_fields", [0, 300, None])
+def test_a_replay_records_the_live_log_whatever_was_kept(
+    good_tape: Path, tmp_path: Path, keep_fields: int | None
+) -> None:
+    options = {} if keep_fields is None else {"keep_fields": keep_fields}
+    replayer = Replayer(StoreConfig.resolve(tmp_path), batch_size=3, **options)
+    report = replayer.replay(good_tape)
+    replayer.close()
+    assert report.ok, report.as_dict()
+    assert report.recorder_problems == []
+    assert event_log(tmp_path) == event_log(good_tape.parent / "live")
+    trail = OrderTrail(StoreConfig.resolve(tmp_path))
+    try:
+        chain = verify(trail.recorder, None)
+    finally:
+        trail.close()
+    assert chain.intact, [str(f) for f in chain.findings]
+    assert chain.events == len(event_log(tmp_path)) > 0
