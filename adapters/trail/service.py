@@ -12,8 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -26,9 +25,10 @@ from ordertrail.adapters.store.codec import EventMapper
 from ordertrail.adapters.store.config import StoreConfig, opening
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import fold_orders
+from ordertrail.adapters.trail.batching import Batching
 from ordertrail.adapters.trail.indexes import OrderIndex
 from ordertrail.adapters.trail.keys import FactKey, OrderNotFound
-from ordertrail.adapters.trail.unit_of_work import Batch, BatchNotSaved, Carried, carried_after
+from ordertrail.adapters.trail.unit_of_work import Batch, BatchNotSaved, Carried
 from ordertrail.adapters.trail.waiting import Waiting, WaitingRoom
 from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.facts import (
@@ -58,7 +58,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class OrderTrail(Application[UUID]):
+class OrderTrail(Batching, Application[UUID]):
     name = "ordertrail"
 
     def __init__(self, config: StoreConfig | None = None, *, clock: Clock = utc_now) -> None:
@@ -81,101 +81,6 @@ class OrderTrail(Application[UUID]):
     def get(self, aggregate_id: UUID) -> Order:
         order: Order = self._load(aggregate_id)
         return order
-
-    def _load(self, aggregate_id: UUID) -> Any:
-        batch = self._batch
-        if batch is None:
-            return self.repository.get(aggregate_id)
-        found = batch.loaded.get(aggregate_id)
-        if found is None:
-            if aggregate_id in batch.absent:
-                raise AggregateNotFoundError(aggregate_id)
-            try:
-                found = batch.loaded[aggregate_id] = self.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                batch.absent.add(aggregate_id)
-                raise
-        return found
-
-    def exists(self, aggregate_id: UUID) -> bool:
-        batch = self._batch
-        if batch is None:
-            return aggregate_id in self.repository
-        if (
-            self._index.position == batch.head
-            and aggregate_id not in batch.loaded
-            and aggregate_id not in self._index.ids
-        ):
-            # The index has read every event up to the head this batch began at: an id it has
-            # not seen is not in the store (one written by another process since is found by
-            # the save's conflict, as for any order this batch found absent).
-            batch.absent.add(aggregate_id)
-            return False
-        try:
-            self._load(aggregate_id)  # a batch keeps what it loads: the fact that asked wants it
-        except AggregateNotFoundError:
-            return False
-        return True
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """A unit of work for bulk facts. Inside it an aggregate is loaded once and kept in
-        memory, nothing is committed per fact, and at the end all the new events are appended in
-        the order they were decided, in one transaction. If the block raises, or the append
-        loses an optimistic-concurrency race to another writer, nothing of the batch is
-        recorded, the session memory (aliases, waiting facts) is put back as it was, and the
-        error propagates (a conflict as :class:`BatchNotSaved`). A batch inside a batch joins it."""
-        if self._batch is not None:
-            yield
-            return
-        batch = self._batch = self._begin_batch()
-        try:
-            yield
-            if batch.broken is not None:
-                raise BatchNotSaved(batch.broken)
-            recordings = None
-            if batch.events:
-                try:
-                    # What ``save`` does, minus its per-event Protocol checks (~10 µs an event)
-                    # and its hooks for snapshots and followers, which this application has not.
-                    # ``save(*orders)`` would group the events by order: the log keeps the
-                    # order they were decided in, as when each fact is saved as it comes.
-                    recordings = self.events.put(batch.events)
-                except IntegrityError as e:
-                    raise BatchNotSaved(
-                        f"another writer changed these orders first ({e})", conflict=True
-                    ) from e
-            self._carried = carried_after(batch, recordings)
-            if self._carried is not None and recordings and self._index.position == batch.head:
-                # The index learned each of these orders as they changed: it has read the log
-                # up to the batch's last event without reading it back.
-                self._index.read_to(recordings[-1].notification)
-        except BaseException:
-            self._forget_batch(batch)
-            raise
-        finally:
-            self._batch = None
-
-    def _begin_batch(self) -> Batch:
-        """A new batch; it starts from what the last saved batch held if nothing was written
-        to the log since (a batch's orders span the next batch: reloading each of them from
-        the store would cost more than deciding their facts)."""
-        head = int(self.recorder.max_notification_id() or 0)
-        batch = Batch(
-            dict(self._aliases), dict(self._pending_commissions), self.waiting.copy(), head=head
-        )
-        carried, self._carried = self._carried, None
-        if carried is not None and carried.head == head:
-            batch.loaded.update(carried.loaded)
-            batch.absent.update(carried.absent)
-        return batch
-
-    def _forget_batch(self, batch: Batch) -> None:
-        self._aliases = batch.aliases
-        self._pending_commissions = batch.pending_commissions
-        self.waiting = batch.waiting
-        # The permId and execId indexes follow the log: read again from it on the next miss.
-        self._index.forget()
 
     def _change(self, aggregate_id: UUID, decide: Callable[[Any], T]) -> T:
         batch = self._batch
