@@ -257,6 +257,11 @@ class IbRecorder(RequestRecorder):
     # The three ``record_*`` methods take a message's values converted already (a replay
     # converted them while checking the tape, and does not again).
 
+    def record_converted(self, what: str, entry: str, *args: Any) -> None:
+        """``record_status``, ``record_execution`` or ``record_commission`` (``entry``) for
+        the message ``what``, with its problems on record as a hook's are."""
+        self._guarded(what, getattr(self, entry), *args)
+
     def record_status(
         self,
         order_id: int,

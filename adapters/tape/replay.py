@@ -123,7 +123,7 @@ class _Run:
                 if entry is None:
                     getattr(wrapper, name)(*args)
                 else:
-                    recorder._guarded(name, getattr(recorder, entry), *args)
+                    recorder.record_converted(name, entry, *args)
             except Exception:
                 # What ib_async's Decoder does with an exception from a wrapper method: log
                 # it (the replay's trap makes it a problem on this line) and go on.

@@ -80,11 +80,11 @@ class Batching:
             yield
             return
         batch = self._batch = self._begin_batch()
+        recordings = None
         try:
             yield
             if batch.broken is not None:
                 raise BatchNotSaved(batch.broken)
-            recordings = None
             if batch.events:
                 try:
                     # What ``save`` does, minus its per-event Protocol checks (~10 µs an event)
@@ -96,16 +96,17 @@ class Batching:
                     raise BatchNotSaved(
                         f"another writer changed these orders first ({e})", conflict=True
                     ) from e
-            self._carried = carried_after(batch, recordings)
-            if self._carried is not None and recordings and self._index.position == batch.head:
-                # The index learned each of these orders as they changed: it has read the log
-                # up to the batch's last event without reading it back.
-                self._index.read_to(recordings[-1].notification)
         except BaseException:
             self._forget_batch(batch)
             raise
         finally:
             self._batch = None
+        # Saved: what this batch knew of the store is handed on.
+        self._carried = carried_after(batch, recordings)
+        if self._carried is not None and recordings and self._index.position == batch.head:
+            # The index learned each of these orders as they changed: it has read the log up
+            # to the batch's last event without reading it back.
+            self._index.read_to(recordings[-1].notification)
 
     def _begin_batch(self) -> Batch:
         """A new batch; it starts from what the last saved batch held if nothing was written
