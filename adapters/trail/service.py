@@ -136,11 +136,17 @@ class OrderTrail(Batching, Application[UUID]):
         """Bring the permId and execId indexes up to the end of the log, reading only what was
         appended since the last time (other writers' orders are found on the next miss; in a
         batch, on the next batch's first miss)."""
-        if self._batch is not None:
-            if self._batch.indexed:
+        batch = self._batch
+        if batch is not None:
+            if batch.indexed:
                 return
-            self._batch.indexed = True
+            batch.indexed = True
         self._index.catch_up()
+        if batch is not None and batch.absent:
+            # The index may now name orders another process wrote after the batch found them
+            # absent: loaded when asked for, so the save ends in a conflict, not in an order
+            # the index names and the batch cannot find.
+            batch.absent = {a for a in batch.absent if a not in self._index.ids}
 
     # ---- finding orders -------------------------------------------------------------------------
 

@@ -385,3 +385,20 @@ def test_a_batch_finds_an_order_another_process_created_before_it_began(
         assert not ours.exists(Order.id_for(perm_id=PERM + 2))
         ours.record(FactKey(perm_id=PERM + 1), submitted())
     assert theirs.get(other).state.status is OrderStatus.SUBMITTED
+
+
+def test_an_order_found_absent_then_named_by_the_log_index_is_loaded(
+    open_trail: Callable[[], OrderTrail],
+) -> None:
+    """Found absent at first, created by another process during the batch, then named by the
+    permId index when it reads the log: the batch loads it (it does not insist on its first
+    answer and fail to find an order the index names)."""
+    ours, theirs = open_trail(), open_trail()
+    observed = OrderObserved(contract=AAPL, spec=SPEC, perm_id=PERM, origin=Origin.DISCOVERED)
+    oid = Order.id_for(perm_id=PERM)
+    with ours.batch():
+        assert not ours.exists(oid)
+        theirs.observe(observed)
+        assert ours.resolve(FactKey(perm_id=PERM)) == oid
+        ours.record(FactKey(perm_id=PERM), submitted())
+    assert theirs.get(oid).state.status is OrderStatus.SUBMITTED
