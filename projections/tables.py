@@ -11,6 +11,7 @@ instead of landing the same rows twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,15 @@ LEGACY_SNAPSHOT = "_snapshot"
 # rewrites only the few files whose key range holds the rows it changes (Delta rewrites whole
 # files), not the whole table, so an update costs what it changes.
 KEYED_FILE_BYTES = 8 << 20
+
+
+def layout(spec: TableSpec) -> dict[str, Any]:
+    """How a table's files are laid out when it is (over)written: its partitions and, for a
+    keyed table, the file size its sorted rows are cut into."""
+    return {
+        "partition_by": list(spec.partition_by) or None,
+        "target_file_size": None if spec.append_only else KEYED_FILE_BYTES,
+    }
 
 
 def _by_key(spec: TableSpec, data: pa.Table) -> pa.Table:
@@ -70,7 +80,7 @@ class TableState:
         return names == list(self.spec.schema.names)
 
 
-def _props(spec: TableSpec, source: Source) -> CommitProperties:
+def commit_properties(spec: TableSpec, source: Source) -> CommitProperties:
     name = spec.name
     return CommitProperties(
         max_commit_retries=0,
@@ -133,9 +143,8 @@ class DeltaTables:
         """Commit one batch and the table's source together, against the version ``state``
         was read at; returns the table as of this commit."""
         spec = state.spec
-        props = _props(spec, source)
+        props = commit_properties(spec, source)
         data = _by_key(spec, batch.table)
-        size = None if spec.append_only else KEYED_FILE_BYTES
         dt = state.table
         if dt is None:
             # A table that did not exist: if another process creates it first, this overwrites
@@ -146,10 +155,9 @@ class DeltaTables:
                 data,
                 mode="overwrite",
                 schema_mode="overwrite",
-                partition_by=list(spec.partition_by) or None,
                 storage_options=self.storage_options,
                 commit_properties=props,
-                target_file_size=size,
+                **layout(spec),
             )
             return self.state(spec)
         base = state_version(state)
@@ -159,9 +167,8 @@ class DeltaTables:
                 data,
                 mode="overwrite",
                 schema_mode="overwrite",
-                partition_by=list(spec.partition_by) or None,
                 commit_properties=props,
-                target_file_size=size,
+                **layout(spec),
             )
         elif spec.append_only and batch:
             write_deltalake(dt, data, mode="append", commit_properties=props)
@@ -176,6 +183,23 @@ class DeltaTables:
                 commit_properties=props,
             )
         return self.state(spec, base + 1)
+
+    def overwrite_sorted(
+        self, spec: TableSpec, batches: Iterable[pa.RecordBatch], source: Source
+    ) -> TableState:
+        """Replace a table, in one commit, with rows streamed already in the order ``write``
+        would sort them into (key order for a keyed table): one batch in memory at a time."""
+        reader = pa.RecordBatchReader.from_batches(spec.schema, batches)
+        write_deltalake(
+            self.uri(spec.name),
+            reader,
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=self.storage_options,
+            commit_properties=commit_properties(spec, source),
+            **layout(spec),
+        )
+        return self.state(spec)
 
     @staticmethod
     def _merge(
