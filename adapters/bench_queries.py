@@ -206,7 +206,8 @@ class Scale:
         per_day = self.orders / TRADING_DAYS
         slot_us = SESSION // timedelta(microseconds=1) / per_day
         start = self.day_starts[day] + ((i - first) * slot_us).astype(np.int64)
-        con = (i * 2_654_435_761) % CONTRACTS
+        mix = i * 2_654_435_761
+        con = mix % CONTRACTS
         coids = [f"OT-q{n:09d}" for n in i.tolist()]
         return pl.DataFrame(
             {
@@ -215,7 +216,7 @@ class Scale:
                 "_cycle": i // per,
                 "_coid": coids,
                 "_order_id": [str(order_uuid(client_order_id=c)) for c in coids],
-                "_account": [f"U{7_000_000 + a}" for a in ((i * 40_503) % ACCOUNTS).tolist()],
+                "_account": [f"U{7_000_000 + a}" for a in (mix // CONTRACTS % ACCOUNTS).tolist()],
                 "_con_id": 100_000 + con,
                 "_symbol": [f"C{c:04d}" for c in con.tolist()],
                 "_new_start": start,

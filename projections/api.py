@@ -18,6 +18,7 @@ IB's clock, as we know it now" (events placed by IB's time, corrections included
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -54,6 +55,7 @@ def parse_time(value: TimeLike) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _EVENT_CLASSES = {cls.__name__: cls for cls in ORDER_EVENT_TYPES}
 
 
@@ -134,11 +136,11 @@ class Audit:
 
     def sql(self, query: str) -> pl.DataFrame:
         """One read-only SELECT over the tables (``ReadOnlyViolation`` otherwise)."""
-        from ordertrail.projections.sql import check_read_only
+        from ordertrail.projections.sql import check_read_only, tables_read
 
         check_read_only(query)
         self._fresh()
-        return run_sql(self.frames(), query)
+        return run_sql({name: self.scan(name) for name in tables_read(query)}, query)
 
     # ---- queries -----------------------------------------------------------------------------
 
@@ -342,39 +344,55 @@ class Audit:
 
     def find_orders(self, order: str) -> pl.DataFrame:
         """Orders named by client order id, orderRef, permId or order key."""
+        return self._orders_named(order).select("order_id", "order_key").collect()
+
+    def _orders_named(self, order: str) -> pl.LazyFrame:
         self._fresh()
         cond = (
             (pl.col("client_order_id") == order)
             | (pl.col("order_ref") == order)
             | (pl.col("order_key") == order)
-            | (pl.col("order_id") == order)
         )
+        # Only the columns the name can be in: order ids are uuid5 hashes and spread over
+        # every file, so asking each file for one makes the scan read them all, where the
+        # key-sorted columns let it skip all but one (ADR 0065).
+        if _UUID.fullmatch(order):
+            cond = cond | (pl.col("order_id") == order)
         if order.strip().isdigit():
             cond = cond | (pl.col("perm_id") == int(order))
-        return self.scan("orders").filter(cond).select("order_id", "order_key").collect()
+        return self.scan("orders").filter(cond)
+
+    def _found(self, order: str) -> pl.DataFrame:
+        found = (
+            self._orders_named(order)
+            .select("order_id", "created_recorded", "updated_recorded", "events")
+            .collect()
+        )
+        if found.is_empty():
+            raise LookupError(f"no order named {order!r} (client order id, orderRef or permId)")
+        return found
+
+    def _events_of(self, found: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+        """Every row of ``events`` of the ``found`` orders, in log order. The days the orders
+        lived bound the ``day`` partitions read; when they do not hold every event the orders
+        table counts (a clock stepped back, tables mid-update), every day is read."""
+        events = self.scan("events").filter(pl.col("order_id").is_in(found["order_id"].to_list()))
+        lo, hi = found["created_recorded"].min(), found["updated_recorded"].max()
+        if isinstance(lo, datetime) and isinstance(hi, datetime):
+            near = events.filter(pl.col("day").is_between(lo.date(), hi.date()))
+            rows = near.select(columns).sort("notification_id").collect()
+            if rows.height == found["events"].sum():
+                return rows
+        return events.select(columns).sort("notification_id").collect()
 
     def timeline(self, order: str) -> pl.DataFrame:
         """Every event of the order(s), in log order, with both clocks."""
-        ids = self.find_orders(order)["order_id"].to_list()
-        if not ids:
-            raise LookupError(f"no order named {order!r} (client order id, orderRef or permId)")
+        columns = ["notification_id", "order_key", "version", "event_type", "ts_event",
+                   "ts_recorded", "status", "filled", "summary", "payload"]  # fmt: skip
         return (
-            self.scan("events")
-            .filter(pl.col("order_id").is_in(ids))
-            .select(
-                "notification_id",
-                "order_key",
-                "version",
-                "event_type",
-                "ts_event",
-                "ts_recorded",
-                "status",
-                "filled",
-                "summary",
-                _provenance().alias("source"),
-            )
-            .sort("notification_id")
-            .collect()
+            self._events_of(self._found(order), columns)
+            .with_columns(_provenance().alias("source"))
+            .drop("payload")
         )
 
     def order_as_of(
@@ -382,18 +400,18 @@ class Audit:
     ) -> OrderState | None:
         """What the order looked like at ``at``: its events up to then, folded by the domain's
         own apply functions. None when the order did not exist yet."""
-        ids = self.find_orders(order)["order_id"].to_list()
-        if len(ids) != 1:
+        found = self._orders_named(order).collect()
+        if found.height != 1:
             raise LookupError(
-                f"{order!r} names {len(ids)} orders; use the client order id or the permId"
+                f"{order!r} names {found.height} orders; use the client order id or the permId"
             )
         t = parse_time(at)
+        columns = ["notification_id", "order_id", "version", "event_type", "payload",
+                   "ts_event", "ts_recorded"]  # fmt: skip
         rows = (
-            self.scan("events")
-            .filter((pl.col("order_id") == ids[0]) & (_event_clock(Clock(clock)) <= t))
-            .sort("notification_id")
+            self._events_of(found, columns)
+            .filter(_event_clock(Clock(clock)) <= t)
             .select("order_id", "version", "event_type", "payload")
-            .collect()
         )
         state: OrderState | None = None
         for row in rows.iter_rows(named=True):

@@ -213,6 +213,13 @@ def check_read_only(query: str, tables: Iterable[str] | None = None) -> str:
     return tree.sql(dialect=_Polars, comments=False)
 
 
+def tables_read(query: str) -> frozenset[str]:
+    """The projection tables ``query`` names (a CTE that shadows one included): the only
+    ones worth opening, since opening a Delta table replays its log."""
+    named = {t.name.lower() for t in _parse(query).find_all(exp.Table)}
+    return frozenset(t.name for t in TABLES if t.name in named)
+
+
 def run_sql(frames: dict[str, pl.LazyFrame], query: str) -> pl.DataFrame:
     sql = check_read_only(query, frames)
     # register_globals stays off: only the frames given here are tables.
