@@ -11,6 +11,7 @@ instead of landing the same rows twice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ from ordertrail.projections.schema import TABLES, TableSpec
 APP_ID = "ordertrail.projections.{}"
 STORE_ID = "ordertrail.projections.{}.store"
 HEAD_ID = "ordertrail.projections.{}.head"
+# Set by every commit that replaces a table's rows (a rebuild), to a value no other such commit
+# has: rows derived from the table (``snapshots.py``) are valid only under the same value.
+WRITTEN_ID = "ordertrail.projections.{}.written"
 # The folder of the pickled fold snapshot earlier versions kept; deleted on sight (nothing in
 # a data directory may execute code when it is read).
 LEGACY_SNAPSHOT = "_snapshot"
@@ -87,16 +91,18 @@ class TableState:
         return names == list(self.spec.schema.names)
 
 
-def commit_properties(spec: TableSpec, source: Source) -> CommitProperties:
+def commit_properties(
+    spec: TableSpec, source: Source, *, overwrite: bool = False
+) -> CommitProperties:
     name = spec.name
-    return CommitProperties(
-        max_commit_retries=0,
-        app_transactions=[
-            Transaction(APP_ID.format(name), source.position),
-            Transaction(STORE_ID.format(name), source.store),
-            Transaction(HEAD_ID.format(name), source.head),
-        ],
-    )
+    marks = [
+        Transaction(APP_ID.format(name), source.position),
+        Transaction(STORE_ID.format(name), source.store),
+        Transaction(HEAD_ID.format(name), source.head),
+    ]
+    if overwrite:
+        marks.append(Transaction(WRITTEN_ID.format(name), time.time_ns()))
+    return CommitProperties(max_commit_retries=0, app_transactions=marks)
 
 
 def state_version(state: TableState) -> int:
@@ -150,7 +156,7 @@ class DeltaTables:
         """Commit one batch and the table's source together, against the version ``state``
         was read at; returns the table as of this commit."""
         spec = state.spec
-        props = commit_properties(spec, source)
+        props = commit_properties(spec, source, overwrite=overwrite or state.table is None)
         data = _by_key(spec, batch.table)
         dt = state.table
         if dt is None:
@@ -203,7 +209,7 @@ class DeltaTables:
             mode="overwrite",
             schema_mode="overwrite",
             storage_options=self.storage_options,
-            commit_properties=commit_properties(spec, source),
+            commit_properties=commit_properties(spec, source, overwrite=True),
             **layout(spec),
         )
         return self.state(spec)
@@ -249,6 +255,9 @@ class DeltaTables:
             dt = self.table(spec.name)
             if dt is None:
                 continue
+            if dt.metadata().configuration.get("delta.checkpointInterval") is None:
+                # A table an earlier version created: its log checkpoints every 100 commits.
+                dt.alter.set_table_properties(TABLE_PROPERTIES)
             if not spec.append_only:
                 metrics = dt.optimize.z_order(list(spec.keys), target_size=KEYED_FILE_BYTES)
             elif spec.z_order:
