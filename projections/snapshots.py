@@ -46,13 +46,13 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
-def _cutoffs(history: pl.LazyFrame) -> list[date]:
-    """Days whose midnight starts a snapshot: each after ``ROWS_BETWEEN`` more rows."""
+def _cutoffs(history: pl.LazyFrame, rows_between: int) -> list[date]:
+    """Days whose midnight starts a snapshot: each after ``rows_between`` more rows."""
     per_day = history.group_by("day").agg(pl.len().alias("rows")).sort("day").collect()
     out: list[date] = []
     rows = 0
     for day, n in per_day.iter_rows():
-        if rows >= ROWS_BETWEEN:
+        if rows >= rows_between:
             out.append(day)
             rows = 0
         rows += n
@@ -78,14 +78,14 @@ def _snapshots(history: pl.LazyFrame, cutoffs: list[date]) -> Iterator[pa.Record
         yield from running.with_columns(pl.lit(cutoff).alias("cutoff_day")).to_arrow().to_batches()
 
 
-def build(tables: DeltaTables) -> dict[str, Any]:
+def build(tables: DeltaTables, rows_between: int = ROWS_BETWEEN) -> dict[str, Any]:
     """Write the snapshots for the history as it is now (replacing any earlier ones)."""
     dt = tables.table(POSITION_HISTORY.name)
     if dt is None:
         return {}
     history = pl.scan_delta(dt)
     head = history.select(pl.col("notification_id").max()).collect().item()
-    cutoffs = _cutoffs(history)
+    cutoffs = _cutoffs(history, rows_between)
     written = dt.transaction_version(WRITTEN_ID.format(POSITION_HISTORY.name)) or 0
     schema = pa.schema([*POSITION_HISTORY.schema, ("cutoff_day", pa.date32())])
     if dt.schema().to_arrow().names != POSITION_HISTORY.schema.names:

@@ -69,6 +69,12 @@ def bench(
     projection_events: Annotated[
         int, typer.Option("--projection-events", help="Stored events for the projections.")
     ] = 100_000,
+    fills: Annotated[
+        int,
+        typer.Option(
+            "--fills", help="Fills in the tables the audit queries are timed on (projections)."
+        ),
+    ] = 100_000,
     tape_messages: Annotated[
         int, typer.Option("--tape-messages", help="Orders on the tape replay benchmark.")
     ] = 5_000,
@@ -88,6 +94,8 @@ def bench(
     unknown = chosen - {"core", "projections", "tape"}
     if unknown:
         fail(f"--suite: unknown {', '.join(sorted(unknown))} (core, projections, tape)")
+    if fills < 1:
+        fail(f"--fills must be at least 1, not {fills}")
     if quick:
         orders_count, events, projection_events, tape_messages, repeats = (
             2_000,
@@ -105,6 +113,9 @@ def bench(
         from ordertrail.adapters import bench_projections
 
         result["projections"] = bench_projections.run(projection_events, max(1, min(repeats, 3)))
+        from ordertrail.adapters import bench_queries
+
+        result["queries_at_scale"] = bench_queries.run(2_000 if quick else fills, repeats)
     if "tape" in chosen:
         from ordertrail.adapters import bench_tape
 
