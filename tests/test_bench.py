@@ -23,6 +23,8 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
             "projections",
             "--projection-events",
             "600",
+            "--fills",
+            "400",
             "--orders",
             "300",
             "--events",
@@ -47,6 +49,14 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
     assert report["tape_replay"]["replay_messages_per_s"] > 0
     assert report["projections"]["rebuild_events_per_s"] > 0
     assert set(report["projections"]["queries"]) >= {"timeline_ms", "sql_aggregate_ms"}
+    scale = report["queries_at_scale"]
+    assert scale["fills"] == 400
+    assert set(scale["queries_after_compact"]) >= {
+        "timeline_ms",
+        "positions_as_of_recorded_ms",
+        "positions_as_of_ib_ms",
+        "sql_aggregate_ms",
+    }
     incremental = report["projections"]["incremental"]
     assert incremental["large"]["events"] == 10 * incremental["small"]["events"] == 6000
 
