@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import (
+    CommitProperties,
+    DeltaTable,
+    Transaction,
+    WriterProperties,
+    write_deltalake,
+)
 
 from ordertrail.projections.rows import Batch
 from ordertrail.projections.schema import TABLES, TableSpec
@@ -42,6 +48,18 @@ KEYED_FILE_BYTES = 8 << 20
 # that near 10 ms for what a checkpoint costs to write (ADR 0065).
 CHECKPOINT_INTERVAL = 10
 TABLE_PROPERTIES = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
+# Rows per Parquet row group in the tables looked up by one key: a file's row groups carry
+# their own min/max, so a lookup reads one small group instead of the whole file (the writer's
+# default is one group per file here). An order is looked up in ``orders`` by its key, its
+# events in ``events`` by order id once compaction has z-ordered each day by it (ADR 0065).
+LOOKUP_ROW_GROUPS = {"orders": 4096, "events": 8192}
+
+
+def _writer(spec: TableSpec, compression: str) -> WriterProperties | None:
+    rows = LOOKUP_ROW_GROUPS.get(spec.name)
+    if rows is None:
+        return None
+    return WriterProperties(max_row_group_size=rows, compression=compression)  # type: ignore[arg-type]
 
 
 def layout(spec: TableSpec) -> dict[str, Any]:
@@ -51,6 +69,7 @@ def layout(spec: TableSpec) -> dict[str, Any]:
         "partition_by": list(spec.partition_by) or None,
         "target_file_size": None if spec.append_only else KEYED_FILE_BYTES,
         "configuration": TABLE_PROPERTIES,
+        "writer_properties": _writer(spec, "SNAPPY"),
     }
 
 
@@ -258,10 +277,13 @@ class DeltaTables:
             if dt.metadata().configuration.get("delta.checkpointInterval") is None:
                 # A table an earlier version created: its log checkpoints every 100 commits.
                 dt.alter.set_table_properties(TABLE_PROPERTIES)
+            props = _writer(spec, "ZSTD")
             if not spec.append_only:
-                metrics = dt.optimize.z_order(list(spec.keys), target_size=KEYED_FILE_BYTES)
+                metrics = dt.optimize.z_order(
+                    list(spec.keys), target_size=KEYED_FILE_BYTES, writer_properties=props
+                )
             elif spec.z_order:
-                metrics = dt.optimize.z_order(list(spec.z_order))
+                metrics = dt.optimize.z_order(list(spec.z_order), writer_properties=props)
             else:
                 metrics = dt.optimize.compact()
             dt.create_checkpoint()
