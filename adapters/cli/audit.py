@@ -292,7 +292,8 @@ def rebuild(
 
 
 def compact(data: DataOpt = None, store: StoreOpt = None) -> None:
-    """Merge small files of every table (z-ordered where lookups benefit) and checkpoint."""
+    """Merge small files of every table (z-ordered where lookups benefit), checkpoint, and
+    snapshot the positions for as-of queries."""
     from ordertrail.projections import health
     from ordertrail.projections.api import Audit
 
