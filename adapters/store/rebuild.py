@@ -11,8 +11,8 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from itertools import chain
 from functools import cache
+from itertools import chain
 from typing import Any, TypeAlias
 from uuid import UUID
 
@@ -20,7 +20,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from ordertrail.adapters.store.codec import event_decoder, event_reader
-from ordertrail.adapters.store.eventlog import EventLog, Row, uuid_reader
+from ordertrail.adapters.store.eventlog import EventLog, Row
 from ordertrail.adapters.store.typed_decode import struct_decoder
 from ordertrail.domain.events import OrderCreated, OrderEvent
 from ordertrail.domain.state import OrderState
@@ -219,9 +219,8 @@ class _Fold:
                     ids[oid] = _uuid(oid)
             else:
                 state = out.get(oid)
-                if state is None:
-                    if reload is None or (state := self.reopened(oid, version, topic)) is None:
-                        continue
+                if state is None and (state := self.reopened(oid, version, topic)) is None:
+                    continue
                 item.fold(state)
             if reload is not None and state.status in DONE:
                 del out[oid], ids[oid]
@@ -248,9 +247,7 @@ def _uuid(oid: Any) -> UUID:
     return oid if isinstance(oid, UUID) else UUID(oid)
 
 
-def _counted(
-    first: Row, rows: Iterator[Row], progress: Callable[[int], None]
-) -> Iterator[Row]:
+def _counted(first: Row, rows: Iterator[Row], progress: Callable[[int], None]) -> Iterator[Row]:
     count = 0
     for row in chain((first,), rows):
         yield row

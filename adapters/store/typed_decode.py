@@ -149,9 +149,7 @@ def _struct(topic: str) -> tuple[type, Decode] | None:
     fields.sort(key=len)
     try:
         # Not tracked by the cyclic collector: a struct holds no cycles and lives one fold.
-        struct = msgspec.defstruct(
-            f"Stored{cls.__name__}", fields, namespace=behaviour, gc=False
-        )
+        struct = msgspec.defstruct(f"Stored{cls.__name__}", fields, namespace=behaviour, gc=False)
         decode: Decode = msgspec.json.Decoder(struct).decode
     except (TypeError, ValueError):
         return None
