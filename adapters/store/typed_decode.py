@@ -34,6 +34,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from ordertrail.adapters.store.codec import event_reader
 from ordertrail.domain.events import OrderCreated
+from ordertrail.domain.values import ContractRef
 
 Read = Callable[[str, bytes, UUID, int], Any]
 Decode = Callable[[bytes], Any]
@@ -85,7 +86,7 @@ def _no_checks(self: object) -> None:
 def _unchecked(cls: type) -> type | None:
     """A twin of value class ``cls`` that msgspec can decode without running its checks (None:
     ``cls`` has none to skip, or the twin could not stand in for it). The twin adds no slots,
-    so a decoded value is relabelled ``cls`` in place (``_relabelling``) and is then exactly
+    so a decoded value is relabelled ``cls`` in place (``_finishing``) and is then exactly
     the value the general codec rebuilds."""
     if not dataclasses.is_dataclass(cls) or getattr(cls, "__post_init__", None) is None:
         return None
@@ -105,23 +106,73 @@ def _value_class(hint: Any) -> type | None:
     return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
 
 
-def _field_type(hint: Any) -> tuple[Any, type | None]:
-    """The type msgspec decodes a field as, and the class its value is relabelled to."""
+class _Shared:
+    """The values of one class that repeat from order to order (a contract: an account trades
+    a limited set of them), decoded once per distinct stored text and then shared. Sharing an
+    equal frozen value changes nothing a state compares or shows, and saves both the decode
+    and the memory of a copy per order."""
+
+    LIMIT = 10_000  # distinct texts kept; past it the memo starts again
+
+    def __init__(self, cls: type) -> None:
+        twin = _unchecked(cls)
+        decode = msgspec.json.Decoder(twin or cls).decode
+        self.decode = decode if twin is None else _relabelled(decode, cls)
+        self.seen: dict[bytes, Any] = {}
+
+    def __call__(self, raw: msgspec.Raw) -> Any:
+        key = bytes(raw)
+        value = self.seen.get(key)
+        if value is None:
+            if len(self.seen) >= self.LIMIT:
+                self.seen.clear()
+            value = self.seen[key] = self.decode(key)
+        return value
+
+
+def _relabelled(decode: Decode, cls: type) -> Decode:
+    def relabel(data: bytes) -> Any:
+        value = decode(data)
+        object.__setattr__(value, "__class__", cls)
+        return value
+
+    return relabel
+
+
+# Value classes whose values repeat across orders (see _Shared).
+SHARED: tuple[type, ...] = (ContractRef,)
+
+
+@cache
+def _shared(cls: type) -> _Shared:
+    return _Shared(cls)
+
+
+def _field_type(hint: Any) -> tuple[Any, str, Any]:
+    """The type msgspec decodes a field as, and what is done to the decoded value: nothing
+    (""), relabelled as its own class ("relabel", the class) or looked up ("shared", the
+    memo of its class)."""
     value = _value_class(hint)
+    if value in SHARED:
+        return (msgspec.Raw | None if _optional(hint) else msgspec.Raw), "shared", _shared(value)
     twin = None if value is None else _unchecked(value)
     if value is None or twin is None:
-        return hint, None
-    return (twin | None if _optional(hint) else twin), value
+        return hint, "", None
+    return (twin | None if _optional(hint) else twin), "relabel", value
 
 
-def _relabelling(decode: Decode, relabel: dict[str, type]) -> Decode:
-    """``decode`` followed by each unchecked value relabelled as its own class. Generated once
-    per event class: a straight-line function costs a fraction of a loop over the fields."""
+def _finishing(decode: Decode, steps: dict[str, tuple[str, Any]]) -> Decode:
+    """``decode`` followed by each field's step (``_field_type``). Generated once per event
+    class: a straight-line function costs a fraction of a loop over the fields."""
     ns: dict[str, Any] = {"base": decode, "put": object.__setattr__}
     lines = ["def decode(data):", "    e = base(data)"]
-    for name, cls in relabel.items():
-        ns[f"c_{name}"] = cls
-        lines += [f"    v = e.{name}", f"    if v is not None: put(v, '__class__', c_{name})"]
+    for name, (step, arg) in steps.items():
+        ns[f"a_{name}"] = arg
+        lines.append(f"    v = e.{name}")
+        if step == "relabel":
+            lines.append(f"    if v is not None: put(v, '__class__', a_{name})")
+        else:
+            lines.append(f"    if v is not None: e.{name} = a_{name}(v)")
     lines.append("    return e")
     exec(compile("\n".join(lines), "<ordertrail typed decode>", "exec"), ns)
     return typing.cast(Decode, ns["decode"])
@@ -136,13 +187,13 @@ def _struct(topic: str) -> tuple[type, Decode] | None:
     behaviour = _behaviour(cls)
     read = _names_read(behaviour)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
-    relabel: dict[str, type] = {}
+    steps: dict[str, tuple[str, Any]] = {}
     for name, hint in typing.get_type_hints(cls).items():
         if name in _SKIP or name not in read or typing.get_origin(hint) is typing.ClassVar:
             continue
-        typed, value = _field_type(hint)
-        if value is not None:
-            relabel[name] = value
+        typed, step, arg = _field_type(hint)
+        if step:
+            steps[name] = (step, arg)
         # An optional field added after an event was stored reads as None (docs/adr/0003).
         fields.append((name, typed, None) if _optional(hint) else (name, typed))
     # msgspec wants the fields with defaults after those without.
@@ -153,7 +204,7 @@ def _struct(topic: str) -> tuple[type, Decode] | None:
         decode: Decode = msgspec.json.Decoder(struct).decode
     except (TypeError, ValueError):
         return None
-    return struct, (_relabelling(decode, relabel) if relabel else decode)
+    return struct, (_finishing(decode, steps) if steps else decode)
 
 
 def struct_decoder(topic: str) -> Decode | None:
