@@ -116,7 +116,7 @@ class _Shared:
 
     def __init__(self, cls: type) -> None:
         twin = _unchecked(cls)
-        decode = msgspec.json.Decoder(twin or cls).decode
+        decode: Decode = msgspec.json.Decoder(twin or cls).decode
         self.decode = decode if twin is None else _relabelled(decode, cls)
         self.seen: dict[bytes, Any] = {}
 
