@@ -189,19 +189,18 @@ def _fold_log(
 
 class _Fold:
     """One rebuild's states, held by the originator id as the store gives it (SQLite's hex
-    text): a UUID key would cost a Python-level ``__hash__`` on every lookup, so each order's
-    UUID is made once and the keys are swapped at the end."""
+    text): a UUID key would cost a Python-level ``__hash__`` on every lookup, so the UUIDs are
+    made at the end, once for each order still held."""
 
     def __init__(
         self, key_of: Callable[[UUID], Any], states: dict[UUID, OrderState], reload: Reload | None
     ) -> None:
         self.out: dict[Any, OrderState] = {key_of(uid): s for uid, s in states.items()}
-        self.ids: dict[Any, UUID] = {key_of(uid): uid for uid in states}
         self.reload = reload
 
     def rows(self, rows: Iterable[Row], position: int) -> int:
         """Fold ``rows``; returns the last notification id read (``position`` if none)."""
-        out, ids, reload = self.out, self.ids, self.reload
+        out, reload = self.out, self.reload
         topics = _TopicTable()
         general = event_reader()
         # The steps of fold_events, on rows rather than decoded events: this loop runs once
@@ -215,15 +214,13 @@ class _Fold:
             state: OrderState | None
             if creates:
                 state = out[oid] = item.new_state()
-                if oid not in ids:
-                    ids[oid] = _uuid(oid)
             else:
                 state = out.get(oid)
                 if state is None and (state := self.reopened(oid, version, topic)) is None:
                     continue
                 item.fold(state)
             if reload is not None and state.status in DONE:
-                del out[oid], ids[oid]
+                del out[oid]
         return position
 
     def reopened(self, oid: Any, version: int, topic: str) -> OrderState | None:
@@ -231,16 +228,13 @@ class _Fold:
         ``version``, folded from its own events (None: not an order, or no creation)."""
         if self.reload is None or not is_order_topic(topic):
             return None
-        uid = _uuid(oid)
-        state = self.reload(uid, version)
+        state = self.reload(_uuid(oid), version)
         if state is not None:
             self.out[oid] = state
-            self.ids[oid] = uid
         return state
 
     def states(self) -> dict[UUID, OrderState]:
-        ids = self.ids
-        return {ids[oid]: state for oid, state in self.out.items()}
+        return {_uuid(oid): state for oid, state in self.out.items()}
 
 
 def _uuid(oid: Any) -> UUID:
