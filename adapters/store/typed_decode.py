@@ -78,10 +78,6 @@ def _names_read(behaviour: dict[str, Any]) -> frozenset[str]:
     return frozenset(name for v in behaviour.values() for c in _codes(v) for name in c.co_names)
 
 
-def _no_checks(self: object) -> None:
-    """Stored history is read as it was stored: its value objects skip today's checks."""
-
-
 @cache
 def _unchecked(cls: type) -> type | None:
     """A twin of value class ``cls`` that msgspec can decode without running its checks (None:
@@ -94,7 +90,9 @@ def _unchecked(cls: type) -> type | None:
         _value_class(h) is not None for h in typing.get_type_hints(cls).values()
     ):
         return None  # a nested value would be decoded with its checks: keep them all
-    namespace = {"__slots__": (), "__post_init__": _no_checks, "__module__": __name__}
+    # msgspec calls no __post_init__ that is None (a no-op function would cost a call per
+    # value); were that to change, calling None fails and the general codec reads the row.
+    namespace = {"__slots__": (), "__post_init__": None, "__module__": __name__}
     return type(f"Unchecked{cls.__name__}", (cls,), namespace)
 
 
