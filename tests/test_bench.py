@@ -45,7 +45,10 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
     assert rebuild["baseline_sqlite_orjson"]["events"] == 3000
     assert rebuild["memory"]["orders"] > 0
     assert rebuild["memory_open_only"]["orders"] < rebuild["memory"]["orders"]
-    assert set(rebuild["cpu_time_ratios"]) == {"rebuild", "open_only", "general"}
+    assert set(rebuild["cpu_time_ratios"]) == {"rebuild", "states_in_hand", "open_only", "general"}
+    in_hand = rebuild["rebuild_states_in_hand"]
+    assert in_hand["events"] == 3000
+    assert {"first_collection_cpu_s", "free_cpu_s"} <= set(in_hand)
     assert report["tape_replay"]["replay_messages_per_s"] > 0
     assert report["projections"]["rebuild_events_per_s"] > 0
     assert set(report["projections"]["queries"]) >= {"timeline_ms", "sql_aggregate_ms"}

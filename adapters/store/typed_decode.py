@@ -1,22 +1,30 @@
-"""The rebuild's decoder: msgspec parses a stored event's JSON straight into its typed fields.
+"""The rebuild's decoder: msgspec parses a stored event's JSON straight into a lean struct.
 
 The general codec (``codec.py``) parses with orjson and then converts each Decimal, datetime,
 enum and value object in Python; at a million events the conversions cost more than reading
-and parsing the rows. msgspec does parse and conversion in one pass in C, from a struct type
-made once per event class out of the class's own type hints.
+and parsing the rows. msgspec does parse and conversion in one pass in C, into a struct type
+made once per event class:
 
-It is stricter than the general codec (it runs value objects' ``__post_init__`` checks, and
-wants every field in the shape its type says), so any row it refuses is decoded by the general
-codec instead: stored history stays readable whatever a later rule says, and both paths give
-equal events. Keys the event class does not declare are dropped, which is why only the fold
-uses this reader: it reads declared fields only, and the ``EventLog`` keeps the general codec.
+* its fields are the class's declared fields that the class's own code names (``fold``,
+  ``new_state``, properties): what no apply function reads (``ts_event``, provenance, the
+  extra numbers of an orderStatus) is skipped by the parser without building a value;
+* its methods are the class's own, so the fold runs the very functions the aggregate applies;
+* value objects come back as their own classes *without* running their ``__post_init__``
+  checks, as the general codec rebuilds them (docs/adr/0003-event-topics-and-codec.md): a rule
+  tightened later cannot make stored history unreadable, and the checks were most of the cost
+  of decoding a creation.
+
+A row msgspec still refuses (a field not in the shape its type says) is decoded by the general
+codec instead; both paths give equal states. Only the fold uses these structs: the
+``EventLog`` and every other reader keep the general codec's complete events.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -26,8 +34,10 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from ordertrail.adapters.store.codec import event_reader
 from ordertrail.domain.events import OrderCreated
+from ordertrail.domain.values import ContractRef
 
 Read = Callable[[str, bytes, UUID, int], Any]
+Decode = Callable[[bytes], Any]
 _SKIP = ("originator_id", "originator_version")
 
 
@@ -50,31 +60,153 @@ def _behaviour(cls: type) -> dict[str, Any]:
     return out
 
 
+def _codes(value: Any) -> Iterator[types.CodeType]:
+    parts = (value.fget, value.fset) if isinstance(value, property) else (value,)
+    for part in parts:
+        code = getattr(getattr(part, "__func__", part), "__code__", None)
+        stack = [code] if code is not None else []
+        while stack:
+            code = stack.pop()
+            yield code
+            stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+def _names_read(behaviour: dict[str, Any]) -> frozenset[str]:
+    """Every attribute name the class's own functions mention: a superset of the fields they
+    read. A field read any other way (``getattr`` with a computed name) is missing from the
+    struct and fails loudly with AttributeError, which the rebuild's tests would show."""
+    return frozenset(name for v in behaviour.values() for c in _codes(v) for name in c.co_names)
+
+
 @cache
-def _struct(topic: str) -> tuple[type, Callable[[bytes], Any]] | None:
-    """A struct type with the event's fields, methods and properties, and a msgspec decoder
-    from one topic's JSON to it (None when msgspec cannot type its fields). The struct has no
-    originator id or version: what the fold reads is the event's own fields."""
+def _unchecked(cls: type) -> type | None:
+    """A twin of value class ``cls`` that msgspec can decode without running its checks (None:
+    ``cls`` has none to skip, or the twin could not stand in for it). The twin adds no slots,
+    so a decoded value is relabelled ``cls`` in place (``_finishing``) and is then exactly
+    the value the general codec rebuilds."""
+    if not dataclasses.is_dataclass(cls) or getattr(cls, "__post_init__", None) is None:
+        return None
+    if "__slots__" not in vars(cls) or any(
+        _value_class(h) is not None for h in typing.get_type_hints(cls).values()
+    ):
+        return None  # a nested value would be decoded with its checks: keep them all
+    # msgspec calls no __post_init__ that is None (a no-op function would cost a call per
+    # value); were that to change, calling None fails and the general codec reads the row.
+    namespace = {"__slots__": (), "__post_init__": None, "__module__": __name__}
+    return type(f"Unchecked{cls.__name__}", (cls,), namespace)
+
+
+def _value_class(hint: Any) -> type | None:
+    """The value class a field holds (alone or optional), if it is one."""
+    if _optional(hint):
+        rest = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = rest[0] if len(rest) == 1 else None
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+class _Shared:
+    """The values of one class that repeat from order to order (a contract: an account trades
+    a limited set of them), decoded once per distinct stored text and then shared. Sharing an
+    equal frozen value changes nothing a state compares or shows, and saves both the decode
+    and the memory of a copy per order."""
+
+    LIMIT = 10_000  # distinct texts kept; past it the memo starts again
+
+    def __init__(self, cls: type) -> None:
+        twin = _unchecked(cls)
+        decode: Decode = msgspec.json.Decoder(twin or cls).decode
+        self.decode = decode if twin is None else _relabelled(decode, cls)
+        self.seen: dict[bytes, Any] = {}
+
+    def __call__(self, raw: msgspec.Raw) -> Any:
+        key = bytes(raw)
+        value = self.seen.get(key)
+        if value is None:
+            if len(self.seen) >= self.LIMIT:
+                self.seen.clear()
+            value = self.seen[key] = self.decode(key)
+        return value
+
+
+def _relabelled(decode: Decode, cls: type) -> Decode:
+    def relabel(data: bytes) -> Any:
+        value = decode(data)
+        object.__setattr__(value, "__class__", cls)
+        return value
+
+    return relabel
+
+
+# Value classes whose values repeat across orders (see _Shared).
+SHARED: tuple[type, ...] = (ContractRef,)
+
+
+@cache
+def _shared(cls: type) -> _Shared:
+    return _Shared(cls)
+
+
+def _field_type(hint: Any) -> tuple[Any, str, Any]:
+    """The type msgspec decodes a field as, and what is done to the decoded value: nothing
+    (""), relabelled as its own class ("relabel", the class) or looked up ("shared", the
+    memo of its class)."""
+    value = _value_class(hint)
+    if value in SHARED:
+        return (msgspec.Raw | None if _optional(hint) else msgspec.Raw), "shared", _shared(value)
+    twin = None if value is None else _unchecked(value)
+    if value is None or twin is None:
+        return hint, "", None
+    return (twin | None if _optional(hint) else twin), "relabel", value
+
+
+def _finishing(decode: Decode, steps: dict[str, tuple[str, Any]]) -> Decode:
+    """``decode`` followed by each field's step (``_field_type``). Generated once per event
+    class: a straight-line function costs a fraction of a loop over the fields."""
+    ns: dict[str, Any] = {"base": decode, "put": object.__setattr__}
+    lines = ["def decode(data):", "    e = base(data)"]
+    for name, (step, arg) in steps.items():
+        ns[f"a_{name}"] = arg
+        lines.append(f"    v = e.{name}")
+        if step == "relabel":
+            lines.append(f"    if v is not None: put(v, '__class__', a_{name})")
+        else:
+            lines.append(f"    if v is not None: e.{name} = a_{name}(v)")
+    lines.append("    return e")
+    exec(compile("\n".join(lines), "<ordertrail typed decode>", "exec"), ns)
+    return typing.cast(Decode, ns["decode"])
+
+
+@cache
+def _struct(topic: str) -> tuple[type, Decode] | None:
+    """A struct type with the fields the event's own code reads and its methods and
+    properties, and a decoder from one topic's JSON to it (None when msgspec cannot type its
+    fields). The struct has no originator id or version: the fold reads neither."""
     cls = resolve_topic(topic)
+    behaviour = _behaviour(cls)
+    read = _names_read(behaviour)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    steps: dict[str, tuple[str, Any]] = {}
     for name, hint in typing.get_type_hints(cls).items():
-        if name in _SKIP or typing.get_origin(hint) is typing.ClassVar:
+        if name in _SKIP or name not in read or typing.get_origin(hint) is typing.ClassVar:
             continue
+        typed, step, arg = _field_type(hint)
+        if step:
+            steps[name] = (step, arg)
         # An optional field added after an event was stored reads as None (docs/adr/0003).
-        fields.append((name, hint, None) if _optional(hint) else (name, hint))
+        fields.append((name, typed, None) if _optional(hint) else (name, typed))
     # msgspec wants the fields with defaults after those without.
     fields.sort(key=len)
     try:
         # Not tracked by the cyclic collector: a struct holds no cycles and lives one fold.
-        struct = msgspec.defstruct(
-            f"Stored{cls.__name__}", fields, namespace=_behaviour(cls), gc=False
-        )
-        return struct, msgspec.json.Decoder(struct).decode
+        struct = msgspec.defstruct(f"Stored{cls.__name__}", fields, namespace=behaviour, gc=False)
+        decode: Decode = msgspec.json.Decoder(struct).decode
     except (TypeError, ValueError):
         return None
+    return struct, (_finishing(decode, steps) if steps else decode)
 
 
-def struct_decoder(topic: str) -> Callable[[bytes], Any] | None:
+def struct_decoder(topic: str) -> Decode | None:
+    """Stored bytes of ``topic`` to its lean struct (None: msgspec cannot type the class)."""
     found = _struct(topic)
     return None if found is None else found[1]
 
@@ -83,7 +215,7 @@ def foldable_reader() -> Read:
     """(topic, bytes, originator id, version) to what the fold applies: the typed struct, or
     the general codec's event for a row msgspec refuses. Either answers ``fold``/``new_state``;
     ``created_types()`` tells the creations apart."""
-    known: dict[str, Callable[[bytes], Any] | None] = {}
+    known: dict[str, Decode | None] = {}
     general = event_reader()
 
     def read(topic: str, state: bytes, originator_id: UUID, version: int) -> Any:
