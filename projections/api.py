@@ -56,7 +56,7 @@ def parse_time(value: TimeLike) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-_POSITION_KEYS = ["account", "con_id"]
+_POSITION_KEYS = ["account", "con_id", "origin"]
 _IB_POSITION_COLUMNS = [*_POSITION_KEYS, "symbol", "sec_type", "currency", "multiplier",
                         "quantity", "avg_cost", "fifo_cost", "realized_pnl", "realized_pnl_avg",
                         "commission", "fills", "last_fill_ib"]  # fmt: skip
@@ -216,10 +216,12 @@ class Audit:
         as_of: TimeLike | None = None,
         clock: Clock | str = Clock.RECORDED,
         account: str | None = None,
+        origin: str | Sequence[str] | None = None,
     ) -> pl.DataFrame:
-        """Positions per account and conId. As of a time on the recorded clock: the position
-        history's last row recorded by then. On IB's clock: the current fills executed by
-        then, folded in execution order (the fill journal carries the position after each)."""
+        """Positions per account, conId and origin. As of a time on the recorded clock: the
+        position history's last row recorded by then. On IB's clock: the current fills executed
+        by then, folded in execution order (the fill journal carries the position after each).
+        Dry runs are left out unless ``origin`` names them (or is ``"all"``)."""
         self._fresh()
         if as_of is None:
             frame = self.scan("positions")
@@ -229,7 +231,7 @@ class Audit:
             frame = self._positions_ib(parse_time(as_of))
         if account is not None:
             frame = frame.filter(pl.col("account") == account)
-        return frame.sort(_POSITION_KEYS).collect()
+        return Filters.build(origin=origin).match(frame).sort(_POSITION_KEYS).collect()
 
     def _positions_recorded(self, t: datetime) -> pl.LazyFrame:
         rows = snapshots.history_as_of(self.tables, t)
@@ -276,10 +278,15 @@ class Audit:
         return after.join(totals, on=_POSITION_KEYS).select(_IB_POSITION_COLUMNS)
 
     def position_history(
-        self, *, account: str | None = None, con_id: int | None = None
+        self,
+        *,
+        account: str | None = None,
+        con_id: int | None = None,
+        origin: str | Sequence[str] | None = None,
     ) -> pl.DataFrame:
+        """Every change of every position, in log order (dry runs left out unless asked)."""
         self._fresh()
-        frame = self.scan("position_history")
+        frame = Filters.build(origin=origin).match(self.scan("position_history"))
         if account is not None:
             frame = frame.filter(pl.col("account") == account)
         if con_id is not None:

@@ -70,8 +70,8 @@ class Projection(TableRows):
         self.oca: dict[str, list[str]] = {}
         self.fills: dict[str, FillRecord] = {}
         self.pending_commissions: dict[str, CommissionReport] = {}
-        self.positions: dict[tuple[str, int], Position] = {}
-        self.position_updates: dict[tuple[str, int], tuple[datetime, int]] = {}
+        self.positions: dict[PositionKey, Position] = {}
+        self.position_updates: dict[PositionKey, tuple[datetime, int]] = {}
         self.changes = Changes()
 
     def restore(self, events: Iterable[tuple[int, Any, str]]) -> None:
@@ -198,7 +198,9 @@ class Projection(TableRows):
                 self.positions[key] = pos
         if pos is None:
             c = rec.contract
-            pos = Position(rec.account, c.con_id, c.symbol, c.sec_type, c.currency, c.multiplier)
+            pos = Position(
+                rec.account, c.con_id, rec.origin, c.symbol, c.sec_type, c.currency, c.multiplier
+            )
             self.positions[key] = pos
         return pos
 

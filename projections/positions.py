@@ -187,10 +187,12 @@ def _key(f: PositionFill) -> SortKey:
 
 @dataclass(slots=True)
 class Position:
-    """One account's position in one contract (keyed by conId: symbols change)."""
+    """One account's position in one contract (keyed by conId: symbols change) from orders of
+    one origin (live, dry-run, flex...)."""
 
     account: str
     con_id: int
+    origin: str
     symbol: str
     sec_type: str
     currency: str
@@ -218,8 +220,8 @@ class Position:
     since: list[tuple[PositionFill | str, Decimal | None, str]] = field(default_factory=list)
 
     @property
-    def key(self) -> tuple[str, int]:
-        return (self.account, self.con_id)
+    def key(self) -> tuple[str, int, str]:
+        return (self.account, self.con_id, self.origin)
 
     @property
     def fill_count(self) -> int:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # ``arrow_table`` rounds them the way ``schema.dec`` does.
 Row = tuple[Any, ...]
 GroupKey = tuple[str, str]  # (kind, group key)
-PositionKey = tuple[str, int]  # (account, conId)
+PositionKey = tuple[str, int, str]  # (account, conId, origin)
 # Gives the stored state of a position the fold has not seen (None for a new one).
 PositionLoader = Callable[[PositionKey], "Position | None"]
 
@@ -84,8 +84,8 @@ class FillRecord:
         return self.execution.time or self.first_recorded
 
     @property
-    def position_key(self) -> tuple[str, int]:
-        return (self.account, self.contract.con_id)
+    def position_key(self) -> tuple[str, int, str]:
+        return (self.account, self.contract.con_id, self.origin)
 
 
 @dataclass(slots=True)
@@ -97,7 +97,7 @@ class Changes:
     history: list[Row] = field(default_factory=list)  # POSITION_HISTORY's columns
     orders: dict[str, int] = field(default_factory=dict)
     fills: dict[str, int] = field(default_factory=dict)
-    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    positions: dict[PositionKey, int] = field(default_factory=dict)
     groups: dict[GroupKey, int] = field(default_factory=dict)
 
     def clear_appends(self) -> None:

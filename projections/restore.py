@@ -31,6 +31,7 @@ from ordertrail.domain.identity import order_id_for
 from ordertrail.domain.values import Side, exec_base_id
 from ordertrail.projections.fold import PositionKey, Projection
 from ordertrail.projections.positions import Position, PositionFill
+from ordertrail.projections.records import origin_of
 from ordertrail.projections.schema import BRACKETS, FILLS, POSITIONS
 from ordertrail.projections.source import LogEvent, StoredLog
 from ordertrail.projections.tables import TableState
@@ -38,6 +39,7 @@ from ordertrail.projections.tables import TableState
 _POSITION_FILL_COLUMNS = (
     "account",
     "con_id",
+    "origin",
     "exec_base_id",
     "ts_ib",
     "side",
@@ -126,7 +128,7 @@ class Restorer:
                 )
                 if state is not None:
                     account = event.execution.account or state.spec.account
-                    keys.add((account, state.contract.con_id))
+                    keys.add((account, state.contract.con_id, origin_of(state.origin)))
             elif t is ExecutionCancelled:
                 base = exec_base_id(event.exec_id)
             elif t is CommissionReported:
@@ -146,13 +148,13 @@ class Restorer:
         frame = _frame(self.states[POSITIONS.name])
         if not wanted or frame is None:
             return {}
-        columns = ("account", "con_id", "symbol", "sec_type", "currency", "multiplier")
+        columns = ("account", "con_id", "origin", "symbol", "sec_type", "currency", "multiplier")
         rows = _of_keys(frame, wanted).select(*columns, "running_state").collect()
         out = {}
-        for account, con_id, symbol, sec_type, currency, multiplier, state in rows.iter_rows():
-            if (account, con_id) in wanted:
-                pos = Position(account, con_id, symbol, sec_type, currency, multiplier)
-                out[(account, con_id)] = (pos, state)
+        for *head, state in rows.iter_rows():
+            pos = Position(*head)
+            if pos.key in wanted:
+                out[pos.key] = (pos, state)
         return out
 
     def _positions(self, keys: Iterable[PositionKey]) -> dict[PositionKey, Position]:
@@ -175,13 +177,13 @@ class Restorer:
             return None
         pos = heads[key][0]
         rows = _of_keys(fills, {key}).select(_POSITION_FILL_COLUMNS).collect()
-        _refold(pos, [r for r in rows.iter_rows() if (r[0], r[1]) == key])
+        _refold(pos, [r for r in rows.iter_rows() if (r[0], r[1], r[2]) == key])
         return pos
 
 
 def _of_keys(frame: pl.LazyFrame, keys: set[PositionKey]) -> pl.LazyFrame:
-    accounts = sorted({a for a, _ in keys})
-    con_ids = sorted({c for _, c in keys})
+    accounts = sorted({a for a, _, _ in keys})
+    con_ids = sorted({c for _, c, _ in keys})
     return frame.filter(pl.col("account").is_in(accounts) & pl.col("con_id").is_in(con_ids))
 
 
@@ -189,8 +191,8 @@ def _refold(pos: Position, rows: list[Any]) -> None:
     """The position folded afresh from its current fills, in execution order: what the fold
     that wrote them holds (a position is the fold of its current fills, whatever order they
     arrived in)."""
-    rows.sort(key=lambda r: (r[3], r[2]))
-    for _, _, base, ts_ib, side, quantity, price, commission, currency in rows:
+    rows.sort(key=lambda r: (r[4], r[3]))
+    for _, _, _, base, ts_ib, side, quantity, price, commission, currency in rows:
         pos.add(PositionFill(base, (ts_ib, base), quantity * Side(side).sign, price))
         if commission is not None:
             pos.set_commission(base, commission, currency or "")

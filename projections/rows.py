@@ -86,6 +86,7 @@ _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
 # changes: the fill's own effect and the position right after it.
 _FILL_ACCOUNT = FILLS.schema.get_field_index("account")
 _FILL_CON_ID = FILLS.schema.get_field_index("con_id")
+_FILL_ORIGIN = FILLS.schema.get_field_index("origin")
 _EFFECT_COLUMNS = tuple(
     FILLS.schema.get_field_index(name)
     for name in (
@@ -123,6 +124,7 @@ class TableRows:
         return (
             pos.account,
             pos.con_id,
+            pos.origin,
             pos.symbol,
             pos.sec_type,
             pos.currency,
@@ -244,8 +246,8 @@ class TableRows:
     def _stored_fill_row(self, base: str) -> Row:
         """A stored journal row with its effect columns recomputed (its position changed)."""
         row = list(self.stored_fills[base])
-        account, con_id = row[_FILL_ACCOUNT], row[_FILL_CON_ID]
-        eff = self.positions[(account, con_id)].effects[base]
+        key = (row[_FILL_ACCOUNT], row[_FILL_CON_ID], row[_FILL_ORIGIN])
+        eff = self.positions[key].effects[base]
         values = (
             eff.realized_pnl,
             eff.realized_pnl_avg,
@@ -259,7 +261,7 @@ class TableRows:
             row[i] = value
         return tuple(row)
 
-    def position_row(self, key: tuple[str, int]) -> Row:
+    def position_row(self, key: PositionKey) -> Row:
         ts, nid = self.position_updates[key]
         pos = self.positions[key]
         return (*self._position_columns(pos), ts, nid, pos.running_state())

@@ -204,6 +204,9 @@ FILLS = TableSpec(
 _POSITION_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("account", pa.string()),
     ("con_id", pa.int64()),
+    # A dry run's (or a Flex import's) position is its own row: it never adds into the live
+    # one, and an SQL sum over positions cannot mix them.
+    ("origin", pa.string()),
     ("symbol", pa.string()),
     ("sec_type", pa.string()),
     ("currency", pa.string()),
@@ -232,7 +235,7 @@ POSITIONS = TableSpec(
         ]
     ),
     append_only=False,
-    keys=("account", "con_id"),
+    keys=("account", "con_id", "origin"),
 )
 
 POSITION_HISTORY = TableSpec(

@@ -66,7 +66,9 @@ def view(
         return errors(audit, filters)
     if name in ("positions", "brackets"):
         when = as_of if as_of is not None else filters.until
-        frame = getattr(audit, name)(as_of=when, clock=clock)
+        # The filters below choose the origins: the positions come with every one.
+        more = {"origin": "all"} if name == "positions" else {}
+        frame = getattr(audit, name)(as_of=when, clock=clock, **more)
         if name == "brackets" and (filters.symbols or filters.accounts or filters.origins):
             mine = filters.match(audit.scan("orders")).select("order_key").collect()
             frame = frame.join(mine, on="order_key", how="semi")

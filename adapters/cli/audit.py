@@ -73,7 +73,7 @@ FILL_COLUMNS = (
     "realized_pnl", "slippage_vs_limit", "slippage_vs_reference",
 )  # fmt: skip
 POSITION_COLUMNS = (
-    "account", "con_id", "symbol", "currency", "multiplier", "quantity", "avg_cost",
+    "account", "con_id", "origin", "symbol", "currency", "multiplier", "quantity", "avg_cost",
     "fifo_cost", "realized_pnl", "realized_pnl_avg", "commission", "fills", "last_fill_ib",
 )  # fmt: skip
 ERROR_COLUMNS = (

@@ -3,7 +3,8 @@
 Histories come from the shared strategies (``ib_fact_sequences``: statuses out of order and
 repeated, fills before any status or after a cancel, corrections, commission reports early,
 late, twice or never), for a few orders sharing contracts, accounts, OCA groups and a bracket
-parent, plus busted executions; they go through the real ``OrderTrail`` into SQLite.
+parent, live and dry-run orders side by side, plus busted executions; they go through the real
+``OrderTrail`` into SQLite.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.facts import ExecutionBust
+from ordertrail.domain.identity import DRY_RUN_PREFIX
 from ordertrail.domain.values import ContractRef, OrderSpec, OrderType
 from ordertrail.projections.fold import Projection
 from ordertrail.projections.positions import Position
@@ -56,13 +58,15 @@ def histories(draw: st.DrawFn) -> History:
     per_order: list[list[Fact | Bust]] = []
     seen: set[str] = set()
     for i in range(n):
-        coid = f"OT-{i}"
+        # A dry run's orders share contracts and accounts with live ones: their positions
+        # must stay apart.
+        coid = f"{draw(st.sampled_from(['', DRY_RUN_PREFIX]))}OT-{i}"
         # The order types are fixed here: the projections do not care, and the shared
         # strategy follows the domain's list (which may grow ahead of it).
         spec = draw(order_specs(order_type=draw(st.sampled_from(PLAIN_TYPES))))
         if spec.oca_type:
             spec = spec.with_changes(oca_group=draw(st.sampled_from(["G1", "G2"])))
-        parent = "coid:OT-0" if i and draw(st.booleans()) else None
+        parent = f"coid:{orders[0][0]}" if i and draw(st.booleans()) else None
         orders.append((coid, draw(st.sampled_from(CONTRACTS)), spec, parent))
         facts: list[Fact | Bust] = list(
             draw(ib_fact_sequences(spec, order_ref=coid, perm_id=1000 + i))
@@ -158,7 +162,13 @@ def test_fold_in_chunks_equals_fold_at_once(history: History, data: st.DataObjec
     # And both agree with positions folded afresh from the final fills in execution order.
     for pos in whole.positions.values():
         fresh = Position(
-            pos.account, pos.con_id, pos.symbol, pos.sec_type, pos.currency, pos.multiplier
+            pos.account,
+            pos.con_id,
+            pos.origin,
+            pos.symbol,
+            pos.sec_type,
+            pos.currency,
+            pos.multiplier,
         )
         for fill in sorted(pos.fills, key=lambda f: f.sort_key):
             fresh.add(fill)

@@ -49,7 +49,7 @@ def test_a_flip_closes_the_long_and_opens_a_short_at_the_fill_price() -> None:
 
 
 def test_a_late_fill_refolds_the_position_in_execution_order() -> None:
-    p = Position("U1", 1, "X", "STK", "USD", D(1))
+    p = Position("U1", 1, "live", "X", "STK", "USD", D(1))
     assert p.add(PositionFill("b", (at(20), "b"), D(-100), D(12))) == ["b"]
     changed = p.add(PositionFill("a", (at(10), "a"), D(100), D(10)))
     assert set(changed) == {"a", "b"}
@@ -182,7 +182,7 @@ def test_sell_slippage_is_positive_when_we_receive_less(tmp_path: Path) -> None:
 def test_refolding_from_checkpoints_equals_a_fresh_fold(data: st.DataObject) -> None:
     """Long positions (several checkpoint blocks) under late fills, corrections and busts."""
     fills = data.draw(st.integers(CHECKPOINT, 3 * CHECKPOINT + 5), label="fills")
-    p = Position("U1", 1, "X", "STK", "USD", D(1))
+    p = Position("U1", 1, "live", "X", "STK", "USD", D(1))
     qty = st.integers(-30, 30).filter(bool).map(D)
     price = st.integers(90, 110).map(D)
     for n in range(fills):
@@ -198,7 +198,7 @@ def test_refolding_from_checkpoints_equals_a_fresh_fold(data: st.DataObject) -> 
             p.replace(PositionFill(base, (at(t + 0.25), base), data.draw(qty), data.draw(price)))
         else:
             p.remove(base)
-        fresh = Position("U1", 1, "X", "STK", "USD", D(1))
+        fresh = Position("U1", 1, "live", "X", "STK", "USD", D(1))
         for f in sorted(p.fills, key=lambda f: f.sort_key):
             fresh.add(f)
         assert fresh.effects == p.effects
@@ -210,7 +210,7 @@ def test_refolding_from_checkpoints_equals_a_fresh_fold(data: st.DataObject) -> 
 
 
 def _fresh_effects(p: Position) -> dict[str, object]:
-    fresh = Position("U1", 1, "X", "STK", "USD", D(1))
+    fresh = Position("U1", 1, "live", "X", "STK", "USD", D(1))
     for f in sorted(p.fills, key=lambda f: f.sort_key):
         fresh.add(f)
     return dict(fresh.effects)
@@ -220,7 +220,7 @@ def test_a_bust_at_a_checkpoint_boundary_keeps_later_checkpoints_aligned() -> No
     """Busting the fill that started a block leaves that block's checkpoint in place; the next
     fill must not add a second checkpoint for the same index (later refolds would start from
     the wrong run)."""
-    p = Position("U1", 1, "X", "STK", "USD", D(1))
+    p = Position("U1", 1, "live", "X", "STK", "USD", D(1))
     for n in range(CHECKPOINT + 1):
         p.add(PositionFill(f"f{n}", (at(n), f"f{n}"), D(10 if n % 3 else -7), D(100 + n % 5)))
     p.remove(f"f{CHECKPOINT}")
@@ -238,7 +238,7 @@ def test_a_bust_at_a_checkpoint_boundary_keeps_later_checkpoints_aligned() -> No
 def test_correcting_recent_fills_steps_back_exactly(data: st.DataObject) -> None:
     """Corrections and busts of the last few fills (the undo path), across flips and lots
     consumed whole or in part, interleaved with new fills across block boundaries."""
-    p = Position("U1", 1, "X", "STK", "USD", D(1))
+    p = Position("U1", 1, "live", "X", "STK", "USD", D(1))
     qty = st.integers(-40, 40).filter(bool).map(D)
     price = st.integers(95, 105).map(D)
     n = 0
@@ -260,7 +260,7 @@ def test_correcting_recent_fills_steps_back_exactly(data: st.DataObject) -> None
             p.add(PositionFill(f"l{n}", (at(t), f"l{n}"), data.draw(qty), data.draw(price)))
             n += 1
         assert p.effects == _fresh_effects(p)
-    fresh = Position("U1", 1, "X", "STK", "USD", D(1))
+    fresh = Position("U1", 1, "live", "X", "STK", "USD", D(1))
     for f in sorted(p.fills, key=lambda f: f.sort_key):
         fresh.add(f)
     assert (fresh.quantity, fresh.realized_pnl, fresh.fifo_cost, fresh.avg_cost) == (
@@ -272,3 +272,46 @@ def test_correcting_recent_fills_steps_back_exactly(data: st.DataObject) -> None
     assert [(lot.quantity, lot.price) for lot in fresh.run.lots] == [
         (lot.quantity, lot.price) for lot in p.run.lots
     ]
+
+
+def test_a_dry_run_and_a_live_fill_of_one_contract_are_two_positions(tmp_path: Path) -> None:
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-live", quantity=100, limit="10")
+    desk.place("DRY_OT-try", quantity=300, limit="10")
+    desk.fill("OT-live", "l1.01", 100, "10", at=at(1))
+    desk.fill("DRY_OT-try", "d1.01", 300, "11", at=at(2))
+    audit = desk.audit()
+    every = audit.positions(origin="all")
+    assert sorted(every["origin"].to_list()) == ["dry-run", "live"]
+    assert dec(one(every, origin="live")["quantity"]) == 100
+    assert dec(one(every, origin="dry-run")["quantity"]) == 300
+    # What a trader reads by default is the live book: the dry run is not in it.
+    assert audit.positions()["origin"].to_list() == ["live"]
+    assert audit.positions(as_of=at(5), clock="ib")["origin"].to_list() == ["live"]
+    assert audit.positions(as_of=desk.now, clock="recorded")["origin"].to_list() == ["live"]
+    assert set(audit.position_history()["origin"]) == {"live"}
+    assert set(audit.position_history(origin="dry-run")["origin"]) == {"dry-run"}
+    assert audit.view("positions")["origin"].to_list() == ["live"]
+    assert audit.view("positions", origin="dry-run")["origin"].to_list() == ["dry-run"]
+
+
+def test_tables_keyed_without_origin_are_rebuilt_with_it(tmp_path: Path) -> None:
+    """Positions tables an earlier version wrote (keyed by account and conId) lack the origin
+    column: the next update rebuilds them rather than merging into the old key."""
+    from deltalake import write_deltalake
+
+    from ordertrail.projections.schema import POSITIONS
+
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-live", quantity=100, limit="10")
+    desk.fill("OT-live", "l1.01", 100, "10", at=at(1))
+    audit = desk.audit()
+    audit.refresh()
+    old = audit.scan("positions").drop("origin").collect().to_arrow()
+    write_deltalake(
+        audit.tables.uri(POSITIONS.name), old, mode="overwrite", schema_mode="overwrite"
+    )
+    assert "origin" not in audit.tables.table(POSITIONS.name).schema().to_arrow().names
+    desk.fill("OT-live", "l2.01", 50, "10", at=at(2))
+    assert one(audit.positions(), con_id=265598)["origin"] == "live"
+    assert dec(one(audit.positions(), con_id=265598)["quantity"]) == 150
