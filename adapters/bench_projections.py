@@ -235,14 +235,14 @@ def run(events: int, repeats: int, *, incremental: bool = True) -> dict[str, Any
             start = time.perf_counter()
             with cyclic_gc_paused():  # as the projector folds
                 p = Projection()
-                for nid, event, payload in log_events(audit.projector.log.recorder, 0):
+                for nid, event, payload in log_events(audit.projector.log, 0):
                     p.feed(nid, event, payload)
                     if p.changes.size >= 25_000:
                         p.changes.clear_appends()
             fold_rates.append(written / (time.perf_counter() - start))
             del p
             start = time.perf_counter()
-            for _ in log_events(audit.projector.log.recorder, 0):
+            for _ in log_events(audit.projector.log, 0):
                 pass
             decode_rates.append(written / (time.perf_counter() - start))
 

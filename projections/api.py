@@ -1,6 +1,7 @@
 """The audit queries as a Python API returning polars DataFrames, for notebooks and the CLI.
 
     from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.eventlog import EventLog
     from ordertrail.projections.api import Audit
 
     audit = Audit(StoreConfig.resolve("ordertrail-data"))
@@ -29,6 +30,7 @@ import orjson
 import polars as pl
 
 from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.domain.events import ORDER_EVENT_TYPES, OrderCreated
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
@@ -37,7 +39,6 @@ from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.filters import Filters
 from ordertrail.projections.projector import Progress, Projector, UpdateResult
 from ordertrail.projections.schema import BY_NAME, TABLES
-from ordertrail.projections.source import StoredLog
 from ordertrail.projections.sql import run_sql
 from ordertrail.projections.tables import DeltaTables
 
@@ -101,7 +102,7 @@ class Audit:
     def projector(self) -> Projector:
         if self._projector is None:
             # The store is opened read-only, for reading: never the write-side application.
-            self._projector = Projector(StoredLog(self.config), self.tables)
+            self._projector = Projector(EventLog.open(self.config), self.tables)
         return self._projector
 
     def close(self) -> None:

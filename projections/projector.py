@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from deltalake.exceptions import CommitFailedError
-from eventsourcing.persistence import ApplicationRecorder
 
+from ordertrail.adapters.store.eventlog import EventLog
+from ordertrail.adapters.store.rebuild import Source as LogSource
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused, stored_events_with_payload
 from ordertrail.projections.fold import Changes, Projection
-from ordertrail.projections.restore import Restorer
+from ordertrail.projections.restore import LogEvent, Restorer
 from ordertrail.projections.schema import TABLES
-from ordertrail.projections.source import LogEvent, StoredLog
 from ordertrail.projections.tables import DeltaTables, Source, TableState
 
 Progress = Callable[[int, int], None]
@@ -39,9 +39,9 @@ RETRIES = 8
 RESTORE_LIMIT = 50_000
 
 
-def log_events(recorder: ApplicationRecorder, start: int) -> Iterator[LogEvent]:
+def log_events(log: LogSource, start: int) -> Iterator[LogEvent]:
     """(notification id, event, stored JSON) after ``start``, in log order."""
-    return stored_events_with_payload(recorder, start)
+    return stored_events_with_payload(log, start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class UpdateResult:
 
 
 class Projector:
-    def __init__(self, log: StoredLog, tables: DeltaTables, *, batch_size: int = BATCH) -> None:
+    def __init__(self, log: EventLog, tables: DeltaTables, *, batch_size: int = BATCH) -> None:
         self.log = log
         self.tables = tables
         self.batch_size = batch_size
@@ -137,7 +137,7 @@ class Projector:
     def _incremental(
         self, states: dict[str, TableState], low: int, progress: Progress | None
     ) -> UpdateResult:
-        events = list(self.log.after(low))
+        events = list(log_events(self.log, low))
         if progress is not None:
             progress(0, len(events))
         restorer = Restorer(self.log, states, low)
@@ -168,7 +168,7 @@ class Projector:
         count = 0
         if progress is not None:
             progress(0, head)
-        for nid, event, payload in self.log.after(0):
+        for nid, event, payload in log_events(self.log, 0):
             projection.feed(nid, event, payload)
             count += 1
             if projection.changes.size >= self.batch_size:

@@ -20,6 +20,8 @@ from typing import Any
 
 import polars as pl
 
+from ordertrail.adapters.store.eventlog import EventLog
+from ordertrail.adapters.store.rebuild import decode_rows
 from ordertrail.domain.events import (
     CommissionReported,
     ExecutionCancelled,
@@ -33,7 +35,6 @@ from ordertrail.projections.fold import PositionKey, Projection
 from ordertrail.projections.positions import Position, PositionFill
 from ordertrail.projections.records import origin_of
 from ordertrail.projections.schema import BRACKETS, FILLS, POSITIONS
-from ordertrail.projections.source import LogEvent, StoredLog
 from ordertrail.projections.tables import TableState
 
 _POSITION_FILL_COLUMNS = (
@@ -49,6 +50,7 @@ _POSITION_FILL_COLUMNS = (
     "commission_currency",
 )
 _FILL_EVENTS = (ExecutionRecorded, ExecutionCorrected)
+LogEvent = tuple[int, Any, str]  # (notification id, domain event, stored JSON)
 
 
 def _frame(state: TableState) -> pl.LazyFrame | None:
@@ -58,7 +60,7 @@ def _frame(state: TableState) -> pl.LazyFrame | None:
 class Restorer:
     """Reads one update's keys from the log and from the tables' versions in ``states``."""
 
-    def __init__(self, log: StoredLog, states: dict[str, TableState], position: int) -> None:
+    def __init__(self, log: EventLog, states: dict[str, TableState], position: int) -> None:
         self.log = log
         self.states = states
         self.position = position
@@ -68,7 +70,7 @@ class Restorer:
         projection = Projection(load_position=self._one_position, load_fills=self._with_fills)
         projection.head = self.position
         touched = {e.originator_id for _, e, _ in events}
-        past = self.log.of_orders(touched, self.position)
+        past = self._of_orders(touched)
         created = [e.new_state() for _, e, _ in (*past, *events) if type(e) is OrderCreated]
         groups: set[tuple[str, str]] = set()
         parents: set[str] = set()
@@ -81,11 +83,15 @@ class Restorer:
                 groups.add(("oca", Projection._oca_key(s)))
         more = {order_id_for(k) for k in self._members(groups) | parents} - touched
         if more:
-            past = sorted([*past, *self.log.of_orders(more, self.position)], key=lambda e: e[0])
+            past = sorted([*past, *self._of_orders(more)], key=lambda e: e[0])
         projection.restore(past)
         for key, pos in self._positions(self._position_keys(projection, events)).items():
             projection.positions[key] = pos
         return projection
+
+    def _of_orders(self, ids: set[Any]) -> list[LogEvent]:
+        """These orders' events up to the tables' position, in log order."""
+        return list(decode_rows(self.log.orders_rows(ids, self.position), True))
 
     def journal_rows(self, projection: Projection) -> None:
         """Load the stored rows of changed fills whose order was not restored."""

@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
@@ -32,6 +33,8 @@ PAGE = 5000
 # page's read snapshot lasts while it is read: a writer is never blocked (WAL), a checkpoint
 # waits that long.
 STREAMED_PAGE = 50_000
+# Orders looked up per query by ``orders_rows`` (SQLite allows 32,766 parameters).
+IDS_PER_QUERY = 500
 # eventsourcing names the PostgreSQL table after the application ("ordertrail") and the
 # SQLite one "stored_events" (its factories' convention).
 POSTGRES_TABLE = "ordertrail_events"
@@ -68,6 +71,8 @@ class _Source(Protocol):
     def stream(self, after: int, limit: int) -> Iterator[Row]: ...
 
     def order_rows(self, originator_id: UUID, below: int) -> list[Row]: ...
+
+    def orders_rows(self, ids: list[UUID], upto: int) -> list[Row]: ...
 
     def close(self) -> None: ...
 
@@ -138,6 +143,14 @@ class _SqliteSource:
             (originator_id.hex, below),
         )
 
+    def orders_rows(self, ids: list[UUID], upto: int) -> list[Row]:
+        marks = ",".join("?" * len(ids))
+        return self._query(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+            f"WHERE originator_id IN ({marks}) AND rowid <= ?",
+            (*(u.hex for u in ids), upto),
+        )
+
     def close(self) -> None:
         pass  # nothing is held between reads
 
@@ -175,6 +188,29 @@ class _RecorderSource:
     def order_rows(self, originator_id: UUID, below: int) -> list[Row]:
         stored = self.recorder.select_events(originator_id, lte=below - 1)
         return [(0, s.originator_id, s.originator_version, s.topic, s.state) for s in stored]
+
+    def orders_rows(self, ids: list[UUID], upto: int) -> list[Row]:
+        # eventsourcing reads one aggregate per query; a PostgreSQL store answers many in one.
+        from psycopg.sql import SQL, Identifier
+
+        datastore: Any = getattr(self.recorder, "datastore")  # noqa: B009
+        table = getattr(self.recorder, "events_table_name")  # noqa: B009
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE originator_id = ANY(%s) AND notification_id <= %s"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(table))
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (ids, upto))
+            return [
+                (
+                    r["notification_id"],
+                    r["originator_id"],
+                    r["originator_version"],
+                    r["topic"],
+                    bytes(r["state"]),
+                )
+                for r in curs.fetchall()
+            ]
 
     def close(self) -> None:
         if self.owned:
@@ -217,6 +253,18 @@ def _postgres_source(config: StoreConfig) -> _RecorderSource:
         )
         recorder = PostgresApplicationRecorder(datastore, events_table_name=POSTGRES_TABLE)
     return _RecorderSource(recorder, owned=True)
+
+
+def fingerprint(row: Row) -> int:
+    """A 63-bit digest of one stored row (it fits a Delta transaction's version): the
+    projections' tables record the fingerprints of the log they were built from."""
+    nid, originator, version, topic, state = row
+    h = hashlib.blake2b(digest_size=8)
+    for part in (str(nid), str(UUID(str(originator))), str(version), topic):
+        h.update(part.encode())
+        h.update(b"\0")
+    h.update(bytes(state))
+    return int.from_bytes(h.digest(), "big") >> 1
 
 
 def entry_mark(originator_id: UUID, version: int, state: bytes) -> str:
@@ -340,6 +388,38 @@ class EventLog:
         _, oid, version, _, state = page[0]
         return entry_mark(uuid_reader()(oid), version, state)
 
+    # ---- what the projections ask of the log ------------------------------------------------
+
+    def _row_at(self, position: int) -> Row | None:
+        if position <= 0:
+            return None
+        page = self._source.page(position - 1, 1)
+        self.rows_read += len(page)
+        return page[0] if page and page[0][0] == position else None
+
+    def fingerprint_at(self, position: int) -> int | None:
+        """The fingerprint of the event at ``position`` (None: there is none)."""
+        row = self._row_at(position)
+        return None if row is None else fingerprint(row)
+
+    def first_fingerprint(self) -> int | None:
+        """The first event's fingerprint: which store this is (None while the log is empty)."""
+        page = self._source.page(0, 1)
+        self.rows_read += len(page)
+        return fingerprint(page[0]) if page else None
+
+    def orders_rows(self, ids: Collection[UUID], upto: int) -> list[Row]:
+        """The stored rows of these orders up to notification ``upto``, in log order: a few
+        hundred orders per query, each an index lookup (aggregate id and version are the
+        store's primary key)."""
+        wanted = sorted(ids)
+        out: list[Row] = []
+        for i in range(0, len(wanted), IDS_PER_QUERY):
+            out.extend(self._source.orders_rows(wanted[i : i + IDS_PER_QUERY], upto))
+        self.order_rows_read += len(out)
+        out.sort(key=itemgetter(0))
+        return out
+
 
 def uuid_reader() -> Callable[[Any], UUID]:
     """Originator ids as UUIDs. SQLite stores them as hex text and an order's events share
@@ -357,4 +437,4 @@ def uuid_reader() -> Callable[[Any], UUID]:
     return uuid_of
 
 
-__all__ = ["EventLog", "LogEntry", "Row", "entry_mark", "uuid_reader"]
+__all__ = ["EventLog", "LogEntry", "Row", "entry_mark", "fingerprint", "uuid_reader"]
