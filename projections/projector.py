@@ -17,6 +17,7 @@ process commits first, the update starts again from what that process wrote.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import Source as LogSource
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused, stored_events_with_payload
 from ordertrail.projections.fold import Changes, Projection
+from ordertrail.projections.rebuild import Rebuild
 from ordertrail.projections.restore import LogEvent, Restorer
 from ordertrail.projections.schema import TABLES
 from ordertrail.projections.tables import DeltaTables, Source, TableState
@@ -76,7 +78,7 @@ class Projector:
 
     def rebuild(self, progress: Progress | None = None) -> UpdateResult:
         """Recompute every table from the first event."""
-        return self._attempts(lambda: self._fold(self.tables.states(), True, progress))
+        return self._attempts(lambda: self._rebuild(self.tables.states(), progress))
 
     @staticmethod
     def _attempts(run: Callable[[], UpdateResult]) -> UpdateResult:
@@ -97,7 +99,7 @@ class Projector:
         states = self.tables.states()
         head = self.log.head()
         if not self._same_log(states, head):
-            return self._fold(states, True, progress)
+            return self._rebuild(states, progress)
         positions = {s.position for s in states.values()}
         if None not in positions and min(p for p in positions if p is not None) >= head:
             return UpdateResult(head, head, 0, rebuilt=False)
@@ -153,6 +155,23 @@ class Projector:
         if progress is not None:
             progress(len(events), len(events))
         return UpdateResult(low, projection.head, len(events), rebuilt=False)
+
+    # ---- rebuilding every table -------------------------------------------------------------
+
+    def _rebuild(self, states: dict[str, TableState], progress: Progress | None) -> UpdateResult:
+        """Every table recomputed from the first event, streamed (``rebuild.py``)."""
+        head = self.log.head()
+        if progress is not None:
+            progress(0, head)
+        source = self._source(head)
+        tick = None if progress is None else (lambda n: progress(n, max(head, n)))
+        run = Rebuild(self.log, head)
+        with closing(run.tables(tick)) as tables:
+            for spec, data in tables:
+                self.tables.replace(states[spec.name], data, source)
+        if progress is not None:
+            progress(run.events, max(head, run.events))
+        return UpdateResult(0, head, run.events, rebuilt=True)
 
     # ---- folding from the first event --------------------------------------------------------
 

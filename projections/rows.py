@@ -18,7 +18,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.domain.state import OrderState
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
-from ordertrail.projections.positions import Position
+from ordertrail.projections.positions import FillEffect, Position
 from ordertrail.projections.records import (
     Changes,
     FillRecord,
@@ -193,7 +193,7 @@ class TableRows:
         if r is None:
             return self._stored_fill_row(base)
         x = r.execution
-        eff = self.positions[r.position_key].effects[base]
+        eff = self.effect(r, base)
         sign = x.side.sign
         c = r.commission
         state = self.orders[r.order_id]
@@ -242,6 +242,10 @@ class TableRows:
             eff.cum_realized_pnl_avg,
             r.notification_id,
         )
+
+    def effect(self, rec: FillRecord, base: str) -> FillEffect:
+        """What the fill did to its position."""
+        return self.positions[rec.position_key].effects[base]
 
     def _stored_fill_row(self, base: str) -> Row:
         """A stored journal row with its effect columns recomputed (its position changed)."""

@@ -233,6 +233,39 @@ class DeltaTables:
         )
         return self.state(spec)
 
+    def replace(self, state: TableState, data: pa.Table, source: Source) -> TableState:
+        """Replace every row with ``data`` and move the table's source, in one commit against
+        the version ``state`` was read at."""
+        spec = state.spec
+        dt = state.table
+        base = None if dt is None else state_version(state)
+        write_deltalake(
+            self.uri(spec.name) if dt is None else dt,
+            _by_key(spec, data),
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=self.storage_options if dt is None else None,
+            commit_properties=commit_properties(spec, source, overwrite=True),
+            **layout(spec),
+        )
+        return self.state(spec) if base is None else self.state(spec, base + 1)
+
+    def append(self, state: TableState, data: pa.Table, source: Source) -> TableState:
+        """Append ``data`` and move the table's source, in one commit against the version
+        ``state`` was read at (a rebuild's later parts)."""
+        base = state_version(state)
+        assert state.table is not None
+        options = layout(state.spec)
+        write_deltalake(
+            state.table,
+            data,
+            mode="append",
+            commit_properties=commit_properties(state.spec, source),
+            target_file_size=options["target_file_size"],
+            writer_properties=options["writer_properties"],
+        )
+        return self.state(state.spec, base + 1)
+
     @staticmethod
     def _merge(
         dt: DeltaTable, spec: TableSpec, data: pa.Table, batch: Batch, props: CommitProperties

@@ -74,6 +74,10 @@ class _Source(Protocol):
 
     def orders_rows(self, ids: list[UUID], upto: int) -> list[Row]: ...
 
+    def order_major_page(
+        self, after: tuple[Any, int] | None, upto: int, limit: int
+    ) -> list[Row]: ...
+
     def close(self) -> None: ...
 
 
@@ -151,6 +155,15 @@ class _SqliteSource:
             (*(u.hex for u in ids), upto),
         )
 
+    def order_major_page(self, after: tuple[Any, int] | None, upto: int, limit: int) -> list[Row]:
+        # Walks the primary key's index (originator id, version) from where the last page ended.
+        where = "" if after is None else "(originator_id, originator_version) > (?, ?) AND "
+        return self._query(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+            f"WHERE {where}rowid <= ? ORDER BY originator_id, originator_version LIMIT ?",
+            (*(after or ()), upto, limit),
+        )
+
     def close(self) -> None:
         pass  # nothing is held between reads
 
@@ -201,6 +214,30 @@ class _RecorderSource:
         ).format(schema=Identifier(datastore.schema), table=Identifier(table))
         with datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, (ids, upto))
+            return [
+                (
+                    r["notification_id"],
+                    r["originator_id"],
+                    r["originator_version"],
+                    r["topic"],
+                    bytes(r["state"]),
+                )
+                for r in curs.fetchall()
+            ]
+
+    def order_major_page(self, after: tuple[Any, int] | None, upto: int, limit: int) -> list[Row]:
+        from psycopg.sql import SQL, Identifier
+
+        datastore: Any = getattr(self.recorder, "datastore")  # noqa: B009
+        table = getattr(self.recorder, "events_table_name")  # noqa: B009
+        where = "" if after is None else "(originator_id, originator_version) > (%s, %s) AND "
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE " + where + "notification_id <= %s "
+            "ORDER BY originator_id, originator_version LIMIT %s"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(table))
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (*(after or ()), upto, limit))
             return [
                 (
                     r["notification_id"],
@@ -419,6 +456,19 @@ class EventLog:
         self.order_rows_read += len(out)
         out.sort(key=itemgetter(0))
         return out
+
+    def rows_by_order(self, upto: int) -> Iterator[Row]:
+        """Every stored row up to notification ``upto``, order by order (each order's events
+        together, oldest first): the primary key's order, read a page at a time. What a
+        rebuild streams: an order's rows are final when the next order's begin."""
+        after: tuple[Any, int] | None = None
+        while True:
+            page = self._source.order_major_page(after, upto, PAGE)
+            self.rows_read += len(page)
+            yield from page
+            if len(page) < PAGE:
+                return
+            after = (page[-1][1], page[-1][2])
 
 
 def uuid_reader() -> Callable[[Any], UUID]:
