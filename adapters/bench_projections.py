@@ -3,10 +3,12 @@ queries over the fills that produced.
 
 ``run(events, repeats)`` returns a dict (medians over repeats) for ``ordertrail bench``. The
 machines this runs on are shared and noisy: read the figures as orders of magnitude and compare
-ratios (``fold_only`` is the rebuild without any Delta write, ``decode_only`` reading and
-decoding the log without folding). ``incremental`` is the time one update takes after 100 new
-events, on a store of N events and of 10 N, each in a fresh process: its ratio says whether an
-update costs what is new (near 1) or the history (near 10).
+ratios to the baselines measured in the same run (``decode_only``: reading and decoding the log
+as the rebuild does, folding nothing; ``baseline_sqlite_orjson``: bare sqlite3 and orjson over
+the same rows). ``rebuild_memory`` is the rebuild's peak memory in a fresh process, on this
+store and (``memory_events``) on one of another size. ``incremental`` is the time one update
+takes after 100 new events, on a store of N events and of 10 N, each in a fresh process: its
+ratio says whether an update costs what is new (near 1) or the history (near 10).
 """
 
 from __future__ import annotations
@@ -214,37 +216,53 @@ audit.projector
     )
 
 
-def run(events: int, repeats: int, *, incremental: bool = True) -> dict[str, Any]:
+def _decode_only(audit: Any) -> int:
+    """Read and decode every stored event as the rebuild does (order by order, with its
+    stored JSON), folding nothing."""
+    from ordertrail.adapters.store.rebuild import decode_rows
+
+    log = audit.projector.log
+    n = 0
+    for _ in decode_rows(log.rows_by_order(log.head()), True):
+        n += 1
+    return n
+
+
+def rebuild_memory(events: int) -> dict[str, Any]:
+    """The rebuild's peak memory (VmHWM of a fresh process, beside one that only opened the
+    store) on a store of ``events`` events of the workload."""
+    with tempfile.TemporaryDirectory() as d:
+        directory = Path(d)
+        written, _ = populate(directory, events)
+        return {"events": written, **_peak_memory(directory, directory / "probe")}
+
+
+def run(
+    events: int, repeats: int, *, incremental: bool = True, memory_events: int | None = None
+) -> dict[str, Any]:
+    """The rebuild's rate on ``events`` events with its same-run baselines, the queries over
+    what it wrote, and its peak memory there and (``memory_events``) on a store of that size."""
+    from ordertrail.adapters.bench import _baseline_scan
     from ordertrail.adapters.store.config import StoreConfig
-    from ordertrail.adapters.store.rebuild import cyclic_gc_paused
     from ordertrail.projections.api import Audit
-    from ordertrail.projections.fold import Projection
-    from ordertrail.projections.projector import log_events
 
     with tempfile.TemporaryDirectory() as d:
         directory = Path(d)
         written, orders = populate(directory, events)
         config = StoreConfig.resolve(directory)
 
-        rebuild_rates, fold_rates, decode_rates = [], [], []
+        rebuild_rates, decode_rates, bare_rates = [], [], []
         audit = Audit(config, root=directory / "delta", refresh=False)
         for _ in range(repeats):
             start = time.perf_counter()
             audit.rebuild()
             rebuild_rates.append(written / (time.perf_counter() - start))
             start = time.perf_counter()
-            with cyclic_gc_paused():  # as the projector folds
-                p = Projection()
-                for nid, event, payload in log_events(audit.projector.log, 0):
-                    p.feed(nid, event, payload)
-                    if p.changes.size >= 25_000:
-                        p.changes.clear_appends()
-            fold_rates.append(written / (time.perf_counter() - start))
-            del p
+            decoded = _decode_only(audit)
+            decode_rates.append(decoded / (time.perf_counter() - start))
             start = time.perf_counter()
-            for _ in log_events(audit.projector.log, 0):
-                pass
-            decode_rates.append(written / (time.perf_counter() - start))
+            scanned = _baseline_scan(config.sqlite_path)
+            bare_rates.append(scanned / (time.perf_counter() - start))
 
         fills = audit.scan("fills").select("exec_id").collect().height
         target = f"OT-b{orders // 2}"
@@ -270,17 +288,25 @@ def run(events: int, repeats: int, *, incremental: bool = True) -> dict[str, Any
         as_written = queries()
         audit.compact()
         compacted = queries()
-        memory = _peak_memory(directory, directory / "probe")
+        memory = {"events": written, **_peak_memory(directory, directory / "probe")}
         audit.close()
 
+    rebuild, decode, bare = (
+        statistics.median(r) for r in (rebuild_rates, decode_rates, bare_rates)
+    )
+    memories = [memory]
+    if memory_events is not None and memory_events != events:
+        memories.append(rebuild_memory(memory_events))
     return {
         "events": written,
         "orders": orders,
         "fills": fills,
-        "rebuild_events_per_s": round(statistics.median(rebuild_rates)),
-        "fold_only_events_per_s": round(statistics.median(fold_rates)),
-        "decode_only_events_per_s": round(statistics.median(decode_rates)),
-        "rebuild_memory": memory,
+        "rebuild_events_per_s": round(rebuild),
+        "decode_only_events_per_s": round(decode),
+        "baseline_sqlite_orjson_events_per_s": round(bare),
+        "rebuild_vs_decode_only": round(rebuild / decode, 3),
+        "rebuild_vs_baseline_sqlite_orjson": round(rebuild / bare, 3),
+        "rebuild_memory": memories,
         "queries": as_written,
         "queries_after_compact": compacted,
         "incremental": incremental_figure(events, repeats) if incremental else None,
@@ -292,7 +318,12 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     r = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     only = sys.argv[3] if len(sys.argv) > 3 else ""  # "incremental", or "rebuild" without it
+    memory_at = int(sys.argv[4]) if len(sys.argv) > 4 else None  # another store size
     if only == "incremental":
         print(json.dumps(incremental_figure(n, r), indent=2))
+    elif only == "memory":
+        print(json.dumps(rebuild_memory(n), indent=2))
     else:
-        print(json.dumps(run(n, r, incremental=only != "rebuild"), indent=2))
+        print(
+            json.dumps(run(n, r, incremental=only != "rebuild", memory_events=memory_at), indent=2)
+        )

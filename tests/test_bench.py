@@ -51,6 +51,10 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
     assert {"first_collection_cpu_s", "free_cpu_s"} <= set(in_hand)
     assert report["tape_replay"]["replay_messages_per_s"] > 0
     assert report["projections"]["rebuild_events_per_s"] > 0
+    assert report["projections"]["baseline_sqlite_orjson_events_per_s"] > 0
+    # The rebuild's peak memory on the projections' store and on one of --events events.
+    assert [m["events"] for m in report["projections"]["rebuild_memory"]] == [600, 3000]
+    assert all(m["peak_rss_mib"] > 0 for m in report["projections"]["rebuild_memory"])
     assert set(report["projections"]["queries"]) >= {"timeline_ms", "sql_aggregate_ms"}
     scale = report["queries_at_scale"]
     assert scale["fills"] == 400

@@ -112,7 +112,9 @@ def bench(
     if "projections" in chosen:
         from ordertrail.adapters import bench_projections
 
-        result["projections"] = bench_projections.run(projection_events, max(1, min(repeats, 3)))
+        result["projections"] = bench_projections.run(
+            projection_events, max(1, min(repeats, 3)), memory_events=events
+        )
         from ordertrail.adapters import bench_queries
 
         result["queries_at_scale"] = bench_queries.run(2_000 if quick else fills, repeats)
