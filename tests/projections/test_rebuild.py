@@ -56,7 +56,7 @@ def test_the_rebuild_equals_the_log_order_fold(
 
 
 def test_the_log_order_by_order_holds_every_event_once(tmp_path: Path, small_pages: None) -> None:
-    written, _ = populate(tmp_path, 1000)
+    populate(tmp_path, 1000)
     with EventLog.open(StoreConfig.resolve(tmp_path)) as log:
         by_order = list(log.rows_by_order(log.head()))
         in_log_order = list(log.rows())
