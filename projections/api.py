@@ -1,6 +1,6 @@
 """The audit queries as a Python API returning polars DataFrames, for notebooks and the CLI.
 
-    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.store.config import StoreConfig, opening
 from ordertrail.adapters.store.eventlog import EventLog
     from ordertrail.projections.api import Audit
 
@@ -29,7 +29,7 @@ from uuid import UUID
 import orjson
 import polars as pl
 
-from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.config import StoreConfig, opening
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.domain.events import ORDER_EVENT_TYPES, OrderCreated
 from ordertrail.domain.state import OrderState
@@ -102,7 +102,12 @@ class Audit:
     def projector(self) -> Projector:
         if self._projector is None:
             # The store is opened read-only, for reading: never the write-side application.
-            self._projector = Projector(EventLog.open(self.config), self.tables)
+            log = EventLog.open(self.config)
+            with opening(self.config):
+                # A store that cannot be read (not a database, no permission) is named here,
+                # in one line, before any table is touched.
+                log.head()
+            self._projector = Projector(log, self.tables)
         return self._projector
 
     def close(self) -> None:
