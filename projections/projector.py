@@ -21,6 +21,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa  # type: ignore[import-untyped]
 from deltalake.exceptions import CommitFailedError
 
 from ordertrail.adapters.store.eventlog import EventLog
@@ -30,7 +31,7 @@ from ordertrail.projections.fold import Changes, Projection
 from ordertrail.projections.rebuild import Rebuild
 from ordertrail.projections.restore import LogEvent, Restorer
 from ordertrail.projections.schema import TABLES
-from ordertrail.projections.tables import DeltaTables, Source, TableState
+from ordertrail.projections.tables import DeltaTables, Source, TableState, unfinished
 
 Progress = Callable[[int, int], None]
 BATCH = 25_000
@@ -167,11 +168,28 @@ class Projector:
         tick = None if progress is None else (lambda n: progress(n, max(head, n)))
         run = Rebuild(self.log, head)
         with closing(run.tables(tick)) as tables:
-            for spec, data in tables:
-                self.tables.replace(states[spec.name], data, source)
+            for spec, chunks in tables:
+                self._replace(states[spec.name], chunks, source)
         if progress is not None:
             progress(run.events, max(head, run.events))
         return UpdateResult(0, head, run.events, rebuilt=True)
+
+    def _replace(self, state: TableState, chunks: Iterator[pa.Table], source: Source) -> None:
+        """A table's rows in several commits: all but the last say the table is unfinished,
+        the last gives its source."""
+        last = next(chunks, state.spec.schema.empty_table())
+        first = True
+        for chunk in chunks:
+            mark = unfinished(source.position)
+            if first:
+                state = self.tables.replace(state, last, mark)
+            else:
+                state = self.tables.append(state, last, mark)
+            first, last = False, chunk
+        if first:
+            self.tables.replace(state, last, source)
+        else:
+            self.tables.append(state, last, source)
 
     # ---- folding from the first event --------------------------------------------------------
 

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
@@ -50,11 +48,20 @@ from ordertrail.projections.schema import (
     _decimals,
     arrow_table,
 )
-from ordertrail.projections.spill import CHUNK_ROWS, Op, OpSpill, SpillFolder, TableSpill
+from ordertrail.projections.spill import (
+    Op,
+    OpSpill,
+    RangeSpill,
+    SpillFolder,
+    TableSpill,
+    sorted_chunks,
+)
 
 BUCKETS = 16
 # Position operations held in memory (all buckets together) before they go to their files.
-OPS_IN_MEMORY = 250_000
+OPS_IN_MEMORY = 100_000
+# Fill rows a bucket holds before it writes them.
+BUCKET_CHUNK = 1024
 ADD, REPLACE, REMOVE, COMMISSION = range(4)
 # The fill rows' effect columns are filled in by the positions pass.
 _PENDING = FillEffect(ZERO, ZERO, ZERO, None, None, ZERO, ZERO)
@@ -81,10 +88,11 @@ class OrderPass(Projection):
     def __init__(self, spill: SpillFolder) -> None:
         super().__init__()
         self.spill = spill
-        self.events_out = TableSpill(spill.file("events.parquet"), EVENTS)
+        self.events_out = RangeSpill(spill, EVENTS)
         self.orders_out = TableSpill(spill.file("orders.parquet"), ORDERS)
         self.fills_out = [
-            TableSpill(spill.file(f"fills-{b}.parquet"), FILLS) for b in range(BUCKETS)
+            TableSpill(spill.file(f"fills-{b}.parquet"), FILLS, BUCKET_CHUNK)
+            for b in range(BUCKETS)
         ]
         self.ops = [OpSpill(spill.file(f"ops-{b}.msgpack")) for b in range(BUCKETS)]
         self.held = 0
@@ -168,7 +176,7 @@ class OrderPass(Projection):
 class PositionPass:
     """Positions folded from their operations, one bucket and one position at a time."""
 
-    history_out: TableSpill
+    history_out: RangeSpill
     fills_out: TableSpill
     rows: list[Row] = field(default_factory=list)  # the positions table
 
@@ -287,58 +295,41 @@ def orders_pass(
 
 def positions_pass(fold: OrderPass, spill: SpillFolder) -> PositionPass:
     positions = PositionPass(
-        TableSpill(spill.file("position_history.parquet"), POSITION_HISTORY),
-        TableSpill(spill.file("fills.parquet"), FILLS),
+        RangeSpill(spill, POSITION_HISTORY), TableSpill(spill.file("fills.parquet"), FILLS)
     )
     for ops, fills in zip(fold.ops, fold.fills_out, strict=True):
         positions.bucket(ops, fills)
     return positions
 
 
-def sorted_stream(path: Path | None, spec: TableSpec, spill: SpillFolder) -> Any:
-    """A spilled table as a stream of record batches: the keyed tables sorted by their key
-    (polars sorts the file into another, out of memory when it must), as ``tables.py`` writes
-    them so that a later merge rewrites only the files its keys fall in."""
-    if path is None:
-        return spec.schema.empty_table()
-    if spec.keys:
-        out = spill.file(f"{spec.name}.sorted.parquet")
-        pl.scan_parquet(path).sort(list(spec.keys)).sink_parquet(out)
-        path = out
-    reader = pq.ParquetFile(path)
-    batches = (b.cast(spec.schema) for b in reader.iter_batches(batch_size=CHUNK_ROWS))
-    return pa.RecordBatchReader.from_batches(spec.schema, batches)
-
-
 @dataclass
 class Rebuild:
-    """Every table's rows from the first event up to ``head``; ``tables`` gives each as a
-    stream (or an Arrow table) to commit, and removes the spill files once the last is taken."""
+    """Every table's rows from the first event up to ``head``. ``tables`` gives each table's
+    rows as Arrow tables of at most about ``WRITE_ROWS`` rows, to be committed in that order;
+    it removes the spill files once the last is taken."""
 
     log: EventLog
     head: int
     events: int = 0
 
-    def tables(self, progress: Progress | None) -> Generator[tuple[TableSpec, Any]]:
+    def tables(self, progress: Progress | None) -> Generator[tuple[TableSpec, Iterator[pa.Table]]]:
         spill = SpillFolder()
         try:
             fold, self.events = orders_pass(self.log, self.head, spill, progress)
+            fold.events_out.close()
             positions = positions_pass(fold, spill)
-            streams = {
-                EVENTS.name: fold.events_out.close(),
-                ORDERS.name: fold.orders_out.close(),
-                FILLS.name: positions.fills_out.close(),
-                POSITION_HISTORY.name: positions.history_out.close(),
-            }
-            tables = {
-                POSITIONS.name: arrow_table(POSITIONS.schema, positions.rows),
-                BRACKETS.name: arrow_table(BRACKETS.schema, group_rows(fold, self.log, self.head)),
+            chunks = {
+                EVENTS.name: fold.events_out.chunks(),
+                ORDERS.name: sorted_chunks(fold.orders_out.close(), ORDERS),
+                FILLS.name: sorted_chunks(positions.fills_out.close(), FILLS),
+                POSITION_HISTORY.name: positions.history_out.chunks(),
+                POSITIONS.name: iter([arrow_table(POSITIONS.schema, positions.rows)]),
+                BRACKETS.name: iter(
+                    [arrow_table(BRACKETS.schema, group_rows(fold, self.log, self.head))]
+                ),
             }
             del fold, positions
             for spec in TABLES:
-                if spec.name in tables:
-                    yield spec, tables.pop(spec.name)
-                else:
-                    yield spec, sorted_stream(streams[spec.name], spec, spill)
+                yield spec, chunks.pop(spec.name)
         finally:
             spill.remove()

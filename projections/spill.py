@@ -3,6 +3,9 @@ folder, removed when the rebuild ends (whether it succeeds or not).
 
 * ``TableSpill``: one table's rows, converted to Arrow a chunk at a time and appended to a
   Parquet file, so the Python tuples of a million rows never exist at once;
+* ``RangeSpill``: an append-only table's rows in one such file per range of notification ids,
+  so each range can be sorted and committed on its own, in log order;
+* ``sorted_chunks``: a keyed table's spill file in key order, a range of keys at a time;
 * ``OpSpill``: the positions' operations of one bucket of positions, msgpack frames typed by
   msgspec (exact Decimals and UTC datetimes, decoded in C; nothing that runs code on load).
 """
@@ -19,12 +22,17 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.dataset as ds  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from ordertrail.projections.records import Row
 from ordertrail.projections.schema import TableSpec, arrow_table
 
 CHUNK_ROWS = 16_384
+# Rows per commit of a rebuilt table: what deltalake holds in memory while it writes them
+# (it gathers a commit's rows before writing files).
+WRITE_ROWS = 50_000
 
 # What a position needs of one fill event (``rebuild.py`` builds and applies them):
 # (notification id, kind, account, conId, origin, symbol, sec type, currency, multiplier,
@@ -54,21 +62,22 @@ class SpillFolder:
 class TableSpill:
     """One table's rows in a Parquet file with the table's schema."""
 
-    def __init__(self, path: Path, spec: TableSpec) -> None:
+    def __init__(self, path: Path, spec: TableSpec, chunk: int | None = None) -> None:
         self.path = path
         self.spec = spec
+        self.chunk = chunk
         self.rows: list[Row] = []
         self.count = 0
         self._writer: Any = None
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
-        if len(self.rows) >= CHUNK_ROWS:
+        if len(self.rows) >= (self.chunk or CHUNK_ROWS):
             self.flush()
 
     def extend(self, rows: list[Row]) -> None:
         self.rows.extend(rows)
-        if len(self.rows) >= CHUNK_ROWS:
+        if len(self.rows) >= (self.chunk or CHUNK_ROWS):
             self.flush()
 
     def write_table(self, table: pa.Table) -> None:
@@ -90,6 +99,71 @@ class TableSpill:
         self._writer.close()
         self._writer = None
         return self.path
+
+
+class RangeSpill:
+    """An append-only table's rows, one file per ``WRITE_ROWS`` notification ids. Rows come in
+    any order (a rebuild reads the log order by order); each range comes back sorted, ranges
+    in log order, so a commit holds a few days' rows (one file per day partition)."""
+
+    # Rows a range holds before it writes them: every range of the log may be open at once.
+    RANGE_CHUNK = 256
+
+    def __init__(self, folder: SpillFolder, spec: TableSpec) -> None:
+        self.folder = folder
+        self.spec = spec
+        self.nid = spec.schema.get_field_index("notification_id")
+        self.parts: dict[int, TableSpill] = {}
+
+    def _part(self, nid: int) -> TableSpill:
+        i = nid // WRITE_ROWS
+        part = self.parts.get(i)
+        if part is None:
+            path = self.folder.file(f"{self.spec.name}-{i}.parquet")
+            part = self.parts[i] = TableSpill(path, self.spec, self.RANGE_CHUNK)
+        return part
+
+    def add(self, row: Row) -> None:
+        self._part(row[self.nid]).add(row)
+
+    def extend(self, rows: list[Row]) -> None:
+        for row in rows:
+            self._part(row[self.nid]).add(row)
+
+    def close(self) -> None:
+        for part in self.parts.values():
+            part.close()
+
+    def chunks(self) -> Iterator[pa.Table]:
+        """Each range's rows in notification order, ranges in log order."""
+        self.close()
+        for i in sorted(self.parts):
+            yield pq.read_table(self.parts[i].path).sort_by("notification_id")
+
+
+def sorted_chunks(path: Path | None, spec: TableSpec) -> Iterator[pa.Table]:
+    """A keyed table's spill file in key order, at most about ``WRITE_ROWS`` rows at a time:
+    the key column alone gives the boundaries, then each range of keys is read, sorted and
+    handed on (the keyed tables are kept sorted by key so that a merge rewrites only the files
+    its keys fall in)."""
+    if path is None:
+        return
+    key = spec.keys[0]
+    column = pq.read_table(path, columns=[key]).column(0)
+    every = pa.array(range(WRITE_ROWS, len(column), WRITE_ROWS), pa.int64())
+    at = pc.sort_indices(column).take(every)
+    bounds = column.take(at).to_pylist()
+    del column, at, every
+    data = ds.dataset(path)
+    field = pc.field(key)
+    for lo, hi in zip([None, *bounds], [*bounds, None], strict=True):
+        cut = None
+        if lo is not None:
+            cut = field >= lo
+        if hi is not None:
+            cut = field < hi if cut is None else cut & (field < hi)
+        table = data.to_table(filter=cut).cast(spec.schema)
+        yield table.sort_by([(k, "ascending") for k in spec.keys])
 
 
 class OpSpill:

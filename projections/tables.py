@@ -89,6 +89,12 @@ class Source:
     head: int
 
 
+def unfinished(position: int) -> Source:
+    """The source a rebuild gives a table's commits before its last: it names no store, so an
+    update that finds it (the rebuild stopped between two commits) rebuilds every table."""
+    return Source(0, position, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class TableState:
     """One table as read at one version: the next commit is made against exactly that."""

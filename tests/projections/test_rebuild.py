@@ -16,7 +16,8 @@ from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.projections import rebuild, spill
 from ordertrail.projections.api import Audit
-from ordertrail.projections.tables import DeltaTables
+from ordertrail.projections.schema import EVENTS
+from ordertrail.projections.tables import DeltaTables, unfinished
 from tests.projections.test_tables import contents
 
 
@@ -25,6 +26,8 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(eventlog, "PAGE", 97)
     monkeypatch.setattr(rebuild, "OPS_IN_MEMORY", 50)
     monkeypatch.setattr(spill, "CHUNK_ROWS", 64)
+    # Every table in several commits, each of a range of ids or keys.
+    monkeypatch.setattr(spill, "WRITE_ROWS", 400)
 
 
 def test_the_rebuild_equals_the_log_order_fold(
@@ -91,3 +94,31 @@ def test_a_rebuild_stopped_midway_leaves_the_tables_it_had(tmp_path: Path) -> No
     clean = Audit(config, root=tmp_path / "clean")
     clean.rebuild()
     assert contents(audit) == contents(clean)
+
+
+def test_a_rebuild_stopped_between_two_commits_of_a_table_is_redone(
+    tmp_path: Path, small_pages: None
+) -> None:
+    """Until its last commit a table says it is unfinished: the next update rebuilds."""
+    populate(tmp_path, 1500)
+    config = StoreConfig.resolve(tmp_path)
+    audit = Audit(config, root=tmp_path / "delta")
+    real = DeltaTables.append
+
+    def dies(self: DeltaTables, *args: object, **kw: object) -> object:
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DeltaTables, "append", dies)
+        with pytest.raises(KeyboardInterrupt):
+            audit.rebuild()
+    # The events table holds its first part only, and says so.
+    state = audit.tables.state(EVENTS)
+    assert state.source == unfinished(1500)
+    assert 0 < audit.scan("events").collect().height < 1500
+    assert DeltaTables.append is real
+    assert audit.refresh().rebuilt
+    clean = Audit(config, root=tmp_path / "clean")
+    clean.rebuild()
+    assert contents(audit) == contents(clean)
+    assert audit.scan("events").collect().height == 1500
