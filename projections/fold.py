@@ -293,8 +293,11 @@ class Projection(TableRows):
             self.pending_commissions[base] = report
             return
         rec.commission = report
-        if self._restoring:
-            return
+        if not self._restoring:
+            self._position_commission(nid, event, rec, base)
+
+    def _position_commission(self, nid: int, event: Any, rec: FillRecord, base: str) -> None:
+        report: CommissionReport = event.report
         pos = self._position(rec)
         if pos.needs_fills(base_id=base):
             pos = self._with_fills(pos)

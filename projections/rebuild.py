@@ -31,11 +31,11 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from ordertrail.adapters.store.eventlog import EventLog, Row
 from ordertrail.adapters.store.rebuild import decode_rows
 from ordertrail.domain.identity import order_id_for
-from ordertrail.domain.values import exec_base_id
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.fold import FillRecord, Projection
 from ordertrail.projections.positions import ZERO, FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey
+from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import (
     BRACKETS,
     EVENTS,
@@ -65,15 +65,6 @@ BUCKET_CHUNK = 1024
 ADD, REPLACE, REMOVE, COMMISSION = range(4)
 # The fill rows' effect columns are filled in by the positions pass.
 _PENDING = FillEffect(ZERO, ZERO, ZERO, None, None, ZERO, ZERO)
-_EFFECT_NAMES = (
-    "realized_pnl",
-    "realized_pnl_avg",
-    "position_quantity",
-    "position_avg_cost",
-    "position_fifo_cost",
-    "position_realized_pnl",
-    "position_realized_pnl_avg",
-)
 _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
 Progress = Callable[[int], None]
 
@@ -131,14 +122,8 @@ class OrderPass(Projection):
     def _bust_position(self, nid: int, event: Any, rec: FillRecord) -> None:
         self._op(rec, nid, event, REMOVE, rec.execution.exec_id)
 
-    def _commission(self, nid: int, event: Any) -> None:
+    def _position_commission(self, nid: int, event: Any, rec: FillRecord, base: str) -> None:
         report = event.report
-        base = exec_base_id(report.exec_id)
-        rec = self.fills.get(base)
-        if rec is None:
-            self.pending_commissions[base] = report
-            return
-        rec.commission = report
         self._op(rec, nid, event, COMMISSION, report.exec_id, report, True)
 
     def effect(self, rec: FillRecord, base: str) -> FillEffect:
@@ -226,7 +211,7 @@ def _nid(op: Op) -> int:
 def _with_effects(table: pa.Table, effects: dict[str, FillEffect]) -> pa.Table:
     bases = table.column("exec_base_id").to_pylist()
     found = [effects[b] for b in bases]
-    for name, attr in zip(_EFFECT_NAMES, FillEffect.__slots__, strict=True):
+    for name, attr in zip(EFFECT_NAMES, FillEffect.__slots__, strict=True):
         i = table.schema.get_field_index(name)
         values = _decimals([getattr(e, attr) for e in found])
         table = table.set_column(i, table.schema.field(i), values)

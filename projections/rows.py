@@ -87,18 +87,16 @@ _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
 _FILL_ACCOUNT = FILLS.schema.get_field_index("account")
 _FILL_CON_ID = FILLS.schema.get_field_index("con_id")
 _FILL_ORIGIN = FILLS.schema.get_field_index("origin")
-_EFFECT_COLUMNS = tuple(
-    FILLS.schema.get_field_index(name)
-    for name in (
-        "realized_pnl",
-        "realized_pnl_avg",
-        "position_quantity",
-        "position_avg_cost",
-        "position_fifo_cost",
-        "position_realized_pnl",
-        "position_realized_pnl_avg",
-    )
-)
+EFFECT_NAMES = (
+    "realized_pnl",
+    "realized_pnl_avg",
+    "position_quantity",
+    "position_avg_cost",
+    "position_fifo_cost",
+    "position_realized_pnl",
+    "position_realized_pnl_avg",
+)  # in FillEffect's field order
+_EFFECT_COLUMNS = tuple(FILLS.schema.get_field_index(name) for name in EFFECT_NAMES)
 
 
 class TableRows:

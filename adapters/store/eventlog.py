@@ -212,18 +212,7 @@ class _RecorderSource:
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {schema}.{table} WHERE originator_id = ANY(%s) AND notification_id <= %s"
         ).format(schema=Identifier(datastore.schema), table=Identifier(table))
-        with datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, (ids, upto))
-            return [
-                (
-                    r["notification_id"],
-                    r["originator_id"],
-                    r["originator_version"],
-                    r["topic"],
-                    bytes(r["state"]),
-                )
-                for r in curs.fetchall()
-            ]
+        return _fetch(datastore, statement, (ids, upto))
 
     def order_major_page(self, after: tuple[Any, int] | None, upto: int, limit: int) -> list[Row]:
         from psycopg.sql import SQL, Identifier
@@ -236,24 +225,30 @@ class _RecorderSource:
             "FROM {schema}.{table} WHERE " + where + "notification_id <= %s "
             "ORDER BY originator_id, originator_version LIMIT %s"
         ).format(schema=Identifier(datastore.schema), table=Identifier(table))
-        with datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, (*(after or ()), upto, limit))
-            return [
-                (
-                    r["notification_id"],
-                    r["originator_id"],
-                    r["originator_version"],
-                    r["topic"],
-                    bytes(r["state"]),
-                )
-                for r in curs.fetchall()
-            ]
+        return _fetch(datastore, statement, (*(after or ()), upto, limit))
 
     def close(self) -> None:
         if self.owned:
             datastore = getattr(self.recorder, "datastore", None)
             if datastore is not None:
                 datastore.close()
+
+
+def _fetch(datastore: Any, statement: Any, params: tuple[Any, ...]) -> list[Row]:
+    """Stored rows a PostgreSQL statement selects (notification id, originator id, version,
+    topic, state)."""
+    with datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, params)
+        return [
+            (
+                r["notification_id"],
+                r["originator_id"],
+                r["originator_version"],
+                r["topic"],
+                bytes(r["state"]),
+            )
+            for r in curs.fetchall()
+        ]
 
 
 def _no_table(error: Exception) -> bool:
