@@ -26,7 +26,6 @@ from typing import Any
 from uuid import UUID
 
 import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from ordertrail.adapters.store.eventlog import EventLog, Row
 from ordertrail.adapters.store.rebuild import decode_rows
@@ -54,6 +53,7 @@ from ordertrail.projections.spill import (
     RangeSpill,
     SpillFolder,
     TableSpill,
+    read_spill,
     sorted_chunks,
 )
 
@@ -80,10 +80,9 @@ class OrderPass(Projection):
         super().__init__()
         self.spill = spill
         self.events_out = RangeSpill(spill, EVENTS)
-        self.orders_out = TableSpill(spill.file("orders.parquet"), ORDERS)
+        self.orders_out = TableSpill(spill.file("orders.arrow"), ORDERS)
         self.fills_out = [
-            TableSpill(spill.file(f"fills-{b}.parquet"), FILLS, BUCKET_CHUNK)
-            for b in range(BUCKETS)
+            TableSpill(spill.file(f"fills-{b}.arrow"), FILLS, BUCKET_CHUNK) for b in range(BUCKETS)
         ]
         self.ops = [OpSpill(spill.file(f"ops-{b}.msgpack")) for b in range(BUCKETS)]
         self.held = 0
@@ -174,7 +173,7 @@ class PositionPass:
             self._position(by_key.pop(key), effects)
         path = fills.close()
         if path is not None:
-            self.fills_out.write_table(_with_effects(pq.read_table(path), effects))
+            self.fills_out.write_table(_with_effects(read_spill(path), effects))
 
     def _position(self, ops: list[Op], effects: dict[str, FillEffect]) -> None:
         first = ops[0]
@@ -280,7 +279,7 @@ def orders_pass(
 
 def positions_pass(fold: OrderPass, spill: SpillFolder) -> PositionPass:
     positions = PositionPass(
-        RangeSpill(spill, POSITION_HISTORY), TableSpill(spill.file("fills.parquet"), FILLS)
+        RangeSpill(spill, POSITION_HISTORY), TableSpill(spill.file("fills.arrow"), FILLS)
     )
     for ops, fills in zip(fold.ops, fold.fills_out, strict=True):
         positions.bucket(ops, fills)

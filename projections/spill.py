@@ -1,8 +1,10 @@
 """Where a rebuild keeps what it has made but cannot commit yet: local files in a temporary
 folder, removed when the rebuild ends (whether it succeeds or not).
 
-* ``TableSpill``: one table's rows, converted to Arrow a chunk at a time and appended to a
-  Parquet file, so the Python tuples of a million rows never exist at once;
+* ``TableSpill``: one table's rows, converted to Arrow a chunk at a time and appended to an
+  Arrow IPC file, so the Python tuples of a million rows never exist at once (IPC, not
+  Parquet: a Parquet writer keeps every row group's statistics in memory until it closes,
+  and a spill file is written in many small chunks);
 * ``RangeSpill``: an append-only table's rows in one such file per range of notification ids,
   so each range can be sorted and committed on its own, in log order;
 * ``sorted_chunks``: a keyed table's spill file in key order, a range of keys at a time;
@@ -24,7 +26,6 @@ import msgspec
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.dataset as ds  # type: ignore[import-untyped]
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from ordertrail.projections.records import Row
 from ordertrail.projections.schema import TableSpec, arrow_table
@@ -60,7 +61,7 @@ class SpillFolder:
 
 
 class TableSpill:
-    """One table's rows in a Parquet file with the table's schema."""
+    """One table's rows in an Arrow IPC file with the table's schema."""
 
     def __init__(self, path: Path, spec: TableSpec, chunk: int | None = None) -> None:
         self.path = path
@@ -82,7 +83,7 @@ class TableSpill:
 
     def write_table(self, table: pa.Table) -> None:
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, self.spec.schema)
+            self._writer = pa.ipc.new_file(str(self.path), self.spec.schema)
         self._writer.write_table(table)
         self.count += table.num_rows
 
@@ -119,7 +120,7 @@ class RangeSpill:
         i = nid // WRITE_ROWS
         part = self.parts.get(i)
         if part is None:
-            path = self.folder.file(f"{self.spec.name}-{i}.parquet")
+            path = self.folder.file(f"{self.spec.name}-{i}.arrow")
             part = self.parts[i] = TableSpill(path, self.spec, self.RANGE_CHUNK)
         return part
 
@@ -138,7 +139,14 @@ class RangeSpill:
         """Each range's rows in notification order, ranges in log order."""
         self.close()
         for i in sorted(self.parts):
-            yield pq.read_table(self.parts[i].path).sort_by("notification_id")
+            yield read_spill(self.parts[i].path).sort_by("notification_id")
+
+
+def read_spill(path: Path, *columns: str) -> pa.Table:
+    """A spill file's rows (only ``columns``, when named)."""
+    with pa.OSFile(str(path)) as f:
+        table = pa.ipc.open_file(f).read_all()
+    return table.select(list(columns)) if columns else table
 
 
 def sorted_chunks(path: Path | None, spec: TableSpec) -> Iterator[pa.Table]:
@@ -149,12 +157,12 @@ def sorted_chunks(path: Path | None, spec: TableSpec) -> Iterator[pa.Table]:
     if path is None:
         return
     key = spec.keys[0]
-    column = pq.read_table(path, columns=[key]).column(0)
+    column = read_spill(path, key).column(0)
     every = pa.array(range(WRITE_ROWS, len(column), WRITE_ROWS), pa.int64())
     at = pc.sort_indices(column).take(every)
     bounds = column.take(at).to_pylist()
     del column, at, every
-    data = ds.dataset(path)
+    data = ds.dataset(path, format="ipc")
     field = pc.field(key)
     for lo, hi in zip([None, *bounds], [*bounds, None], strict=True):
         cut = None
