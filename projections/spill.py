@@ -33,7 +33,7 @@ from ordertrail.projections.schema import TableSpec, arrow_table
 CHUNK_ROWS = 16_384
 # Rows per commit of a rebuilt table: what deltalake holds in memory while it writes them
 # (it gathers a commit's rows before writing files).
-WRITE_ROWS = 50_000
+WRITE_ROWS = 20_000
 
 # What a position needs of one fill event (``rebuild.py`` builds and applies them):
 # (notification id, kind, account, conId, origin, symbol, sec type, currency, multiplier,
