@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -166,7 +167,8 @@ class Projector:
             progress(0, head)
         source = self._source(head)
         tick = None if progress is None else (lambda n: progress(n, max(head, n)))
-        run = Rebuild(self.log, head)
+        root = self.tables.root
+        run = Rebuild(self.log, head, None if "://" in root else Path(root))
         with closing(run.tables(tick)) as tables:
             for spec, chunks in tables:
                 self._replace(states[spec.name], chunks, source)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -294,10 +295,11 @@ class Rebuild:
 
     log: EventLog
     head: int
+    scratch: Path | None = None  # where the spill files go (see ``SpillFolder``)
     events: int = 0
 
     def tables(self, progress: Progress | None) -> Generator[tuple[TableSpec, Iterator[pa.Table]]]:
-        spill = SpillFolder()
+        spill = SpillFolder(self.scratch)
         try:
             fold, self.events = orders_pass(self.log, self.head, spill, progress)
             fold.events_out.close()

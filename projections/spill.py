@@ -31,6 +31,7 @@ from ordertrail.projections.records import Row
 from ordertrail.projections.schema import TableSpec, arrow_table
 
 CHUNK_ROWS = 16_384
+SPILL_PREFIX = "_rebuild-"
 # Rows per commit of a rebuilt table: what deltalake holds in memory while it writes them
 # (it gathers a commit's rows before writing files).
 WRITE_ROWS = 20_000
@@ -48,10 +49,12 @@ _ENCODE = msgspec.msgpack.Encoder().encode
 
 
 class SpillFolder:
-    """A temporary folder for one rebuild's spill files."""
+    """A temporary folder for one rebuild's spill files: under ``near`` (the tables' own local
+    folder, on the disk meant for them: the system's temporary folder may be small, or kept
+    in memory), else the system's."""
 
-    def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="ordertrail-rebuild-"))
+    def __init__(self, near: Path | None = None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=SPILL_PREFIX, dir=near))
 
     def file(self, name: str) -> Path:
         return self.path / name
