@@ -58,11 +58,13 @@ from ordertrail.projections.spill import (
     sorted_chunks,
 )
 
-BUCKETS = 16
+# Operations per bucket the positions pass holds in memory at once (a bucket's operations are
+# read and sorted together): the number of buckets grows with the log.
+OPS_PER_BUCKET = 50_000
 # Position operations held in memory (all buckets together) before they go to their files.
 OPS_IN_MEMORY = 100_000
 # Fill rows a bucket holds before it writes them.
-BUCKET_CHUNK = 1024
+BUCKET_CHUNK = 256
 ADD, REPLACE, REMOVE, COMMISSION = range(4)
 # The fill rows' effect columns are filled in by the positions pass.
 _PENDING = FillEffect(ZERO, ZERO, ZERO, None, None, ZERO, ZERO)
@@ -70,25 +72,27 @@ _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
 Progress = Callable[[int], None]
 
 
-def _bucket(key: PositionKey) -> int:
-    return hash(key) % BUCKETS
-
-
 class OrderPass(Projection):
     """The update's fold, one order at a time; positions are left to the positions pass."""
 
-    def __init__(self, spill: SpillFolder) -> None:
+    def __init__(self, spill: SpillFolder, head: int) -> None:
         super().__init__()
+        # About one operation per event: enough buckets that each holds OPS_PER_BUCKET.
+        self.buckets = max(16, head // OPS_PER_BUCKET)
         self.spill = spill
         self.events_out = RangeSpill(spill, EVENTS)
         self.orders_out = TableSpill(spill.file("orders.arrow"), ORDERS)
         self.fills_out = [
-            TableSpill(spill.file(f"fills-{b}.arrow"), FILLS, BUCKET_CHUNK) for b in range(BUCKETS)
+            TableSpill(spill.file(f"fills-{b}.arrow"), FILLS, BUCKET_CHUNK)
+            for b in range(self.buckets)
         ]
-        self.ops = [OpSpill(spill.file(f"ops-{b}.msgpack")) for b in range(BUCKETS)]
+        self.ops = [OpSpill(spill.file(f"ops-{b}.msgpack")) for b in range(self.buckets)]
         self.held = 0
         self.members: dict[str, Member] = {}
         self.created: dict[str, int] = {}  # a group member's creation notification id
+
+    def _bucket(self, key: PositionKey) -> int:
+        return hash(key) % self.buckets
 
     # ---- what the positions get instead of being folded here --------------------------------
 
@@ -103,7 +107,7 @@ class OrderPass(Projection):
             commission.currency if has_commission else "",
             type(event).__name__, exec_id, event.ts_event, event.timestamp,
         )  # fmt: skip
-        spill = self.ops[_bucket((account, con_id, origin))]
+        spill = self.ops[self._bucket((account, con_id, origin))]
         spill.ops.append(op)
         self.held += 1
         if self.held >= OPS_IN_MEMORY:
@@ -143,7 +147,7 @@ class OrderPass(Projection):
         key = state.order_key
         self.orders_out.add(self.order_row(oid))
         for base, rec in self.fills.items():
-            self.fills_out[_bucket(rec.position_key)].add(self.fill_row(base))
+            self.fills_out[self._bucket(rec.position_key)].add(self.fill_row(base))
         if state.parent_key or self.extras[oid].oca_key:
             member = self.member(key)
             assert member is not None
@@ -259,7 +263,7 @@ def orders_pass(
     log: EventLog, head: int, spill: SpillFolder, progress: Progress | None
 ) -> tuple[OrderPass, int]:
     """Every order folded, one at a time; (the pass, events read)."""
-    fold = OrderPass(spill)
+    fold = OrderPass(spill, head)
     current: UUID | None = None
     count = 0
     for nid, event, payload in decode_rows(log.rows_by_order(head), True):

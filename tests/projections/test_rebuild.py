@@ -24,6 +24,7 @@ from tests.projections.test_tables import contents
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(eventlog, "PAGE", 97)
     monkeypatch.setattr(rebuild, "OPS_IN_MEMORY", 50)
+    monkeypatch.setattr(rebuild, "OPS_PER_BUCKET", 40)
     monkeypatch.setattr(spill, "CHUNK_ROWS", 64)
     # Every table in several commits, each of a range of ids or keys.
     monkeypatch.setattr(spill, "WRITE_ROWS", 400)
