@@ -146,10 +146,16 @@ class RangeSpill:
 
 
 def read_spill(path: Path, *columns: str) -> pa.Table:
-    """A spill file's rows (only ``columns``, when named)."""
-    with pa.OSFile(str(path)) as f:
-        table = pa.ipc.open_file(f).read_all()
-    return table.select(list(columns)) if columns else table
+    """A spill file's rows, or only ``columns``: then the file is mapped, not read, so only
+    those columns' pages of a large file are ever touched."""
+    if not columns:
+        with pa.OSFile(str(path)) as f:
+            return pa.ipc.open_file(f).read_all()
+    with pa.memory_map(str(path)) as f:
+        table = pa.ipc.open_file(f).read_all().select(list(columns))
+        # A copy: the mapped file is closed when this returns.
+        return pa.Table.from_arrays([pa.concat_arrays(c.chunks) for c in table.columns],
+                                    names=table.column_names)  # fmt: skip
 
 
 def sorted_chunks(path: Path | None, spec: TableSpec) -> Iterator[pa.Table]:
