@@ -287,13 +287,13 @@ def build(root: Path, fills: int, *, template_dir: Path | None = None) -> Built:
 
 
 def _positions(tables: Any, tmpl: Template) -> pl.DataFrame:
-    """One row per (account, conId): the last history row's figures, with the template's
+    """One row per (account, conId, origin): the last history row's figures, with the template's
     running state (the queries never read it)."""
     from ordertrail.projections.schema import POSITIONS
 
     last = (
         pl.scan_delta(tables.uri("position_history"))
-        .group_by("account", "con_id")
+        .group_by("account", "con_id", "origin")
         .agg(pl.all().sort_by("notification_id").last())
         .collect()
     )
@@ -303,7 +303,7 @@ def _positions(tables: Any, tmpl: Template) -> pl.DataFrame:
             pl.col("ts_recorded").alias("updated_recorded"), pl.lit(state).alias("running_state")
         )
         .select(POSITIONS.schema.names)
-        .sort("account", "con_id")
+        .sort("account", "con_id", "origin")
     )
 
 

@@ -4,8 +4,9 @@ reads one snapshot and the history since it, not the whole history (ADR 0066).
 ``position_history`` only grows (append-only, rows in notification order), and on the recorded
 clock the past never changes: a row recorded by T stays the last one of its position recorded
 by T unless a later notification is recorded by T as well (a replayed tape's old times). So a
-snapshot at a cutoff C (a UTC midnight) holds, per (account, conId, origin), the history row with the
-highest notification id among those recorded before C, taken from the table when its head was H.
+snapshot at a cutoff C (a UTC midnight) holds, per (account, conId, origin), the history row
+with the highest notification id among those recorded before C, taken from the table when its
+head was H.
 Positions as of T, for the latest snapshot whose cutoff C ≤ T, are the last row per position of:
 
 * the snapshot at C;
