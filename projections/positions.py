@@ -27,6 +27,12 @@ ZERO = Decimal(0)
 SortKey = tuple[datetime, str]
 
 
+class MissingStoredFill(LookupError):
+    """A fill a late fact changes is not among the position's stored fills: its row was left
+    out of the tables (an identifier past 64 bits) or a table lost it. The tables are then
+    recomputed from the log, which has every fill."""
+
+
 @dataclass(slots=True)
 class Lot:
     """An open FIFO lot: signed quantity (long > 0) at its opening price."""
@@ -275,7 +281,9 @@ class Position:
         return self._refold(at)
 
     def _take(self, base_id: str) -> int:
-        key = self.sort_keys.pop(base_id)
+        key = self.sort_keys.pop(base_id, None)
+        if key is None:
+            raise MissingStoredFill(base_id)
         at = bisect.bisect_left(self.fills, key, key=_key)
         del self.fills[at]
         self.effects.pop(base_id, None)

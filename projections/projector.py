@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,10 @@ from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import Source as LogSource
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused, stored_events_with_payload
 from ordertrail.projections.fold import Changes, Projection
+from ordertrail.projections.positions import MissingStoredFill
 from ordertrail.projections.rebuild import Rebuild
 from ordertrail.projections.restore import LogEvent, Restorer
-from ordertrail.projections.schema import TABLES
+from ordertrail.projections.schema import TABLES, refusing_rows
 from ordertrail.projections.tables import DeltaTables, Source, TableState, unfinished
 
 Progress = Callable[[int, int], None]
@@ -54,6 +55,8 @@ class UpdateResult:
     head: int
     events: int
     rebuilt: bool
+    # Rows left out of their table, each named once (an identifier past 64 bits).
+    refused: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,7 @@ class UpdateResult:
             "head": self.head,
             "events": self.events,
             "rebuilt": self.rebuilt,
+            "refused": list(self.refused),
         }
 
 
@@ -86,8 +90,8 @@ class Projector:
     def _attempts(run: Callable[[], UpdateResult]) -> UpdateResult:
         for attempt in range(RETRIES):
             try:
-                with cyclic_gc_paused():
-                    return run()
+                with cyclic_gc_paused(), refusing_rows() as refused:
+                    return replace(run(), refused=tuple(refused))
             except CommitFailedError:
                 # Another process committed to a table first: start again from what it wrote
                 # (nothing is ever committed twice).
@@ -107,7 +111,10 @@ class Projector:
             return UpdateResult(head, head, 0, rebuilt=False)
         low = positions.pop() if len(positions) == 1 else None
         if low is not None and head - low <= RESTORE_LIMIT:
-            return self._incremental(states, low, progress)
+            try:
+                return self._incremental(states, low, progress)
+            except MissingStoredFill:
+                return self._rebuild(self.tables.states(), progress)
         return self._fold(states, False, progress)
 
     def _same_log(self, states: dict[str, TableState], head: int) -> bool:

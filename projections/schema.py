@@ -6,7 +6,9 @@ Trino and DuckDB alike. Times are UTC microseconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -34,6 +36,43 @@ def _decimals(values: Sequence[Decimal | None]) -> pa.Array:
         return pa.array([None if v is None else v.quantize(q, mode) for v in values], DEC)
 
 
+# Where rows left out of a table are named while an update runs (``refusing_rows``).
+_REFUSED: ContextVar[dict[str, None] | None] = ContextVar("ordertrail_refused", default=None)
+
+
+@contextmanager
+def refusing_rows() -> Iterator[dict[str, None]]:
+    """While this runs, a row holding an integer its int64 column cannot (IB documents no width
+    for a permId or conId, and the event log keeps any size) is left out of its table and
+    named in the yielded dict (insertion-ordered, each once); every other row is written.
+    Outside it, such a row stops the conversion with the same line."""
+    refused: dict[str, None] = {}
+    token = _REFUSED.set(refused)
+    try:
+        yield refused
+    finally:
+        _REFUSED.reset(token)
+
+
+def _fits(value: Any) -> bool:
+    return not isinstance(value, int) or -(2**63) <= value < 2**63
+
+
+def _misfits(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> dict[int, str]:
+    """Each row an int64 column cannot hold, with the line that names it."""
+    ints = [i for i, f in enumerate(schema) if pa.types.is_integer(f.type)]
+    out: dict[int, str] = {}
+    for n, row in enumerate(rows):
+        bad = next((i for i in ints if not _fits(row[i])), None)
+        if bad is not None:
+            out[n] = (
+                f"projection refused: {schema.field(bad).name} {row[bad]} of {schema.names[0]} "
+                f"{row[0]} does not fit the Delta tables' 64-bit column (the row is left out; "
+                "the event log keeps it whole)"
+            )
+    return out
+
+
 def arrow_table(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
     """Rows (tuples in the schema's column order) as an Arrow table, converted column by
     column: several times faster than ``pa.Table.from_pylist`` over dicts."""
@@ -42,24 +81,23 @@ def arrow_table(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
     columns = list(zip(*rows, strict=True))
     if len(columns) != len(schema):
         raise ValueError(f"rows have {len(columns)} columns, the schema {len(schema)}")
-    arrays = [
-        _decimals(col) if f.type == DEC else _array(col, f, schema, rows)
-        for col, f in zip(columns, schema, strict=True)
-    ]
+    try:
+        arrays = [
+            _decimals(col) if f.type == DEC else pa.array(col, f.type)
+            for col, f in zip(columns, schema, strict=True)
+        ]
+    except OverflowError:
+        return _without_misfits(schema, rows)
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _array(col: Sequence[Any], f: pa.Field, schema: pa.Schema, rows: Sequence[Any]) -> pa.Array:
-    try:
-        return pa.array(col, f.type)
-    except OverflowError:
-        # IB's identifiers have no documented width and the event log keeps any size; these
-        # int64 columns cannot, so the projection stops with one line naming the row.
-        at = next(i for i, v in enumerate(col) if isinstance(v, int) and not -(2**63) <= v < 2**63)
-        raise ValueError(
-            f"projection refused: {f.name} {col[at]} of {schema.names[0]} {rows[at][0]} does "
-            "not fit the Delta tables' 64-bit column (the event log keeps it whole)"
-        ) from None
+def _without_misfits(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
+    misfits = _misfits(schema, rows)
+    refused = _REFUSED.get()
+    if refused is None or not misfits:
+        raise ValueError(next(iter(misfits.values()), "an integer does not fit int64")) from None
+    refused.update(dict.fromkeys(misfits.values()))
+    return arrow_table(schema, [r for n, r in enumerate(rows) if n not in misfits])
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,8 +162,26 @@ def _reading(data: str | None, store: str | None) -> Iterator[Audit]:
         if health.behind(audit.projector):
             health.ensure_writable(audit.tables)
         with _progress("updating projections") as progress:
-            audit.refresh(progress)
+            result = audit.refresh(progress)
+        _name_refused(result.refused)
         yield audit
+    if result.refused:
+        raise typer.Exit(1)
+
+
+def _show(frame: Any, fmt: OutputFormat, columns: tuple[str, ...], title: str | None) -> None:
+    """Print what was read, inside ``_reading`` (its exit code comes after the output)."""
+    if fmt is OutputFormat.parquet:
+        emit_frame(frame)
+    else:
+        emit(_rows(frame, fmt, columns), fmt, title=title)
+
+
+def _name_refused(refused: tuple[str, ...]) -> None:
+    """Rows an update left out of their tables: one line each, on stderr (the command then
+    exits 1: the tables do not hold all the store says)."""
+    for line in refused:
+        err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
 
 
 def _view(method: str, columns: tuple[str, ...], title: str) -> Any:
@@ -189,11 +207,7 @@ def _view(method: str, columns: tuple[str, ...], title: str) -> Any:
             t, ck = _as_of(as_of), _clock(clock)
             chosen = filters(since, until, symbol, account, status, origin, tz)
             with _reading(data, store) as audit:
-                frame = read(audit, method, chosen, as_of=t, clock=ck)
-            if fmt is OutputFormat.parquet:
-                emit_frame(frame)
-                return
-            emit(_rows(frame, fmt, columns), fmt, title=title)
+                _show(read(audit, method, chosen, as_of=t, clock=ck), fmt, columns, title)
 
     return view
 
@@ -219,13 +233,9 @@ def timeline(
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """Every event of an order, in order, with IB's time and the recorded time."""
-    with clear_errors():
-        with _reading(data, store) as audit:
-            frame = audit.timeline(order)
-        if fmt is OutputFormat.parquet:
-            emit_frame(frame)
-            return
-        emit(_rows(frame, fmt, tuple(frame.columns)), fmt, title=f"timeline of {order}")
+    with clear_errors(), _reading(data, store) as audit:
+        frame = audit.timeline(order)
+        _show(frame, fmt, tuple(frame.columns), f"timeline of {order}")
 
 
 def sql(
@@ -245,12 +255,9 @@ def sql(
         try:
             with _reading(data, store) as audit:
                 frame = audit.sql(query)
+                _show(frame, fmt, tuple(frame.columns), None)
         except PolarsError as e:
             fail(f"SQL: {e}")
-        if fmt is OutputFormat.parquet:
-            emit_frame(frame)
-            return
-        emit(_rows(frame, fmt, tuple(frame.columns)), fmt)
 
 
 def rebuild(
@@ -289,6 +296,9 @@ def rebuild(
             f"in {seconds:.2f} s into {audit.tables.root}",
             highlight=False,
         )
+        _name_refused(result.refused)
+        if result.refused:
+            raise typer.Exit(1)
 
 
 def compact(data: DataOpt = None, store: StoreOpt = None) -> None:

@@ -18,12 +18,12 @@ from ordertrail.adapters.simulator import Scenario
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.testing.harness import IbErrorLog, run_with_simulator
 from ordertrail.adapters.trail import OrderTrail
-from tests.flex.conftest import WEEK1
+from tests.flex.conftest import WEEK1, WEEK2
 from tests.tape.sessions import Live, record_live
 
 runner = CliRunner()
 HUGE = 2**70 + 12345  # past orjson's 64 bits and pyarrow's int64 alike
-PROJECTION_REFUSED = re.compile(r"projection refused: \w+ \d+ of .* does not fit")
+PROJECTION_REFUSED = re.compile(r"projection refused: \w+ \d+ of .* does not fit .* left out")
 
 
 def states(data: Path) -> dict[object, object]:
@@ -62,6 +62,32 @@ def test_a_flex_statement_with_a_huge_order_id_and_conid_imports_and_round_trips
     assert rebuilt.exit_code == 1
     assert PROJECTION_REFUSED.search(rebuilt.stderr), rebuilt.stderr
     assert "Traceback" not in rebuilt.output
+    # Only the rows that hold the huge values are left out: every other order of the week is
+    # in the tables, and the huge order's events are in the events table, whole.
+    fitting = [
+        s
+        for s in found.values()
+        if HUGE not in (s.perm_id, s.contract.con_id - 1)  # type: ignore[attr-defined]
+    ]
+    assert 0 < len(fitting) < len(found)
+    sql = ["sql", "SELECT count(*) AS n FROM orders", "--data", data, "--format", "csv"]
+    orders = runner.invoke(app, sql)
+    assert orders.exit_code == 0, orders.output
+    assert orders.stdout.split() == ["n", str(len(fitting))]
+    events = runner.invoke(
+        app, ["sql", "SELECT payload FROM events", "--data", data, "--format", "csv"]
+    )
+    assert str(HUGE) in events.stdout
+    # The next statement busts a fill whose row was left out: the update, which restores only
+    # what the new events touch, cannot find it, so the tables are recomputed from the log.
+    later = tmp_path / "later.xml"
+    later.write_text(WEEK2.read_text().replace(f'conid="{conid[1]}"', f'conid="{HUGE + 1}"'))
+    assert runner.invoke(app, ["import-flex", str(later), "--data", data]).exit_code == 0
+    shown = runner.invoke(app, ["positions", "--data", data, "--format", "csv"])
+    assert shown.exit_code == 1
+    assert PROJECTION_REFUSED.search(shown.stderr), shown.stderr
+    assert "Traceback" not in shown.output
+    assert "MSFT" in shown.stdout
 
 
 HUGE_STOCK = Stock("AAPL", "SMART", "USD", conId=HUGE + 1)
