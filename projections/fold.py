@@ -37,6 +37,7 @@ from ordertrail.projections.records import (
     PositionKey,
     PositionLoader,
     Row,
+    book_of,
     origin_of,
 )
 from ordertrail.projections.rows import TableRows
@@ -199,7 +200,13 @@ class Projection(TableRows):
         if pos is None:
             c = rec.contract
             pos = Position(
-                rec.account, c.con_id, rec.origin, c.symbol, c.sec_type, c.currency, c.multiplier
+                rec.account,
+                c.con_id,
+                book_of(rec.origin),
+                c.symbol,
+                c.sec_type,
+                c.currency,
+                c.multiplier,
             )
             self.positions[key] = pos
         return pos

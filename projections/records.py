@@ -60,6 +60,18 @@ def origin_of(recorded: str) -> str:
     return ORIGINS.get(recorded, recorded)
 
 
+# A position's origin is its book. The dry run's simulated fills are a book of their own; every
+# real fill of an account (placed by ordertrail, by another API client, by hand in TWS, or
+# known from a Flex statement) moves the one position the broker holds, so those never split.
+DRY_RUN_BOOK = "dry-run"
+BROKER_BOOK = "live"
+
+
+def book_of(origin: str) -> str:
+    """The position book a fill of this origin (the orders' and fills' column) belongs to."""
+    return DRY_RUN_BOOK if origin == DRY_RUN_BOOK else BROKER_BOOK
+
+
 @dataclass(slots=True)
 class FillRecord:
     """A current execution and what the journal says about it."""
@@ -85,7 +97,7 @@ class FillRecord:
 
     @property
     def position_key(self) -> tuple[str, int, str]:
-        return (self.account, self.contract.con_id, self.origin)
+        return (self.account, self.contract.con_id, book_of(self.origin))
 
 
 @dataclass(slots=True)

@@ -33,7 +33,7 @@ from ordertrail.domain.identity import order_id_for
 from ordertrail.domain.values import Side, exec_base_id
 from ordertrail.projections.fold import PositionKey, Projection
 from ordertrail.projections.positions import Position, PositionFill
-from ordertrail.projections.records import origin_of
+from ordertrail.projections.records import book_of, origin_of
 from ordertrail.projections.schema import BRACKETS, FILLS, POSITIONS
 from ordertrail.projections.tables import TableState
 
@@ -134,7 +134,7 @@ class Restorer:
                 )
                 if state is not None:
                     account = event.execution.account or state.spec.account
-                    keys.add((account, state.contract.con_id, origin_of(state.origin)))
+                    keys.add((account, state.contract.con_id, book_of(origin_of(state.origin))))
             elif t is ExecutionCancelled:
                 base = exec_base_id(event.exec_id)
             elif t is CommissionReported:
@@ -183,7 +183,7 @@ class Restorer:
             return None
         pos = heads[key][0]
         rows = _of_keys(fills, {key}).select(_POSITION_FILL_COLUMNS).collect()
-        _refold(pos, [r for r in rows.iter_rows() if (r[0], r[1], r[2]) == key])
+        _refold(pos, [r for r in rows.iter_rows() if (r[0], r[1], book_of(r[2])) == key])
         return pos
 
 

@@ -26,6 +26,7 @@ from ordertrail.projections.records import (
     OrderExtra,
     PositionKey,
     Row,
+    book_of,
     origin_of,
 )
 from ordertrail.projections.schema import (
@@ -248,7 +249,7 @@ class TableRows:
     def _stored_fill_row(self, base: str) -> Row:
         """A stored journal row with its effect columns recomputed (its position changed)."""
         row = list(self.stored_fills[base])
-        key = (row[_FILL_ACCOUNT], row[_FILL_CON_ID], row[_FILL_ORIGIN])
+        key = (row[_FILL_ACCOUNT], row[_FILL_CON_ID], book_of(row[_FILL_ORIGIN]))
         eff = self.positions[key].effects[base]
         values = (
             eff.realized_pnl,

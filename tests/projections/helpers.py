@@ -18,6 +18,8 @@ from ordertrail.domain.facts import (
     ErrorReport,
     ExecutionBust,
     ExecutionReport,
+    OrderObserved,
+    Origin,
     StatusReport,
 )
 from ordertrail.domain.values import (
@@ -99,6 +101,18 @@ class Desk:
         )
         if submit:
             self.trail.submit(oid, client_id=1, order_id=order_id)
+        return oid
+
+    def entered_by_hand(self, name: str, action: OrderAction, quantity: int, limit: str) -> UUID:
+        """An order someone typed into TWS: IB shows it with clientId 0 and a permId only."""
+        perm = next(self._perm)
+        spec = OrderSpec(
+            action, D(quantity), OrderType.LIMIT, limit_price=D(limit), account=self.account
+        )
+        oid = self.trail.observe(
+            OrderObserved(contract=AAPL, spec=spec, origin=Origin.MANUAL, perm_id=perm)
+        )
+        self.keys[name] = FactKey(perm_id=perm)
         return oid
 
     def status(self, coid: str, raw: str, filled: int | str = 0, remaining: int | str = 0) -> None:

@@ -295,6 +295,24 @@ def test_a_dry_run_and_a_live_fill_of_one_contract_are_two_positions(tmp_path: P
     assert audit.view("positions", origin="dry-run")["origin"].to_list() == ["dry-run"]
 
 
+def test_real_fills_of_every_origin_move_one_position(tmp_path: Path) -> None:
+    """The broker holds one position per account and contract, whoever placed the orders:
+    ordertrail's own fill and a fill of an order typed into TWS close against each other."""
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-live", quantity=100, limit="10")
+    desk.entered_by_hand("by-hand", OrderAction.SELL, 40, "12")
+    desk.fill("OT-live", "l1.01", 100, "10", at=at(1))
+    desk.fill("by-hand", "m1.01", 40, "12", at=at(2), side=Side.SOLD)
+    audit = desk.audit()
+    assert set(audit.view("fills", origin="all")["origin"]) == {"live", "manual"}
+    (position,) = audit.positions(origin="all").iter_rows(named=True)
+    assert (position["origin"], dec(position["quantity"])) == ("live", 60)
+    assert dec(position["realized_pnl"]) == 80
+    assert audit.rebuild().events > 0
+    (again,) = audit.positions(origin="all").iter_rows(named=True)
+    assert again == position
+
+
 def test_tables_keyed_without_origin_are_rebuilt_with_it(tmp_path: Path) -> None:
     """Positions tables an earlier version wrote (keyed by account and conId) lack the origin
     column: the next update rebuilds them rather than merging into the old key."""
