@@ -19,12 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ordertrail.adapters.bench_queries import median_ms
 from ordertrail.domain.facts import CommissionReported, ExecutionReport, StatusReport
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
@@ -190,15 +190,6 @@ def incremental_figure(events: int, repeats: int) -> dict[str, Any]:
     }
 
 
-def _median_ms(repeats: int, call: Callable[[], object]) -> float:
-    times = []
-    for _ in range(max(repeats, 3)):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    return round(statistics.median(times), 2)
-
-
 def _peak_memory(directory: Path, root: Path) -> dict[str, Any]:
     from ordertrail.adapters.bench import peak_memory
 
@@ -275,14 +266,14 @@ def run(
 
         def queries() -> dict[str, float]:
             return {
-                "timeline_ms": _median_ms(repeats, lambda: audit.timeline(target)),
-                "positions_as_of_recorded_ms": _median_ms(
+                "timeline_ms": median_ms(repeats, lambda: audit.timeline(target)),
+                "positions_as_of_recorded_ms": median_ms(
                     repeats, lambda: audit.positions(as_of=mid, clock="recorded")
                 ),
-                "positions_as_of_ib_ms": _median_ms(
+                "positions_as_of_ib_ms": median_ms(
                     repeats, lambda: audit.positions(as_of=mid, clock="ib")
                 ),
-                "sql_aggregate_ms": _median_ms(repeats, lambda: audit.sql(aggregate)),
+                "sql_aggregate_ms": median_ms(repeats, lambda: audit.sql(aggregate)),
             }
 
         as_written = queries()

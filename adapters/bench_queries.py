@@ -316,7 +316,8 @@ AGGREGATE = (
 )
 
 
-def _median_ms(repeats: int, call: Callable[[], object]) -> float:
+def median_ms(repeats: int, call: Callable[[], object]) -> float:
+    """The median wall time of ``call`` in milliseconds, over at least three runs."""
     times = []
     for _ in range(max(repeats, 3)):
         start = time.perf_counter()
@@ -334,19 +335,17 @@ def queries(audit: Any, built: Built, repeats: int) -> dict[str, float]:
     fills = audit.tables.uri("fills")
     oid = str(order_uuid(client_order_id=target))
     return {
-        "timeline_ms": _median_ms(repeats, lambda: audit.timeline(target)),
-        "baseline_events_scan_one_order_ms": _median_ms(
+        "timeline_ms": median_ms(repeats, lambda: audit.timeline(target)),
+        "baseline_events_scan_one_order_ms": median_ms(
             repeats,
             lambda: pl.scan_delta(events).filter(pl.col("order_id") == oid).collect(),
         ),
-        "positions_as_of_recorded_ms": _median_ms(
+        "positions_as_of_recorded_ms": median_ms(
             repeats, lambda: audit.positions(as_of=mid, clock="recorded")
         ),
-        "positions_as_of_ib_ms": _median_ms(
-            repeats, lambda: audit.positions(as_of=mid, clock="ib")
-        ),
-        "sql_aggregate_ms": _median_ms(repeats, lambda: audit.sql(AGGREGATE)),
-        "baseline_polars_aggregate_ms": _median_ms(
+        "positions_as_of_ib_ms": median_ms(repeats, lambda: audit.positions(as_of=mid, clock="ib")),
+        "sql_aggregate_ms": median_ms(repeats, lambda: audit.sql(AGGREGATE)),
+        "baseline_polars_aggregate_ms": median_ms(
             repeats,
             lambda: (
                 pl.scan_delta(fills)
