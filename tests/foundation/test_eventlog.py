@@ -120,8 +120,8 @@ def test_log_reads_in_pages_and_counts_the_rows(
     for n in range(1, 4):
         place(trail, n)
     head = log.head()
-    monkeypatch.setattr("ordertrail.adapters.store.eventlog.PAGE", 2)
-    monkeypatch.setattr("ordertrail.adapters.store.eventlog.STREAMED_PAGE", 2)
+    monkeypatch.setattr("ordertrail.adapters.store.logsources.PAGE", 2)
+    monkeypatch.setattr("ordertrail.adapters.store.logsources.STREAMED_PAGE", 2)
     assert [e.id for e in log.after()] == [e.id for e in log.after(0, head + 10)]
     assert log.rows_read == 2 * len(list(stored_events(trail.recorder)))
 
@@ -164,8 +164,8 @@ def test_the_postgres_log_is_a_read_only_session(tmp_path: Path, fresh_pg_url: s
 def test_a_reader_half_way_through_never_blocks_the_writer(
     trail: OrderTrail, log: EventLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ordertrail.adapters.store.eventlog.PAGE", 3)
-    monkeypatch.setattr("ordertrail.adapters.store.eventlog.STREAMED_PAGE", 3)
+    monkeypatch.setattr("ordertrail.adapters.store.logsources.PAGE", 3)
+    monkeypatch.setattr("ordertrail.adapters.store.logsources.STREAMED_PAGE", 3)
     for n in range(1, 4):
         place(trail, n)
     reading = log.after()

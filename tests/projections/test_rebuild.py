@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ordertrail.adapters.bench_projections import populate
-from ordertrail.adapters.store import eventlog
+from ordertrail.adapters.store import logsources
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.projections import rebuild, spill
@@ -22,7 +22,7 @@ from tests.projections.test_tables import contents
 
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(eventlog, "PAGE", 97)
+    monkeypatch.setattr(logsources, "PAGE", 97)
     monkeypatch.setattr(rebuild, "OPS_IN_MEMORY", 50)
     monkeypatch.setattr(rebuild, "OPS_PER_BUCKET", 40)
     monkeypatch.setattr(spill, "CHUNK_ROWS", 64)
