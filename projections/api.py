@@ -34,7 +34,7 @@ from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.domain.events import ORDER_EVENT_TYPES, OrderCreated
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
-from ordertrail.projections import snapshots
+from ordertrail.projections import asof, snapshots
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.filters import Filters
 from ordertrail.projections.projector import Progress, Projector, UpdateResult
@@ -57,10 +57,7 @@ def parse_time(value: TimeLike) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-_POSITION_KEYS = ["account", "con_id", "origin"]
-_IB_POSITION_COLUMNS = [*_POSITION_KEYS, "symbol", "sec_type", "currency", "multiplier",
-                        "quantity", "avg_cost", "fifo_cost", "realized_pnl", "realized_pnl_avg",
-                        "commission", "fills", "last_fill_ib"]  # fmt: skip
+_POSITION_KEYS = asof.POSITION_KEYS
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _EVENT_CLASSES = {cls.__name__: cls for cls in ORDER_EVENT_TYPES}
 
@@ -232,56 +229,12 @@ class Audit:
         if as_of is None:
             frame = self.scan("positions")
         elif Clock(clock) is Clock.RECORDED:
-            frame = self._positions_recorded(parse_time(as_of))
+            frame = asof.positions_recorded(self.tables, self.scan, parse_time(as_of))
         else:
-            frame = self._positions_ib(parse_time(as_of))
+            frame = asof.positions_ib(self.scan, parse_time(as_of))
         if account is not None:
             frame = frame.filter(pl.col("account") == account)
         return Filters.build(origin=origin).match(frame).sort(_POSITION_KEYS).collect()
-
-    def _positions_recorded(self, t: datetime) -> pl.LazyFrame:
-        rows = snapshots.history_as_of(self.tables, t)
-        if rows is None:
-            rows = self.scan("position_history").filter(pl.col("ts_recorded") <= t)
-        # The last row of each position, as the row holding its highest notification id:
-        # several times faster than sorting the rows or a group-by taking the last of every
-        # column (decimals).
-        last = pl.col("notification_id") == pl.col("notification_id").max().over(_POSITION_KEYS)
-        return (
-            rows.filter(last)
-            .unique(_POSITION_KEYS, keep="last", maintain_order=True)
-            .drop("cause", "exec_id", "ts_event", "day")
-            .rename({"ts_recorded": "updated_recorded"})
-        )
-
-    def _positions_ib(self, t: datetime) -> pl.LazyFrame:
-        fills = self.scan("fills").filter(pl.col("ts_ib") <= t)
-        # Each position's last fill by (IB time, execId), found on three narrow columns; its
-        # row then gives the position right after it.
-        last = fills.group_by(_POSITION_KEYS).agg(
-            pl.col("exec_base_id").sort_by("ts_ib", "exec_base_id").last()
-        )
-        after = fills.join(last, on=[*_POSITION_KEYS, "exec_base_id"], how="semi").select(
-            *_POSITION_KEYS,
-            "symbol",
-            "sec_type",
-            "currency",
-            "multiplier",
-            pl.col("position_quantity").alias("quantity"),
-            pl.col("position_avg_cost").alias("avg_cost"),
-            pl.col("position_fifo_cost").alias("fifo_cost"),
-            pl.col("position_realized_pnl").alias("realized_pnl"),
-            pl.col("position_realized_pnl_avg").alias("realized_pnl_avg"),
-            pl.col("ts_ib").alias("last_fill_ib"),
-        )
-        in_ccy = pl.col("commission_currency").is_null() | (
-            pl.col("commission_currency") == pl.col("currency")
-        )
-        totals = fills.group_by(_POSITION_KEYS).agg(
-            pl.col("commission").filter(in_ccy).sum().alias("commission"),
-            pl.len().cast(pl.Int64).alias("fills"),
-        )
-        return after.join(totals, on=_POSITION_KEYS).select(_IB_POSITION_COLUMNS)
 
     def position_history(
         self,

@@ -308,6 +308,12 @@ def test_real_fills_of_every_origin_move_one_position(tmp_path: Path) -> None:
     (position,) = audit.positions(origin="all").iter_rows(named=True)
     assert (position["origin"], dec(position["quantity"])) == ("live", 60)
     assert dec(position["realized_pnl"]) == 80
+    (on_ib_clock,) = audit.positions(as_of=at(5), clock="ib", origin="all").iter_rows(named=True)
+    assert (on_ib_clock["origin"], dec(on_ib_clock["quantity"]), on_ib_clock["fills"]) == (
+        "live",
+        60,
+        2,
+    )
     assert audit.rebuild().events > 0
     (again,) = audit.positions(origin="all").iter_rows(named=True)
     assert again == position
