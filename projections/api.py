@@ -24,17 +24,14 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-import orjson
 import polars as pl
 
 from ordertrail.adapters.store.config import StoreConfig, opening
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.domain.events import ORDER_EVENT_TYPES, OrderCreated
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
-from ordertrail.projections import asof, snapshots
+from ordertrail.projections import asof, order_rows, snapshots
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.filters import Filters
 from ordertrail.projections.projector import Progress, Projector, UpdateResult
@@ -59,23 +56,6 @@ def parse_time(value: TimeLike) -> datetime:
 
 _POSITION_KEYS = asof.POSITION_KEYS
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_EVENT_CLASSES = {cls.__name__: cls for cls in ORDER_EVENT_TYPES}
-
-
-def _event_from_row(row: dict[str, Any]) -> Any:
-    from ordertrail.adapters.store.codec import event_decoder, make_event
-
-    cls = _EVENT_CLASSES[row["event_type"]]
-    _, d = event_decoder(f"{cls.__module__}:{cls.__qualname__}")(row["payload"].encode())
-    return make_event(cls, d, UUID(row["order_id"]), row["version"])
-
-
-def _event_clock(clock: Clock) -> pl.Expr:
-    if clock is Clock.IB:
-        # IB gives no time for most of what it says about an order (orderStatus, openOrder) and
-        # none for our commands: those sit at the time we recorded them.
-        return pl.coalesce(pl.col("ts_event"), pl.col("ts_recorded"))
-    return pl.col("ts_recorded")
 
 
 class Audit:
@@ -174,7 +154,7 @@ class Audit:
         t, ck = parse_time(as_of), Clock(clock)
         last = (
             self.scan("events")
-            .filter(_event_clock(ck) <= t)
+            .filter(order_rows.event_clock(ck is Clock.IB) <= t)
             .sort("notification_id")
             .group_by("order_id")
             .agg(
@@ -380,7 +360,7 @@ class Audit:
                    "ts_recorded", "status", "filled", "summary", "payload"]  # fmt: skip
         return (
             self._events_of(self._found(order), columns)
-            .with_columns(_provenance().alias("source"))
+            .with_columns(order_rows.provenance().alias("source"))
             .drop("payload")
         )
 
@@ -399,57 +379,7 @@ class Audit:
                    "ts_event", "ts_recorded"]  # fmt: skip
         rows = (
             self._events_of(found, columns)
-            .filter(_event_clock(Clock(clock)) <= t)
+            .filter(order_rows.event_clock(Clock(clock) is Clock.IB) <= t)
             .select("order_id", "version", "event_type", "payload")
         )
-        state: OrderState | None = None
-        for row in rows.iter_rows(named=True):
-            event = _event_from_row(row)
-            if type(event) is OrderCreated:
-                state = event.new_state()
-            elif state is not None:
-                event.fold(state)
-        return state
-
-
-def state_summary(state: OrderState) -> dict[str, Any]:
-    """An OrderState as a flat, printable dict."""
-    return {
-        "order_key": state.order_key,
-        "status": state.status.value,
-        "quantity": state.spec.quantity,
-        "limit_price": state.spec.limit_price,
-        "filled": state.filled,
-        "avg_fill_price": state.avg_fill_price,
-        "commission": state.commission_total,
-        "executions": ",".join(x.exec_id for x in state.executions.values()),
-        "anomalies": ",".join(state.anomalies),
-        "updated_recorded": state.updated_at,
-        "perm_id": state.perm_id,
-        "raw": orjson.dumps(state.last_report, default=str).decode() if state.last_report else None,
-    }
-
-
-def _provenance() -> pl.Expr:
-    """Where an imported fact came from, e.g. ``flex activity.xml:31 Trade/EXECUTION``, read from
-    the provenance its event carries (Flex rows keep their file, line and row kind)."""
-    path = pl.col("payload").str.json_path_match
-    flex = pl.concat_str(
-        [
-            pl.lit("flex "),
-            path("$.provenance.flex_file"),
-            pl.lit(":"),
-            path("$.provenance.flex_line"),
-            pl.lit(" "),
-            path("$.provenance.flex_row"),
-        ],
-        ignore_nulls=True,
-    )
-    inferred = pl.concat_str([pl.lit("inferred: "), path("$.provenance.inferred")])
-    return (
-        pl.when(path("$.provenance.flex_file").is_not_null())
-        .then(flex)
-        .when(path("$.provenance.inferred").is_not_null())
-        .then(inferred)
-        .otherwise(pl.lit(None, dtype=pl.String))
-    )
+        return order_rows.fold(rows.iter_rows(named=True))
