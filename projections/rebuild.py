@@ -7,9 +7,9 @@ one order and one position at a time, not the history (docs/adr/0050-streaming-r
    the order's ``events`` rows, its ``orders`` row and its fills' rows are final: they go to
    spill files and the order's state is dropped. What the positions need of each fill event
    (an ``Op``) goes to the bucket of its position; the members of brackets and OCA groups stay.
-2. **Positions pass.** Bucket by bucket, each position's operations in log order run through
-   the same ``Position`` methods the update runs, giving its history rows, its row and each
-   fill's effect, which is written into the bucket's fill rows.
+2. **Positions pass** (``position_pass.py``). Bucket by bucket, each position's operations in
+   log order run through the same ``Position`` methods the update runs, giving its history
+   rows, its row and each fill's effect, which is written into the bucket's fill rows.
 3. **Commit.** Each table is written once, streamed from its spill file, with the log position
    the orders pass read up to.
 
@@ -21,7 +21,7 @@ order (a commission report or a bust is recorded on the order of its execution).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -33,9 +33,17 @@ from ordertrail.adapters.store.rebuild import decode_rows
 from ordertrail.domain.identity import order_id_for
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.fold import FillRecord, Projection
-from ordertrail.projections.positions import ZERO, FillEffect, Position, PositionFill
+from ordertrail.projections.position_pass import (
+    ADD,
+    COMMISSION,
+    REMOVE,
+    REPLACE,
+    Op,
+    OpSpill,
+    positions_pass,
+)
+from ordertrail.projections.positions import ZERO, FillEffect
 from ordertrail.projections.records import PositionKey
-from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import (
     BRACKETS,
     EVENTS,
@@ -45,18 +53,9 @@ from ordertrail.projections.schema import (
     POSITIONS,
     TABLES,
     TableSpec,
-    _decimals,
     arrow_table,
 )
-from ordertrail.projections.spill import (
-    Op,
-    OpSpill,
-    RangeSpill,
-    SpillFolder,
-    TableSpill,
-    read_spill,
-    sorted_chunks,
-)
+from ordertrail.projections.spill import RangeSpill, SpillFolder, TableSpill, sorted_chunks
 
 # Operations per bucket the positions pass holds in memory at once (a bucket's operations are
 # read and sorted together): the number of buckets grows with the log.
@@ -65,7 +64,6 @@ OPS_PER_BUCKET = 50_000
 OPS_IN_MEMORY = 100_000
 # Fill rows a bucket holds before it writes them.
 BUCKET_CHUNK = 256
-ADD, REPLACE, REMOVE, COMMISSION = range(4)
 # The fill rows' effect columns are filled in by the positions pass.
 _PENDING = FillEffect(ZERO, ZERO, ZERO, None, None, ZERO, ZERO)
 _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
@@ -161,67 +159,6 @@ class OrderPass(Projection):
         ch.groups.clear()
 
 
-@dataclass
-class PositionPass:
-    """Positions folded from their operations, one bucket and one position at a time."""
-
-    history_out: RangeSpill
-    fills_out: TableSpill
-    rows: list[Row] = field(default_factory=list)  # the positions table
-
-    def bucket(self, ops: OpSpill, fills: TableSpill) -> None:
-        by_key: dict[PositionKey, list[Op]] = {}
-        for op in sorted(ops.read(), key=_nid):
-            by_key.setdefault((op[2], op[3], op[4]), []).append(op)
-        effects: dict[str, FillEffect] = {}
-        for key in list(by_key):
-            self._position(by_key.pop(key), effects)
-        path = fills.close()
-        if path is not None:
-            self.fills_out.write_table(_with_effects(read_spill(path), effects))
-
-    def _position(self, ops: list[Op], effects: dict[str, FillEffect]) -> None:
-        first = ops[0]
-        pos = Position(*first[2:9])
-        columns = Projection._position_columns
-        history = self.history_out
-        nid = 0
-        ts: Any = None
-        for op in ops:
-            (nid, kind, *_, base, ts_ib, qty, price, has_c, amount, ccy,
-             cause, exec_id, ts_event, ts) = op  # fmt: skip
-            if kind == COMMISSION:
-                pos.set_commission(base, amount, ccy)
-            elif kind == REMOVE:
-                pos.set_commission(base, None, "")
-                pos.remove(base)
-            else:
-                fill = PositionFill(base, (ts_ib, base), qty, price)
-                if kind == ADD:
-                    pos.add(fill)
-                else:
-                    pos.replace(fill)
-                if has_c:
-                    pos.set_commission(base, amount, ccy)
-            history.add((*columns(pos), nid, cause, exec_id, ts_event, ts, ts.date()))
-        self.rows.append((*columns(pos), ts, nid, pos.running_state()))
-        effects.update(pos.effects)
-
-
-def _nid(op: Op) -> int:
-    return op[0]
-
-
-def _with_effects(table: pa.Table, effects: dict[str, FillEffect]) -> pa.Table:
-    bases = table.column("exec_base_id").to_pylist()
-    found = [effects[b] for b in bases]
-    for name, attr in zip(EFFECT_NAMES, FillEffect.__slots__, strict=True):
-        i = table.schema.get_field_index(name)
-        values = _decimals([getattr(e, attr) for e in found])
-        table = table.set_column(i, table.schema.field(i), values)
-    return table
-
-
 def group_rows(orders: OrderPass, log: EventLog, head: int) -> list[Row]:
     """The brackets' and OCA groups' rows, from the members kept and, for parents that are in
     no group themselves, their own events read again."""
@@ -282,15 +219,6 @@ def orders_pass(
     return fold, count
 
 
-def positions_pass(fold: OrderPass, spill: SpillFolder) -> PositionPass:
-    positions = PositionPass(
-        RangeSpill(spill, POSITION_HISTORY), TableSpill(spill.file("fills.arrow"), FILLS)
-    )
-    for ops, fills in zip(fold.ops, fold.fills_out, strict=True):
-        positions.bucket(ops, fills)
-    return positions
-
-
 @dataclass
 class Rebuild:
     """Every table's rows from the first event up to ``head``. ``tables`` gives each table's
@@ -307,7 +235,7 @@ class Rebuild:
         try:
             fold, self.events = orders_pass(self.log, self.head, spill, progress)
             fold.events_out.close()
-            positions = positions_pass(fold, spill)
+            positions = positions_pass(fold.ops, fold.fills_out, spill)
             chunks = {
                 EVENTS.name: fold.events_out.chunks(),
                 ORDERS.name: sorted_chunks(fold.orders_out.close(), ORDERS),

@@ -8,8 +8,7 @@ folder, removed when the rebuild ends (whether it succeeds or not).
 * ``RangeSpill``: an append-only table's rows in one such file per range of notification ids,
   so each range can be sorted and committed on its own, in log order;
 * ``sorted_chunks``: a keyed table's spill file in key order, a range of keys at a time;
-* ``OpSpill``: the positions' operations of one bucket of positions, msgpack frames typed by
-  msgspec (exact Decimals and UTC datetimes, decoded in C; nothing that runs code on load).
+* the positions' operations have their own spill (``position_pass.OpSpill``).
 """
 
 from __future__ import annotations
@@ -17,12 +16,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.dataset as ds  # type: ignore[import-untyped]
@@ -35,17 +31,6 @@ SPILL_PREFIX = "_rebuild-"
 # Rows per commit of a rebuilt table: what deltalake holds in memory while it writes them
 # (it gathers a commit's rows before writing files).
 WRITE_ROWS = 20_000
-
-# What a position needs of one fill event (``rebuild.py`` builds and applies them):
-# (notification id, kind, account, conId, origin, symbol, sec type, currency, multiplier,
-#  execId base, IB time, signed quantity, price, has commission, commission, commission currency,
-#  cause, execId, ts_event, ts_recorded)
-Op = tuple[
-    int, int, str, int, str, str, str, str, Decimal, str, datetime, Decimal, Decimal, bool,
-    Decimal | None, str, str, str, datetime | None, datetime,
-]  # fmt: skip
-_OPS = msgspec.msgpack.Decoder(list[Op])
-_ENCODE = msgspec.msgpack.Encoder().encode
 
 
 class SpillFolder:
@@ -181,30 +166,3 @@ def sorted_chunks(path: Path | None, spec: TableSpec) -> Iterator[pa.Table]:
             cut = field < hi if cut is None else cut & (field < hi)
         table = data.to_table(filter=cut).cast(spec.schema)
         yield table.sort_by([(k, "ascending") for k in spec.keys])
-
-
-class OpSpill:
-    """One bucket's position operations: kept in memory up to a limit, then appended to a
-    file as one msgpack frame per flush."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.ops: list[Op] = []
-        self.frames: list[int] = []  # byte length of each frame written
-
-    def flush(self) -> None:
-        if not self.ops:
-            return
-        data = _ENCODE(self.ops)
-        with self.path.open("ab") as f:
-            f.write(data)
-        self.frames.append(len(data))
-        self.ops = []
-
-    def read(self) -> Iterator[Op]:
-        """Every operation, in the order added."""
-        if self.frames:
-            with self.path.open("rb") as f:
-                for size in self.frames:
-                    yield from _OPS.decode(f.read(size))
-        yield from self.ops
