@@ -118,7 +118,7 @@ def _status_report(status: S, normal_from: Iterable[S]) -> list[Edge]:
     return edges
 
 
-def _define() -> list[Edge]:
+def define_edges() -> list[Edge]:
     e: list[Edge] = []
     # --- Commands -----------------------------------------------------------------------------
     # The submission is recorded before the order goes to IB, so IB's first status always finds
@@ -220,10 +220,10 @@ def _define() -> list[Edge]:
     return e
 
 
-EDGES: tuple[Edge, ...] = tuple(_define())
+EDGES: tuple[Edge, ...] = tuple(define_edges())
 
 
-def _compile(edges: Iterable[Edge]) -> dict[tuple[S, Trigger, bool], Outcome]:
+def compile_table(edges: Iterable[Edge]) -> dict[tuple[S, Trigger, bool], Outcome]:
     table: dict[tuple[S, Trigger, bool], Outcome] = {}
     for edge in edges:
         outcome = Outcome(edge.dest, edge.anomaly)
@@ -235,7 +235,7 @@ def _compile(edges: Iterable[Edge]) -> dict[tuple[S, Trigger, bool], Outcome]:
     return table
 
 
-TABLE: dict[tuple[S, Trigger, bool], Outcome] = _compile(EDGES)
+TABLE: dict[tuple[S, Trigger, bool], Outcome] = compile_table(EDGES)
 
 
 def outcome(state: S, trigger: Trigger, completes: bool = False) -> Outcome | None:

@@ -15,12 +15,15 @@ from transitions import MachineError
 from ordertrail.domain.machine import (
     ALL_STATES,
     COMMANDS,
-    EDGES,
     TABLE,
+    Edge,
     MachineModel,
+    Outcome,
     Trigger,
     allowed_commands,
     build_machine,
+    compile_table,
+    define_edges,
     expected_facts,
     machine_transitions,
     mermaid,
@@ -84,6 +87,22 @@ def reference() -> Reference:
     return Reference()
 
 
+Table = dict[tuple[OrderStatus, Trigger, bool], Outcome]
+
+
+@pytest.fixture
+def edges() -> tuple[Edge, ...]:
+    """The definition as ``define_edges`` gives it now. ``EDGES`` and ``TABLE`` were built when
+    the module was imported; the checks of what the definition says run on a fresh copy, so
+    that they judge the definition itself (a mutation tester swaps functions after import)."""
+    return tuple(define_edges())
+
+
+@pytest.fixture
+def table(edges: tuple[Edge, ...]) -> Table:
+    return compile_table(edges)
+
+
 def table_answer(state: OrderStatus, trigger: Trigger, completes: bool) -> tuple[Any, ...]:
     out = TABLE.get((state, trigger, completes))
     if out is None:
@@ -140,55 +159,57 @@ def test_table_and_machine_walk_together(steps: list[tuple[Trigger, bool]]) -> N
 
 
 @pytest.mark.parametrize("trigger", FACTS, ids=str)
-def test_every_fact_has_an_edge_from_every_state(trigger: Trigger) -> None:
+def test_every_fact_has_an_edge_from_every_state(trigger: Trigger, table: Table) -> None:
     # Facts from IB are never refused: whatever the order's state and whether or not a fill
     # completes the order, the table says where IB's fact leads.
-    missing = [(s, c) for s in ALL_STATES for c in (False, True) if (s, trigger, c) not in TABLE]
+    missing = [(s, c) for s in ALL_STATES for c in (False, True) if (s, trigger, c) not in table]
     assert missing == []
 
 
 @pytest.mark.parametrize("trigger", sorted(COMMANDS), ids=str)
-def test_commands_have_edges_only_where_documented(trigger: Trigger) -> None:
-    allowed = {s for s in ALL_STATES if (s, trigger, False) in TABLE}
+def test_commands_have_edges_only_where_documented(trigger: Trigger, table: Table) -> None:
+    allowed = {s for s in ALL_STATES if (s, trigger, False) in table}
     assert allowed == ALLOWED_COMMANDS[trigger]
     for state in ALL_STATES:
         # A command's outcome never depends on fills, and it is never an anomaly.
-        assert TABLE.get((state, trigger, False)) == TABLE.get((state, trigger, True))
-        out = TABLE.get((state, trigger, False))
+        assert table.get((state, trigger, False)) == table.get((state, trigger, True))
+        out = table.get((state, trigger, False))
         assert out is None or out.anomaly is None
         assert (trigger in allowed_commands(state)) == (state in allowed)
 
 
-def test_commands_never_cancel_or_fill_by_themselves() -> None:
+def test_commands_never_cancel_or_fill_by_themselves(table: Table) -> None:
     # A cancel or modify request changes nothing until IB answers.
     for state in ALLOWED_COMMANDS[Trigger.REQUEST_CANCEL]:
-        assert TABLE[(state, Trigger.REQUEST_CANCEL, False)].dest is state
+        assert table[(state, Trigger.REQUEST_CANCEL, False)].dest is state
     for state in ALLOWED_COMMANDS[Trigger.REQUEST_MODIFY]:
-        assert TABLE[(state, Trigger.REQUEST_MODIFY, False)].dest is state
-    assert TABLE[(S.NEW, Trigger.SUBMIT, False)].dest is S.PENDING_SUBMIT
-    assert TABLE[(S.NEW, Trigger.DENY, False)].dest is S.RISK_DENIED
+        assert table[(state, Trigger.REQUEST_MODIFY, False)].dest is state
+    assert table[(S.NEW, Trigger.SUBMIT, False)].dest is S.PENDING_SUBMIT
+    assert table[(S.NEW, Trigger.DENY, False)].dest is S.RISK_DENIED
 
 
 @pytest.mark.parametrize("status", sorted(IB_STATUSES))
-def test_a_status_report_always_moves_to_what_ib_said(status: str) -> None:
+def test_a_status_report_always_moves_to_what_ib_said(status: str, table: Table) -> None:
     trigger = Trigger.for_status(S(status))
     for state in ALL_STATES:
-        assert TABLE[(state, trigger, False)].dest is S(status)
+        assert table[(state, trigger, False)].dest is S(status)
         # IB repeats the same orderStatus two or three times: never an anomaly.
         if state is S(status):
-            assert TABLE[(state, trigger, False)].anomaly is None
+            assert table[(state, trigger, False)].anomaly is None
 
 
-def test_fill_that_completes_the_order_fills_it_from_everywhere() -> None:
+def test_fill_that_completes_the_order_fills_it_from_everywhere(table: Table) -> None:
     for state in ALL_STATES:
-        assert TABLE[(state, Trigger.FILL, True)].dest is S.FILLED
-        partial = TABLE[(state, Trigger.FILL, False)]
+        assert table[(state, Trigger.FILL, True)].dest is S.FILLED
+        partial = table[(state, Trigger.FILL, False)]
         assert partial.dest is state
-        assert TABLE[(state, Trigger.FILL, True)].anomaly == partial.anomaly
+        assert table[(state, Trigger.FILL, True)].anomaly == partial.anomaly
 
 
-def test_anomalous_edges_are_exactly_the_surprising_ones() -> None:
-    kinds = {e.anomaly for e in EDGES if e.anomaly}
+def test_anomalous_edges_are_exactly_the_surprising_ones(
+    edges: tuple[Edge, ...], table: Table
+) -> None:
+    kinds = {e.anomaly for e in edges if e.anomaly}
     assert kinds == {
         "status_before_submission",
         "status_after_risk_denial",
@@ -214,12 +235,12 @@ def test_anomalous_edges_are_exactly_the_surprising_ones() -> None:
         (S.PENDING_SUBMIT, Trigger.REJECT),  # 201 with no status at all
     ]
     for state, trigger in normal:
-        assert TABLE[(state, trigger, False)].anomaly is None, (state, trigger)
-    assert TABLE[(S.CANCELLED, Trigger.FILL, False)].anomaly == "fill_after_cancel"
-    assert TABLE[(S.FILLED, Trigger.REPORT_SUBMITTED, False)].anomaly == "status_after_fill"
+        assert table[(state, trigger, False)].anomaly is None, (state, trigger)
+    assert table[(S.CANCELLED, Trigger.FILL, False)].anomaly == "fill_after_cancel"
+    assert table[(S.FILLED, Trigger.REPORT_SUBMITTED, False)].anomaly == "status_after_fill"
 
 
-def test_expected_facts_lists_only_normal_facts() -> None:
+def test_expected_facts_lists_only_normal_facts(table: Table) -> None:
     for state in ALL_STATES:
         names = expected_facts(state)
         assert len(names) == len(set(names))
@@ -227,16 +248,16 @@ def test_expected_facts_lists_only_normal_facts() -> None:
             trigger = Trigger(name.removesuffix("(completes)"))
             completes = name.endswith("(completes)")
             assert not trigger.is_command
-            assert TABLE[(state, trigger, completes)].anomaly is None
+            assert table[(state, trigger, completes)].anomaly is None
 
 
-def test_definition_has_no_duplicate_edges() -> None:
+def test_definition_has_no_duplicate_edges(edges: tuple[Edge, ...], table: Table) -> None:
     seen = set()
-    for e in EDGES:
+    for e in edges:
         for c in (False, True) if e.completes is None else (e.completes,):
             assert (e.source, e.trigger, c) not in seen
             seen.add((e.source, e.trigger, c))
-    assert seen == set(TABLE)
+    assert seen == set(table)
 
 
 ARROW = re.compile(r"^\s*(\w+) --> (\w+): (.+)$")
