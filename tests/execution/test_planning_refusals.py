@@ -13,8 +13,12 @@ from ordertrail.domain.errors import InvalidOrderSpec
 from ordertrail.domain.planning import (
     PositionLeg,
     choose_route,
+    closing_action,
     leg_order,
+    open_legs,
+    opening_action,
     patience_schedule,
+    rolled_legs,
     twap_schedule,
     twap_slices,
 )
@@ -64,6 +68,12 @@ def test_patience_allows_no_escalation_and_a_sell_steps_down_by_at_least_a_tick(
     plan = patience_schedule(SELL, mid=D("1.00"), window=W, escalations=0)
     # 0.1 % of 1.00 is a tenth of a tick: each step is pushed to exactly one tick lower.
     assert [s.limit_price for s in plan.steps] == [D("1.00"), D("0.99"), D("0.98")]
+
+
+def test_patience_rests_a_buy_below_an_odd_mid_and_a_sell_above_it() -> None:
+    buy = patience_schedule(BUY, mid=D("100.005"), window=W, escalations=0)
+    sell = patience_schedule(SELL, mid=D("100.005"), window=W, escalations=0)
+    assert (buy.steps[0].limit_price, sell.steps[0].limit_price) == (D("100.00"), D("100.01"))
 
 
 def test_patience_keeps_a_step_of_exactly_one_tick() -> None:
@@ -144,3 +154,17 @@ def test_a_closing_limit_without_a_mark_names_the_leg(contract: ContractRef, nam
         f"mark: {name}: market orders are disallowed, so a marketable limit needs the leg's "
         "mark price"
     )
+
+
+def test_closing_and_opening_sides_and_open_legs() -> None:
+    long, short, flat = (PositionLeg(AAPL, D(q)) for q in ("1", "-1", "0"))
+    assert [closing_action(leg) for leg in (long, short)] == [SELL, BUY]
+    assert [opening_action(leg) for leg in (long, short)] == [BUY, SELL]
+    assert closing_action(PositionLeg(AAPL, D("0.5"))) is SELL  # a fractional share is long
+    assert open_legs([long, flat, short, PositionLeg(AAPL, D(1))]) == (long, short, long)
+
+
+def test_a_roll_without_marks_leaves_them_unknown_and_names_a_count_mismatch() -> None:
+    legs = [PositionLeg(AAPL, D(1), mark=D(5)), PositionLeg(AAPL, D(-2), mark=D(6))]
+    assert [leg.mark for leg in rolled_legs(legs, "20270115")] == [None, None]
+    assert refusal(rolled_legs, legs, "20270115", [D(1)]) == "marks: 1 marks for 2 legs"

@@ -68,18 +68,24 @@ def test_a_short_bracket_mirrors_the_long_one() -> None:
 
 
 def test_a_bracket_needs_its_oca_group() -> None:
-    assert "needs an OCA group" in str(refused("oca_group", oca_group=""))
+    assert str(refused("oca_group", oca_group="")) == "oca_group: a bracket needs an OCA group"
 
 
 @pytest.mark.parametrize("leg", ["take_profit", "stop_loss"])
 def test_each_child_closes_the_parent_in_full_in_the_brackets_group(leg: str) -> None:
     child: OrderSpec = getattr(bracket(), leg)
     same_side = replace(child, action=BUY)
-    assert "must close the parent" in str(refused(f"{leg}.action", **{leg: same_side}))
+    assert str(refused(f"{leg}.action", **{leg: same_side})) == (
+        f"{leg}.action: a bracket child must close the parent"
+    )
     fewer = child.with_changes(quantity=Decimal(200))
-    assert "parent's quantity" in str(refused(f"{leg}.quantity", **{leg: fewer}))
+    assert str(refused(f"{leg}.quantity", **{leg: fewer})) == (
+        f"{leg}.quantity: must equal the parent's quantity"
+    )
     elsewhere = child.with_changes(oca_group="other")
-    assert "share the bracket's OCA group" in str(refused(f"{leg}.oca_group", **{leg: elsewhere}))
+    assert str(refused(f"{leg}.oca_group", **{leg: elsewhere})) == (
+        f"{leg}.oca_group: children share the bracket's OCA group"
+    )
 
 
 def test_the_take_profit_needs_a_limit_and_the_stop_loss_a_stop() -> None:
@@ -148,4 +154,20 @@ def test_the_entry_is_the_parents_limit_else_its_stop_and_a_market_entry_has_non
 def test_only_the_stop_loss_transmits(leg: str, transmit: bool) -> None:
     base = bracket()
     changed = replace(getattr(base, leg), transmit=transmit)
-    assert "the stop-loss transmits" in str(refused("transmit", **{leg: changed}))
+    assert str(refused("transmit", **{leg: changed})) == (
+        "transmit: parent and take-profit hold (False); the stop-loss transmits (True)"
+    )
+
+
+def test_a_bracket_built_without_an_account_leaves_it_to_ib() -> None:
+    b = BracketOrder.build(
+        action=BUY,
+        quantity=Decimal(1),
+        entry_price=Decimal(10),
+        take_profit_price=Decimal(11),
+        stop_loss_price=Decimal(9),
+        oca_group="g",
+    )
+    assert {(leg.account, leg.tif) for leg in (b.parent, b.take_profit, b.stop_loss)} == {
+        ("", TimeInForce.DAY)
+    }

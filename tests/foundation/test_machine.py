@@ -16,6 +16,7 @@ from ordertrail.domain.machine import (
     ALL_STATES,
     COMMANDS,
     TABLE,
+    WORKING,
     Edge,
     MachineModel,
     Outcome,
@@ -296,3 +297,24 @@ def test_mermaid_diagram_is_drawn_from_the_definition(with_anomalies: bool) -> N
     assert _drawn_edges(text) == _defined_edges(with_anomalies)
     pairs = {(s, d) for s, d, _ in _defined_edges(with_anomalies)}
     assert sum(1 for line in text.splitlines() if ARROW.match(line)) == len(pairs)
+
+
+def test_errors_that_decide_an_orders_fate_lead_where_ib_leaves_it(table: Table) -> None:
+    # A rejection (201 and kin) may come with no orderStatus at all: IB's own later status, if
+    # any, is Inactive. On an order already done it changes nothing, and the auditor is told.
+    for state in [*WORKING, S.DISCOVERED, S.INACTIVE, S.NEW]:
+        assert table[(state, Trigger.REJECT, False)].dest is S.INACTIVE, state
+    assert table[(S.NEW, Trigger.REJECT, False)].anomaly == "rejection_before_submission"
+    for state in (S.FILLED, S.CANCELLED, S.API_CANCELLED, S.RISK_DENIED):
+        out = table[(state, Trigger.REJECT, False)]
+        assert (out.dest, out.anomaly) == (state, "rejection_of_finished_order")
+    # 202 confirms a cancel, even after the Cancelled status or an ApiCancelled; on an order
+    # never sent it still cancels it, as an anomaly; after a fill it changes nothing.
+    for state in [*WORKING, S.DISCOVERED, S.INACTIVE, S.CANCELLED, S.API_CANCELLED]:
+        out = table[(state, Trigger.CONFIRM_CANCEL, False)]
+        assert (out.dest, out.anomaly) == (S.CANCELLED, None), state
+    for state in (S.NEW, S.RISK_DENIED):
+        out = table[(state, Trigger.CONFIRM_CANCEL, False)]
+        assert (out.dest, out.anomaly) == (S.CANCELLED, "cancel_of_unsent_order")
+    out = table[(S.FILLED, Trigger.CONFIRM_CANCEL, False)]
+    assert (out.dest, out.anomaly) == (S.FILLED, "cancel_confirmed_after_fill")
