@@ -115,8 +115,11 @@ def test_twap_schedule_names_what_it_refuses(kwargs: dict[str, object], message:
 
 
 def test_twap_without_jitter_is_a_plain_clock_and_lots_are_kept() -> None:
-    plan = twap_schedule(D(400), 4, timedelta(minutes=4), no_jitter, jitter=0.0, lot=D(100))
-    assert [(s.at, s.quantity) for s in plan] == [(timedelta(minutes=m), D(100)) for m in range(4)]
+    # 300 shares in round lots over 4 slices: three slices of a lot, 80 seconds apart.
+    plan = twap_schedule(D(300), 4, timedelta(minutes=4), no_jitter, jitter=0.0, lot=D(100))
+    assert [(s.at, s.quantity) for s in plan] == [
+        (timedelta(seconds=t), D(100)) for t in (0, 80, 160)
+    ]
     assert twap_schedule(D(10), 2, timedelta(0), no_jitter)[1].at == timedelta(0)
 
 
