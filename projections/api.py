@@ -31,9 +31,10 @@ from ordertrail.adapters.store.config import StoreConfig, opening
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
-from ordertrail.projections import asof, order_rows, snapshots
+from ordertrail.projections import asof, order_rows, snapshots, snapshots_ib
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.filters import Filters
+from ordertrail.projections.journal_fold import POSITION_KEYS
 from ordertrail.projections.projector import Progress, Projector, UpdateResult
 from ordertrail.projections.schema import BY_NAME, TABLES
 from ordertrail.projections.sql import run_sql
@@ -54,7 +55,7 @@ def parse_time(value: TimeLike) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-_POSITION_KEYS = asof.POSITION_KEYS
+_POSITION_KEYS = POSITION_KEYS
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -102,12 +103,17 @@ class Audit:
     def compact(self) -> dict[str, Any]:
         """Compact every table, then snapshot the positions for as-of queries."""
         out = self.tables.compact()
-        built = snapshots.build(self.tables)
-        return {**out, snapshots.NAME: built} if built else out
+        for kind in (snapshots, snapshots_ib):
+            built = kind.build(self.tables)
+            if built:
+                out[kind.NAME] = built
+        return out
 
     def vacuum(self, retention_hours: int = 168, *, dry_run: bool = False) -> dict[str, int]:
         out = self.tables.vacuum(retention_hours, dry_run=dry_run)
-        return {**out, **snapshots.vacuum(self.tables, retention_hours, dry_run=dry_run)}
+        for kind in (snapshots, snapshots_ib):
+            out.update(kind.vacuum(self.tables, retention_hours, dry_run=dry_run))
+        return out
 
     def _fresh(self) -> None:
         if self.auto_refresh:
@@ -211,7 +217,7 @@ class Audit:
         elif Clock(clock) is Clock.RECORDED:
             frame = asof.positions_recorded(self.tables, self.scan, parse_time(as_of))
         else:
-            frame = asof.positions_ib(self.scan, parse_time(as_of))
+            frame = asof.positions_ib(self.tables, self.scan, parse_time(as_of))
         if account is not None:
             frame = frame.filter(pl.col("account") == account)
         return Filters.build(origin=origin).match(frame).sort(_POSITION_KEYS).collect()

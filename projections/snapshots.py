@@ -43,13 +43,14 @@ ROWS_BETWEEN = 200_000
 KEYS = ("account", "con_id", "origin")
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
-def _cutoffs(history: pl.LazyFrame, rows_between: int) -> list[date]:
-    """Days whose midnight starts a snapshot: each after ``rows_between`` more rows."""
-    per_day = history.group_by("day").agg(pl.len().alias("rows")).sort("day").collect()
+def cutoffs(frame: pl.LazyFrame, rows_between: int) -> list[date]:
+    """Days whose midnight starts a snapshot: each after ``rows_between`` more rows (``frame``
+    has the column ``day``)."""
+    per_day = frame.group_by("day").agg(pl.len().alias("rows")).sort("day").collect()
     out: list[date] = []
     rows = 0
     for day, n in per_day.iter_rows():
@@ -86,12 +87,12 @@ def build(tables: DeltaTables, rows_between: int = ROWS_BETWEEN) -> dict[str, An
         return {}
     history = pl.scan_delta(dt)
     head = history.select(pl.col("notification_id").max()).collect().item()
-    cutoffs = _cutoffs(history, rows_between)
+    days = cutoffs(history, rows_between)
     written = dt.transaction_version(WRITTEN_ID.format(POSITION_HISTORY.name)) or 0
     schema = pa.schema([*POSITION_HISTORY.schema, ("cutoff_day", pa.date32())])
     if dt.schema().to_arrow().names != POSITION_HISTORY.schema.names:
         return {}
-    batches = (b.cast(schema) for b in _snapshots(history, cutoffs))
+    batches = (b.cast(schema) for b in _snapshots(history, days))
     write_deltalake(
         tables.uri(NAME),
         pa.RecordBatchReader.from_batches(schema, batches),
@@ -148,7 +149,7 @@ def history_as_of(tables: DeltaTables, t: datetime) -> pl.LazyFrame | None:
     rows = pl.scan_delta(history)
     since = rows.filter((pl.col("day") >= days) & (pl.col("ts_recorded") <= t))
     late = rows.filter(
-        (pl.col("notification_id") > through) & (pl.col("ts_recorded") < _midnight(days))
+        (pl.col("notification_id") > through) & (pl.col("ts_recorded") < midnight(days))
     )
     snapshot = pl.scan_delta(snaps).filter(pl.col("cutoff_day") == days).drop("cutoff_day")
     return pl.concat([snapshot, since, late])
