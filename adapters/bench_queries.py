@@ -35,6 +35,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.adapters.bench_template import CYCLE_FILLS, TEMPLATE_COID, Template, template
 from ordertrail.domain.identity import order_uuid
+from ordertrail.projections.journal_fold import fold_fills
 
 ACCOUNTS = 12
 CONTRACTS = 4_000
@@ -344,6 +345,11 @@ def queries(audit: Any, built: Built, repeats: int) -> dict[str, float]:
             repeats, lambda: audit.positions(as_of=mid, clock="recorded")
         ),
         "positions_as_of_ib_ms": median_ms(repeats, lambda: audit.positions(as_of=mid, clock="ib")),
+        # The fold of every fill executed by then, as the query ran before IB-clock snapshots.
+        "baseline_ib_journal_fold_ms": median_ms(
+            repeats,
+            lambda: fold_fills(audit.scan("fills").filter(pl.col("ts_ib") <= mid)).collect(),
+        ),
         "sql_aggregate_ms": median_ms(repeats, lambda: audit.sql(AGGREGATE)),
         "baseline_polars_aggregate_ms": median_ms(
             repeats,

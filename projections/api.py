@@ -124,10 +124,13 @@ class Audit:
     def scan(self, name: str) -> pl.LazyFrame:
         """A table as a polars LazyFrame (empty, with its schema, before the first update)."""
         spec = BY_NAME[name]
-        if self.tables.table(name) is None:
+        dt = self.tables.table(name)
+        if dt is None:
             empty: pl.DataFrame = pl.from_arrow(spec.schema.empty_table())  # type: ignore[assignment]
             return empty.lazy()
-        return pl.scan_delta(self.tables.uri(name), storage_options=self.tables.storage_options)
+        # The table already opened (its log read once): opening it again by its URI would
+        # replay the log a second time.
+        return pl.scan_delta(dt)
 
     def frames(self) -> dict[str, pl.LazyFrame]:
         return {t.name: self.scan(t.name) for t in TABLES}

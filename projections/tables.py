@@ -25,6 +25,7 @@ from deltalake import (
     WriterProperties,
     write_deltalake,
 )
+from deltalake.exceptions import TableNotFoundError
 
 from ordertrail.projections.rows import Batch
 from ordertrail.projections.schema import TABLES, TableSpec
@@ -148,17 +149,22 @@ class DeltaTables:
     def uri(self, name: str) -> str:
         return f"{self.root}/{name}"
 
-    def table(self, name: str) -> DeltaTable | None:
-        uri = self.uri(name)
-        if not DeltaTable.is_deltatable(uri, storage_options=self.storage_options):
+    def _open(self, name: str, version: int | None = None) -> DeltaTable | None:
+        # Opened directly, not after ``DeltaTable.is_deltatable``: that check lists the whole
+        # log folder (every commit a rebuild appended), which cost more than opening the
+        # table from its checkpoint, on every query.
+        try:
+            return DeltaTable(self.uri(name), version=version, storage_options=self.storage_options)
+        except TableNotFoundError:
             return None
-        return DeltaTable(uri, storage_options=self.storage_options)
+
+    def table(self, name: str) -> DeltaTable | None:
+        return self._open(name)
 
     def state(self, spec: TableSpec, version: int | None = None) -> TableState:
-        uri = self.uri(spec.name)
-        if not DeltaTable.is_deltatable(uri, storage_options=self.storage_options):
+        dt = self._open(spec.name, version)
+        if dt is None:
             return TableState(spec, None, None)
-        dt = DeltaTable(uri, version=version, storage_options=self.storage_options)
         name = spec.name
         position = dt.transaction_version(APP_ID.format(name))
         store = dt.transaction_version(STORE_ID.format(name))
