@@ -29,14 +29,15 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from deltalake import DeltaTable
 
 from ordertrail.domain.errors import OrdertrailError
-from ordertrail.projections import snapshots
+from ordertrail.projections import snapshots, snapshots_ib
 from ordertrail.projections.projector import Projector
 from ordertrail.projections.schema import TABLES
 from ordertrail.projections.tables import APP_ID, DeltaTables
 
-# The position snapshots are derived from a table, not from the log, but a damaged one would
-# fail a read just the same: checked and set aside with the tables (compact writes it again).
-NAMES = (*(t.name for t in TABLES), snapshots.NAME)
+# The position snapshots (both clocks) are derived from tables, not from the log, but a
+# damaged one would fail a read just the same: checked and set aside with the tables
+# (compact writes it again).
+NAMES = (*(t.name for t in TABLES), snapshots.NAME, snapshots_ib.NAME)
 REBUILD = "`ordertrail rebuild` recreates it from the event log (the damaged copy is kept aside)"
 
 

@@ -15,7 +15,7 @@ from ordertrail.projections import snapshots_ib
 from ordertrail.projections.api import Audit
 from ordertrail.projections.journal_fold import combine, fold_fills
 from tests.conftest import EPOCH
-from tests.projections.helpers import AAPL, D, ES, SAP, Desk, at
+from tests.projections.helpers import AAPL, ES, SAP, D, Desk, at
 
 KEYS = ["account", "con_id", "origin"]
 
@@ -80,14 +80,16 @@ def test_ib_snapshots_give_the_whole_journals_fold(tmp_path: Path) -> None:
     _trade_days(desk, range(6), "a")
     audit = _compacted(desk)
     found = snapshots_ib.snapshot_as_of(audit.tables, EPOCH + timedelta(days=4))
-    assert found is not None and found[2].is_empty()
+    assert found is not None
+    assert found[2].is_empty()
     _same_everywhere(audit, 6)
 
     # Fills executed after the snapshots (with their commissions) leave them right.
     _trade_days(desk, range(6, 8), "b")
     audit.refresh()
     found = snapshots_ib.snapshot_as_of(audit.tables, EPOCH + timedelta(days=5))
-    assert found is not None and found[2].is_empty()
+    assert found is not None
+    assert found[2].is_empty()
     _same_everywhere(audit, 8)
 
 
