@@ -33,17 +33,16 @@ def positions_recorded(tables: DeltaTables, scan: Scan, t: datetime) -> pl.LazyF
 
 
 def positions_ib(tables: DeltaTables, scan: Scan, t: datetime) -> pl.LazyFrame:
-    fills = scan("fills").filter(pl.col("ts_ib") <= t)
     found = snapshots_ib.snapshot_as_of(tables, t)
     if found is None:
-        return fold_fills(fills)
-    snapshot, cutoff, stale = found
-    since = fold_fills(fills.filter(pl.col("ts_ib") >= cutoff))
-    clean = combine([snapshot, since])
-    if stale.is_empty():
+        return fold_fills(scan("fills").filter(pl.col("ts_ib") <= t))
+    fills = found.fills.filter(pl.col("ts_ib") <= t)
+    since = fold_fills(fills.filter(pl.col("ts_ib") >= found.cutoff))
+    clean = combine([found.positions, since])
+    if found.stale.is_empty():
         return clean
     # Positions a late fact changed before the cutoff since the snapshot was taken: folded
     # from their whole journal, as without a snapshot.
-    keys = stale.lazy()
+    keys = found.stale.lazy()
     redone = fold_fills(fills, only=keys)
     return pl.concat([clean.join(keys, on=POSITION_KEYS, how="anti"), redone])

@@ -27,6 +27,7 @@ from (no rebuild since: ``tables.WRITTEN_ID``) with this code's columns.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -129,7 +130,7 @@ def vacuum(tables: DeltaTables, retention_hours: int, *, dry_run: bool) -> dict[
     return {NAME: len(removed)}
 
 
-def _usable(tables: DeltaTables) -> tuple[DeltaTable, DeltaTable, int] | None:
+def _usable(tables: DeltaTables) -> tuple[DeltaTable, DeltaTable, DeltaTable, int] | None:
     snaps = tables.table(NAME)
     fills = tables.table(FILLS.name)
     history = tables.table(POSITION_HISTORY.name)
@@ -144,7 +145,7 @@ def _usable(tables: DeltaTables) -> tuple[DeltaTable, DeltaTable, int] | None:
         or not _current(history, POSITION_HISTORY.schema.names)
     ):
         return None
-    return snaps, history, through
+    return snaps, fills, history, through
 
 
 # ``domain.values.exec_base_id``: everything before the execId's last dot names the fill.
@@ -168,21 +169,32 @@ def stale_positions(history: pl.LazyFrame, through: int, cutoff: datetime) -> pl
     return changes.filter(~harmless).select(POSITION_KEYS).unique(maintain_order=True)
 
 
-def snapshot_as_of(
-    tables: DeltaTables, t: datetime
-) -> tuple[pl.LazyFrame, datetime, pl.DataFrame] | None:
-    """The latest snapshot at or before ``t`` (IB clock), its cutoff and the positions it does
-    not hold right; None when no snapshot can be used."""
+@dataclass(frozen=True, slots=True)
+class IbSnapshot:
+    """What positions as of a time on IB's clock read: the snapshot at ``cutoff``, the fill
+    journal (the table the snapshot was checked against) and the positions it holds wrong."""
+
+    positions: pl.LazyFrame
+    cutoff: datetime
+    stale: pl.DataFrame
+    fills: pl.LazyFrame
+
+
+def snapshot_as_of(tables: DeltaTables, t: datetime) -> IbSnapshot | None:
+    """The latest snapshot at or before ``t`` (IB clock); None when no snapshot can be used."""
     usable = _usable(tables)
     if usable is None:
         return None
-    snaps, history, through = usable
+    snaps, fills, history, through = usable
     # The cutoffs are the partitions: read from the Delta log, no data file opened.
     days = [date.fromisoformat(p["cutoff_day"]) for p in snaps.partitions()]
     day = max((d for d in days if midnight(d) <= t), default=None)
     if day is None:
         return None
     cutoff = midnight(day)
-    stale = stale_positions(pl.scan_delta(history), through, cutoff)
-    snapshot = pl.scan_delta(snaps).filter(pl.col("cutoff_day") == day).drop("cutoff_day")
-    return snapshot, cutoff, stale
+    return IbSnapshot(
+        positions=pl.scan_delta(snaps).filter(pl.col("cutoff_day") == day).drop("cutoff_day"),
+        cutoff=cutoff,
+        stale=stale_positions(pl.scan_delta(history), through, cutoff),
+        fills=pl.scan_delta(fills),
+    )

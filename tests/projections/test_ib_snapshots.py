@@ -81,7 +81,7 @@ def test_ib_snapshots_give_the_whole_journals_fold(tmp_path: Path) -> None:
     audit = _compacted(desk)
     found = snapshots_ib.snapshot_as_of(audit.tables, EPOCH + timedelta(days=4))
     assert found is not None
-    assert found[2].is_empty()
+    assert found.stale.is_empty()
     _same_everywhere(audit, 6)
 
     # Fills executed after the snapshots (with their commissions) leave them right.
@@ -89,7 +89,7 @@ def test_ib_snapshots_give_the_whole_journals_fold(tmp_path: Path) -> None:
     audit.refresh()
     found = snapshots_ib.snapshot_as_of(audit.tables, EPOCH + timedelta(days=5))
     assert found is not None
-    assert found[2].is_empty()
+    assert found.stale.is_empty()
     _same_everywhere(audit, 8)
 
 
@@ -97,9 +97,8 @@ def _naive(audit: Audit, t: datetime) -> pl.DataFrame:
     """The snapshot and the fills since, without the staleness check."""
     found = snapshots_ib.snapshot_as_of(audit.tables, t)
     assert found is not None
-    snapshot, cutoff, _ = found
-    fills = audit.scan("fills").filter(pl.col("ts_ib").is_between(cutoff, t))
-    return combine([snapshot, fold_fills(fills)]).sort(KEYS).collect()
+    fills = audit.scan("fills").filter(pl.col("ts_ib").is_between(found.cutoff, t))
+    return combine([found.positions, fold_fills(fills)]).sort(KEYS).collect()
 
 
 def test_a_late_fill_before_the_cutoff_makes_its_position_stale(tmp_path: Path) -> None:
@@ -112,9 +111,9 @@ def test_a_late_fill_before_the_cutoff_makes_its_position_stale(tmp_path: Path) 
     desk.fill("OT-late", "late1.01", 5, "9", at=at(86_400 + 3), commission="2")
     audit.refresh()
     t = EPOCH + timedelta(days=5)
-    stale = snapshots_ib.snapshot_as_of(audit.tables, t)
-    assert stale is not None
-    assert stale[2].to_dicts() == [{"account": "U2", "con_id": AAPL.con_id, "origin": "live"}]
+    found = snapshots_ib.snapshot_as_of(audit.tables, t)
+    assert found is not None
+    assert found.stale.to_dicts() == [{"account": "U2", "con_id": AAPL.con_id, "origin": "live"}]
     assert not _naive(audit, t).equals(_ib_as_of(audit, t))  # the snapshot alone is wrong
     _same_everywhere(audit, 8)
 
@@ -135,7 +134,7 @@ def test_a_correction_a_bust_and_a_late_commission_make_their_positions_stale(
     t = EPOCH + timedelta(days=5)
     found = snapshots_ib.snapshot_as_of(audit.tables, t)
     assert found is not None
-    assert sorted(found[2].rows()) == [
+    assert sorted(found.stale.rows()) == [
         ("U1", SAP.con_id, "live"),
         ("U2", AAPL.con_id, "live"),
         ("U2", ES.con_id, "live"),
