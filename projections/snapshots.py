@@ -23,7 +23,7 @@ would break; otherwise the query reads the history alone, as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -93,29 +93,42 @@ def build(tables: DeltaTables, rows_between: int = ROWS_BETWEEN) -> dict[str, An
     if dt.schema().to_arrow().names != POSITION_HISTORY.schema.names:
         return {}
     batches = (b.cast(schema) for b in _snapshots(history, days))
+    marks = [Transaction(THROUGH_ID, head or 0), Transaction(HISTORY_ID, written)]
+    return write(tables, NAME, schema, batches, marks)
+
+
+def write(
+    tables: DeltaTables,
+    name: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    marks: list[Transaction],
+) -> dict[str, Any]:
+    """Replace the snapshots table ``name`` (partitioned by ``cutoff_day``) in one commit
+    carrying ``marks``."""
     write_deltalake(
-        tables.uri(NAME),
+        tables.uri(name),
         pa.RecordBatchReader.from_batches(schema, batches),
         mode="overwrite",
         schema_mode="overwrite",
         partition_by=["cutoff_day"],
         storage_options=tables.storage_options,
         configuration=TABLE_PROPERTIES,
-        commit_properties=CommitProperties(
-            app_transactions=[Transaction(THROUGH_ID, head or 0), Transaction(HISTORY_ID, written)]
-        ),
+        commit_properties=CommitProperties(app_transactions=marks),
     )
-    return {"files_added": len(tables.table(NAME).file_uris()), "files_removed": None}  # type: ignore[union-attr]
+    return {"files_added": len(tables.table(name).file_uris()), "files_removed": None}  # type: ignore[union-attr]
 
 
-def vacuum(tables: DeltaTables, retention_hours: int, *, dry_run: bool) -> dict[str, int]:
-    dt = tables.table(NAME)
+def vacuum(
+    tables: DeltaTables, retention_hours: int, *, dry_run: bool, name: str = NAME
+) -> dict[str, int]:
+    dt = tables.table(name)
     if dt is None:
         return {}
     removed = dt.vacuum(
         retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False
     )
-    return {NAME: len(removed)}
+    return {name: len(removed)}
 
 
 def _usable(tables: DeltaTables, history: DeltaTable) -> tuple[DeltaTable, int] | None:

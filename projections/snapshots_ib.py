@@ -33,35 +33,26 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import DeltaTable, Transaction
 
+from ordertrail.projections import snapshots
 from ordertrail.projections.journal_fold import (
     IB_POSITION_COLUMNS,
     POSITION_KEYS,
     combine,
     fold_fills,
 )
-from ordertrail.projections.schema import DEC, FILLS, POSITION_HISTORY, TS
+from ordertrail.projections.schema import FILLS, POSITION_HISTORY, POSITIONS
 from ordertrail.projections.snapshots import ROWS_BETWEEN, cutoffs, midnight
-from ordertrail.projections.tables import APP_ID, TABLE_PROPERTIES, WRITTEN_ID, DeltaTables
+from ordertrail.projections.tables import APP_ID, WRITTEN_ID, DeltaTables
 
 NAME = "position_snapshots_ib"
 THROUGH_ID = "ordertrail.position_snapshots_ib.through"
 FILLS_ID = "ordertrail.position_snapshots_ib.fills_written"
 HISTORY_ID = "ordertrail.position_snapshots_ib.history_written"
+# The positions' own column types, for the columns the IB-clock fold gives.
 SCHEMA = pa.schema(
-    [
-        ("account", pa.string()),
-        ("con_id", pa.int64()),
-        ("origin", pa.string()),
-        ("symbol", pa.string()),
-        ("sec_type", pa.string()),
-        ("currency", pa.string()),
-        *((name, DEC) for name in IB_POSITION_COLUMNS[6:13]),  # multiplier … commission
-        ("fills", pa.int64()),
-        ("last_fill_ib", TS),
-        ("cutoff_day", pa.date32()),
-    ]
+    [*(POSITIONS.schema.field(name) for name in IB_POSITION_COLUMNS), ("cutoff_day", pa.date32())]
 )
 
 
@@ -107,27 +98,11 @@ def build(tables: DeltaTables, rows_between: int = ROWS_BETWEEN) -> dict[str, An
         Transaction(FILLS_ID, _written(fills_dt, FILLS.name)),
         Transaction(HISTORY_ID, _written(history_dt, POSITION_HISTORY.name)),
     ]
-    write_deltalake(
-        tables.uri(NAME),
-        pa.RecordBatchReader.from_batches(SCHEMA, batches),
-        mode="overwrite",
-        schema_mode="overwrite",
-        partition_by=["cutoff_day"],
-        storage_options=tables.storage_options,
-        configuration=TABLE_PROPERTIES,
-        commit_properties=CommitProperties(app_transactions=marks),
-    )
-    return {"files_added": len(tables.table(NAME).file_uris()), "files_removed": None}  # type: ignore[union-attr]
+    return snapshots.write(tables, NAME, SCHEMA, batches, marks)
 
 
 def vacuum(tables: DeltaTables, retention_hours: int, *, dry_run: bool) -> dict[str, int]:
-    dt = tables.table(NAME)
-    if dt is None:
-        return {}
-    removed = dt.vacuum(
-        retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False
-    )
-    return {NAME: len(removed)}
+    return snapshots.vacuum(tables, retention_hours, dry_run=dry_run, name=NAME)
 
 
 def _usable(tables: DeltaTables) -> tuple[DeltaTable, DeltaTable, DeltaTable, int] | None:
