@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from ordertrail.projections.api import Audit
-from ordertrail.projections.schema import TABLES
+from ordertrail.projections.schema import BY_NAME, TABLES
 from ordertrail.projections.tables import APP_ID, DeltaTables
 from tests.projections.helpers import Desk, at, dec
 
@@ -82,6 +82,22 @@ def test_a_missing_table_is_rebuilt_on_the_next_update(tmp_path: Path) -> None:
     audit.refresh()
     before = contents(audit)
     shutil.rmtree(audit.tables.uri("fills"))
+    audit.refresh()
+    assert contents(audit) == before
+
+
+def test_an_empty_table_folder_is_a_missing_table(tmp_path: Path) -> None:
+    import shutil
+
+    desk = busy_desk(tmp_path)
+    audit = desk.audit()
+    audit.refresh()
+    before = contents(audit)
+    # Tables are opened without listing their log first: a folder with no log is no table.
+    shutil.rmtree(audit.tables.uri("fills"))
+    Path(audit.tables.uri("fills"), "_delta_log").mkdir(parents=True)
+    assert audit.tables.table("fills") is None
+    assert audit.tables.state(BY_NAME["fills"]).source is None
     audit.refresh()
     assert contents(audit) == before
 
