@@ -102,7 +102,7 @@ class Projection(TableRows):
 
     # ---- folding -----------------------------------------------------------------------------
 
-    def feed(self, nid: int, event: Any, payload: str | None = None) -> None:
+    def feed(self, nid: int, event: Any, payload: str | bytes | None = None) -> None:
         oid: UUID = event.originator_id
         t = type(event)
         if t is OrderCreated:
@@ -165,7 +165,7 @@ class Projection(TableRows):
         )
         self.head = nid
 
-    def _session_message(self, nid: int, event: Any, payload: str | None) -> None:
+    def _session_message(self, nid: int, event: Any, payload: str | bytes | None) -> None:
         """IB's messages about no order land in ``events`` beside the orders' own, keyed by the
         session (client id) rather than an order, so the errors view lists them too."""
         ts = event.timestamp

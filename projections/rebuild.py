@@ -29,6 +29,7 @@ from uuid import UUID
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.adapters.store.eventlog import EventLog, Row
+from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
 from ordertrail.adapters.store.rebuild import decode_rows
 from ordertrail.domain.identity import order_id_for
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
@@ -55,7 +56,8 @@ from ordertrail.projections.schema import (
     TableSpec,
     arrow_table,
 )
-from ordertrail.projections.spill import RangeSpill, SpillFolder, TableSpill, sorted_chunks
+from ordertrail.projections.sorted_spill import RangeFiles, key_sorted
+from ordertrail.projections.spill import SpillFolder, TableSpill
 
 # Operations per bucket the positions pass holds in memory at once (a bucket's operations are
 # read and sorted together): the number of buckets grows with the log.
@@ -78,7 +80,7 @@ class OrderPass(Projection):
         # About one operation per event: enough buckets that each holds OPS_PER_BUCKET.
         self.buckets = max(16, head // OPS_PER_BUCKET)
         self.spill = spill
-        self.events_out = RangeSpill(spill, EVENTS)
+        self.events_out = RangeFiles(spill, EVENTS)
         self.orders_out = TableSpill(spill.file("orders.arrow"), ORDERS)
         self.fills_out = [
             TableSpill(spill.file(f"fills-{b}.arrow"), FILLS, BUCKET_CHUNK)
@@ -203,7 +205,7 @@ def orders_pass(
     fold = OrderPass(spill, head)
     current: UUID | None = None
     count = 0
-    for nid, event, payload in decode_rows(log.rows_by_order(head), True):
+    for nid, event, payload in decode_rows_for_projection(log.rows_by_order(head)):
         oid = event.originator_id
         if oid != current:
             if current is not None:
@@ -234,12 +236,12 @@ class Rebuild:
         spill = SpillFolder(self.scratch)
         try:
             fold, self.events = orders_pass(self.log, self.head, spill, progress)
-            fold.events_out.close()
+            fold.events_out.flush()
             positions = positions_pass(fold.ops, fold.fills_out, spill)
             chunks = {
                 EVENTS.name: fold.events_out.chunks(),
-                ORDERS.name: sorted_chunks(fold.orders_out.close(), ORDERS),
-                FILLS.name: sorted_chunks(positions.fills_out.close(), FILLS),
+                ORDERS.name: key_sorted(fold.orders_out.close(), ORDERS, spill),
+                FILLS.name: key_sorted(positions.fills_out.close(), FILLS, spill),
                 POSITION_HISTORY.name: positions.history_out.chunks(),
                 POSITIONS.name: iter([arrow_table(POSITIONS.schema, positions.rows)]),
                 BRACKETS.name: iter(

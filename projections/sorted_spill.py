@@ -1,0 +1,136 @@
+"""The rebuild's spill files put in the order their tables are committed in, with Arrow doing
+the work on many rows at once (docs/adr/0070-rebuild-in-columns.md):
+
+* ``RangeFiles``: an append-only table's rows, converted to Arrow ``spill.CHUNK_ROWS`` at a
+  time and split by range of notification ids (``spill.WRITE_ROWS`` ids a range) into one
+  IPC file per range; each range comes back sorted, ranges in log order. An order's stored
+  JSON goes in as the bytes the store holds, made text by one checked cast per chunk.
+* ``key_sorted``: a keyed table's spill file in key order, at most ``spill.WRITE_ROWS`` rows
+  at a time: the key column alone gives each row's range, the file is read once and each
+  batch's rows go to the file of their range, then each range is read and sorted. (Reading
+  the whole file once per range, filtered, cost the square of the rows.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+from ordertrail.projections import spill
+from ordertrail.projections.records import Row
+from ordertrail.projections.schema import TableSpec, arrow_table
+from ordertrail.projections.spill import SpillFolder, read_spill
+
+
+class _Files:
+    """One IPC file per range number, each opened when its first rows come."""
+
+    def __init__(self, folder: SpillFolder, name: str, schema: pa.Schema) -> None:
+        self.folder = folder
+        self.name = name
+        self.schema = schema
+        self.paths: dict[int, Path] = {}
+        self.writers: dict[int, Any] = {}
+
+    def write(self, part: int, table: pa.Table) -> None:
+        writer = self.writers.get(part)
+        if writer is None:
+            path = self.paths[part] = self.folder.file(f"{self.name}-{part}.arrow")
+            writer = self.writers[part] = pa.ipc.new_file(str(path), self.schema)
+        writer.write_table(table)
+
+    def split(self, table: pa.Table, parts: np.ndarray) -> None:
+        """Each row of ``table`` to the file of its part number."""
+        if not len(parts):
+            return
+        if parts[0] == parts[-1] and (parts == parts[0]).all():
+            self.write(int(parts[0]), table)
+            return
+        order = np.argsort(parts, kind="stable")
+        ordered = parts[order]
+        table = table.take(pa.array(order))
+        starts = np.flatnonzero(np.diff(ordered)) + 1
+        for lo, hi in zip([0, *starts], [*starts, len(ordered)], strict=True):
+            self.write(int(ordered[lo]), table.slice(lo, hi - lo))
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
+
+    def sorted_parts(self, keys: list[tuple[str, str]]) -> Iterator[pa.Table]:
+        """Each part's rows sorted by ``keys``, parts in number order."""
+        self.close()
+        for part in sorted(self.paths):
+            yield read_spill(self.paths[part]).combine_chunks().sort_by(keys)
+
+
+class RangeFiles:
+    """An append-only table's rows by range of notification ids (see the module docstring).
+    Rows come in any order (a rebuild reads the log order by order)."""
+
+    def __init__(self, folder: SpillFolder, spec: TableSpec) -> None:
+        self.spec = spec
+        self.nid = spec.schema.get_field_index("notification_id")
+        self.payload = spec.schema.get_field_index("payload")
+        self.files = _Files(folder, spec.name, spec.schema)
+        self.rows: list[Row] = []
+        self.count = 0
+        # Rows as they come: the stored JSON as bytes (cast to text once per chunk).
+        schema = spec.schema
+        if self.payload >= 0:
+            schema = schema.set(self.payload, pa.field("payload", pa.binary()))
+        self.raw_schema = schema
+
+    def extend(self, rows: list[Row]) -> None:
+        self.rows.extend(rows)
+        if len(self.rows) >= spill.CHUNK_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        table = arrow_table(self.raw_schema, self.rows)
+        self.rows = []
+        if self.payload >= 0:
+            field = self.spec.schema.field(self.payload)
+            table = table.set_column(self.payload, field, table.column(self.payload).cast(pa.string()))
+        self.count += table.num_rows
+        nids = table.column(self.nid).to_numpy()
+        self.files.split(table, nids // spill.WRITE_ROWS)
+
+    def chunks(self) -> Iterator[pa.Table]:
+        """Each range's rows in notification order, ranges in log order."""
+        self.flush()
+        return self.files.sorted_parts([("notification_id", "ascending")])
+
+
+def key_sorted(path: Path | None, spec: TableSpec, folder: SpillFolder) -> Iterator[pa.Table]:
+    """A keyed table's spill file in key order, at most ``spill.WRITE_ROWS`` rows at a time
+    (see the module docstring): the keyed tables are kept sorted by key so that a merge
+    rewrites only the files its keys fall in."""
+    if path is None:
+        return
+    keys = read_spill(path, spec.keys[0]).column(0)
+    # Each row's rank in key order (keys are unique), then its range of WRITE_ROWS ranks.
+    ranks = np.empty(len(keys), np.int64)
+    ranks[pc.sort_indices(keys).to_numpy()] = np.arange(len(keys), dtype=np.int64)
+    del keys
+    parts = ranks // spill.WRITE_ROWS
+    del ranks
+    files = _Files(folder, f"{spec.name}-sorted", spec.schema)
+    start = 0
+    with pa.OSFile(str(path)) as f:
+        reader = pa.ipc.open_file(f)
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            n = batch.num_rows
+            files.split(pa.Table.from_batches([batch]).cast(spec.schema), parts[start : start + n])
+            start += n
+    del parts
+    yield from files.sorted_parts([(k, "ascending") for k in spec.keys])
