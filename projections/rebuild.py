@@ -30,10 +30,9 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.adapters.store.eventlog import EventLog, Row
 from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
-from ordertrail.adapters.store.rebuild import decode_rows
-from ordertrail.domain.identity import order_id_for
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.fold import FillRecord, Projection
+from ordertrail.projections.member_spill import MemberSpill
 from ordertrail.projections.position_pass import (
     ADD,
     COMMISSION,
@@ -90,6 +89,7 @@ class OrderPass(Projection):
         self.held = 0
         self.members: dict[str, Member] = {}
         self.created: dict[str, int] = {}  # a group member's creation notification id
+        self.others = MemberSpill(spill.file("members.arrow"))  # orders in no group
 
     def _bucket(self, key: PositionKey) -> int:
         return hash(key) % self.buckets
@@ -148,11 +148,13 @@ class OrderPass(Projection):
         self.orders_out.add(self.order_row(oid))
         for base, rec in self.fills.items():
             self.fills_out[self._bucket(rec.position_key)].add(self.fill_row(base))
+        member = self.member(key)
+        assert member is not None
         if state.parent_key or self.extras[oid].oca_key:
-            member = self.member(key)
-            assert member is not None
             self.members[key] = member
             self.created[key] = created
+        else:
+            self.others.add(member)
         del self.orders[oid], self.extras[oid], self.by_key[key]
         self.fills.clear()
         self.pending_commissions.clear()
@@ -161,13 +163,12 @@ class OrderPass(Projection):
         ch.groups.clear()
 
 
-def group_rows(orders: OrderPass, log: EventLog, head: int) -> list[Row]:
+def group_rows(orders: OrderPass) -> list[Row]:
     """The brackets' and OCA groups' rows, from the members kept and, for parents that are in
-    no group themselves, their own events read again."""
+    no group themselves, from the spill of the others."""
     members = orders.members
     missing = [k for k in orders.children if k not in members]
-    if missing:
-        members.update(_members_of(log, {order_id_for(k) for k in missing}, head))
+    members.update(orders.others.find(missing))
     created = orders.created
 
     def member(key: str) -> Member | None:
@@ -189,13 +190,6 @@ def group_rows(orders: OrderPass, log: EventLog, head: int) -> list[Row]:
 
 def _tuples(rows: list[dict[str, Any]]) -> Iterator[Row]:
     return (tuple(r[c] for c in _BRACKET_COLUMNS) for r in rows)
-
-
-def _members_of(log: EventLog, ids: set[UUID], head: int) -> dict[str, Member]:
-    fold = Projection()
-    for nid, event, payload in decode_rows(log.orders_rows(ids, head), False):
-        fold.feed(nid, event, payload)
-    return {key: m for key in fold.by_key if (m := fold.member(key)) is not None}
 
 
 def orders_pass(
@@ -244,9 +238,7 @@ class Rebuild:
                 FILLS.name: key_sorted(positions.fills_out.close(), FILLS, spill),
                 POSITION_HISTORY.name: positions.history_out.chunks(),
                 POSITIONS.name: iter([arrow_table(POSITIONS.schema, positions.rows)]),
-                BRACKETS.name: iter(
-                    [arrow_table(BRACKETS.schema, group_rows(fold, self.log, self.head))]
-                ),
+                BRACKETS.name: iter([arrow_table(BRACKETS.schema, group_rows(fold))]),
             }
             del fold, positions
             for spec in TABLES:

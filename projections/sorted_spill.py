@@ -98,8 +98,8 @@ class RangeFiles:
         table = arrow_table(self.raw_schema, self.rows)
         self.rows = []
         if self.payload >= 0:
-            field = self.spec.schema.field(self.payload)
-            table = table.set_column(self.payload, field, table.column(self.payload).cast(pa.string()))
+            text = table.column(self.payload).cast(pa.string())  # checks the UTF-8
+            table = table.set_column(self.payload, self.spec.schema.field(self.payload), text)
         self.count += table.num_rows
         nids = table.column(self.nid).to_numpy()
         self.files.split(table, nids // spill.WRITE_ROWS)
