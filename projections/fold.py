@@ -157,7 +157,9 @@ class Projection(TableRows):
                 event.ts_event,
                 ts,
                 ts.date(),
-                state.status.value,
+                # The member's own attribute: ``.value`` goes through enum's descriptor, and
+                # this runs once per event of the log.
+                state.status._value_,
                 state.filled,
                 summary(event),
                 payload,

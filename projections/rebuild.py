@@ -201,7 +201,9 @@ def orders_pass(
     count = 0
     for nid, event, payload in decode_rows_for_projection(log.rows_by_order(head)):
         oid = event.originator_id
-        if oid != current:
+        # The decoder hands an order's events one UUID object: identity says the order changed
+        # (equality would call UUID.__eq__ once per event).
+        if oid is not current:
             if current is not None:
                 fold.finish(current)
             current = oid

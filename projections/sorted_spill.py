@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
@@ -44,19 +43,21 @@ class _Files:
             writer = self.writers[part] = pa.ipc.new_file(str(path), self.schema)
         writer.write_table(table)
 
-    def split(self, table: pa.Table, parts: np.ndarray) -> None:
+    def split(self, table: pa.Table, parts: pa.Array) -> None:
         """Each row of ``table`` to the file of its part number."""
         if not len(parts):
             return
-        if parts[0] == parts[-1] and (parts == parts[0]).all():
-            self.write(int(parts[0]), table)
+        low, high = pc.min_max(parts).values()
+        if low == high:
+            self.write(low.as_py(), table)
             return
-        order = np.argsort(parts, kind="stable")
-        ordered = parts[order]
-        table = table.take(pa.array(order))
-        starts = np.flatnonzero(np.diff(ordered)) + 1
-        for lo, hi in zip([0, *starts], [*starts, len(ordered)], strict=True):
-            self.write(int(ordered[lo]), table.slice(lo, hi - lo))
+        order = pc.sort_indices(parts)  # stable: rows keep their order within a part
+        table = table.take(order)
+        runs = pc.run_end_encode(parts.take(order))
+        start = 0
+        for part, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+            self.write(part, table.slice(start, end - start))
+            start = end
 
     def close(self) -> None:
         for writer in self.writers.values():
@@ -101,8 +102,8 @@ class RangeFiles:
             text = table.column(self.payload).cast(pa.string())  # checks the UTF-8
             table = table.set_column(self.payload, self.spec.schema.field(self.payload), text)
         self.count += table.num_rows
-        nids = table.column(self.nid).to_numpy()
-        self.files.split(table, nids // spill.WRITE_ROWS)
+        nids = table.column(self.nid).combine_chunks()
+        self.files.split(table, pc.divide(nids, spill.WRITE_ROWS))
 
     def chunks(self) -> Iterator[pa.Table]:
         """Each range's rows in notification order, ranges in log order."""
@@ -117,11 +118,11 @@ def key_sorted(path: Path | None, spec: TableSpec, folder: SpillFolder) -> Itera
     if path is None:
         return
     keys = read_spill(path, spec.keys[0]).column(0)
-    # Each row's rank in key order (keys are unique), then its range of WRITE_ROWS ranks.
-    ranks = np.empty(len(keys), np.int64)
-    ranks[pc.sort_indices(keys).to_numpy()] = np.arange(len(keys), dtype=np.int64)
+    # Each row's rank in key order (keys are unique: the inverse of the sorting permutation),
+    # then its range of WRITE_ROWS ranks.
+    ranks = pc.sort_indices(pc.sort_indices(keys))
     del keys
-    parts = ranks // spill.WRITE_ROWS
+    parts = pc.divide(ranks, spill.WRITE_ROWS)
     del ranks
     files = _Files(folder, f"{spec.name}-sorted", spec.schema)
     start = 0
