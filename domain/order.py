@@ -7,7 +7,9 @@ dispatches to the fact's handler in ``domain.order_facts``.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -28,6 +30,18 @@ from ordertrail.domain.values import (
 
 def _revision_rank(revision: str) -> tuple[int, str]:
     return (int(revision), "") if revision.isdigit() else (-1, revision)
+
+
+# Each order event class's constructor arguments, in the order its dataclass ``__init__``
+# assigns them: the order of the event's attributes, hence of its stored JSON members.
+_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _init_fields(event_class: type) -> tuple[str, ...]:
+    names = _INIT_FIELDS.get(event_class)
+    if names is None:
+        names = _INIT_FIELDS[event_class] = tuple(f.name for f in fields(event_class) if f.init)
+    return names
 
 
 class Order(Aggregate):
@@ -157,6 +171,37 @@ class Order(Aggregate):
         self.trigger_event(
             ev.ModificationRequested, timestamp=ts_recorded, ts_event=None, spec=spec
         )
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        """eventsourcing's ``trigger_event`` for an order event, without its generality (a
+        copy of the arguments, a frozen dataclass's ``__init__`` assigning each field through
+        ``object.__setattr__``, ``mutate`` checking the id and version this method has just
+        set): the same event, attributes in the same order, folded into the same state. Any
+        other call (another event class, a missing or unknown argument, no timestamp) takes
+        eventsourcing's own path and its errors."""
+        names = _init_fields(event_class)
+        version = self.version + 1
+        kwargs["originator_id"] = self.id
+        kwargs["originator_version"] = version
+        timestamp = kwargs.get("timestamp")
+        if (
+            timestamp is None
+            or len(kwargs) != len(names)
+            or not issubclass(event_class, ev.OrderEvent)
+        ):
+            super().trigger_event(event_class, **kwargs)
+            return
+        try:
+            attributes = {name: kwargs[name] for name in names}
+        except KeyError:
+            super().trigger_event(event_class, **kwargs)
+            return
+        event = object.__new__(event_class)
+        object.__setattr__(event, "__dict__", attributes)
+        event.fold(self.state)
+        self.version = version
+        self.modified_on = timestamp
+        self.pending_events.append(event)
 
     # ---- facts (never refused) -----------------------------------------------------------------
 

@@ -31,8 +31,9 @@ _TAIL = len(MARK) + 21 + 1 + _HEX + 2
 
 
 def link_hash(prev: bytes, originator_id: UUID, version: int, topic: str, body: bytes) -> bytes:
-    head = b"%s%s%d\0%s\0" % (prev, originator_id.bytes, version, topic.encode())
-    return hashlib.sha256(head + body).digest()
+    h = hashlib.sha256(b"%s%s%d\0%s\0" % (prev, originator_id.bytes, version, topic.encode()))
+    h.update(body)
+    return h.digest()
 
 
 def body_of(state: bytes) -> bytes:

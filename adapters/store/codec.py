@@ -30,6 +30,7 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError, Stored
 from eventsourcing.utils import get_topic, resolve_topic
 
 from ordertrail.adapters.store import chain
+from ordertrail.adapters.store.sealed import sealed_event
 
 Convert = Callable[[Any], Any]
 
@@ -240,22 +241,26 @@ class EventMapper(Mapper[UUID]):
     def __init__(self) -> None:
         super().__init__(transcoder=OrjsonTranscoder())
         self.links = chain.Links()
+        self._topics: dict[type, tuple[str, int]] = {}
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        # eventsourcing's own steps (no compressor or cipher here), then the seal: one
-        # StoredEvent made, not two.
+        # eventsourcing's own steps (no compressor or cipher here), then the seal: one stored
+        # event made, carrying its link for the recorder's checkpoint (``sealed.py``).
+        cls = type(domain_event)
+        known = self._topics.get(cls)
+        if known is None:
+            known = self._topics[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
+        topic, class_version = known
         state = dict(domain_event.__dict__)
         oid: UUID = state.pop("originator_id")
         version: int = state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        topic = get_topic(type(domain_event))
         body = chain.body_of(encode(state))
         prev = self.links.previous(oid, version)
         link = None if prev is None else chain.link_hash(prev, oid, version, topic, body)
         self.links.saw(oid, version, link)
-        return StoredEvent(oid, version, topic, chain.seal(body, version, link))
+        return sealed_event(oid, version, topic, chain.seal(body, version, link), link)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         self._saw_stored(stored_event)

@@ -23,6 +23,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ordertrail.adapters.store import chain
 from ordertrail.adapters.store.chain import GENESIS
+from ordertrail.adapters.store.sealed import sealed_digest
 
 HEAD_TABLE = "ordertrail_chain_head"
 HEAD_COLUMNS = "first_id, last_id, originator_id, originator_version, head"
@@ -54,8 +55,10 @@ def completed(
     links: dict[UUID, tuple[int, bytes]] = {}
     for s in stored_events:
         oid, version = _uuid(s.originator_id), s.originator_version
-        sealed = chain.unseal(s.state)
-        if sealed is None:
+        known = sealed_digest(s)
+        if known is not None:
+            digest = known
+        elif (sealed := chain.unseal(s.state)) is None:
             digest = _digest(s)
         elif sealed.digest is not None:
             digest = sealed.digest
@@ -153,7 +156,7 @@ class ChainedSQLiteRecorder(_Completing, SQLiteApplicationRecorder):
         ]
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        ids = super()._insert_events(c, stored_events, **kwargs)
+        ids = self._insert_rows(c, stored_events)
         if stored_events and ids:
             c.execute(f"SELECT {HEAD_COLUMNS} FROM {HEAD_TABLE}")
             row = c.fetchone()
@@ -174,6 +177,35 @@ class ChainedSQLiteRecorder(_Completing, SQLiteApplicationRecorder):
                 ),
             )
         return ids
+
+    def _insert_rows(self, c: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """eventsourcing's insert, one ``executemany`` instead of a statement per event. The
+        notification ids are the rowids: in a rowid table without an INTEGER PRIMARY KEY,
+        SQLite gives each row one more than the largest rowid in the table, and this
+        transaction holds the write lock, so the rows get the ids after the largest one,
+        in order (checked against the last rowid SQLite reports)."""
+        if not stored_events:
+            return []
+        c.execute(self.select_max_notification_id_statement)
+        first = int(c.fetchone()[0] or 0) + 1
+        c.executemany(
+            self.insert_events_statement,
+            [
+                (
+                    s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                    s.originator_version,
+                    s.topic,
+                    s.state,
+                )
+                for s in stored_events
+            ],
+        )
+        c.execute("SELECT last_insert_rowid()")
+        last = int(c.fetchone()[0])
+        if last != first + len(stored_events) - 1:
+            # Only past the largest rowid SQLite allows does it pick rowids at random.
+            raise AssertionError(f"rows written at {first}..{last}, not consecutively")
+        return list(range(first, last + 1))
 
 
 __all__ = ["HEAD_TABLE", "ChainedSQLiteRecorder", "Checkpoint"]

@@ -40,7 +40,6 @@ RECORDED = frozenset((*HOOKED, *SYNC_ENDS))  # the wrapper calls the recorder li
 # recorder's ``record_*`` method to call instead with the values converted here, or None for
 # the wrapper method itself, the arguments).
 Call = tuple[str, str | None, tuple[Any, ...]]
-_NO_FIELDS: list[str] = []
 T = TypeVar("T")
 
 
@@ -240,8 +239,10 @@ class _FirstPass:
             return item
         self.budget -= len(item.fields)
         self.decoded[item.line] = calls
-        # Its fields are not needed again: the replay feeds the calls.
-        return Message(item.seq, item.ts, item.direction, _NO_FIELDS, item.line, item.handshake)
+        # Its fields are not needed again: the replay feeds the calls. Emptied in place (the
+        # scanner made the list for this line alone) rather than copied into a new Message.
+        item.fields.clear()
+        return item
 
 
 def _problem(path: Path, item: Message, failure: str | None, invalid: str | None) -> Problem | None:

@@ -8,10 +8,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import AggregateRecorder, EventStore, Mapper, Recording
 
+from ordertrail.adapters.store.sealed import LogEventStore
 from ordertrail.adapters.trail import OrderTrail
 
 
-class _CountingEventStore(EventStore[UUID]):
+class _CountingEventStore(LogEventStore):
     def __init__(self, mapper: Mapper[UUID], recorder: AggregateRecorder) -> None:
         super().__init__(mapper, recorder)
         self.appended = 0

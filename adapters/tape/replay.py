@@ -20,10 +20,9 @@ its last recorded message.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +45,7 @@ from .check import (
     trapped_decoder_log,
 )
 from .clock import TapeClock
+from .collector import ReplayCollector, collector_paused
 from .counting import CountingTrail
 from .format import LIMITS, End, Header, Message, TapeLimits
 from .ledger import TapeLedger
@@ -179,7 +179,14 @@ class Replayer:
         self.ledger.close()
 
     def replay(self, path: str | Path, check: TapeCheck | None = None) -> ReplayReport:
-        check = check or check_tape(path, self.limits, keep_fields=self.keep_fields)
+        with collector_paused() as collector:
+            check = check or check_tape(path, self.limits, keep_fields=self.keep_fields)
+            collector.kept()
+            return self._replay(path, check, collector)
+
+    def _replay(
+        self, path: str | Path, check: TapeCheck, collector: ReplayCollector
+    ) -> ReplayReport:
         report = ReplayReport(str(path), segments=len(check.segments), problems=check.problems)
         refused = [p for p in check.problems if p.kind != "torn"]
         if refused and not self.skip_bad:
@@ -198,6 +205,8 @@ class Replayer:
         def commit() -> None:
             nonlocal batched
             batch.close()
+            if batched:
+                collector.batch_saved()
             batched = 0
 
         def finish_segment() -> None:
@@ -207,7 +216,7 @@ class Replayer:
             self.ledger.finish(header.session, seg_state.get("last_seq", 0))
 
         try:
-            with trapped_decoder_log() as trap, batch, _kept_apart(check):
+            with trapped_decoder_log() as trap, batch:
                 items = check.plan if check.plan is not None else self._scan(path)
                 for seg, item in items:
                     if item is None:
@@ -298,21 +307,6 @@ class Replayer:
         )
         report.resumed += 1
         return state
-
-
-@contextmanager
-def _kept_apart(check: TapeCheck) -> Iterator[None]:
-    """What the first pass kept lives until the replay ends and holds no cycle: moved out of
-    the cyclic collector's sight (``gc.freeze``) for the replay, else the collector rescans it
-    while the replay allocates. Left alone if something else in this process froze objects."""
-    if not check.decoded or gc.get_freeze_count() > 0:
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _position(trail: OrderTrail) -> int:

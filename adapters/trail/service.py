@@ -19,12 +19,13 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import EventStore, IntegrityError, Mapper
 
 from ordertrail.adapters.store.codec import EventMapper
 from ordertrail.adapters.store.config import StoreConfig, opening
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import fold_orders
+from ordertrail.adapters.store.sealed import LogEventStore
 from ordertrail.adapters.trail.batching import Batching
 from ordertrail.adapters.trail.indexes import OrderIndex
 from ordertrail.adapters.trail.keys import FactKey, OrderNotFound
@@ -75,6 +76,9 @@ class OrderTrail(Batching, Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EventMapper()
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        return LogEventStore(self.mapper, self.recorder)
 
     # ---- loading, saving, retrying --------------------------------------------------------------
 
