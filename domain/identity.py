@@ -9,6 +9,7 @@ Aggregate ids are uuid5 of the durable key, so importing the same history twice 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 # Fixed forever: changing it would give every stored order a new id.
@@ -48,6 +49,9 @@ def order_key(
     raise ValueError("an order needs a client order id, a permId or the request that sent it")
 
 
+# An order's id is asked for several times while its first message is recorded (is it known?
+# then created); uuid5 hashes and builds a UUID in Python each time.
+@lru_cache(maxsize=4096)
 def order_id_for(key: str) -> UUID:
     return uuid5(NAMESPACE, key)
 

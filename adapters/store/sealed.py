@@ -75,12 +75,20 @@ def _recording(domain_event: Any, stored: StoredEvent, notification_id: int) -> 
 
 class LogEventStore(EventStore[UUID]):
     """eventsourcing's event store, writing as it does, with its per-event objects made in
-    one step each."""
+    one step each; ``append`` writes without making recordings at all."""
 
-    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
+    def append(
+        self, domain_events: Sequence[Any], **kwargs: Any
+    ) -> tuple[list[StoredEvent], Sequence[int]]:
+        """Write the events (``kwargs`` for the recorder, as ``put`` takes them); the rows
+        written and their notification ids (none: the recorder gave none)."""
         to_stored = self.mapper.to_stored_event
         stored_events = [to_stored(e) for e in domain_events]
         ids = self.recorder.insert_events(stored_events, **kwargs)
+        return stored_events, ids or ()
+
+    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
+        stored_events, ids = self.append(domain_events, **kwargs)
         if not ids:
             return []
         assert len(ids) == len(stored_events)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import AggregateRecorder, EventStore, Mapper, Recording
+from eventsourcing.persistence import AggregateRecorder, EventStore, Mapper, StoredEvent
 
 from ordertrail.adapters.store.sealed import LogEventStore
 from ordertrail.adapters.trail import OrderTrail
@@ -17,10 +17,12 @@ class _CountingEventStore(LogEventStore):
         super().__init__(mapper, recorder)
         self.appended = 0
 
-    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
-        recordings = super().put(domain_events, **kwargs)
+    def append(
+        self, domain_events: Sequence[Any], **kwargs: Any
+    ) -> tuple[list[StoredEvent], Sequence[int]]:
+        written = super().append(domain_events, **kwargs)
         self.appended += len(domain_events)
-        return recordings
+        return written
 
 
 class CountingTrail(OrderTrail):

@@ -80,18 +80,19 @@ class Batching:
             yield
             return
         batch = self._batch = self._begin_batch()
-        recordings = None
+        written = None
         try:
             yield
             if batch.broken is not None:
                 raise BatchNotSaved(batch.broken)
             if batch.events:
                 try:
-                    # What ``save`` does, minus its per-event Protocol checks (~10 µs an event)
-                    # and its hooks for snapshots and followers, which this application has not.
+                    # What ``save`` does, minus its per-event Protocol checks (~10 µs an event),
+                    # its hooks for snapshots and followers, which this application has not,
+                    # and the recording objects nothing here reads (``LogEventStore.append``).
                     # ``save(*orders)`` would group the events by order: the log keeps the
                     # order they were decided in, as when each fact is saved as it comes.
-                    recordings = self.events.put(batch.events)
+                    written = self.events.append(batch.events)
                 except IntegrityError as e:
                     raise BatchNotSaved(
                         f"another writer changed these orders first ({e})", conflict=True
@@ -102,11 +103,12 @@ class Batching:
         finally:
             self._batch = None
         # Saved: what this batch knew of the store is handed on.
-        self._carried = carried_after(batch, recordings)
-        if self._carried is not None and recordings and self._index.position == batch.head:
+        ids = None if written is None else written[1]
+        self._carried = carried_after(batch, ids)
+        if self._carried is not None and written and ids and self._index.position == batch.head:
             # The index learned each of these orders as they changed: it has read the log up
             # to the batch's last event without reading it back.
-            self._index.read_to(recordings[-1].notification)
+            self._index.read_to(ids[-1], written[0][-1])
 
     def _begin_batch(self) -> Batch:
         """A new batch; it starts from what the last saved batch held if nothing was written

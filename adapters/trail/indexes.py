@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import StoredEvent
 
 from ordertrail.adapters.store.eventlog import EventLog, LogEntry, entry_mark
 from ordertrail.adapters.store.follower import Follower
@@ -42,10 +42,11 @@ class OrderIndex(Follower):
         self.execs.clear()
         self.ids.clear()
 
-    def read_to(self, last: Notification) -> None:
-        """The log up to ``last`` is known without reading it: this process wrote it, right
-        after the position, and learned each order it changed (``learn``)."""
-        self.position = last.id
+    def read_to(self, last_id: int, last: StoredEvent) -> None:
+        """The log up to ``last`` (written at ``last_id``) is known without reading it: this
+        process wrote it, right after the position, and learned each order it changed
+        (``learn``)."""
+        self.position = last_id
         oid = last.originator_id
         oid = oid if isinstance(oid, UUID) else UUID(oid)
         self._mark = entry_mark(oid, last.originator_version, last.state)

@@ -10,7 +10,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Recording
 
 from ordertrail.adapters.trail.waiting import WaitingRoom
 from ordertrail.domain.values import CommissionReport
@@ -61,14 +60,14 @@ class Carried:
     absent: set[UUID]
 
 
-def carried_after(batch: Batch, recordings: Sequence[Recording[UUID]] | None) -> Carried | None:
+def carried_after(batch: Batch, ids: Sequence[int] | None) -> Carried | None:
     """What a saved batch hands to the next, or None. Only when nobody else wrote while it ran:
-    its events (``recordings``; None when it had none) follow the head it began at directly,
-    so every order it loaded is still as the store has it."""
-    if recordings is None:
+    its events (their notification ``ids``; None when it had none) follow the head it began at
+    directly, so every order it loaded is still as the store has it."""
+    if ids is None:
         head = batch.head
-    elif recordings and recordings[0].notification.id == batch.head + 1:
-        head = recordings[-1].notification.id
+    elif ids and ids[0] == batch.head + 1:
+        head = ids[-1]
     else:
         return None
     if len(batch.loaded) + len(batch.absent) > CARRY_LIMIT:
