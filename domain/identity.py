@@ -20,6 +20,7 @@ DRY_RUN_PREFIX = "DRY_"
 _CLIENT_ORDER_ID = re.compile(r"^(DRY_)?OT-[0-9A-Za-z][0-9A-Za-z._:-]{0,60}$")
 
 
+@lru_cache(maxsize=4096)  # asked of the same orderRef by every message about its order
 def is_client_order_id(order_ref: str | None) -> bool:
     """True when ``order_ref`` is one of ours. Other programs (and people) set orderRef too, so
     an arbitrary orderRef is never taken as an identity: many orders may share it."""

@@ -10,6 +10,7 @@ in a replay from the tape's outbound lines — by the same function, so both yie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ib_async import Contract
 from ib_async import Order as IbOrder
@@ -23,6 +24,11 @@ PLACE_ORDER = "3"
 CANCEL_ORDER = "4"
 GLOBAL_CANCEL = "58"
 UNSET = 1.7976931348623157e308
+# ib_async's ``Order()`` and ``Contract()`` assign every default one by one (139 for an
+# order): a placeOrder read back starts from a copy of a blank one instead. The copies never
+# leave ``_place``, so the default lists they share with the blanks are never changed.
+_BLANK_ORDER = IbOrder()
+_BLANK_CONTRACT = Contract()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,7 @@ class SentGlobalCancel:
 
 
 Sent = SentPlace | SentCancel | SentGlobalCancel
+T = TypeVar("T")
 
 
 def read_outbound(fields: list[str], server_version: int) -> Sent | None:
@@ -72,7 +79,8 @@ def _num(ticket: OrderTicket, name: str) -> float:
 
 
 def _place(t: OrderTicket) -> SentPlace:
-    contract = Contract(
+    contract = _blank_copy(
+        _BLANK_CONTRACT,
         conId=t.con_id,
         symbol=t.symbol,
         secType=t.text("secType"),
@@ -84,7 +92,8 @@ def _place(t: OrderTicket) -> SentPlace:
         currency=t.text("currency"),
         localSymbol=t.text("localSymbol"),
     )
-    order = IbOrder(
+    order = _blank_copy(
+        _BLANK_ORDER,
         action=t.action,
         totalQuantity=float(t.total_quantity),
         orderType=t.text("orderType"),
@@ -108,6 +117,13 @@ def _place(t: OrderTicket) -> SentPlace:
         parent_id=t.parent_id,
         unnamed=mapping.unnamed_terms(order),
     )
+
+
+def _blank_copy(blank: T, **values: object) -> T:
+    copy: T = object.__new__(type(blank))
+    copy.__dict__.update(blank.__dict__)
+    copy.__dict__.update(values)
+    return copy
 
 
 __all__ = ["ProtocolError", "Sent", "SentCancel", "SentGlobalCancel", "SentPlace", "read_outbound"]

@@ -68,6 +68,15 @@ HOOKED = ("openOrder", "completedOrder", "orderStatus", "execDetails", "commissi
 SYNC_ENDS = ("openOrderEnd", "completedOrdersEnd", "execDetailsEnd")
 
 
+# An openOrder's contract and order as domain values.
+Terms = tuple[ContractRef, OrderSpec]
+
+
+def converted(contract: Contract, order: IbOrder) -> Terms:
+    cref = mapping.contract_ref(contract)
+    return cref, mapping.order_spec(order, cref)
+
+
 def origin_of(client_id: int, order_id: int) -> Origin:
     """TWS by hand: clientId 0 with orderId 0 (or negative, re-bound to an API client). Any
     other clientId is an API client's order, even when IB reports it with orderId 0 (completed
@@ -147,22 +156,24 @@ class IbRecorder(RequestRecorder):
         client_id: int,
         origin: Origin | None = None,
         then: Callable[[ContractRef], OrderFact] | None = None,
+        terms: Terms | None = None,
     ) -> tuple[FactKey, bool]:
         """The order's key, the order observed if this store has never seen it; True when
-        ``then`` (the rest of the message) was recorded with the new order."""
+        ``then`` (the rest of the message) was recorded with the new order. ``terms``: the
+        message's contract and order converted already."""
         ref = order.orderRef or None
         perm = int(order.permId or 0) or None
         key = FactKey(order_ref=ref, perm_id=perm, client_id=client_id, order_id=order_id)
         oid = self.trail.resolve(key)
         recorded = False
         if oid is None:
-            cref = mapping.contract_ref(contract)
+            cref, spec = terms or converted(contract, order)
             unnamed = mapping.unnamed_terms(order)
             rest = then(cref) if then is not None else None
             oid = self.trail.observe(
                 OrderObserved(
                     contract=cref,
-                    spec=mapping.order_spec(order, cref),
+                    spec=spec,
                     origin=origin or origin_of(client_id, order_id),
                     perm_id=perm,
                     client_order_id=ref if is_client_order_id(ref) else None,
@@ -182,13 +193,25 @@ class IbRecorder(RequestRecorder):
     def _on_openOrder(  # noqa: N802 - ib_async's callback name
         self, order_id: int, contract: Contract, order: IbOrder, state: IbOrderState
     ) -> None:
+        self.record_open_order(order_id, contract, order, None)
+
+    def record_open_order(
+        self, order_id: int, contract: Contract, order: IbOrder, terms: Terms | None
+    ) -> None:
+        """An openOrder; ``terms``: its contract and order converted already (a replay
+        converted them while checking the tape), or None."""
         if order.whatIf:
             return
         client_id = int(order.clientId)
 
         def report(cref: ContractRef) -> OpenOrderReport:
+            # The order's terms depend on its contract only through whether it trades at
+            # negative prices: the stored contract of a known order may be another's.
+            same = (
+                terms is not None and terms[0].allows_negative_prices == cref.allows_negative_prices
+            )
             return OpenOrderReport(
-                spec=mapping.order_spec(order, cref),
+                spec=terms[1] if same and terms is not None else mapping.order_spec(order, cref),
                 perm_id=int(order.permId or 0) or None,
                 client_id=client_id,
                 order_id=order_id,
@@ -196,7 +219,9 @@ class IbRecorder(RequestRecorder):
 
         # An order seen first here is saved with what this openOrder says of it, in one
         # transaction: a kill between the two would leave it without its identifiers.
-        key, recorded = self._learn_order(contract, order, order_id, client_id, then=report)
+        key, recorded = self._learn_order(
+            contract, order, order_id, client_id, then=report, terms=terms
+        )
         if not recorded:
             cref = self.trail.get(self.trail.require(key)).state.contract
             recorded = bool(self.trail.record(key, report(cref)))

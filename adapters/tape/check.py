@@ -21,7 +21,7 @@ from ib_async import CommissionReport, Contract, Execution, Order, OrderState
 from ib_async.decoder import Decoder
 
 from ordertrail.adapters.ib import mapping
-from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS
+from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, converted
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused
 from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import quantity
@@ -142,11 +142,10 @@ class _StandInWrapper:
     def openOrder(  # noqa: N802
         self, order_id: int, contract: Contract, order: Order, state: OrderState
     ) -> None:
-        self.calls.append(("openOrder", None, (order_id, contract, order, state)))
+        terms = None
         if not order.whatIf:  # the recorder skips what-if answers
-            self._check(
-                "openOrder", lambda: mapping.order_spec(order, mapping.contract_ref(contract))
-            )
+            terms = self._check("openOrder", lambda: converted(contract, order))
+        self.calls.append(("openOrder", "record_open_order", (order_id, contract, order, terms)))
 
     def completedOrder(self, contract: Contract, order: Order, state: OrderState) -> None:  # noqa: N802
         self.calls.append(("completedOrder", None, (contract, order, state)))
