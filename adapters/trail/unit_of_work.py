@@ -46,7 +46,11 @@ class Batch:
 
     def keep(self, aggregate: Aggregate) -> None:
         self.loaded[aggregate.id] = aggregate
-        self.events.extend(aggregate.collect_events())
+        # What ``collect_events`` does, without popping the pending events one at a time
+        # from the front of their list.
+        pending = aggregate.pending_events
+        self.events.extend(pending)
+        pending.clear()
 
 
 @dataclass(frozen=True, slots=True)
