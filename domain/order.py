@@ -33,14 +33,19 @@ def _revision_rank(revision: str) -> tuple[int, str]:
 
 
 # Each order event class's constructor arguments, in the order its dataclass ``__init__``
-# assigns them: the order of the event's attributes, hence of its stored JSON members.
+# assigns them: the order of the event's attributes, hence of its stored JSON members. Empty
+# for a class that is not an order event (eventsourcing's own path makes those).
 _INIT_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _init_fields(event_class: type) -> tuple[str, ...]:
     names = _INIT_FIELDS.get(event_class)
     if names is None:
-        names = _INIT_FIELDS[event_class] = tuple(f.name for f in fields(event_class) if f.init)
+        names = _INIT_FIELDS[event_class] = (
+            tuple(f.name for f in fields(event_class) if f.init)
+            if issubclass(event_class, ev.OrderEvent)
+            else ()
+        )
     return names
 
 
@@ -184,11 +189,7 @@ class Order(Aggregate):
         kwargs["originator_id"] = self.id
         kwargs["originator_version"] = version
         timestamp = kwargs.get("timestamp")
-        if (
-            timestamp is None
-            or len(kwargs) != len(names)
-            or not issubclass(event_class, ev.OrderEvent)
-        ):
+        if timestamp is None or len(kwargs) != len(names):
             super().trigger_event(event_class, **kwargs)
             return
         try:
