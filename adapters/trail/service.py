@@ -128,13 +128,14 @@ class OrderTrail(Batching, Application[UUID]):
         return True
 
     def _learn(self, aggregate: Any) -> None:
-        self._index.ids.add(aggregate.id)
+        oid = aggregate.id
+        self._index.ids.add(oid)
         if not isinstance(aggregate, Order):
             return
         s = aggregate.state
-        self._index.learn(aggregate.id, s)
+        self._index.learn(oid, s)
         for alias in s.aliases:
-            self._aliases.setdefault(alias, aggregate.id)
+            self._aliases.setdefault(alias, oid)
 
     def _ensure_index(self) -> None:
         """Bring the permId and execId indexes up to the end of the log, reading only what was
