@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
 
 from ordertrail.domain import events as ev
 from ordertrail.domain.errors import CommandRefused, UnknownIbStatus
@@ -45,6 +46,15 @@ def _init_fields(event_class: type) -> tuple[str, ...]:
             tuple(f.name for f in fields(event_class) if f.init)
             if issubclass(event_class, ev.OrderEvent)
             else ()
+        )
+    return names
+
+
+def _created_fields() -> tuple[str, ...]:
+    names = _INIT_FIELDS.get(ev.OrderCreated)
+    if names is None:
+        names = _INIT_FIELDS[ev.OrderCreated] = tuple(
+            f.name for f in fields(ev.OrderCreated) if f.init
         )
     return names
 
@@ -113,6 +123,38 @@ class Order(Aggregate):
             group_id=fact.group_id,
             provenance=fact.provenance,
         )
+
+    @classmethod
+    def _create(cls, event_class: type[Any], *, id: UUID | None = None, **kwargs: Any) -> Self:
+        """eventsourcing's ``_create`` for an order's creation, without its generality (the
+        arguments filtered by signature, a frozen dataclass's ``__init__``, ``mutate`` finding
+        the aggregate's class from the topic it has just written): the same event, attributes
+        in the same order, and the same new order. Anything else takes eventsourcing's path."""
+        names = _created_fields()
+        timestamp = kwargs.get("timestamp")
+        if (
+            cls is not Order
+            or event_class is not ev.OrderCreated
+            or id is None
+            or timestamp is None
+            or len(kwargs) + 3 != len(names)
+        ):
+            return super()._create(event_class, id=id, **kwargs)
+        version = cls.INITIAL_VERSION
+        imposed = {"originator_topic": get_topic(cls), "originator_id": id}
+        imposed["originator_version"] = version
+        try:
+            attributes = {n: kwargs[n] if n in kwargs else imposed[n] for n in names}
+        except KeyError:
+            return super()._create(event_class, id=id, **kwargs)
+        event = object.__new__(event_class)
+        object.__setattr__(event, "__dict__", attributes)
+        order: Self = object.__new__(cls)
+        order.__base_init__(id, version, timestamp)
+        Order.__init__(order)
+        event.apply(order)
+        order.pending_events.append(event)
+        return order
 
     @staticmethod
     def id_for(*, client_order_id: str | None = None, perm_id: int | None = None) -> UUID:

@@ -1,4 +1,5 @@
-"""``Order.trigger_event`` makes order events without eventsourcing's general path: each must
+"""``Order.trigger_event`` and ``Order._create`` make order events (and new orders) without
+eventsourcing's general path: each must
 be the event eventsourcing's own constructor makes from the same values, attribute by attribute
 and in the same order (the order of the stored JSON's members), and the aggregate must move as
 eventsourcing's ``mutate`` moves it, on random histories of every event type."""
@@ -37,7 +38,9 @@ def test_events_are_what_eventsourcing_constructs(orders: list[Order]) -> None:
             assert mapper.to_stored_event(event) == plain.to_stored_event(twin)
             rebuilt = event.mutate(rebuilt)  # eventsourcing checks the id and the version
         assert rebuilt.state == order.state
-        assert (rebuilt.version, rebuilt.modified_on) == (order.version, order.modified_on)
+        assert type(rebuilt) is type(order)
+        assert (rebuilt.id, rebuilt.version) == (order.id, order.version)
+        assert (rebuilt.created_on, rebuilt.modified_on) == (order.created_on, order.modified_on)
 
 
 def test_a_call_the_fast_path_does_not_take_fails_as_eventsourcing_fails() -> None:
@@ -52,3 +55,5 @@ def test_a_call_the_fast_path_does_not_take_fails_as_eventsourcing_fails() -> No
         order.trigger_event(ev.CancelRefused, timestamp=ts, ts_event=None, code=1, nonsense=2)
     assert order.version == 1
     assert len(order.pending_events) == 1
+    with pytest.raises(TypeError, match="Unable to construct"):  # a creation missing a field
+        Order._create(ev.OrderCreated, id=order.id, timestamp=ts, ts_event=None)
