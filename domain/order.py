@@ -135,7 +135,7 @@ class Order(Aggregate):
         if (
             cls is not Order
             or event_class is not ev.OrderCreated
-            or id is None
+            or not isinstance(id, UUID)
             or timestamp is None
             or len(kwargs) + 3 != len(names)
         ):
