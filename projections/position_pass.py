@@ -5,11 +5,17 @@ gives each position's history rows, its row, and each fill's effect, written int
 fill rows.
 
 A position depends only on its own operations in notification order, which is why it can be
-folded after every order, on its own.
+folded after every order, on its own. What it holds stays bounded as the log grows
+(docs/adr/0075-bounded-positions-pass.md): a position's operations come from sorted runs merged
+as they are read, its history rows go to the spill as they are made, and each fill's effect
+goes to a columnar buffer as it is computed, joined to the fill rows a chunk at a time.
 """
 
 from __future__ import annotations
 
+import heapq
+import os
+from itertools import chain
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,13 +25,14 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.fold import Projection
 from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import FILLS, POSITION_HISTORY, _decimals
-from ordertrail.projections.spill import RangeSpill, SpillFolder, TableSpill, read_spill
+from ordertrail.projections.spill import RangeSpill, SpillFolder, TableSpill
 
 ADD, REPLACE, REMOVE, COMMISSION = range(4)
 
@@ -40,32 +47,103 @@ Op = tuple[
 _OPS = msgspec.msgpack.Decoder(list[Op])
 _ENCODE = msgspec.msgpack.Encoder().encode
 
+# Operations per msgpack frame of a sorted run: the merge holds one frame of each run at once.
+FRAME_OPS = 512
+# Fill effects held as Python objects before they become Arrow columns.
+EFFECT_CHUNK = 16_384
+# Fill rows joined to their effects at once.
+JOIN_ROWS = 65_536
+
+# (byte offset, byte length) of each frame of one position's operations in one run.
+Frames = list[tuple[int, int]]
+
 
 class OpSpill:
     """One bucket's position operations: kept in memory up to a limit, then appended to a
-    file as one msgpack frame per flush."""
+    file as a sorted run (each position's operations in notification order, in frames of
+    ``FRAME_OPS``), so that a position's operations are read back as a merge of its runs,
+    a frame of each at a time, never all at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.ops: list[Op] = []
-        self.frames: list[int] = []  # byte length of each frame written
+        self.runs: list[dict[PositionKey, Frames]] = []
+        self._end = 0  # the file's length
 
     def flush(self) -> None:
         if not self.ops:
             return
-        data = _ENCODE(self.ops)
-        with self.path.open("ab") as f:
-            f.write(data)
-        self.frames.append(len(data))
+        by_key: dict[PositionKey, list[Op]] = {}
+        for op in self.ops:
+            by_key.setdefault((op[2], op[3], op[4]), []).append(op)
         self.ops = []
+        run: dict[PositionKey, Frames] = {}
+        with self.path.open("ab") as f:
+            for key, ops in by_key.items():
+                ops.sort(key=_nid)
+                frames = run[key] = []
+                for i in range(0, len(ops), FRAME_OPS):
+                    data = _ENCODE(ops[i : i + FRAME_OPS])
+                    f.write(data)
+                    frames.append((self._end, len(data)))
+                    self._end += len(data)
+        self.runs.append(run)
 
-    def read(self) -> Iterator[Op]:
-        """Every operation, in the order added."""
-        if self.frames:
-            with self.path.open("rb") as f:
-                for size in self.frames:
-                    yield from _OPS.decode(f.read(size))
-        yield from self.ops
+    def keys(self) -> list[PositionKey]:
+        """The positions with operations here, in key order (after ``flush``)."""
+        return sorted({key for run in self.runs for key in run})
+
+    def position(self, key: PositionKey) -> Iterator[Op]:
+        """One position's operations in notification order (after ``flush``)."""
+        parts = [run[key] for run in self.runs if key in run]
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            streams = [_frames(fd, frames) for frames in parts]
+            yield from streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_nid)
+        finally:
+            os.close(fd)
+
+
+def _frames(fd: int, frames: Frames) -> Iterator[Op]:
+    for offset, size in frames:
+        yield from _OPS.decode(os.pread(fd, size, offset))
+
+
+def _nid(op: Op) -> int:
+    return op[0]
+
+
+class EffectSpill:
+    """Each fill's effect as the fold computes it, in Arrow columns; a fill refolded later
+    (a late fill, a correction, a bust before it) has several, and the last one counts."""
+
+    def __init__(self) -> None:
+        self.bases: list[str] = []
+        self.effects: list[FillEffect] = []
+        self.tables: list[pa.Table] = []
+
+    def add(self, base: str, effect: FillEffect) -> None:
+        self.bases.append(base)
+        self.effects.append(effect)
+        if len(self.bases) >= EFFECT_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.bases:
+            return
+        found = self.effects
+        columns = [pa.array(self.bases, pa.string())] + [
+            _decimals([getattr(e, attr) for e in found]) for attr in FillEffect.__slots__
+        ]
+        self.tables.append(pa.Table.from_arrays(columns, names=["exec_base_id", *EFFECT_NAMES]))
+        self.bases, self.effects = [], []
+
+    def last(self) -> pa.Table:
+        """Every effect, the latest first (a lookup then finds a fill's last effect)."""
+        self.flush()
+        table = pa.concat_tables(self.tables)
+        self.tables = []
+        return table.take(pa.array(range(table.num_rows - 1, -1, -1), pa.int64()))
 
 
 @dataclass
@@ -77,56 +155,69 @@ class PositionPass:
     rows: list[Row] = field(default_factory=list)  # the positions table
 
     def bucket(self, ops: OpSpill, fills: TableSpill) -> None:
-        by_key: dict[PositionKey, list[Op]] = {}
-        for op in sorted(ops.read(), key=_nid):
-            by_key.setdefault((op[2], op[3], op[4]), []).append(op)
-        effects: dict[str, FillEffect] = {}
-        for key in list(by_key):
-            self._position(by_key.pop(key), effects)
+        ops.flush()
+        effects = EffectSpill()
+        for key in ops.keys():
+            self._position(ops.position(key), effects)
         path = fills.close()
         if path is not None:
-            self.fills_out.write_table(_with_effects(read_spill(path), effects))
+            self._with_effects(path, effects.last())
 
-    def _position(self, ops: list[Op], effects: dict[str, FillEffect]) -> None:
-        first = ops[0]
+    def _position(self, ops: Iterator[Op], effects: EffectSpill) -> None:
+        first = next(ops)
         pos = Position(*first[2:9])
         columns = Projection._position_columns
-        history = self.history_out
+        add_row = self.history_out.add
         nid = 0
         ts: Any = None
-        for op in ops:
+        for op in chain((first,), ops):
             (nid, kind, *_, base, ts_ib, qty, price, has_c, amount, ccy,
              cause, exec_id, ts_event, ts) = op  # fmt: skip
+            changed: list[str] = []
             if kind == COMMISSION:
                 pos.set_commission(base, amount, ccy)
             elif kind == REMOVE:
                 pos.set_commission(base, None, "")
-                pos.remove(base)
+                changed = pos.remove(base)
             else:
                 fill = PositionFill(base, (ts_ib, base), qty, price)
-                if kind == ADD:
-                    pos.add(fill)
-                else:
-                    pos.replace(fill)
+                changed = pos.add(fill) if kind == ADD else pos.replace(fill)
                 if has_c:
                     pos.set_commission(base, amount, ccy)
-            history.add((*columns(pos), nid, cause, exec_id, ts_event, ts, ts.date()))
+            # Each effect goes out as it is made: the position keeps none of them.
+            for b in changed:
+                effects.add(b, pos.effects.pop(b))
+            add_row((*columns(pos), nid, cause, exec_id, ts_event, ts, ts.date()))
         self.rows.append((*columns(pos), ts, nid, pos.running_state()))
-        effects.update(pos.effects)
+
+    def _with_effects(self, path: Path, effects: pa.Table) -> None:
+        """The bucket's fill rows with their effects, a chunk at a time."""
+        bases = effects.column("exec_base_id")
+        values = [effects.column(name) for name in EFFECT_NAMES]
+        with pa.OSFile(str(path)) as f:
+            for table in _chunks(pa.ipc.open_file(f)):
+                at = pc.index_in(table.column("exec_base_id"), value_set=bases)
+                if at.null_count:
+                    raise LookupError("a fill row has no effect on its position")
+                for name, column in zip(EFFECT_NAMES, values, strict=True):
+                    i = table.schema.get_field_index(name)
+                    table = table.set_column(i, table.schema.field(i), column.take(at))
+                self.fills_out.write_table(table)
 
 
-def _nid(op: Op) -> int:
-    return op[0]
-
-
-def _with_effects(table: pa.Table, effects: dict[str, FillEffect]) -> pa.Table:
-    bases = table.column("exec_base_id").to_pylist()
-    found = [effects[b] for b in bases]
-    for name, attr in zip(EFFECT_NAMES, FillEffect.__slots__, strict=True):
-        i = table.schema.get_field_index(name)
-        values = _decimals([getattr(e, attr) for e in found])
-        table = table.set_column(i, table.schema.field(i), values)
-    return table
+def _chunks(reader: Any) -> Iterator[pa.Table]:
+    """An IPC file's record batches gathered into tables of about ``JOIN_ROWS`` rows."""
+    batches: list[pa.RecordBatch] = []
+    rows = 0
+    for i in range(reader.num_record_batches):
+        batch = reader.get_batch(i)
+        batches.append(batch)
+        rows += batch.num_rows
+        if rows >= JOIN_ROWS:
+            yield pa.Table.from_batches(batches)
+            batches, rows = [], 0
+    if batches:
+        yield pa.Table.from_batches(batches)
 
 
 def positions_pass(ops: list[OpSpill], fills: list[TableSpill], spill: SpillFolder) -> PositionPass:

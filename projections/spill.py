@@ -92,42 +92,65 @@ class TableSpill:
 
 class RangeSpill:
     """An append-only table's rows, one file per ``WRITE_ROWS`` notification ids. Rows come in
-    any order (a rebuild reads the log order by order); each range comes back sorted, ranges
-    in log order, so a commit holds a few days' rows (one file per day partition)."""
+    any order (a rebuild reads the log order by order, and folds positions one at a time);
+    each range comes back sorted, ranges in log order, so a commit holds a few days' rows (one
+    file per day partition).
 
-    # Rows a range holds before it writes them: every range of the log may be open at once.
-    RANGE_CHUNK = 256
+    Rows wait in one buffer for every range together (``BUFFER_ROWS``): the log has a range
+    per 20,000 events and rows reach all of them at once, so a buffer per range would hold
+    hundreds of times as many. A full buffer becomes one Arrow table, sorted by notification
+    id and cut into a slice per range, each appended to its range's file."""
+
+    BUFFER_ROWS = 32_768
 
     def __init__(self, folder: SpillFolder, spec: TableSpec) -> None:
         self.folder = folder
         self.spec = spec
         self.nid = spec.schema.get_field_index("notification_id")
-        self.parts: dict[int, TableSpill] = {}
-
-    def _part(self, nid: int) -> TableSpill:
-        i = nid // WRITE_ROWS
-        part = self.parts.get(i)
-        if part is None:
-            path = self.folder.file(f"{self.spec.name}-{i}.arrow")
-            part = self.parts[i] = TableSpill(path, self.spec, self.RANGE_CHUNK)
-        return part
+        self.rows: list[Row] = []
+        self.writers: dict[int, Any] = {}
+        self.paths: dict[int, Path] = {}
 
     def add(self, row: Row) -> None:
-        self._part(row[self.nid]).add(row)
+        self.rows.append(row)
+        if len(self.rows) >= self.BUFFER_ROWS:
+            self.flush()
 
     def extend(self, rows: list[Row]) -> None:
-        for row in rows:
-            self._part(row[self.nid]).add(row)
+        self.rows.extend(rows)
+        if len(self.rows) >= self.BUFFER_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        table = arrow_table(self.spec.schema, self.rows).sort_by("notification_id")
+        self.rows = []
+        ranges = pc.divide(table.column(self.nid), WRITE_ROWS)  # integers: floor division
+        start = 0
+        for counted in pc.value_counts(ranges):  # in order of first sight: ascending
+            i, n = counted["values"].as_py(), counted["counts"].as_py()
+            self._writer(i).write_table(table.slice(start, n))
+            start += n
+
+    def _writer(self, i: int) -> Any:
+        writer = self.writers.get(i)
+        if writer is None:
+            path = self.paths[i] = self.folder.file(f"{self.spec.name}-{i}.arrow")
+            writer = self.writers[i] = pa.ipc.new_file(str(path), self.spec.schema)
+        return writer
 
     def close(self) -> None:
-        for part in self.parts.values():
-            part.close()
+        self.flush()
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
 
     def chunks(self) -> Iterator[pa.Table]:
         """Each range's rows in notification order, ranges in log order."""
         self.close()
-        for i in sorted(self.parts):
-            yield read_spill(self.parts[i].path).sort_by("notification_id")
+        for i in sorted(self.paths):
+            yield read_spill(self.paths[i]).sort_by("notification_id")
 
 
 def read_spill(path: Path, *columns: str) -> pa.Table:

@@ -13,7 +13,7 @@ from ordertrail.adapters.bench_projections import populate
 from ordertrail.adapters.store import logsources
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.projections import rebuild, spill
+from ordertrail.projections import position_pass, rebuild, spill
 from ordertrail.projections.api import Audit
 from ordertrail.projections.schema import EVENTS
 from ordertrail.projections.tables import DeltaTables, unfinished
@@ -28,6 +28,13 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spill, "CHUNK_ROWS", 64)
     # Every table in several commits, each of a range of ids or keys.
     monkeypatch.setattr(spill, "WRITE_ROWS", 400)
+    # Several sorted runs of operations per position, merged a frame of each at a time; the
+    # history rows flushed across ranges; the fill effects in several chunks, joined to the
+    # fill rows in several.
+    monkeypatch.setattr(position_pass, "FRAME_OPS", 7)
+    monkeypatch.setattr(position_pass, "EFFECT_CHUNK", 33)
+    monkeypatch.setattr(position_pass, "JOIN_ROWS", 100)
+    monkeypatch.setattr(spill.RangeSpill, "BUFFER_ROWS", 150)
 
 
 def test_the_rebuild_equals_the_log_order_fold(tmp_path: Path, small_pages: None) -> None:
