@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import heapq
 import os
-from itertools import chain
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class OpSpill:
                     self._end += len(data)
         self.runs.append(run)
 
-    def keys(self) -> list[PositionKey]:
+    def position_keys(self) -> list[PositionKey]:
         """The positions with operations here, in key order (after ``flush``)."""
         return sorted({key for run in self.runs for key in run})
 
@@ -157,7 +157,7 @@ class PositionPass:
     def bucket(self, ops: OpSpill, fills: TableSpill) -> None:
         ops.flush()
         effects = EffectSpill()
-        for key in ops.keys():
+        for key in ops.position_keys():
             self._position(ops.position(key), effects)
         path = fills.close()
         if path is not None:
