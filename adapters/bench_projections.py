@@ -6,9 +6,9 @@ machines this runs on are shared and noisy: read the figures as orders of magnit
 ratios to the baselines measured in the same run (``decode_only``: reading and decoding the log
 as the rebuild does, folding nothing; ``baseline_sqlite_orjson``: bare sqlite3 and orjson over
 the same rows). ``rebuild_memory`` is the rebuild's peak memory in a fresh process, on this
-store and (``memory_events``) on one of another size. ``incremental`` is the time one update
-takes after 100 new events, on a store of N events and of 10 N, each in a fresh process: its
-ratio says whether an update costs what is new (near 1) or the history (near 10).
+store and (``memory_events``) on one of that size and, below it, one of 1,000,000 events.
+``incremental`` is the time one update takes after 100 new events, on a store of N events and
+of 10 N, each in a fresh process: its ratio says whether an update costs what is new (near 1) or the history (near 10).
 """
 
 from __future__ import annotations
@@ -231,13 +231,42 @@ def _rates(written: int, run: Callable[[], int]) -> tuple[float, float]:
     return n / (time.perf_counter() - wall), n / max(time.process_time() - cpu, 1e-9)
 
 
-def rebuild_memory(events: int) -> dict[str, Any]:
+def rebuild_memory(events: int, store: Path | None = None) -> dict[str, Any]:
     """The rebuild's peak memory (VmHWM of a fresh process, beside one that only opened the
-    store) on a store of ``events`` events of the workload."""
+    store) on a store of ``events`` events of the workload: in ``store`` if given (populated
+    there unless it holds them already: 10,000,000 events take tens of minutes to write, and
+    can then be measured again), else in a temporary folder."""
+    if store is not None:
+        written = _populated(store, events)
+        with tempfile.TemporaryDirectory() as tables:
+            return {"events": written, **_peak_memory(store, Path(tables) / "probe")}
     with tempfile.TemporaryDirectory() as d:
         directory = Path(d)
         written, _ = populate(directory, events)
         return {"events": written, **_peak_memory(directory, directory / "probe")}
+
+
+def _populated(store: Path, events: int) -> int:
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.store.eventlog import EventLog
+
+    config = StoreConfig.resolve(store)
+    if config.sqlite_path.exists():
+        with EventLog.open(config) as log:
+            head = log.head()
+        if head != events:
+            raise SystemExit(f"{config.sqlite_path}: holds {head} events, not {events}")
+        return head
+    written, _ = populate(store, events)
+    return written
+
+
+def memory_sizes(events: int, memory_events: int | None) -> list[int]:
+    """The store sizes the rebuild's peak memory is measured on besides the benchmark's own:
+    1,000,000 events and ``memory_events`` (the goal is stated at 10,000,000)."""
+    if memory_events is None:
+        return []
+    return sorted({n for n in (1_000_000, memory_events) if n != events and n <= memory_events})
 
 
 def run(
@@ -294,9 +323,7 @@ def run(
 
     rebuild, decode, bare = (statistics.median(r[i][0] for r in runs) for i in range(3))
     rebuild_cpu, decode_cpu, bare_cpu = (statistics.median(r[i][1] for r in runs) for i in range(3))
-    memories = [memory]
-    if memory_events is not None and memory_events != events:
-        memories.append(rebuild_memory(memory_events))
+    memories = [memory, *(rebuild_memory(n) for n in memory_sizes(events, memory_events))]
     return {
         "events": written,
         "orders": orders,
@@ -326,11 +353,12 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     r = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     only = sys.argv[3] if len(sys.argv) > 3 else ""  # "incremental", or "rebuild" without it
-    memory_at = int(sys.argv[4]) if len(sys.argv) > 4 else None  # another store size
+    memory_at = int(sys.argv[4]) if len(sys.argv) > 4 and only != "memory" else None
     if only == "incremental":
         print(json.dumps(incremental_figure(n, r), indent=2))
-    elif only == "memory":
-        print(json.dumps(rebuild_memory(n), indent=2))
+    elif only == "memory":  # argv[4]: a folder to keep (or find) the populated store in
+        kept = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+        print(json.dumps(rebuild_memory(n, kept), indent=2))
     else:
         print(
             json.dumps(run(n, r, incremental=only != "rebuild", memory_events=memory_at), indent=2)
