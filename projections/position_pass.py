@@ -202,7 +202,8 @@ class PositionPass:
                 for name, column in zip(EFFECT_NAMES, values, strict=True):
                     i = table.schema.get_field_index(name)
                     table = table.set_column(i, table.schema.field(i), column.take(at))
-                self.fills_out.write_table(table)
+                # One record batch per chunk: the next pass reads the file a batch at a time.
+                self.fills_out.write_table(table.combine_chunks())
 
 
 def _chunks(reader: Any) -> Iterator[pa.Table]:
