@@ -114,15 +114,21 @@ def _nid(op: Op) -> int:
 
 
 class EffectSpill:
-    """Each fill's effect as the fold computes it, in Arrow columns; a fill refolded later
-    (a late fill, a correction, a bust before it) has several, and the last one counts."""
+    """Each fill's effect as the fold computes it, in Arrow columns, with the notification id
+    of the operation that computed it. A fill has several when a later operation refolds it (a
+    late fill before it, a correction, a bust); the one of the latest operation counts. A
+    correction that moves a fill to another position (IB changed its account or contract)
+    leaves the old position's effects behind, and positions are folded in key order, not log
+    order: only the notification id says which came last."""
 
     def __init__(self) -> None:
+        self.nids: list[int] = []
         self.bases: list[str] = []
         self.effects: list[FillEffect] = []
         self.tables: list[pa.Table] = []
 
-    def add(self, base: str, effect: FillEffect) -> None:
+    def add(self, nid: int, base: str, effect: FillEffect) -> None:
+        self.nids.append(nid)
         self.bases.append(base)
         self.effects.append(effect)
         if len(self.bases) >= EFFECT_CHUNK:
@@ -132,18 +138,22 @@ class EffectSpill:
         if not self.bases:
             return
         found = self.effects
-        columns = [pa.array(self.bases, pa.string())] + [
+        columns = [pa.array(self.nids, pa.int64()), pa.array(self.bases, pa.string())] + [
             _decimals([getattr(e, attr) for e in found]) for attr in FillEffect.__slots__
         ]
-        self.tables.append(pa.Table.from_arrays(columns, names=["exec_base_id", *EFFECT_NAMES]))
-        self.bases, self.effects = [], []
+        names = ["notification_id", "exec_base_id", *EFFECT_NAMES]
+        self.tables.append(pa.Table.from_arrays(columns, names=names))
+        self.nids, self.bases, self.effects = [], [], []
 
     def last(self) -> pa.Table:
-        """Every effect, the latest first (a lookup then finds a fill's last effect)."""
+        """Every effect, the latest first (a lookup then finds a fill's last effect): by the
+        notification id of its operation, then by the order they came in (a stable sort)."""
         self.flush()
         table = pa.concat_tables(self.tables)
         self.tables = []
-        return table.take(pa.array(range(table.num_rows - 1, -1, -1), pa.int64()))
+        order = pc.sort_indices(table, sort_keys=[("notification_id", "ascending")])
+        latest_first = order.take(pa.array(range(len(order) - 1, -1, -1), pa.int64()))
+        return table.take(latest_first)
 
 
 @dataclass
@@ -186,7 +196,7 @@ class PositionPass:
                     pos.set_commission(base, amount, ccy)
             # Each effect goes out as it is made: the position keeps none of them.
             for b in changed:
-                effects.add(b, pos.effects.pop(b))
+                effects.add(nid, b, pos.effects.pop(b))
             add_row((*columns(pos), nid, cause, exec_id, ts_event, ts, ts.date()))
         self.rows.append((*columns(pos), ts, nid, pos.running_state()))
 
