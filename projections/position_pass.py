@@ -238,4 +238,6 @@ def positions_pass(ops: list[OpSpill], fills: list[TableSpill], spill: SpillFold
     )
     for bucket_ops, bucket_fills in zip(ops, fills, strict=True):
         positions.bucket(bucket_ops, bucket_fills)
+    # The last history rows to their files now: the commits that follow need the memory.
+    positions.history_out.flush()
     return positions
