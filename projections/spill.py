@@ -154,16 +154,24 @@ class RangeSpill:
 
 
 def read_spill(path: Path, *columns: str) -> pa.Table:
-    """A spill file's rows, or only ``columns``: then the file is mapped, not read, so only
-    those columns' pages of a large file are ever touched."""
-    if not columns:
-        with pa.OSFile(str(path)) as f:
-            return pa.ipc.open_file(f).read_all()
-    with pa.memory_map(str(path)) as f:
-        table = pa.ipc.open_file(f).read_all().select(list(columns))
-        # A copy: the mapped file is closed when this returns.
-        return pa.Table.from_arrays([pa.concat_arrays(c.chunks) for c in table.columns],
-                                    names=table.column_names)  # fmt: skip
+    """A spill file's rows, or only ``columns``: then the file is read a record batch at a
+    time and only those columns are copied out, so that a large file is never in memory at
+    once. (Mapping the file instead counts every page the reads fault in, and the kernel
+    reads ahead around each small batch: reading the key column of 3,000,000 fill rows that
+    way made the process 1.1 GiB larger. A column read from a batch holds the whole batch it
+    came from, hence the copy.)"""
+    with pa.OSFile(str(path)) as f:
+        reader = pa.ipc.open_file(f)
+        if not columns:
+            return reader.read_all()
+        parts: list[list[pa.Array]] = [[] for _ in columns]
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            for part, name in zip(parts, columns, strict=True):
+                part.append(pa.concat_arrays([batch.column(name)]))
+    arrays = [pa.concat_arrays(part) if part else pa.array([], reader.schema.field(name).type)
+              for part, name in zip(parts, columns, strict=True)]  # fmt: skip
+    return pa.Table.from_arrays(arrays, names=list(columns))
 
 
 def sorted_chunks(path: Path | None, spec: TableSpec) -> Iterator[pa.Table]:
