@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -62,46 +62,72 @@ class OpSpill:
     """One bucket's position operations: kept in memory up to a limit, then appended to a
     file as a sorted run (each position's operations in notification order, in frames of
     ``FRAME_OPS``), so that a position's operations are read back as a merge of its runs,
-    a frame of each at a time, never all at once."""
+    a frame of each at a time, never all at once. What is still in memory when the positions
+    pass begins stays there (``hold``), as one more run."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.ops: list[Op] = []
         self.runs: list[dict[PositionKey, Frames]] = []
+        # Operations kept in memory, by position: the last ones, and those of a position whose
+        # conId msgpack cannot carry (beyond 64 bits: IB documents no width; the tables leave
+        # such rows out and name them, and the position is folded all the same).
+        self.held: dict[PositionKey, list[Op]] = {}
         self._end = 0  # the file's length
 
     def flush(self) -> None:
         if not self.ops:
             return
+        run: dict[PositionKey, Frames] = {}
+        with self.path.open("ab") as f:
+            for key, ops in self._by_position().items():
+                try:
+                    run[key] = self._write(f, ops)
+                except OverflowError:
+                    self.held.setdefault(key, []).extend(ops)
+        if run:
+            self.runs.append(run)
+
+    def hold(self) -> None:
+        """Keep the operations not written yet in memory (the orders pass is over)."""
+        for key, ops in self._by_position().items():
+            self.held.setdefault(key, []).extend(ops)
+
+    def _by_position(self) -> dict[PositionKey, list[Op]]:
         by_key: dict[PositionKey, list[Op]] = {}
         for op in self.ops:
             by_key.setdefault((op[2], op[3], op[4]), []).append(op)
         self.ops = []
-        run: dict[PositionKey, Frames] = {}
-        with self.path.open("ab") as f:
-            for key, ops in by_key.items():
-                ops.sort(key=_nid)
-                frames = run[key] = []
-                for i in range(0, len(ops), FRAME_OPS):
-                    data = _ENCODE(ops[i : i + FRAME_OPS])
-                    f.write(data)
-                    frames.append((self._end, len(data)))
-                    self._end += len(data)
-        self.runs.append(run)
+        for ops in by_key.values():
+            ops.sort(key=_nid)
+        return by_key
+
+    def _write(self, f: BinaryIO, ops: list[Op]) -> Frames:
+        encoded = [_ENCODE(ops[i : i + FRAME_OPS]) for i in range(0, len(ops), FRAME_OPS)]
+        frames = []
+        for data in encoded:
+            f.write(data)
+            frames.append((self._end, len(data)))
+            self._end += len(data)
+        return frames
 
     def position_keys(self) -> list[PositionKey]:
-        """The positions with operations here, in key order (after ``flush``)."""
-        return sorted({key for run in self.runs for key in run})
+        """The positions with operations here, in key order (after ``hold``)."""
+        return sorted({key for run in self.runs for key in run} | set(self.held))
 
     def position(self, key: PositionKey) -> Iterator[Op]:
-        """One position's operations in notification order (after ``flush``)."""
+        """One position's operations in notification order (after ``hold``)."""
         parts = [run[key] for run in self.runs if key in run]
-        fd = os.open(self.path, os.O_RDONLY)
+        held = sorted(self.held.pop(key, []), key=_nid)
+        fd = os.open(self.path, os.O_RDONLY) if parts else -1
         try:
             streams = [_frames(fd, frames) for frames in parts]
+            if held:
+                streams.append(iter(held))
             yield from streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_nid)
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
 
 def _frames(fd: int, frames: Frames) -> Iterator[Op]:
@@ -165,7 +191,7 @@ class PositionPass:
     rows: list[Row] = field(default_factory=list)  # the positions table
 
     def bucket(self, ops: OpSpill, fills: TableSpill) -> None:
-        ops.flush()
+        ops.hold()
         effects = EffectSpill()
         for key in ops.position_keys():
             self._position(ops.position(key), effects)

@@ -11,17 +11,19 @@ from pathlib import Path
 import pytest
 
 from ordertrail.projections.position_pass import ADD, REMOVE, Op, OpSpill, positions_pass
-from ordertrail.projections.schema import FILLS
+from ordertrail.projections.schema import FILLS, refusing_rows
 from ordertrail.projections.spill import SpillFolder, TableSpill, read_spill
 
 T = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 D = Decimal
 
 
-def op(nid: int, kind: int, account: str, price: str = "0") -> Op:
+def op(
+    nid: int, kind: int, account: str, price: str = "0", con_id: int = 100, base: str = "X.0001"
+) -> Op:
     return (
-        nid, kind, account, 100, "live", "S00", "STK", "USD", D(1), "X.0001", T, D(100), D(price),
-        False, None, "", "ExecutionRecorded", "X.0001.01", T, T,
+        nid, kind, account, con_id, "live", "S00", "STK", "USD", D(1), base, T, D(100), D(price),
+        False, None, "", "ExecutionRecorded", f"{base}.01", T, T,
     )  # fmt: skip
 
 
@@ -57,4 +59,28 @@ def test_a_fill_moved_to_another_position_takes_the_effect_it_has_there(
     )  # fmt: skip
     positions = {r[0]: (r[7], r[14]) for r in result.rows}  # account: (quantity, fills)
     assert positions == {old: (D(0), 0), new: (D(100), 1)}
+    folder.remove()
+
+
+def test_a_position_whose_conid_msgpack_cannot_carry_is_folded_from_memory(
+    tmp_path: Path,
+) -> None:
+    # A conId past 64 bits (IB documents no width): its operations cannot go to the msgpack
+    # file, so they stay in memory; the other position's go to the file as sorted runs.
+    huge = 2**64 + 7
+    folder = SpillFolder(tmp_path)
+    ops = OpSpill(folder.file("ops-0.msgpack"))
+    for nid in (10, 30):
+        ops.ops.append(op(nid, ADD, "DU1", "10", huge, f"A.{nid}"))
+        ops.ops.append(op(nid + 1, ADD, "DU2", "10", 100, f"B.{nid}"))
+        ops.flush()
+    assert [sorted(run) for run in ops.runs] == [[("DU2", 100, "live")]] * 2
+    assert list(ops.held) == [("DU1", huge, "live")]
+    fills = TableSpill(folder.file("fills-0.arrow"), FILLS)
+    with refusing_rows() as refused:  # as a rebuild runs: such rows are named, not written
+        result = positions_pass([ops], [fills], folder)
+    assert len(refused) == 1
+    assert f"con_id {huge} of account DU1" in next(iter(refused))
+    positions = {(r[0], r[1]): r[7] for r in result.rows}  # (account, conId): quantity
+    assert positions == {("DU1", huge): D(200), ("DU2", 100): D(200)}
     folder.remove()
