@@ -62,16 +62,15 @@ class OpSpill:
     """One bucket's position operations: kept in memory up to a limit, then appended to a
     file as a sorted run (each position's operations in notification order, in frames of
     ``FRAME_OPS``), so that a position's operations are read back as a merge of its runs,
-    a frame of each at a time, never all at once. What is still in memory when the positions
-    pass begins stays there (``hold``), as one more run."""
+    a frame of each at a time, never all at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.ops: list[Op] = []
         self.runs: list[dict[PositionKey, Frames]] = []
-        # Operations kept in memory, by position: the last ones, and those of a position whose
-        # conId msgpack cannot carry (beyond 64 bits: IB documents no width; the tables leave
-        # such rows out and name them, and the position is folded all the same).
+        # Operations kept in memory, by position: those of a position whose conId msgpack
+        # cannot carry (beyond 64 bits: IB documents no width; the tables leave such rows out
+        # and name them, and the position is folded all the same).
         self.held: dict[PositionKey, list[Op]] = {}
         self._end = 0  # the file's length
 
@@ -87,11 +86,6 @@ class OpSpill:
                     self.held.setdefault(key, []).extend(ops)
         if run:
             self.runs.append(run)
-
-    def hold(self) -> None:
-        """Keep the operations not written yet in memory (the orders pass is over)."""
-        for key, ops in self._by_position().items():
-            self.held.setdefault(key, []).extend(ops)
 
     def _by_position(self) -> dict[PositionKey, list[Op]]:
         by_key: dict[PositionKey, list[Op]] = {}
@@ -112,11 +106,11 @@ class OpSpill:
         return frames
 
     def position_keys(self) -> list[PositionKey]:
-        """The positions with operations here, in key order (after ``hold``)."""
+        """The positions with operations here, in key order (after ``flush``)."""
         return sorted({key for run in self.runs for key in run} | set(self.held))
 
     def position(self, key: PositionKey) -> Iterator[Op]:
-        """One position's operations in notification order (after ``hold``)."""
+        """One position's operations in notification order (after ``flush``)."""
         parts = [run[key] for run in self.runs if key in run]
         held = sorted(self.held.pop(key, []), key=_nid)
         fd = os.open(self.path, os.O_RDONLY) if parts else -1
@@ -191,7 +185,7 @@ class PositionPass:
     rows: list[Row] = field(default_factory=list)  # the positions table
 
     def bucket(self, ops: OpSpill, fills: TableSpill) -> None:
-        ops.hold()
+        ops.flush()
         effects = EffectSpill()
         for key in ops.position_keys():
             self._position(ops.position(key), effects)
