@@ -8,7 +8,8 @@ as the rebuild does, folding nothing; ``baseline_sqlite_orjson``: bare sqlite3 a
 the same rows). ``rebuild_memory`` is the rebuild's peak memory in a fresh process, on this
 store and (``memory_events``) on one of that size and, below it, one of 1,000,000 events.
 ``incremental`` is the time one update takes after 100 new events, on a store of N events and
-of 10 N, each in a fresh process: its ratio says whether an update costs what is new (near 1) or the history (near 10).
+of 10 N, each in a fresh process: its ratio says whether an update costs what is new (near 1)
+or the history (near 10).
 """
 
 from __future__ import annotations
