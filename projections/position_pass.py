@@ -32,7 +32,8 @@ from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import FILLS, POSITION_HISTORY, _decimals
-from ordertrail.projections.spill import RangeSpill, SpillFolder, TableSpill
+from ordertrail.projections.sorted_spill import RangeFiles
+from ordertrail.projections.spill import SpillFolder, TableSpill, gathered
 
 ADD, REPLACE, REMOVE, COMMISSION = range(4)
 
@@ -180,7 +181,7 @@ class EffectSpill:
 class PositionPass:
     """Positions folded from their operations, one bucket and one position at a time."""
 
-    history_out: RangeSpill
+    history_out: RangeFiles
     fills_out: TableSpill
     rows: list[Row] = field(default_factory=list)  # the positions table
 
@@ -197,7 +198,8 @@ class PositionPass:
         first = next(ops)
         pos = Position(*first[2:9])
         columns = Projection._position_columns
-        add_row = self.history_out.add
+        out = self.history_out
+        history: list[Row] = []  # handed to the spill a frame's worth at a time
         nid = 0
         ts: Any = None
         for op in chain((first,), ops):
@@ -217,44 +219,32 @@ class PositionPass:
             # Each effect goes out as it is made: the position keeps none of them.
             for b in changed:
                 effects.add(nid, b, pos.effects.pop(b))
-            add_row((*columns(pos), nid, cause, exec_id, ts_event, ts, ts.date()))
+            history.append((*columns(pos), nid, cause, exec_id, ts_event, ts, ts.date()))
+            if len(history) >= FRAME_OPS:
+                out.extend(history)
+                history = []
+        out.extend(history)
         self.rows.append((*columns(pos), ts, nid, pos.running_state()))
 
     def _with_effects(self, path: Path, effects: pa.Table) -> None:
         """The bucket's fill rows with their effects, a chunk at a time."""
         bases = effects.column("exec_base_id")
         values = [effects.column(name) for name in EFFECT_NAMES]
-        with pa.OSFile(str(path)) as f:
-            for table in _chunks(pa.ipc.open_file(f)):
-                at = pc.index_in(table.column("exec_base_id"), value_set=bases)
-                if at.null_count:
-                    raise LookupError("a fill row has no effect on its position")
-                for name, column in zip(EFFECT_NAMES, values, strict=True):
-                    i = table.schema.get_field_index(name)
-                    table = table.set_column(i, table.schema.field(i), column.take(at))
-                # One record batch per chunk: the next pass reads the file a batch at a time.
-                self.fills_out.write_table(table.combine_chunks())
-
-
-def _chunks(reader: Any) -> Iterator[pa.Table]:
-    """An IPC file's record batches gathered into tables of about ``JOIN_ROWS`` rows."""
-    batches: list[pa.RecordBatch] = []
-    rows = 0
-    for i in range(reader.num_record_batches):
-        batch = reader.get_batch(i)
-        batches.append(batch)
-        rows += batch.num_rows
-        if rows >= JOIN_ROWS:
-            yield pa.Table.from_batches(batches)
-            batches, rows = [], 0
-    if batches:
-        yield pa.Table.from_batches(batches)
+        for table in gathered(path, JOIN_ROWS):
+            at = pc.index_in(table.column("exec_base_id"), value_set=bases)
+            if at.null_count:
+                raise LookupError("a fill row has no effect on its position")
+            for name, column in zip(EFFECT_NAMES, values, strict=True):
+                i = table.schema.get_field_index(name)
+                table = table.set_column(i, table.schema.field(i), column.take(at))
+            # One record batch per chunk: the next pass reads the file a batch at a time.
+            self.fills_out.write_table(table.combine_chunks())
 
 
 def positions_pass(ops: list[OpSpill], fills: list[TableSpill], spill: SpillFolder) -> PositionPass:
     """Every bucket's positions folded; their fill rows, history rows and rows."""
     positions = PositionPass(
-        RangeSpill(spill, POSITION_HISTORY), TableSpill(spill.file("fills.arrow"), FILLS)
+        RangeFiles(spill, POSITION_HISTORY), TableSpill(spill.file("fills.arrow"), FILLS)
     )
     for bucket_ops, bucket_fills in zip(ops, fills, strict=True):
         positions.bucket(bucket_ops, bucket_fills)

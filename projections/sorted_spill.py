@@ -23,7 +23,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from ordertrail.projections import spill
 from ordertrail.projections.records import Row
 from ordertrail.projections.schema import TableSpec, arrow_table
-from ordertrail.projections.spill import SpillFolder, read_spill
+from ordertrail.projections.spill import SpillFolder, gathered, read_spill
 
 
 class _Files:
@@ -126,28 +126,9 @@ def key_sorted(path: Path | None, spec: TableSpec, folder: SpillFolder) -> Itera
     del ranks
     files = _Files(folder, f"{spec.name}-sorted", spec.schema)
     start = 0
-    for table in _gathered(path):
+    for table in gathered(path, spill.CHUNK_ROWS):
         n = table.num_rows
         files.split(table.cast(spec.schema), parts[start : start + n])
         start += n
     del parts
     yield from files.sorted_parts([(k, "ascending") for k in spec.keys])
-
-
-def _gathered(path: Path) -> Iterator[pa.Table]:
-    """A spill file's rows in tables of about ``spill.CHUNK_ROWS`` rows: its batches may be
-    small (a bucket's fill rows are written a few hundred at a time), and each table is split
-    in one go."""
-    with pa.OSFile(str(path)) as f:
-        reader = pa.ipc.open_file(f)
-        batches: list[pa.RecordBatch] = []
-        rows = 0
-        for i in range(reader.num_record_batches):
-            batch = reader.get_batch(i)
-            batches.append(batch)
-            rows += batch.num_rows
-            if rows >= spill.CHUNK_ROWS:
-                yield pa.Table.from_batches(batches)
-                batches, rows = [], 0
-        if batches:
-            yield pa.Table.from_batches(batches)

@@ -5,10 +5,10 @@ folder, removed when the rebuild ends (whether it succeeds or not).
   Arrow IPC file, so the Python tuples of a million rows never exist at once (IPC, not
   Parquet: a Parquet writer keeps every row group's statistics in memory until it closes,
   and a spill file is written in many small chunks);
-* ``RangeSpill``: an append-only table's rows in one such file per range of notification ids,
-  so each range can be sorted and committed on its own, in log order;
-* ``sorted_chunks``: a keyed table's spill file in key order, a range of keys at a time;
-* the positions' operations have their own spill (``position_pass.OpSpill``).
+* ``read_spill``: a spill file's rows, or some of its columns, and ``gathered``: its rows a
+  few record batches at a time;
+* by range of notification ids, or in key order: ``sorted_spill.py``; the positions'
+  operations have their own spill (``position_pass.OpSpill``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.compute as pc  # type: ignore[import-untyped]
-import pyarrow.dataset as ds  # type: ignore[import-untyped]
 
 from ordertrail.projections.records import Row
 from ordertrail.projections.schema import TableSpec, arrow_table
@@ -90,69 +88,6 @@ class TableSpill:
         return self.path
 
 
-class RangeSpill:
-    """An append-only table's rows, one file per ``WRITE_ROWS`` notification ids. Rows come in
-    any order (a rebuild reads the log order by order, and folds positions one at a time);
-    each range comes back sorted, ranges in log order, so a commit holds a few days' rows (one
-    file per day partition).
-
-    Rows wait in one buffer for every range together (``BUFFER_ROWS``): the log has a range
-    per 20,000 events and rows reach all of them at once, so a buffer per range would hold
-    hundreds of times as many. A full buffer becomes one Arrow table, sorted by notification
-    id and cut into a slice per range, each appended to its range's file."""
-
-    BUFFER_ROWS = 32_768
-
-    def __init__(self, folder: SpillFolder, spec: TableSpec) -> None:
-        self.folder = folder
-        self.spec = spec
-        self.nid = spec.schema.get_field_index("notification_id")
-        self.rows: list[Row] = []
-        self.writers: dict[int, Any] = {}
-        self.paths: dict[int, Path] = {}
-
-    def add(self, row: Row) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= self.BUFFER_ROWS:
-            self.flush()
-
-    def extend(self, rows: list[Row]) -> None:
-        self.rows.extend(rows)
-        if len(self.rows) >= self.BUFFER_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        table = arrow_table(self.spec.schema, self.rows).sort_by("notification_id")
-        self.rows = []
-        ranges = pc.divide(table.column(self.nid), WRITE_ROWS)  # integers: floor division
-        start = 0
-        for counted in pc.value_counts(ranges):  # in order of first sight: ascending
-            i, n = counted["values"].as_py(), counted["counts"].as_py()
-            self._writer(i).write_table(table.slice(start, n))
-            start += n
-
-    def _writer(self, i: int) -> Any:
-        writer = self.writers.get(i)
-        if writer is None:
-            path = self.paths[i] = self.folder.file(f"{self.spec.name}-{i}.arrow")
-            writer = self.writers[i] = pa.ipc.new_file(str(path), self.spec.schema)
-        return writer
-
-    def close(self) -> None:
-        self.flush()
-        for writer in self.writers.values():
-            writer.close()
-        self.writers = {}
-
-    def chunks(self) -> Iterator[pa.Table]:
-        """Each range's rows in notification order, ranges in log order."""
-        self.close()
-        for i in sorted(self.paths):
-            yield read_spill(self.paths[i]).sort_by("notification_id")
-
-
 def read_spill(path: Path, *columns: str) -> pa.Table:
     """A spill file's rows, or only ``columns``: then the file is read a record batch at a
     time and only those columns are copied out, so that a large file is never in memory at
@@ -174,26 +109,20 @@ def read_spill(path: Path, *columns: str) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=list(columns))
 
 
-def sorted_chunks(path: Path | None, spec: TableSpec) -> Iterator[pa.Table]:
-    """A keyed table's spill file in key order, at most about ``WRITE_ROWS`` rows at a time:
-    the key column alone gives the boundaries, then each range of keys is read, sorted and
-    handed on (the keyed tables are kept sorted by key so that a merge rewrites only the files
-    its keys fall in)."""
-    if path is None:
-        return
-    key = spec.keys[0]
-    column = read_spill(path, key).column(0)
-    every = pa.array(range(WRITE_ROWS, len(column), WRITE_ROWS), pa.int64())
-    at = pc.sort_indices(column).take(every)
-    bounds = column.take(at).to_pylist()
-    del column, at, every
-    data = ds.dataset(path, format="ipc")
-    field = pc.field(key)
-    for lo, hi in zip([None, *bounds], [*bounds, None], strict=True):
-        cut = None
-        if lo is not None:
-            cut = field >= lo
-        if hi is not None:
-            cut = field < hi if cut is None else cut & (field < hi)
-        table = data.to_table(filter=cut).cast(spec.schema)
-        yield table.sort_by([(k, "ascending") for k in spec.keys])
+def gathered(path: Path, rows: int) -> Iterator[pa.Table]:
+    """A spill file's rows in tables of about ``rows`` rows, read a record batch at a time: its
+    batches may be small (a bucket's fill rows are written a few hundred at a time), and each
+    table is then handled in one go."""
+    with pa.OSFile(str(path)) as f:
+        reader = pa.ipc.open_file(f)
+        batches: list[pa.RecordBatch] = []
+        held = 0
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            batches.append(batch)
+            held += batch.num_rows
+            if held >= rows:
+                yield pa.Table.from_batches(batches)
+                batches, held = [], 0
+        if batches:
+            yield pa.Table.from_batches(batches)

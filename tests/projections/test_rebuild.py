@@ -29,12 +29,10 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every table in several commits, each of a range of ids or keys.
     monkeypatch.setattr(spill, "WRITE_ROWS", 400)
     # Several sorted runs of operations per position, merged a frame of each at a time; the
-    # history rows flushed across ranges; the fill effects in several chunks, joined to the
-    # fill rows in several.
+    # fill effects in several chunks, joined to the fill rows in several.
     monkeypatch.setattr(position_pass, "FRAME_OPS", 7)
     monkeypatch.setattr(position_pass, "EFFECT_CHUNK", 33)
     monkeypatch.setattr(position_pass, "JOIN_ROWS", 100)
-    monkeypatch.setattr(spill.RangeSpill, "BUFFER_ROWS", 150)
 
 
 def test_the_rebuild_equals_the_log_order_fold(tmp_path: Path, small_pages: None) -> None:
