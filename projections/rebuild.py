@@ -56,7 +56,7 @@ from ordertrail.projections.schema import (
     arrow_table,
 )
 from ordertrail.projections.sorted_spill import RangeFiles, key_sorted
-from ordertrail.projections.spill import SpillFolder, TableSpill
+from ordertrail.projections.spill import SpillFolder, TableSpill, read_spill
 
 # Operations per bucket the positions pass holds in memory at once (a bucket's operations are
 # read and sorted together): the number of buckets grows with the log.
@@ -163,7 +163,7 @@ class OrderPass(Projection):
         ch.groups.clear()
 
 
-def group_rows(orders: OrderPass) -> list[Row]:
+def group_rows(orders: OrderPass) -> Iterator[Row]:
     """The brackets' and OCA groups' rows, from the members kept and, for parents that are in
     no group themselves, from the spill of the others."""
     members = orders.members
@@ -178,14 +178,24 @@ def group_rows(orders: OrderPass) -> list[Row]:
         keys = sorted(keys, key=lambda k: created.get(k, 0))
         return [m for k in keys if (m := member(k)) is not None]
 
-    out: list[Row] = []
     for key, children in orders.children.items():
         found = in_log_order(children)
         if found:
-            out.extend(_tuples(bracket_rows(key, member(key), found)))
+            yield from _tuples(bracket_rows(key, member(key), found))
     for key, keys in orders.oca.items():
-        out.extend(_tuples(oca_rows(key, in_log_order(keys))))
-    return out
+        yield from _tuples(oca_rows(key, in_log_order(keys)))
+
+
+def spill_groups(orders: OrderPass, spill: SpillFolder) -> Path | None:
+    """The groups' rows written to a spill file a chunk at a time, then the members dropped:
+    at 10,000,000 events there are hundreds of thousands of groups, and their rows as Python
+    tuples all at once, beside the members, were the rebuild's peak."""
+    out = TableSpill(spill.file("brackets.arrow"), BRACKETS)
+    for row in group_rows(orders):
+        out.add(row)
+    for held in (orders.members, orders.children, orders.oca, orders.created):
+        held.clear()
+    return out.close()
 
 
 def _tuples(rows: list[dict[str, Any]]) -> Iterator[Row]:
@@ -233,6 +243,7 @@ class Rebuild:
         try:
             fold, self.events = orders_pass(self.log, self.head, spill, progress)
             fold.events_out.flush()
+            groups = spill_groups(fold, spill)
             positions = positions_pass(fold.ops, fold.fills_out, spill)
             chunks = {
                 EVENTS.name: fold.events_out.chunks(),
@@ -240,7 +251,9 @@ class Rebuild:
                 FILLS.name: key_sorted(positions.fills_out.close(), FILLS, spill),
                 POSITION_HISTORY.name: positions.history_out.chunks(),
                 POSITIONS.name: iter([arrow_table(POSITIONS.schema, positions.rows)]),
-                BRACKETS.name: iter([arrow_table(BRACKETS.schema, group_rows(fold))]),
+                BRACKETS.name: iter(
+                    [BRACKETS.schema.empty_table() if groups is None else read_spill(groups)]
+                ),
             }
             del fold, positions
             for spec in TABLES:
