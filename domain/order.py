@@ -28,11 +28,6 @@ from ordertrail.domain.values import (
     OrderSpec,
 )
 
-
-def _revision_rank(revision: str) -> tuple[int, str]:
-    return (int(revision), "") if revision.isdigit() else (-1, revision)
-
-
 # Each order event class's constructor arguments, in the order its dataclass ``__init__``
 # assigns them: the order of the event's attributes, hence of its stored JSON members. Empty
 # for a class that is not an order event (eventsourcing's own path makes those).
