@@ -30,7 +30,9 @@ from ordertrail.domain.values import (
 
 # Each order event class's constructor arguments, in the order its dataclass ``__init__``
 # assigns them: the order of the event's attributes, hence of its stored JSON members. Empty
-# for a class that is not an order event (eventsourcing's own path makes those).
+# for a class that is not an order's event (eventsourcing's own path makes those). A creation's
+# fields include ``originator_topic``, which ``trigger_event`` never sets: such a call takes
+# eventsourcing's path too.
 _INIT_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -39,17 +41,8 @@ def _init_fields(event_class: type) -> tuple[str, ...]:
     if names is None:
         names = _INIT_FIELDS[event_class] = (
             tuple(f.name for f in fields(event_class) if f.init)
-            if issubclass(event_class, ev.OrderEvent)
+            if issubclass(event_class, (ev.OrderEvent, ev.OrderCreated))
             else ()
-        )
-    return names
-
-
-def _created_fields() -> tuple[str, ...]:
-    names = _INIT_FIELDS.get(ev.OrderCreated)
-    if names is None:
-        names = _INIT_FIELDS[ev.OrderCreated] = tuple(
-            f.name for f in fields(ev.OrderCreated) if f.init
         )
     return names
 
@@ -125,7 +118,7 @@ class Order(Aggregate):
         arguments filtered by signature, a frozen dataclass's ``__init__``, ``mutate`` finding
         the aggregate's class from the topic it has just written): the same event, attributes
         in the same order, and the same new order. Anything else takes eventsourcing's path."""
-        names = _created_fields()
+        names = _init_fields(ev.OrderCreated)
         timestamp = kwargs.get("timestamp")
         if (
             cls is not Order
