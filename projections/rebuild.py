@@ -28,7 +28,7 @@ from uuid import UUID
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from ordertrail.adapters.store.eventlog import EventLog, Row
+from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.fold import FillRecord, Projection
@@ -43,7 +43,7 @@ from ordertrail.projections.position_pass import (
     positions_pass,
 )
 from ordertrail.projections.positions import ZERO, FillEffect
-from ordertrail.projections.records import PositionKey
+from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.schema import (
     BRACKETS,
     EVENTS,
