@@ -1,6 +1,8 @@
 """An independent model of one order, for the stateful tests: what the aggregate *should* hold
-after any interleaving of commands and IB facts, written from the invariants of issue 2 and
-the state table (not from the aggregate's code).
+after any interleaving of commands and IB facts, written from the order's invariants (filled is
+the sum of the current executions after corrections; an overfill is never silent; one commission
+per execId; the average price is the executions' weighted mean) and the state table (not from
+the aggregate's code).
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ class OrderModel:
 
 
 def check_invariants(state: OrderState, model: OrderModel) -> None:
-    """Issue 2's invariants, against the live state and the model."""
+    """The order's invariants, against the live state and the model."""
     current = list(state.executions.values())
     # filled == sum of current executions (after corrections), in the state and the model
     assert state.filled == sum((x.shares for x in current), Decimal(0))

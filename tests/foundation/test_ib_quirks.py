@@ -1,6 +1,6 @@
-"""One example per behaviour of real IB sessions (ib-facts.md, "How real IB sessions behave"),
-each through the OrderTrail service on a SQLite store, asserting the stored events and the
-final state."""
+"""One example per behaviour seen in real IB sessions (messages out of order, duplicates,
+cancel races, rejections, restarts, corrections), each through the OrderTrail service on a
+SQLite store, asserting the stored events and the final state."""
 
 from __future__ import annotations
 

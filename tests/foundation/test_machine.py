@@ -36,9 +36,10 @@ S = OrderStatus
 FACTS = [t for t in Trigger if not t.is_command]
 ALL_KEYS = [(s, t, c) for s in ALL_STATES for t in Trigger for c in (False, True)]
 
-# Where our own commands are allowed (DESIGN.md, decision 1; issue 2: "cancel a filled order,
-# modify a cancelled one, a second submission" are refused). Written out here, not derived from
-# the definition, so that a changed edge has to change this table too.
+# Where our own commands are allowed: a command is checked against the state, a fact never is;
+# cancelling a filled order, modifying a cancelled one and a second submission are refused.
+# Written out here, not derived from the definition, so that a changed edge has to change this
+# table too.
 ALLOWED_COMMANDS: dict[Trigger, set[OrderStatus]] = {
     Trigger.SUBMIT: {S.NEW},
     Trigger.DENY: {S.NEW},
@@ -224,7 +225,8 @@ def test_anomalous_edges_are_exactly_the_surprising_ones(
         "cancel_confirmed_after_fill",
         "cancel_of_unsent_order",
     }
-    # The real-world edges of ib-facts.md are normal, not anomalies.
+    # What real IB sessions do (a fill that wins a cancel race, Cancelled then Inactive after a
+    # rejection) is normal, not an anomaly.
     normal = [
         (S.PENDING_CANCEL, Trigger.REPORT_FILLED),  # the fill won the cancel race
         (S.CANCELLED, Trigger.REPORT_INACTIVE),  # 201 rejection, then Inactive

@@ -1,4 +1,4 @@
-"""Interleaved commands and IB facts against the Order aggregate, with issue 2's invariants
+"""Interleaved commands and IB facts against the Order aggregate, with the order's invariants
 checked after every step (see ``model.py``), plus: refused commands record nothing, a repeated
 fact records nothing, and folding the recorded events rebuilds the live state."""
 
