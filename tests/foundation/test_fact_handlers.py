@@ -261,3 +261,29 @@ def test_an_error_event_keeps_ib_s_time_and_advanced_reject() -> None:
     e = next(e for e in new_events(o) if isinstance(e, ev.ErrorReported))
     assert (e.code, e.message, e.advanced_reject) == (201, "Order rejected - reason:margin", reject)
     assert (e.ts_event, e.timestamp) == (T2, T1)
+
+
+def test_an_error_refusing_our_modify_is_recorded_with_ib_s_time_and_code() -> None:
+    o = working()
+    o.request_modify(STP_LMT.with_changes(limit_price=Decimal("410.513")), ts_recorded=T0)
+    new_events(o)
+    assert o.record(ErrorReport(110, "price does not conform", ts_event=T2), ts_recorded=T1)
+    reported, refused = new_events(o)
+    assert isinstance(reported, ev.ErrorReported)
+    assert reported.effect == "refuses_modify"
+    assert isinstance(refused, ev.ModificationRefused)
+    assert (refused.code, refused.ts_event, refused.timestamp) == (110, T2, T1)
+    assert (o.state.status, o.state.pending_modification) == (S.SUBMITTED, None)
+
+
+def test_an_error_refusing_our_cancel_is_recorded_with_ib_s_time_and_code() -> None:
+    o = working()
+    o.request_cancel(ts_recorded=T0)
+    new_events(o)
+    assert o.record(ErrorReport(161, "not cancellable", ts_event=T2), ts_recorded=T1)
+    reported, refused = new_events(o)
+    assert isinstance(reported, ev.ErrorReported)
+    assert reported.effect == "refuses_cancel"
+    assert isinstance(refused, ev.CancelRefused)
+    assert (refused.code, refused.ts_event, refused.timestamp) == (161, T2, T1)
+    assert o.state.cancel_requested is False
