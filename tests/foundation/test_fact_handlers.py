@@ -287,3 +287,17 @@ def test_an_error_refusing_our_cancel_is_recorded_with_ib_s_time_and_code() -> N
     assert isinstance(refused, ev.CancelRefused)
     assert (refused.code, refused.ts_event, refused.timestamp) == (161, T2, T1)
     assert o.state.cancel_requested is False
+
+
+def test_a_rejection_of_an_order_ib_showed_working_is_an_anomaly_naming_the_error() -> None:
+    o = working()
+    o.record(OpenOrderReport(STP_LMT, perm_id=1_900_000_002), ts_recorded=T0)  # IB holds it
+    new_events(o)
+    assert o.record(ErrorReport(201, "Order rejected", ts_event=T2), ts_recorded=T1)
+    reported, anomaly = new_events(o)
+    assert reported.effect == "informs"
+    assert reported.status is S.SUBMITTED
+    assert isinstance(anomaly, ev.AnomalyRecorded)
+    assert anomaly.kind == "rejection_of_working_order"
+    assert anomaly.received == "error 201: Order rejected"
+    assert (anomaly.ts_event, anomaly.timestamp) == (T2, T1)
