@@ -1,9 +1,9 @@
 """The rebuild's ``events`` rows gathered as columns (docs/adr/0090-orders-pass-in-columns.md).
 
 ``EventColumns`` keeps one list per column while the orders pass runs, never a tuple per
-event (a tuple per event, then ``zip(*rows)`` to turn them into columns, cost about 1.5 µs an
-event): the day is the UTC date of the recorded time, cast in Arrow, and the stored JSON goes
-in as the bytes the store holds (one checked cast to text per chunk).
+event (a tuple per event, then ``zip(*rows)`` to turn them into columns: ``zip`` alone took
+0.9 µs an event): the day is the UTC date of the recorded time, cast in Arrow, and the
+stored JSON goes in as the bytes the store holds (one checked cast to text per chunk).
 """
 
 from __future__ import annotations
@@ -57,9 +57,6 @@ class EventColumns(RangeFiles):
             self.summary,
             self.payload_bytes,
         ) = self.columns.values()
-
-    def __len__(self) -> int:
-        return len(self.notification_id)
 
     def full(self) -> bool:
         return len(self.notification_id) >= spill.CHUNK_ROWS
