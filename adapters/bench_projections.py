@@ -270,6 +270,62 @@ def memory_sizes(events: int, memory_events: int | None) -> list[int]:
     return sorted({n for n in (1_000_000, memory_events) if n != events and n <= memory_events})
 
 
+def _orders_pass_only(audit: Any) -> int:
+    """The rebuild's orders pass alone (read, decode, fold, the events, orders and fill rows
+    spilled), no positions pass and no commit."""
+    from ordertrail.adapters.store.rebuild import cyclic_gc_paused
+    from ordertrail.projections.rebuild import orders_pass
+    from ordertrail.projections.spill import SpillFolder
+
+    log = audit.projector.log
+    spill = SpillFolder()
+    try:
+        with cyclic_gc_paused():
+            fold, n = orders_pass(log, log.head(), spill, None)
+            fold.events_out.flush()
+            for ops in fold.ops:
+                ops.flush()
+    finally:
+        spill.remove()
+    return n
+
+
+def on_store(store: Path, repeats: int) -> dict[str, Any]:
+    """The rebuild's rates on a store already populated (``populate``: 1,000,000 events take
+    minutes to write, and each version of the code is then measured on the same rows), with
+    the orders pass alone and the same-run baselines (decode only; bare sqlite3 + orjson),
+    medians in events per second of CPU time and of wall-clock time."""
+    from ordertrail.adapters.bench import _baseline_scan
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.projections.api import Audit
+
+    config = StoreConfig.resolve(store)
+    runs: dict[str, list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory() as d:
+        audit = Audit(config, root=Path(d) / "delta", refresh=False)
+        written = audit.projector.log.head()
+        measured: dict[str, Callable[[], int]] = {
+            "rebuild": lambda: audit.rebuild().events,
+            "orders_pass": lambda: _orders_pass_only(audit),
+            "decode_only": lambda: _decode_only(audit),
+            "baseline_sqlite_orjson": lambda: _baseline_scan(config.sqlite_path),
+        }
+        for _ in range(repeats):
+            for name, measure in measured.items():
+                runs.setdefault(name, []).append(_rates(written, measure))
+        audit.close()
+    out: dict[str, Any] = {"events": written, "repeats": repeats}
+    for name, rates in runs.items():
+        out[name] = {
+            "cpu_events_per_s": round(statistics.median(r[1] for r in rates)),
+            "wall_events_per_s": round(statistics.median(r[0] for r in rates)),
+        }
+    out["rebuild_vs_decode_only_cpu"] = round(
+        out["rebuild"]["cpu_events_per_s"] / out["decode_only"]["cpu_events_per_s"], 3
+    )
+    return out
+
+
 def run(
     events: int, repeats: int, *, incremental: bool = True, memory_events: int | None = None
 ) -> dict[str, Any]:
@@ -354,8 +410,10 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     r = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     only = sys.argv[3] if len(sys.argv) > 3 else ""  # "incremental", or "rebuild" without it
-    memory_at = int(sys.argv[4]) if len(sys.argv) > 4 and only != "memory" else None
-    if only == "incremental":
+    memory_at = int(sys.argv[4]) if len(sys.argv) > 4 and only not in ("memory", "store") else None
+    if only == "store":  # argv[4]: a populated store (argv[1] is not used)
+        print(json.dumps(on_store(Path(sys.argv[4]), r), indent=2))
+    elif only == "incremental":
         print(json.dumps(incremental_figure(n, r), indent=2))
     elif only == "memory":  # argv[4]: a folder to keep (or find) the populated store in
         kept = Path(sys.argv[4]) if len(sys.argv) > 4 else None

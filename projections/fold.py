@@ -103,10 +103,17 @@ class Projection(TableRows):
     # ---- folding -----------------------------------------------------------------------------
 
     def feed(self, nid: int, event: Any, payload: str | bytes | None = None) -> None:
+        state = self._fold(nid, event, payload)
+        if state is not None:
+            self._noted(nid, event, state, payload)
+        self.head = nid
+
+    def _fold(self, nid: int, event: Any, payload: str | bytes | None) -> OrderState | None:
+        """The event applied to its order's state (None: it has no order to fold into)."""
         oid: UUID = event.originator_id
         t = type(event)
         if t is OrderCreated:
-            state = event.new_state()
+            state: OrderState = event.new_state()
             self.orders[oid] = state
             self.extras[oid] = OrderExtra(
                 oid, event.ts_event, str(oid), order_ref=state.client_order_id or ""
@@ -118,23 +125,25 @@ class Projection(TableRows):
                 oca_key = self._oca_key(state)
                 self.extras[oid].oca_key = oca_key
                 self.oca.setdefault(oca_key, []).append(state.order_key)
-        else:
-            found = self.orders.get(oid)
-            if found is None:
-                if t is SessionMessageRecorded:
-                    self._session_message(nid, event, payload)
-                # An event of an order whose creation is not in the log: nothing to fold into.
-                self.head = nid
-                return
-            state = found
-            event.fold(state)
-            if t is ExecutionRecorded or t is ExecutionCorrected:
-                self._fill(nid, event, state)
-            elif t is ExecutionCancelled:
-                self._bust(nid, event)
-            elif t is CommissionReported:
-                self._commission(nid, event)
-        extra = self.extras[oid]
+            return state
+        found = self.orders.get(oid)
+        if found is None:
+            if t is SessionMessageRecorded:
+                self._session_message(nid, event, payload)
+            # An event of an order whose creation is not in the log: nothing to fold into.
+            return None
+        event.fold(found)
+        if t is ExecutionRecorded or t is ExecutionCorrected:
+            self._fill(nid, event, found)
+        elif t is ExecutionCancelled:
+            self._bust(nid, event)
+        elif t is CommissionReported:
+            self._commission(nid, event)
+        return found
+
+    def _noted(self, nid: int, event: Any, state: OrderState, payload: str | bytes | None) -> None:
+        """What the event changed: its order's row, its groups' rows, and its own row."""
+        extra = self.extras[event.originator_id]
         extra.events += 1
         extra.notification_id = nid
         key = state.order_key
@@ -153,7 +162,7 @@ class Projection(TableRows):
                 extra.order_id_text,
                 key,
                 event.originator_version,
-                t.__name__,
+                type(event).__name__,
                 event.ts_event,
                 ts,
                 ts.date(),
@@ -165,7 +174,6 @@ class Projection(TableRows):
                 payload,
             )
         )
-        self.head = nid
 
     def _session_message(self, nid: int, event: Any, payload: str | bytes | None) -> None:
         """IB's messages about no order land in ``events`` beside the orders' own, keyed by the

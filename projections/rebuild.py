@@ -30,7 +30,10 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
+from ordertrail.domain.state import OrderState
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
+from ordertrail.projections.columns import EventColumns
+from ordertrail.projections.describe import summary
 from ordertrail.projections.fold import FillRecord, Projection
 from ordertrail.projections.member_spill import MemberSpill
 from ordertrail.projections.position_pass import (
@@ -55,7 +58,7 @@ from ordertrail.projections.schema import (
     TableSpec,
     arrow_table,
 )
-from ordertrail.projections.sorted_spill import RangeFiles, key_sorted
+from ordertrail.projections.sorted_spill import key_sorted
 from ordertrail.projections.spill import SpillFolder, TableSpill, read_spill
 
 # Operations per bucket the positions pass holds in memory at once (a bucket's operations are
@@ -63,8 +66,11 @@ from ordertrail.projections.spill import SpillFolder, TableSpill, read_spill
 OPS_PER_BUCKET = 50_000
 # Position operations held in memory (all buckets together) before they go to their files.
 OPS_IN_MEMORY = 100_000
-# Fill rows a bucket holds before it writes them.
+# Fill rows a bucket holds before it writes them: FILL_ROWS_HELD among all buckets, and at
+# least BUCKET_CHUNK (Arrow's cost per converted chunk is paid per column: 40 columns of a few
+# hundred rows cost three times as much a row as of a few thousand).
 BUCKET_CHUNK = 256
+FILL_ROWS_HELD = 65_536
 # The fill rows' effect columns are filled in by the positions pass.
 _PENDING = FillEffect(ZERO, ZERO, ZERO, None, None, ZERO, ZERO)
 _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
@@ -79,11 +85,26 @@ class OrderPass(Projection):
         # About one operation per event: enough buckets that each holds OPS_PER_BUCKET.
         self.buckets = max(16, head // OPS_PER_BUCKET)
         self.spill = spill
-        self.events_out = RangeFiles(spill, EVENTS)
+        self.events_out = EventColumns(spill)
+        out = self.events_out
+        self._event_columns = (
+            out.notification_id.append,
+            out.order_id.append,
+            out.order_key.append,
+            out.version.append,
+            out.event_type.append,
+            out.ts_event.append,
+            out.ts_recorded.append,
+            out.status.append,
+            out.filled.append,
+            out.summary.append,
+            out.payload_bytes.append,
+        )
+        self.created_nid = 0  # the current order's creation
         self.orders_out = TableSpill(spill.file("orders.arrow"), ORDERS)
+        chunk = max(BUCKET_CHUNK, FILL_ROWS_HELD // self.buckets)
         self.fills_out = [
-            TableSpill(spill.file(f"fills-{b}.arrow"), FILLS, BUCKET_CHUNK)
-            for b in range(self.buckets)
+            TableSpill(spill.file(f"fills-{b}.arrow"), FILLS, chunk) for b in range(self.buckets)
         ]
         self.ops = [OpSpill(spill.file(f"ops-{b}.msgpack")) for b in range(self.buckets)]
         self.held = 0
@@ -135,12 +156,51 @@ class OrderPass(Projection):
 
     # ---- one order at a time -----------------------------------------------------------------
 
+    def _noted(self, nid: int, event: Any, state: OrderState, payload: str | bytes | None) -> None:
+        """The event's row, a value per column; no change notes (every row is written once,
+        when its order is finished)."""
+        extra = self.extras[event.originator_id]
+        extra.events += 1
+        if extra.events == 1:
+            self.created_nid = nid
+        extra.notification_id = nid
+        ts = event.timestamp
+        a_nid, a_oid, a_key, a_ver, a_type, a_ts_ib, a_ts, a_status, a_filled, a_sum, a_pay = (
+            self._event_columns
+        )
+        a_nid(nid)
+        a_oid(extra.order_id_text)
+        a_key(state.order_key)
+        a_ver(event.originator_version)
+        a_type(type(event).__name__)
+        a_ts_ib(event.ts_event)
+        a_ts(ts)
+        a_status(state.status._value_)  # not ``.value``: enum's descriptor, once per event
+        a_filled(state.filled)
+        a_sum(summary(event))
+        a_pay(payload)
+
+    def _session_message(self, nid: int, event: Any, payload: str | bytes | None) -> None:
+        a_nid, a_oid, a_key, a_ver, a_type, a_ts_ib, a_ts, a_status, a_filled, a_sum, a_pay = (
+            self._event_columns
+        )
+        a_nid(nid)
+        a_oid(str(event.originator_id))
+        a_key(f"session:{event.client_id}")
+        a_ver(event.originator_version)
+        a_type("SessionMessageRecorded")
+        a_ts_ib(event.ts_event)
+        a_ts(event.timestamp)
+        a_status("")
+        a_filled(None)
+        a_sum(summary(event))
+        a_pay(payload)
+
     def finish(self, oid: UUID) -> None:
         """The order's rows are final: write them and forget the order."""
-        ch = self.changes
-        created = ch.events[0][0] if ch.events else 0
-        self.events_out.extend(ch.events)
-        ch.events = []
+        if self.events_out.full():
+            self.events_out.flush()
+        created = self.created_nid
         state = self.orders.get(oid)
         if state is None:
             return
@@ -158,9 +218,7 @@ class OrderPass(Projection):
         del self.orders[oid], self.extras[oid], self.by_key[key]
         self.fills.clear()
         self.pending_commissions.clear()
-        ch.orders.clear()
-        ch.fills.clear()
-        ch.groups.clear()
+        self.changes.fills.clear()
 
 
 def group_rows(orders: OrderPass) -> Iterator[Row]:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import FactKey, OrderTrail
-from ordertrail.domain.facts import ExecutionBust
+from ordertrail.domain.facts import ExecutionBust, SessionError
 from ordertrail.domain.identity import DRY_RUN_PREFIX
 from ordertrail.domain.values import ContractRef, OrderSpec, OrderType
 from ordertrail.projections.fold import Projection
@@ -42,7 +42,16 @@ class Bust:
     exec_id: str
 
 
-Step = tuple[int, Fact | Bust]
+@dataclass(frozen=True)
+class SessionNote:
+    """IB's message about no order (a connectivity notice, an unknown reqId): its row sits
+    in ``events`` among the orders' own."""
+
+    code: int
+    req_id: int
+
+
+Step = tuple[int, Fact | Bust | SessionNote]
 
 
 @dataclass
@@ -86,11 +95,19 @@ def histories(draw: st.DrawFn) -> History:
     for i in labels:
         steps.append((i, per_order[i][cursors[i]]))
         cursors[i] += 1
+    notes = draw(st.lists(st.tuples(st.integers(0, len(steps)), st.sampled_from([1100, 2104])),
+                          max_size=2))  # fmt: skip
+    for at_step, code in sorted(notes, reverse=True):
+        steps.insert(at_step, (-1, SessionNote(code, -1 if code == 1100 else at_step)))
     return History(orders, steps)
 
 
 def record(trail: OrderTrail, history: History, steps: list[Step]) -> None:
     for i, fact in steps:
+        if isinstance(fact, SessionNote):
+            note = SessionError(fact.code, f"message {fact.code}", fact.req_id, client_id=1)
+            trail.record(None, note)
+            continue
         coid = history.orders[i][0]
         key = FactKey(order_ref=coid, perm_id=1000 + i, client_id=1, order_id=i + 1)
         if isinstance(fact, Bust):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ordertrail.adapters.bench_projections import populate
+from ordertrail.adapters.bench_projections import on_store, populate
 from ordertrail.adapters.store import logsources
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
@@ -26,6 +26,9 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rebuild, "OPS_IN_MEMORY", 50)
     monkeypatch.setattr(rebuild, "OPS_PER_BUCKET", 40)
     monkeypatch.setattr(spill, "CHUNK_ROWS", 64)
+    # Each bucket's fill rows written in several chunks.
+    monkeypatch.setattr(rebuild, "BUCKET_CHUNK", 8)
+    monkeypatch.setattr(rebuild, "FILL_ROWS_HELD", 64)
     # Every table in several commits, each of a range of ids or keys.
     monkeypatch.setattr(spill, "WRITE_ROWS", 400)
     # Several sorted runs of operations per position, merged a frame of each at a time; the
@@ -122,3 +125,13 @@ def test_a_rebuild_stopped_between_two_commits_of_a_table_is_redone(
     clean.rebuild()
     assert contents(audit) == contents(clean)
     assert audit.scan("events").collect().height == 1500
+
+
+def test_the_bench_measures_a_populated_store(tmp_path: Path) -> None:
+    """``bench_projections … store DIR``: rates on a store written once, with its same-run
+    baselines (tiny: this checks the command, never a timing)."""
+    written, _ = populate(tmp_path, 600)
+    out = on_store(tmp_path, 1)
+    assert out["events"] == written
+    for name in ("rebuild", "orders_pass", "decode_only", "baseline_sqlite_orjson"):
+        assert out[name]["cpu_events_per_s"] > 0

@@ -1,0 +1,90 @@
+"""The rebuild's ``events`` rows gathered as columns (docs/adr/0090-orders-pass-in-columns.md).
+
+``EventColumns`` keeps one list per column while the orders pass runs, never a tuple per
+event (a tuple per event, then ``zip(*rows)`` to turn them into columns: ``zip`` alone took
+0.9 µs an event): the day is the UTC date of the recorded time, cast in Arrow, and the
+stored JSON goes in as the bytes the store holds (one checked cast to text per chunk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+from ordertrail.projections import spill
+from ordertrail.projections.schema import DEC, EVENTS, dec
+from ordertrail.projections.sorted_spill import RangeFiles
+from ordertrail.projections.spill import SpillFolder
+
+_STRING = pa.string()
+_DAY = pa.date32()
+
+
+def decimal_array(values: Sequence[Decimal | None]) -> pa.Array:
+    """Decimals (or None) as ``decimal(38, 10)``: exactly, in C, or, when a value has more
+    decimals than the tables keep, every value rounded half-even as ``schema.dec`` does."""
+    try:
+        return pa.array(values, DEC)
+    except pa.ArrowInvalid:
+        return pa.array([dec(v) for v in values], DEC)
+
+
+# The events table's columns in schema order; ``day`` is derived from ``ts_recorded``.
+_COLUMNS = tuple(n for n in EVENTS.schema.names if n != "day")
+
+
+class EventColumns(RangeFiles):
+    """The ``events`` table's rows by range of notification ids (``RangeFiles``), gathered as
+    one list per column."""
+
+    def __init__(self, folder: SpillFolder) -> None:
+        super().__init__(folder, EVENTS)
+        self.columns: dict[str, list[Any]] = {n: [] for n in _COLUMNS}
+        (
+            self.notification_id,
+            self.order_id,
+            self.order_key,
+            self.version,
+            self.event_type,
+            self.ts_event,
+            self.ts_recorded,
+            self.status,
+            self.filled,
+            self.summary,
+            self.payload_bytes,
+        ) = self.columns.values()
+
+    def full(self) -> bool:
+        return len(self.notification_id) >= spill.CHUNK_ROWS
+
+    def flush(self) -> None:
+        if not self.notification_id:
+            return
+        table = self._table()
+        for values in self.columns.values():
+            values.clear()
+        self.count += table.num_rows
+        nids = table.column("notification_id").combine_chunks()
+        self.files.split(table, pc.divide(nids, spill.WRITE_ROWS))
+
+    def _table(self) -> pa.Table:
+        arrays: list[pa.Array] = []
+        for field in EVENTS.schema:
+            name = field.name
+            if name == "day":
+                arrays.append(arrays[-1].cast(_DAY))  # ts_recorded's UTC date
+            elif name == "payload":
+                # The stored bytes, checked as UTF-8 by the cast.
+                arrays.append(pa.array(self.payload_bytes, pa.binary()).cast(_STRING))
+            elif field.type == DEC:
+                arrays.append(decimal_array(self.columns[name]))
+            else:
+                arrays.append(pa.array(self.columns[name], field.type))
+        return pa.Table.from_arrays(arrays, schema=EVENTS.schema)
+
+
+__all__ = ["EventColumns", "decimal_array"]
