@@ -101,13 +101,21 @@ def _folder(events: list[Any], fold: Callable[[list[Any]], object]) -> Callable[
 def _median_rate(n: int, repeats: int, run: Callable[[], object]) -> dict[str, float]:
     """Wall-clock and this process's CPU time, medians: on a machine shared with other busy
     processes the CPU figure is the steadier one (both are single-threaded work)."""
-    times, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        run()
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    med, med_cpu = statistics.median(times), statistics.median(cpu)
+    samples = [timed(run) for _ in range(repeats)]
+    return rate_of(n, samples)
+
+
+def timed(run: Callable[[], object]) -> tuple[float, float]:
+    """(wall-clock seconds, this process's CPU seconds) of one ``run()``; what it returns is
+    dropped inside the measurement."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - start, time.process_time() - start_cpu
+
+
+def rate_of(n: int, samples: list[tuple[float, float]]) -> dict[str, float]:
+    med = statistics.median(w for w, _ in samples)
+    med_cpu = statistics.median(c for _, c in samples)
     return {
         "events": n,
         "median_s": round(med, 4),
@@ -209,98 +217,6 @@ def _baseline_scan(path: Path) -> int:
     return n
 
 
-def _states_in_hand(n: int, repeats: int, fold: Callable[[], object]) -> dict[str, Any]:
-    """The rebuild split where its costs fall, CPU-time medians: ``fold`` until the states are
-    in hand; the cyclic collector's first pass over them (the fold pauses it, so the caller's
-    next collection traverses every object the fold made); freeing them (when the caller drops
-    them). ``rebuild`` above pays all three, since it drops the states at once."""
-    folds, first, free = [], [], []
-    for _ in range(repeats):
-        start = time.process_time()
-        states = fold()
-        folds.append(time.process_time() - start)
-        start = time.process_time()
-        gc.collect(0)
-        first.append(time.process_time() - start)
-        start = time.process_time()
-        del states
-        free.append(time.process_time() - start)
-    med = statistics.median(folds)
-    return {
-        "events": n,
-        "median_cpu_s": round(med, 4),
-        "events_per_cpu_s": round(n / max(med, 1e-9)),
-        "first_collection_cpu_s": round(statistics.median(first), 4),
-        "free_cpu_s": round(statistics.median(free), 4),
-    }
-
-
-def bench_rebuild(events: int, repeats: int, *, checks: bool = True) -> dict[str, Any]:
-    """The order-state rebuild from a read-only EventLog (no application constructed): every
-    order, only the open ones, and (for comparison) the general codec's events folded; with
-    ``checks``, also ``verify`` over the same rows and the peak memory of each rebuild."""
-    from ordertrail.adapters.store.config import StoreConfig
-    from ordertrail.adapters.store.eventlog import EventLog
-    from ordertrail.adapters.store.rebuild import fold_orders
-
-    with tempfile.TemporaryDirectory() as d:
-        directory = Path(d)
-        written, _ = populate(directory, events)
-        config = StoreConfig.resolve(directory)
-        with EventLog.open(config) as log:
-            rebuild = _median_rate(written, repeats, lambda: fold_orders(log))
-            in_hand = _states_in_hand(written, repeats, lambda: fold_orders(log))
-            open_only = _median_rate(written, repeats, lambda: fold_orders(log, open_only=True))
-            general = _median_rate(
-                written, repeats, lambda: fold_events(e for _, e in log.events())
-            )
-            baseline = _median_rate(written, repeats, lambda: _baseline_scan(config.sqlite_path))
-        result: dict[str, Any] = {
-            "events": written,
-            "rebuild": rebuild,
-            "rebuild_states_in_hand": in_hand,
-            "rebuild_open_only": open_only,
-            "rebuild_general_codec": general,
-            "baseline_sqlite_orjson": baseline,
-            "rebuild_vs_baseline": round(rebuild["events_per_s"] / baseline["events_per_s"], 3),
-            "open_only_vs_baseline": round(open_only["events_per_s"] / baseline["events_per_s"], 3),
-            "general_codec_vs_baseline": round(
-                general["events_per_s"] / baseline["events_per_s"], 3
-            ),
-            # The same ratios in this process's CPU time: on a shared machine the wall-clock
-            # ones move with whatever else runs during each measurement.
-            "cpu_time_ratios": {
-                name: round(r["events_per_cpu_s"] / baseline["events_per_cpu_s"], 3)
-                for name, r in (
-                    ("rebuild", rebuild),
-                    ("states_in_hand", in_hand),
-                    ("open_only", open_only),
-                    ("general", general),
-                )
-            },
-        }
-        if checks:
-            result.update(_rebuild_checks(directory, written, repeats, rebuild))
-    return result
-
-
-def _rebuild_checks(
-    directory: Path, written: int, repeats: int, rebuild: dict[str, Any]
-) -> dict[str, Any]:
-    from ordertrail.adapters.store.verify import verify
-
-    # What `rebuild` adds before it folds: the tamper check over the same rows.
-    app = _fresh_app(directory)
-    check = _median_rate(written, repeats, lambda: verify(app.recorder, None))
-    app.close()
-    return {
-        "verify": check,
-        "verify_vs_rebuild": round(check["events_per_s"] / rebuild["events_per_s"], 3),
-        "memory": _rebuild_memory(directory),
-        "memory_open_only": _rebuild_memory(directory, open_only=True),
-    }
-
-
 def bench_encode(repeats: int, orders: int = 2_000) -> dict[str, Any]:
     """Encoding events for the store: sealed with their hash-chain link (what is written)
     against eventsourcing's plain mapper with the same transcoder (the baseline)."""
@@ -364,27 +280,9 @@ def peak_memory(setup: str, work: str, *args: str) -> dict[str, Any]:
     }
 
 
-def _rebuild_memory(directory: Path, *, open_only: bool = False) -> dict[str, Any]:
-    result = peak_memory(
-        """
-from ordertrail.adapters.store.config import StoreConfig
-from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.adapters.store.rebuild import fold_orders
-log = EventLog.open(StoreConfig.resolve(Path(sys.argv[1])))
-log.head()
-""",
-        f"""
-states, _ = fold_orders(log, open_only={open_only})
-extra["orders"] = len(states)
-""",
-        str(directory),
-    )
-    extra_kib = result["rebuild_extra_mib"] * 1024
-    result["extra_kib_per_order"] = round(extra_kib / max(result["orders"], 1), 2)
-    return result
-
-
 def run_benchmarks(*, orders: int, events: int, repeats: int) -> str:
+    from ordertrail.adapters.bench_rebuild import bench_rebuild
+
     gc.enable()
     result: dict[str, Any] = {
         "python": sys.version.split()[0],
@@ -405,4 +303,6 @@ if __name__ == "__main__":
     # python -m ordertrail.adapters.bench [events] [repeats]
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     r = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    from ordertrail.adapters.bench_rebuild import bench_rebuild
+
     print(json.dumps(bench_rebuild(n, r, checks=False), indent=2))

@@ -97,6 +97,14 @@ def run(messages: int = 20_000, repeats: int = 3, batch_size: int | None = None)
             "decode_only_cpu_s": round(b_cpu, 3),
             "replay_cpu_s": round(r_cpu, 3),
             "replay_vs_decode_only_cpu": round(b_cpu / r_cpu, 3),
+            # Each repeat's ratio to the decode-only run just before it, the median of those:
+            # the steadier figure when the machine's load changes between repeats.
+            "replay_vs_decode_only_cpu_paired": round(
+                statistics.median(
+                    bc / rc for (_, bc), (_, rc) in zip(baseline, replay, strict=True)
+                ),
+                3,
+            ),
             "goal_messages_per_s": 50_000,
             "goal_replay_vs_decode_only": 0.5,
         }

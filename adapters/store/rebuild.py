@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from functools import cache
 from itertools import chain
 from typing import Any, TypeAlias
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
@@ -165,7 +165,6 @@ def _fold_log(
     if first is None:
         return ({} if states is None else states), start
     fold = _Fold(_key_form(first[1]), states or {}, _reloader(log) if open_only else None)
-    counted = chain((first,), rows) if progress is None else _counted(first, rows, progress)
     # The cyclic collector paused as in cyclic_gc_paused, without its generator: ending one
     # allocates (StopIteration), and the first tracked allocation after the pause has the
     # collector traverse every object the fold made, a sixth of the rebuild's time (measured
@@ -175,7 +174,10 @@ def _fold_log(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        position = fold.rows(counted, start)
+        if progress is None:  # the first row apart: chaining it back costs a step a row
+            position = fold.rows(rows, fold.rows((first,), start))
+        else:
+            position = fold.rows(_counted(first, rows, progress), start)
         result = (fold.states(), position)
     finally:
         if was_enabled:
@@ -234,14 +236,28 @@ class _Fold:
         return state
 
     def states(self) -> dict[UUID, OrderState]:
-        return {_uuid(oid): state for oid, state in self.out.items()}
+        out = self.out
+        if not out or isinstance(next(iter(out)), UUID):
+            return dict(out)
+        return {_uuid(oid): state for oid, state in out.items()}
 
 
 def _uuid(oid: Any) -> UUID:
     if isinstance(oid, UUID):
         return oid
-    # SQLite's hex text: from the integer, a third faster than parsing the text (once an order).
-    return UUID(int=int(oid, 16)) if len(oid) == 32 else UUID(oid)
+    if len(oid) != 32:
+        return UUID(oid)
+    # SQLite's hex text, once an order: the UUID made from its integer as ``UUID(int=…)``
+    # makes it (the same two slots), without its keyword parsing and range check, which a
+    # 32-digit hex number always passes; three times faster, a tenth of a rebuild's overhead.
+    uid = _NEW(UUID)
+    _PUT(uid, "int", int(oid, 16))
+    _PUT(uid, "is_safe", SafeUUID.unknown)
+    return uid
+
+
+_NEW = object.__new__
+_PUT = object.__setattr__
 
 
 def _counted(first: Row, rows: Iterator[Row], progress: Callable[[int], None]) -> Iterator[Row]:
