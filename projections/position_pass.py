@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -34,8 +34,19 @@ from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import FILLS, POSITION_HISTORY, _decimals
 from ordertrail.projections.sorted_spill import RangeFiles
 from ordertrail.projections.spill import SpillFolder, TableSpill, gathered
+from ordertrail.projections.streamed_position import (
+    ADD,
+    COMMISSION,
+    REMOVE,
+    REPLACE,
+    OutOfOrder,
+    StreamedFold,
+    StreamedPosition,
+)
 
-ADD, REPLACE, REMOVE, COMMISSION = range(4)
+__all__ = ["ADD", "COMMISSION", "REMOVE", "REPLACE", "Op", "OpSpill", "PositionPass",
+           "positions_pass"]  # fmt: skip
+
 
 # What a position needs of one fill event (the orders pass builds them):
 # (notification id, kind, account, conId, origin, symbol, sec type, currency, multiplier,
@@ -110,10 +121,10 @@ class OpSpill:
         """The positions with operations here, in key order (after ``flush``)."""
         return sorted({key for run in self.runs for key in run} | set(self.held))
 
-    def position(self, key: PositionKey) -> Iterator[Op]:
+    def position(self, key: PositionKey) -> Generator[Op]:
         """One position's operations in notification order (after ``flush``)."""
         parts = [run[key] for run in self.runs if key in run]
-        held = sorted(self.held.pop(key, []), key=_nid)
+        held = sorted(self.held.get(key, []), key=_nid)
         fd = os.open(self.path, os.O_RDONLY) if parts else -1
         try:
             streams = [_frames(fd, frames) for frames in parts]
@@ -123,6 +134,10 @@ class OpSpill:
         finally:
             if fd >= 0:
                 os.close(fd)
+
+    def forget(self, key: PositionKey) -> None:
+        """The position is folded: its operations held in memory go."""
+        self.held.pop(key, None)
 
 
 def _frames(fd: int, frames: Frames) -> Iterator[Op]:
@@ -189,12 +204,29 @@ class PositionPass:
         ops.flush()
         effects = EffectSpill()
         for key in ops.position_keys():
-            self._position(ops.position(key), effects)
+            self._position(ops, key, effects)
+            ops.forget(key)
         path = fills.close()
         if path is not None:
             self._with_effects(path, effects.last())
 
-    def _position(self, ops: Iterator[Op], effects: EffectSpill) -> None:
+    def _position(self, ops: OpSpill, key: PositionKey, effects: EffectSpill) -> None:
+        """The streamed route first; a position it cannot take is folded again by
+        ``Position``, which writes only what the streamed route had not."""
+        stream = ops.position(key)
+        first = next(stream)
+        fold = StreamedFold(
+            StreamedPosition(*first[2:9]), effects.add, self.history_out.extend, FRAME_OPS
+        )
+        try:
+            fold.run(chain((first,), stream))
+        except OutOfOrder:
+            stream.close()
+            self._refolded(ops.position(key), effects, fold.done)
+        else:
+            self.rows.append(fold.row())
+
+    def _refolded(self, ops: Iterator[Op], effects: EffectSpill, written: int) -> None:
         first = next(ops)
         pos = Position(*first[2:9])
         columns = Projection._position_columns
@@ -202,7 +234,7 @@ class PositionPass:
         history: list[Row] = []  # handed to the spill a frame's worth at a time
         nid = 0
         ts: Any = None
-        for op in chain((first,), ops):
+        for n, op in enumerate(chain((first,), ops)):
             (nid, kind, *_, base, ts_ib, qty, price, has_c, amount, ccy,
              cause, exec_id, ts_event, ts) = op  # fmt: skip
             changed: list[str] = []
@@ -218,7 +250,11 @@ class PositionPass:
                     pos.set_commission(base, amount, ccy)
             # Each effect goes out as it is made: the position keeps none of them.
             for b in changed:
-                effects.add(nid, b, pos.effects.pop(b))
+                effect = pos.effects.pop(b)
+                if n >= written:
+                    effects.add(nid, b, effect)
+            if n < written:  # the streamed route wrote this operation's row and effects
+                continue
             history.append((*columns(pos), nid, cause, exec_id, ts_event, ts, ts.date()))
             if len(history) >= FRAME_OPS:
                 out.extend(history)

@@ -43,6 +43,23 @@ def _text(x: Decimal) -> str:
     return format(x.normalize(), "f") if x else "0"
 
 
+def running_state(
+    run: PositionRun, commission: Decimal, foreign: int, fills: int, last: SortKey | None
+) -> str:
+    """A position's running state as the ``positions`` row stores it (``Position.resume``)."""
+    scalars = (run.quantity, run.avg_cost, run.realized, run.realized_avg, run.lots_notional)
+    return json.dumps(
+        {
+            "run": [_text(v) for v in scalars],
+            "lots": [[_text(lot.quantity), _text(lot.price)] for lot in run.lots],
+            "commission": _text(commission),
+            "foreign": foreign,
+            "fills": fills,
+            "last": None if last is None else [last[0].isoformat(), last[1]],
+        }
+    )
+
+
 class MissingStoredFill(LookupError):
     """A fill a late fact changes is not among the position's stored fills: its row was left
     out of the tables (an identifier past 64 bits) or a table lost it. The tables are then
@@ -253,17 +270,8 @@ class Position:
 
     def running_state(self) -> str:
         """What a later update needs to go on from here without the fills: exact, as text."""
-        run, last = self.run, self._last_key()
-        scalars = (run.quantity, run.avg_cost, run.realized, run.realized_avg, run.lots_notional)
-        return json.dumps(
-            {
-                "run": [_text(v) for v in scalars],
-                "lots": [[_text(lot.quantity), _text(lot.price)] for lot in run.lots],
-                "commission": _text(self.commission),
-                "foreign": self.foreign_count,
-                "fills": self.fill_count,
-                "last": None if last is None else [last[0].isoformat(), last[1]],
-            }
+        return running_state(
+            self.run, self.commission, self.foreign_count, self.fill_count, self._last_key()
         )
 
     def resume(self, state: str) -> None:
