@@ -173,9 +173,8 @@ class EffectSpill:
     def flush(self) -> None:
         if not self.bases:
             return
-        found = self.effects
         columns = [pa.array(self.nids, pa.int64()), pa.array(self.bases, pa.string())] + [
-            _decimals([getattr(e, attr) for e in found]) for attr in FillEffect.__slots__
+            _decimals(values) for values in zip(*self.effects, strict=True)
         ]
         names = ["notification_id", "exec_base_id", *EFFECT_NAMES]
         self.tables.append(pa.Table.from_arrays(columns, names=names))

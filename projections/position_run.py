@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 
@@ -21,9 +22,10 @@ class Lot:
     price: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class FillEffect:
-    """What one fill did to its position, and the position right after it."""
+class FillEffect(NamedTuple):
+    """What one fill did to its position, and the position right after it (a named tuple: one
+    is made per fill and per refolded fill, and a frozen dataclass costs several times more to
+    make)."""
 
     realized_pnl: Decimal
     realized_pnl_avg: Decimal
@@ -65,57 +67,56 @@ class PositionRun:
     ) -> FillEffect:
         """Apply a signed fill quantity (bought > 0, sold < 0) at ``price``. With ``undo``,
         append what it takes to step back to the state before this fill (``revert``)."""
-        before = (self.quantity, self.avg_cost, self.realized, self.realized_avg)
-        notional_before = self.lots_notional
+        held, avg = self.quantity, self.avg_cost
+        before = (held, avg, self.realized, self.realized_avg)
+        notional_before = notional = self.lots_notional
         touched: list[tuple[Lot, Decimal]] = []
         realized = ZERO
         remaining = qty
         lots = self.lots
-        while remaining and lots and _sign(lots[0].quantity) != _sign(remaining):
+        sign = 1 if qty > 0 else -1  # the sign of what remains, while anything does
+        while remaining and lots:
             lot = lots[0]
-            touched.append((lot, lot.quantity))
-            side = _sign(lot.quantity)
-            matched = min(abs(remaining), abs(lot.quantity))
+            lq = lot.quantity
+            side = _sign(lq)
+            if side == sign:
+                break
+            touched.append((lot, lq))
+            matched = min(abs(remaining), abs(lq))
             realized += matched * (price - lot.price) * side * multiplier
-            lot.quantity -= side * matched
+            lot.quantity = lq - side * matched
             remaining += side * matched
-            self.lots_notional -= side * matched * lot.price
+            notional -= side * matched * lot.price
             if not lot.quantity:
                 lots.popleft()
         if remaining:
             lots.append(Lot(remaining, price))
-            self.lots_notional += remaining * price
+            notional += remaining * price
         if undo is not None:
             undo.append(Undo(before, notional_before, touched, bool(remaining)))
 
         # Average cost: opening trades move the average, closing trades realize against it, and
         # a flip (long -> short in one fill) opens the remainder at the fill price.
-        held = self.quantity
         after = held + qty
         realized_avg = ZERO
         if not held or _sign(held) == _sign(qty):
-            self.avg_cost = (self.avg_cost * abs(held) + price * abs(qty)) / abs(after)
+            avg = (avg * abs(held) + price * abs(qty)) / abs(after)
         else:
             closed = min(abs(qty), abs(held))
-            realized_avg = closed * (price - self.avg_cost) * _sign(held) * multiplier
+            realized_avg = closed * (price - avg) * _sign(held) * multiplier
             if not after:
-                self.avg_cost = ZERO
+                avg = ZERO
             elif _sign(after) != _sign(held):
-                self.avg_cost = price
+                avg = price
         self.quantity = after
-        self.realized += realized
-        self.realized_avg += realized_avg
+        self.avg_cost = avg
+        self.realized = cum = self.realized + realized
+        self.realized_avg = cum_avg = self.realized_avg + realized_avg
         if not after:
             self.lots_notional = ZERO
-        return FillEffect(
-            realized_pnl=realized,
-            realized_pnl_avg=realized_avg,
-            quantity=after,
-            avg_cost=self.avg_cost if after else None,
-            fifo_cost=self.lots_notional / after if after else None,
-            cum_realized_pnl=self.realized,
-            cum_realized_pnl_avg=self.realized_avg,
-        )
+            return FillEffect(realized, realized_avg, after, None, None, cum, cum_avg)
+        self.lots_notional = notional
+        return FillEffect(realized, realized_avg, after, avg, notional / after, cum, cum_avg)
 
     def revert(self, step: Undo) -> None:
         """Step back over the last ``apply``: the exact state before it (the same Decimals, the
