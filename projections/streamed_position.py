@@ -60,6 +60,7 @@ class StreamedPosition:
     commissions: dict[str, Decimal] = field(default_factory=dict)
     commission: Decimal = ZERO
     foreign: set[str] = field(default_factory=set)
+    key_columns: Row = ()  # the columns that name the position, once
 
     def add(self, base: str, key: SortKey, qty: Decimal, price: Decimal) -> FillEffect:
         last = self.last
@@ -90,10 +91,13 @@ class StreamedPosition:
         """The position's columns of the ``positions`` and ``position_history`` tables."""
         last = self.last
         return (
-            self.account, self.con_id, self.origin, self.symbol, self.sec_type, self.currency,
-            self.multiplier, *figures, self.commission, len(self.foreign), self.fills,
-            None if last is None else last[0],
+            self.key_columns + figures
+            + (self.commission, len(self.foreign), self.fills, None if last is None else last[0])
         )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        self.key_columns = (self.account, self.con_id, self.origin, self.symbol, self.sec_type,
+                            self.currency, self.multiplier)  # fmt: skip
 
     def running_state(self) -> str:
         return running_state(self.run, self.commission, len(self.foreign), self.fills, self.last)
@@ -103,10 +107,6 @@ class StreamedPosition:
 # and history rows, a batch at a time.
 EffectOut = Callable[[int, str, FillEffect], None]
 HistoryOut = Callable[[list[Row]], None]
-
-
-def figures(e: FillEffect) -> Figures:
-    return (e.quantity, e.avg_cost, e.fifo_cost, e.cum_realized_pnl, e.cum_realized_pnl_avg)
 
 
 @dataclass(slots=True)
@@ -141,8 +141,8 @@ class StreamedFold:
             history.clear()
 
     def _step(self, op: Any) -> Row:
-        (nid, kind, *_, base, ts_ib, qty, price, has_c, amount, ccy,
-         cause, exec_id, ts_event, ts) = op  # fmt: skip
+        nid, kind = op[0], op[1]
+        base, ts_ib, qty, price, has_c, amount, ccy, cause, exec_id, ts_event, ts = op[9:]
         pos = self.position
         if kind == COMMISSION:
             pos.set_commission(base, amount, ccy)
@@ -154,7 +154,7 @@ class StreamedFold:
             if has_c:
                 pos.set_commission(base, amount, ccy)
             self.effect_out(nid, base, effect)
-            self.figures = figures(effect)
+            self.figures = effect[2:]  # FillEffect's fields from quantity on: ``Figures``
         self.nid, self.ts = nid, ts
         return (*pos.columns(self.figures), nid, cause, exec_id, ts_event, ts, ts.date())
 
