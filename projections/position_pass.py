@@ -28,6 +28,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.fold import Projection
+from ordertrail.projections.history_batch import HistoryBatch
 from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
@@ -214,9 +215,7 @@ class PositionPass:
         ``Position``, which writes only what the streamed route had not."""
         stream = ops.position(key)
         first = next(stream)
-        fold = StreamedFold(
-            StreamedPosition(*first[2:9]), effects.add, self.history_out.extend, FRAME_OPS
-        )
+        fold = StreamedFold(StreamedPosition(*first[2:9]), effects.add, self._history, FRAME_OPS)
         try:
             fold.run(chain((first,), stream))
         except OutOfOrder:
@@ -224,6 +223,13 @@ class PositionPass:
             self._refolded(ops.position(key), effects, fold.done)
         else:
             self.rows.append(fold.row())
+
+    def _history(self, batch: HistoryBatch) -> None:
+        table = batch.table()
+        if table is None:
+            self.history_out.extend(batch.rows())
+        else:
+            self.history_out.write_table(table)
 
     def _refolded(self, ops: Iterator[Op], effects: EffectSpill, written: int) -> None:
         first = next(ops)

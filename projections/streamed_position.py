@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ordertrail.projections.history_batch import EMPTY, HistoryBatch, State
 from ordertrail.projections.position_run import (
     ZERO,
     FillEffect,
@@ -30,10 +31,6 @@ from ordertrail.projections.positions import SortKey, running_state
 from ordertrail.projections.records import Row
 
 ADD, REPLACE, REMOVE, COMMISSION = range(4)
-# A position's figures as its history rows carry them: quantity, average cost, FIFO cost,
-# realized PnL (FIFO, average cost); an empty position's to begin with.
-Figures = tuple[Decimal, Decimal | None, Decimal | None, Decimal, Decimal]
-EMPTY: Figures = (ZERO, None, None, ZERO, ZERO)
 
 
 class OutOfOrder(Exception):
@@ -87,14 +84,6 @@ class StreamedPosition:
             self.currency,
         )  # fmt: skip
 
-    def columns(self, figures: Figures) -> Row:
-        """The position's columns of the ``positions`` and ``position_history`` tables."""
-        last = self.last
-        return (
-            self.key_columns + figures
-            + (self.commission, len(self.foreign), self.fills, None if last is None else last[0])
-        )  # fmt: skip
-
     def __post_init__(self) -> None:
         self.key_columns = (self.account, self.con_id, self.origin, self.symbol, self.sec_type,
                             self.currency, self.multiplier)  # fmt: skip
@@ -106,7 +95,7 @@ class StreamedPosition:
 # Where a streamed fold's output goes: a fill's effect (notification id, execId base, effect),
 # and history rows, a batch at a time.
 EffectOut = Callable[[int, str, FillEffect], None]
-HistoryOut = Callable[[list[Row]], None]
+HistoryOut = Callable[[HistoryBatch], None]
 
 
 @dataclass(slots=True)
@@ -119,28 +108,27 @@ class StreamedFold:
     history_out: HistoryOut
     batch: int
     done: int = 0
-    figures: Figures = EMPTY
+    state: State = (*EMPTY, 0, None)
     nid: int = 0
     ts: Any = None
 
     def run(self, ops: Iterable[Any]) -> None:
-        history: list[Row] = []
+        history = HistoryBatch(self.position.key_columns, self.state)
         try:
             for op in ops:
-                history.append(self._step(op))
-                if len(history) >= self.batch:
+                self._step(op, history)
+                if len(history.at) >= self.batch:
                     self._out(history)
-                    history = []
+                    history = HistoryBatch(self.position.key_columns, self.state)
         finally:
             self._out(history)
 
-    def _out(self, history: list[Row]) -> None:
-        if history:
+    def _out(self, history: HistoryBatch) -> None:
+        if history.at:
             self.history_out(history)
-            self.done += len(history)
-            history.clear()
+            self.done += len(history.at)
 
-    def _step(self, op: Any) -> Row:
+    def _step(self, op: Any, history: HistoryBatch) -> None:
         nid, kind = op[0], op[1]
         base, ts_ib, qty, price, has_c, amount, ccy, cause, exec_id, ts_event, ts = op[9:]
         pos = self.position
@@ -154,11 +142,19 @@ class StreamedFold:
             if has_c:
                 pos.set_commission(base, amount, ccy)
             self.effect_out(nid, base, effect)
-            self.figures = effect[2:]  # FillEffect's fields from quantity on: ``Figures``
+            # FillEffect's fields from quantity on are the position's figures.
+            self.state = (*effect[2:], pos.fills, ts_ib)
+            history.states.append(self.state)
         self.nid, self.ts = nid, ts
-        return (*pos.columns(self.figures), nid, cause, exec_id, ts_event, ts, ts.date())
+        history.at.append(len(history.states) - 1)
+        history.rest.append(
+            (pos.commission, len(pos.foreign), nid, cause, exec_id, ts_event, ts, ts.date())
+        )
 
     def row(self) -> Row:
         """The ``positions`` row after the last operation."""
-        pos = self.position
-        return (*pos.columns(self.figures), self.ts, self.nid, pos.running_state())
+        pos, state = self.position, self.state
+        return (
+            *pos.key_columns, *state[:5], pos.commission, len(pos.foreign), *state[5:],
+            self.ts, self.nid, pos.running_state(),
+        )  # fmt: skip

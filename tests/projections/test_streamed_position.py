@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ordertrail.projections.history_batch import HistoryBatch
 from ordertrail.projections.position_pass import (
     ADD,
     COMMISSION,
@@ -124,10 +125,10 @@ def test_the_streamed_route_and_the_refold_give_the_same_rows(ops: list[Op]) -> 
 def test_fills_in_order_and_corrections_of_the_last_stay_on_the_streamed_route(
     ops: list[Op],
 ) -> None:
-    history: list[Any] = []
-    streamed = StreamedFold(StreamedPosition(*ops[0][2:9]), EffectSpill().add, history.extend, 7)
+    batches: list[HistoryBatch] = []
+    streamed = StreamedFold(StreamedPosition(*ops[0][2:9]), EffectSpill().add, batches.append, 7)
     streamed.run(ops)  # raises OutOfOrder where it would hand the position over
-    assert streamed.done == len(history) == len(ops)
+    assert streamed.done == sum(len(b.rows()) for b in batches) == len(ops)
 
 
 def test_a_late_fill_hands_the_position_over_after_what_was_written() -> None:
