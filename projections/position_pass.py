@@ -64,6 +64,9 @@ _ENCODE = msgspec.msgpack.Encoder().encode
 FRAME_OPS = 512
 # Fill effects held as Python objects before they become Arrow columns.
 EFFECT_CHUNK = 16_384
+# History rows a streamed position converts to Arrow at once (each conversion has a fixed cost
+# per column, and the rows are small).
+HISTORY_BATCH = 8_192
 # Fill rows joined to their effects at once.
 JOIN_ROWS = 65_536
 
@@ -215,7 +218,8 @@ class PositionPass:
         ``Position``, which writes only what the streamed route had not."""
         stream = ops.position(key)
         first = next(stream)
-        fold = StreamedFold(StreamedPosition(*first[2:9]), effects.add, self._history, FRAME_OPS)
+        position = StreamedPosition(*first[2:9])
+        fold = StreamedFold(position, effects.add, self._history, HISTORY_BATCH)
         try:
             fold.run(chain((first,), stream))
         except OutOfOrder:
