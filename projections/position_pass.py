@@ -1,8 +1,9 @@
 """The rebuild's positions pass (docs/adr/0050-streaming-rebuild.md): what the orders pass
 left of each fill event (an ``Op``, in the bucket of its position), folded bucket by bucket and
-position by position, in log order, through the same ``Position`` methods the update runs. It
-gives each position's history rows, its row, and each fill's effect, written into the bucket's
-fill rows.
+position by position, in log order, through the same position arithmetic the update runs:
+``StreamedPosition`` while the fills come in execution order, else ``Position``, which refolds
+(docs/adr/0094-streamed-positions.md). It gives each position's history rows, its row, and each
+fill's effect, written into the bucket's fill rows.
 
 A position depends only on its own operations in notification order, which is why it can be
 folded after every order, on its own. What it holds stays bounded as the log grows
@@ -161,8 +162,8 @@ class _Head:
 def _merged(runs: list[Iterator[list[Op]]]) -> Iterator[Op]:
     """Operations of runs each in notification order, merged, a frame of each run at a time.
     Every operation up to the lowest of the current frames' last ids is final: those are
-    sorted together in one go (a heap merge compared operations one by one in Python, a
-    sixth of the pass). Each round uses up at least one frame."""
+    sorted together in one go (a heap merge compared operations one by one in Python). Each
+    round uses up at least one frame."""
     heads = [_Head(frame, 0, run) for run in runs if (frame := next(run, []))]
     while heads:
         bound = min(head.frame[-1][0] for head in heads)
