@@ -1,8 +1,9 @@
 """The rebuild's positions pass (docs/adr/0050-streaming-rebuild.md): what the orders pass
 left of each fill event (an ``Op``, in the bucket of its position), folded bucket by bucket and
-position by position, in log order, through the same ``Position`` methods the update runs. It
-gives each position's history rows, its row, and each fill's effect, written into the bucket's
-fill rows.
+position by position, in log order, through the same position arithmetic the update runs:
+``StreamedPosition`` while the fills come in execution order, else ``Position``, which refolds
+(docs/adr/0094-streamed-positions.md). It gives each position's history rows, its row, and each
+fill's effect, written into the bucket's fill rows.
 
 A position depends only on its own operations in notification order, which is why it can be
 folded after every order, on its own. What it holds stays bounded as the log grows
@@ -13,9 +14,9 @@ goes to a columnar buffer as it is computed, joined to the fill rows a chunk at 
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -28,14 +29,26 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.fold import Projection
+from ordertrail.projections.history_batch import HistoryBatch
 from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import FILLS, POSITION_HISTORY, _decimals
 from ordertrail.projections.sorted_spill import RangeFiles
 from ordertrail.projections.spill import SpillFolder, TableSpill, gathered
+from ordertrail.projections.streamed_position import (
+    ADD,
+    COMMISSION,
+    REMOVE,
+    REPLACE,
+    OutOfOrder,
+    StreamedFold,
+    StreamedPosition,
+)
 
-ADD, REPLACE, REMOVE, COMMISSION = range(4)
+__all__ = ["ADD", "COMMISSION", "REMOVE", "REPLACE", "Op", "OpSpill", "PositionPass",
+           "positions_pass"]  # fmt: skip
+
 
 # What a position needs of one fill event (the orders pass builds them):
 # (notification id, kind, account, conId, origin, symbol, sec type, currency, multiplier,
@@ -52,6 +65,9 @@ _ENCODE = msgspec.msgpack.Encoder().encode
 FRAME_OPS = 512
 # Fill effects held as Python objects before they become Arrow columns.
 EFFECT_CHUNK = 16_384
+# History rows a streamed position converts to Arrow at once (each conversion has a fixed cost
+# per column, and the rows are small).
+HISTORY_BATCH = 8_192
 # Fill rows joined to their effects at once.
 JOIN_ROWS = 65_536
 
@@ -110,24 +126,59 @@ class OpSpill:
         """The positions with operations here, in key order (after ``flush``)."""
         return sorted({key for run in self.runs for key in run} | set(self.held))
 
-    def position(self, key: PositionKey) -> Iterator[Op]:
+    def position(self, key: PositionKey) -> Generator[Op]:
         """One position's operations in notification order (after ``flush``)."""
         parts = [run[key] for run in self.runs if key in run]
-        held = sorted(self.held.pop(key, []), key=_nid)
+        held = sorted(self.held.get(key, []), key=_nid)
         fd = os.open(self.path, os.O_RDONLY) if parts else -1
         try:
             streams = [_frames(fd, frames) for frames in parts]
             if held:
-                streams.append(iter(held))
-            yield from streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_nid)
+                streams.append(iter([held]))
+            yield from _merged(streams)
         finally:
             if fd >= 0:
                 os.close(fd)
 
+    def forget(self, key: PositionKey) -> None:
+        """The position is folded: its operations held in memory go."""
+        self.held.pop(key, None)
 
-def _frames(fd: int, frames: Frames) -> Iterator[Op]:
+
+def _frames(fd: int, frames: Frames) -> Iterator[list[Op]]:
     for offset, size in frames:
-        yield from _OPS.decode(os.pread(fd, size, offset))
+        yield _OPS.decode(os.pread(fd, size, offset))
+
+
+@dataclass(slots=True)
+class _Head:
+    """Where a run's merge stands: its current frame, the first operation not yet out."""
+
+    frame: list[Op]
+    start: int
+    rest: Iterator[list[Op]]
+
+
+def _merged(runs: list[Iterator[list[Op]]]) -> Iterator[Op]:
+    """Operations of runs each in notification order, merged, a frame of each run at a time.
+    Every operation up to the lowest of the current frames' last ids is final: those are
+    sorted together in one go (a heap merge compared operations one by one in Python). Each
+    round uses up at least one frame."""
+    heads = [_Head(frame, 0, run) for run in runs if (frame := next(run, []))]
+    while heads:
+        bound = min(head.frame[-1][0] for head in heads)
+        out: list[Op] = []
+        for head in heads:
+            frame, start = head.frame, head.start
+            end = bisect.bisect_right(frame, bound, lo=start, key=_nid)
+            out.extend(frame[start:end])
+            if end == len(frame):
+                head.frame, end = next(head.rest, []), 0
+            head.start = end
+        heads = [head for head in heads if head.frame]
+        if len(runs) > 1:
+            out.sort(key=_nid)
+        yield from out
 
 
 def _nid(op: Op) -> int:
@@ -158,9 +209,8 @@ class EffectSpill:
     def flush(self) -> None:
         if not self.bases:
             return
-        found = self.effects
         columns = [pa.array(self.nids, pa.int64()), pa.array(self.bases, pa.string())] + [
-            _decimals([getattr(e, attr) for e in found]) for attr in FillEffect.__slots__
+            _decimals(values) for values in zip(*self.effects, strict=True)
         ]
         names = ["notification_id", "exec_base_id", *EFFECT_NAMES]
         self.tables.append(pa.Table.from_arrays(columns, names=names))
@@ -189,12 +239,35 @@ class PositionPass:
         ops.flush()
         effects = EffectSpill()
         for key in ops.position_keys():
-            self._position(ops.position(key), effects)
+            self._position(ops, key, effects)
+            ops.forget(key)
         path = fills.close()
         if path is not None:
             self._with_effects(path, effects.last())
 
-    def _position(self, ops: Iterator[Op], effects: EffectSpill) -> None:
+    def _position(self, ops: OpSpill, key: PositionKey, effects: EffectSpill) -> None:
+        """The streamed route first; a position it cannot take is folded again by
+        ``Position``, which writes only what the streamed route had not."""
+        stream = ops.position(key)
+        first = next(stream)
+        position = StreamedPosition(*first[2:9])
+        fold = StreamedFold(position, effects.add, self._history, HISTORY_BATCH)
+        try:
+            fold.run(chain((first,), stream))
+        except OutOfOrder:
+            stream.close()
+            self._refolded(ops.position(key), effects, fold.done)
+        else:
+            self.rows.append(fold.row())
+
+    def _history(self, batch: HistoryBatch) -> None:
+        table = batch.table()
+        if table is None:
+            self.history_out.extend(batch.rows())
+        else:
+            self.history_out.write_table(table)
+
+    def _refolded(self, ops: Iterator[Op], effects: EffectSpill, written: int) -> None:
         first = next(ops)
         pos = Position(*first[2:9])
         columns = Projection._position_columns
@@ -202,7 +275,7 @@ class PositionPass:
         history: list[Row] = []  # handed to the spill a frame's worth at a time
         nid = 0
         ts: Any = None
-        for op in chain((first,), ops):
+        for n, op in enumerate(chain((first,), ops)):
             (nid, kind, *_, base, ts_ib, qty, price, has_c, amount, ccy,
              cause, exec_id, ts_event, ts) = op  # fmt: skip
             changed: list[str] = []
@@ -218,7 +291,11 @@ class PositionPass:
                     pos.set_commission(base, amount, ccy)
             # Each effect goes out as it is made: the position keeps none of them.
             for b in changed:
-                effects.add(nid, b, pos.effects.pop(b))
+                effect = pos.effects.pop(b)
+                if n >= written:
+                    effects.add(nid, b, effect)
+            if n < written:  # the streamed route wrote this operation's row and effects
+                continue
             history.append((*columns(pos), nid, cause, exec_id, ts_event, ts, ts.date()))
             if len(history) >= FRAME_OPS:
                 out.extend(history)

@@ -21,37 +21,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-ZERO = Decimal(0)
+from ordertrail.projections.position_run import (
+    ZERO,
+    FillEffect,
+    Lot,
+    PositionRun,
+    Undo,
+    book_commission,
+)
+
+__all__ = ["ZERO", "FillEffect", "Lot", "MissingStoredFill", "Position", "PositionFill",
+           "PositionRun", "SortKey", "Undo"]  # fmt: skip
 
 # (execution time on IB's clock, falling back to the recorded time; execId base)
 SortKey = tuple[datetime, str]
-
-
-class MissingStoredFill(LookupError):
-    """A fill a late fact changes is not among the position's stored fills: its row was left
-    out of the tables (an identifier past 64 bits) or a table lost it. The tables are then
-    recomputed from the log, which has every fill."""
-
-
-@dataclass(slots=True)
-class Lot:
-    """An open FIFO lot: signed quantity (long > 0) at its opening price."""
-
-    quantity: Decimal
-    price: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class FillEffect:
-    """What one fill did to its position, and the position right after it."""
-
-    realized_pnl: Decimal
-    realized_pnl_avg: Decimal
-    quantity: Decimal
-    avg_cost: Decimal | None
-    fifo_cost: Decimal | None
-    cum_realized_pnl: Decimal
-    cum_realized_pnl_avg: Decimal
 
 
 def _text(x: Decimal) -> str:
@@ -60,113 +43,27 @@ def _text(x: Decimal) -> str:
     return format(x.normalize(), "f") if x else "0"
 
 
-def _sign(x: Decimal) -> int:
-    return 1 if x > 0 else -1 if x < 0 else 0
+def running_state(
+    run: PositionRun, commission: Decimal, foreign: int, fills: int, last: SortKey | None
+) -> str:
+    """A position's running state as the ``positions`` row stores it (``Position.resume``)."""
+    scalars = (run.quantity, run.avg_cost, run.realized, run.realized_avg, run.lots_notional)
+    return json.dumps(
+        {
+            "run": [_text(v) for v in scalars],
+            "lots": [[_text(lot.quantity), _text(lot.price)] for lot in run.lots],
+            "commission": _text(commission),
+            "foreign": foreign,
+            "fills": fills,
+            "last": None if last is None else [last[0].isoformat(), last[1]],
+        }
+    )
 
 
-@dataclass(slots=True)
-class PositionRun:
-    """The running fold. ``apply`` is the only place position arithmetic happens."""
-
-    quantity: Decimal = ZERO
-    avg_cost: Decimal = ZERO
-    realized: Decimal = ZERO
-    realized_avg: Decimal = ZERO
-    lots: deque[Lot] = field(default_factory=deque)
-    # Sum of quantity * price over open lots, kept exactly so the FIFO cost needs no rescan.
-    lots_notional: Decimal = ZERO
-
-    def copy(self) -> PositionRun:
-        return PositionRun(
-            self.quantity,
-            self.avg_cost,
-            self.realized,
-            self.realized_avg,
-            deque(Lot(lot.quantity, lot.price) for lot in self.lots),
-            self.lots_notional,
-        )
-
-    def apply(
-        self, qty: Decimal, price: Decimal, multiplier: Decimal, undo: list[Undo] | None = None
-    ) -> FillEffect:
-        """Apply a signed fill quantity (bought > 0, sold < 0) at ``price``. With ``undo``,
-        append what it takes to step back to the state before this fill (``revert``)."""
-        before = (self.quantity, self.avg_cost, self.realized, self.realized_avg)
-        notional_before = self.lots_notional
-        touched: list[tuple[Lot, Decimal]] = []
-        realized = ZERO
-        remaining = qty
-        lots = self.lots
-        while remaining and lots and _sign(lots[0].quantity) != _sign(remaining):
-            lot = lots[0]
-            touched.append((lot, lot.quantity))
-            side = _sign(lot.quantity)
-            matched = min(abs(remaining), abs(lot.quantity))
-            realized += matched * (price - lot.price) * side * multiplier
-            lot.quantity -= side * matched
-            remaining += side * matched
-            self.lots_notional -= side * matched * lot.price
-            if not lot.quantity:
-                lots.popleft()
-        if remaining:
-            lots.append(Lot(remaining, price))
-            self.lots_notional += remaining * price
-        if undo is not None:
-            undo.append(Undo(before, notional_before, touched, bool(remaining)))
-
-        # Average cost: opening trades move the average, closing trades realize against it, and
-        # a flip (long -> short in one fill) opens the remainder at the fill price.
-        held = self.quantity
-        after = held + qty
-        realized_avg = ZERO
-        if not held or _sign(held) == _sign(qty):
-            self.avg_cost = (self.avg_cost * abs(held) + price * abs(qty)) / abs(after)
-        else:
-            closed = min(abs(qty), abs(held))
-            realized_avg = closed * (price - self.avg_cost) * _sign(held) * multiplier
-            if not after:
-                self.avg_cost = ZERO
-            elif _sign(after) != _sign(held):
-                self.avg_cost = price
-        self.quantity = after
-        self.realized += realized
-        self.realized_avg += realized_avg
-        if not after:
-            self.lots_notional = ZERO
-        return FillEffect(
-            realized_pnl=realized,
-            realized_pnl_avg=realized_avg,
-            quantity=after,
-            avg_cost=self.avg_cost if after else None,
-            fifo_cost=self.lots_notional / after if after else None,
-            cum_realized_pnl=self.realized,
-            cum_realized_pnl_avg=self.realized_avg,
-        )
-
-    def revert(self, step: Undo) -> None:
-        """Step back over the last ``apply``: the exact state before it (the same Decimals, the
-        same lot objects), so folding forward again gives what a fresh fold gives."""
-        self.quantity, self.avg_cost, self.realized, self.realized_avg = step.scalars
-        self.lots_notional = step.lots_notional
-        lots = self.lots
-        if step.appended:
-            lots.pop()
-        # Every touched lot but the last was used up and popped; the last one may still be
-        # at the front (partly used). Put them back innermost first.
-        for lot, quantity in reversed(step.touched):
-            if not lot.quantity:
-                lots.appendleft(lot)
-            lot.quantity = quantity
-
-
-@dataclass(frozen=True, slots=True)
-class Undo:
-    """What one ``PositionRun.apply`` changed, to step back over it."""
-
-    scalars: tuple[Decimal, Decimal, Decimal, Decimal]  # quantity, avg_cost, realized, avg
-    lots_notional: Decimal
-    touched: list[tuple[Lot, Decimal]]  # lots it matched against, with their quantity before
-    appended: bool  # whether it opened a new lot
+class MissingStoredFill(LookupError):
+    """A fill a late fact changes is not among the position's stored fills: its row was left
+    out of the tables (an identifier past 64 bits) or a table lost it. The tables are then
+    recomputed from the log, which has every fill."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,17 +235,10 @@ class Position:
             if base_id not in self.sort_keys:
                 raise ValueError("a stored fill's commission needs the position's stored fills")
             self.since.append((base_id, amount, currency))
-        old = self.commissions.pop(base_id, None)
-        if old is not None:
-            self.commission -= old
-        self.foreign_commissions.discard(base_id)
-        if amount is None:
-            return
-        if currency and currency != self.currency:
-            self.foreign_commissions.add(base_id)
-            return
-        self.commissions[base_id] = amount
-        self.commission += amount
+        self.commission = book_commission(
+            self.commissions, self.foreign_commissions, self.commission, base_id, amount,
+            currency, self.currency,
+        )  # fmt: skip
 
     @property
     def quantity(self) -> Decimal:
@@ -380,17 +270,8 @@ class Position:
 
     def running_state(self) -> str:
         """What a later update needs to go on from here without the fills: exact, as text."""
-        run, last = self.run, self._last_key()
-        scalars = (run.quantity, run.avg_cost, run.realized, run.realized_avg, run.lots_notional)
-        return json.dumps(
-            {
-                "run": [_text(v) for v in scalars],
-                "lots": [[_text(lot.quantity), _text(lot.price)] for lot in run.lots],
-                "commission": _text(self.commission),
-                "foreign": self.foreign_count,
-                "fills": self.fill_count,
-                "last": None if last is None else [last[0].isoformat(), last[1]],
-            }
+        return running_state(
+            self.run, self.commission, self.foreign_count, self.fill_count, self._last_key()
         )
 
     def resume(self, state: str) -> None:

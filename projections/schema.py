@@ -29,11 +29,21 @@ def _decimals(values: Sequence[Decimal | None]) -> pa.Array:
     # Most values (quantities, prices, money) have at most 10 decimals: Arrow takes them as
     # they are, exactly, in C. Arrow refuses a value it would have to round (averages carry 28
     # digits); then the column is rounded here, half-even like ``dec``, and converted again.
-    try:
-        return pa.array(values, DEC)
-    except pa.ArrowInvalid:
-        q, mode = _QUANTUM, ROUND_HALF_EVEN
-        return pa.array([None if v is None else v.quantize(q, mode) for v in values], DEC)
+    # Arrow refuses only after converting much of the column (it costs as much as the
+    # rounding), so a column whose first value already has more decimals is rounded at once.
+    first = next((v for v in values if v is not None), None)
+    if first is None or _fits_scale(first):
+        try:
+            return pa.array(values, DEC)
+        except pa.ArrowInvalid:
+            pass
+    q, mode = _QUANTUM, ROUND_HALF_EVEN
+    return pa.array([None if v is None else v.quantize(q, mode) for v in values], DEC)
+
+
+def _fits_scale(value: Decimal) -> bool:
+    exponent = value.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -10
 
 
 # Where rows left out of a table are named while an update runs (``refusing_rows``).

@@ -101,6 +101,14 @@ class RangeFiles:
         if self.payload >= 0:
             text = table.column(self.payload).cast(pa.string())  # checks the UTF-8
             table = table.set_column(self.payload, self.spec.schema.field(self.payload), text)
+        self._split(table)
+
+    def write_table(self, table: pa.Table) -> None:
+        """Rows already in Arrow (the table's schema), after the rows given before them."""
+        self.flush()
+        self._split(table)
+
+    def _split(self, table: pa.Table) -> None:
         self.count += table.num_rows
         nids = table.column(self.nid).combine_chunks()
         self.files.split(table, pc.divide(nids, spill.WRITE_ROWS))

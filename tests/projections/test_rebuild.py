@@ -36,6 +36,7 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(position_pass, "FRAME_OPS", 7)
     monkeypatch.setattr(position_pass, "EFFECT_CHUNK", 33)
     monkeypatch.setattr(position_pass, "JOIN_ROWS", 100)
+    monkeypatch.setattr(position_pass, "HISTORY_BATCH", 5)
 
 
 def test_the_rebuild_equals_the_log_order_fold(tmp_path: Path, small_pages: None) -> None:
