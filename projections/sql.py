@@ -91,6 +91,12 @@ _NODES = frozenset(_SYNTAX) | frozenset(FUNCTIONS.values())
 class _Polars(DuckDB):
     """DuckDB's grammar, written back with the names polars' SQL knows where DuckDB's differ."""
 
+    # Where polars puts NULLs when a query does not say: last ascending, first descending.
+    # DuckDB puts them last both ways, so with DuckDB's setting the parse took a plain DESC as
+    # NULLS LAST and wrote an explicit DESC NULLS LAST back as plain DESC, which polars then
+    # sorted NULLs first: the opposite of what the query asked.
+    NULL_ORDERING = "nulls_are_large"
+
     class Generator(DuckDBGenerator):
         TRANSFORMS = {  # noqa: RUF012 - sqlglot's extension point is this class attribute
             **DuckDBGenerator.TRANSFORMS,

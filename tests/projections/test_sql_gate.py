@@ -304,3 +304,23 @@ def test_fuzz_a_mangled_statement_is_refused_or_reads_no_file(
     except pl.exceptions.PolarsError:
         return  # polars refused what the gate let through: nothing was read either
     assert CANARY not in str(result.rows())
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        ("a", [1, 3, None]),
+        ("a ASC NULLS LAST", [1, 3, None]),
+        ("a NULLS FIRST", [None, 1, 3]),
+        ("a DESC", [None, 3, 1]),
+        ("a DESC NULLS FIRST", [None, 3, 1]),
+        ("a DESC NULLS LAST", [3, 1, None]),
+    ],
+)
+def test_nulls_are_sorted_where_the_query_says(order: str, expected: list[int | None]) -> None:
+    # The statement is rewritten from its parsed tree: an explicit NULLS LAST on a descending
+    # sort must survive the rewrite (polars' own default puts them first there).
+    frame = pl.DataFrame({"a": [1, None, 3]}).lazy()
+    query = f"SELECT a FROM fills ORDER BY {order}"
+    assert run_sql({"fills": frame}, query)["a"].to_list() == expected
+    assert pl.SQLContext(fills=frame).execute(query).collect()["a"].to_list() == expected
