@@ -1,0 +1,137 @@
+"""IB's numbers into Decimal (``domain/money.py``): its unset sentinels become None, never a
+number; NaN, infinity, negative quantities and sentinels that slipped through are refused with
+the field named; doubles keep the value IB meant (0.1 stays 0.1)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from ordertrail.domain.errors import InvalidFact
+from ordertrail.domain.money import (
+    MAX_MAGNITUDE,
+    UNSET_DECIMAL_TEXT,
+    UNSET_DOUBLE,
+    UNSET_INTEGER,
+    decimal,
+    is_unset,
+    price_or_none,
+    quantity,
+)
+
+
+def test_the_sentinels_are_the_values_ib_sends() -> None:
+    assert UNSET_DOUBLE == 1.7976931348623157e308  # Java's Double.MAX_VALUE
+    assert UNSET_INTEGER == 2_147_483_647  # Java's Integer.MAX_VALUE
+    assert Decimal(UNSET_DECIMAL_TEXT) == 2**127 - 1
+    assert Decimal(10**12) == MAX_MAGNITUDE
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        UNSET_DOUBLE,
+        UNSET_INTEGER,
+        "",
+        "   ",
+        UNSET_DECIMAL_TEXT,
+        f" {UNSET_DECIMAL_TEXT} ",
+        "1.7976931348623157E308",
+        Decimal(UNSET_DECIMAL_TEXT),
+    ],
+)
+def test_every_unset_sentinel_is_unset(value: object) -> None:
+    assert is_unset(value) is True  # type: ignore[arg-type]
+    assert price_or_none(value, "lmtPrice") is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0.0, 1.5, UNSET_DOUBLE / 2, 0, UNSET_INTEGER - 1, "0", "12.5", Decimal(0), Decimal("1.5")],
+)
+def test_real_values_are_not_unset(value: object) -> None:
+    assert is_unset(value) is False  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (50.0, Decimal(50)),
+        (
+            0.1,
+            Decimal("0.1"),
+        ),  # repr: the shortest text that round-trips, not 0.1000000000000000055
+        (187.49, Decimal("187.49")),
+        (-2.5, Decimal("-2.5")),
+        (7, Decimal(7)),
+        (" 12.50 ", Decimal("12.50")),
+        (Decimal("3.25"), Decimal("3.25")),
+    ],
+)
+def test_numbers_keep_the_value_ib_meant(value: object, expected: Decimal) -> None:
+    got = decimal(value, "commission")  # type: ignore[arg-type]
+    assert got == expected
+    assert str(got) == str(expected)
+
+
+def test_a_whole_double_becomes_a_whole_decimal_without_a_fraction() -> None:
+    assert str(decimal(50.0, "shares")) == "50"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (float("nan"), "not a finite number"),
+        (float("inf"), "not a finite number"),
+        (float("-inf"), "not a finite number"),
+        ("NaN", "not a finite number"),
+        ("Infinity", "not a finite number"),
+        (Decimal("NaN"), "not a finite number"),
+        ("12,5", "not a number"),
+        ("abc", "not a number"),
+        (1e30, "beyond any real amount (>= 1E+12)"),
+        (Decimal(10) ** 12, "beyond any real amount (>= 1E+12)"),
+        (-(Decimal(10) ** 12), "beyond any real amount (>= 1E+12)"),
+        ("1000000000000", "beyond any real amount (>= 1E+12)"),
+    ],
+)
+def test_what_is_no_real_amount_is_refused_naming_the_field(value: object, reason: str) -> None:
+    with pytest.raises(InvalidFact) as e:
+        decimal(value, "realizedPNL")  # type: ignore[arg-type]
+    assert (e.value.field, e.value.reason) == ("realizedPNL", reason)
+    assert e.value.value is value  # as it came, not as it was read
+    assert str(e.value).startswith("realizedPNL=")
+
+
+def test_just_below_the_limit_is_a_real_amount() -> None:
+    assert decimal("999999999999.99", "notional") == Decimal("999999999999.99")
+    assert decimal(-999_999_999_999, "notional") == Decimal(-999_999_999_999)
+
+
+def test_a_price_is_converted_and_a_negative_price_is_kept() -> None:
+    # Spreads and some futures trade at negative prices: a price is not checked for sign here.
+    assert price_or_none(" 410.25 ", "lmtPrice") == Decimal("410.25")
+    assert price_or_none(-1.5, "lmtPrice") == Decimal("-1.5")
+    with pytest.raises(InvalidFact, match="lmtPrice"):
+        price_or_none(float("nan"), "lmtPrice")
+
+
+@pytest.mark.parametrize("value", [None, UNSET_DOUBLE, UNSET_INTEGER, "", UNSET_DECIMAL_TEXT])
+def test_an_unset_quantity_is_refused(value: object) -> None:
+    with pytest.raises(InvalidFact) as e:
+        quantity(value, "filled")  # type: ignore[arg-type]
+    assert (e.value.field, e.value.reason) == ("filled", "quantity is unset")
+
+
+def test_a_negative_quantity_is_refused_and_zero_is_a_quantity() -> None:
+    with pytest.raises(InvalidFact) as e:
+        quantity(-1.0, "remaining")
+    assert (e.value.field, e.value.reason, e.value.value) == (
+        "remaining",
+        "quantity is negative",
+        -1.0,
+    )
+    assert quantity(0.0, "remaining") == 0
+    assert quantity("100", "remaining") == Decimal(100)
