@@ -59,10 +59,8 @@ def test_real_values_are_not_unset(value: object) -> None:
     ("value", "expected"),
     [
         (50.0, Decimal(50)),
-        (
-            0.1,
-            Decimal("0.1"),
-        ),  # repr: the shortest text that round-trips, not 0.1000000000000000055
+        # repr() is the shortest text that round-trips: 0.1, not 0.1000000000000000055
+        (0.1, Decimal("0.1")),
         (187.49, Decimal("187.49")),
         (-2.5, Decimal("-2.5")),
         (7, Decimal(7)),
