@@ -121,6 +121,7 @@ def test_an_unset_quantity_is_refused(value: object) -> None:
     with pytest.raises(InvalidFact) as e:
         quantity(value, "filled")  # type: ignore[arg-type]
     assert (e.value.field, e.value.reason) == ("filled", "quantity is unset")
+    assert e.value.value is value  # the sentinel as IB sent it
 
 
 def test_a_negative_quantity_is_refused_and_zero_is_a_quantity() -> None:
@@ -133,3 +134,13 @@ def test_a_negative_quantity_is_refused_and_zero_is_a_quantity() -> None:
     )
     assert quantity(0.0, "remaining") == 0
     assert quantity("100", "remaining") == Decimal(100)
+
+
+def test_a_quantity_that_is_no_number_is_refused_naming_its_field() -> None:
+    with pytest.raises(InvalidFact) as e:
+        quantity("1O0", "totalQuantity")
+    assert (e.value.field, e.value.value, e.value.reason) == (
+        "totalQuantity",
+        "1O0",
+        "not a number",
+    )
