@@ -8,29 +8,18 @@ stored JSON goes in as the bytes the store holds (one checked cast to text per c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections import spill
-from ordertrail.projections.schema import DEC, EVENTS, dec
+from ordertrail.projections.schema import DEC, EVENTS, decimal_array
 from ordertrail.projections.sorted_spill import RangeFiles
 from ordertrail.projections.spill import SpillFolder
 
 _STRING = pa.string()
 _DAY = pa.date32()
-
-
-def decimal_array(values: Sequence[Decimal | None]) -> pa.Array:
-    """Decimals (or None) as ``decimal(38, 10)``: exactly, in C, or, when a value has more
-    decimals than the tables keep, every value rounded half-even as ``schema.dec`` does."""
-    try:
-        return pa.array(values, DEC)
-    except pa.ArrowInvalid:
-        return pa.array([dec(v) for v in values], DEC)
 
 
 # The events table's columns in schema order; ``day`` is derived from ``ts_recorded``.
@@ -87,4 +76,4 @@ class EventColumns(RangeFiles):
         return pa.Table.from_arrays(arrays, schema=EVENTS.schema)
 
 
-__all__ = ["EventColumns", "decimal_array"]
+__all__ = ["EventColumns"]

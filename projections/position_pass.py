@@ -33,7 +33,7 @@ from ordertrail.projections.history_batch import HistoryBatch
 from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
-from ordertrail.projections.schema import FILLS, POSITION_HISTORY, _decimals
+from ordertrail.projections.schema import FILLS, POSITION_HISTORY, decimal_array
 from ordertrail.projections.sorted_spill import RangeFiles
 from ordertrail.projections.spill import SpillFolder, TableSpill, gathered
 from ordertrail.projections.streamed_position import (
@@ -210,7 +210,7 @@ class EffectSpill:
         if not self.bases:
             return
         columns = [pa.array(self.nids, pa.int64()), pa.array(self.bases, pa.string())] + [
-            _decimals(values) for values in zip(*self.effects, strict=True)
+            decimal_array(values) for values in zip(*self.effects, strict=True)
         ]
         names = ["notification_id", "exec_base_id", *EFFECT_NAMES]
         self.tables.append(pa.Table.from_arrays(columns, names=names))

@@ -25,7 +25,8 @@ def dec(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
-def _decimals(values: Sequence[Decimal | None]) -> pa.Array:
+def decimal_array(values: Sequence[Decimal | None]) -> pa.Array:
+    """Decimals (or None) as ``decimal(38, 10)``: exactly, or rounded half-even as ``dec``."""
     # Most values (quantities, prices, money) have at most 10 decimals: Arrow takes them as
     # they are, exactly, in C. Arrow refuses a value it would have to round (averages carry 28
     # digits); then the column is rounded here, half-even like ``dec``, and converted again.
@@ -93,7 +94,7 @@ def arrow_table(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
         raise ValueError(f"rows have {len(columns)} columns, the schema {len(schema)}")
     try:
         arrays = [
-            _decimals(col) if f.type == DEC else pa.array(col, f.type)
+            decimal_array(col) if f.type == DEC else pa.array(col, f.type)
             for col, f in zip(columns, schema, strict=True)
         ]
     except OverflowError:
