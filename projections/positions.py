@@ -89,9 +89,9 @@ def _key(f: PositionFill) -> SortKey:
 
 
 @dataclass(slots=True)
-class Position:
-    """One account's position in one contract (keyed by conId: symbols change) from orders of
-    one origin (live, dry-run, flex...)."""
+class PositionName:
+    """What names a position (account, conId — symbols change — and the origin of its orders:
+    live, dry-run, flex...) and the contract terms its figures are computed with."""
 
     account: str
     con_id: int
@@ -100,6 +100,17 @@ class Position:
     sec_type: str
     currency: str
     multiplier: Decimal
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.account, self.con_id, self.origin)
+
+
+@dataclass(slots=True)
+class Position(PositionName):
+    """One account's position in one contract from orders of one origin, refolded from its
+    fills when a late fill, a correction or a bust lands among them."""
+
     fills: list[PositionFill] = field(default_factory=list)
     effects: dict[str, FillEffect] = field(default_factory=dict)
     run: PositionRun = field(default_factory=PositionRun)
@@ -121,10 +132,6 @@ class Position:
     prior_foreign: int = 0
     prior_last: SortKey | None = None
     since: list[tuple[PositionFill | str, Decimal | None, str]] = field(default_factory=list)
-
-    @property
-    def key(self) -> tuple[str, int, str]:
-        return (self.account, self.con_id, self.origin)
 
     @property
     def fill_count(self) -> int:

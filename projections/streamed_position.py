@@ -27,7 +27,7 @@ from ordertrail.projections.position_run import (
     Undo,
     book_commission,
 )
-from ordertrail.projections.positions import SortKey, running_state
+from ordertrail.projections.positions import PositionName, SortKey, running_state
 from ordertrail.projections.records import Row
 
 ADD, REPLACE, REMOVE, COMMISSION = range(4)
@@ -38,16 +38,9 @@ class OutOfOrder(Exception):
 
 
 @dataclass(slots=True)
-class StreamedPosition:
+class StreamedPosition(PositionName):
     """One position folded from operations in log order, fills in execution order."""
 
-    account: str
-    con_id: int
-    origin: str
-    symbol: str
-    sec_type: str
-    currency: str
-    multiplier: Decimal
     run: PositionRun = field(default_factory=PositionRun)
     undo: list[Undo] = field(default_factory=list)  # how to step back over the last fill
     last: SortKey | None = None
