@@ -4,28 +4,25 @@ the field named; doubles keep the value IB meant (0.1 stays 0.1)."""
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 
 import pytest
 
 from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import (
-    MAX_MAGNITUDE,
-    UNSET_DECIMAL_TEXT,
-    UNSET_DOUBLE,
-    UNSET_INTEGER,
     decimal,
     is_unset,
     price_or_none,
     quantity,
 )
 
-
-def test_the_sentinels_are_the_values_ib_sends() -> None:
-    assert UNSET_DOUBLE == 1.7976931348623157e308  # Java's Double.MAX_VALUE
-    assert UNSET_INTEGER == 2_147_483_647  # Java's Integer.MAX_VALUE
-    assert Decimal(UNSET_DECIMAL_TEXT) == 2**127 - 1
-    assert Decimal(10**12) == MAX_MAGNITUDE
+# The values IB's API sends for "unset", written here from their definitions rather than taken
+# from the module under test: Java's Double.MAX_VALUE, Integer.MAX_VALUE, and the API's
+# UNSET_DECIMAL (2**127 - 1).
+UNSET_DOUBLE = sys.float_info.max
+UNSET_INTEGER = 2**31 - 1
+UNSET_DECIMAL_TEXT = str(2**127 - 1)
 
 
 @pytest.mark.parametrize(
