@@ -114,6 +114,23 @@ def _well_formed(payloads: pa.Array) -> np.ndarray:
     return out
 
 
+def _utf8(payloads: pa.Array) -> np.ndarray:
+    """Whether each payload is valid UTF-8: Arrow's reader would pass invalid bytes inside a
+    string on into the column, where the decoder refuses the JSON."""
+    try:
+        payloads.cast(pa.string())
+        return np.ones(len(payloads), dtype=bool)
+    except pa.ArrowInvalid:
+        pass
+    out = np.ones(len(payloads), dtype=bool)
+    for i, payload in enumerate(payloads.to_pylist()):
+        try:
+            payload.decode()
+        except UnicodeDecodeError:
+            out[i] = False
+    return out
+
+
 def _layout(payloads: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     """The offsets and data of a binary array, as numpy views."""
     offsets = np.frombuffer(payloads.buffers()[1], dtype=np.int32)
@@ -200,7 +217,7 @@ class TopicDecoder:
 
     def decode(self, rows: np.ndarray, payloads: pa.Array) -> TopicColumns:
         """``payloads`` (this topic's stored bytes) of the log rows ``rows`` (ascending)."""
-        fast = np.flatnonzero(_well_formed(payloads))
+        fast = np.flatnonzero(_well_formed(payloads) & _utf8(payloads))
         aside = _complement(fast, len(payloads))
         fast_payloads = payloads if not aside.size else payloads.take(pa.array(fast))
         whole = _read(fast_payloads, self.read_schema)

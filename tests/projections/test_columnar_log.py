@@ -184,6 +184,7 @@ EDITS: dict[str, Edit] = {
         d.update({"provenance": {"tradeID": "77", "note": "a\\b"}}) if "provenance" in d else None
     ),
     "an unknown enum value": edit_value(_is_text, st.just("Bogus")),
+    "a text of any characters": edit_value(_is_text, st.text(max_size=5)),
     "a nested object emptied": edit_value(lambda v: isinstance(v, dict), st.just({})),
     "a list for an object": edit_value(lambda v: isinstance(v, dict), st.just([1])),
 }
@@ -193,7 +194,9 @@ RAW_EDITS: dict[str, Callable[[bytes], bytes]] = {
     "two objects": lambda b: b + b,
     "spaces and a newline": lambda b: b" " + b.replace(b",", b",\n", 1) + b" ",
     "not an object": lambda b: b"[" + b + b"]",
-    "invalid UTF-8": lambda b: b.replace(b'"', b'"\xff', 1),
+    "invalid UTF-8 in a key": lambda b: b.replace(b'"', b'"\xff', 1),
+    "invalid UTF-8 in a text": lambda b: b.replace(b'":"', b'":"\xff', 1),
+    "an escaped lone surrogate": lambda b: b.replace(b'":"', b'":"\\ud800', 1),
 }
 
 
