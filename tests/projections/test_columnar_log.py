@@ -19,6 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ordertrail.adapters.bench_columnar import memory, rates
+from ordertrail.adapters.bench_projections import populate
 from ordertrail.adapters.store.codec import encode
 from ordertrail.adapters.store.columnar_log import (
     EVENT_TYPES,
@@ -312,3 +314,13 @@ def test_an_empty_log_has_no_chunks(tmp_path: Path) -> None:
     OrderTrail(config, clock=Clock()).close()
     with EventLog.open(config) as log:
         assert list(decoded_chunks(log, log.head())) == []
+
+
+def test_the_bench_decodes_the_same_events_by_both_routes(tmp_path: Path) -> None:
+    """``bench_columnar DIR``: both routes read every event of a populated store, and the
+    memory probe decodes them all in a fresh process (tiny: this checks the command, never
+    a timing)."""
+    written, _ = populate(tmp_path, 600)
+    out = rates(tmp_path, 1, 100)
+    assert out["columnar"]["events"] == out["python_decode"]["events"] == written
+    assert memory(tmp_path, 100)["events"] == written
