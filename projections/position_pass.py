@@ -1,35 +1,38 @@
 """The rebuild's positions pass (docs/adr/0050-streaming-rebuild.md): what the orders pass
-left of each fill event (an ``Op``, in the bucket of its position), folded bucket by bucket and
-position by position, in log order, through the same position arithmetic the update runs:
-``StreamedPosition`` while the fills come in execution order, else ``Position``, which refolds
-(docs/adr/0094-streamed-positions.md). It gives each position's history rows, its row, and each
+left of each fill event (an operation, in the bucket of its position: ``PositionInputs``),
+folded bucket by bucket and position by position, in log order, through the same position
+arithmetic the update runs: ``LeanPosition`` on the operations' Arrow columns while the fills
+come in execution order (docs/adr/0107-columnar-positions-pass.md), ``StreamedPosition`` for a
+position some of whose operations the columns cannot hold (docs/adr/0094-streamed-positions.md),
+else ``Position``, which refolds. It gives each position's history rows, its row, and each
 fill's effect, written into the bucket's fill rows.
 
 A position depends only on its own operations in notification order, which is why it can be
 folded after every order, on its own. What it holds stays bounded as the log grows
-(docs/adr/0075-bounded-positions-pass.md): a position's operations come from sorted runs merged
-as they are read, its history rows go to the spill as they are made, and each fill's effect
-goes to a columnar buffer as it is computed, joined to the fill rows a chunk at a time.
+(docs/adr/0075-bounded-positions-pass.md): a bucket's operations are read once and a position's
+taken a segment at a time, its history rows go to the spill as they are made, and each fill's
+effect goes to a columnar buffer as it is computed, joined to the fill rows a chunk at a time.
 """
 
 from __future__ import annotations
 
-import bisect
-import os
-from collections.abc import Generator, Iterator
+import heapq
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from functools import partial
 from itertools import chain
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import msgspec
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.fold import Projection
 from ordertrail.projections.history_batch import HistoryBatch
+from ordertrail.projections.lean_fold import SEGMENT_OPS, LeanPosition
+from ordertrail.projections.op_spill import FRAME_OPS, OP_SCHEMA, Op, OpSpill
+from ordertrail.projections.position_inputs import BucketOps, PositionInputs
+from ordertrail.projections.position_ops import PositionOps, positions_of
 from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
@@ -46,143 +49,19 @@ from ordertrail.projections.streamed_position import (
     StreamedPosition,
 )
 
-__all__ = ["ADD", "COMMISSION", "REMOVE", "REPLACE", "Op", "OpSpill", "PositionPass",
-           "positions_pass"]  # fmt: skip
+__all__ = ["ADD", "COMMISSION", "OP_SCHEMA", "REMOVE", "REPLACE", "Op", "OpSpill", "PositionInputs",
+           "PositionPass", "PositionsResult", "positions_pass"]  # fmt: skip
 
 
-# What a position needs of one fill event (the orders pass builds them):
-# (notification id, kind, account, conId, origin, symbol, sec type, currency, multiplier,
-#  execId base, IB time, signed quantity, price, has commission, commission, commission currency,
-#  cause, execId, ts_event, ts_recorded)
-Op = tuple[
-    int, int, str, int, str, str, str, str, Decimal, str, datetime, Decimal, Decimal, bool,
-    Decimal | None, str, str, str, datetime | None, datetime,
-]  # fmt: skip
-_OPS = msgspec.msgpack.Decoder(list[Op])
-_ENCODE = msgspec.msgpack.Encoder().encode
-
-# Operations per msgpack frame of a sorted run: the merge holds one frame of each run at once.
-FRAME_OPS = 512
 # Fill effects held as Python objects before they become Arrow columns.
 EFFECT_CHUNK = 16_384
 # History rows a streamed position converts to Arrow at once (each conversion has a fixed cost
 # per column, and the rows are small).
 HISTORY_BATCH = 8_192
+# History rows split by range of ids at once.
+HISTORY_ROWS = 65_536
 # Fill rows joined to their effects at once.
 JOIN_ROWS = 65_536
-
-# (byte offset, byte length) of each frame of one position's operations in one run.
-Frames = list[tuple[int, int]]
-
-
-class OpSpill:
-    """One bucket's position operations: kept in memory up to a limit, then appended to a
-    file as a sorted run (each position's operations in notification order, in frames of
-    ``FRAME_OPS``), so that a position's operations are read back as a merge of its runs,
-    a frame of each at a time, never all at once."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.ops: list[Op] = []
-        self.runs: list[dict[PositionKey, Frames]] = []
-        # Operations kept in memory, by position: those of a position whose conId msgpack
-        # cannot carry (beyond 64 bits: IB documents no width; the tables leave such rows out
-        # and name them, and the position is folded all the same).
-        self.held: dict[PositionKey, list[Op]] = {}
-        self._end = 0  # the file's length
-
-    def flush(self) -> None:
-        if not self.ops:
-            return
-        run: dict[PositionKey, Frames] = {}
-        with self.path.open("ab") as f:
-            for key, ops in self._by_position().items():
-                try:
-                    run[key] = self._write(f, ops)
-                except OverflowError:
-                    self.held.setdefault(key, []).extend(ops)
-        if run:
-            self.runs.append(run)
-
-    def _by_position(self) -> dict[PositionKey, list[Op]]:
-        by_key: dict[PositionKey, list[Op]] = {}
-        for op in self.ops:
-            by_key.setdefault((op[2], op[3], op[4]), []).append(op)
-        self.ops = []
-        for ops in by_key.values():
-            ops.sort(key=_nid)
-        return by_key
-
-    def _write(self, f: BinaryIO, ops: list[Op]) -> Frames:
-        encoded = [_ENCODE(ops[i : i + FRAME_OPS]) for i in range(0, len(ops), FRAME_OPS)]
-        frames = []
-        for data in encoded:
-            f.write(data)
-            frames.append((self._end, len(data)))
-            self._end += len(data)
-        return frames
-
-    def position_keys(self) -> list[PositionKey]:
-        """The positions with operations here, in key order (after ``flush``)."""
-        return sorted({key for run in self.runs for key in run} | set(self.held))
-
-    def position(self, key: PositionKey) -> Generator[Op]:
-        """One position's operations in notification order (after ``flush``)."""
-        parts = [run[key] for run in self.runs if key in run]
-        held = sorted(self.held.get(key, []), key=_nid)
-        fd = os.open(self.path, os.O_RDONLY) if parts else -1
-        try:
-            streams = [_frames(fd, frames) for frames in parts]
-            if held:
-                streams.append(iter([held]))
-            yield from _merged(streams)
-        finally:
-            if fd >= 0:
-                os.close(fd)
-
-    def forget(self, key: PositionKey) -> None:
-        """The position is folded: its operations held in memory go."""
-        self.held.pop(key, None)
-
-
-def _frames(fd: int, frames: Frames) -> Iterator[list[Op]]:
-    for offset, size in frames:
-        yield _OPS.decode(os.pread(fd, size, offset))
-
-
-@dataclass(slots=True)
-class _Head:
-    """Where a run's merge stands: its current frame, the first operation not yet out."""
-
-    frame: list[Op]
-    start: int
-    rest: Iterator[list[Op]]
-
-
-def _merged(runs: list[Iterator[list[Op]]]) -> Iterator[Op]:
-    """Operations of runs each in notification order, merged, a frame of each run at a time.
-    Every operation up to the lowest of the current frames' last ids is final: those are
-    sorted together in one go (a heap merge compared operations one by one in Python). Each
-    round uses up at least one frame."""
-    heads = [_Head(frame, 0, run) for run in runs if (frame := next(run, []))]
-    while heads:
-        bound = min(head.frame[-1][0] for head in heads)
-        out: list[Op] = []
-        for head in heads:
-            frame, start = head.frame, head.start
-            end = bisect.bisect_right(frame, bound, lo=start, key=_nid)
-            out.extend(frame[start:end])
-            if end == len(frame):
-                head.frame, end = next(head.rest, []), 0
-            head.start = end
-        heads = [head for head in heads if head.frame]
-        if len(runs) > 1:
-            out.sort(key=_nid)
-        yield from out
-
-
-def _nid(op: Op) -> int:
-    return op[0]
 
 
 class EffectSpill:
@@ -205,6 +84,11 @@ class EffectSpill:
         self.effects.append(effect)
         if len(self.bases) >= EFFECT_CHUNK:
             self.flush()
+
+    def add_table(self, table: pa.Table) -> None:
+        """Effects already in Arrow (the columns ``flush`` makes), after those added before."""
+        self.flush()
+        self.tables.append(table)
 
     def flush(self) -> None:
         if not self.bases:
@@ -234,21 +118,47 @@ class PositionPass:
     history_out: RangeFiles
     fills_out: TableSpill
     rows: list[Row] = field(default_factory=list)  # the positions table
+    # History tables held until they are split by range together: each split writes a part
+    # per range of ids, and a position's rows span them all.
+    held: list[pa.Table] = field(default_factory=list)
+    held_rows: int = 0
 
-    def bucket(self, ops: OpSpill, fills: TableSpill) -> None:
+    def bucket(self, ops: BucketOps, fills: TableSpill) -> None:
         ops.flush()
         effects = EffectSpill()
-        for key in ops.position_keys():
-            self._position(ops, key, effects)
-            ops.forget(key)
+        columnar = dict(positions_of(ops.table()))
+        misfits = ops.misfits
+        held = set(misfits.position_keys())
+        for key in sorted(columnar.keys() | held):
+            part = columnar.pop(key, None)
+            if key in held:  # some of its operations are tuples: the tuple route
+                self._position(partial(_merged, part, misfits.position, key), effects)
+                misfits.forget(key)
+            else:
+                assert part is not None
+                self._lean(part, effects)
         path = fills.close()
         if path is not None:
             self._with_effects(path, effects.last())
 
-    def _position(self, ops: OpSpill, key: PositionKey, effects: EffectSpill) -> None:
-        """The streamed route first; a position it cannot take is folded again by
+    def _lean(self, ops: PositionOps, effects: EffectSpill) -> None:
+        """The columnar route, a segment at a time; a position it cannot take is folded
+        again by ``Position``, which writes only what the columnar route had not."""
+        position = LeanPosition(ops.part(0, 1))
+        try:
+            for start in range(0, len(ops), SEGMENT_OPS):
+                history, done = position.fold(ops.part(start, SEGMENT_OPS))
+                self._history_table(history)
+                effects.add_table(done)
+        except OutOfOrder:
+            self._refolded(ops.tuples(), effects, position.done)
+        else:
+            self.rows.append(position.row())
+
+    def _position(self, ops: Callable[[], Generator[Op]], effects: EffectSpill) -> None:
+        """The streamed route of ``Op`` tuples; a position it cannot take is folded again by
         ``Position``, which writes only what the streamed route had not."""
-        stream = ops.position(key)
+        stream = ops()
         first = next(stream)
         position = StreamedPosition(*first[2:9])
         fold = StreamedFold(position, effects.add, self._history, HISTORY_BATCH)
@@ -256,7 +166,7 @@ class PositionPass:
             fold.run(chain((first,), stream))
         except OutOfOrder:
             stream.close()
-            self._refolded(ops.position(key), effects, fold.done)
+            self._refolded(ops(), effects, fold.done)
         else:
             self.rows.append(fold.row())
 
@@ -265,7 +175,18 @@ class PositionPass:
         if table is None:
             self.history_out.extend(batch.rows())
         else:
-            self.history_out.write_table(table)
+            self._history_table(table)
+
+    def _history_table(self, table: pa.Table) -> None:
+        self.held.append(table)
+        self.held_rows += table.num_rows
+        if self.held_rows >= HISTORY_ROWS:
+            self.flush_history()
+
+    def flush_history(self) -> None:
+        if self.held:
+            self.history_out.write_table(pa.concat_tables(self.held))
+        self.held, self.held_rows = [], 0
 
     def _refolded(self, ops: Iterator[Op], effects: EffectSpill, written: int) -> None:
         first = next(ops)
@@ -318,13 +239,31 @@ class PositionPass:
             self.fills_out.write_table(table.combine_chunks())
 
 
-def positions_pass(ops: list[OpSpill], fills: list[TableSpill], spill: SpillFolder) -> PositionPass:
+# What the pass gives: the fill rows with their effects, the history rows, the positions' rows.
+PositionsResult = PositionPass
+
+
+def _merged(
+    columnar: PositionOps | None, tuples: Callable[[PositionKey], Generator[Op]], key: PositionKey
+) -> Generator[Op]:
+    """A position's Arrow operations and its tuple operations, in log order."""
+    if columnar is None:
+        return tuples(key)
+    return heapq.merge(columnar.tuples(), tuples(key), key=_nid)
+
+
+def _nid(op: Op) -> int:
+    return op[0]
+
+
+def positions_pass(inputs: PositionInputs, spill: SpillFolder) -> PositionsResult:
     """Every bucket's positions folded; their fill rows, history rows and rows."""
     positions = PositionPass(
         RangeFiles(spill, POSITION_HISTORY), TableSpill(spill.file("fills.arrow"), FILLS)
     )
-    for bucket_ops, bucket_fills in zip(ops, fills, strict=True):
+    for bucket_ops, bucket_fills in zip(inputs.ops, inputs.fills, strict=True):
         positions.bucket(bucket_ops, bucket_fills)
     # The last history rows to their files now: the commits that follow need the memory.
+    positions.flush_history()
     positions.history_out.flush()
     return positions
