@@ -283,8 +283,7 @@ def _orders_pass_only(audit: Any) -> int:
         with cyclic_gc_paused():
             fold, n = orders_pass(log, log.head(), spill, None)
             fold.events_out.flush()
-            for ops in fold.ops:
-                ops.flush()
+            fold.position_inputs.flush()
     finally:
         spill.remove()
     return n

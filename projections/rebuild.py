@@ -42,11 +42,11 @@ from ordertrail.projections.position_pass import (
     REMOVE,
     REPLACE,
     Op,
-    OpSpill,
+    PositionInputs,
     positions_pass,
 )
 from ordertrail.projections.positions import ZERO, FillEffect
-from ordertrail.projections.records import PositionKey, Row
+from ordertrail.projections.records import Row
 from ordertrail.projections.schema import (
     BRACKETS,
     EVENTS,
@@ -61,16 +61,6 @@ from ordertrail.projections.schema import (
 from ordertrail.projections.sorted_spill import key_sorted
 from ordertrail.projections.spill import SpillFolder, TableSpill, read_spill
 
-# Operations per bucket the positions pass holds in memory at once (a bucket's operations are
-# read and sorted together): the number of buckets grows with the log.
-OPS_PER_BUCKET = 50_000
-# Position operations held in memory (all buckets together) before they go to their files.
-OPS_IN_MEMORY = 100_000
-# Fill rows a bucket holds before it writes them: FILL_ROWS_HELD among all buckets, and at
-# least BUCKET_CHUNK (Arrow's cost per converted chunk is paid per column: 40 columns of a few
-# hundred rows cost three times as much a row as of a few thousand).
-BUCKET_CHUNK = 256
-FILL_ROWS_HELD = 65_536
 # The fill rows' effect columns are filled in by the positions pass.
 _PENDING = FillEffect(ZERO, ZERO, ZERO, None, None, ZERO, ZERO)
 _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
@@ -82,8 +72,6 @@ class OrderPass(Projection):
 
     def __init__(self, spill: SpillFolder, head: int) -> None:
         super().__init__()
-        # About one operation per event: enough buckets that each holds OPS_PER_BUCKET.
-        self.buckets = max(16, head // OPS_PER_BUCKET)
         self.spill = spill
         self.events_out = EventColumns(spill)
         out = self.events_out
@@ -102,18 +90,11 @@ class OrderPass(Projection):
         )
         self.created_nid = 0  # the current order's creation
         self.orders_out = TableSpill(spill.file("orders.arrow"), ORDERS)
-        chunk = max(BUCKET_CHUNK, FILL_ROWS_HELD // self.buckets)
-        self.fills_out = [
-            TableSpill(spill.file(f"fills-{b}.arrow"), FILLS, chunk) for b in range(self.buckets)
-        ]
-        self.ops = [OpSpill(spill.file(f"ops-{b}.msgpack")) for b in range(self.buckets)]
-        self.held = 0
+        # What the positions pass folds: each fill event's operation and each fill row.
+        self.position_inputs = PositionInputs(spill, head)
         self.members: dict[str, Member] = {}
         self.created: dict[str, int] = {}  # a group member's creation notification id
         self.others = MemberSpill(spill.file("members.arrow"))  # orders in no group
-
-    def _bucket(self, key: PositionKey) -> int:
-        return hash(key) % self.buckets
 
     # ---- what the positions get instead of being folded here --------------------------------
 
@@ -128,13 +109,7 @@ class OrderPass(Projection):
             commission.currency if has_commission else "",
             type(event).__name__, exec_id, event.ts_event, event.timestamp,
         )  # fmt: skip
-        spill = self.ops[self._bucket((account, con_id, origin))]
-        spill.ops.append(op)
-        self.held += 1
-        if self.held >= OPS_IN_MEMORY:
-            for s in self.ops:
-                s.flush()
-            self.held = 0
+        self.position_inputs.add_op(op)
 
     def _fill_position(self, nid: int, event: Any, rec: FillRecord, old: FillRecord | None) -> None:
         if old is not None and old.position_key != rec.position_key:
@@ -207,7 +182,7 @@ class OrderPass(Projection):
         key = state.order_key
         self.orders_out.add(self.order_row(oid))
         for base, rec in self.fills.items():
-            self.fills_out[self._bucket(rec.position_key)].add(self.fill_row(base))
+            self.position_inputs.add_fill_row(self.fill_row(base), rec.position_key)
         member = self.member(key)
         assert member is not None
         if state.parent_key or self.extras[oid].oca_key:
@@ -302,7 +277,7 @@ class Rebuild:
             fold, self.events = orders_pass(self.log, self.head, spill, progress)
             fold.events_out.flush()
             groups = spill_groups(fold, spill)
-            positions = positions_pass(fold.ops, fold.fills_out, spill)
+            positions = positions_pass(fold.position_inputs, spill)
             chunks = {
                 EVENTS.name: fold.events_out.chunks(),
                 ORDERS.name: key_sorted(fold.orders_out.close(), ORDERS, spill),

@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from ordertrail.projections.position_pass import ADD, REMOVE, Op, OpSpill, positions_pass
+from ordertrail.projections.position_pass import (
+    ADD,
+    REMOVE,
+    Op,
+    PositionInputs,
+    positions_pass,
+)
 from ordertrail.projections.schema import FILLS, refusing_rows
-from ordertrail.projections.spill import SpillFolder, TableSpill, read_spill
+from ordertrail.projections.spill import SpillFolder, read_spill
 
 T = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 D = Decimal
@@ -46,11 +52,12 @@ def test_a_fill_moved_to_another_position_takes_the_effect_it_has_there(
     # position (a removal) and enters the new one at the same notification id. Both positions
     # are in one bucket, folded in key order: once the new one first, once the old one.
     folder = SpillFolder(tmp_path)
-    ops = OpSpill(folder.file("ops-0.msgpack"))
-    ops.ops.extend([op(10, ADD, old, "10"), op(20, REMOVE, old), op(20, ADD, new, "11")])
-    fills = TableSpill(folder.file("fills-0.arrow"), FILLS)
-    fills.add(fill_row(20, new))
-    result = positions_pass([ops], [fills], folder)
+    inputs = PositionInputs(folder, 0)
+    inputs.buckets = 1  # both positions in one bucket
+    for o in (op(10, ADD, old, "10"), op(20, REMOVE, old), op(20, ADD, new, "11")):
+        inputs.add_op(o)
+    inputs.add_fill_row(fill_row(20, new), (new, 100, "live"))
+    result = positions_pass(inputs, folder)
     path = result.fills_out.close()
     assert path is not None
     row = read_spill(path).to_pylist()[0]
@@ -69,16 +76,17 @@ def test_a_position_whose_conid_msgpack_cannot_carry_is_folded_from_memory(
     # file, so they stay in memory; the other position's go to the file as sorted runs.
     huge = 2**64 + 7
     folder = SpillFolder(tmp_path)
-    ops = OpSpill(folder.file("ops-0.msgpack"))
+    inputs = PositionInputs(folder, 0)
+    inputs.buckets = 1
     for nid in (10, 30):
-        ops.ops.append(op(nid, ADD, "DU1", "10", huge, f"A.{nid}"))
-        ops.ops.append(op(nid + 1, ADD, "DU2", "10", 100, f"B.{nid}"))
-        ops.flush()
+        inputs.add_op(op(nid, ADD, "DU1", "10", huge, f"A.{nid}"))
+        inputs.add_op(op(nid + 1, ADD, "DU2", "10", 100, f"B.{nid}"))
+        inputs.flush()
+    ops = inputs.ops[0]
     assert [sorted(run) for run in ops.runs] == [[("DU2", 100, "live")]] * 2
     assert list(ops.held) == [("DU1", huge, "live")]
-    fills = TableSpill(folder.file("fills-0.arrow"), FILLS)
     with refusing_rows() as refused:  # as a rebuild runs: such rows are named, not written
-        result = positions_pass([ops], [fills], folder)
+        result = positions_pass(inputs, folder)
     assert len(refused) == 1
     assert f"con_id {huge} of account DU1" in next(iter(refused))
     positions = {(r[0], r[1]): r[7] for r in result.rows}  # (account, conId): quantity

@@ -13,7 +13,7 @@ from ordertrail.adapters.bench_projections import on_store, populate
 from ordertrail.adapters.store import logsources
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.projections import position_pass, rebuild, spill
+from ordertrail.projections import op_spill, position_inputs, position_pass, spill
 from ordertrail.projections.api import Audit
 from ordertrail.projections.schema import EVENTS
 from ordertrail.projections.tables import DeltaTables, unfinished
@@ -23,17 +23,17 @@ from tests.projections.test_tables import contents
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(logsources, "PAGE", 97)
-    monkeypatch.setattr(rebuild, "OPS_IN_MEMORY", 50)
-    monkeypatch.setattr(rebuild, "OPS_PER_BUCKET", 40)
+    monkeypatch.setattr(position_inputs, "OPS_IN_MEMORY", 50)
+    monkeypatch.setattr(position_inputs, "OPS_PER_BUCKET", 40)
     monkeypatch.setattr(spill, "CHUNK_ROWS", 64)
     # Each bucket's fill rows written in several chunks.
-    monkeypatch.setattr(rebuild, "BUCKET_CHUNK", 8)
-    monkeypatch.setattr(rebuild, "FILL_ROWS_HELD", 64)
+    monkeypatch.setattr(position_inputs, "BUCKET_CHUNK", 8)
+    monkeypatch.setattr(position_inputs, "FILL_ROWS_HELD", 64)
     # Every table in several commits, each of a range of ids or keys.
     monkeypatch.setattr(spill, "WRITE_ROWS", 400)
     # Several sorted runs of operations per position, merged a frame of each at a time; the
     # fill effects in several chunks, joined to the fill rows in several.
-    monkeypatch.setattr(position_pass, "FRAME_OPS", 7)
+    monkeypatch.setattr(op_spill, "FRAME_OPS", 7)
     monkeypatch.setattr(position_pass, "EFFECT_CHUNK", 33)
     monkeypatch.setattr(position_pass, "JOIN_ROWS", 100)
     monkeypatch.setattr(position_pass, "HISTORY_BATCH", 5)
