@@ -20,7 +20,7 @@ order (a commission report or a bust is recorded on the order of its execution).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,6 +256,29 @@ def orders_pass(
             progress(count)
     if current is not None:
         fold.finish(current)
+    fold.head = head
+    return fold, count
+
+
+def columnar_orders_pass(
+    log: EventLog,
+    head: int,
+    spill: SpillFolder,
+    progress: Progress | None,
+    chunks: Iterable[Any],
+    columns: bool = True,
+) -> tuple[OrderPass, int]:
+    """Every order, a decoded chunk at a time: through the columns where they reproduce the
+    fold exactly, else folded (``columns`` False: every order folded); (the pass, events
+    read)."""
+    from ordertrail.projections.columnar_pass import take_chunk
+
+    fold = OrderPass(spill, head)
+    count = 0
+    for chunk in chunks:
+        count += take_chunk(fold, chunk, log, head, columns)
+        if progress is not None:
+            progress(count)
     fold.head = head
     return fold, count
 

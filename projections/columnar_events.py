@@ -1,0 +1,150 @@
+"""The ``events`` rows of the columnar route's orders (docs/adr/0105-orders-pass-from-columns.md):
+every column computed over a chunk at once, each exactly as the fold writes it.
+
+* ``status``: the status the order is in after the event — the event's own where its class
+  has one, else the one before (forward-filled within the order, which begins with its
+  creation and so always has one);
+* ``filled``: the order's filled quantity after the event — the running sum of what each
+  execution adds and each correction changes (its shares less those of the execution it
+  replaces);
+* ``summary``: ``describe.summary``'s line, built per topic from the stored text of each value
+  (``str`` of a stored Decimal is the text it was stored as; a missing value reads ``None``,
+  as the f-string says it);
+* ``day``: the UTC date of the recorded time; ``payload``: the stored bytes, as text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from ordertrail.projections.columnar_frame import (
+    COMMISSION,
+    CORRECTION,
+    CREATED,
+    EXECUTION,
+    STATUS,
+    SUBMITTED,
+    Frames,
+)
+from ordertrail.projections.columnar_values import decimals
+from ordertrail.projections.schema import EVENTS
+
+
+def text(name: str) -> pl.Expr:
+    """A value as an f-string writes it (``None`` for a missing one)."""
+    return pl.col(name).cast(pl.String).fill_null("None")
+
+
+def _if(condition: pl.Expr, then: pl.Expr) -> pl.Expr:
+    return pl.when(condition).then(then).otherwise(pl.lit(""))
+
+
+def _join(*parts: pl.Expr | str) -> pl.Expr:
+    exprs = [pl.lit(p) if isinstance(p, str) else p for p in parts]
+    return pl.concat_str(exprs)
+
+
+def _summaries() -> dict[str, pl.Expr]:
+    limit, stop = pl.col("spec.limit_price"), pl.col("spec.stop_price")
+    mode, held = pl.col("mode"), pl.col("why_held")
+    pnl = pl.col("report.realized_pnl")
+    return {
+        CREATED: _join(
+            text("origin"), ": ", text("spec.action"), " ", text("spec.quantity"), " ",
+            text("contract.symbol"), " ", text("spec.order_type"),
+            _if(limit.is_not_null(), _join(" @ ", text("spec.limit_price"))),
+            _if(stop.is_not_null(), _join(" stop ", text("spec.stop_price"))),
+            " ", text("spec.tif"),
+        ),
+        SUBMITTED: _join(
+            "submit as clientId ", text("client_id"), " orderId ", text("order_id"),
+            _if(mode.is_not_null() & (mode != ""), _join(" (", text("mode"), ")")),
+        ),
+        STATUS: _join(
+            "IB status ", text("raw_status"), " filled=", text("filled"), " remaining=",
+            text("remaining"),
+            _if(held.is_not_null() & (held != ""), _join(" whyHeld=", text("why_held"))),
+        ),
+        EXECUTION: _join(
+            "execution ", text("execution.exec_id"), " ", text("execution.side"), " ",
+            text("execution.shares"), " @ ", text("execution.price"), " on ",
+            text("execution.exchange"),
+        ),
+        CORRECTION: _join(
+            "correction ", text("execution.exec_id"), " (replaces ", text("replaces_exec_id"),
+            ") ", text("execution.shares"), " @ ", text("execution.price"),
+        ),
+        COMMISSION: _join(
+            "commission ", text("report.commission"), " ", text("report.currency"), " for ",
+            text("report.exec_id"),
+            _if(pnl.is_not_null(), _join(" realized ", text("report.realized_pnl"))),
+        ),
+    }  # fmt: skip
+
+
+_SUMMARIES = _summaries()
+
+
+def fill_deltas(fills: pl.DataFrame) -> pl.DataFrame:
+    """What each execution or correction changes the order's filled quantity by (scaled):
+    (row, delta)."""
+    shares = pl.col("execution.shares#")
+    before = shares.shift(1).over("ord", "base")
+    delta = pl.when(pl.col("corrects")).then(shares - before).otherwise(shares)
+    return fills.select("row", delta.alias("delta"))
+
+
+def filled_after(frames: Frames) -> np.ndarray:
+    """Each row's order's filled quantity after the row's event (scaled int64)."""
+    n = frames.log.height
+    deltas = np.zeros(n, np.int64)
+    if frames.fills.height:
+        d = fill_deltas(frames.fills)
+        deltas[d.get_column("row").to_numpy()] = d.get_column("delta").to_numpy()
+    running = np.cumsum(deltas)
+    ords = frames.log.get_column("ord").to_numpy()
+    starts = np.flatnonzero(np.r_[True, ords[1:] != ords[:-1]])
+    before = running[starts] - deltas[starts]
+    return running - np.repeat(before, np.diff(np.r_[starts, n]))
+
+
+def summaries(frames: Frames) -> pl.Series:
+    """Each row's summary line."""
+    parts = [
+        frame.select(pl.col("row"), _SUMMARIES[name].alias("summary"))
+        for name, frame in frames.topics.items()
+    ]
+    rows = pl.concat(parts).sort("row")
+    if rows.height != frames.log.height:
+        raise ValueError("a columnar row has no topic row")
+    return rows.get_column("summary")
+
+
+def events_table(frames: Frames, order_keys: pl.Series) -> pa.Table:
+    """The chunk's columnar rows as ``events`` rows (``order_keys``: each order's key)."""
+    log = frames.log
+    ords = log.get_column("ord").to_numpy()
+    ts = log.get_column("ts_recorded")
+    arrays = {
+        "notification_id": log.get_column("nid"),
+        "order_id": log.get_column("order_id"),
+        "order_key": order_keys.gather(ords),
+        "version": log.get_column("version"),
+        "event_type": log.get_column("event_type"),
+        "ts_event": log.get_column("ts_event"),
+        "ts_recorded": ts,
+        "status": log.get_column("status").fill_null(strategy="forward"),
+        "summary": summaries(frames),
+    }
+    columns = [arrays[f.name].to_arrow().cast(f.type) if f.name in arrays else None
+               for f in EVENTS.schema]  # fmt: skip
+    # The recorded time is ours, taken in UTC: its date in Arrow is the UTC day.
+    columns[EVENTS.schema.get_field_index("day")] = columns[
+        EVENTS.schema.get_field_index("ts_recorded")
+    ].cast(pa.date32())
+    columns[EVENTS.schema.get_field_index("filled")] = decimals(filled_after(frames))
+    payload = log.get_column("payload").to_arrow().cast(pa.string())  # checks the UTF-8
+    columns[EVENTS.schema.get_field_index("payload")] = payload
+    return pa.Table.from_arrays(columns, schema=EVENTS.schema)

@@ -1,0 +1,248 @@
+"""The ``orders`` rows of the columnar route's orders, and what their brackets and OCA groups need
+of them (docs/adr/0105-orders-pass-from-columns.md).
+
+An order's row is its state after its last event. The columnar route's topics change little
+of it: the creation gives the terms (no covered event modifies them), the last event the
+status and the update time, status reports the permId (when they carry one) and what IB says
+is filled, submissions the (clientId, orderId) aliases, executions and corrections the filled
+quantity and the first fill, commission reports the commissions by execId base. The average
+fill price is the one value folded per order in Python, with the fold's own Decimal steps:
+each product and sum rounds at 28 digits as the fold's does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from ordertrail.projections.columnar_events import filled_after
+from ordertrail.projections.columnar_frame import (
+    COMMISSION,
+    CREATED,
+    STATUS,
+    SUBMITTED,
+    Frames,
+)
+from ordertrail.projections.columnar_values import as_decimal, decimals
+from ordertrail.projections.records import ORIGINS
+from ordertrail.projections.schema import ORDERS, dec
+
+ZERO = Decimal(0)
+
+
+@dataclass
+class OrderColumns:
+    """Per order of the chunk's columnar route (index: ``ord``), what the other tables need."""
+
+    created: pl.DataFrame  # the creation's fields, one row per order
+    keys: pl.Series  # order_key
+    perm_id: pl.Series  # the order's permId after its last event
+    status: pl.Series  # the status after each row's event (every row of the log)
+    filled: np.ndarray  # scaled filled quantity after the last event
+    origin: pl.Series  # the orders' and fills' origin column
+
+
+def _bounds(frames: Frames) -> tuple[np.ndarray, np.ndarray]:
+    ords = frames.log.get_column("ord").to_numpy()
+    n = len(ords)
+    starts = np.flatnonzero(np.r_[True, ords[1:] != ords[:-1]]) if n else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], n] - 1 if n else starts
+    return starts, ends
+
+
+def _last_by_order(frame: pl.DataFrame | None, orders: int, columns: list[str]) -> pl.DataFrame:
+    """Each order's last row of ``frame`` (nulls for an order without one), in ``ord`` order."""
+    base = pl.DataFrame({"ord": np.arange(orders, dtype=np.int64)})
+    if frame is None or not frame.height:
+        return base.with_columns(pl.lit(None).alias(c) for c in columns)
+    last = frame.group_by("ord", maintain_order=True).agg(pl.col(c).last() for c in columns)
+    return base.join(last, on="ord", how="left", maintain_order="left")
+
+
+def order_columns(frames: Frames) -> OrderColumns:
+    created = frames.topics[CREATED].sort("ord")
+    status = frames.log.get_column("status").fill_null(strategy="forward")
+    statuses = frames.topics.get(STATUS)
+    truthy = None if statuses is None else statuses.filter(pl.col("perm_id").fill_null(0) != 0)
+    reported = _last_by_order(truthy, frames.orders, ["perm_id"]).get_column("perm_id")
+    perm_id = reported.fill_null(created.get_column("perm_id"))
+    _, ends = _bounds(frames)
+    filled = filled_after(frames)[ends] if len(ends) else np.zeros(0, np.int64)
+    origin = created.get_column("origin").replace(ORIGINS)
+    return OrderColumns(created, created.get_column("order_key"), perm_id, status, filled, origin)
+
+
+def _aliases(frames: Frames) -> pl.Series:
+    submitted = frames.topics.get(SUBMITTED)
+    if submitted is None:
+        return pl.Series("aliases", [""] * frames.orders)
+    pair = pl.concat_str(
+        [pl.col("client_id").cast(pl.String), pl.lit("/"), pl.col("order_id").cast(pl.String)]
+    )
+    joined = submitted.group_by("ord", maintain_order=True).agg(
+        pair.unique(maintain_order=True).str.join(",").alias("aliases")
+    )
+    base = pl.DataFrame({"ord": np.arange(frames.orders, dtype=np.int64)})
+    out = base.join(joined, on="ord", how="left", maintain_order="left")
+    return out.get_column("aliases").fill_null("")
+
+
+def _commissions(frames: Frames) -> np.ndarray:
+    """Each order's commission total (scaled): the last report per execId base, summed."""
+    total = np.zeros(frames.orders, np.int64)
+    reports = frames.topics.get(COMMISSION)
+    if reports is None:
+        return total
+    exec_id = pl.col("report.exec_id")
+    base = exec_id.str.extract(r"^(.*)\.[^.]*$", 1).fill_null(exec_id)
+    last = (
+        reports.with_columns(base.alias("base"))
+        .group_by("ord", "base", maintain_order=True)
+        .agg(pl.col("report.commission#").last(), pl.col("report.commission?").last())
+        .filter(pl.col("report.commission?"))
+    )
+    np.add.at(
+        total, last.get_column("ord").to_numpy(), last.get_column("report.commission#").to_numpy()
+    )
+    return total
+
+
+def _average_prices(frames: Frames, filled: np.ndarray) -> list[Decimal | None]:
+    """notional / filled per order, the notional folded as ``ExecutionRecorded.fold`` and
+    ``ExecutionCorrected.fold`` fold it."""
+    notional: list[Decimal] = [ZERO] * frames.orders
+    fills = frames.fills
+    if fills.height:
+        held: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}
+        running = [ZERO] * frames.orders
+        for o, base, corrects, s, p in zip(
+            fills.get_column("ord").to_list(),
+            fills.get_column("base").to_list(),
+            fills.get_column("corrects").to_list(),
+            fills.get_column("execution.shares").to_list(),
+            fills.get_column("execution.price").to_list(),
+            strict=True,
+        ):
+            shares, price = Decimal(s), Decimal(p)
+            if corrects:
+                old_s, old_p = held[(o, base)]
+                running[o] += shares - old_s
+                notional[o] += shares * price - old_s * old_p
+                if running[o] == ZERO:
+                    notional[o] = ZERO
+            else:
+                running[o] += shares
+                notional[o] += shares * price
+            held[(o, base)] = (shares, price)
+    return [
+        n / as_decimal(f) if f else None for n, f in zip(notional, filled.tolist(), strict=True)
+    ]
+
+
+def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
+    created, log = cols.created, frames.log
+    starts, ends = _bounds(frames)
+    filled = cols.filled
+    statuses = frames.topics.get(STATUS)
+    ib = _last_by_order(statuses, frames.orders, ["filled#", "filled?"])
+    ib_filled = np.where(ib.get_column("filled?").fill_null(False).to_numpy(),
+                         ib.get_column("filled#").fill_null(0).to_numpy(), 0)  # fmt: skip
+    quantity = created.get_column("spec.quantity#").to_numpy()
+    fills = frames.fills
+    first = _first_fills(frames)
+    ts = log.get_column("ts_recorded")
+    coid = created.get_column("client_order_id")
+    ref = pl.when(coid.fill_null("") != "").then(coid).otherwise(first.get_column("order_ref"))
+    order_ref = pl.select(ref.alias("r")).get_column("r") if fills.height else coid
+    values = {
+        "order_key": cols.keys,
+        "order_id": log.get_column("order_id").gather(starts),
+        "client_order_id": coid,
+        "order_ref": order_ref.replace("", None),
+        "perm_id": cols.perm_id,
+        "origin": cols.origin,
+        "account": created.get_column("spec.account"),
+        "con_id": created.get_column("contract.con_id"),
+        "symbol": created.get_column("contract.symbol"),
+        "sec_type": created.get_column("contract.sec_type"),
+        "currency": created.get_column("contract.currency"),
+        "action": created.get_column("spec.action"),
+        "order_type": created.get_column("spec.order_type"),
+        "tif": created.get_column("spec.tif"),
+        "oca_group": created.get_column("spec.oca_group").replace("", None),
+        "oca_type": created.get_column("spec.oca_type"),
+        "parent_key": created.get_column("parent_key"),
+        "group_id": created.get_column("group_id"),
+        "status": cols.status.gather(ends),
+        "cancel_requested": pl.Series([False] * frames.orders),
+        "errors": pl.Series([0] * frames.orders),
+        "last_error": pl.Series([None] * frames.orders, dtype=pl.String),
+        "anomalies": pl.Series([""] * frames.orders),
+        "aliases": _aliases(frames),
+        "created_ib": log.get_column("ts_event").gather(starts),
+        "created_recorded": ts.gather(starts),
+        "updated_recorded": ts.gather(ends),
+        "first_fill_ib": first.get_column("time"),
+        "first_fill_recorded": first.get_column("recorded"),
+        "events": pl.Series(ends - starts + 1),
+        "notification_id": log.get_column("nid").gather(ends),
+    }
+    scaled = {
+        "multiplier": ("contract.multiplier", None),
+        "quantity": ("spec.quantity", None),
+        "limit_price": ("spec.limit_price", None),
+        "stop_price": ("spec.stop_price", None),
+        "reference_price": ("spec.reference_price", None),
+    }
+    columns = []
+    for f in ORDERS.schema:
+        if f.name in values:
+            columns.append(values[f.name].to_arrow().cast(f.type))
+        elif f.name in scaled:
+            name = scaled[f.name][0]
+            columns.append(decimals(created.get_column(f"{name}#").to_numpy(),
+                                    created.get_column(f"{name}?").to_numpy()))  # fmt: skip
+        else:
+            columns.append(None)
+    at = ORDERS.schema.get_field_index
+    columns[at("filled")] = decimals(filled)
+    columns[at("remaining")] = decimals(np.maximum(quantity - filled, 0))
+    columns[at("fills_not_seen")] = decimals(np.where(ib_filled > filled, ib_filled - filled, 0))
+    columns[at("commission")] = decimals(_commissions(frames))
+    averages = [dec(a) for a in _average_prices(frames, filled)]
+    columns[at("avg_fill_price")] = pa.array(averages, ORDERS.schema.field("avg_fill_price").type)
+    return pa.Table.from_arrays(columns, schema=ORDERS.schema)
+
+
+def _first_fills(frames: Frames) -> pl.DataFrame:
+    """Each order's first fill: IB's time, the recorded time, its order ref (first non-empty),
+    its notification id and its IB-else-recorded time (the brackets' first fill)."""
+    fills = frames.fills
+    base = pl.DataFrame({"ord": np.arange(frames.orders, dtype=np.int64)})
+    if not fills.height:
+        return base.with_columns(
+            pl.lit(None, pl.Datetime("us", "UTC")).alias("time"),
+            pl.lit(None, pl.Datetime("us", "UTC")).alias("recorded"),
+            pl.lit(None, pl.String).alias("order_ref"),
+            pl.lit(None, pl.Int64).alias("nid"),
+            pl.lit(None, pl.Datetime("us", "UTC")).alias("ts_ib"),
+        )
+    log = frames.log
+    rows = fills.get_column("row").to_numpy()
+    with_log = fills.with_columns(
+        log.get_column("ts_recorded").gather(rows).alias("recorded"),
+        log.get_column("nid").gather(rows).alias("nid"),
+    )
+    ref = pl.col("execution.order_ref")
+    first = with_log.group_by("ord", maintain_order=True).agg(
+        pl.col("execution.time").first().alias("time"),
+        pl.col("recorded").first(),
+        ref.filter(ref.fill_null("") != "").first().alias("order_ref"),
+        pl.col("nid").first(),
+    )
+    out = base.join(first, on="ord", how="left", maintain_order="left")
+    return out.with_columns(pl.coalesce("time", "recorded").alias("ts_ib"))

@@ -1,0 +1,143 @@
+"""The rebuild's orders pass over decoded chunks (docs/adr/0105-orders-pass-from-columns.md):
+each chunk's orders the columns reproduce exactly go through ``columnar_*`` a chunk at a
+time; the others (``columnar_frame.split``) through the update's own fold (``OrderPass``),
+decoded by the Python decoder, one order at a time, as before. Both hand their rows to the
+same spill files and their operations and fill rows to the same ``PositionInputs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import numpy as np
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from ordertrail.adapters.store.eventlog import EventLog
+from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
+from ordertrail.domain.status import OrderStatus
+from ordertrail.projections.brackets import Member
+from ordertrail.projections.columnar_events import events_table
+from ordertrail.projections.columnar_fills import fill_tables
+from ordertrail.projections.columnar_frame import Frames, split
+from ordertrail.projections.columnar_orders import (
+    OrderColumns,
+    _bounds,
+    _first_fills,
+    order_columns,
+    orders_table,
+)
+from ordertrail.projections.columnar_values import as_decimal, decimals
+from ordertrail.projections.member_spill import MEMBERS
+
+if TYPE_CHECKING:
+    from ordertrail.projections.rebuild import OrderPass
+
+
+def take_chunk(fold: OrderPass, chunk: Any, log: EventLog, head: int, columns: bool) -> int:
+    """One chunk's orders into ``fold``'s spill files and position inputs (``columns`` False:
+    every order through the fold); the events read."""
+    parts = split(chunk, force_fold=not columns)
+    if parts.frames is not None:
+        _columnar(fold, parts.frames)
+    if parts.fallback:
+        _folded(fold, log.orders_rows([UUID(i) for i in parts.fallback], head))
+    return int(chunk.log.num_rows)
+
+
+def _columnar(fold: OrderPass, frames: Frames) -> None:
+    cols = order_columns(frames)
+    fold.events_out.write_table(events_table(frames, cols.keys))
+    fold.orders_out.write_table(orders_table(frames, cols))
+    fills, ops = fill_tables(frames, cols)
+    if fills.num_rows:
+        fold.position_inputs.add_fill_rows(fills)
+        fold.position_inputs.add_ops(ops)
+    _members(fold, frames, cols)
+
+
+def _folded(fold: OrderPass, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Orders the columns do not cover, through the fold: each order's events together, in
+    version order, then the order finished."""
+    ordered = sorted(rows, key=itemgetter(1, 2))
+    current: UUID | None = None
+    for nid, event, payload in decode_rows_for_projection(ordered):
+        oid = event.originator_id
+        if oid is not current:
+            if current is not None:
+                fold.finish(current)
+            current = oid
+        fold.feed(nid, event, payload)
+    if current is not None:
+        fold.finish(current)
+
+
+def _members(fold: OrderPass, frames: Frames, cols: OrderColumns) -> None:
+    """Each order as its brackets and OCA groups see it: kept while the pass runs when it is
+    in a group, else in the members' spill (a parent in no group is looked up there)."""
+    created = cols.created
+    starts, ends = _bounds(frames)
+    first = _first_fills(frames)
+    parent = created.get_column("parent_key").fill_null("")
+    oca = created.get_column("spec.oca_group").fill_null("")
+    grouped = ((parent != "") | (oca != "")).to_numpy()
+    status = cols.status.gather(ends)
+    filled_text = decimals(cols.filled).cast(pa.string())
+    table = pa.Table.from_arrays(
+        [
+            cols.keys.to_arrow(),
+            status.to_arrow(),
+            created.get_column("spec.quantity").to_arrow(),
+            filled_text,
+            created.get_column("spec.oca_type").to_arrow(),
+            first.get_column("ts_ib").to_arrow().cast(MEMBERS.schema.field("first_fill").type),
+            first.get_column("nid").to_arrow().cast(pa.int64()),
+        ],
+        schema=MEMBERS.schema,
+    )
+    others = table.filter(pa.array(~grouped))
+    if others.num_rows:
+        fold.others.out.write_table(others)
+    if grouped.any():
+        _grouped(fold, frames, table.filter(pa.array(grouped)), grouped, starts, cols)
+
+
+def _grouped(
+    fold: OrderPass,
+    frames: Frames,
+    members: pa.Table,
+    grouped: np.ndarray,
+    starts: np.ndarray,
+    cols: OrderColumns,
+) -> None:
+    created = cols.created.filter(pl.Series(grouped))
+    nids = frames.log.get_column("nid").gather(starts).filter(pl.Series(grouped)).to_list()
+    columns = (
+        members.column("order_key").to_pylist(),
+        members.column("status").to_pylist(),
+        created.get_column("spec.quantity").to_list(),
+        created.get_column("spec.oca_type").to_list(),
+        members.column("first_fill").to_pylist(),
+        members.column("first_fill_nid").to_pylist(),
+        created.get_column("parent_key").to_list(),
+        created.get_column("spec.account").to_list(),
+        created.get_column("spec.oca_group").to_list(),
+        nids,
+    )
+    filled = cols.filled[grouped].tolist()
+    for (key, status, qty, oca_type, ff, ff_nid, parent, account, group, nid), f in zip(
+        zip(*columns, strict=True), filled, strict=True
+    ):
+        fold.members[key] = Member(
+            key, OrderStatus(status), Decimal(qty), as_decimal(f), oca_type,
+            None if ff_nid is None else (ff, ff_nid),
+        )  # fmt: skip
+        fold.created[key] = nid
+        if parent:
+            fold.children.setdefault(parent, []).append(key)
+        if group:
+            fold.oca.setdefault(f"{account}/{group}", []).append(key)
