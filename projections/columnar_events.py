@@ -87,13 +87,12 @@ def _summaries() -> dict[str, pl.Expr]:
 _SUMMARIES = _summaries()
 
 
-def fill_deltas(fills: pl.DataFrame) -> pl.DataFrame:
-    """What each execution or correction changes the order's filled quantity by (scaled):
-    (row, delta)."""
-    shares = pl.col("execution.shares#")
-    before = shares.shift(1).over("ord", "base")
-    delta = pl.when(pl.col("corrects")).then(shares - before).otherwise(shares)
-    return fills.select("row", delta.alias("delta"))
+def fill_deltas(fills: pl.DataFrame) -> np.ndarray:
+    """What each execution or correction changes the order's filled quantity by (scaled)."""
+    shares = fills.get_column("execution.shares#").to_numpy()
+    prev = fills.get_column("prev").to_numpy()
+    corrects = fills.get_column("corrects").to_numpy()
+    return np.where(corrects, shares - shares[np.maximum(prev, 0)], shares)
 
 
 def filled_after(frames: Frames) -> np.ndarray:
@@ -101,8 +100,7 @@ def filled_after(frames: Frames) -> np.ndarray:
     n = frames.log.height
     deltas = np.zeros(n, np.int64)
     if frames.fills.height:
-        d = fill_deltas(frames.fills)
-        deltas[d.get_column("row").to_numpy()] = d.get_column("delta").to_numpy()
+        deltas[frames.fills.get_column("row").to_numpy()] = fill_deltas(frames.fills)
     running = np.cumsum(deltas)
     ords = frames.log.get_column("ord").to_numpy()
     starts = np.flatnonzero(np.r_[True, ords[1:] != ords[:-1]])

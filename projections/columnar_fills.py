@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.projections.columnar_frame import COMMISSION, Frames
+from ordertrail.projections.columnar_groups import Groups
 from ordertrail.projections.columnar_orders import OrderColumns
 from ordertrail.projections.columnar_values import decimals
 from ordertrail.projections.op_spill import OP_SCHEMA
@@ -50,7 +51,7 @@ def _with_order(frames: Frames, cols: OrderColumns) -> pl.DataFrame:
         log.get_column("order_id").gather(rows).alias("order_id"),
         sign.alias("sign"),
     )
-    first_recorded = pl.col("ts_recorded").first().over("ord", "base")
+    first_recorded = pl.col("ts_recorded").gather(pl.col("first"))
     return out.with_columns(
         pl.when(account.fill_null("") != "").then(account).otherwise(pl.col("spec_account"))
         .alias("account"),
@@ -72,41 +73,54 @@ def _reports(frames: Frames) -> pl.DataFrame | None:
     reports = frames.topics.get(COMMISSION)
     if reports is None or not reports.height:
         return None
-    exec_id = pl.col("report.exec_id")
-    base = exec_id.str.extract(r"^(.*)\.[^.]*$", 1).fill_null(exec_id)
     rows = reports.get_column("row").to_numpy()
     log = frames.log
     return reports.with_columns(
-        base.alias("base"),
         log.get_column("nid").gather(rows).alias("nid"),
         log.get_column("ts_recorded").gather(rows).alias("ts_recorded"),
         log.get_column("ts_event").gather(rows).alias("ts_event"),
     )
 
 
-def _timeline(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pl.DataFrame:
-    """Fills and reports of each (order, base) in log order: for each, the fill as it stood
-    (``fill``, an index into ``fills``) and the last report before it (``report``)."""
-    index = pl.int_range(pl.len(), dtype=pl.Int64)
-    none = pl.lit(None, pl.Int64)
-    parts = [fills.select("row", "ord", "base", index.alias("fill"), none.alias("report"))]
-    if reports is not None:
-        parts.append(
-            reports.select("row", "ord", "base", none.alias("fill"), index.alias("report"))
-        )
-    both = pl.concat(parts).sort("row")
-    return both.with_columns(
-        pl.col("fill").forward_fill().over("ord", "base").alias("fill_then"),
-        pl.col("report").shift(1).forward_fill().over("ord", "base").alias("report_before"),
-    )
+def _timeline(fills: pl.DataFrame, reports: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Fills and reports of each (order, base) in log order: for each fill, the last report
+    before it, and for each report, the fill as it stood then (indexes; -1: none)."""
+    nf = fills.height
+    keys = np.concatenate([fills.get_column("key").to_numpy(), reports.get_column("key")])
+    rows = np.concatenate([fills.get_column("row").to_numpy(), reports.get_column("row")])
+    order = np.argsort(rows, kind="stable")
+    is_fill = order < nf
+    groups = Groups.of(keys[order])
+    fill_then = groups.last_marked(is_fill)
+    report_then = groups.last_marked(~is_fill)
+    fill_then = np.where(fill_then >= 0, order[np.maximum(fill_then, 0)], -1)
+    report_then = np.where(report_then >= 0, order[np.maximum(report_then, 0)] - nf, -1)
+    report_before = np.empty(nf, np.int64)
+    report_before[order[is_fill]] = report_then[is_fill]
+    fill_of_report = np.empty(len(order) - nf, np.int64)
+    fill_of_report[order[~is_fill] - nf] = fill_then[~is_fill]
+    return report_before, fill_of_report
+
+
+def _last_reports(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pl.Series:
+    """For each fill, the last report of its (order, base), before or after it (null:
+    none)."""
+    if reports is None:
+        return pl.Series("r", [None] * fills.height, pl.Int64)
+    report_keys = reports.get_column("key").to_numpy()
+    order = np.argsort(report_keys, kind="stable")
+    ranked = report_keys[order]
+    wanted = fills.get_column("key").to_numpy()
+    at = np.searchsorted(ranked, wanted, side="right") - 1
+    found = (at >= 0) & (ranked[np.maximum(at, 0)] == wanted)
+    return pl.Series("r", np.where(found, order[np.maximum(at, 0)], 0)).set(pl.Series(~found), None)
 
 
 def fill_tables(frames: Frames, cols: OrderColumns) -> tuple[pa.Table, pa.Table]:
     """(fill rows, position operations) of the chunk's columnar orders."""
     fills = _with_order(frames, cols)
     reports = _reports(frames)
-    timeline = _timeline(fills, reports)
-    return _fill_rows(fills, reports), _ops(fills, reports, timeline)
+    return _fill_rows(fills, reports), _ops(fills, reports)
 
 
 def _report_column(reports: pl.DataFrame | None, name: str, at: pl.Series) -> pl.Series:
@@ -116,14 +130,9 @@ def _report_column(reports: pl.DataFrame | None, name: str, at: pl.Series) -> pl
 
 
 def _fill_rows(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
-    current = fills.with_row_index("i").group_by("ord", "base", maintain_order=True).last()
+    current = fills.filter(pl.col("last"))
     # The last report of the fill's base, before or after it.
-    if reports is not None:
-        last = reports.with_row_index("r").group_by("ord", "base").agg(pl.col("r").last())
-        current = current.join(last, on=["ord", "base"], how="left", maintain_order="left")
-        at = current.get_column("r")
-    else:
-        at = pl.Series("r", [None] * current.height, pl.Int64)
+    at = _last_reports(current, reports)
     n = current.height
     shares = current.get_column("execution.shares#").to_numpy()
     price = current.get_column("execution.price#").to_numpy()
@@ -183,41 +192,44 @@ def _fill_rows(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=FILLS.schema)
 
 
-def _ops(fills: pl.DataFrame, reports: pl.DataFrame | None, timeline: pl.DataFrame) -> pa.Table:
-    is_fill = timeline.filter(pl.col("fill").is_not_null())
-    fill_at = is_fill.get_column("fill")
-    report_at = is_fill.get_column("report_before")
-    fill_ops = _op_columns(fills, fill_at)
-    kind = np.where(fills.get_column("corrects").gather(fill_at).to_numpy(), REPLACE, ADD)
+def _ops(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
+    """An operation per execution (``ADD``) and correction (``REPLACE``), with the last report
+    before it, and per report that comes after its fill (``COMMISSION``)."""
+    if reports is None:
+        report_before = np.full(fills.height, -1, np.int64)
+        fill_of_report = np.zeros(0, np.int64)
+    else:
+        report_before, fill_of_report = _timeline(fills, reports)
+    fill_ops = _op_columns(fills, None)
+    kind = np.where(fills.get_column("corrects").to_numpy(), REPLACE, ADD)
     fill_ops["kind"] = pa.array(kind, pa.int8())
-    has = report_at.is_not_null().to_numpy()
+    has = report_before >= 0
     fill_ops["has_commission"] = pa.array(has)
-    _commission(fill_ops, reports, report_at, has)
+    _commission(fill_ops, reports, pl.Series(np.maximum(report_before, 0)), has)
     parts = [fill_ops]
-    if reports is not None:
-        after = timeline.filter(pl.col("report").is_not_null() & pl.col("fill_then").is_not_null())
-        if after.height:
-            at = after.get_column("report")
-            report_ops = _op_columns(fills, after.get_column("fill_then"))
-            own = ("nid", "ts_event", "ts_recorded")
-            for name, column in (*zip(own, own, strict=True), ("exec_id", "report.exec_id")):
-                report_ops[name] = reports.get_column(column).gather(at).to_arrow()
-            report_ops["cause"] = pa.array([COMMISSION] * after.height, pa.string())
-            report_ops["kind"] = pa.array(np.full(after.height, COMMISSION_OP), pa.int8())
-            report_ops["has_commission"] = pa.array(np.ones(after.height, bool))
-            _commission(report_ops, reports, at, np.ones(after.height, bool))
-            parts.append(report_ops)
+    after = np.flatnonzero(fill_of_report >= 0)
+    if reports is not None and len(after):
+        at = pl.Series(after)
+        report_ops = _op_columns(fills, pl.Series(fill_of_report[after]))
+        own = ("nid", "ts_event", "ts_recorded")
+        for name, column in (*zip(own, own, strict=True), ("exec_id", "report.exec_id")):
+            report_ops[name] = reports.get_column(column).gather(at).to_arrow()
+        report_ops["cause"] = pa.array([COMMISSION] * len(after), pa.string())
+        report_ops["kind"] = pa.array(np.full(len(after), COMMISSION_OP), pa.int8())
+        report_ops["has_commission"] = pa.array(np.ones(len(after), bool))
+        _commission(report_ops, reports, at, np.ones(len(after), bool))
+        parts.append(report_ops)
     tables = [
         pa.Table.from_arrays([p[f.name].cast(f.type) for f in OP_SCHEMA], schema=OP_SCHEMA)
         for p in parts
     ]
-    table = pa.concat_tables(tables)
-    return table.sort_by("nid")
+    return pa.concat_tables(tables)
 
 
-def _op_columns(fills: pl.DataFrame, at: pl.Series) -> dict[str, pa.Array]:
-    """An operation's columns taken from the fill as it stood (rows ``at`` of ``fills``)."""
-    picked = fills.select(pl.all().gather(at))
+def _op_columns(fills: pl.DataFrame, at: pl.Series | None) -> dict[str, pa.Array]:
+    """An operation's columns taken from the fill as it stood (rows ``at`` of ``fills``;
+    None: every row)."""
+    picked = fills if at is None else fills.select(pl.all().gather(at))
     shares = picked.get_column("execution.shares#").to_numpy()
     sign = picked.get_column("sign").to_numpy()
     return {

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 
+from ordertrail.projections.columnar_groups import Groups, fill_keys
 from ordertrail.projections.columnar_values import fits_sums, scaled
 
 CREATED = "OrderCreated"
@@ -106,6 +107,8 @@ def split(chunk: Any, force_fold: bool = False) -> Split:
         table = chunk.topics.get(name)
         if table is not None and table.num_rows:
             topics[name] = _topic(name, table, ords, bad)
+    if COMMISSION in topics:
+        topics[COMMISSION] = topics[COMMISSION].with_columns(base_of("report.exec_id"))
     fills = _fills(topics)
     _refuse_fills(fills, bad)
     ids = log.select("ord", "order_id").unique("ord", keep="first", maintain_order=True)
@@ -179,26 +182,59 @@ def _fills(topics: dict[str, pl.DataFrame]) -> pl.DataFrame:
     if not parts:
         return pl.DataFrame(schema={"row": pl.Int64, "ord": pl.Int64, "base": pl.String})
     fills = pl.concat(parts, how="diagonal").sort("row")
-    exec_id = pl.col("execution.exec_id")
-    base = exec_id.str.extract(r"^(.*)\.[^.]*$", 1).fill_null(exec_id)
-    return fills.with_columns(base.alias("base"))
+    return fills.with_columns(base_of("execution.exec_id"))
+
+
+def base_of(exec_id: str) -> pl.Expr:
+    """The execId base (``values.exec_base_id``): IB corrects an execution by re-sending its
+    execId with a higher suffix after the last dot."""
+    column = pl.col(exec_id)
+    return column.str.extract(r"^(.*)\.[^.]*$", 1).fill_null(column).alias("base")
 
 
 def _refuse_fills(fills: pl.DataFrame, bad: np.ndarray) -> None:
     """A repeated execution, a correction of nothing, a correction that moves its fill to
-    another account (the fold books those as replacements and moves between positions), and
-    orders whose fill sums could leave the scaled range."""
+    another account (the fold books those as replacements and moves between positions), a
+    side that is neither bought nor sold, negative shares, and orders whose fill sums could
+    leave the scaled range."""
     if not fills.height:
         return
-    first = pl.col("row").rank("ordinal").over("ord", "base") == 1
-    account = pl.col("execution.account")
-    checks = fills.with_columns(
-        (first == pl.col("corrects")).alias("wrong"),
-        (account.fill_null("") != account.fill_null("").first().over("ord", "base")).alias("moves"),
-    )
-    refused = checks.filter(pl.col("wrong") | pl.col("moves")).get_column("ord")
-    bad[refused.to_numpy()] = True
+    ords = fills.get_column("ord").to_numpy()
+    groups = Groups.of(fill_keys(ords, fills.get_column("base").to_arrow()))
+    corrects = fills.get_column("corrects").to_numpy()
+    account = fills.get_column("execution.account").fill_null("").to_numpy()
+    side = fills.get_column("execution.side")
+    wrong = (groups.previous() < 0) == corrects
+    wrong |= account != account[groups.first()]
+    wrong |= ~side.is_in(["BOT", "SLD"]).fill_null(False).to_numpy()
+    wrong |= fills.get_column("execution.shares#").to_numpy() < 0
+    bad[ords[wrong]] = True
     bad[fits_sums(fills, "execution.shares#", "ord").to_numpy()] = True
+
+
+def with_groups(
+    fills: pl.DataFrame, reports: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The fills with, per row, its (order, base) ``key``, the previous row of its group (-1:
+    none), the first, and whether it is the last (the fill as it stands at the end); the
+    commission reports with the ``key`` of the fill they are for."""
+    n = fills.height
+    bases = fills.get_column("base").to_arrow()
+    ords = fills.get_column("ord").to_numpy()
+    if reports is not None:
+        bases = pa.concat_arrays([bases, reports.get_column("base").to_arrow()])
+        ords = np.concatenate([ords, reports.get_column("ord").to_numpy()])
+    keys = fill_keys(ords, bases)
+    groups = Groups.of(keys[:n])
+    fills = fills.with_columns(
+        pl.Series("key", keys[:n]),
+        pl.Series("prev", groups.previous()),
+        pl.Series("first", groups.first()),
+        pl.Series("last", groups.is_last()),
+    )
+    if reports is not None:
+        reports = reports.with_columns(pl.Series("key", keys[n:]))
+    return fills, reports
 
 
 def _kept(
@@ -225,4 +261,9 @@ def _kept(
 
     kept_topics = {name: kept(frame) for name, frame in topics.items()}
     kept_fills = kept(fills) if fills.height else fills
+    reports = kept_topics.get(COMMISSION)
+    if kept_fills.height or reports is not None:
+        kept_fills, reports = with_groups(kept_fills, reports)
+        if reports is not None:
+            kept_topics[COMMISSION] = reports
     return Frames(kept_log, kept_topics, kept_fills, int(good.sum()))

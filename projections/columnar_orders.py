@@ -27,6 +27,7 @@ from ordertrail.projections.columnar_frame import (
     SUBMITTED,
     Frames,
 )
+from ordertrail.projections.columnar_groups import Groups
 from ordertrail.projections.columnar_values import as_decimal, decimals
 from ordertrail.projections.records import ORIGINS
 from ordertrail.projections.schema import ORDERS, dec
@@ -95,52 +96,71 @@ def _commissions(frames: Frames) -> np.ndarray:
     """Each order's commission total (scaled): the last report per execId base, summed."""
     total = np.zeros(frames.orders, np.int64)
     reports = frames.topics.get(COMMISSION)
-    if reports is None:
+    if reports is None or not reports.height:
         return total
-    exec_id = pl.col("report.exec_id")
-    base = exec_id.str.extract(r"^(.*)\.[^.]*$", 1).fill_null(exec_id)
-    last = (
-        reports.with_columns(base.alias("base"))
-        .group_by("ord", "base", maintain_order=True)
-        .agg(pl.col("report.commission#").last(), pl.col("report.commission?").last())
-        .filter(pl.col("report.commission?"))
-    )
-    np.add.at(
-        total, last.get_column("ord").to_numpy(), last.get_column("report.commission#").to_numpy()
-    )
+    last = Groups.of(reports.get_column("key").to_numpy()).is_last()
+    last &= reports.get_column("report.commission?").to_numpy()
+    amounts = reports.get_column("report.commission#").to_numpy()
+    np.add.at(total, reports.get_column("ord").to_numpy()[last], amounts[last])
     return total
 
 
+# Products and sums of scaled values below this many units of 10**-20 are exact in the fold's
+# 28-digit Decimal context (see ``_average_prices``).
+_EXACT = 10**28
+
+
 def _average_prices(frames: Frames, filled: np.ndarray) -> list[Decimal | None]:
-    """notional / filled per order, the notional folded as ``ExecutionRecorded.fold`` and
-    ``ExecutionCorrected.fold`` fold it."""
-    notional: list[Decimal] = [ZERO] * frames.orders
+    """notional / filled per order, the notional as ``ExecutionRecorded.fold`` and
+    ``ExecutionCorrected.fold`` fold it. While every product and partial sum of an order has
+    at most 28 digits the fold's Decimals are exact, and its notional is the sum of its
+    current fills' shares times price (the route takes no negative shares, so the fold's reset
+    of the notional when the filled quantity returns to zero changes nothing): that sum is
+    taken in integers. An order past that bound is folded step by step with Decimals."""
+    notional: list[Decimal | int] = [0] * frames.orders
     fills = frames.fills
     if fills.height:
-        held: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}
-        running = [ZERO] * frames.orders
-        for o, base, corrects, s, p in zip(
-            fills.get_column("ord").to_list(),
-            fills.get_column("base").to_list(),
-            fills.get_column("corrects").to_list(),
-            fills.get_column("execution.shares").to_list(),
-            fills.get_column("execution.price").to_list(),
-            strict=True,
-        ):
-            shares, price = Decimal(s), Decimal(p)
-            if corrects:
-                old_s, old_p = held[(o, base)]
-                running[o] += shares - old_s
-                notional[o] += shares * price - old_s * old_p
-                if running[o] == ZERO:
-                    notional[o] = ZERO
-            else:
-                running[o] += shares
-                notional[o] += shares * price
-            held[(o, base)] = (shares, price)
-    return [
-        n / as_decimal(f) if f else None for n, f in zip(notional, filled.tolist(), strict=True)
-    ]
+        ords = fills.get_column("ord").to_numpy()
+        shares = fills.get_column("execution.shares#").to_numpy()
+        price = fills.get_column("execution.price#").to_numpy()
+        size = np.bincount(ords, np.abs(shares.astype(float) * price.astype(float)),
+                           minlength=frames.orders)  # fmt: skip
+        large = set(np.flatnonzero(size >= _EXACT / 2).tolist())
+        last = fills.get_column("last").to_numpy() & ~np.isin(ords, list(large))
+        for o, s, p in zip(ords[last].tolist(), shares[last].tolist(), price[last].tolist(),
+                           strict=True):  # fmt: skip
+            notional[o] += s * p
+        for o in large:
+            notional[o] = _folded_notional(fills.filter(pl.col("ord") == o))
+    out: list[Decimal | None] = []
+    for n, f in zip(notional, filled.tolist(), strict=True):
+        if not f:
+            out.append(None)
+        else:
+            exact = n if isinstance(n, Decimal) else Decimal(n).scaleb(-20)
+            out.append(exact / as_decimal(f))
+    return out
+
+
+def _folded_notional(fills: pl.DataFrame) -> Decimal:
+    """One order's notional, folded with the fold's own Decimal steps."""
+    notional = filled = ZERO
+    held: dict[str, tuple[Decimal, Decimal]] = {}
+    for base, corrects, s, p in fills.select(
+        "base", "corrects", "execution.shares", "execution.price"
+    ).iter_rows():
+        shares, price = Decimal(s), Decimal(p)
+        if corrects:
+            old_s, old_p = held[base]
+            filled += shares - old_s
+            notional += shares * price - old_s * old_p
+            if filled == ZERO:
+                notional = ZERO
+        else:
+            filled += shares
+            notional += shares * price
+        held[base] = (shares, price)
+    return notional
 
 
 def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
