@@ -68,7 +68,9 @@ def buckets_of(account: pa.Array, con_id: pa.Array, origin: pa.Array, buckets: i
     )
     mixed = pc.bit_wise_xor(con_id.cast(pa.uint64(), safe=False), hashes.take(pairs.indices))
     mixed = pc.multiply(mixed, pa.scalar(_GOLDEN, pa.uint64()))  # wraps, as masked above
-    bucket = pc.bit_wise_and(pc.shift_right(mixed, _SHIFT), pa.scalar(buckets - 1, pa.uint64()))
+    bucket = pc.bit_wise_and(
+        pc.shift_right(mixed, pa.scalar(_SHIFT, pa.uint64())), pa.scalar(buckets - 1, pa.uint64())
+    )
     return bucket.cast(pa.int64())
 
 
