@@ -20,9 +20,11 @@ import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.projections.columnar_frame import (
+    ANOMALY,
     COMMISSION,
     CORRECTION,
     CREATED,
+    ERROR,
     EXECUTION,
     STATUS,
     SUBMITTED,
@@ -50,6 +52,7 @@ def _summaries() -> dict[str, pl.Expr]:
     limit, stop = pl.col("spec.limit_price"), pl.col("spec.stop_price")
     mode, held = pl.col("mode"), pl.col("why_held")
     pnl = pl.col("report.realized_pnl")
+    effect = pl.col("effect")
     return {
         CREATED: _join(
             text("origin"), ": ", text("spec.action"), " ", text("spec.quantity"), " ",
@@ -80,6 +83,15 @@ def _summaries() -> dict[str, pl.Expr]:
             "commission ", text("report.commission"), " ", text("report.currency"), " for ",
             text("report.exec_id"),
             _if(pnl.is_not_null(), _join(" realized ", text("report.realized_pnl"))),
+        ),
+        ERROR: _join(
+            "IB error ", text("code"), ": ", text("message"),
+            _if(effect.is_not_null() & (effect != ""),
+                _join(" (", effect.str.replace_all("_", " ", literal=True), ")")),
+        ),
+        ANOMALY: _join(
+            "ANOMALY ", text("kind"), ": received ", text("received"), "; expected ",
+            text("expected"),
         ),
     }  # fmt: skip
 

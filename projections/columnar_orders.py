@@ -21,7 +21,9 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.projections.columnar_events import filled_after
 from ordertrail.projections.columnar_frame import (
+    ANOMALY,
     COMMISSION,
+    ERROR,
     CREATED,
     STATUS,
     SUBMITTED,
@@ -75,6 +77,33 @@ def order_columns(frames: Frames) -> OrderColumns:
     filled = filled_after(frames)[ends] if len(ends) else np.zeros(0, np.int64)
     origin = created.get_column("origin").replace(ORIGINS)
     return OrderColumns(created, created.get_column("order_key"), perm_id, status, filled, origin)
+
+
+def _errors_and_anomalies(frames: Frames) -> dict[str, pl.Series]:
+    """Each order's error count and last error (``code: message``), and its anomalies' kinds
+    in the order they were recorded."""
+    base = pl.DataFrame({"ord": np.arange(frames.orders, dtype=np.int64)})
+    out = {
+        "errors": pl.Series([0] * frames.orders),
+        "last_error": pl.Series([None] * frames.orders, dtype=pl.String),
+        "anomalies": pl.Series([""] * frames.orders),
+    }
+    errors = frames.topics.get(ERROR)
+    if errors is not None and errors.height:
+        line = pl.concat_str([pl.col("code").cast(pl.String), pl.lit(": "),
+                              pl.col("message").fill_null("None")])  # fmt: skip
+        per = errors.group_by("ord", maintain_order=True).agg(
+            pl.len().alias("errors"), line.last().alias("last_error")
+        )
+        joined = base.join(per, on="ord", how="left", maintain_order="left")
+        out["errors"] = joined.get_column("errors").fill_null(0)
+        out["last_error"] = joined.get_column("last_error")
+    anomalies = frames.topics.get(ANOMALY)
+    if anomalies is not None and anomalies.height:
+        per = anomalies.group_by("ord", maintain_order=True).agg(pl.col("kind").str.join(","))
+        joined = base.join(per, on="ord", how="left", maintain_order="left")
+        out["anomalies"] = joined.get_column("kind").fill_null("")
+    return out
 
 
 def _aliases(frames: Frames) -> pl.Series:
@@ -199,9 +228,7 @@ def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
         "group_id": created.get_column("group_id"),
         "status": cols.status.gather(ends),
         "cancel_requested": pl.Series([False] * frames.orders),
-        "errors": pl.Series([0] * frames.orders),
-        "last_error": pl.Series([None] * frames.orders, dtype=pl.String),
-        "anomalies": pl.Series([""] * frames.orders),
+        **_errors_and_anomalies(frames),
         "aliases": _aliases(frames),
         "created_ib": log.get_column("ts_event").gather(starts),
         "created_recorded": ts.gather(starts),

@@ -53,8 +53,8 @@ def _columnar(fold: OrderPass, frames: Frames) -> None:
     cols = order_columns(frames)
     fold.events_out.write_table(events_table(frames, cols.keys))
     fold.orders_out.write_table(orders_table(frames, cols))
-    fills, ops = fill_tables(frames, cols)
-    if fills.num_rows:
+    if frames.fills.height:  # a report of no fill waits for it: no row, no operation
+        fills, ops = fill_tables(frames, cols)
         fold.position_inputs.add_fill_rows(fills)
         fold.position_inputs.add_ops(ops)
     _members(fold, frames, cols)

@@ -65,6 +65,8 @@ from ordertrail.projections.spill import SpillFolder, TableSpill, read_spill
 _PENDING = FillEffect(ZERO, ZERO, ZERO, None, None, ZERO, ZERO)
 _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
 Progress = Callable[[int], None]
+# The log up to a head as decoded chunks of whole orders (``columnar_log.DecodedChunk``).
+ChunkSource = Callable[[EventLog, int], Iterable[Any]]
 
 
 class OrderPass(Projection):
@@ -293,11 +295,22 @@ class Rebuild:
     head: int
     scratch: Path | None = None  # where the spill files go (see ``SpillFolder``)
     events: int = 0
+    # The log as decoded chunks (docs/adr/0105-orders-pass-from-columns.md): the orders the
+    # columns cover go through them, the others through the fold (``columns`` False: every
+    # order). None: every order is read, decoded and folded one event at a time.
+    chunks: ChunkSource | None = None
+    columns: bool = True
+
+    def _orders_pass(self, spill: SpillFolder, progress: Progress | None) -> tuple[OrderPass, int]:
+        if self.chunks is None:
+            return orders_pass(self.log, self.head, spill, progress)
+        chunks = self.chunks(self.log, self.head)
+        return columnar_orders_pass(self.log, self.head, spill, progress, chunks, self.columns)
 
     def tables(self, progress: Progress | None) -> Generator[tuple[TableSpec, Iterator[pa.Table]]]:
         spill = SpillFolder(self.scratch)
         try:
-            fold, self.events = orders_pass(self.log, self.head, spill, progress)
+            fold, self.events = self._orders_pass(spill, progress)
             fold.events_out.flush()
             groups = spill_groups(fold, spill)
             positions = positions_pass(fold.position_inputs, spill)

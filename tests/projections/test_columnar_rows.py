@@ -1,0 +1,114 @@
+"""The rebuild's orders pass from decoded chunks (docs/adr/0105-orders-pass-from-columns.md): the
+orders the columns cover and the orders they send to the fold give the very tables the fold
+gives every order, on the benchmark's workload and on random histories (statuses out of
+order, fills before a status, corrections, commission reports early, late, twice or never,
+busts, IB's messages about no order, OCA groups and a bracket, live and dry-run side by side).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ordertrail.adapters.bench_projections import populate
+from ordertrail.adapters.store.columnar_log import DecodedChunk, reference_chunk
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.eventlog import EventLog
+from ordertrail.adapters.trail import OrderTrail
+from ordertrail.projections import spill
+from ordertrail.projections.columnar_frame import split
+from ordertrail.projections.rebuild import Rebuild
+from tests.conftest import Clock
+from tests.projections.test_incremental import History, histories, place, record
+
+Tables = dict[str, list[dict[str, Any]]]
+
+
+def reference_chunks(rows: int) -> Any:
+    """The log as decoded chunks of whole orders, about ``rows`` rows each, built by the
+    Python decoder (``reference_chunk``)."""
+
+    def chunks(log: EventLog, head: int) -> Iterator[DecodedChunk]:
+        held: list[Any] = []
+        for row in log.rows_by_order(head):
+            if len(held) >= rows and row[1] != held[-1][1]:
+                yield reference_chunk(held)
+                held = []
+            held.append(row)
+        if held:
+            yield reference_chunk(held)
+
+    return chunks
+
+
+def tables(log: EventLog, scratch: Path, **route: Any) -> Tables:
+    rebuild = Rebuild(log, log.head(), scratch, **route)
+    out = {}
+    for spec, parts in rebuild.tables(None):
+        table = pa.concat_tables([spec.schema.empty_table(), *parts])
+        out[spec.name] = sorted(table.to_pylist(), key=repr)
+    return out
+
+
+def routes(directory: Path, rows: int) -> tuple[Tables, Tables, Tables]:
+    """(every order folded as before, the columns where they cover, every order of the chunks
+    sent to the fold)."""
+    with EventLog.open(StoreConfig.resolve(directory)) as log:
+        chunks = reference_chunks(rows)
+        return (
+            tables(log, directory),
+            tables(log, directory, chunks=chunks),
+            tables(log, directory, chunks=chunks, columns=False),
+        )
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The events' spill in several chunks and ranges.
+    monkeypatch.setattr(spill, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(spill, "WRITE_ROWS", 400)
+
+
+def test_the_benchmark_workload_takes_the_columns_and_gives_the_folds_tables(
+    tmp_path: Path, small_chunks: None
+) -> None:
+    # Partial fills, commissions, corrections, OCA groups of parent and child, three
+    # accounts, a futures multiplier, long and short.
+    written, orders = populate(tmp_path, 2500)
+    with EventLog.open(StoreConfig.resolve(tmp_path)) as log:
+        chunk = reference_chunk(list(log.rows_by_order(log.head())))
+    parts = split(chunk)
+    assert parts.fallback == []
+    assert parts.frames is not None and parts.frames.orders == orders
+    folded, columns, fallback = routes(tmp_path, 700)
+    assert columns == folded
+    assert fallback == folded
+    assert len(columns["events"]) == written
+    assert {r["group_kind"] for r in columns["brackets"]} == {"bracket", "oca"}
+
+
+def _recorded(directory: Path, history: History) -> None:
+    trail = OrderTrail(StoreConfig.resolve(directory), clock=Clock())
+    try:
+        place(trail, history)
+        record(trail, history, history.steps)
+    finally:
+        trail.close()
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(history=histories(), rows=st.integers(1, 40))
+def test_random_histories_give_the_same_tables_by_either_route(history: History, rows: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        directory = Path(d)
+        _recorded(directory, history)
+        folded, columns, fallback = routes(directory, rows)
+        assert columns == folded
+        assert fallback == folded
