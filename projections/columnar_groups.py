@@ -16,7 +16,8 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 def fill_keys(ords: np.ndarray, bases: pa.Array) -> np.ndarray:
     """One int64 key per (order, execId base) pair."""
     codes = pc.dictionary_encode(bases).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes * (int(ords.max(initial=0)) + 1) + ords
+    keys: np.ndarray = codes * (int(ords.max(initial=0)) + 1) + ords
+    return keys
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from ordertrail.projections.columnar_events import filled_after
 from ordertrail.projections.columnar_frame import (
     ANOMALY,
     COMMISSION,
-    ERROR,
     CREATED,
+    ERROR,
     STATUS,
     SUBMITTED,
     Frames,

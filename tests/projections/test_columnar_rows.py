@@ -86,7 +86,8 @@ def test_the_benchmark_workload_takes_the_columns_and_gives_the_folds_tables(
         chunk = reference_chunk(list(log.rows_by_order(log.head())))
     parts = split(chunk)
     assert parts.fallback == []
-    assert parts.frames is not None and parts.frames.orders == orders
+    assert parts.frames is not None
+    assert parts.frames.orders == orders
     folded, columns, fallback = routes(tmp_path, 700)
     assert columns == folded
     assert fallback == folded
