@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.columnar_frame import (
     ANOMALY,
@@ -134,27 +135,23 @@ def summaries(frames: Frames) -> pl.Series:
 
 def events_table(frames: Frames, order_keys: pl.Series) -> pa.Table:
     """The chunk's columnar rows as ``events`` rows (``order_keys``: each order's key)."""
-    log = frames.log
-    ords = log.get_column("ord").to_numpy()
-    ts = log.get_column("ts_recorded")
-    arrays = {
-        "notification_id": log.get_column("nid"),
-        "order_id": log.get_column("order_id"),
-        "order_key": order_keys.gather(ords),
-        "version": log.get_column("version"),
-        "event_type": log.get_column("event_type"),
-        "ts_event": log.get_column("ts_event"),
+    source = frames.source
+    ords = frames.log.get_column("ord").to_numpy()
+    status = pc.fill_null_forward(source.column("status").combine_chunks())
+    ts = source.column("ts_recorded")
+    columns = {
+        "notification_id": source.column("nid"),
+        "order_id": source.column("order_id"),
+        "order_key": order_keys.to_arrow().cast(pa.string()).take(pa.array(ords)),
+        "version": source.column("version"),
+        "event_type": source.column("event_type"),
+        "ts_event": source.column("ts_event"),
         "ts_recorded": ts,
-        "status": log.get_column("status").fill_null(strategy="forward"),
-        "summary": summaries(frames),
+        # The recorded time is ours, taken in UTC: its date in Arrow is the UTC day.
+        "day": ts.cast(pa.date32()),
+        "status": status,
+        "filled": decimals(filled_after(frames)),
+        "summary": summaries(frames).to_arrow().cast(pa.string()),
+        "payload": source.column("payload").cast(pa.string()),  # checks the UTF-8
     }
-    columns = [arrays[f.name].to_arrow().cast(f.type) if f.name in arrays else None
-               for f in EVENTS.schema]  # fmt: skip
-    # The recorded time is ours, taken in UTC: its date in Arrow is the UTC day.
-    columns[EVENTS.schema.get_field_index("day")] = columns[
-        EVENTS.schema.get_field_index("ts_recorded")
-    ].cast(pa.date32())
-    columns[EVENTS.schema.get_field_index("filled")] = decimals(filled_after(frames))
-    payload = log.get_column("payload").to_arrow().cast(pa.string())  # checks the UTF-8
-    columns[EVENTS.schema.get_field_index("payload")] = payload
-    return pa.Table.from_arrays(columns, schema=EVENTS.schema)
+    return pa.Table.from_arrays([columns[f.name] for f in EVENTS.schema], schema=EVENTS.schema)

@@ -83,6 +83,7 @@ class Frames:
     topics: dict[str, pl.DataFrame]
     fills: pl.DataFrame
     orders: int
+    source: pa.Table  # ``log``'s rows as the chunk holds them (``LOG_SCHEMA``), payload included
 
 
 @dataclass
@@ -95,7 +96,9 @@ class Split:
 
 def split(chunk: Any, force_fold: bool = False) -> Split:
     """The chunk's orders divided between the columnar route and the fold."""
-    log = pl.from_arrow(chunk.log)
+    # The stored bytes stay in Arrow (``Frames.source``): a copy into polars costs as much as
+    # the rest of the frame.
+    log = pl.from_arrow(chunk.log.drop_columns(["payload"]))
     assert isinstance(log, pl.DataFrame)
     log = log.with_columns(pl.col("order_id").rle_id().cast(pl.Int64).alias("ord"))
     ords = log.get_column("ord").to_numpy()
@@ -120,7 +123,7 @@ def split(chunk: Any, force_fold: bool = False) -> Split:
     fallback = ids.filter(pl.Series(bad)).get_column("order_id").to_list()
     if bad.all():
         return Split(None, fallback)
-    return Split(_kept(log, topics, fills, bad), fallback)
+    return Split(_kept(chunk.log, log, topics, fills, bad), fallback)
 
 
 def _refuse_shapes(log: pl.DataFrame, bad: np.ndarray) -> None:
@@ -139,25 +142,26 @@ def _refuse_shapes(log: pl.DataFrame, bad: np.ndarray) -> None:
 
 
 def _topic(name: str, table: pa.Table, ords: np.ndarray, bad: np.ndarray) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
+    """The fields the route reads of one topic (only those cross into polars), each Decimal
+    also as its scaled value (``#``) and whether it has one (``?``)."""
+    present = [f for f in FIELDS[name] if f in table.column_names]
+    frame = pl.from_arrow(table.select(["row", *present]))
     assert isinstance(frame, pl.DataFrame)
     rows = frame.get_column("row").to_numpy()
-    columns: list[pl.Series] = [
-        pl.Series("row", rows, pl.Int64),
-        pl.Series("ord", ords[rows], pl.Int64),
-    ]
+    at = ords[rows]
+    columns: list[pl.Series] = [pl.Series("row", rows, pl.Int64), pl.Series("ord", at, pl.Int64)]
     for field, dtype in FIELDS[name].items():
-        if field in frame.columns:
-            columns.append(_typed(frame.get_column(field), dtype, ords[rows], bad))
+        if field in present:
+            columns.append(_typed(frame.get_column(field), dtype, at, bad))
         else:  # a key absent from older events reads as null
             columns.append(pl.Series(field, [None] * len(rows), dtype))
     for field in DECIMALS.get(name, ()):
-        text = frame.get_column(field).cast(pl.String) if field in frame.columns else None
-        values, valid, refused = scaled(
-            pa.nulls(len(rows), pa.string()) if text is None else text.to_arrow()
-        )
-        bad[ords[rows][refused]] = True
-        columns.append(pl.Series(f"{field}#", np.where(valid, values, 0), pl.Int64))
+        text = table.column(field) if field in present else pa.nulls(len(rows), pa.string())
+        if text.type != pa.string():
+            text = text.cast(pa.string())
+        values, valid, refused = scaled(text)
+        bad[at[refused]] = True
+        columns.append(pl.Series(f"{field}#", values, pl.Int64))
         columns.append(pl.Series(f"{field}?", valid, pl.Boolean))
     return pl.DataFrame(columns)
 
@@ -243,7 +247,11 @@ def with_groups(
 
 
 def _kept(
-    log: pl.DataFrame, topics: dict[str, pl.DataFrame], fills: pl.DataFrame, bad: np.ndarray
+    source: pa.Table,
+    log: pl.DataFrame,
+    topics: dict[str, pl.DataFrame],
+    fills: pl.DataFrame,
+    bad: np.ndarray,
 ) -> Frames:
     """Only the columnar orders' rows, their orders renumbered 0, 1, … and rows re-indexed."""
     good = ~bad
@@ -271,4 +279,5 @@ def _kept(
         kept_fills, reports = with_groups(kept_fills, reports)
         if reports is not None:
             kept_topics[COMMISSION] = reports
-    return Frames(kept_log, kept_topics, kept_fills, int(good.sum()))
+    kept_source = source if keep_rows.all() else source.filter(pa.array(keep_rows))
+    return Frames(kept_log, kept_topics, kept_fills, int(good.sum()), kept_source)
