@@ -16,7 +16,9 @@ from uuid import UUID
 import numpy as np
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from ordertrail.adapters.store.columnar_schema import KNOWN
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
 from ordertrail.domain.status import OrderStatus
@@ -45,8 +47,32 @@ def take_chunk(fold: OrderPass, chunk: Any, log: EventLog, head: int, columns: b
     if parts.frames is not None:
         _columnar(fold, parts.frames)
     if parts.fallback:
-        _folded(fold, log.orders_rows([UUID(i) for i in parts.fallback], head))
+        _folded(fold, _stored_rows(chunk.log, parts.fallback, log, head))
     return int(chunk.log.num_rows)
+
+
+def _stored_rows(rows: pa.Table, ids: list[str], log: EventLog, head: int) -> list[tuple[Any, ...]]:
+    """The stored rows of these orders, as the log gives them: from the chunk, which holds
+    every row of its orders, when each row's topic is one the decoder knows by its class name;
+    else read again from the log."""
+    mine = rows.filter(pc.is_in(rows.column("order_id"), pa.array(ids, pa.string())))
+    names = mine.column("event_type").to_pylist()
+    if not set(names) <= _TOPICS.keys():
+        return log.orders_rows([UUID(i) for i in ids], head)
+    return list(
+        zip(
+            mine.column("nid").to_pylist(),
+            mine.column("order_id").to_pylist(),
+            mine.column("version").to_pylist(),
+            [_TOPICS[n] for n in names],
+            mine.column("payload").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+# The stored topic of each event class the decoder knows, by class name.
+_TOPICS = {schema.event_type: topic for topic, schema in KNOWN.items()}
 
 
 def _columnar(fold: OrderPass, frames: Frames) -> None:

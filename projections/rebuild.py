@@ -21,7 +21,7 @@ order (a commission report or a bust is recorded on the order of its execution).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -67,6 +67,9 @@ _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
 Progress = Callable[[int], None]
 # The log up to a head as decoded chunks of whole orders (``columnar_log.DecodedChunk``).
 ChunkSource = Callable[[EventLog, int], Iterable[Any]]
+# The chunks a rebuild that names none reads (None: every order folded, the route before the
+# columns); the benchmark sets it to measure both routes in one run.
+DEFAULT_CHUNKS: ChunkSource | None = None
 
 
 class OrderPass(Projection):
@@ -298,7 +301,7 @@ class Rebuild:
     # The log as decoded chunks (docs/adr/0105-orders-pass-from-columns.md): the orders the
     # columns cover go through them, the others through the fold (``columns`` False: every
     # order). None: every order is read, decoded and folded one event at a time.
-    chunks: ChunkSource | None = None
+    chunks: ChunkSource | None = field(default_factory=lambda: DEFAULT_CHUNKS)
     columns: bool = True
 
     def _orders_pass(self, spill: SpillFolder, progress: Progress | None) -> tuple[OrderPass, int]:
