@@ -22,10 +22,13 @@ from ordertrail.adapters.store.columnar_log import DecodedChunk, reference_chunk
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.facts import CommissionReported
+from ordertrail.domain.values import CommissionReport
 from ordertrail.projections import spill
 from ordertrail.projections.columnar_frame import split
 from ordertrail.projections.rebuild import Rebuild
 from tests.conftest import Clock
+from tests.projections.helpers import D, Desk, at
 from tests.projections.test_incremental import History, histories, place, record
 
 Tables = dict[str, list[dict[str, Any]]]
@@ -113,3 +116,40 @@ def test_random_histories_give_the_same_tables_by_either_route(history: History,
         folded, columns, fallback = routes(directory, rows)
         assert columns == folded
         assert fallback == folded
+
+
+def test_values_past_the_columns_range_and_odd_fills(tmp_path: Path) -> None:
+    """Orders whose values the scaled columns cannot hold (12 decimals, exponent form), whose
+    notional passes the exact-integer bound (folded with Decimals), whose correction moves the
+    fill to another account, and plain ones beside them: the same tables by every route, and
+    each order on the route its values call for."""
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-big", quantity=9_000_000, limit="98765.4321")
+    desk.fill("OT-big", "big.01", 4_000_000, "98765.4321", at=at(1), commission="1200.5")
+    desk.fill("OT-big", "big2.01", 5_000_000, "98765.4319", at=at(2))
+    desk.fill("OT-big", "big2.02", 5_000_000, "98765.4317", at=at(2))  # corrected
+    desk.place("OT-fine", quantity="0.000000000001", limit="12.000000000001")
+    desk.fill("OT-fine", "fine.01", "0.000000000001", "12.000000000001", at=at(3))
+    desk.place("OT-tiny", quantity=1, limit="0.00000001")  # stored as 1E-8
+    desk.fill("OT-tiny", "tiny.01", 1, "0.00000001", at=at(4))
+    desk.place("OT-move", quantity=10, limit="5")
+    desk.fill("OT-move", "move.01", 10, "5", at=at(5), commission="1")
+    desk.fill("OT-move", "move.02", 10, "5", at=at(5), account="U2")  # IB moved it
+    desk.place("OT-plain", quantity=10, limit="5")
+    desk.fill("OT-plain", "plain.01", 4, "5", at=at(6))
+    desk.trail.record(None, CommissionReported(CommissionReport("plain.01", D("0.5"), "USD")))
+    desk.error("OT-plain", 202, "Order Canceled - reason:")
+    desk.trail.close()
+    directory = tmp_path / "data"
+    with EventLog.open(StoreConfig.resolve(directory)) as log:
+        chunk = reference_chunk(list(log.rows_by_order(log.head())))
+    parts = split(chunk)
+    assert parts.frames is not None
+    created = parts.frames.topics["OrderCreated"]
+    assert sorted(created.get_column("client_order_id").to_list()) == ["OT-big", "OT-plain"]
+    assert len(parts.fallback) == 3
+    folded, columns, fallback = routes(directory, 5)
+    assert columns == folded
+    assert fallback == folded
+    big = next(r for r in columns["orders"] if r["client_order_id"] == "OT-big")
+    assert big["filled"] == D(9_000_000)
