@@ -22,6 +22,8 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.columnar_frame import (
     ANOMALY,
+    CANCEL,
+    CANCEL_REFUSED,
     COMMISSION,
     CORRECTION,
     CREATED,
@@ -89,6 +91,14 @@ def _summaries() -> dict[str, pl.Expr]:
             "IB error ", text("code"), ": ", text("message"),
             _if(effect.is_not_null() & (effect != ""),
                 _join(" (", effect.str.replace_all("_", " ", literal=True), ")")),
+        ),
+        CANCEL: pl.lit("cancel requested"),
+        CANCEL_REFUSED: _join(
+            "cancel did not happen (",
+            pl.when(pl.col("code").fill_null(0) != 0)
+            .then(_join("error ", text("code")))
+            .otherwise(pl.lit("IB put the order back to work")),
+            ")",
         ),
         ANOMALY: _join(
             "ANOMALY ", text("kind"), ": received ", text("received"), "; expected ",

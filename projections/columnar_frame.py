@@ -4,10 +4,10 @@ split between the two routes of the rebuild's orders pass
 
 An order takes the columnar route when every one of its events is of a topic the columns
 reproduce exactly (``COVERED``: the lifecycle of an order that is placed, submitted, reported
-and filled, with corrections, commission reports, IB's errors and recorded anomalies), it
-begins with its creation, and its values fit the columns (``columnar_values``). Anything
-else — a bust, a modification, a request, a cancel, a session's messages, a fill whose execId
-repeats without a
+and filled, with corrections, commission reports, IB's errors, recorded anomalies, our
+cancels and their refusals), it begins with its creation, and its values fit the columns
+(``columnar_values``). Anything else — a bust, a modification, a request seen on the wire,
+new identifiers, a risk refusal, a session's messages, a fill whose execId repeats without a
 correction, a correction that moves a fill to another account, a value in exponent form or
 past the scaled range, a field the decoder could not type — sends the whole order to the
 fold (``OrderPass``), as before.
@@ -33,7 +33,10 @@ CORRECTION = "ExecutionCorrected"
 COMMISSION = "CommissionReported"
 ERROR = "ErrorReported"
 ANOMALY = "AnomalyRecorded"
-COVERED = (CREATED, SUBMITTED, STATUS, EXECUTION, CORRECTION, COMMISSION, ERROR, ANOMALY)
+CANCEL = "CancelRequested"
+CANCEL_REFUSED = "CancelRefused"
+COVERED = (CREATED, SUBMITTED, STATUS, EXECUTION, CORRECTION, COMMISSION, ERROR, ANOMALY,
+           CANCEL, CANCEL_REFUSED)  # fmt: skip
 
 # Each covered topic's fields the columnar route reads: (name in the chunk, type).
 _S, _I, _B, _T = pl.String, pl.Int64, pl.Boolean, pl.Datetime("us", "UTC")
@@ -62,6 +65,8 @@ FIELDS: dict[str, dict[str, Any]] = {
 FIELDS[CORRECTION] = {**FIELDS[EXECUTION], "replaces_exec_id": _S}
 FIELDS[ERROR] = {"code": _I, "message": _S, "effect": _S}
 FIELDS[ANOMALY] = {"kind": _S, "expected": _S, "received": _S}
+FIELDS[CANCEL] = {}
+FIELDS[CANCEL_REFUSED] = {"code": _I}
 # The Decimal fields, each made a scaled int64 column named with a trailing "#".
 DECIMALS: dict[str, tuple[str, ...]] = {
     CREATED: ("contract.multiplier", "spec.quantity", "spec.limit_price", "spec.stop_price",

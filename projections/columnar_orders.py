@@ -22,6 +22,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from ordertrail.projections.columnar_events import filled_after
 from ordertrail.projections.columnar_frame import (
     ANOMALY,
+    CANCEL,
+    CANCEL_REFUSED,
     COMMISSION,
     CREATED,
     ERROR,
@@ -104,6 +106,20 @@ def _errors_and_anomalies(frames: Frames) -> dict[str, pl.Series]:
         joined = base.join(per, on="ord", how="left", maintain_order="left")
         out["anomalies"] = joined.get_column("kind").fill_null("")
     return out
+
+
+def _cancel_requested(frames: Frames) -> pl.Series:
+    """Whether a cancel of ours is pending after the order's last event: asked for, and not
+    refused since."""
+    parts = [
+        frame.select("row", "ord", pl.lit(value).alias("asked"))
+        for name, value in ((CANCEL, True), (CANCEL_REFUSED, False))
+        if (frame := frames.topics.get(name)) is not None and frame.height
+    ]
+    if not parts:
+        return pl.Series([False] * frames.orders)
+    last = _last_by_order(pl.concat(parts).sort("row"), frames.orders, ["asked"])
+    return last.get_column("asked").fill_null(False)
 
 
 def _aliases(frames: Frames) -> pl.Series:
@@ -227,7 +243,7 @@ def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
         "parent_key": created.get_column("parent_key"),
         "group_id": created.get_column("group_id"),
         "status": cols.status.gather(ends),
-        "cancel_requested": pl.Series([False] * frames.orders),
+        "cancel_requested": _cancel_requested(frames),
         **_errors_and_anomalies(frames),
         "aliases": _aliases(frames),
         "created_ib": log.get_column("ts_event").gather(starts),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ from ordertrail.adapters.bench_projections import populate
 from ordertrail.adapters.store.columnar_log import DecodedChunk, reference_chunk
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.adapters.trail import OrderTrail
+from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.facts import CommissionReported
 from ordertrail.domain.values import CommissionReport
 from ordertrail.projections import spill
@@ -98,21 +101,49 @@ def test_the_benchmark_workload_takes_the_columns_and_gives_the_folds_tables(
     assert {r["group_kind"] for r in columns["brackets"]} == {"bracket", "oca"}
 
 
-def _recorded(directory: Path, history: History) -> None:
+@dataclass(frozen=True)
+class CancelAsk:
+    """We ask to cancel order ``order`` (refused, and so recorded nothing, when its state
+    does not allow one)."""
+
+    order: int
+
+
+@st.composite
+def histories_with_cancels(draw: st.DrawFn) -> tuple[History, list[tuple[int, CancelAsk]]]:
+    history = draw(histories())
+    asks = draw(st.lists(st.tuples(st.integers(0, len(history.steps)),
+                                   st.integers(0, len(history.orders) - 1)), max_size=3))  # fmt: skip
+    return history, [(at_step, CancelAsk(i)) for at_step, i in asks]
+
+
+def _recorded(
+    directory: Path, history: History, asks: list[tuple[int, CancelAsk]] | None = None
+) -> None:
     trail = OrderTrail(StoreConfig.resolve(directory), clock=Clock())
+    asks = sorted(asks or [], key=lambda a: a[0])
     try:
         place(trail, history)
-        record(trail, history, history.steps)
+        for n, step in enumerate([*history.steps, None]):
+            for _, ask in (a for a in asks if a[0] == n):
+                coid = history.orders[ask.order][0]
+                with suppress(CommandRefused):
+                    trail.request_cancel(trail.require(FactKey(order_ref=coid)))
+            if step is not None:
+                record(trail, history, [step])
     finally:
         trail.close()
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(history=histories(), rows=st.integers(1, 40))
-def test_random_histories_give_the_same_tables_by_either_route(history: History, rows: int) -> None:
+@given(drawn=histories_with_cancels(), rows=st.integers(1, 40))
+def test_random_histories_give_the_same_tables_by_either_route(
+    drawn: tuple[History, list[tuple[int, CancelAsk]]], rows: int
+) -> None:
+    history, asks = drawn
     with tempfile.TemporaryDirectory() as d:
         directory = Path(d)
-        _recorded(directory, history)
+        _recorded(directory, history, asks)
         folded, columns, fallback = routes(directory, rows)
         assert columns == folded
         assert fallback == folded
