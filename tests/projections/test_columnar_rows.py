@@ -112,8 +112,9 @@ class CancelAsk:
 @st.composite
 def histories_with_cancels(draw: st.DrawFn) -> tuple[History, list[tuple[int, CancelAsk]]]:
     history = draw(histories())
-    asks = draw(st.lists(st.tuples(st.integers(0, len(history.steps)),
-                                   st.integers(0, len(history.orders) - 1)), max_size=3))  # fmt: skip
+    step = st.integers(0, len(history.steps))
+    order = st.integers(0, len(history.orders) - 1)
+    asks = draw(st.lists(st.tuples(step, order), max_size=3))
     return history, [(at_step, CancelAsk(i)) for at_step, i in asks]
 
 
