@@ -64,7 +64,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     ENUM: pa.string(),
     JSON: pa.string(),
 }
-_NO_DEFAULT: Any = dataclasses.MISSING
+NO_DEFAULT: Any = dataclasses.MISSING
 _SKIP = ("originator_id", "originator_version")
 
 
@@ -79,12 +79,17 @@ class Column:
     path: tuple[str, ...]
     kind: str
     optional: bool
-    default: Any = _NO_DEFAULT
+    default: Any = NO_DEFAULT
     enum_values: frozenset[str] = frozenset()
 
     @property
     def arrow_type(self) -> pa.DataType:
         return ARROW_TYPES[self.kind]
+
+    @property
+    def fills_default(self) -> bool:
+        """Whether an absent key reads as something else than null (the class's default)."""
+        return self.default is not NO_DEFAULT and self.default is not None
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ def _kind(hint: Any) -> str:
 def _column(name: str, path: tuple[str, ...], hint: Any, optional: bool, default: Any) -> Column:
     kind = _kind(hint)
     values = frozenset(str(m.value) for m in hint) if kind == ENUM else frozenset()
-    if default is not _NO_DEFAULT:
+    if default is not NO_DEFAULT:
         default = cell(kind, default)
     return Column(name, path, kind, optional, default, values)
 
@@ -153,7 +158,7 @@ def _value_columns(name: str, cls: type) -> list[Column]:
     out = []
     for f in dataclasses.fields(cls):
         hint, own_optional = _unwrap(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else _NO_DEFAULT
+        default = f.default if f.default is not dataclasses.MISSING else NO_DEFAULT
         out.append(_column(f"{name}.{f.name}", (name, f.name), hint, own_optional, default))
     return out
 
@@ -173,7 +178,7 @@ def topic_schema(cls: type) -> TopicSchema:
             groups.append(Group(name, hint, optional, fields))
             columns.extend(_value_columns(name, hint))
         else:
-            columns.append(_column(name, (name,), hint, optional, _NO_DEFAULT))
+            columns.append(_column(name, (name,), hint, optional, NO_DEFAULT))
     return TopicSchema(cls.__name__, cls, tuple(columns), tuple(groups), frozenset(keys))
 
 
@@ -296,7 +301,7 @@ def _value_at(schema: TopicSchema, col: Column, raw: dict[str, Any], event: dict
             raise Refused
         if name not in inner:
             # What the decoder reads for a value object's field older JSON lacks.
-            if col.default is not _NO_DEFAULT:
+            if col.default is not NO_DEFAULT:
                 return col.default
             if not col.optional:
                 raise Refused
@@ -336,6 +341,7 @@ EVENT_TYPES: tuple[str, ...] = tuple(s.event_type for s in KNOWN.values())
 __all__ = [
     "EVENT_TYPES",
     "KNOWN",
+    "NO_DEFAULT",
     "TIMESTAMP",
     "Column",
     "TopicSchema",

@@ -99,6 +99,12 @@ class EventLog:
     def close(self) -> None:
         self._source.close()
 
+    def sqlite_file(self) -> tuple[Path, str] | None:
+        """The SQLite file and table this log reads (None: it reads another store): for a
+        reader of the same table in Arrow columns (``columnar_read``)."""
+        src = self._source
+        return (src.path, src.table) if isinstance(src, sources.SqliteSource) else None
+
     def head(self) -> int:
         """The last notification id (0: the log is empty)."""
         return self._source.head()

@@ -1,0 +1,194 @@
+"""The event log read order by order as Arrow tables of whole orders: SQLite through ADBC
+(the rows come out of SQLite as Arrow, no Python object per row), PostgreSQL from
+``EventLog.rows_by_order``'s pages.
+
+Each table: nid int64, order_id (canonical UUID text), version int64, topic string, payload
+binary, sorted by (order, version), every row of each of its orders up to the head.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+from ordertrail.adapters.store.config import StoreUnavailable
+from ordertrail.adapters.store.eventlog import EventLog
+from ordertrail.adapters.store.logsources import Row
+
+RAW_SCHEMA = pa.schema(
+    [
+        pa.field("nid", pa.int64()),
+        pa.field("order_id", pa.string()),
+        pa.field("version", pa.int64()),
+        pa.field("topic", pa.string()),
+        pa.field("payload", pa.binary()),
+    ]
+)
+# An order's rows follow the primary key's index (originator id, version); a page starts after
+# the last whole order of the one before, so an order is never split between two chunks.
+_SQLITE_PAGE = (
+    "SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+    "WHERE originator_id > ? AND rowid <= ? ORDER BY originator_id, originator_version LIMIT ?"
+)
+_HEX_ID = "^[0-9a-f]{32}$"
+
+
+def order_pages(log: EventLog, head: int, rows: int) -> Iterator[pa.Table]:
+    """The log up to ``head`` in tables of whole orders, about ``rows`` rows each (more when
+    one order has more)."""
+    if head <= 0:
+        return
+    sqlite = log.sqlite_file()
+    if sqlite is not None:
+        yield from _ahead(_sqlite_pages(*sqlite, head, rows))
+    else:
+        yield from _row_pages(log.rows_by_order(head), rows)
+
+
+def _ahead(pages: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The next page read (in SQLite, without the GIL) while this one is decoded: one page
+    more in memory, the read's time off the wall clock."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ordertrail-log-read") as pool:
+        coming = pool.submit(next, pages, None)
+        while (page := coming.result()) is not None:
+            coming = pool.submit(next, pages, None)
+            yield page
+
+
+def _sqlite_pages(path: Path, table: str, head: int, rows: int) -> Iterator[pa.Table]:
+    after, limit = "", rows
+    while True:
+        page = _sqlite_page(path, table, (after, head, limit))
+        last = page.num_rows < limit
+        whole = page.num_rows if last else pc.index(page.column(1), page.column(1)[-1]).as_py()
+        if whole == 0 and not last:
+            limit *= 2  # one order alone fills the page: read it whole
+            continue
+        if whole:
+            yield from _whole_orders(_raw(page.slice(0, whole)), rows)
+        if last:
+            return
+        after, limit = page.column(1)[whole - 1].as_py(), rows
+
+
+def _whole_orders(page: pa.Table, rows: int) -> Iterator[pa.Table]:
+    """``page`` (whole orders) cut into tables of whole orders of at most ``rows`` rows each,
+    or one order alone when it has more."""
+    if page.num_rows <= rows:
+        yield page
+        return
+    ids = page.column(1).combine_chunks()
+    changes = np.asarray(pc.not_equal(ids[1:], ids[:-1]), dtype=bool)
+    starts = [*(np.flatnonzero(changes) + 1).tolist(), page.num_rows]
+    begin = 0
+    for end, after in itertools.pairwise(starts):
+        if after - begin > rows:
+            yield page.slice(begin, end - begin)
+            begin = end
+    yield page.slice(begin)
+
+
+def _sqlite_page(path: Path, table: str, params: tuple[Any, ...]) -> pa.Table:
+    import adbc_driver_sqlite.dbapi as adbc
+
+    if not path.is_file():
+        raise StoreUnavailable(f"cannot open the event store {path}: no such file")
+    # Read-only, as every reader of the log (``logsources.SqliteSource``); a connection per
+    # page, so that no read snapshot or lock outlives the page.
+    conn = adbc.connect(f"{path.absolute().as_uri()}?mode=ro")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(_SQLITE_PAGE.format(table=table), params)
+            return cur.fetch_arrow_table()
+    except adbc.Error as e:
+        if "no such table" in str(e):
+            return pa.table([pa.array([], f.type) for f in RAW_SCHEMA], schema=RAW_SCHEMA)
+        raise
+    finally:
+        conn.close()
+
+
+def _canonical(ids: pa.ChunkedArray) -> pa.Array:
+    """SQLite's hex originator ids (sorted: an order's rows are together) as canonical UUID
+    text (8-4-4-4-12), converted once per order."""
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    if len(ids) == 0:
+        return ids.cast(pa.string())
+    starts = np.flatnonzero(
+        np.concatenate([[True], np.asarray(pc.not_equal(ids[1:], ids[:-1]), dtype=bool)])
+    )
+    orders = ids.take(pa.array(starts))
+    if pc.all(pc.match_substring_regex(orders, _HEX_ID)).as_py():
+        cuts = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+        parts = [pc.utf8_slice_codeunits(orders, a, b) for a, b in cuts]
+        named = pc.binary_join_element_wise(*parts, "-")
+    else:
+        named = pa.array([canonical_order_id(i) for i in orders.to_pylist()], pa.string())
+    runs = np.diff(np.append(starts, len(ids)))
+    return named.take(pa.array(np.repeat(np.arange(len(starts)), runs)))
+
+
+def _raw(page: pa.Table) -> pa.Table:
+    columns = [
+        page.column(0).cast(pa.int64()),
+        _canonical(page.column(1)),
+        page.column(2).cast(pa.int64()),
+        page.column(3).cast(pa.string()),
+        page.column(4).cast(pa.binary()),
+    ]
+    return pa.Table.from_arrays(columns, schema=RAW_SCHEMA).combine_chunks()
+
+
+def _row_pages(rows: Iterator[Row], size: int) -> Iterator[pa.Table]:
+    """Rows in order-major order gathered into tables of whole orders, at most ``size`` rows
+    each unless one order alone has more (as the SQLite pages)."""
+    page: list[Row] = []
+    order: list[Row] = []
+    for row in rows:
+        if order and row[1] != order[0][1]:
+            if page and len(page) + len(order) > size:
+                yield _table_of(page)
+                page = []
+            page += order
+            order = []
+        order.append(row)
+    if page and len(page) + len(order) > size:
+        yield _table_of(page)
+        page = []
+    page += order
+    if page:
+        yield _table_of(page)
+
+
+def canonical_order_id(oid: Any) -> str:
+    """An originator id as stored (SQLite's hex text, PostgreSQL's UUID) as canonical text."""
+    return str(oid if isinstance(oid, UUID) else UUID(str(oid)))
+
+
+def _table_of(rows: list[Row]) -> pa.Table:
+    names: dict[Any, str] = {}
+    ids = []
+    for r in rows:
+        name = names.get(r[1])
+        if name is None:
+            name = names[r[1]] = canonical_order_id(r[1])
+        ids.append(name)
+    columns = [
+        pa.array([r[0] for r in rows], pa.int64()),
+        pa.array(ids, pa.string()),
+        pa.array([r[2] for r in rows], pa.int64()),
+        pa.array([r[3] for r in rows], pa.string()),
+        pa.array([bytes(r[4]) for r in rows], pa.binary()),
+    ]
+    return pa.Table.from_arrays(columns, schema=RAW_SCHEMA)
+
+
+__all__ = ["RAW_SCHEMA", "canonical_order_id", "order_pages"]
