@@ -28,6 +28,7 @@ from uuid import UUID
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
+from ordertrail.adapters.store.columnar_log import decoded_chunks
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
 from ordertrail.domain.state import OrderState
@@ -69,7 +70,7 @@ Progress = Callable[[int], None]
 ChunkSource = Callable[[EventLog, int], Iterable[Any]]
 # The chunks a rebuild that names none reads (None: every order folded, the route before the
 # columns); the benchmark sets it to measure both routes in one run.
-DEFAULT_CHUNKS: ChunkSource | None = None
+DEFAULT_CHUNKS: ChunkSource | None = decoded_chunks
 
 
 class OrderPass(Projection):

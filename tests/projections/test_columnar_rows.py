@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ordertrail.adapters.bench_projections import populate
-from ordertrail.adapters.store.columnar_log import DecodedChunk, reference_chunk
+from ordertrail.adapters.store.columnar_log import DecodedChunk, decoded_chunks, reference_chunk
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.trail import FactKey, OrderTrail
@@ -65,11 +65,12 @@ def tables(log: EventLog, scratch: Path, **route: Any) -> Tables:
 
 def routes(directory: Path, rows: int) -> tuple[Tables, Tables, Tables]:
     """(every order folded as before, the columns where they cover, every order of the chunks
-    sent to the fold)."""
+    sent to the fold). The chunks are the reference decoder's (``decoded_chunks`` is held to
+    them in ``test_columnar_log.py``), in chunks of about ``rows`` rows."""
     with EventLog.open(StoreConfig.resolve(directory)) as log:
         chunks = reference_chunks(rows)
         return (
-            tables(log, directory),
+            tables(log, directory, chunks=None),
             tables(log, directory, chunks=chunks),
             tables(log, directory, chunks=chunks, columns=False),
         )
@@ -97,6 +98,9 @@ def test_the_benchmark_workload_takes_the_columns_and_gives_the_folds_tables(
     folded, columns, fallback = routes(tmp_path, 700)
     assert columns == folded
     assert fallback == folded
+    with EventLog.open(StoreConfig.resolve(tmp_path)) as log:
+        fast = tables(log, tmp_path, chunks=lambda log, head: decoded_chunks(log, head, 700))
+    assert fast == folded
     assert len(columns["events"]) == written
     assert {r["group_kind"] for r in columns["brackets"]} == {"bracket", "oca"}
 
