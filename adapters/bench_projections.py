@@ -297,9 +297,9 @@ def _orders_pass_only(audit: Any, columns: bool = False) -> int:
 
 
 def _columnar_chunks() -> Any:
-    from ordertrail.adapters.store.columnar_log import decoded_chunks
+    from ordertrail.projections.rebuild import rebuild_chunks
 
-    return decoded_chunks
+    return rebuild_chunks
 
 
 @contextmanager
