@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from ordertrail.projections.columnar_groups import Groups, fill_keys
-from ordertrail.projections.columnar_values import fits_sums, scaled
+from ordertrail.projections.columnar_values import beyond_int64_sums, scaled
 
 CREATED = "OrderCreated"
 SUBMITTED = "SubmissionRequested"
@@ -223,7 +223,7 @@ def _refuse_fills(fills: pl.DataFrame, bad: np.ndarray) -> None:
     wrong |= ~side.is_in(["BOT", "SLD"]).fill_null(False).to_numpy()
     wrong |= fills.get_column("execution.shares#").to_numpy() < 0
     bad[ords[wrong]] = True
-    bad[fits_sums(fills, "execution.shares#", "ord").to_numpy()] = True
+    bad[beyond_int64_sums(fills, "execution.shares#", "ord").to_numpy()] = True
 
 
 def with_groups(

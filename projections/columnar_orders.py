@@ -51,7 +51,7 @@ class OrderColumns:
     origin: pl.Series  # the orders' and fills' origin column
 
 
-def _bounds(frames: Frames) -> tuple[np.ndarray, np.ndarray]:
+def order_bounds(frames: Frames) -> tuple[np.ndarray, np.ndarray]:
     ords = frames.log.get_column("ord").to_numpy()
     n = len(ords)
     starts = np.flatnonzero(np.r_[True, ords[1:] != ords[:-1]]) if n else np.zeros(0, np.int64)
@@ -75,7 +75,7 @@ def order_columns(frames: Frames) -> OrderColumns:
     truthy = None if statuses is None else statuses.filter(pl.col("perm_id").fill_null(0) != 0)
     reported = _last_by_order(truthy, frames.orders, ["perm_id"]).get_column("perm_id")
     perm_id = reported.fill_null(created.get_column("perm_id"))
-    _, ends = _bounds(frames)
+    _, ends = order_bounds(frames)
     filled = filled_after(frames)[ends] if len(ends) else np.zeros(0, np.int64)
     origin = created.get_column("origin").replace(ORIGINS)
     return OrderColumns(created, created.get_column("order_key"), perm_id, status, filled, origin)
@@ -210,7 +210,7 @@ def _folded_notional(fills: pl.DataFrame) -> Decimal:
 
 def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
     created, log = cols.created, frames.log
-    starts, ends = _bounds(frames)
+    starts, ends = order_bounds(frames)
     filled = cols.filled
     statuses = frames.topics.get(STATUS)
     ib = _last_by_order(statuses, frames.orders, ["filled#", "filled?"])
@@ -218,7 +218,7 @@ def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
                          ib.get_column("filled#").fill_null(0).to_numpy(), 0)  # fmt: skip
     quantity = created.get_column("spec.quantity#").to_numpy()
     fills = frames.fills
-    first = _first_fills(frames)
+    first = first_fills(frames)
     ts = log.get_column("ts_recorded")
     coid = created.get_column("client_order_id")
     ref = pl.when(coid.fill_null("") != "").then(coid).otherwise(first.get_column("order_ref"))
@@ -281,7 +281,7 @@ def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=ORDERS.schema)
 
 
-def _first_fills(frames: Frames) -> pl.DataFrame:
+def first_fills(frames: Frames) -> pl.DataFrame:
     """Each order's first fill: IB's time, the recorded time, its order ref (first non-empty),
     its notification id and its IB-else-recorded time (the brackets' first fill)."""
     fills = frames.fills

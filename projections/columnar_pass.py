@@ -28,8 +28,8 @@ from ordertrail.projections.columnar_fills import fill_tables
 from ordertrail.projections.columnar_frame import Frames, split
 from ordertrail.projections.columnar_orders import (
     OrderColumns,
-    _bounds,
-    _first_fills,
+    first_fills,
+    order_bounds,
     order_columns,
     orders_table,
 )
@@ -106,8 +106,8 @@ def _members(fold: OrderPass, frames: Frames, cols: OrderColumns) -> None:
     """Each order as its brackets and OCA groups see it: kept while the pass runs when it is
     in a group, else in the members' spill (a parent in no group is looked up there)."""
     created = cols.created
-    starts, ends = _bounds(frames)
-    first = _first_fills(frames)
+    starts, ends = order_bounds(frames)
+    first = first_fills(frames)
     parent = created.get_column("parent_key").fill_null("")
     oca = created.get_column("spec.oca_group").fill_null("")
     grouped = ((parent != "") | (oca != "")).to_numpy()

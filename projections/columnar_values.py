@@ -23,7 +23,7 @@ from ordertrail.projections.schema import DEC
 
 SCALE = 10
 # |value| < 10**8: a scaled value is below 10**18, so sums of a few of them stay in int64
-# (orders whose sums come near the bound are checked separately: ``fits_sums``).
+# (orders whose sums come near the bound are checked separately: ``beyond_int64_sums``).
 _PLAIN = r"^-?[0-9]{1,8}(\.[0-9]{1,10})?$"
 _INT64_SAFE = 4e18
 
@@ -77,13 +77,13 @@ def as_decimal(value: int) -> Decimal:
     return Decimal(value).scaleb(-SCALE)
 
 
-def fits_sums(frame: pl.DataFrame, column: str, by: str) -> pl.Series:
-    """Per ``by`` group, whether the absolute sum of the scaled ``column`` stays well inside
-    int64 (so every partial sum is exact)."""
+def beyond_int64_sums(frame: pl.DataFrame, column: str, by: str) -> pl.Series:
+    """The ``by`` groups whose absolute sum of the scaled ``column`` does not stay well inside
+    int64 (their partial sums might not be exact)."""
     sums = frame.group_by(by, maintain_order=True).agg(
         pl.col(column).abs().cast(pl.Float64).sum().alias("s")
     )
     return sums.filter(pl.col("s") >= _INT64_SAFE).get_column(by)
 
 
-__all__ = ["SCALE", "as_decimal", "decimals", "fits_sums", "scaled"]
+__all__ = ["SCALE", "as_decimal", "beyond_int64_sums", "decimals", "scaled"]
