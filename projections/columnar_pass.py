@@ -7,10 +7,9 @@ same spill files and their operations and fill rows to the same ``PositionInputs
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -20,7 +19,6 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.adapters.store.columnar_schema import KNOWN
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
 from ordertrail.domain.status import OrderStatus
 from ordertrail.projections.brackets import Member
 from ordertrail.projections.columnar_events import events_table
@@ -35,9 +33,7 @@ from ordertrail.projections.columnar_orders import (
 )
 from ordertrail.projections.columnar_values import as_decimal, decimals
 from ordertrail.projections.member_spill import MEMBERS
-
-if TYPE_CHECKING:
-    from ordertrail.projections.rebuild import OrderPass
+from ordertrail.projections.rebuild import OrderPass, fold_orders
 
 
 def take_chunk(fold: OrderPass, chunk: Any, log: EventLog, head: int, columns: bool) -> int:
@@ -47,7 +43,9 @@ def take_chunk(fold: OrderPass, chunk: Any, log: EventLog, head: int, columns: b
     if parts.frames is not None:
         _columnar(fold, parts.frames)
     if parts.fallback:
-        _folded(fold, _stored_rows(chunk.log, parts.fallback, log, head))
+        rows = _stored_rows(chunk.log, parts.fallback, log, head)
+        # Each order's rows together, in version order, as the fold takes them.
+        fold_orders(fold, sorted(rows, key=itemgetter(1, 2)))
     return int(chunk.log.num_rows)
 
 
@@ -84,22 +82,6 @@ def _columnar(fold: OrderPass, frames: Frames) -> None:
         fold.position_inputs.add_fill_rows(fills)
         fold.position_inputs.add_ops(ops)
     _members(fold, frames, cols)
-
-
-def _folded(fold: OrderPass, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Orders the columns do not cover, through the fold: each order's events together, in
-    version order, then the order finished."""
-    ordered = sorted(rows, key=itemgetter(1, 2))
-    current: UUID | None = None
-    for nid, event, payload in decode_rows_for_projection(ordered):
-        oid = event.originator_id
-        if oid is not current:
-            if current is not None:
-                fold.finish(current)
-            current = oid
-        fold.feed(nid, event, payload)
-    if current is not None:
-        fold.finish(current)
 
 
 def _members(fold: OrderPass, frames: Frames, cols: OrderColumns) -> None:

@@ -253,14 +253,12 @@ def _tuples(rows: list[dict[str, Any]]) -> Iterator[Row]:
     return (tuple(r[c] for c in _BRACKET_COLUMNS) for r in rows)
 
 
-def orders_pass(
-    log: EventLog, head: int, spill: SpillFolder, progress: Progress | None
-) -> tuple[OrderPass, int]:
-    """Every order folded, one at a time; (the pass, events read)."""
-    fold = OrderPass(spill, head)
+def fold_orders(fold: OrderPass, rows: Iterable[Row], progress: Progress | None = None) -> int:
+    """Stored rows, each order's together in version order, through the fold, each order
+    finished when the next begins; the events folded."""
     current: UUID | None = None
     count = 0
-    for nid, event, payload in decode_rows_for_projection(log.rows_by_order(head)):
+    for nid, event, payload in decode_rows_for_projection(rows):
         oid = event.originator_id
         # The decoder hands an order's events one UUID object: identity says the order changed
         # (equality would call UUID.__eq__ once per event).
@@ -274,6 +272,15 @@ def orders_pass(
             progress(count)
     if current is not None:
         fold.finish(current)
+    return count
+
+
+def orders_pass(
+    log: EventLog, head: int, spill: SpillFolder, progress: Progress | None
+) -> tuple[OrderPass, int]:
+    """Every order folded, one at a time; (the pass, events read)."""
+    fold = OrderPass(spill, head)
+    count = fold_orders(fold, log.rows_by_order(head), progress)
     fold.head = head
     return fold, count
 
