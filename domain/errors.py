@@ -46,10 +46,3 @@ class InvalidFact(OrdertrailError, ValueError):
         self.field = field
         self.value = value
         self.reason = message
-
-
-class UnknownIbStatus(InvalidFact):
-    """An order status string IB is not documented to send."""
-
-    def __init__(self, raw: str) -> None:
-        super().__init__("status", raw, "not one of IB's order statuses")

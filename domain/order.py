@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from ordertrail.domain import events as ev
-from ordertrail.domain.errors import CommandRefused, UnknownIbStatus
+from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.facts import OrderFact, OrderObserved
 from ordertrail.domain.identity import is_dry_run_id, order_id_for, order_key
 from ordertrail.domain.machine import Trigger, allowed_commands, expected_facts, outcome
@@ -260,4 +260,4 @@ class Order(Aggregate):
         )
 
 
-__all__ = ["Order", "UnknownIbStatus"]
+__all__ = ["Order"]

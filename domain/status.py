@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import enum
 
-from ordertrail.domain.errors import UnknownIbStatus
-
 
 class OrderStatus(enum.StrEnum):
     # Ours: the order exists as our intent but IB has not been asked yet.
@@ -63,10 +61,3 @@ DONE = frozenset(
         OrderStatus.INACTIVE,
     }
 )
-
-
-def parse_ib_status(raw: str) -> OrderStatus:
-    """IB's status string as an OrderStatus; anything else is refused by name."""
-    if raw not in IB_STATUSES:
-        raise UnknownIbStatus(raw)
-    return OrderStatus(raw)

@@ -18,7 +18,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.adapters.store.columnar_parse import TopicDecoder
-from ordertrail.adapters.store.columnar_read import canonical_order_id, order_pages
+from ordertrail.adapters.store.columnar_read import canonical_order_id, order_pages, read_ahead
 from ordertrail.adapters.store.columnar_schema import (
     EVENT_TYPES,
     KNOWN,
@@ -48,7 +48,7 @@ TOPIC_SCHEMAS: dict[str, pa.Schema] = {s.event_type: s.arrow_schema for s in KNO
 # Rows a chunk holds (whole orders: it ends at the first order boundary past this). Measured
 # in docs/benchmarks.md: the decode's cost per row is flat from 50,000 rows up, and its peak
 # memory grows with the chunk (the stored bytes, their JSON copy, the parsed columns).
-ROWS_PER_CHUNK = 100_000
+ROWS_PER_CHUNK = 50_000
 
 
 @dataclass
@@ -83,8 +83,8 @@ def decoded_chunks(
     about ``rows_per_chunk`` rows, each topic decoded into its columns in C (``columnar_parse``);
     equal to ``reference_chunk`` of the same rows."""
     decoders: dict[str, TopicDecoder] = {}
-    for page in order_pages(log, head, rows_per_chunk):
-        yield _decoded(page, decoders)
+    pages = order_pages(log, head, rows_per_chunk)
+    yield from read_ahead(_decoded(page, decoders) for page in pages)
 
 
 def _decoded(page: pa.Table, decoders: dict[str, TopicDecoder]) -> DecodedChunk:
@@ -92,7 +92,7 @@ def _decoded(page: pa.Table, decoders: dict[str, TopicDecoder]) -> DecodedChunk:
     encoded = pc.dictionary_encode(page["topic"]).combine_chunks()
     codes = np.asarray(encoded.indices)
     stored_topics: list[str] = encoded.dictionary.to_pylist()
-    payloads = page["payload"].combine_chunks()
+    payloads = page["payload"]  # as read: a copy of every stored byte would cost its size
     order_ids = page["order_id"].combine_chunks()
     topics = {t: TOPIC_SCHEMAS[t].empty_table() for t in EVENT_TYPES}
     refused: list[np.ndarray] = []
@@ -105,7 +105,7 @@ def _decoded(page: pa.Table, decoders: dict[str, TopicDecoder]) -> DecodedChunk:
         decoder = decoders.get(topic)
         if decoder is None:
             decoder = decoders[topic] = TopicDecoder(schema, topic)
-        got = decoder.decode(rows, payloads.take(pa.array(rows)))
+        got = decoder.decode(rows, payloads.take(pa.array(rows)).combine_chunks())
         refused.append(np.asarray(got.refused, dtype=np.int64))
         topics[schema.event_type] = got.table
     fallback_rows = np.concatenate(refused) if refused else np.zeros(0, dtype=np.int64)

@@ -3,19 +3,21 @@ reader with the topic's explicit schema, then Arrow compute for what the reader 
 
 The reader is strict where the columns must be exact — an int beyond int64, a value of another
 JSON type, an unknown key, a line that is not one object fail the parse — but it cannot tell
-an absent key from a null, and it would accept texts the Python decoder reads otherwise (a
-Decimal's text is kept as stored, not as ``str(Decimal(text))``). So a row goes through the
-per-row conversion (``row_cells``, the Python decoder's) instead when:
+an absent key from a null, it passes invalid UTF-8 inside a string on, and it would accept
+texts the Python decoder reads otherwise (a Decimal's text is kept as stored, where the
+decoder gives ``str(Decimal(text))``). So a row goes through the per-row conversion
+(``row_cells``, the reference's own) instead when:
 
-* a cheap scan of its bytes says the reader cannot decide it: a dict/list field that is not
-  null (its JSON text is the decoder's), a value object's field with a default given as null
-  (absent, it reads as the default; null, it is refused), a raw newline (one line each);
-* the parse of a batch fails: the batch is split until the rows that fail are alone;
-* a Decimal's text is not in the form ``str(Decimal)`` writes, or a time not in the form
-  ``datetime.isoformat`` writes (or one Arrow's cast refuses).
+* its bytes are not one object (they do not start with "{" and end with "}") or not UTF-8;
+* the parse of the topic's rows fails: first the rows with a dict/list field that is not null
+  go aside (a Flex import's provenance: its JSON text is the decoder's), then the rest is
+  split in eight, recursively, until the rows that fail are alone;
+* a Decimal's text is not in the form ``str(Decimal)`` writes, a time not in the form
+  ``datetime.isoformat`` writes (or one Arrow's cast refuses), or a value object's field with
+  a default is null or absent (absent, it reads as the default; null, it is refused).
 
 What the rows parsed here may still lack (a null where the class declares none, an enum value
-the class does not know) is reported as refused rows: their orders fall back.
+the class does not know) makes them refused: their orders fall back.
 """
 
 from __future__ import annotations
@@ -114,6 +116,23 @@ def _well_formed(payloads: pa.Array) -> np.ndarray:
     return out
 
 
+def _utf8(payloads: pa.Array) -> np.ndarray:
+    """Whether each payload is valid UTF-8: Arrow's reader would pass invalid bytes inside a
+    string on into the column, where the decoder refuses the JSON."""
+    try:
+        payloads.cast(pa.string())
+        return np.ones(len(payloads), dtype=bool)
+    except pa.ArrowInvalid:
+        pass
+    out = np.ones(len(payloads), dtype=bool)
+    for i, payload in enumerate(payloads.to_pylist()):
+        try:
+            payload.decode()
+        except UnicodeDecodeError:
+            out[i] = False
+    return out
+
+
 def _layout(payloads: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     """The offsets and data of a binary array, as numpy views."""
     offsets = np.frombuffer(payloads.buffers()[1], dtype=np.int32)
@@ -200,7 +219,7 @@ class TopicDecoder:
 
     def decode(self, rows: np.ndarray, payloads: pa.Array) -> TopicColumns:
         """``payloads`` (this topic's stored bytes) of the log rows ``rows`` (ascending)."""
-        fast = np.flatnonzero(_well_formed(payloads))
+        fast = np.flatnonzero(_well_formed(payloads) & _utf8(payloads))
         aside = _complement(fast, len(payloads))
         fast_payloads = payloads if not aside.size else payloads.take(pa.array(fast))
         whole = _read(fast_payloads, self.read_schema)

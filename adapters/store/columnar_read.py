@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import numpy as np
@@ -39,6 +39,7 @@ _SQLITE_PAGE = (
     "WHERE originator_id > ? AND rowid <= ? ORDER BY originator_id, originator_version LIMIT ?"
 )
 _HEX_ID = "^[0-9a-f]{32}$"
+T = TypeVar("T")
 
 
 def order_pages(log: EventLog, head: int, rows: int) -> Iterator[pa.Table]:
@@ -48,19 +49,20 @@ def order_pages(log: EventLog, head: int, rows: int) -> Iterator[pa.Table]:
         return
     sqlite = log.sqlite_file()
     if sqlite is not None:
-        yield from _ahead(_sqlite_pages(*sqlite, head, rows))
+        yield from _sqlite_pages(*sqlite, head, rows)
     else:
         yield from _row_pages(log.rows_by_order(head), rows)
 
 
-def _ahead(pages: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    """The next page read (in SQLite, without the GIL) while this one is decoded: one page
-    more in memory, the read's time off the wall clock."""
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items``, the next one made on a thread while this one is used: the log's reader and
+    Arrow's JSON reader release the GIL, so a rebuild's Python work on one chunk and the read
+    and decode of the next share the machine's cores. One item more in memory."""
     with ThreadPoolExecutor(1, thread_name_prefix="ordertrail-log-read") as pool:
-        coming = pool.submit(next, pages, None)
-        while (page := coming.result()) is not None:
-            coming = pool.submit(next, pages, None)
-            yield page
+        coming = pool.submit(next, items, None)
+        while (item := coming.result()) is not None:
+            coming = pool.submit(next, items, None)
+            yield item
 
 
 def _sqlite_pages(path: Path, table: str, head: int, rows: int) -> Iterator[pa.Table]:
@@ -144,7 +146,7 @@ def _raw(page: pa.Table) -> pa.Table:
         page.column(3).cast(pa.string()),
         page.column(4).cast(pa.binary()),
     ]
-    return pa.Table.from_arrays(columns, schema=RAW_SCHEMA).combine_chunks()
+    return pa.Table.from_arrays(columns, schema=RAW_SCHEMA)
 
 
 def _row_pages(rows: Iterator[Row], size: int) -> Iterator[pa.Table]:
@@ -191,4 +193,4 @@ def _table_of(rows: list[Row]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=RAW_SCHEMA)
 
 
-__all__ = ["RAW_SCHEMA", "canonical_order_id", "order_pages"]
+__all__ = ["RAW_SCHEMA", "canonical_order_id", "order_pages", "read_ahead"]

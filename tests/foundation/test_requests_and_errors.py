@@ -23,6 +23,7 @@ from ordertrail.domain.ib_errors import (
     code_table_markdown,
     effect_of,
     is_session_code,
+    is_warning,
 )
 from ordertrail.domain.order import Order
 from ordertrail.domain.order_facts import answering
@@ -246,3 +247,21 @@ def test_only_a_place_request_submits_and_only_a_new_order() -> None:
     o.record(StatusReport("Submitted", Decimal(0), Decimal(100), perm_id=55), ts_recorded=T0)
     o.record(OutboundRequest(K.PLACE, 1, 7, LMT), ts_recorded=T0)
     assert o.state.status is S.SUBMITTED
+
+
+@pytest.mark.parametrize(
+    ("code", "warning"),
+    [(2099, False), (2100, True), (2158, True), (2199, True), (2200, False),
+     (399, True), (404, True), (10349, True), (10167, True), (10350, False), (201, False)],
+)  # fmt: skip
+def test_warnings_are_the_farm_notices_and_the_order_messages_that_cancel_nothing(
+    code: int, warning: bool
+) -> None:
+    assert is_warning(code) is warning
+
+
+@pytest.mark.parametrize("code", [399, 404, 10349, 10167])
+def test_a_warning_answering_a_new_order_informs_where_an_error_would_reject(code: int) -> None:
+    # ib_async marks the Trade Cancelled on these; the order still works.
+    assert effect_of(code, answers=RequestKind.PLACE, acknowledged=False) is ErrorEffect.INFORMS
+    assert effect_of(code, answers=RequestKind.MODIFY, acknowledged=True) is ErrorEffect.INFORMS

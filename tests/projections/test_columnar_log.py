@@ -19,6 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ordertrail.adapters.bench_columnar import memory, rates
+from ordertrail.adapters.bench_projections import populate
 from ordertrail.adapters.store.codec import encode
 from ordertrail.adapters.store.columnar_log import (
     EVENT_TYPES,
@@ -184,6 +186,7 @@ EDITS: dict[str, Edit] = {
         d.update({"provenance": {"tradeID": "77", "note": "a\\b"}}) if "provenance" in d else None
     ),
     "an unknown enum value": edit_value(_is_text, st.just("Bogus")),
+    "a text of any characters": edit_value(_is_text, st.text(max_size=5)),
     "a nested object emptied": edit_value(lambda v: isinstance(v, dict), st.just({})),
     "a list for an object": edit_value(lambda v: isinstance(v, dict), st.just([1])),
 }
@@ -193,7 +196,9 @@ RAW_EDITS: dict[str, Callable[[bytes], bytes]] = {
     "two objects": lambda b: b + b,
     "spaces and a newline": lambda b: b" " + b.replace(b",", b",\n", 1) + b" ",
     "not an object": lambda b: b"[" + b + b"]",
-    "invalid UTF-8": lambda b: b.replace(b'"', b'"\xff', 1),
+    "invalid UTF-8 in a key": lambda b: b.replace(b'"', b'"\xff', 1),
+    "invalid UTF-8 in a text": lambda b: b.replace(b'":"', b'":"\xff', 1),
+    "an escaped lone surrogate": lambda b: b.replace(b'":"', b'":"\\ud800', 1),
 }
 
 
@@ -309,3 +314,13 @@ def test_an_empty_log_has_no_chunks(tmp_path: Path) -> None:
     OrderTrail(config, clock=Clock()).close()
     with EventLog.open(config) as log:
         assert list(decoded_chunks(log, log.head())) == []
+
+
+def test_the_bench_decodes_the_same_events_by_both_routes(tmp_path: Path) -> None:
+    """``bench_columnar DIR``: both routes read every event of a populated store, and the
+    memory probe decodes them all in a fresh process (tiny: this checks the command, never
+    a timing)."""
+    written, _ = populate(tmp_path, 600)
+    out = rates(tmp_path, 1, 100)
+    assert out["columnar"]["events"] == out["python_decode"]["events"] == written
+    assert memory(tmp_path, 100)["events"] == written

@@ -1,0 +1,122 @@
+"""The columnar decode of the log (``columnar_log.decoded_chunks``) against the Python decode
+the rebuild uses today, in the same run, on a store already populated
+(``bench_projections.populate``); and the decode's peak memory in a fresh process.
+
+    python -m ordertrail.adapters.bench_columnar DIR [repeats] [rows_per_chunk]
+    python -m ordertrail.adapters.bench_columnar DIR memory [rows_per_chunk]
+
+``DIR`` holds the store (``events.sqlite``): copy a store first, a reader of a WAL store
+writes beside it. Prints JSON: medians of events per second of CPU and of wall-clock time,
+the two routes alternated in each repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _columnar(directory: Path, rows: int, head: int | None = None) -> Callable[[], int]:
+    from ordertrail.adapters.store.columnar_log import decoded_chunks
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.store.eventlog import EventLog
+
+    def run() -> int:
+        with EventLog.open(StoreConfig.resolve(directory)) as log:
+            upto = log.head() if head is None else head
+            return sum(c.log.num_rows for c in decoded_chunks(log, upto, rows))
+
+    return run
+
+
+def _python(directory: Path, head: int | None = None) -> Callable[[], int]:
+    """The baseline: the rebuild's read and decode today (order by order, msgspec), one
+    domain event per row."""
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.store.eventlog import EventLog
+    from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
+    from ordertrail.adapters.store.rebuild import cyclic_gc_paused
+
+    def run() -> int:
+        n = 0
+        with EventLog.open(StoreConfig.resolve(directory)) as log, cyclic_gc_paused():
+            upto = log.head() if head is None else head
+            for _ in decode_rows_for_projection(log.rows_by_order(upto)):
+                n += 1
+        return n
+
+    return run
+
+
+def _timed(run: Callable[[], int]) -> tuple[int, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    n = run()
+    return n, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def rates(directory: Path, repeats: int, rows: int) -> dict[str, Any]:
+    routes = {"columnar": _columnar(directory, rows), "python_decode": _python(directory)}
+    # Imports and each topic's decoder made once, outside the figures.
+    _columnar(directory, rows, 20_000)()
+    _python(directory, 20_000)()
+    seen: dict[str, list[tuple[int, float, float]]] = {name: [] for name in routes}
+    for _ in range(repeats):
+        for name, run in routes.items():
+            seen[name].append(_timed(run))
+    out: dict[str, Any] = {"store": str(directory), "repeats": repeats, "rows_per_chunk": rows}
+    for name, runs in seen.items():
+        events = runs[0][0]
+        out[name] = {
+            "events": events,
+            "cpu_s": round(statistics.median(r[2] for r in runs), 3),
+            "wall_s": round(statistics.median(r[1] for r in runs), 3),
+            "events_per_cpu_s": round(statistics.median(events / r[2] for r in runs)),
+            "events_per_wall_s": round(statistics.median(events / r[1] for r in runs)),
+        }
+    base = out["python_decode"]
+    out["columnar_vs_python_cpu"] = round(base["cpu_s"] / out["columnar"]["cpu_s"], 2)
+    out["columnar_vs_python_wall"] = round(base["wall_s"] / out["columnar"]["wall_s"], 2)
+    return out
+
+
+def memory(directory: Path, rows: int) -> dict[str, Any]:
+    """Peak RSS of a fresh process decoding the whole log chunk by chunk (each dropped when
+    the next comes, as a rebuild consumes them), against one that only opened the store."""
+    from ordertrail.adapters.bench import peak_memory
+
+    found = peak_memory(
+        """
+from ordertrail.adapters.store.columnar_log import decoded_chunks
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.store.eventlog import EventLog
+log = EventLog.open(StoreConfig.resolve(Path(sys.argv[1])))
+head = log.head()
+""",
+        """
+extra["events"] = 0
+for chunk in decoded_chunks(log, head, int(sys.argv[2])):
+    extra["events"] += chunk.log.num_rows
+    del chunk
+""",
+        str(directory),
+        str(rows),
+    )
+    return {"store": str(directory), "rows_per_chunk": rows, **found}
+
+
+if __name__ == "__main__":
+    from ordertrail.adapters.store.columnar_log import ROWS_PER_CHUNK
+
+    store = Path(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] == "memory":
+        size = int(sys.argv[3]) if len(sys.argv) > 3 else ROWS_PER_CHUNK
+        print(json.dumps(memory(store, size), indent=2))
+    else:
+        repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+        size = int(sys.argv[3]) if len(sys.argv) > 3 else ROWS_PER_CHUNK
+        print(json.dumps(rates(store, repeats, size), indent=2))
