@@ -14,8 +14,11 @@ goes to a columnar buffer as it is computed, joined to the fill rows a chunk at 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,9 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.fold import Projection
 from ordertrail.projections.history_batch import HistoryBatch
-from ordertrail.projections.op_spill import FRAME_OPS, OP_SCHEMA, Op, OpSpill
-from ordertrail.projections.position_inputs import PositionInputs
+from ordertrail.projections.lean_fold import SEGMENT_OPS, LeanPosition
+from ordertrail.projections.op_spill import FRAME_OPS, OP_SCHEMA, Op, OpSpill, op_tuples
+from ordertrail.projections.position_inputs import BucketOps, PositionInputs
 from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
@@ -77,6 +81,11 @@ class EffectSpill:
         if len(self.bases) >= EFFECT_CHUNK:
             self.flush()
 
+    def add_table(self, table: pa.Table) -> None:
+        """Effects already in Arrow (the columns ``flush`` makes), after those added before."""
+        self.flush()
+        self.tables.append(table)
+
     def flush(self) -> None:
         if not self.bases:
             return
@@ -106,28 +115,49 @@ class PositionPass:
     fills_out: TableSpill
     rows: list[Row] = field(default_factory=list)  # the positions table
 
-    def bucket(self, ops: OpSpill, fills: TableSpill) -> None:
+    def bucket(self, ops: BucketOps, fills: TableSpill) -> None:
         ops.flush()
         effects = EffectSpill()
-        for key in ops.position_keys():
-            self._position(ops, key, effects)
-            ops.forget(key)
+        columnar = dict(positions_of(ops.table()))
+        misfits = ops.misfits
+        held = set(misfits.position_keys())
+        for key in sorted(columnar.keys() | held):
+            part = columnar.pop(key, None)
+            if key in held:  # some of its operations are tuples: the tuple route
+                self._position(partial(_merged, part, misfits.position, key), effects)
+                misfits.forget(key)
+            else:
+                assert part is not None
+                self._lean(part, effects)
         path = fills.close()
         if path is not None:
             self._with_effects(path, effects.last())
 
-    def _position(self, ops: OpSpill, key: PositionKey, effects: EffectSpill) -> None:
-        """The streamed route first; a position it cannot take is folded again by
+    def _lean(self, ops: pa.Table, effects: EffectSpill) -> None:
+        """The columnar route, a segment at a time; a position it cannot take is folded
+        again by ``Position``, which writes only what the columnar route had not."""
+        position = LeanPosition(ops.slice(0, 1))
+        try:
+            for start in range(0, ops.num_rows, SEGMENT_OPS):
+                history, done = position.fold(ops.slice(start, SEGMENT_OPS).combine_chunks())
+                self.history_out.write_table(history)
+                effects.add_table(done)
+        except OutOfOrder:
+            self._refolded(op_tuples(ops), effects, position.done)
+        else:
+            self.rows.append(position.row())
+
+    def _position(self, ops: Callable[[], Iterator[Op]], effects: EffectSpill) -> None:
+        """The streamed route of ``Op`` tuples; a position it cannot take is folded again by
         ``Position``, which writes only what the streamed route had not."""
-        stream = ops.position(key)
+        stream = ops()
         first = next(stream)
         position = StreamedPosition(*first[2:9])
         fold = StreamedFold(position, effects.add, self._history, HISTORY_BATCH)
         try:
             fold.run(chain((first,), stream))
         except OutOfOrder:
-            stream.close()
-            self._refolded(ops.position(key), effects, fold.done)
+            self._refolded(ops(), effects, fold.done)
         else:
             self.rows.append(fold.row())
 
@@ -191,6 +221,42 @@ class PositionPass:
 
 # What the pass gives: the fill rows with their effects, the history rows, the positions' rows.
 PositionsResult = PositionPass
+
+
+def positions_of(ops: pa.Table) -> Iterator[tuple[PositionKey, pa.Table]]:
+    """A bucket's Arrow operations by position, each position's in log order."""
+    if not ops.num_rows:
+        return
+    keys = [(name, "ascending") for name in (*_KEY, "nid")]
+    ops = ops.take(pc.sort_indices(ops, sort_keys=keys))
+    columns = [ops.column(name).combine_chunks() for name in _KEY]
+    n = ops.num_rows
+    changed = pc.or_(pc.or_(_changes(columns[0]), _changes(columns[1])), _changes(columns[2]))
+    starts = [0, *(pc.add(pc.indices_nonzero(changed), 1)).to_pylist(), n]
+    for start, end in itertools.pairwise(starts):
+        key = (columns[0][start].as_py(), columns[1][start].as_py(), columns[2][start].as_py())
+        yield key, ops.slice(start, end - start)
+
+
+_KEY = ("account", "con_id", "origin")
+
+
+def _changes(column: pa.Array) -> pa.Array:
+    """Whether each value but the first differs from the one before it."""
+    return pc.not_equal(column.slice(1), column.slice(0, len(column) - 1))
+
+
+def _merged(
+    columnar: pa.Table | None, tuples: Callable[[PositionKey], Iterator[Op]], key: PositionKey
+) -> Iterator[Op]:
+    """A position's Arrow operations and its tuple operations, in log order."""
+    if columnar is None:
+        return tuples(key)
+    return heapq.merge(op_tuples(columnar), tuples(key), key=_nid)
+
+
+def _nid(op: Op) -> int:
+    return op[0]
 
 
 def positions_pass(inputs: PositionInputs, spill: SpillFolder) -> PositionsResult:

@@ -1,0 +1,199 @@
+"""One position's operations folded from Arrow columns, a segment at a time: the rebuild's
+route for a position whose fills come in execution order (docs/adr/0107-columnar-positions-pass.md).
+
+It takes what ``StreamedFold`` takes (fills after the last one, corrections of the last fill)
+and gives the same history rows, effects and row, with less Python per operation:
+
+* a commission report only books its amount (``book_commission``): its history row is the
+  position's figures after the last fill, taken by index, with the commission columns beside;
+* a fill runs ``LeanRun.apply``; its effect and the figures after it are converted to Arrow
+  once and serve both the fill's effect and the history rows;
+* what each operation brings to its history row (notification id, cause, execId, times) is
+  taken from the operations' columns as they are, never converted to Python.
+
+Anything else (a late fill, a correction of an earlier fill or one that moves it, a bust)
+raises ``OutOfOrder``; the caller refolds the position with ``Position`` from its first
+operation, writing what this route had not written (``done``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+from ordertrail.projections.lean_run import Effect, LeanRun
+from ordertrail.projections.position_run import ZERO, book_commission
+from ordertrail.projections.positions import running_state
+from ordertrail.projections.records import Row
+from ordertrail.projections.rows import EFFECT_NAMES
+from ordertrail.projections.schema import POSITION_HISTORY, TS, decimal_array
+from ordertrail.projections.streamed_position import ADD, COMMISSION, REMOVE, OutOfOrder
+
+# Operations folded and converted at once: what a position holds as Python objects.
+SEGMENT_OPS = 32_768
+
+# The columns that name a position: the operations' and the history's names alike.
+KEY_NAMES = ("account", "con_id", "origin", "symbol", "sec_type", "currency", "multiplier")
+_FIGURES = ("quantity", "avg_cost", "fifo_cost", "realized_pnl", "realized_pnl_avg")
+# The figures after a fill: quantity, average cost, FIFO cost, realized PnL (FIFO, average),
+# fills, the last fill's IB time.
+Figures = tuple[Decimal, Decimal | None, Decimal | None, Decimal, Decimal, int, datetime | None]
+
+
+def exact_decimals(column: pa.ChunkedArray | pa.Array) -> list[Decimal | None]:
+    """A decimal(38, 10) column as Decimals with as few places as its values need: the same
+    values, and their products keep few places too, so the figures convert back to Arrow
+    without rounding (a value with more places than the tables' 10 must be rounded first)."""
+    for scale in (0, 2, 4, 6, 8):
+        try:
+            return column.cast(pa.decimal128(38, scale)).to_pylist()  # type: ignore[no-any-return]
+        except pa.ArrowInvalid:
+            continue
+    return column.to_pylist()  # type: ignore[no-any-return]
+
+
+class LeanPosition:
+    """One position's running state between segments."""
+
+    def __init__(self, first: pa.Table) -> None:
+        self.key = first.select(list(KEY_NAMES))  # one row: the position's naming columns
+        self.key_values: Row = tuple(
+            exact_decimals(first.column(n))[0] if n == "multiplier" else first.column(n)[0].as_py()
+            for n in KEY_NAMES
+        )  # fmt: skip
+        self.multiplier: Decimal = self.key_values[6]
+        self.currency: str = self.key_values[5]
+        self.run = LeanRun()
+        self.last: tuple[int, str] | None = None  # (IB time in µs, execId base) of the last fill
+        self.before_last: tuple[int, str] | None = None
+        self.fills = 0
+        self.booked: dict[str, Decimal] = {}
+        self.commission = ZERO
+        self.foreign: set[str] = set()
+        self.figures: Figures = (ZERO, None, None, ZERO, ZERO, 0, None)
+        self.done = 0  # operations whose history row and effects were given
+        self.nid = 0
+        self.ts: datetime | None = None
+
+    def fold(self, ops: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """A segment's operations (``OP_SCHEMA``, in log order): its history rows and its
+        fills' effects (notification id, execId base, ``EFFECT_NAMES``)."""
+        fills = ops.filter(pc.less(ops.column("kind"), REMOVE))
+        effects, at, totals, foreign = self._steps(ops, fills)
+        figures, realized = self._figures(effects, fills)
+        history = self._history(ops, figures, at, totals, foreign)
+        effect_table = pa.Table.from_arrays(
+            [fills.column("nid"), fills.column("base"), *realized,
+             *(f.slice(1) for f in figures[:5])],
+            names=["notification_id", "exec_base_id", *EFFECT_NAMES],
+        )  # fmt: skip
+        self.done += ops.num_rows
+        self.nid = ops.column("nid")[-1].as_py()
+        self.ts = ops.column("ts_recorded")[-1].as_py()
+        return history, effect_table
+
+    def _steps(
+        self, ops: pa.Table, fills: pa.Table
+    ) -> tuple[list[tuple[Decimal | int | None, ...]], list[int], list[Decimal], list[int]]:
+        kinds = ops.column("kind").to_pylist()
+        bases = ops.column("base").to_pylist()
+        has_c = ops.column("has_commission").to_pylist()
+        amounts = ops.column("commission").to_pylist()
+        currencies = ops.column("commission_currency").to_pylist()
+        qtys = exact_decimals(fills.column("quantity"))
+        prices = exact_decimals(fills.column("price"))
+        times = fills.column("ts_ib").cast(pa.int64()).to_pylist()
+        effects: list[tuple[Decimal | int | None, ...]] = []
+        at, totals, foreign = [], [], []
+        j = 0
+        for i, kind in enumerate(kinds):
+            if kind == COMMISSION:
+                self._book(bases[i], amounts[i], currencies[i])
+            elif kind == REMOVE:
+                raise OutOfOrder(bases[i])
+            else:
+                effect = self._fill(kind, bases[i], times[j], qtys[j], prices[j])  # type: ignore[arg-type]
+                effects.append((*effect, self.fills))
+                j += 1
+                if has_c[i]:
+                    self._book(bases[i], amounts[i], currencies[i])
+            at.append(j)
+            totals.append(self.commission)
+            foreign.append(len(self.foreign))
+        return effects, at, totals, foreign
+
+    def _fill(self, kind: int, base: str, ts: int, qty: Decimal, price: Decimal) -> Effect:
+        """``StreamedPosition.add`` / ``replace``."""
+        key = (ts, base)
+        run = self.run
+        if kind == ADD:
+            last = self.last
+            if last is not None and not last < key:
+                raise OutOfOrder(base)
+            effect = run.apply(qty, price, self.multiplier)
+            self.before_last, self.last = last, key
+            self.fills += 1
+            return effect
+        before = self.before_last
+        last_base = self.last[1] if self.last is not None else None
+        if base != last_base or run.undo is None or (before is not None and not before < key):
+            raise OutOfOrder(base)
+        run.revert()
+        effect = run.apply(qty, price, self.multiplier)
+        self.last = key
+        return effect
+
+    def _book(self, base: str, amount: Decimal | None, currency: str) -> None:
+        self.commission = book_commission(
+            self.booked, self.foreign, self.commission, base, amount, currency, self.currency
+        )
+
+    def _figures(
+        self, effects: list[tuple[Decimal | int | None, ...]], fills: pa.Table
+    ) -> tuple[list[pa.Array], list[pa.Array]]:
+        """The figures before the segment and after each fill (quantity, costs, realized PnL,
+        fills, last fill's IB time) as columns, and each fill's realized PnL (FIFO, average)."""
+        prior = self.figures
+        columns = list(zip(*effects, strict=True)) if effects else [()] * 8
+        figures = [decimal_array([prior[k], *columns[2 + k]]) for k in range(5)]  # type: ignore[list-item]
+        figures.append(pa.array([prior[5], *columns[7]], pa.int64()))
+        figures.append(
+            pa.concat_arrays([pa.array([prior[6]], TS), fills.column("ts_ib").combine_chunks()])
+        )
+        if effects:
+            last = effects[-1]
+            ts_ib = fills.column("ts_ib")[-1].as_py()
+            self.figures = (*last[2:7], self.fills, ts_ib)
+        realized = [decimal_array(columns[0]), decimal_array(columns[1])]
+        return figures, realized
+
+    def _history(
+        self, ops: pa.Table, figures: list[pa.Array], at: list[int], totals: list[Decimal],
+        foreign: list[int],
+    ) -> pa.Table:  # fmt: skip
+        n = ops.num_rows
+        same = pa.array([0] * n, pa.int32())
+        index = pa.array(at, pa.int32())
+        columns = {name: self.key.column(name).take(same) for name in KEY_NAMES}
+        columns |= {name: f.take(index) for name, f in zip(_FIGURES, figures, strict=False)}
+        columns["commission"] = decimal_array(totals)
+        columns["foreign_commissions"] = pa.array(foreign, pa.int32())
+        columns["fills"] = figures[5].take(index)
+        columns["last_fill_ib"] = figures[6].take(index)
+        columns["notification_id"] = ops.column("nid")
+        for name in ("cause", "exec_id", "ts_event", "ts_recorded"):
+            columns[name] = ops.column(name)
+        columns["day"] = ops.column("ts_recorded").cast(pa.date32())
+        schema = POSITION_HISTORY.schema
+        return pa.Table.from_arrays([columns[n] for n in schema.names], schema=schema)
+
+    def row(self) -> Row:
+        """The ``positions`` row after the last operation."""
+        figures, foreign = self.figures, len(self.foreign)
+        last = None if self.last is None else (figures[6], self.last[1])
+        state = running_state(self.run.as_run(), self.commission, foreign, self.fills, last)  # type: ignore[arg-type]
+        return (*self.key_values, *figures[:5], self.commission, foreign, *figures[5:], self.ts,
+                self.nid, state)  # fmt: skip
