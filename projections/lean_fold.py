@@ -21,16 +21,18 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from ordertrail.projections.commission_book import CommissionBook
 from ordertrail.projections.lean_run import Effect, LeanRun
-from ordertrail.projections.position_run import ZERO, book_commission
+from ordertrail.projections.position_run import ZERO
 from ordertrail.projections.positions import running_state
 from ordertrail.projections.records import Row
 from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import POSITION_HISTORY, TS, decimal_array
-from ordertrail.projections.streamed_position import ADD, COMMISSION, REMOVE, OutOfOrder
+from ordertrail.projections.streamed_position import ADD, REMOVE, OutOfOrder
 
 # Operations folded and converted at once: what a position holds as Python objects.
 SEGMENT_OPS = 32_768
@@ -65,14 +67,11 @@ class LeanPosition:
             for n in KEY_NAMES
         )  # fmt: skip
         self.multiplier: Decimal = self.key_values[6]
-        self.currency: str = self.key_values[5]
         self.run = LeanRun()
         self.last: tuple[int, str] | None = None  # (IB time in µs, execId base) of the last fill
         self.before_last: tuple[int, str] | None = None
         self.fills = 0
-        self.booked: dict[str, Decimal] = {}
-        self.commission = ZERO
-        self.foreign: set[str] = set()
+        self.book = CommissionBook(self.key_values[5])
         self.figures: Figures = (ZERO, None, None, ZERO, ZERO, 0, None)
         self.done = 0  # operations whose history row and effects were given
         self.nid = 0
@@ -81,10 +80,16 @@ class LeanPosition:
     def fold(self, ops: pa.Table) -> tuple[pa.Table, pa.Table]:
         """A segment's operations (``OP_SCHEMA``, in log order): its history rows and its
         fills' effects (notification id, execId base, ``EFFECT_NAMES``)."""
-        fills = ops.filter(pc.less(ops.column("kind"), REMOVE))
-        effects, at, totals, foreign = self._steps(ops, fills)
+        kinds = ops.column("kind")
+        if pc.any(pc.equal(kinds, REMOVE)).as_py():
+            raise OutOfOrder("a bust")
+        is_fill = pc.less(kinds, REMOVE)
+        fills = ops.filter(is_fill)
+        commission, foreign = self.book.columns(ops)
+        effects = self._steps(fills)
         figures, realized = self._figures(effects, fills)
-        history = self._history(ops, figures, at, totals, foreign)
+        at = pc.cumulative_sum(pc.cast(is_fill, pa.int32()))
+        history = self._history(ops, figures, at, commission, foreign)
         effect_table = pa.Table.from_arrays(
             [fills.column("nid"), fills.column("base"), *realized,
              *(f.slice(1) for f in figures[:5])],
@@ -95,35 +100,18 @@ class LeanPosition:
         self.ts = ops.column("ts_recorded")[-1].as_py()
         return history, effect_table
 
-    def _steps(
-        self, ops: pa.Table, fills: pa.Table
-    ) -> tuple[list[tuple[Decimal | int | None, ...]], list[int], list[Decimal], list[int]]:
-        kinds = ops.column("kind").to_pylist()
-        bases = ops.column("base").to_pylist()
-        has_c = ops.column("has_commission").to_pylist()
-        amounts = ops.column("commission").to_pylist()
-        currencies = ops.column("commission_currency").to_pylist()
+    def _steps(self, fills: pa.Table) -> list[tuple[Decimal | int | None, ...]]:
+        """Each fill's effect and the count of fills after it."""
+        kinds = fills.column("kind").to_pylist()
+        bases = fills.column("base").to_pylist()
         qtys = exact_decimals(fills.column("quantity"))
         prices = exact_decimals(fills.column("price"))
         times = fills.column("ts_ib").cast(pa.int64()).to_pylist()
-        effects: list[tuple[Decimal | int | None, ...]] = []
-        at, totals, foreign = [], [], []
-        j = 0
-        for i, kind in enumerate(kinds):
-            if kind == COMMISSION:
-                self._book(bases[i], amounts[i], currencies[i])
-            elif kind == REMOVE:
-                raise OutOfOrder(bases[i])
-            else:
-                effect = self._fill(kind, bases[i], times[j], qtys[j], prices[j])  # type: ignore[arg-type]
-                effects.append((*effect, self.fills))
-                j += 1
-                if has_c[i]:
-                    self._book(bases[i], amounts[i], currencies[i])
-            at.append(j)
-            totals.append(self.commission)
-            foreign.append(len(self.foreign))
-        return effects, at, totals, foreign
+        step = self._fill
+        return [
+            (*step(kind, base, ts, qty, price), self.fills)  # type: ignore[arg-type]
+            for kind, base, ts, qty, price in zip(kinds, bases, times, qtys, prices, strict=True)
+        ]
 
     def _fill(self, kind: int, base: str, ts: int, qty: Decimal, price: Decimal) -> Effect:
         """``StreamedPosition.add`` / ``replace``."""
@@ -146,11 +134,6 @@ class LeanPosition:
         self.last = key
         return effect
 
-    def _book(self, base: str, amount: Decimal | None, currency: str) -> None:
-        self.commission = book_commission(
-            self.booked, self.foreign, self.commission, base, amount, currency, self.currency
-        )
-
     def _figures(
         self, effects: list[tuple[Decimal | int | None, ...]], fills: pa.Table
     ) -> tuple[list[pa.Array], list[pa.Array]]:
@@ -171,16 +154,14 @@ class LeanPosition:
         return figures, realized
 
     def _history(
-        self, ops: pa.Table, figures: list[pa.Array], at: list[int], totals: list[Decimal],
-        foreign: list[int],
+        self, ops: pa.Table, figures: list[pa.Array], index: pa.Array, commission: pa.Array,
+        foreign: pa.Array,
     ) -> pa.Table:  # fmt: skip
-        n = ops.num_rows
-        same = pa.array([0] * n, pa.int32())
-        index = pa.array(at, pa.int32())
+        same = pa.array(np.zeros(ops.num_rows, np.int32))
         columns = {name: self.key.column(name).take(same) for name in KEY_NAMES}
         columns |= {name: f.take(index) for name, f in zip(_FIGURES, figures, strict=False)}
-        columns["commission"] = decimal_array(totals)
-        columns["foreign_commissions"] = pa.array(foreign, pa.int32())
+        columns["commission"] = commission
+        columns["foreign_commissions"] = foreign
         columns["fills"] = figures[5].take(index)
         columns["last_fill_ib"] = figures[6].take(index)
         columns["notification_id"] = ops.column("nid")
@@ -192,8 +173,8 @@ class LeanPosition:
 
     def row(self) -> Row:
         """The ``positions`` row after the last operation."""
-        figures, foreign = self.figures, len(self.foreign)
+        figures, foreign, commission = self.figures, self.book.foreign, self.book.commission
         last = None if self.last is None else (figures[6], self.last[1])
-        state = running_state(self.run.as_run(), self.commission, foreign, self.fills, last)  # type: ignore[arg-type]
-        return (*self.key_values, *figures[:5], self.commission, foreign, *figures[5:], self.ts,
+        state = running_state(self.run.as_run(), commission, foreign, self.fills, last)  # type: ignore[arg-type]
+        return (*self.key_values, *figures[:5], commission, foreign, *figures[5:], self.ts,
                 self.nid, state)  # fmt: skip
