@@ -163,3 +163,18 @@ def test_a_late_fill_hands_the_position_over_after_what_was_written() -> None:
     assert effects["A"]["position_quantity"] == D(200)
     assert rows[0]["quantity"] == D(150)
     assert (history, effects, rows) == fold(ops, "refold") == fold(ops, "lean")
+
+
+def test_commissions_past_what_the_columnar_route_sums_are_refolded() -> None:
+    # The columnar route sums commissions in int64 units of 1e-10 (about 4.6e8 at most); a
+    # position whose reports go past that is folded by ``Position``, whose Decimals have room.
+    big = (D("400000000.25"), "USD")
+    ops = [
+        op(1, ADD, "A", T + timedelta(seconds=1), D(100), D(10), D(1), big),
+        op(2, COMMISSION, "B", T + timedelta(seconds=2), D(0), D(0), D(1), big),
+        op(3, ADD, "B", T + timedelta(seconds=2), D(-100), D(12), D(1)),
+    ]
+    history, effects, rows = fold(ops, "lean")
+    totals = [D("400000000.25"), D("800000000.50"), D("800000000.50")]
+    assert [r["commission"] for r in history] == totals
+    assert (history, effects, rows) == fold(ops, "refold")
