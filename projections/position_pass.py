@@ -15,7 +15,6 @@ goes to a columnar buffer as it is computed, joined to the fill rows a chunk at 
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,8 +28,9 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from ordertrail.projections.fold import Projection
 from ordertrail.projections.history_batch import HistoryBatch
 from ordertrail.projections.lean_fold import SEGMENT_OPS, LeanPosition
-from ordertrail.projections.op_spill import FRAME_OPS, OP_SCHEMA, Op, OpSpill, op_tuples
+from ordertrail.projections.op_spill import FRAME_OPS, OP_SCHEMA, Op, OpSpill
 from ordertrail.projections.position_inputs import BucketOps, PositionInputs
+from ordertrail.projections.position_ops import PositionOps, positions_of
 from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
@@ -133,17 +133,17 @@ class PositionPass:
         if path is not None:
             self._with_effects(path, effects.last())
 
-    def _lean(self, ops: pa.Table, effects: EffectSpill) -> None:
+    def _lean(self, ops: PositionOps, effects: EffectSpill) -> None:
         """The columnar route, a segment at a time; a position it cannot take is folded
         again by ``Position``, which writes only what the columnar route had not."""
-        position = LeanPosition(ops.slice(0, 1))
+        position = LeanPosition(ops.part(0, 1))
         try:
-            for start in range(0, ops.num_rows, SEGMENT_OPS):
-                history, done = position.fold(ops.slice(start, SEGMENT_OPS).combine_chunks())
+            for start in range(0, len(ops), SEGMENT_OPS):
+                history, done = position.fold(ops.part(start, SEGMENT_OPS))
                 self.history_out.write_table(history)
                 effects.add_table(done)
         except OutOfOrder:
-            self._refolded(op_tuples(ops), effects, position.done)
+            self._refolded(ops.tuples(), effects, position.done)
         else:
             self.rows.append(position.row())
 
@@ -223,36 +223,13 @@ class PositionPass:
 PositionsResult = PositionPass
 
 
-def positions_of(ops: pa.Table) -> Iterator[tuple[PositionKey, pa.Table]]:
-    """A bucket's Arrow operations by position, each position's in log order."""
-    if not ops.num_rows:
-        return
-    keys = [(name, "ascending") for name in (*_KEY, "nid")]
-    ops = ops.take(pc.sort_indices(ops, sort_keys=keys))
-    columns = [ops.column(name).combine_chunks() for name in _KEY]
-    n = ops.num_rows
-    changed = pc.or_(pc.or_(_changes(columns[0]), _changes(columns[1])), _changes(columns[2]))
-    starts = [0, *(pc.add(pc.indices_nonzero(changed), 1)).to_pylist(), n]
-    for start, end in itertools.pairwise(starts):
-        key = (columns[0][start].as_py(), columns[1][start].as_py(), columns[2][start].as_py())
-        yield key, ops.slice(start, end - start)
-
-
-_KEY = ("account", "con_id", "origin")
-
-
-def _changes(column: pa.Array) -> pa.Array:
-    """Whether each value but the first differs from the one before it."""
-    return pc.not_equal(column.slice(1), column.slice(0, len(column) - 1))
-
-
 def _merged(
-    columnar: pa.Table | None, tuples: Callable[[PositionKey], Iterator[Op]], key: PositionKey
+    columnar: PositionOps | None, tuples: Callable[[PositionKey], Iterator[Op]], key: PositionKey
 ) -> Iterator[Op]:
     """A position's Arrow operations and its tuple operations, in log order."""
     if columnar is None:
         return tuples(key)
-    return heapq.merge(op_tuples(columnar), tuples(key), key=_nid)
+    return heapq.merge(columnar.tuples(), tuples(key), key=_nid)
 
 
 def _nid(op: Op) -> int:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from ordertrail.projections import lean_fold, position_pass
 from ordertrail.projections.history_batch import HistoryBatch
+from ordertrail.projections.position_ops import PositionOps
 from ordertrail.projections.position_pass import (
     ADD,
     COMMISSION,
@@ -115,7 +116,7 @@ def fold(ops: list[Op], route: str) -> tuple[list[dict[str, Any]], dict[str, Any
             with pytest.MonkeyPatch.context() as mp:
                 mp.setattr(lean_fold, "SEGMENT_OPS", SEGMENT)
                 mp.setattr(position_pass, "SEGMENT_OPS", SEGMENT)
-                out._lean(arrow_table(OP_SCHEMA, ops), effects)
+                out._lean(PositionOps.whole(arrow_table(OP_SCHEMA, ops)), effects)
         else:
             out._refolded(spill.position(KEY), effects, 0)
         history = [row for chunk in out.history_out.chunks() for row in chunk.to_pylist()]
