@@ -32,15 +32,28 @@ class Unbookable(OutOfOrder):
     """Amounts this book does not sum (see ``LIMIT``): the position is refolded."""
 
 
-def scaled(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A decimal(38, 10) column as int64 units of 1e-10, and where it holds a value."""
+def units(column: pa.Array) -> np.ndarray | None:
+    """A decimal(38, 10) column's values as int64 units of 1e-10 (whatever a null holds),
+    None if one is past 64 bits."""
     n = len(column)
-    valid = np.ones(n, bool) if column.null_count == 0 else column.is_valid().to_numpy(False)
     words = np.frombuffer(column.buffers()[1], np.int64).reshape(-1, 2)
     words = words[column.offset : column.offset + n]
     low, high = words[:, 0], words[:, 1]
-    if not np.array_equal(high[valid], low[valid] >> 63):  # beyond 64 bits
+    valid = np.ones(n, bool) if column.null_count == 0 else column.is_valid().to_numpy(False)
+    if not np.array_equal(high[valid], low[valid] >> 63):
+        return None
+    return low
+
+
+def scaled(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A decimal(38, 10) column as int64 units of 1e-10 (0 for a null), and where it holds a
+    value."""
+    low = units(column)
+    if low is None:
         raise Unbookable
+    valid = (
+        np.ones(len(column), bool) if column.null_count == 0 else column.is_valid().to_numpy(False)
+    )
     return np.where(valid, low, 0), valid
 
 

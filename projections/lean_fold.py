@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from ordertrail.projections.commission_book import CommissionBook
+from ordertrail.projections.commission_book import CommissionBook, units
 from ordertrail.projections.lean_run import Effect, LeanRun
 from ordertrail.projections.position_run import ZERO
 from ordertrail.projections.positions import running_state
@@ -48,13 +48,18 @@ Figures = tuple[Decimal, Decimal | None, Decimal | None, Decimal, Decimal, int, 
 def exact_decimals(column: pa.ChunkedArray | pa.Array) -> list[Decimal | None]:
     """A decimal(38, 10) column as Decimals with as few places as its values need: the same
     values, and their products keep few places too, so the figures convert back to Arrow
-    without rounding (a value with more places than the tables' 10 must be rounded first)."""
-    for scale in (0, 2, 4, 6, 8):
-        try:
-            return column.cast(pa.decimal128(38, scale)).to_pylist()  # type: ignore[no-any-return]
-        except pa.ArrowInvalid:
-            continue
-    return column.to_pylist()  # type: ignore[no-any-return]
+    without rounding (a value with more places than the tables' 10 must be rounded first).
+    Made from the column's integers (Arrow's own conversion to Decimal costs ~2.5× more)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    low = units(array) if array.null_count == 0 else None
+    if low is None:
+        return array.to_pylist()  # type: ignore[no-any-return]
+    places = 10
+    for dropped in (10, 8, 6, 4, 2):
+        if not (low % 10**dropped).any():
+            low, places = low // 10**dropped, 10 - dropped
+            break
+    return [Decimal(v).scaleb(-places) for v in low.tolist()]
 
 
 class LeanPosition:
