@@ -56,6 +56,8 @@ EFFECT_CHUNK = 16_384
 # History rows a streamed position converts to Arrow at once (each conversion has a fixed cost
 # per column, and the rows are small).
 HISTORY_BATCH = 8_192
+# History rows split by range of ids at once.
+HISTORY_ROWS = 65_536
 # Fill rows joined to their effects at once.
 JOIN_ROWS = 65_536
 
@@ -114,6 +116,10 @@ class PositionPass:
     history_out: RangeFiles
     fills_out: TableSpill
     rows: list[Row] = field(default_factory=list)  # the positions table
+    # History tables held until they are split by range together: each split writes a part
+    # per range of ids, and a position's rows span them all.
+    held: list[pa.Table] = field(default_factory=list)
+    held_rows: int = 0
 
     def bucket(self, ops: BucketOps, fills: TableSpill) -> None:
         ops.flush()
@@ -140,7 +146,7 @@ class PositionPass:
         try:
             for start in range(0, len(ops), SEGMENT_OPS):
                 history, done = position.fold(ops.part(start, SEGMENT_OPS))
-                self.history_out.write_table(history)
+                self._history_table(history)
                 effects.add_table(done)
         except OutOfOrder:
             self._refolded(ops.tuples(), effects, position.done)
@@ -166,7 +172,18 @@ class PositionPass:
         if table is None:
             self.history_out.extend(batch.rows())
         else:
-            self.history_out.write_table(table)
+            self._history_table(table)
+
+    def _history_table(self, table: pa.Table) -> None:
+        self.held.append(table)
+        self.held_rows += table.num_rows
+        if self.held_rows >= HISTORY_ROWS:
+            self.flush_history()
+
+    def flush_history(self) -> None:
+        if self.held:
+            self.history_out.write_table(pa.concat_tables(self.held))
+        self.held, self.held_rows = [], 0
 
     def _refolded(self, ops: Iterator[Op], effects: EffectSpill, written: int) -> None:
         first = next(ops)
@@ -244,5 +261,6 @@ def positions_pass(inputs: PositionInputs, spill: SpillFolder) -> PositionsResul
     for bucket_ops, bucket_fills in zip(inputs.ops, inputs.fills, strict=True):
         positions.bucket(bucket_ops, bucket_fills)
     # The last history rows to their files now: the commits that follow need the memory.
+    positions.flush_history()
     positions.history_out.flush()
     return positions
