@@ -18,8 +18,9 @@ operation, writing what this route had not written (``done``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -31,7 +32,7 @@ from ordertrail.projections.position_run import ZERO
 from ordertrail.projections.positions import running_state
 from ordertrail.projections.records import Row
 from ordertrail.projections.rows import EFFECT_NAMES
-from ordertrail.projections.schema import POSITION_HISTORY, TS, decimal_array
+from ordertrail.projections.schema import DEC, POSITION_HISTORY, TS, decimal_array
 from ordertrail.projections.streamed_position import ADD, REMOVE, OutOfOrder
 
 # Operations folded and converted at once: what a position holds as Python objects.
@@ -60,6 +61,22 @@ def exact_decimals(column: pa.ChunkedArray | pa.Array) -> list[Decimal | None]:
             low, places = low // 10**dropped, 10 - dropped
             break
     return [Decimal(v).scaleb(-places) for v in low.tolist()]
+
+
+def rounded(values: Sequence[Decimal | None]) -> pa.Array:
+    """Decimals as decimal(38, 10), rounded half-even as ``schema.dec``, for a column of
+    averages (28 digits): ``decimal_array`` would first try them as they are, and Arrow
+    refuses such a column only after converting much of it (its first value, the position
+    before the segment or a fill's price, often fits)."""
+    return pa.array(
+        [None if v is None else v.quantize(_QUANTUM, ROUND_HALF_EVEN) for v in values], DEC
+    )
+
+
+# How each field of an effect becomes a column: the averages rounded at once (``rounded``);
+# quantities and FIFO PnL, which keep the few places of the fills' values, as they are.
+_CONVERT = (decimal_array, rounded, decimal_array, rounded, rounded, decimal_array, rounded)
+_QUANTUM = Decimal(1).scaleb(-10)
 
 
 class LeanPosition:
@@ -146,7 +163,10 @@ class LeanPosition:
         fills, last fill's IB time) as columns, and each fill's realized PnL (FIFO, average)."""
         prior = self.figures
         columns = list(zip(*effects, strict=True)) if effects else [()] * 8
-        figures = [decimal_array([prior[k], *columns[2 + k]]) for k in range(5)]  # type: ignore[list-item]
+        figures = [
+            convert([prior[k], *columns[2 + k]])  # type: ignore[list-item]
+            for k, convert in enumerate(_CONVERT[2:])
+        ]
         figures.append(pa.array([prior[5], *columns[7]], pa.int64()))
         figures.append(
             pa.concat_arrays([pa.array([prior[6]], TS), fills.column("ts_ib").combine_chunks()])
@@ -155,7 +175,7 @@ class LeanPosition:
             last = effects[-1]
             ts_ib = fills.column("ts_ib")[-1].as_py()
             self.figures = (*last[2:7], self.fills, ts_ib)
-        realized = [decimal_array(columns[0]), decimal_array(columns[1])]
+        realized = [_CONVERT[0](columns[0]), _CONVERT[1](columns[1])]
         return figures, realized
 
     def _history(

@@ -119,6 +119,7 @@ def fold(ops: list[Op], route: str) -> tuple[list[dict[str, Any]], dict[str, Any
                 out._lean(PositionOps.whole(arrow_table(OP_SCHEMA, ops)), effects)
         else:
             out._refolded(spill.position(KEY), effects, 0)
+        out.flush_history()
         history = [row for chunk in out.history_out.chunks() for row in chunk.to_pylist()]
         last: dict[str, Any] = {}
         for row in effects.last().to_pylist():
