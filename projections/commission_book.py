@@ -9,7 +9,8 @@ reports the number of fills whose latest report is in another currency. Both are
 of what each report changes against the fill's previous report: here in whole units of 1e-10
 (the columns' scale: exact, and exactly what the Decimal sums give while they stay below 1e18,
 far inside the 28 digits a Decimal keeps), the previous report found by sorting the reports by
-fill. A fill's latest report is carried from one segment to the next.
+fill. Each fill's latest report is carried from one segment to the next as columns (a dict
+updated per fill cost more than the rest of the booking).
 """
 
 from __future__ import annotations
@@ -72,7 +73,11 @@ class CommissionBook:
 
     def __init__(self, currency: str) -> None:
         self.currency = currency
-        self.latest: dict[str, tuple[int, int]] = {}  # execId base: (home amount, foreign)
+        # Each fill's latest report before the operations in hand: execId bases, and beside
+        # each its report's home amount and whether it was in another currency.
+        self.carried: pa.Array = pa.array([], pa.string())
+        self.carried_mine = np.empty(0, np.int64)
+        self.carried_theirs = np.empty(0, np.int64)
         self.total = 0  # units of 1e-10
         self.foreign = 0
 
@@ -111,7 +116,7 @@ class CommissionBook:
         theirs = (valid & ~home).astype(np.int64)
         bases = reports.column("base").combine_chunks().dictionary_encode()
         codes = bases.indices.to_numpy(zero_copy_only=False)
-        prior_mine, prior_theirs = self._prior(codes, bases.dictionary.to_pylist(), mine, theirs)
+        prior_mine, prior_theirs = self._prior(codes, bases.dictionary, mine, theirs)
         if np.abs(mine).sum() + np.abs(prior_mine).sum() + abs(self.total) >= LIMIT:
             raise Unbookable
         totals = self.total + np.cumsum(mine - prior_mine)
@@ -119,25 +124,33 @@ class CommissionBook:
         return totals, foreign
 
     def _prior(
-        self, codes: np.ndarray, bases: list[str], mine: np.ndarray, theirs: np.ndarray
+        self, codes: np.ndarray, bases: pa.Array, mine: np.ndarray, theirs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each report's fill's previous report (home amount, foreign): the one before it
-        among these, else the one carried from earlier operations; then carry the last."""
+        among these, else the one carried from earlier operations; then carry the last.
+        ``bases`` are the distinct execId bases, ``codes`` each report's among them."""
         order = np.argsort(codes, kind="stable")
         ranked = codes[order]
-        first = np.ones(len(order), bool)
-        first[1:] = ranked[1:] != ranked[:-1]
         prior_mine = np.empty_like(mine)
         prior_theirs = np.empty_like(theirs)
         prior_mine[order[1:]] = mine[order[:-1]]
         prior_theirs[order[1:]] = theirs[order[:-1]]
-        latest = self.latest
-        for p in np.flatnonzero(first).tolist():
-            i = order[p]
-            prior_mine[i], prior_theirs[i] = latest.get(bases[codes[i]], (0, 0))
+        # Every base is among the codes, so the first and last report of base k are the k-th
+        # places where the ranked codes begin and end a run.
+        first = np.ones(len(order), bool)
+        first[1:] = ranked[1:] != ranked[:-1]
+        firsts = order[first]
+        carried = pc.index_in(bases, value_set=self.carried).fill_null(-1).to_numpy(False)
+        found = carried >= 0
+        prior_mine[firsts] = 0
+        prior_theirs[firsts] = 0
+        prior_mine[firsts[found]] = self.carried_mine[carried[found]]
+        prior_theirs[firsts[found]] = self.carried_theirs[carried[found]]
         last = np.ones(len(order), bool)
         last[:-1] = ranked[1:] != ranked[:-1]
-        for p in np.flatnonzero(last).tolist():
-            i = order[p]
-            latest[bases[codes[i]]] = (int(mine[i]), int(theirs[i]))
+        lasts = order[last]
+        kept = ~np.isin(np.arange(len(self.carried)), carried[found])
+        self.carried = pa.concat_arrays([self.carried.filter(pa.array(kept)), bases])
+        self.carried_mine = np.concatenate([self.carried_mine[kept], mine[lasts]])
+        self.carried_theirs = np.concatenate([self.carried_theirs[kept], theirs[lasts]])
         return prior_mine, prior_theirs

@@ -60,7 +60,10 @@ def exact_decimals(column: pa.ChunkedArray | pa.Array) -> list[Decimal | None]:
         if not (low % 10**dropped).any():
             low, places = low // 10**dropped, 10 - dropped
             break
-    return [Decimal(v).scaleb(-places) for v in low.tolist()]
+    # Each distinct value made once (fills repeat their sizes and, tick by tick, their prices).
+    distinct, at = np.unique(low, return_inverse=True)
+    made = [Decimal(v).scaleb(-places) for v in distinct.tolist()]
+    return [made[i] for i in at.tolist()]
 
 
 def rounded(values: Sequence[Decimal | None]) -> pa.Array:
