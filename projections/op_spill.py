@@ -172,3 +172,37 @@ def _merged(runs: list[Iterator[list[Op]]]) -> Iterator[Op]:
 
 def _nid(op: Op) -> int:
     return op[0]
+
+
+def ops_table(ops: list[Op]) -> tuple[pa.Table, list[Op]]:
+    """Operations as Arrow (``OP_SCHEMA``), and those the columns cannot hold exactly: a
+    decimal with more than the tables' 10 places (a commission IB sent as a double), or a
+    conId past 64 bits (IB documents no width). Those stay tuples, folded as before."""
+    try:
+        return _strict(ops), []
+    except (pa.ArrowInvalid, OverflowError):
+        pass
+    fits, misfits = [], []
+    for op in ops:
+        try:
+            _strict([op])
+        except (pa.ArrowInvalid, OverflowError):
+            misfits.append(op)
+        else:
+            fits.append(op)
+    return _strict(fits), misfits
+
+
+def _strict(ops: list[Op]) -> pa.Table:
+    if not ops:
+        return OP_SCHEMA.empty_table()
+    columns = zip(*ops, strict=True)
+    arrays = [pa.array(c, f.type) for c, f in zip(columns, OP_SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=OP_SCHEMA)
+
+
+def op_tuples(ops: pa.Table, rows: int = 4096) -> Iterator[Op]:
+    """Arrow operations as ``Op`` tuples, ``rows`` at a time."""
+    for batch in ops.to_batches(rows):
+        columns = [batch.column(name).to_pylist() for name in OP_SCHEMA.names]
+        yield from zip(*columns, strict=True)

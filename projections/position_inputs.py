@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from ordertrail.projections.op_spill import OP_SCHEMA, Op, OpSpill
+from ordertrail.projections.op_spill import OP_SCHEMA, Op, OpSpill, ops_table
 from ordertrail.projections.records import BROKER_BOOK, DRY_RUN_BOOK, PositionKey, Row
 from ordertrail.projections.schema import FILLS
-from ordertrail.projections.spill import SpillFolder, TableSpill
+from ordertrail.projections.spill import SpillFolder, TableSpill, read_spill
 
 # Operations per bucket the positions pass holds in memory at once (a bucket's operations are
 # read and sorted together): the number of buckets grows with the log.
@@ -110,18 +111,52 @@ def fill_row_buckets(rows: pa.Table, buckets: int) -> pa.Array:
     return buckets_of(account, con_id, origin, buckets)
 
 
+class BucketOps:
+    """One bucket's operations: as Arrow (``OP_SCHEMA``), held in memory up to a limit, then
+    appended to the bucket's IPC file; those the columns cannot hold exactly (``ops_table``)
+    as tuples in an ``OpSpill``."""
+
+    def __init__(self, spill: SpillFolder, bucket: int) -> None:
+        self.path = spill.file(f"ops-{bucket}.arrow")
+        self.pending: list[Op] = []  # tuples not yet converted
+        self.tables: list[pa.Table] = []
+        self.misfits = OpSpill(spill.file(f"ops-{bucket}.msgpack"))
+        self._writer: Any = None
+
+    def flush(self) -> None:
+        if self.pending:
+            table, misfits = ops_table(self.pending)
+            self.pending = []
+            self.tables.append(table)
+            self.misfits.ops.extend(misfits)
+        self.misfits.flush()
+        for table in self.tables:
+            if table.num_rows:
+                if self._writer is None:
+                    self._writer = pa.ipc.new_file(str(self.path), OP_SCHEMA)
+                self._writer.write_table(table)
+        self.tables = []
+
+    def table(self) -> pa.Table:
+        """Every Arrow operation of the bucket (after ``flush``), in no particular order."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return read_spill(self.path) if self.path.exists() else OP_SCHEMA.empty_table()
+
+
 class PositionInputs:
     """Every bucket's operations and fill rows, bucketed by ``bucket_of``."""
 
     def __init__(self, spill: SpillFolder, head: int) -> None:
         self.buckets = bucket_count(head)
-        self.ops = [OpSpill(spill.file(f"ops-{b}.msgpack")) for b in range(self.buckets)]
+        self.ops = [BucketOps(spill, b) for b in range(self.buckets)]
         self.fills = fill_spills(spill, self.buckets)
         self.held = 0
 
     def add_op(self, op: Op) -> None:
         """One operation (the fold's route: orders the columns do not cover)."""
-        self.ops[bucket_of((op[2], op[3], op[4]), self.buckets)].ops.append(op)
+        self.ops[bucket_of((op[2], op[3], op[4]), self.buckets)].pending.append(op)
         self.held += 1
         if self.held >= OPS_IN_MEMORY:
             self.flush()
@@ -132,7 +167,7 @@ class PositionInputs:
         account, con_id, origin = (ops.column(n).combine_chunks() for n in _KEY)
         parts = buckets_of(account, con_id, origin, self.buckets)
         for bucket, part in split_by(ops, parts):
-            self.ops[bucket].ops.extend(_tuples(part))
+            self.ops[bucket].tables.append(part)
             self.held += part.num_rows
         if self.held >= OPS_IN_MEMORY:
             self.flush()
@@ -155,8 +190,3 @@ class PositionInputs:
 
 
 _KEY = ("account", "con_id", "origin")
-
-
-def _tuples(ops: pa.Table) -> list[Op]:
-    columns = [ops.column(name).to_pylist() for name in OP_SCHEMA.names]
-    return list(zip(*columns, strict=True))

@@ -14,8 +14,10 @@ goes to a columnar buffer as it is computed, joined to the fill rows a chunk at 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,10 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.fold import Projection
 from ordertrail.projections.history_batch import HistoryBatch
+from ordertrail.projections.lean_fold import SEGMENT_OPS, LeanPosition
 from ordertrail.projections.op_spill import FRAME_OPS, OP_SCHEMA, Op, OpSpill
-from ordertrail.projections.position_inputs import PositionInputs
+from ordertrail.projections.position_inputs import BucketOps, PositionInputs
+from ordertrail.projections.position_ops import PositionOps, positions_of
 from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
@@ -52,6 +56,8 @@ EFFECT_CHUNK = 16_384
 # History rows a streamed position converts to Arrow at once (each conversion has a fixed cost
 # per column, and the rows are small).
 HISTORY_BATCH = 8_192
+# History rows split by range of ids at once.
+HISTORY_ROWS = 65_536
 # Fill rows joined to their effects at once.
 JOIN_ROWS = 65_536
 
@@ -76,6 +82,11 @@ class EffectSpill:
         self.effects.append(effect)
         if len(self.bases) >= EFFECT_CHUNK:
             self.flush()
+
+    def add_table(self, table: pa.Table) -> None:
+        """Effects already in Arrow (the columns ``flush`` makes), after those added before."""
+        self.flush()
+        self.tables.append(table)
 
     def flush(self) -> None:
         if not self.bases:
@@ -105,29 +116,54 @@ class PositionPass:
     history_out: RangeFiles
     fills_out: TableSpill
     rows: list[Row] = field(default_factory=list)  # the positions table
+    # History tables held until they are split by range together: each split writes a part
+    # per range of ids, and a position's rows span them all.
+    held: list[pa.Table] = field(default_factory=list)
+    held_rows: int = 0
 
-    def bucket(self, ops: OpSpill, fills: TableSpill) -> None:
+    def bucket(self, ops: BucketOps, fills: TableSpill) -> None:
         ops.flush()
         effects = EffectSpill()
-        for key in ops.position_keys():
-            self._position(ops, key, effects)
-            ops.forget(key)
+        columnar = dict(positions_of(ops.table()))
+        misfits = ops.misfits
+        held = set(misfits.position_keys())
+        for key in sorted(columnar.keys() | held):
+            part = columnar.pop(key, None)
+            if key in held:  # some of its operations are tuples: the tuple route
+                self._position(partial(_merged, part, misfits.position, key), effects)
+                misfits.forget(key)
+            else:
+                assert part is not None
+                self._lean(part, effects)
         path = fills.close()
         if path is not None:
             self._with_effects(path, effects.last())
 
-    def _position(self, ops: OpSpill, key: PositionKey, effects: EffectSpill) -> None:
-        """The streamed route first; a position it cannot take is folded again by
+    def _lean(self, ops: PositionOps, effects: EffectSpill) -> None:
+        """The columnar route, a segment at a time; a position it cannot take is folded
+        again by ``Position``, which writes only what the columnar route had not."""
+        position = LeanPosition(ops.part(0, 1))
+        try:
+            for start in range(0, len(ops), SEGMENT_OPS):
+                history, done = position.fold(ops.part(start, SEGMENT_OPS))
+                self._history_table(history)
+                effects.add_table(done)
+        except OutOfOrder:
+            self._refolded(ops.tuples(), effects, position.done)
+        else:
+            self.rows.append(position.row())
+
+    def _position(self, ops: Callable[[], Iterator[Op]], effects: EffectSpill) -> None:
+        """The streamed route of ``Op`` tuples; a position it cannot take is folded again by
         ``Position``, which writes only what the streamed route had not."""
-        stream = ops.position(key)
+        stream = ops()
         first = next(stream)
         position = StreamedPosition(*first[2:9])
         fold = StreamedFold(position, effects.add, self._history, HISTORY_BATCH)
         try:
             fold.run(chain((first,), stream))
         except OutOfOrder:
-            stream.close()
-            self._refolded(ops.position(key), effects, fold.done)
+            self._refolded(ops(), effects, fold.done)
         else:
             self.rows.append(fold.row())
 
@@ -136,7 +172,18 @@ class PositionPass:
         if table is None:
             self.history_out.extend(batch.rows())
         else:
-            self.history_out.write_table(table)
+            self._history_table(table)
+
+    def _history_table(self, table: pa.Table) -> None:
+        self.held.append(table)
+        self.held_rows += table.num_rows
+        if self.held_rows >= HISTORY_ROWS:
+            self.flush_history()
+
+    def flush_history(self) -> None:
+        if self.held:
+            self.history_out.write_table(pa.concat_tables(self.held))
+        self.held, self.held_rows = [], 0
 
     def _refolded(self, ops: Iterator[Op], effects: EffectSpill, written: int) -> None:
         first = next(ops)
@@ -193,6 +240,19 @@ class PositionPass:
 PositionsResult = PositionPass
 
 
+def _merged(
+    columnar: PositionOps | None, tuples: Callable[[PositionKey], Iterator[Op]], key: PositionKey
+) -> Iterator[Op]:
+    """A position's Arrow operations and its tuple operations, in log order."""
+    if columnar is None:
+        return tuples(key)
+    return heapq.merge(columnar.tuples(), tuples(key), key=_nid)
+
+
+def _nid(op: Op) -> int:
+    return op[0]
+
+
 def positions_pass(inputs: PositionInputs, spill: SpillFolder) -> PositionsResult:
     """Every bucket's positions folded; their fill rows, history rows and rows."""
     positions = PositionPass(
@@ -201,5 +261,6 @@ def positions_pass(inputs: PositionInputs, spill: SpillFolder) -> PositionsResul
     for bucket_ops, bucket_fills in zip(inputs.ops, inputs.fills, strict=True):
         positions.bucket(bucket_ops, bucket_fills)
     # The last history rows to their files now: the commits that follow need the memory.
+    positions.flush_history()
     positions.history_out.flush()
     return positions

@@ -69,11 +69,12 @@ def test_a_fill_moved_to_another_position_takes_the_effect_it_has_there(
     folder.remove()
 
 
-def test_a_position_whose_conid_msgpack_cannot_carry_is_folded_from_memory(
+def test_a_position_whose_conid_arrow_cannot_carry_is_folded_from_memory(
     tmp_path: Path,
 ) -> None:
-    # A conId past 64 bits (IB documents no width): its operations cannot go to the msgpack
-    # file, so they stay in memory; the other position's go to the file as sorted runs.
+    # A conId past 64 bits (IB documents no width): its operations fit neither the Arrow
+    # columns nor the msgpack file, so they stay in memory as tuples; the other position's go
+    # to the bucket's Arrow file.
     huge = 2**64 + 7
     folder = SpillFolder(tmp_path)
     inputs = PositionInputs(folder, 0)
@@ -83,8 +84,9 @@ def test_a_position_whose_conid_msgpack_cannot_carry_is_folded_from_memory(
         inputs.add_op(op(nid + 1, ADD, "DU2", "10", 100, f"B.{nid}"))
         inputs.flush()
     ops = inputs.ops[0]
-    assert [sorted(run) for run in ops.runs] == [[("DU2", 100, "live")]] * 2
-    assert list(ops.held) == [("DU1", huge, "live")]
+    assert ops.misfits.runs == []
+    assert list(ops.misfits.held) == [("DU1", huge, "live")]
+    assert ops.table().column("account").to_pylist() == ["DU2", "DU2"]
     with refusing_rows() as refused:  # as a rebuild runs: such rows are named, not written
         result = positions_pass(inputs, folder)
     assert len(refused) == 1

@@ -13,7 +13,7 @@ from ordertrail.adapters.bench_projections import on_store, populate
 from ordertrail.adapters.store import logsources
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.projections import op_spill, position_inputs, position_pass, spill
+from ordertrail.projections import op_spill, position_inputs, position_ops, position_pass, spill
 from ordertrail.projections.api import Audit
 from ordertrail.projections.schema import EVENTS
 from ordertrail.projections.tables import DeltaTables, unfinished
@@ -37,6 +37,11 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(position_pass, "EFFECT_CHUNK", 33)
     monkeypatch.setattr(position_pass, "JOIN_ROWS", 100)
     monkeypatch.setattr(position_pass, "HISTORY_BATCH", 5)
+    # Each position's Arrow operations folded in several segments, its history rows split by
+    # range a few segments at a time, a refolded position's operations converted in parts.
+    monkeypatch.setattr(position_pass, "SEGMENT_OPS", 7)
+    monkeypatch.setattr(position_pass, "HISTORY_ROWS", 50)
+    monkeypatch.setattr(position_ops, "TUPLE_ROWS", 5)
 
 
 def test_the_rebuild_equals_the_log_order_fold(tmp_path: Path, small_pages: None) -> None:

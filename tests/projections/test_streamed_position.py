@@ -12,13 +12,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ordertrail.projections import lean_fold, position_pass
 from ordertrail.projections.history_batch import HistoryBatch
+from ordertrail.projections.position_ops import PositionOps
 from ordertrail.projections.position_pass import (
     ADD,
     COMMISSION,
+    OP_SCHEMA,
     REMOVE,
     REPLACE,
     EffectSpill,
@@ -26,7 +30,7 @@ from ordertrail.projections.position_pass import (
     OpSpill,
     PositionPass,
 )
-from ordertrail.projections.schema import FILLS, POSITION_HISTORY
+from ordertrail.projections.schema import FILLS, POSITION_HISTORY, POSITIONS, arrow_table
 from ordertrail.projections.sorted_spill import RangeFiles
 from ordertrail.projections.spill import SpillFolder, TableSpill
 from ordertrail.projections.streamed_position import StreamedFold, StreamedPosition
@@ -94,8 +98,9 @@ def position_ops(draw: st.DrawFn, late: bool = True) -> list[Op]:
     return ops
 
 
-def fold(ops: list[Op], streamed: bool) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
-    """(history rows, each fill's last effect, the position's row) by one route."""
+def fold(ops: list[Op], route: str) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+    """(history rows, each fill's last effect, the position's row) by one route: "streamed"
+    (``Op`` tuples), "lean" (Arrow columns, in segments of ``SEGMENT``), "refold"."""
     with tempfile.TemporaryDirectory() as d:
         folder = SpillFolder(Path(d))
         spill = OpSpill(folder.file("ops.msgpack"))
@@ -105,20 +110,34 @@ def fold(ops: list[Op], streamed: bool) -> tuple[list[dict[str, Any]], dict[str,
             RangeFiles(folder, POSITION_HISTORY), TableSpill(folder.file("fills.arrow"), FILLS)
         )
         effects = EffectSpill()
-        if streamed:
-            out._position(spill, KEY, effects)
+        if route == "streamed":
+            out._position(lambda: spill.position(KEY), effects)
+        elif route == "lean":
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(lean_fold, "SEGMENT_OPS", SEGMENT)
+                mp.setattr(position_pass, "SEGMENT_OPS", SEGMENT)
+                out._lean(PositionOps.whole(arrow_table(OP_SCHEMA, ops)), effects)
         else:
             out._refolded(spill.position(KEY), effects, 0)
+        out.flush_history()
         history = [row for chunk in out.history_out.chunks() for row in chunk.to_pylist()]
         last: dict[str, Any] = {}
         for row in effects.last().to_pylist():
             last.setdefault(row.pop("exec_base_id"), row)
-        return history, last, out.rows
+        rows = arrow_table(POSITIONS.schema, out.rows).to_pylist()
+        return history, last, rows
+
+
+SEGMENT = 5
 
 
 @given(position_ops())
-def test_the_streamed_route_and_the_refold_give_the_same_rows(ops: list[Op]) -> None:
-    assert fold(ops, streamed=True) == fold(ops, streamed=False)
+def test_the_streamed_route_the_columnar_route_and_the_refold_give_the_same_rows(
+    ops: list[Op],
+) -> None:
+    refolded = fold(ops, "refold")
+    assert fold(ops, "streamed") == refolded
+    assert fold(ops, "lean") == refolded
 
 
 @given(position_ops(late=False))
@@ -139,10 +158,25 @@ def test_a_late_fill_hands_the_position_over_after_what_was_written() -> None:
         op(2, ADD, "B", T + timedelta(seconds=3), D(-50), D(12), D(1)),
         op(3, ADD, "C", T + timedelta(seconds=1), D(100), D(11), D(1)),
     ]
-    history, effects, rows = fold(ops, streamed=True)
+    history, effects, rows = fold(ops, "streamed")
     assert [r["notification_id"] for r in history] == [1, 2, 3]
     # FIFO after the late fill: C (at 11) came first, so B's sale realizes (12 - 11) * 50.
     assert effects["B"]["realized_pnl"] == D(50)
     assert effects["A"]["position_quantity"] == D(200)
-    assert rows[0][7] == D(150)  # the position's quantity
-    assert (history, effects, rows) == fold(ops, streamed=False)
+    assert rows[0]["quantity"] == D(150)
+    assert (history, effects, rows) == fold(ops, "refold") == fold(ops, "lean")
+
+
+def test_commissions_past_what_the_columnar_route_sums_are_refolded() -> None:
+    # The columnar route sums commissions in int64 units of 1e-10 (about 4.6e8 at most); a
+    # position whose reports go past that is folded by ``Position``, whose Decimals have room.
+    big = (D("400000000.25"), "USD")
+    ops = [
+        op(1, ADD, "A", T + timedelta(seconds=1), D(100), D(10), D(1), big),
+        op(2, COMMISSION, "B", T + timedelta(seconds=2), D(0), D(0), D(1), big),
+        op(3, ADD, "B", T + timedelta(seconds=2), D(-100), D(12), D(1)),
+    ]
+    history, effects, rows = fold(ops, "lean")
+    totals = [D("400000000.25"), D("800000000.50"), D("800000000.50")]
+    assert [r["commission"] for r in history] == totals
+    assert (history, effects, rows) == fold(ops, "refold")
