@@ -21,12 +21,10 @@ from ordertrail.projections.columnar_groups import Groups
 from ordertrail.projections.columnar_orders import OrderColumns
 from ordertrail.projections.columnar_values import decimals
 from ordertrail.projections.op_spill import OP_SCHEMA
-from ordertrail.projections.records import DRY_RUN_BOOK
+from ordertrail.projections.records import BROKER_BOOK, DRY_RUN_BOOK
 from ordertrail.projections.schema import FILLS
 from ordertrail.projections.streamed_position import ADD, REPLACE
 from ordertrail.projections.streamed_position import COMMISSION as COMMISSION_OP
-
-_BROKER_BOOK = "live"
 
 
 def _with_order(frames: Frames, cols: OrderColumns) -> pl.DataFrame:
@@ -58,7 +56,7 @@ def _with_order(frames: Frames, cols: OrderColumns) -> pl.DataFrame:
         first_recorded.alias("first_recorded"),
         pl.coalesce("execution.time", first_recorded).alias("ts_ib"),
         pl.when(pl.col("origin") == DRY_RUN_BOOK).then(pl.lit(DRY_RUN_BOOK))
-        .otherwise(pl.lit(_BROKER_BOOK)).alias("book"),
+        .otherwise(pl.lit(BROKER_BOOK)).alias("book"),
     )  # fmt: skip
 
 
