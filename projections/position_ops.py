@@ -7,7 +7,7 @@ of columns.)"""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -40,7 +40,7 @@ class PositionOps:
         """Operations ``start`` to ``start + length`` (in log order), as one record batch."""
         return self.table.take(self.rows.slice(start, length)).combine_chunks()
 
-    def tuples(self) -> Iterator[Op]:
+    def tuples(self) -> Generator[Op]:
         """The operations as ``Op`` tuples, ``TUPLE_ROWS`` converted at a time."""
         for start in range(0, len(self), TUPLE_ROWS):
             yield from op_tuples(self.part(start, TUPLE_ROWS))

@@ -1,21 +1,23 @@
 """The rebuild's positions pass (docs/adr/0050-streaming-rebuild.md): what the orders pass
-left of each fill event (an ``Op``, in the bucket of its position), folded bucket by bucket and
-position by position, in log order, through the same position arithmetic the update runs:
-``StreamedPosition`` while the fills come in execution order, else ``Position``, which refolds
-(docs/adr/0094-streamed-positions.md). It gives each position's history rows, its row, and each
+left of each fill event (an operation, in the bucket of its position: ``PositionInputs``),
+folded bucket by bucket and position by position, in log order, through the same position
+arithmetic the update runs: ``LeanPosition`` on the operations' Arrow columns while the fills
+come in execution order (docs/adr/0107-columnar-positions-pass.md), ``StreamedPosition`` for a
+position some of whose operations the columns cannot hold (docs/adr/0094-streamed-positions.md),
+else ``Position``, which refolds. It gives each position's history rows, its row, and each
 fill's effect, written into the bucket's fill rows.
 
 A position depends only on its own operations in notification order, which is why it can be
 folded after every order, on its own. What it holds stays bounded as the log grows
-(docs/adr/0075-bounded-positions-pass.md): a position's operations come from sorted runs merged
-as they are read, its history rows go to the spill as they are made, and each fill's effect
-goes to a columnar buffer as it is computed, joined to the fill rows a chunk at a time.
+(docs/adr/0075-bounded-positions-pass.md): a bucket's operations are read once and a position's
+taken a segment at a time, its history rows go to the spill as they are made, and each fill's
+effect goes to a columnar buffer as it is computed, joined to the fill rows a chunk at a time.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
@@ -153,7 +155,7 @@ class PositionPass:
         else:
             self.rows.append(position.row())
 
-    def _position(self, ops: Callable[[], Iterator[Op]], effects: EffectSpill) -> None:
+    def _position(self, ops: Callable[[], Generator[Op]], effects: EffectSpill) -> None:
         """The streamed route of ``Op`` tuples; a position it cannot take is folded again by
         ``Position``, which writes only what the streamed route had not."""
         stream = ops()
@@ -163,6 +165,7 @@ class PositionPass:
         try:
             fold.run(chain((first,), stream))
         except OutOfOrder:
+            stream.close()
             self._refolded(ops(), effects, fold.done)
         else:
             self.rows.append(fold.row())
@@ -241,8 +244,8 @@ PositionsResult = PositionPass
 
 
 def _merged(
-    columnar: PositionOps | None, tuples: Callable[[PositionKey], Iterator[Op]], key: PositionKey
-) -> Iterator[Op]:
+    columnar: PositionOps | None, tuples: Callable[[PositionKey], Generator[Op]], key: PositionKey
+) -> Generator[Op]:
     """A position's Arrow operations and its tuple operations, in log order."""
     if columnar is None:
         return tuples(key)

@@ -97,6 +97,7 @@ def test_a_correction_replaces_its_fill_in_the_sums() -> None:
            status=S.SUBMITTED, provenance=None).fold(s)  # fmt: skip
     assert (s.filled, s.notional) == (Decimal(300), Decimal(1050) + Decimal(2200))
     assert s.executions["e1"] is fixed
+    assert s.updated_at == LATER
 
 
 def test_a_correction_to_no_shares_leaves_an_exact_zero_notional() -> None:
