@@ -45,7 +45,7 @@ from ordertrail.adapters.store.columnar_schema import (
 # The texts ``str(Decimal)`` writes without an exponent; it switches to one below 1E-6
 # (``0.0000001`` is written ``1E-7``), so those go through the decoder.
 _DECIMAL = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
-_DECIMAL_EXPONENT = r"^-?0\.0{6}"
+_TINY = "0.000000"
 # ``datetime.isoformat`` of an aware time (microseconds only when not zero).
 _TIME = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?"
@@ -180,10 +180,8 @@ def _parsed(payloads: pa.Array, schema: pa.Schema, at: int) -> Iterator[tuple[in
 def _text_ok(values: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
     """Whether each text is in the form the column takes as is (null: true)."""
     if kind == DECIMAL:
-        ok = pc.and_(
-            pc.match_substring_regex(values, _DECIMAL),
-            pc.invert(pc.match_substring_regex(values, _DECIMAL_EXPONENT)),
-        )
+        tiny = pc.or_(pc.starts_with(values, _TINY), pc.starts_with(values, "-" + _TINY))
+        ok = pc.and_(pc.match_substring_regex(values, _DECIMAL), pc.invert(tiny))
     else:
         ok = pc.match_substring_regex(values, _TIME)
     return pc.fill_null(ok, True)
