@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -270,18 +271,24 @@ def memory_sizes(events: int, memory_events: int | None) -> list[int]:
     return sorted({n for n in (1_000_000, memory_events) if n != events and n <= memory_events})
 
 
-def _orders_pass_only(audit: Any) -> int:
-    """The rebuild's orders pass alone (read, decode, fold, the events, orders and fill rows
-    spilled), no positions pass and no commit."""
+def _orders_pass_only(audit: Any, columns: bool = False) -> int:
+    """The rebuild's orders pass alone (read, decode, fold or columns, the events, orders and
+    fill rows spilled, the operations handed over), no positions pass and no commit: through
+    the fold for every order, or (``columns``) from decoded chunks."""
     from ordertrail.adapters.store.rebuild import cyclic_gc_paused
-    from ordertrail.projections.rebuild import orders_pass
+    from ordertrail.projections.rebuild import columnar_orders_pass, orders_pass
     from ordertrail.projections.spill import SpillFolder
 
     log = audit.projector.log
+    head = log.head()
     spill = SpillFolder()
     try:
         with cyclic_gc_paused():
-            fold, n = orders_pass(log, log.head(), spill, None)
+            if columns:
+                chunks = _columnar_chunks()(log, head)
+                fold, n = columnar_orders_pass(log, head, spill, None, chunks)
+            else:
+                fold, n = orders_pass(log, head, spill, None)
             fold.events_out.flush()
             fold.position_inputs.flush()
     finally:
@@ -289,11 +296,37 @@ def _orders_pass_only(audit: Any) -> int:
     return n
 
 
+def _columnar_chunks() -> Any:
+    from ordertrail.projections.rebuild import rebuild_chunks
+
+    return rebuild_chunks
+
+
+@contextmanager
+def _route(columns: bool) -> Iterator[None]:
+    """Rebuilds in this block take the columnar route (``columns``) or fold every order."""
+    from ordertrail.projections import rebuild
+
+    before = rebuild.DEFAULT_CHUNKS
+    rebuild.DEFAULT_CHUNKS = _columnar_chunks() if columns else None
+    try:
+        yield
+    finally:
+        rebuild.DEFAULT_CHUNKS = before
+
+
+def _rebuild_by(audit: Any, columns: bool) -> int:
+    with _route(columns):
+        events: int = audit.rebuild().events
+    return events
+
+
 def on_store(store: Path, repeats: int) -> dict[str, Any]:
     """The rebuild's rates on a store already populated (``populate``: 1,000,000 events take
-    minutes to write, and each version of the code is then measured on the same rows), with
-    the orders pass alone and the same-run baselines (decode only; bare sqlite3 + orjson),
-    medians in events per second of CPU time and of wall-clock time."""
+    minutes to write, and each version of the code is then measured on the same rows), by
+    both routes of its orders pass (every order folded, the route before the columns, and the
+    columnar route), with the orders pass alone and the same-run baselines (decode only; bare
+    sqlite3 + orjson), medians in events per second of CPU time and of wall-clock time."""
     from ordertrail.adapters.bench import _baseline_scan
     from ordertrail.adapters.store.config import StoreConfig
     from ordertrail.projections.api import Audit
@@ -304,8 +337,10 @@ def on_store(store: Path, repeats: int) -> dict[str, Any]:
         audit = Audit(config, root=Path(d) / "delta", refresh=False)
         written = audit.projector.log.head()
         measured: dict[str, Callable[[], int]] = {
-            "rebuild": lambda: audit.rebuild().events,
+            "rebuild": lambda: _rebuild_by(audit, columns=False),
+            "rebuild_columnar": lambda: _rebuild_by(audit, columns=True),
             "orders_pass": lambda: _orders_pass_only(audit),
+            "orders_pass_columnar": lambda: _orders_pass_only(audit, columns=True),
             "decode_only": lambda: _decode_only(audit),
             "baseline_sqlite_orjson": lambda: _baseline_scan(config.sqlite_path),
         }
@@ -319,9 +354,12 @@ def on_store(store: Path, repeats: int) -> dict[str, Any]:
             "cpu_events_per_s": round(statistics.median(r[1] for r in rates)),
             "wall_events_per_s": round(statistics.median(r[0] for r in rates)),
         }
-    out["rebuild_vs_decode_only_cpu"] = round(
-        out["rebuild"]["cpu_events_per_s"] / out["decode_only"]["cpu_events_per_s"], 3
-    )
+    cpu = {name: out[name]["cpu_events_per_s"] for name in runs}
+    out["rebuild_vs_decode_only_cpu"] = round(cpu["rebuild"] / cpu["decode_only"], 3)
+    out["columnar_vs_fold_cpu"] = {
+        "rebuild": round(cpu["rebuild_columnar"] / cpu["rebuild"], 3),
+        "orders_pass": round(cpu["orders_pass_columnar"] / cpu["orders_pass"], 3),
+    }
     return out
 
 

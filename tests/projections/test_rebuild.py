@@ -134,10 +134,14 @@ def test_a_rebuild_stopped_between_two_commits_of_a_table_is_redone(
 
 
 def test_the_bench_measures_a_populated_store(tmp_path: Path) -> None:
-    """``bench_projections … store DIR``: rates on a store written once, with its same-run
-    baselines (tiny: this checks the command, never a timing)."""
+    """``bench_projections … store DIR``: rates on a store written once, by both routes of the
+    orders pass, with its same-run baselines (tiny: this checks the command, never a
+    timing)."""
     written, _ = populate(tmp_path, 600)
     out = on_store(tmp_path, 1)
     assert out["events"] == written
-    for name in ("rebuild", "orders_pass", "decode_only", "baseline_sqlite_orjson"):
+    names = ("rebuild", "rebuild_columnar", "orders_pass", "orders_pass_columnar",
+             "decode_only", "baseline_sqlite_orjson")  # fmt: skip
+    for name in names:
         assert out[name]["cpu_events_per_s"] > 0
+    assert set(out["columnar_vs_fold_cpu"]) == {"rebuild", "orders_pass"}

@@ -1,0 +1,288 @@
+"""One decoded chunk of the log (``DecodedChunk``: whole orders, their events in version order)
+split between the two routes of the rebuild's orders pass
+(docs/adr/0105-orders-pass-from-columns.md), and the columnar route's frames.
+
+An order takes the columnar route when every one of its events is of a topic the columns
+reproduce exactly (``COVERED``: the lifecycle of an order that is placed, submitted, reported
+and filled, with corrections, commission reports, IB's errors, recorded anomalies, our
+cancels and their refusals), it begins with its creation, and its values fit the columns
+(``columnar_values``). Anything else — a bust, a modification, a request seen on the wire,
+new identifiers, a risk refusal, a session's messages, a fill whose execId repeats without a
+correction, a correction that moves a fill to another account, a value in exponent form or
+past the scaled range, a field the decoder could not type — sends the whole order to the
+fold (``OrderPass``), as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from ordertrail.projections.columnar_groups import Groups, fill_keys
+from ordertrail.projections.columnar_values import beyond_int64_sums, scaled
+
+CREATED = "OrderCreated"
+SUBMITTED = "SubmissionRequested"
+STATUS = "StatusReported"
+EXECUTION = "ExecutionRecorded"
+CORRECTION = "ExecutionCorrected"
+COMMISSION = "CommissionReported"
+ERROR = "ErrorReported"
+ANOMALY = "AnomalyRecorded"
+CANCEL = "CancelRequested"
+CANCEL_REFUSED = "CancelRefused"
+COVERED = (CREATED, SUBMITTED, STATUS, EXECUTION, CORRECTION, COMMISSION, ERROR, ANOMALY,
+           CANCEL, CANCEL_REFUSED)  # fmt: skip
+
+# Each covered topic's fields the columnar route reads: (name in the chunk, type).
+_S, _I, _B, _T = pl.String, pl.Int64, pl.Boolean, pl.Datetime("us", "UTC")
+FIELDS: dict[str, dict[str, Any]] = {
+    CREATED: {
+        "order_key": _S, "client_order_id": _S, "perm_id": _I, "origin": _S,
+        "contract.con_id": _I, "contract.symbol": _S, "contract.sec_type": _S,
+        "contract.currency": _S, "contract.multiplier": _S, "spec.action": _S,
+        "spec.quantity": _S, "spec.order_type": _S, "spec.limit_price": _S,
+        "spec.stop_price": _S, "spec.tif": _S, "spec.account": _S, "spec.oca_group": _S,
+        "spec.oca_type": _I, "spec.reference_price": _S, "parent_key": _S, "group_id": _S,
+    },
+    SUBMITTED: {"client_id": _I, "order_id": _I, "mode": _S},
+    STATUS: {"raw_status": _S, "filled": _S, "remaining": _S, "why_held": _S, "perm_id": _I},
+    EXECUTION: {
+        "execution.exec_id": _S, "execution.time": _T, "execution.account": _S,
+        "execution.exchange": _S, "execution.side": _S, "execution.shares": _S,
+        "execution.price": _S, "execution.perm_id": _I, "execution.client_id": _I,
+        "execution.order_id": _I, "execution.order_ref": _S,
+    },
+    COMMISSION: {
+        "report.exec_id": _S, "report.commission": _S, "report.currency": _S,
+        "report.realized_pnl": _S,
+    },
+}  # fmt: skip
+FIELDS[CORRECTION] = {**FIELDS[EXECUTION], "replaces_exec_id": _S}
+FIELDS[ERROR] = {"code": _I, "message": _S, "effect": _S}
+FIELDS[ANOMALY] = {"kind": _S, "expected": _S, "received": _S}
+FIELDS[CANCEL] = {}
+FIELDS[CANCEL_REFUSED] = {"code": _I}
+# The Decimal fields, each made a scaled int64 column named with a trailing "#".
+DECIMALS: dict[str, tuple[str, ...]] = {
+    CREATED: ("contract.multiplier", "spec.quantity", "spec.limit_price", "spec.stop_price",
+              "spec.reference_price"),
+    STATUS: ("filled", "remaining"),
+    EXECUTION: ("execution.shares", "execution.price"),
+    CORRECTION: ("execution.shares", "execution.price"),
+    COMMISSION: ("report.commission", "report.realized_pnl"),
+}  # fmt: skip
+
+
+@dataclass
+class Frames:
+    """The columnar route's share of a chunk: ``log`` its rows (``ord`` numbers its orders
+    0, 1, … in chunk order), one frame per covered topic (``row`` is the row's place in
+    ``log``, ``ord`` its order), ``fills`` the executions and corrections together."""
+
+    log: pl.DataFrame
+    topics: dict[str, pl.DataFrame]
+    fills: pl.DataFrame
+    orders: int
+    source: pa.Table  # ``log``'s rows as the chunk holds them (``LOG_SCHEMA``), payload included
+
+
+@dataclass
+class Split:
+    """Which orders of a chunk take which route."""
+
+    frames: Frames | None  # None: no order takes the columnar route
+    fallback: list[str]  # order ids (canonical text), in chunk order
+
+
+def split(chunk: Any, force_fold: bool = False) -> Split:
+    """The chunk's orders divided between the columnar route and the fold."""
+    # The stored bytes stay in Arrow (``Frames.source``): a copy into polars costs as much as
+    # the rest of the frame.
+    log = pl.from_arrow(chunk.log.drop_columns(["payload"]))
+    assert isinstance(log, pl.DataFrame)
+    log = log.with_columns(pl.col("order_id").rle_id().cast(pl.Int64).alias("ord"))
+    ords = log.get_column("ord").to_numpy()
+    n_orders = int(ords[-1]) + 1 if len(ords) else 0
+    bad = np.zeros(n_orders, bool)
+    if force_fold:
+        bad[:] = True
+    _refuse_shapes(log, bad)
+    if chunk.fallback:
+        named = log.filter(pl.col("order_id").is_in(list(chunk.fallback)))
+        bad[named.get_column("ord").to_numpy()] = True
+    topics = {}
+    for name in COVERED:
+        table = chunk.topics.get(name)
+        if table is not None and table.num_rows:
+            topics[name] = _topic(name, table, ords, bad)
+    if COMMISSION in topics:
+        topics[COMMISSION] = topics[COMMISSION].with_columns(base_of("report.exec_id"))
+    fills = _fills(topics)
+    _refuse_fills(fills, bad)
+    ids = log.select("ord", "order_id").unique("ord", keep="first", maintain_order=True)
+    fallback = ids.filter(pl.Series(bad)).get_column("order_id").to_list()
+    if bad.all():
+        return Split(None, fallback)
+    return Split(_kept(chunk.log, log, topics, fills, bad), fallback)
+
+
+def _refuse_shapes(log: pl.DataFrame, bad: np.ndarray) -> None:
+    """Orders not begun by their creation, created twice, or with an uncovered topic."""
+    per = log.group_by("ord", maintain_order=True).agg(
+        ((pl.col("event_type").first() != CREATED) | pl.col("status").first().is_null()).alias(
+            "headless"
+        ),
+        (pl.col("event_type") == CREATED).sum().alias("created"),
+        (~pl.col("event_type").is_in(COVERED)).any().alias("uncovered"),
+    )
+    refused = per.filter(
+        pl.col("headless") | (pl.col("created") != 1) | pl.col("uncovered")
+    ).get_column("ord")
+    bad[refused.to_numpy()] = True
+
+
+def _topic(name: str, table: pa.Table, ords: np.ndarray, bad: np.ndarray) -> pl.DataFrame:
+    """The fields the route reads of one topic (only those cross into polars), each Decimal
+    also as its scaled value (``#``) and whether it has one (``?``)."""
+    present = [f for f in FIELDS[name] if f in table.column_names]
+    frame = pl.from_arrow(table.select(["row", *present]))
+    assert isinstance(frame, pl.DataFrame)
+    rows = frame.get_column("row").to_numpy()
+    at = ords[rows]
+    columns: list[pl.Series] = [pl.Series("row", rows, pl.Int64), pl.Series("ord", at, pl.Int64)]
+    for field, dtype in FIELDS[name].items():
+        if field in present:
+            columns.append(_typed(frame.get_column(field), dtype, at, bad))
+        else:  # a key absent from older events reads as null
+            columns.append(pl.Series(field, [None] * len(rows), dtype))
+    for field in DECIMALS.get(name, ()):
+        text = table.column(field) if field in present else pa.nulls(len(rows), pa.string())
+        if text.type != pa.string():
+            text = text.cast(pa.string())
+        values, valid, refused = scaled(text)
+        bad[at[refused]] = True
+        columns.append(pl.Series(f"{field}#", values, pl.Int64))
+        columns.append(pl.Series(f"{field}?", valid, pl.Boolean))
+    return pl.DataFrame(columns)
+
+
+def _typed(series: pl.Series, dtype: Any, ords: np.ndarray, bad: np.ndarray) -> pl.Series:
+    """A field as the type the route reads; a value that will not convert refuses its order."""
+    if series.dtype == dtype:
+        return series
+    converted = series.cast(dtype, strict=False)
+    lost = (converted.is_null() & series.is_not_null()).to_numpy()
+    if lost.any():
+        bad[ords[lost]] = True
+    return converted
+
+
+def _fills(topics: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Executions and corrections in log order, with each one's execId base (IB corrects an
+    execution by re-sending its execId with a higher suffix after the last dot)."""
+    parts = []
+    for name in (EXECUTION, CORRECTION):
+        frame = topics.get(name)
+        if frame is None:
+            continue
+        if name == EXECUTION:
+            frame = frame.with_columns(pl.lit(None, pl.String).alias("replaces_exec_id"))
+        parts.append(frame.with_columns(pl.lit(name == CORRECTION).alias("corrects")))
+    if not parts:
+        return pl.DataFrame(schema={"row": pl.Int64, "ord": pl.Int64, "base": pl.String})
+    fills = pl.concat(parts, how="diagonal").sort("row")
+    return fills.with_columns(base_of("execution.exec_id"))
+
+
+def base_of(exec_id: str) -> pl.Expr:
+    """The execId base (``values.exec_base_id``): IB corrects an execution by re-sending its
+    execId with a higher suffix after the last dot."""
+    column = pl.col(exec_id)
+    return column.str.extract(r"^(.*)\.[^.]*$", 1).fill_null(column).alias("base")
+
+
+def _refuse_fills(fills: pl.DataFrame, bad: np.ndarray) -> None:
+    """A repeated execution, a correction of nothing, a correction that moves its fill to
+    another account (the fold books those as replacements and moves between positions), a
+    side that is neither bought nor sold, negative shares, and orders whose fill sums could
+    leave the scaled range."""
+    if not fills.height:
+        return
+    ords = fills.get_column("ord").to_numpy()
+    groups = Groups.of(fill_keys(ords, fills.get_column("base").to_arrow()))
+    corrects = fills.get_column("corrects").to_numpy()
+    account = fills.get_column("execution.account").fill_null("").to_numpy()
+    side = fills.get_column("execution.side")
+    wrong = (groups.previous() < 0) == corrects
+    wrong |= account != account[groups.first()]
+    wrong |= ~side.is_in(["BOT", "SLD"]).fill_null(False).to_numpy()
+    wrong |= fills.get_column("execution.shares#").to_numpy() < 0
+    bad[ords[wrong]] = True
+    bad[beyond_int64_sums(fills, "execution.shares#", "ord").to_numpy()] = True
+
+
+def with_groups(
+    fills: pl.DataFrame, reports: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The fills with, per row, its (order, base) ``key``, the previous row of its group (-1:
+    none), the first, and whether it is the last (the fill as it stands at the end); the
+    commission reports with the ``key`` of the fill they are for."""
+    n = fills.height
+    bases = fills.get_column("base").to_arrow()
+    ords = fills.get_column("ord").to_numpy()
+    if reports is not None:
+        bases = pa.concat_arrays([bases, reports.get_column("base").to_arrow()])
+        ords = np.concatenate([ords, reports.get_column("ord").to_numpy()])
+    keys = fill_keys(ords, bases)
+    groups = Groups.of(keys[:n])
+    fills = fills.with_columns(
+        pl.Series("key", keys[:n]),
+        pl.Series("prev", groups.previous()),
+        pl.Series("first", groups.first()),
+        pl.Series("last", groups.is_last()),
+    )
+    if reports is not None:
+        reports = reports.with_columns(pl.Series("key", keys[n:]))
+    return fills, reports
+
+
+def _kept(
+    source: pa.Table,
+    log: pl.DataFrame,
+    topics: dict[str, pl.DataFrame],
+    fills: pl.DataFrame,
+    bad: np.ndarray,
+) -> Frames:
+    """Only the columnar orders' rows, their orders renumbered 0, 1, … and rows re-indexed."""
+    good = ~bad
+    renumber = np.cumsum(good) - 1
+    keep_rows = good[log.get_column("ord").to_numpy()]
+    kept_log = log.filter(pl.Series(keep_rows))
+    row_map = np.full(log.height, -1, np.int64)
+    row_map[keep_rows] = np.arange(kept_log.height)
+    kept_log = kept_log.with_columns(
+        pl.Series("ord", renumber[kept_log.get_column("ord").to_numpy()]),
+        pl.Series("row", np.arange(kept_log.height)),
+    )
+
+    def kept(frame: pl.DataFrame) -> pl.DataFrame:
+        frame = frame.filter(pl.Series(good[frame.get_column("ord").to_numpy()]))
+        return frame.with_columns(
+            pl.Series("row", row_map[frame.get_column("row").to_numpy()]),
+            pl.Series("ord", renumber[frame.get_column("ord").to_numpy()]),
+        )
+
+    kept_topics = {name: kept(frame) for name, frame in topics.items()}
+    kept_fills = kept(fills) if fills.height else fills
+    reports = kept_topics.get(COMMISSION)
+    if kept_fills.height or reports is not None:
+        kept_fills, reports = with_groups(kept_fills, reports)
+        if reports is not None:
+            kept_topics[COMMISSION] = reports
+    kept_source = source if keep_rows.all() else source.filter(pa.array(keep_rows))
+    return Frames(kept_log, kept_topics, kept_fills, int(good.sum()), kept_source)

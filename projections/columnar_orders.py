@@ -1,0 +1,311 @@
+"""The ``orders`` rows of the columnar route's orders, and what their brackets and OCA groups need
+of them (docs/adr/0105-orders-pass-from-columns.md).
+
+An order's row is its state after its last event. The columnar route's topics change little
+of it: the creation gives the terms (no covered event modifies them), the last event the
+status and the update time, status reports the permId (when they carry one) and what IB says
+is filled, submissions the (clientId, orderId) aliases, executions and corrections the filled
+quantity and the first fill, commission reports the commissions by execId base. The average
+fill price is the one value folded per order in Python, with the fold's own Decimal steps:
+each product and sum rounds at 28 digits as the fold's does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from ordertrail.projections.columnar_events import filled_after
+from ordertrail.projections.columnar_frame import (
+    ANOMALY,
+    CANCEL,
+    CANCEL_REFUSED,
+    COMMISSION,
+    CREATED,
+    ERROR,
+    STATUS,
+    SUBMITTED,
+    Frames,
+)
+from ordertrail.projections.columnar_groups import Groups
+from ordertrail.projections.columnar_values import as_decimal, decimals
+from ordertrail.projections.records import ORIGINS
+from ordertrail.projections.schema import ORDERS, dec
+
+ZERO = Decimal(0)
+
+
+@dataclass
+class OrderColumns:
+    """Per order of the chunk's columnar route (index: ``ord``), what the other tables need."""
+
+    created: pl.DataFrame  # the creation's fields, one row per order
+    keys: pl.Series  # order_key
+    perm_id: pl.Series  # the order's permId after its last event
+    status: pl.Series  # the status after each row's event (every row of the log)
+    filled: np.ndarray  # scaled filled quantity after the last event
+    origin: pl.Series  # the orders' and fills' origin column
+
+
+def order_bounds(frames: Frames) -> tuple[np.ndarray, np.ndarray]:
+    ords = frames.log.get_column("ord").to_numpy()
+    n = len(ords)
+    starts = np.flatnonzero(np.r_[True, ords[1:] != ords[:-1]]) if n else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], n] - 1 if n else starts
+    return starts, ends
+
+
+def _last_by_order(frame: pl.DataFrame | None, orders: int, columns: list[str]) -> pl.DataFrame:
+    """Each order's last row of ``frame`` (nulls for an order without one), in ``ord`` order."""
+    base = pl.DataFrame({"ord": np.arange(orders, dtype=np.int64)})
+    if frame is None or not frame.height:
+        return base.with_columns(pl.lit(None).alias(c) for c in columns)
+    last = frame.group_by("ord", maintain_order=True).agg(pl.col(c).last() for c in columns)
+    return base.join(last, on="ord", how="left", maintain_order="left")
+
+
+def order_columns(frames: Frames) -> OrderColumns:
+    created = frames.topics[CREATED].sort("ord")
+    status = frames.log.get_column("status").fill_null(strategy="forward")
+    statuses = frames.topics.get(STATUS)
+    truthy = None if statuses is None else statuses.filter(pl.col("perm_id").fill_null(0) != 0)
+    reported = _last_by_order(truthy, frames.orders, ["perm_id"]).get_column("perm_id")
+    perm_id = reported.fill_null(created.get_column("perm_id"))
+    _, ends = order_bounds(frames)
+    filled = filled_after(frames)[ends] if len(ends) else np.zeros(0, np.int64)
+    origin = created.get_column("origin").replace(ORIGINS)
+    return OrderColumns(created, created.get_column("order_key"), perm_id, status, filled, origin)
+
+
+def _errors_and_anomalies(frames: Frames) -> dict[str, pl.Series]:
+    """Each order's error count and last error (``code: message``), and its anomalies' kinds
+    in the order they were recorded."""
+    base = pl.DataFrame({"ord": np.arange(frames.orders, dtype=np.int64)})
+    out = {
+        "errors": pl.Series([0] * frames.orders),
+        "last_error": pl.Series([None] * frames.orders, dtype=pl.String),
+        "anomalies": pl.Series([""] * frames.orders),
+    }
+    errors = frames.topics.get(ERROR)
+    if errors is not None and errors.height:
+        line = pl.concat_str([pl.col("code").cast(pl.String), pl.lit(": "),
+                              pl.col("message").fill_null("None")])  # fmt: skip
+        per = errors.group_by("ord", maintain_order=True).agg(
+            pl.len().alias("errors"), line.last().alias("last_error")
+        )
+        joined = base.join(per, on="ord", how="left", maintain_order="left")
+        out["errors"] = joined.get_column("errors").fill_null(0)
+        out["last_error"] = joined.get_column("last_error")
+    anomalies = frames.topics.get(ANOMALY)
+    if anomalies is not None and anomalies.height:
+        per = anomalies.group_by("ord", maintain_order=True).agg(pl.col("kind").str.join(","))
+        joined = base.join(per, on="ord", how="left", maintain_order="left")
+        out["anomalies"] = joined.get_column("kind").fill_null("")
+    return out
+
+
+def _cancel_requested(frames: Frames) -> pl.Series:
+    """Whether a cancel of ours is pending after the order's last event: asked for, and not
+    refused since."""
+    parts = [
+        frame.select("row", "ord", pl.lit(value).alias("asked"))
+        for name, value in ((CANCEL, True), (CANCEL_REFUSED, False))
+        if (frame := frames.topics.get(name)) is not None and frame.height
+    ]
+    if not parts:
+        return pl.Series([False] * frames.orders)
+    last = _last_by_order(pl.concat(parts).sort("row"), frames.orders, ["asked"])
+    return last.get_column("asked").fill_null(False)
+
+
+def _aliases(frames: Frames) -> pl.Series:
+    submitted = frames.topics.get(SUBMITTED)
+    if submitted is None:
+        return pl.Series("aliases", [""] * frames.orders)
+    pair = pl.concat_str(
+        [pl.col("client_id").cast(pl.String), pl.lit("/"), pl.col("order_id").cast(pl.String)]
+    )
+    joined = submitted.group_by("ord", maintain_order=True).agg(
+        pair.unique(maintain_order=True).str.join(",").alias("aliases")
+    )
+    base = pl.DataFrame({"ord": np.arange(frames.orders, dtype=np.int64)})
+    out = base.join(joined, on="ord", how="left", maintain_order="left")
+    return out.get_column("aliases").fill_null("")
+
+
+def _commissions(frames: Frames) -> np.ndarray:
+    """Each order's commission total (scaled): the last report per execId base, summed."""
+    total = np.zeros(frames.orders, np.int64)
+    reports = frames.topics.get(COMMISSION)
+    if reports is None or not reports.height:
+        return total
+    last = Groups.of(reports.get_column("key").to_numpy()).is_last()
+    last &= reports.get_column("report.commission?").to_numpy()
+    amounts = reports.get_column("report.commission#").to_numpy()
+    np.add.at(total, reports.get_column("ord").to_numpy()[last], amounts[last])
+    return total
+
+
+# Products and sums of scaled values below this many units of 10**-20 are exact in the fold's
+# 28-digit Decimal context (see ``_average_prices``).
+_EXACT = 10**28
+
+
+def _average_prices(frames: Frames, filled: np.ndarray) -> list[Decimal | None]:
+    """notional / filled per order, the notional as ``ExecutionRecorded.fold`` and
+    ``ExecutionCorrected.fold`` fold it. While every product and partial sum of an order has
+    at most 28 digits the fold's Decimals are exact, and its notional is the sum of its
+    current fills' shares times price (the route takes no negative shares, so the fold's reset
+    of the notional when the filled quantity returns to zero changes nothing): that sum is
+    taken in integers. An order past that bound is folded step by step with Decimals."""
+    notional: list[Decimal | int] = [0] * frames.orders
+    fills = frames.fills
+    if fills.height:
+        ords = fills.get_column("ord").to_numpy()
+        shares = fills.get_column("execution.shares#").to_numpy()
+        price = fills.get_column("execution.price#").to_numpy()
+        size = np.bincount(ords, np.abs(shares.astype(float) * price.astype(float)),
+                           minlength=frames.orders)  # fmt: skip
+        large = set(np.flatnonzero(size >= _EXACT / 2).tolist())
+        last = fills.get_column("last").to_numpy() & ~np.isin(ords, list(large))
+        for o, s, p in zip(ords[last].tolist(), shares[last].tolist(), price[last].tolist(),
+                           strict=True):  # fmt: skip
+            notional[o] += s * p
+        for o in large:
+            notional[o] = _folded_notional(fills.filter(pl.col("ord") == o))
+    out: list[Decimal | None] = []
+    for n, f in zip(notional, filled.tolist(), strict=True):
+        if not f:
+            out.append(None)
+        else:
+            exact = n if isinstance(n, Decimal) else Decimal(n).scaleb(-20)
+            out.append(exact / as_decimal(f))
+    return out
+
+
+def _folded_notional(fills: pl.DataFrame) -> Decimal:
+    """One order's notional, folded with the fold's own Decimal steps."""
+    notional = filled = ZERO
+    held: dict[str, tuple[Decimal, Decimal]] = {}
+    for base, corrects, s, p in fills.select(
+        "base", "corrects", "execution.shares", "execution.price"
+    ).iter_rows():
+        shares, price = Decimal(s), Decimal(p)
+        if corrects:
+            old_s, old_p = held[base]
+            filled += shares - old_s
+            notional += shares * price - old_s * old_p
+            if filled == ZERO:
+                notional = ZERO
+        else:
+            filled += shares
+            notional += shares * price
+        held[base] = (shares, price)
+    return notional
+
+
+def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
+    created, log = cols.created, frames.log
+    starts, ends = order_bounds(frames)
+    filled = cols.filled
+    statuses = frames.topics.get(STATUS)
+    ib = _last_by_order(statuses, frames.orders, ["filled#", "filled?"])
+    ib_filled = np.where(ib.get_column("filled?").fill_null(False).to_numpy(),
+                         ib.get_column("filled#").fill_null(0).to_numpy(), 0)  # fmt: skip
+    quantity = created.get_column("spec.quantity#").to_numpy()
+    fills = frames.fills
+    first = first_fills(frames)
+    ts = log.get_column("ts_recorded")
+    coid = created.get_column("client_order_id")
+    ref = pl.when(coid.fill_null("") != "").then(coid).otherwise(first.get_column("order_ref"))
+    order_ref = pl.select(ref.alias("r")).get_column("r") if fills.height else coid
+    values = {
+        "order_key": cols.keys,
+        "order_id": log.get_column("order_id").gather(starts),
+        "client_order_id": coid,
+        "order_ref": order_ref.replace("", None),
+        "perm_id": cols.perm_id,
+        "origin": cols.origin,
+        "account": created.get_column("spec.account"),
+        "con_id": created.get_column("contract.con_id"),
+        "symbol": created.get_column("contract.symbol"),
+        "sec_type": created.get_column("contract.sec_type"),
+        "currency": created.get_column("contract.currency"),
+        "action": created.get_column("spec.action"),
+        "order_type": created.get_column("spec.order_type"),
+        "tif": created.get_column("spec.tif"),
+        "oca_group": created.get_column("spec.oca_group").replace("", None),
+        "oca_type": created.get_column("spec.oca_type"),
+        "parent_key": created.get_column("parent_key"),
+        "group_id": created.get_column("group_id"),
+        "status": cols.status.gather(ends),
+        "cancel_requested": _cancel_requested(frames),
+        **_errors_and_anomalies(frames),
+        "aliases": _aliases(frames),
+        "created_ib": log.get_column("ts_event").gather(starts),
+        "created_recorded": ts.gather(starts),
+        "updated_recorded": ts.gather(ends),
+        "first_fill_ib": first.get_column("time"),
+        "first_fill_recorded": first.get_column("recorded"),
+        "events": pl.Series(ends - starts + 1),
+        "notification_id": log.get_column("nid").gather(ends),
+    }
+    scaled = {
+        "multiplier": ("contract.multiplier", None),
+        "quantity": ("spec.quantity", None),
+        "limit_price": ("spec.limit_price", None),
+        "stop_price": ("spec.stop_price", None),
+        "reference_price": ("spec.reference_price", None),
+    }
+    columns = []
+    for f in ORDERS.schema:
+        if f.name in values:
+            columns.append(values[f.name].to_arrow().cast(f.type))
+        elif f.name in scaled:
+            name = scaled[f.name][0]
+            columns.append(decimals(created.get_column(f"{name}#").to_numpy(),
+                                    created.get_column(f"{name}?").to_numpy()))  # fmt: skip
+        else:
+            columns.append(None)
+    at = ORDERS.schema.get_field_index
+    columns[at("filled")] = decimals(filled)
+    columns[at("remaining")] = decimals(np.maximum(quantity - filled, 0))
+    columns[at("fills_not_seen")] = decimals(np.where(ib_filled > filled, ib_filled - filled, 0))
+    columns[at("commission")] = decimals(_commissions(frames))
+    averages = [dec(a) for a in _average_prices(frames, filled)]
+    columns[at("avg_fill_price")] = pa.array(averages, ORDERS.schema.field("avg_fill_price").type)
+    return pa.Table.from_arrays(columns, schema=ORDERS.schema)
+
+
+def first_fills(frames: Frames) -> pl.DataFrame:
+    """Each order's first fill: IB's time, the recorded time, its order ref (first non-empty),
+    its notification id and its IB-else-recorded time (the brackets' first fill)."""
+    fills = frames.fills
+    base = pl.DataFrame({"ord": np.arange(frames.orders, dtype=np.int64)})
+    if not fills.height:
+        return base.with_columns(
+            pl.lit(None, pl.Datetime("us", "UTC")).alias("time"),
+            pl.lit(None, pl.Datetime("us", "UTC")).alias("recorded"),
+            pl.lit(None, pl.String).alias("order_ref"),
+            pl.lit(None, pl.Int64).alias("nid"),
+            pl.lit(None, pl.Datetime("us", "UTC")).alias("ts_ib"),
+        )
+    log = frames.log
+    rows = fills.get_column("row").to_numpy()
+    with_log = fills.with_columns(
+        log.get_column("ts_recorded").gather(rows).alias("recorded"),
+        log.get_column("nid").gather(rows).alias("nid"),
+    )
+    ref = pl.col("execution.order_ref")
+    first = with_log.group_by("ord", maintain_order=True).agg(
+        pl.col("execution.time").first().alias("time"),
+        pl.col("recorded").first(),
+        ref.filter(ref.fill_null("") != "").first().alias("order_ref"),
+        pl.col("nid").first(),
+    )
+    out = base.join(first, on="ord", how="left", maintain_order="left")
+    return out.with_columns(pl.coalesce("time", "recorded").alias("ts_ib"))
