@@ -12,7 +12,7 @@ instead of landing the same rows twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,13 @@ def layout(spec: TableSpec) -> dict[str, Any]:
         "configuration": TABLE_PROPERTIES,
         "writer_properties": _writer(spec, "SNAPPY"),
     }
+
+
+def _stream(spec: TableSpec, parts: Sequence[pa.Table]) -> pa.RecordBatchReader:
+    """Parts handed to deltalake as one stream: one commit, no table concatenated first."""
+    return pa.RecordBatchReader.from_batches(
+        spec.schema, (batch for part in parts for batch in part.to_batches())
+    )
 
 
 def _by_key(spec: TableSpec, data: pa.Table) -> pa.Table:
@@ -226,7 +233,7 @@ class DeltaTables:
                 partition_by=list(spec.partition_by) or None,
                 commit_properties=props,
             )
-        return self.state(spec, base + 1)
+        return self._committed(state, base, source)
 
     def overwrite_sorted(
         self, spec: TableSpec, batches: Iterable[pa.RecordBatch], source: Source
@@ -245,38 +252,54 @@ class DeltaTables:
         )
         return self.state(spec)
 
-    def replace(self, state: TableState, data: pa.Table, source: Source) -> TableState:
-        """Replace every row with ``data`` and move the table's source, in one commit against
-        the version ``state`` was read at."""
+    def replace(self, state: TableState, parts: Sequence[pa.Table], source: Source) -> TableState:
+        """Replace every row with ``parts``' rows and move the table's source, in one commit
+        against the version ``state`` was read at. A keyed table's rows in several parts come
+        in key order already (a rebuild's ranges of keys); one part is sorted here."""
         spec = state.spec
         dt = state.table
         base = None if dt is None else state_version(state)
+        if len(parts) == 1:
+            parts = [_by_key(spec, parts[0])]
         write_deltalake(
             self.uri(spec.name) if dt is None else dt,
-            _by_key(spec, data),
+            _stream(spec, parts),
             mode="overwrite",
             schema_mode="overwrite",
             storage_options=self.storage_options if dt is None else None,
             commit_properties=commit_properties(spec, source, overwrite=True),
             **layout(spec),
         )
-        return self.state(spec) if base is None else self.state(spec, base + 1)
+        return self.state(spec) if base is None else self._committed(state, base, source)
 
-    def append(self, state: TableState, data: pa.Table, source: Source) -> TableState:
-        """Append ``data`` and move the table's source, in one commit against the version
-        ``state`` was read at (a rebuild's later parts)."""
+    def append(self, state: TableState, parts: Sequence[pa.Table], source: Source) -> TableState:
+        """Append ``parts``' rows and move the table's source, in one commit against the
+        version ``state`` was read at (a rebuild's later parts)."""
         base = state_version(state)
         assert state.table is not None
         options = layout(state.spec)
         write_deltalake(
             state.table,
-            data,
+            _stream(state.spec, parts),
             mode="append",
             commit_properties=commit_properties(state.spec, source),
             target_file_size=options["target_file_size"],
             writer_properties=options["writer_properties"],
         )
-        return self.state(state.spec, base + 1)
+        return self._committed(state, base, source)
+
+    def _committed(self, state: TableState, base: int, source: Source) -> TableState:
+        """The table as of the commit just made on ``state.table``, which deltalake moves to
+        the version it committed. Opening the table again instead (its log from the last
+        checkpoint, then three transaction lookups) cost about 10 ms a commit: a quarter of
+        a rebuild's commit time when its tables took a hundred commits at 1,000,000 events."""
+        dt = state.table
+        assert dt is not None
+        if dt.version() != base + 1:
+            # A deltalake release that leaves the object where it was: read the table as of
+            # the commit.
+            return self.state(state.spec, base + 1)
+        return TableState(state.spec, dt, source)
 
     @staticmethod
     def _merge(

@@ -13,7 +13,7 @@ from ordertrail.adapters.bench_projections import on_store, populate
 from ordertrail.adapters.store import logsources
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.projections import position_pass, rebuild, spill
+from ordertrail.projections import position_pass, projector, rebuild, spill
 from ordertrail.projections.api import Audit
 from ordertrail.projections.schema import EVENTS
 from ordertrail.projections.tables import DeltaTables, unfinished
@@ -31,6 +31,7 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rebuild, "FILL_ROWS_HELD", 64)
     # Every table in several commits, each of a range of ids or keys.
     monkeypatch.setattr(spill, "WRITE_ROWS", 400)
+    monkeypatch.setattr(projector, "COMMIT_BYTES", 1)
     # Several sorted runs of operations per position, merged a frame of each at a time; the
     # fill effects in several chunks, joined to the fill rows in several.
     monkeypatch.setattr(position_pass, "FRAME_OPS", 7)
