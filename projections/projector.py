@@ -205,8 +205,12 @@ class Projector:
         return UpdateResult(0, head, run.events, rebuilt=True)
 
     def _replace(self, state: TableState, chunks: Iterator[pa.Table], source: Source) -> None:
-        """A table's rows in as few commits as ``COMMIT_BYTES`` allows: all but the last say
-        the table is unfinished, the last gives its source."""
+        """A table's rows in one commit; on an object store, in as few commits as
+        ``COMMIT_BYTES`` allows: all but the last say the table is unfinished, the last gives
+        its source."""
+        if self.tables.local:
+            self.tables.rewrite(state, chunks, source)
+            return
         parts = commit_parts(chunks)
         last = next(parts)
         first = True

@@ -12,7 +12,7 @@ instead of landing the same rows twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,13 @@ from deltalake import (
     WriterProperties,
     write_deltalake,
 )
-from deltalake.exceptions import TableNotFoundError
+from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from ordertrail.projections.rows import Batch
 from ordertrail.projections.schema import TABLES, TableSpec
+from ordertrail.projections.table_files import APPEND_FILE_BYTES, delete_files, write_files
 
 APP_ID = "ordertrail.projections.{}"
 STORE_ID = "ordertrail.projections.{}.store"
@@ -85,6 +88,21 @@ def _by_key(spec: TableSpec, data: pa.Table) -> pa.Table:
     if spec.append_only or not data.num_rows:
         return data
     return data.sort_by([(k, "ascending") for k in spec.keys])
+
+
+def _in_key_order(spec: TableSpec, chunks: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """A keyed table given whole (one chunk) sorted by key; given in several chunks, they
+    come in key order already (a rebuild's ranges of keys)."""
+    rest = iter(chunks)
+    first = next(rest, None)
+    second = next(rest, None)
+    if second is None:
+        if first is not None:
+            yield _by_key(spec, first)
+        return
+    yield first
+    yield second
+    yield from rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +269,45 @@ class DeltaTables:
             **layout(spec),
         )
         return self.state(spec)
+
+    @property
+    def local(self) -> bool:
+        return "://" not in self.root
+
+    def rewrite(self, state: TableState, chunks: Iterable[pa.Table], source: Source) -> TableState:
+        """Replace every row with the rows of ``chunks`` (in the order the table keeps them:
+        key order for a keyed table) and move the table's source, in one commit against the
+        version ``state`` was read at, creating the table if it does not exist. The files are
+        written first (``table_files.py``), one at a time, then the commit names them all: a
+        process stopped before it leaves the table as it was. Local tables only."""
+        spec = state.spec
+        folder = Path(self.uri(spec.name))
+        size = APPEND_FILE_BYTES if spec.append_only else KEYED_FILE_BYTES
+        rows = _in_key_order(spec, chunks)
+        added = write_files(folder, spec, rows, size, LOOKUP_ROW_GROUPS.get(spec.name))
+        props = commit_properties(spec, source, overwrite=True)
+        partitions = list(spec.partition_by) or None
+        dt = state.table
+        try:
+            if dt is None:
+                create_table_with_add_actions(
+                    self.uri(spec.name), DeltaSchema.from_arrow(spec.schema), added,
+                    mode="overwrite", partition_by=partitions, configuration=TABLE_PROPERTIES,
+                    commit_properties=props,
+                )  # fmt: skip
+                return self.state(spec)
+            base = state_version(state)
+            dt.create_write_transaction(
+                list[AddAction | RemoveAction](added),
+                "overwrite",
+                spec.schema,
+                partition_by=partitions,
+                commit_properties=props,
+            )
+        except CommitFailedError:
+            delete_files(folder, added)
+            raise
+        return self._committed(state, base, source)
 
     def replace(self, state: TableState, parts: Sequence[pa.Table], source: Source) -> TableState:
         """Replace every row with ``parts``' rows and move the table's source, in one commit
