@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -224,6 +224,28 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+def by_key(spec: TableSpec, data: pa.Table) -> pa.Table:
+    """A keyed table's rows sorted by its key (the order its files keep)."""
+    if spec.append_only or not data.num_rows:
+        return data
+    return data.sort_by([(k, "ascending") for k in spec.keys])
+
+
+def in_key_order(spec: TableSpec, chunks: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """A keyed table given whole (one chunk) sorted by key; given in several chunks, they
+    come in key order already (a rebuild's ranges of keys)."""
+    rest = iter(chunks)
+    first = next(rest, None)
+    second = next(rest, None)
+    if second is None:
+        if first is not None:
+            yield by_key(spec, first)
+        return
+    yield first
+    yield second
+    yield from rest
 
 
 def write_files(

@@ -6,13 +6,14 @@ the store's first event (``STORE_ID``) and of the event at that notification id 
 Rows and position are one atomic commit, so a crash leaves a table either before or after a
 batch, never in between. A commit is made against the exact table version its position was
 read from, with no retry: a concurrent writer's commit makes it fail (``CommitFailedError``)
-instead of landing the same rows twice.
+instead of landing the same rows twice. A rebuild replaces each local table in one commit of
+files it wrote itself (``rewrite``, ``table_files.py``; ADR 0109).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,13 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 
 from ordertrail.projections.rows import Batch
 from ordertrail.projections.schema import TABLES, TableSpec
-from ordertrail.projections.table_files import APPEND_FILE_BYTES, delete_files, write_files
+from ordertrail.projections.table_files import (
+    APPEND_FILE_BYTES,
+    by_key,
+    delete_files,
+    in_key_order,
+    write_files,
+)
 
 APP_ID = "ordertrail.projections.{}"
 STORE_ID = "ordertrail.projections.{}.store"
@@ -82,27 +89,6 @@ def _stream(spec: TableSpec, parts: Sequence[pa.Table]) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(
         spec.schema, (batch for part in parts for batch in part.to_batches())
     )
-
-
-def _by_key(spec: TableSpec, data: pa.Table) -> pa.Table:
-    if spec.append_only or not data.num_rows:
-        return data
-    return data.sort_by([(k, "ascending") for k in spec.keys])
-
-
-def _in_key_order(spec: TableSpec, chunks: Iterable[pa.Table]) -> Iterator[pa.Table]:
-    """A keyed table given whole (one chunk) sorted by key; given in several chunks, they
-    come in key order already (a rebuild's ranges of keys)."""
-    rest = iter(chunks)
-    first = next(rest, None)
-    second = next(rest, None)
-    if second is None:
-        if first is not None:
-            yield _by_key(spec, first)
-        return
-    yield first
-    yield second
-    yield from rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +199,7 @@ class DeltaTables:
         was read at; returns the table as of this commit."""
         spec = state.spec
         props = commit_properties(spec, source, overwrite=overwrite or state.table is None)
-        data = _by_key(spec, batch.table)
+        data = by_key(spec, batch.table)
         dt = state.table
         if dt is None:
             # A table that did not exist: if another process creates it first, this overwrites
@@ -253,23 +239,6 @@ class DeltaTables:
             )
         return self._committed(state, base, source)
 
-    def overwrite_sorted(
-        self, spec: TableSpec, batches: Iterable[pa.RecordBatch], source: Source
-    ) -> TableState:
-        """Replace a table, in one commit, with rows streamed already in the order ``write``
-        would sort them into (key order for a keyed table): one batch in memory at a time."""
-        reader = pa.RecordBatchReader.from_batches(spec.schema, batches)
-        write_deltalake(
-            self.uri(spec.name),
-            reader,
-            mode="overwrite",
-            schema_mode="overwrite",
-            storage_options=self.storage_options,
-            commit_properties=commit_properties(spec, source, overwrite=True),
-            **layout(spec),
-        )
-        return self.state(spec)
-
     @property
     def local(self) -> bool:
         return "://" not in self.root
@@ -283,7 +252,7 @@ class DeltaTables:
         spec = state.spec
         folder = Path(self.uri(spec.name))
         size = APPEND_FILE_BYTES if spec.append_only else KEYED_FILE_BYTES
-        rows = _in_key_order(spec, chunks)
+        rows = in_key_order(spec, chunks)
         added = write_files(folder, spec, rows, size, LOOKUP_ROW_GROUPS.get(spec.name))
         props = commit_properties(spec, source, overwrite=True)
         partitions = list(spec.partition_by) or None
@@ -317,7 +286,7 @@ class DeltaTables:
         dt = state.table
         base = None if dt is None else state_version(state)
         if len(parts) == 1:
-            parts = [_by_key(spec, parts[0])]
+            parts = [by_key(spec, parts[0])]
         write_deltalake(
             self.uri(spec.name) if dt is None else dt,
             _stream(spec, parts),
