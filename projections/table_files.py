@@ -53,7 +53,8 @@ class _File:
 
 class TableFiles:
     """One table's new files under ``folder``: rows are written as they come, each partition
-    (``day``) to its own file, a file closed when it reaches ``file_bytes``."""
+    (``day``) to its own file, a file closed when it reaches ``file_bytes`` on disk (0: a file
+    for each chunk written)."""
 
     def __init__(
         self, folder: Path, spec: TableSpec, file_bytes: int, row_group: int | None

@@ -251,7 +251,10 @@ class DeltaTables:
         process stopped before it leaves the table as it was. Local tables only."""
         spec = state.spec
         folder = Path(self.uri(spec.name))
-        size = APPEND_FILE_BYTES if spec.append_only else KEYED_FILE_BYTES
+        # A keyed table's chunk is a range of keys: one file each, as its commits made them
+        # before (an update's merge rewrites the files its keys fall in; deltalake's 8 MiB
+        # target, counted before compression, made files of 1.5-3 MiB on disk).
+        size = APPEND_FILE_BYTES if spec.append_only else 0
         rows = in_key_order(spec, chunks)
         added = write_files(folder, spec, rows, size, LOOKUP_ROW_GROUPS.get(spec.name))
         props = commit_properties(spec, source, overwrite=True)
