@@ -8,10 +8,10 @@ real orders (1–8 fills each, a status after every fill, commission reports, co
 stored in a real event store and projected by the real rebuild; the generator then repeats
 their rows, one template cycle after another, giving each copy its own identity (client order
 id, order id, permId, execIds, account and conId out of many) and its own time (orders spread
-evenly over the trading hours of 252 business days). Notification ids keep growing, so the
-append-only tables are in log order as the rebuild writes them, committed every
-``projector.BATCH`` events as the rebuild commits them; the keyed tables are written sorted by
-their key in one commit each, as the rebuild writes them. The figures inside a row (prices,
+evenly over the trading hours of 252 business days). Each table is written as the rebuild
+writes it (``DeltaTables.rewrite``: Arrow's Parquet files, one commit): the append-only
+tables' rows in log order (notification ids keep growing), each day's in files of its own; the
+keyed tables' sorted by their key. The figures inside a row (prices,
 quantities, position figures) are the template's: the queries' cost does not depend on them.
 
 ``build(root, fills)`` writes the tables; ``run(fills, repeats)`` builds them in a temporary
@@ -237,9 +237,14 @@ def _arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
 def build(root: Path, fills: int, *, template_dir: Path | None = None) -> Built:
     """Write every projection table under ``root`` for ``fills`` fills (rounded up to whole
     template cycles of 200), as the projection's rebuild lays them out."""
-    from ordertrail.projections.projector import BATCH
-    from ordertrail.projections.rows import Batch
-    from ordertrail.projections.schema import EVENTS, FILLS, ORDERS, POSITION_HISTORY, POSITIONS
+    from ordertrail.projections.schema import (
+        EVENTS,
+        FILLS,
+        ORDERS,
+        POSITION_HISTORY,
+        POSITIONS,
+        TableSpec,
+    )
     from ordertrail.projections.tables import DeltaTables, Source
 
     started = time.perf_counter()
@@ -254,29 +259,23 @@ def build(root: Path, fills: int, *, template_dir: Path | None = None) -> Built:
         for lo in range(0, scale.cycles, CYCLES_PER_BATCH):
             yield scale.identity(lo, min(lo + CYCLES_PER_BATCH, scale.cycles))
 
-    def keyed(make: Callable[[Template, pl.DataFrame], pl.DataFrame], schema: pa.Schema
-              ) -> Iterator[pa.RecordBatch]:  # fmt: skip
-        for who in batches():
-            yield from _arrow(make(tmpl, who), schema).to_batches()
+    counts: dict[str, int] = {}
 
-    tables.overwrite_sorted(ORDERS, keyed(_orders, ORDERS.schema), source)
-    tables.overwrite_sorted(FILLS, keyed(_fills, FILLS.schema), source)
-    counts = {}
-    for spec, make in ((EVENTS, _events), (POSITION_HISTORY, _history)):
-        state, rows, first = tables.state(spec), 0, True
+    def rows(make: Callable[[Template, pl.DataFrame], pl.DataFrame], spec: TableSpec
+             ) -> Iterator[pa.Table]:  # fmt: skip
+        counts[spec.name] = 0
         for who in batches():
-            frame = make(tmpl, who)
-            # The rebuild commits the append-only tables every BATCH events.
-            per_event = frame.height / (who["_cycle"].n_unique() * tmpl.head)
-            step = max(1, round(BATCH * per_event))
-            for lo in range(0, frame.height, step):
-                part = Batch(_arrow(frame.slice(lo, step), spec.schema))
-                state = tables.write(state, part, source, overwrite=first)
-                first = False
-            rows += frame.height
-        counts[spec.name] = rows
+            table = _arrow(make(tmpl, who), spec.schema)
+            counts[spec.name] += table.num_rows
+            yield table
+
+    # Each table in one commit of the files the rebuild writes (``DeltaTables.rewrite``): the
+    # keyed tables' rows come in key order, the append-only tables' in log order.
+    for spec, make in ((ORDERS, _orders), (FILLS, _fills), (EVENTS, _events),
+                       (POSITION_HISTORY, _history)):  # fmt: skip
+        tables.rewrite(tables.state(spec), rows(make, spec), source)
     positions = _positions(tables, tmpl)
-    tables.overwrite_sorted(POSITIONS, _arrow(positions, POSITIONS.schema).to_batches(), source)
+    tables.rewrite(tables.state(POSITIONS), [_arrow(positions, POSITIONS.schema)], source)
     return Built(
         fills=scale.cycles * CYCLE_FILLS,
         orders=scale.orders,

@@ -42,6 +42,27 @@ RETRIES = 8
 # An update of more new events than this folds from the first event instead (restoring that
 # many keys one lookup at a time would cost more than reading the whole log once).
 RESTORE_LIMIT = 50_000
+# Arrow bytes of rows a rebuild's commit takes from its table's chunks. deltalake holds a
+# commit's rows and their Parquet in memory until it commits, so this bounds the commit's
+# memory: a wide table's chunk (an ``events`` chunk of ``spill.WRITE_ROWS`` rows is about 11
+# MiB) is a commit of its own, a narrow table's chunks share one. Each commit costs some
+# milliseconds besides its rows (its log entry, a checkpoint every tenth); one streamed commit
+# per table would keep a file of every ``day`` partition in memory at once (ADR 0109).
+COMMIT_BYTES = 16 << 20
+
+
+def commit_parts(chunks: Iterator[pa.Table]) -> Iterator[list[pa.Table]]:
+    """The chunks in consecutive runs of at most ``COMMIT_BYTES`` (a larger chunk alone), one
+    commit each; at least one run, empty when there are no chunks."""
+    held: list[pa.Table] = []
+    size = 0
+    for chunk in chunks:
+        if held and size + chunk.nbytes > COMMIT_BYTES:
+            yield held
+            held, size = [], 0
+        held.append(chunk)
+        size += chunk.nbytes
+    yield held
 
 
 def log_events(log: LogSource, start: int) -> Iterator[LogEvent]:
@@ -184,19 +205,24 @@ class Projector:
         return UpdateResult(0, head, run.events, rebuilt=True)
 
     def _replace(self, state: TableState, chunks: Iterator[pa.Table], source: Source) -> None:
-        """A table's rows in several commits: all but the last say the table is unfinished,
-        the last gives its source."""
-        last = next(chunks, state.spec.schema.empty_table())
+        """A table's rows in one commit; on an object store, in as few commits as
+        ``COMMIT_BYTES`` allows: all but the last say the table is unfinished, the last gives
+        its source."""
+        if self.tables.local:
+            self.tables.rewrite(state, chunks, source)
+            return
+        parts = commit_parts(chunks)
+        last = next(parts)
         first = True
-        for chunk in chunks:
+        for part in parts:
             mark = unfinished(source.position)
             if first:
                 state = self.tables.replace(state, last, mark)
             else:
                 state = self.tables.append(state, last, mark)
-            first, last = False, chunk
+            first, last = False, part
         if first:
-            self.tables.replace(state, last, source)
+            self.tables.replace(state, last or [state.spec.schema.empty_table()], source)
         else:
             self.tables.append(state, last, source)
 

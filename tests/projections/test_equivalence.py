@@ -1,7 +1,8 @@
-"""The Delta tables after updates at random split points, some cut short by a crash between two
-commits, equal the tables of one clean rebuild: on random histories (statuses out of order,
-fills before and after a cancel, corrections, busts, late fills, commissions early, late or
-never, flips, a futures multiplier, OCA groups and a bracket), on SQLite and PostgreSQL."""
+"""The Delta tables after updates (or rebuilds) at random split points, some cut short by a
+crash between two commits, equal the tables of one clean rebuild: on random histories
+(statuses out of order, fills before and after a cancel, corrections, busts, late fills,
+commissions early, late or never, flips, a futures multiplier, OCA groups and a bracket), on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,21 +39,25 @@ class PowerCut(Exception):
 
 @contextmanager
 def power_cut_after(commits: int | None) -> Iterator[None]:
-    """The process dies after ``commits`` more table commits (None: it does not)."""
+    """The process dies after ``commits`` more table commits (None: it does not): an update's
+    (``write``) or a rebuild's (``rewrite``, one a table)."""
     if commits is None:
         yield
         return
-    real = DeltaTables.write
     left = [commits]
 
-    def write(self: DeltaTables, *args: Any, **kw: Any) -> Any:
-        if left[0] == 0:
-            raise PowerCut
-        left[0] -= 1
-        return real(self, *args, **kw)
+    def dies(real: Any) -> Any:
+        def commit(self: DeltaTables, *args: Any, **kw: Any) -> Any:
+            if left[0] == 0:
+                raise PowerCut
+            left[0] -= 1
+            return real(self, *args, **kw)
+
+        return commit
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(DeltaTables, "write", write)
+        for name in ("write", "rewrite"):
+            mp.setattr(DeltaTables, name, dies(getattr(DeltaTables, name)))
         with suppress(PowerCut):
             yield
 
@@ -85,8 +90,13 @@ def check(history: History, data: st.DataObject, pg_url: str | None) -> None:
             for chunk in chunked(history.steps, sizes):
                 record(trail, history, chunk)
                 crash = data.draw(st.none() | st.integers(0, 6), label="commits before a crash")
+                rebuild = data.draw(st.booleans(), label="a rebuild instead of an update")
                 with power_cut_after(crash):
-                    Audit(config).refresh()
+                    step = Audit(config)
+                    if rebuild:
+                        step.rebuild()
+                    else:
+                        step.refresh()
             audit = Audit(config)
             audit.refresh()
             rebuilt = Audit(config, root=Path(d) / "rebuilt")

@@ -13,7 +13,15 @@ from ordertrail.adapters.bench_projections import on_store, populate
 from ordertrail.adapters.store import logsources
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.projections import op_spill, position_inputs, position_ops, position_pass, spill
+from ordertrail.projections import (
+    op_spill,
+    position_inputs,
+    position_ops,
+    position_pass,
+    projector,
+    spill,
+    table_files,
+)
 from ordertrail.projections.api import Audit
 from ordertrail.projections.schema import EVENTS
 from ordertrail.projections.tables import DeltaTables, unfinished
@@ -29,8 +37,10 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each bucket's fill rows written in several chunks.
     monkeypatch.setattr(position_inputs, "BUCKET_CHUNK", 8)
     monkeypatch.setattr(position_inputs, "FILL_ROWS_HELD", 64)
-    # Every table in several commits, each of a range of ids or keys.
+    # Every table in several chunks, each of a range of ids or keys; on an object store,
+    # each its own commit.
     monkeypatch.setattr(spill, "WRITE_ROWS", 400)
+    monkeypatch.setattr(projector, "COMMIT_BYTES", 1)
     # Several sorted runs of operations per position, merged a frame of each at a time; the
     # fill effects in several chunks, joined to the fill rows in several.
     monkeypatch.setattr(op_spill, "FRAME_OPS", 7)
@@ -86,7 +96,7 @@ def test_a_rebuild_stopped_midway_leaves_the_tables_it_had(tmp_path: Path) -> No
     config = StoreConfig.resolve(tmp_path)
     audit = Audit(config, root=tmp_path / "delta")
     audit.refresh()
-    real = DeltaTables.replace
+    real = DeltaTables.rewrite
     calls = [0]
 
     def dies_on_the_third(self: DeltaTables, *args: object, **kw: object) -> object:
@@ -96,7 +106,7 @@ def test_a_rebuild_stopped_midway_leaves_the_tables_it_had(tmp_path: Path) -> No
         return real(self, *args, **kw)  # type: ignore[arg-type]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(DeltaTables, "replace", dies_on_the_third)
+        mp.setattr(DeltaTables, "rewrite", dies_on_the_third)
         with pytest.raises(KeyboardInterrupt):
             audit.rebuild()
     audit.refresh()
@@ -105,13 +115,46 @@ def test_a_rebuild_stopped_midway_leaves_the_tables_it_had(tmp_path: Path) -> No
     assert contents(audit) == contents(clean)
 
 
-def test_a_rebuild_stopped_between_two_commits_of_a_table_is_redone(
+def test_a_rebuild_stopped_while_writing_a_table_leaves_it_as_it_was(
     tmp_path: Path, small_pages: None
 ) -> None:
-    """Until its last commit a table says it is unfinished: the next update rebuilds."""
-    populate(tmp_path, 1500)
+    """A table's new files are written before the one commit that names them: a rebuild
+    stopped in between leaves the table at its version, and deletes the files it wrote."""
+    written, _ = populate(tmp_path, 1500)
     config = StoreConfig.resolve(tmp_path)
     audit = Audit(config, root=tmp_path / "delta")
+    audit.refresh()
+    before = audit.tables.state(EVENTS)
+    assert before.table is not None
+    files = set((tmp_path / "delta" / "events").rglob("*.parquet"))
+    real = table_files.TableFiles.write
+    calls = [0]
+
+    def dies_on_the_third(self: table_files.TableFiles, chunk: object) -> None:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        real(self, chunk)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(table_files.TableFiles, "write", dies_on_the_third)
+        with pytest.raises(KeyboardInterrupt):
+            audit.rebuild()
+    after = audit.tables.state(EVENTS)
+    assert after.table is not None
+    assert (after.table.version(), after.source) == (before.table.version(), before.source)
+    assert set((tmp_path / "delta" / "events").rglob("*.parquet")) == files
+    assert audit.scan("events").collect().height == written
+
+
+def test_on_an_object_store_a_rebuild_stopped_between_two_commits_of_a_table_is_redone(
+    tmp_path: Path, small_pages: None
+) -> None:
+    """Tables under a URI are written by deltalake, in commits of ``COMMIT_BYTES``: until its
+    last commit a table says it is unfinished, and the next update rebuilds."""
+    populate(tmp_path, 1500)
+    config = StoreConfig.resolve(tmp_path)
+    audit = Audit(config, root=(tmp_path / "delta").as_uri())
     real = DeltaTables.append
 
     def dies(self: DeltaTables, *args: object, **kw: object) -> object:
