@@ -10,9 +10,9 @@ permId (when they carry one) and status reports what IB says is filled, submissi
 with an orderId and bound identifiers the (clientId, orderId) aliases, our cancels (asked for
 directly or as a cancel request on the wire) and their refusals whether a cancel is pending,
 executions and corrections the filled quantity and the first fill, commission reports the
-commissions by execId base. The average
-fill price is the one value folded per order in Python, with the fold's own Decimal steps:
-each product and sum rounds at 28 digits as the fold's does.
+commissions by execId base. The average fill price is the one value folded per order in
+Python, with the fold's own Decimal steps: each product and sum rounds at 28 digits as the
+fold's does.
 """
 
 from __future__ import annotations
