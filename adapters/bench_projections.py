@@ -22,13 +22,21 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ordertrail.adapters.bench_queries import median_ms
-from ordertrail.domain.facts import CommissionReported, ExecutionReport, StatusReport
+from ordertrail.domain.facts import (
+    CommissionReported,
+    ExecutionReport,
+    OpenOrderReport,
+    OutboundRequest,
+    RequestKind,
+    StatusReport,
+)
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import (
     CommissionReport,
@@ -48,9 +56,11 @@ ACCOUNTS = ("DU1", "DU2", "DU3")
 
 
 def _order_events(i: int) -> list[Any]:
-    """One order's life: placed, submitted, Submitted, two or three fills with commission
-    reports, Filled; every tenth fill corrected; every fifth order a child of the one before
-    in an OCA group. About 11 events per order."""
+    """One order's life as a live session records it: placed without an account, submitted,
+    the placeOrder seen leaving the client, openOrder binding the permId and the account IB
+    placed it in, Submitted, two or three fills with commission reports, Filled; every tenth
+    fill corrected; every fifth order a child of the one before in an OCA group. About 13
+    events per order."""
     ts = T0 + timedelta(milliseconds=i)
     contract = CONTRACTS[i % len(CONTRACTS)]
     account = ACCOUNTS[i % len(ACCOUNTS)]
@@ -62,7 +72,6 @@ def _order_events(i: int) -> list[Any]:
         Decimal(100),
         OrderType.LIMIT,
         limit_price=price,
-        account=account,
         reference_price=price - Decimal("0.02"),
         oca_group=f"G{i // 5}" if child else "",
         oca_type=1 if child else 0,
@@ -75,6 +84,11 @@ def _order_events(i: int) -> list[Any]:
         parent_key=f"coid:OT-b{i - 1}" if child else None,
     )
     o.submit(client_id=1, order_id=i + 1, ts_recorded=ts)
+    o.record(OutboundRequest(RequestKind.PLACE, 1, i + 1, spec), ts_recorded=ts)
+    open_order = OpenOrderReport(
+        replace(spec, account=account), perm_id=10_000_000 + i, client_id=1, order_id=i + 1
+    )
+    o.record(open_order, ts_recorded=ts)
     o.record(
         StatusReport(
             raw_status="Submitted",

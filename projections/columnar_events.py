@@ -22,6 +22,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.columnar_frame import (
     ANOMALY,
+    BOUND,
     CANCEL,
     CANCEL_REFUSED,
     COMMISSION,
@@ -29,6 +30,7 @@ from ordertrail.projections.columnar_frame import (
     CREATED,
     ERROR,
     EXECUTION,
+    REQUEST,
     STATUS,
     SUBMITTED,
     Frames,
@@ -56,6 +58,12 @@ def _summaries() -> dict[str, pl.Expr]:
     mode, held = pl.col("mode"), pl.col("why_held")
     pnl = pl.col("report.realized_pnl")
     effect = pl.col("effect")
+    price = _join(" @ ", text("spec.limit_price"))
+    perm = pl.when(pl.col("perm_id").fill_null(0) != 0).then(_join("permId ", text("perm_id")))
+    alias = pl.when(pl.col("order_id").is_not_null()).then(
+        _join("clientId ", text("client_id"), " orderId ", text("order_id"))
+    )
+    bound = pl.concat_str([perm, alias], separator=", ", ignore_nulls=True).fill_null("")
     return {
         CREATED: _join(
             text("origin"), ": ", text("spec.action"), " ", text("spec.quantity"), " ",
@@ -104,6 +112,16 @@ def _summaries() -> dict[str, pl.Expr]:
             "ANOMALY ", text("kind"), ": received ", text("received"), "; expected ",
             text("expected"),
         ),
+        REQUEST: _join(
+            text("kind"), " sent as clientId ", text("client_id"), " orderId ",
+            text("order_id"),
+            # A spec always has an action: a request without one carries no terms.
+            _if(pl.col("spec.action").is_not_null(), _join(
+                ": ", text("spec.action"), " ", text("spec.quantity"), " ",
+                text("spec.order_type"), _if(limit.is_not_null(), price),
+            )),
+        ),
+        BOUND: _join("IB identifiers: ", bound),
     }  # fmt: skip
 
 

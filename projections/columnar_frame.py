@@ -5,10 +5,12 @@ split between the two routes of the rebuild's orders pass
 An order takes the columnar route when every one of its events is of a topic the columns
 reproduce exactly (``COVERED``: the lifecycle of an order that is placed, submitted, reported
 and filled, with corrections, commission reports, IB's errors, recorded anomalies, our
-cancels and their refusals), it begins with its creation, and its values fit the columns
-(``columnar_values``). Anything else — a bust, a modification, a request seen on the wire,
-new identifiers, a risk refusal, a session's messages, a fill whose execId repeats without a
-correction, a correction that moves a fill to another account, a value in exponent form or
+cancels and their refusals, the requests a session sends IB about it and the identifiers IB
+binds to it), it begins with its creation, and its values fit the columns
+(``columnar_values``). Anything else — a bust, a modification, a risk refusal, a session's
+messages, a fill whose execId repeats without a correction, a correction that moves a fill
+to another account, a fill without an account of its own in an order whose account IB
+supplied (the fill's account would depend on when IB named it), a value in exponent form or
 past the scaled range, a field the decoder could not type — sends the whole order to the
 fold (``OrderPass``), as before.
 """
@@ -35,8 +37,10 @@ ERROR = "ErrorReported"
 ANOMALY = "AnomalyRecorded"
 CANCEL = "CancelRequested"
 CANCEL_REFUSED = "CancelRefused"
+REQUEST = "RequestSent"
+BOUND = "IdentifiersBound"
 COVERED = (CREATED, SUBMITTED, STATUS, EXECUTION, CORRECTION, COMMISSION, ERROR, ANOMALY,
-           CANCEL, CANCEL_REFUSED)  # fmt: skip
+           CANCEL, CANCEL_REFUSED, REQUEST, BOUND)  # fmt: skip
 
 # Each covered topic's fields the columnar route reads: (name in the chunk, type).
 _S, _I, _B, _T = pl.String, pl.Int64, pl.Boolean, pl.Datetime("us", "UTC")
@@ -67,6 +71,11 @@ FIELDS[ERROR] = {"code": _I, "message": _S, "effect": _S}
 FIELDS[ANOMALY] = {"kind": _S, "expected": _S, "received": _S}
 FIELDS[CANCEL] = {}
 FIELDS[CANCEL_REFUSED] = {"code": _I}
+FIELDS[REQUEST] = {
+    "kind": _S, "client_id": _I, "order_id": _I, "spec.action": _S, "spec.quantity": _S,
+    "spec.order_type": _S, "spec.limit_price": _S,
+}  # fmt: skip
+FIELDS[BOUND] = {"perm_id": _I, "client_id": _I, "order_id": _I, "account": _S}
 # The Decimal fields, each made a scaled int64 column named with a trailing "#".
 DECIMALS: dict[str, tuple[str, ...]] = {
     CREATED: ("contract.multiplier", "spec.quantity", "spec.limit_price", "spec.stop_price",
@@ -75,6 +84,7 @@ DECIMALS: dict[str, tuple[str, ...]] = {
     EXECUTION: ("execution.shares", "execution.price"),
     CORRECTION: ("execution.shares", "execution.price"),
     COMMISSION: ("report.commission", "report.realized_pnl"),
+    REQUEST: ("spec.quantity", "spec.limit_price"),
 }  # fmt: skip
 
 
@@ -124,6 +134,7 @@ def split(chunk: Any, force_fold: bool = False) -> Split:
         topics[COMMISSION] = topics[COMMISSION].with_columns(base_of("report.exec_id"))
     fills = _fills(topics)
     _refuse_fills(fills, bad)
+    _refuse_late_accounts(topics, fills, bad)
     ids = log.select("ord", "order_id").unique("ord", keep="first", maintain_order=True)
     fallback = ids.filter(pl.Series(bad)).get_column("order_id").to_list()
     if bad.all():
@@ -224,6 +235,25 @@ def _refuse_fills(fills: pl.DataFrame, bad: np.ndarray) -> None:
     wrong |= fills.get_column("execution.shares#").to_numpy() < 0
     bad[ords[wrong]] = True
     bad[beyond_int64_sums(fills, "execution.shares#", "ord").to_numpy()] = True
+
+
+def _refuse_late_accounts(
+    topics: dict[str, pl.DataFrame], fills: pl.DataFrame, bad: np.ndarray
+) -> None:
+    """Orders created without an account that IB names in ``IdentifiersBound`` and that have a
+    fill without an account of its own: the fold books such a fill to the order's account as
+    it stands at the fill, which the columns do not follow."""
+    bound, created = topics.get(BOUND), topics.get(CREATED)
+    if bound is None or created is None or not fills.height:
+        return
+
+    def ords(frame: pl.DataFrame, column: str, empty: bool) -> np.ndarray:
+        text = pl.col(column).fill_null("")
+        return frame.filter((text == "") if empty else (text != "")).get_column("ord").to_numpy()
+
+    named = ords(bound, "account", empty=False)
+    late = np.intersect1d(named, ords(created, "spec.account", empty=True))
+    bad[np.intersect1d(late, ords(fills, "execution.account", empty=True))] = True
 
 
 def with_groups(

@@ -2,16 +2,22 @@
 of them (docs/adr/0105-orders-pass-from-columns.md).
 
 An order's row is its state after its last event. The columnar route's topics change little
-of it: the creation gives the terms (no covered event modifies them), the last event the
-status and the update time, status reports the permId (when they carry one) and what IB says
-is filled, submissions the (clientId, orderId) aliases, executions and corrections the filled
-quantity and the first fill, commission reports the commissions by execId base. The average
-fill price is the one value folded per order in Python, with the fold's own Decimal steps:
-each product and sum rounds at 28 digits as the fold's does.
+of it: the creation gives the terms (no covered event modifies them; a modify request only
+makes a pending modification, which no table shows), the account too unless it has none and
+IB names the one it placed the order in (``IdentifiersBound``: the first that names one sets
+it), the last event the status and the update time, status reports and bound identifiers the
+permId (when they carry one) and status reports what IB says is filled, submissions, requests
+with an orderId and bound identifiers the (clientId, orderId) aliases, our cancels (asked for
+directly or as a cancel request on the wire) and their refusals whether a cancel is pending,
+executions and corrections the filled quantity and the first fill, commission reports the
+commissions by execId base. The average fill price is the one value folded per order in
+Python, with the fold's own Decimal steps: each product and sum rounds at 28 digits as the
+fold's does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -22,11 +28,13 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from ordertrail.projections.columnar_events import filled_after
 from ordertrail.projections.columnar_frame import (
     ANOMALY,
+    BOUND,
     CANCEL,
     CANCEL_REFUSED,
     COMMISSION,
     CREATED,
     ERROR,
+    REQUEST,
     STATUS,
     SUBMITTED,
     Frames,
@@ -68,11 +76,35 @@ def _last_by_order(frame: pl.DataFrame | None, orders: int, columns: list[str]) 
     return base.join(last, on="ord", how="left", maintain_order="left")
 
 
+def _in_log_order(parts: Iterable[pl.DataFrame]) -> pl.DataFrame | None:
+    """Rows of several topics with the same columns, merged in log order (None: no row)."""
+    present = [p for p in parts if p.height]
+    return pl.concat(present).sort("row") if present else None
+
+
+def _account(frames: Frames, created: pl.DataFrame) -> pl.Series:
+    """The order's account: the creation's, else the first IB names for it."""
+    account = created.get_column("spec.account")
+    bound = frames.topics.get(BOUND)
+    if bound is None or not bound.height:
+        return account
+    named = bound.filter(pl.col("account").fill_null("") != "")
+    first = named.group_by("ord", maintain_order=True).agg(pl.col("account").first())
+    base = pl.DataFrame({"ord": np.arange(frames.orders, dtype=np.int64)})
+    ib = base.join(first, on="ord", how="left", maintain_order="left").get_column("account")
+    return pl.select(
+        pl.when(account.fill_null("") == "").then(ib.fill_null(account)).otherwise(account)
+    ).to_series()
+
+
 def order_columns(frames: Frames) -> OrderColumns:
     created = frames.topics[CREATED].sort("ord")
     status = frames.log.get_column("status").fill_null(strategy="forward")
-    statuses = frames.topics.get(STATUS)
-    truthy = None if statuses is None else statuses.filter(pl.col("perm_id").fill_null(0) != 0)
+    truthy = _in_log_order(
+        frame.filter(pl.col("perm_id").fill_null(0) != 0).select("row", "ord", "perm_id")
+        for name in (STATUS, BOUND)
+        if (frame := frames.topics.get(name)) is not None
+    )
     reported = _last_by_order(truthy, frames.orders, ["perm_id"]).get_column("perm_id")
     perm_id = reported.fill_null(created.get_column("perm_id"))
     _, ends = order_bounds(frames)
@@ -108,29 +140,47 @@ def _errors_and_anomalies(frames: Frames) -> dict[str, pl.Series]:
     return out
 
 
+# The topics that make (or refuse) a pending cancel, and which of their rows do.
+_CANCELS: tuple[tuple[str, bool, pl.Expr], ...] = (
+    (CANCEL, True, pl.lit(True)),
+    (REQUEST, True, pl.col("kind").is_in(["cancel", "global_cancel"])),
+    (CANCEL_REFUSED, False, pl.lit(True)),
+)
+# The topics that bind a (clientId, orderId) alias, and which of their rows do.
+_ALIASES: tuple[tuple[str, pl.Expr], ...] = (
+    (SUBMITTED, pl.lit(True)),
+    (REQUEST, pl.col("order_id").fill_null(0) != 0),
+    (BOUND, pl.col("client_id").is_not_null() & pl.col("order_id").is_not_null()),
+)
+
+
 def _cancel_requested(frames: Frames) -> pl.Series:
     """Whether a cancel of ours is pending after the order's last event: asked for, and not
     refused since."""
-    parts = [
-        frame.select("row", "ord", pl.lit(value).alias("asked"))
-        for name, value in ((CANCEL, True), (CANCEL_REFUSED, False))
-        if (frame := frames.topics.get(name)) is not None and frame.height
-    ]
-    if not parts:
+    asked = _in_log_order(
+        frame.filter(which).select("row", "ord", pl.lit(value).alias("asked"))
+        for name, value, which in _CANCELS
+        if (frame := frames.topics.get(name)) is not None
+    )
+    if asked is None:
         return pl.Series([False] * frames.orders)
-    last = _last_by_order(pl.concat(parts).sort("row"), frames.orders, ["asked"])
+    last = _last_by_order(asked, frames.orders, ["asked"])
     return last.get_column("asked").fill_null(False)
 
 
 def _aliases(frames: Frames) -> pl.Series:
-    submitted = frames.topics.get(SUBMITTED)
-    if submitted is None:
-        return pl.Series("aliases", [""] * frames.orders)
     pair = pl.concat_str(
         [pl.col("client_id").cast(pl.String), pl.lit("/"), pl.col("order_id").cast(pl.String)]
     )
-    joined = submitted.group_by("ord", maintain_order=True).agg(
-        pair.unique(maintain_order=True).str.join(",").alias("aliases")
+    bound = _in_log_order(
+        frame.filter(which).select("row", "ord", pair.alias("pair"))
+        for name, which in _ALIASES
+        if (frame := frames.topics.get(name)) is not None
+    )
+    if bound is None:
+        return pl.Series("aliases", [""] * frames.orders)
+    joined = bound.group_by("ord", maintain_order=True).agg(
+        pl.col("pair").unique(maintain_order=True).str.join(",").alias("aliases")
     )
     base = pl.DataFrame({"ord": np.arange(frames.orders, dtype=np.int64)})
     out = base.join(joined, on="ord", how="left", maintain_order="left")
@@ -230,7 +280,7 @@ def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
         "order_ref": order_ref.replace("", None),
         "perm_id": cols.perm_id,
         "origin": cols.origin,
-        "account": created.get_column("spec.account"),
+        "account": _account(frames, created),
         "con_id": created.get_column("contract.con_id"),
         "symbol": created.get_column("contract.symbol"),
         "sec_type": created.get_column("contract.sec_type"),

@@ -33,6 +33,8 @@ from ordertrail.domain.facts import (
     ErrorReport,
     ExecutionReport,
     OpenOrderReport,
+    OutboundRequest,
+    RequestKind,
     StatusReport,
 )
 from ordertrail.domain.status import IB_ASYNC_LOCAL_STATUSES, IB_STATUSES
@@ -262,7 +264,14 @@ def commission_reports(draw: st.DrawFn, exec_id: str | None = None) -> Commissio
 
 # The facts are the domain's own values (``domain.facts``): tests build exactly what the
 # recorder and the importers hand to the trail.
-Fact = StatusReport | ExecutionReport | CommissionReported | ErrorReport | OpenOrderReport
+Fact = (
+    StatusReport
+    | ExecutionReport
+    | CommissionReported
+    | ErrorReport
+    | OpenOrderReport
+    | OutboundRequest
+)
 
 
 def with_identifiers(fact: Fact, key: FactKey | None) -> Fact:
@@ -463,3 +472,39 @@ def ib_fact_sequences(
         if draw(st.integers(0, 4)) == 0:
             out.append(fact)
     return out
+
+
+@st.composite
+def wire_facts(
+    draw: st.DrawFn, spec: OrderSpec, *, client_id: int, order_id: int, perm_id: int
+) -> list[OutboundRequest | OpenOrderReport]:
+    """What a live session sees of one order besides IB's reports, in any order: the requests
+    that left the client (a placeOrder with its terms, a modify with new terms, the same terms
+    or none, a cancelOrder, a reqGlobalCancel; orderId 0 from a program that had none yet) and
+    openOrder's identifiers (a permId or none, a (clientId, orderId) alias or none, and the
+    account IB placed the order in, which matters when it was sent without one)."""
+    out: list[OutboundRequest | OpenOrderReport] = []
+    ids = st.sampled_from([order_id, order_id, 0, order_id + 100])
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(list(RequestKind)))
+        terms: OrderSpec | None = None
+        if kind is RequestKind.PLACE:
+            terms = spec
+        elif kind is RequestKind.MODIFY:
+            terms = draw(
+                st.sampled_from([None, spec, spec.with_changes(quantity=spec.quantity + 1)])
+            )
+        out.append(OutboundRequest(kind, client_id, draw(ids), terms))
+    for _ in range(draw(st.integers(0, 2))):
+        alias = draw(
+            st.sampled_from([None, (client_id, order_id), (client_id + 1, order_id + 100)])
+        )
+        out.append(
+            OpenOrderReport(
+                replace(spec, account=draw(accounts)),
+                perm_id=draw(st.sampled_from([None, 0, perm_id, perm_id + 7])),
+                client_id=alias[0] if alias else None,
+                order_id=alias[1] if alias else None,
+            )
+        )
+    return draw(st.permutations(out))

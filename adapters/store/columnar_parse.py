@@ -299,8 +299,10 @@ class TopicDecoder:
                 missing = ~_valid(values)
                 refused |= missing if inside is None else (missing & inside)
             if col.kind == ENUM:
+                # ``is_in`` says False (not null) for a null: a null is judged above, as absent
+                # (an optional value object's fields when it has none: a cancel's terms).
                 known = pc.is_in(values, pa.array(sorted(col.enum_values), pa.string()))
-                refused |= ~np.asarray(pc.fill_null(known, True), dtype=bool)
+                refused |= ~np.asarray(known, dtype=bool) & _valid(values)
             out.append(values)
         # A row the decoder reads after all is refused or not by the decoder alone.
         return out, redo, refused & ~redo

@@ -2,7 +2,9 @@
 orders the columns cover and the orders they send to the fold give the very tables the fold
 gives every order, on the benchmark's workload and on random histories (statuses out of
 order, fills before a status, corrections, commission reports early, late, twice or never,
-busts, IB's messages about no order, OCA groups and a bracket, live and dry-run side by side).
+busts, IB's messages about no order, OCA groups and a bracket, live and dry-run side by side,
+the requests a session sends and the identifiers openOrder binds), and on a session recorded
+against the simulator.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ordertrail.adapters.bench_projections import populate
+from ordertrail.adapters.demo import run_demo
 from ordertrail.adapters.store.columnar_log import DecodedChunk, decoded_chunks, reference_chunk
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
@@ -103,6 +106,49 @@ def test_the_benchmark_workload_takes_the_columns_and_gives_the_folds_tables(
     assert fast == folded
     assert len(columns["events"]) == written
     assert {r["group_kind"] for r in columns["brackets"]} == {"bracket", "oca"}
+
+
+def test_the_orders_a_live_session_records_take_the_columns(
+    tmp_path: Path, small_chunks: None
+) -> None:
+    """A session against the simulator through the real ib_async client (the demo's: fills in
+    parts, a bracket and its OCA group, a cancel racing a fill, a margin rejection, a RiskGate
+    refusal) records a RequestSent and an IdentifiersBound for every order it places: every
+    placed order takes the columnar route (only the refused one, which has a RiskDenied, goes
+    to the fold), and every route gives the fold's tables."""
+    directory = tmp_path / "data"
+    trail = OrderTrail(StoreConfig.resolve(directory))
+    try:
+        result = run_demo(trail, lambda line: None)
+    finally:
+        trail.close()
+    with EventLog.open(StoreConfig.resolve(directory)) as log:
+        chunk = reference_chunk(list(log.rows_by_order(log.head())))
+    topics = chunk.log.column("event_type").to_pylist()
+    placed = [oid for name, oid in result.orders if name != "refused by the RiskGate"]
+    assert topics.count("RequestSent") >= len(placed)
+    assert topics.count("IdentifiersBound") >= len(placed)
+    parts = split(chunk)
+    assert parts.fallback == [str(dict(result.orders)["refused by the RiskGate"])]
+    assert parts.frames is not None
+    assert parts.frames.orders == len(placed)
+    folded, columns, fallback = routes(directory, 5)
+    assert columns == folded
+    assert fallback == folded
+    with EventLog.open(StoreConfig.resolve(directory)) as log:
+        fast = tables(log, directory, chunks=lambda log, head: decoded_chunks(log, head, 5))
+        # The decoder the rebuild runs leaves the same orders to the fold (a cancel's request
+        # carries no terms: its null value object is no reason to).
+        (whole,) = decoded_chunks(log, log.head(), 10_000)
+    assert fast == folded
+    assert split(whole).fallback == parts.fallback
+    # IB's permId, the (clientId, orderId) and the account IB placed it in (none was sent).
+    rows = {r["order_id"]: r for r in columns["orders"]}
+    for oid in placed:
+        row = rows[str(oid)]
+        assert row["perm_id"], row
+        assert row["aliases"], row
+        assert row["account"], row
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import FactKey, OrderTrail
-from ordertrail.domain.facts import ExecutionBust, SessionError
+from ordertrail.domain.facts import ExecutionBust, OpenOrderReport, OutboundRequest, SessionError
 from ordertrail.domain.identity import DRY_RUN_PREFIX
 from ordertrail.domain.values import ContractRef, OrderSpec, OrderType
 from ordertrail.projections.fold import Projection
@@ -28,7 +28,14 @@ from ordertrail.projections.positions import Position
 from ordertrail.projections.projector import log_events
 from ordertrail.projections.schema import TABLES
 from tests.conftest import Clock
-from tests.strategies import ExecutionReport, Fact, feed_trail, ib_fact_sequences, order_specs
+from tests.strategies import (
+    ExecutionReport,
+    Fact,
+    feed_trail,
+    ib_fact_sequences,
+    order_specs,
+    wire_facts,
+)
 
 PLAIN_TYPES = [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.STOP_LIMIT]
 CONTRACTS = [
@@ -86,6 +93,9 @@ def histories(draw: st.DrawFn) -> History:
         seen |= bases
         if xs and draw(st.booleans()):
             facts.append(Bust(draw(st.sampled_from(xs)).exec_id))
+        # What a live session records besides: its requests on the wire, openOrder's ids.
+        for wire in draw(wire_facts(spec, client_id=1, order_id=i + 1, perm_id=1000 + i)):
+            facts.insert(draw(st.integers(0, len(facts))), wire)
         per_order.append(facts)
     # Interleave the orders' facts the way one session delivers them.
     labels = [i for i, facts in enumerate(per_order) for _ in facts]
@@ -112,6 +122,8 @@ def record(trail: OrderTrail, history: History, steps: list[Step]) -> None:
         key = FactKey(order_ref=coid, perm_id=1000 + i, client_id=1, order_id=i + 1)
         if isinstance(fact, Bust):
             trail.record(key, ExecutionBust(fact.exec_id, reason="TradeCancel"))
+        elif isinstance(fact, OpenOrderReport | OutboundRequest):
+            trail.record(key, fact)  # with the identifiers it carries
         else:
             feed_trail(trail, key, fact)
 
