@@ -176,6 +176,12 @@ async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoR
 def run_demo(trail: OrderTrail, say: Callable[[str], None]) -> DemoResult:
     import logging
 
-    # ib_async logs IB's errors 201/202 at ERROR level; in the demo they are the point.
-    logging.getLogger("ib_async").setLevel(logging.CRITICAL)
-    return asyncio.run(run_demo_async(trail, say))
+    # ib_async logs IB's errors 201/202 at ERROR level; in the demo they are the point. The
+    # level is put back afterwards: a program (or a test run) that calls the demo keeps its own.
+    logger = logging.getLogger("ib_async")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(run_demo_async(trail, say))
+    finally:
+        logger.setLevel(level)

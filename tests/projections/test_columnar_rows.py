@@ -9,6 +9,7 @@ against the simulator.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import suppress
@@ -118,10 +119,13 @@ def test_the_orders_a_live_session_records_take_the_columns(
     to the fold), and every route gives the fold's tables."""
     directory = tmp_path / "data"
     trail = OrderTrail(StoreConfig.resolve(directory))
+    level = logging.getLogger("ib_async").level
     try:
         result = run_demo(trail, lambda line: None)
     finally:
         trail.close()
+    # The demo quiets ib_async's error log while it runs, not for the tests after it.
+    assert logging.getLogger("ib_async").level == level
     with EventLog.open(StoreConfig.resolve(directory)) as log:
         chunk = reference_chunk(list(log.rows_by_order(log.head())))
     topics = chunk.log.column("event_type").to_pylist()
