@@ -1,6 +1,6 @@
 """The columnar decode of the log (``columnar_log.decoded_chunks``) against the Python decode
 the rebuild uses today, in the same run, on a store already populated
-(``bench_projections.populate``); and the decode's peak memory in a fresh process.
+(``bench_workload.populate``); and the decode's peak memory in a fresh process.
 
     python -m ordertrail.adapters.bench_columnar DIR [repeats] [rows_per_chunk]
     python -m ordertrail.adapters.bench_columnar DIR memory [rows_per_chunk]

@@ -1,7 +1,7 @@
 """The rebuild's commits alone: what committing every table costs, apart from making its rows.
 
 ``python -m ordertrail.adapters.bench_commits STORE [repeats]`` on a store already populated
-(``bench_projections.populate``): every table's chunks, as the rebuild yields them
+(``bench_workload.populate``): every table's chunks, as the rebuild yields them
 (``Rebuild.tables``), are saved once as Arrow IPC files in a temporary folder; then, ``repeats``
 times, they are committed into a fresh folder as the rebuild commits them
 (``DeltaTables.rewrite``) and, as the same-run baseline, written by Arrow's Parquet writer into

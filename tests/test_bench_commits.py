@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ordertrail.adapters import bench_commits
-from ordertrail.adapters.bench_projections import populate
+from ordertrail.adapters.bench_workload import populate
 from ordertrail.projections.schema import TABLES
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ordertrail.adapters.bench_positions import bench
-from ordertrail.adapters.bench_projections import populate
+from ordertrail.adapters.bench_workload import populate
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.projections.api import Audit
 from tests.projections.test_tables import contents

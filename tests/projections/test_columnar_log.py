@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ordertrail.adapters.bench_columnar import memory, rates
-from ordertrail.adapters.bench_projections import populate
+from ordertrail.adapters.bench_workload import populate
 from ordertrail.adapters.store.codec import encode
 from ordertrail.adapters.store.columnar_log import (
     EVENT_TYPES,

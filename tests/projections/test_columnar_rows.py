@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ordertrail.adapters.bench_projections import populate
+from ordertrail.adapters.bench_workload import populate
 from ordertrail.adapters.demo import run_demo
 from ordertrail.adapters.store.columnar_log import DecodedChunk, decoded_chunks, reference_chunk
 from ordertrail.adapters.store.config import StoreConfig

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ordertrail.adapters.bench_projections import _order_events
+from ordertrail.adapters.bench_workload import _order_events
 from ordertrail.projections import rows
 from ordertrail.projections.fold import Projection
 
