@@ -23,6 +23,8 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
             "projections",
             "--projection-events",
             "600",
+            "--incremental-events",
+            "500",
             "--fills",
             "400",
             "--orders",
@@ -65,10 +67,17 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
         "sql_aggregate_ms",
     }
     incremental = report["projections"]["incremental"]
-    assert incremental["large"]["events"] == 10 * incremental["small"]["events"] == 6000
+    # The incremental figure has its own sizes, apart from the rebuild's store.
+    assert incremental["large"]["events"] == 10 * incremental["small"]["events"] == 5000
 
 
 def test_bench_refuses_an_unknown_suite() -> None:
     result = CliRunner().invoke(app, ["bench", "--suite", "everything"])
     assert result.exit_code == 1
     assert "unknown everything" in result.output
+
+
+def test_bench_refuses_an_empty_incremental_store() -> None:
+    result = CliRunner().invoke(app, ["bench", "--incremental-events", "0"])
+    assert result.exit_code == 1
+    assert "--incremental-events must be at least 1, not 0" in result.output

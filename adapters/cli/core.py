@@ -69,6 +69,13 @@ def bench(
     projection_events: Annotated[
         int, typer.Option("--projection-events", help="Stored events for the projections.")
     ] = 100_000,
+    incremental_events: Annotated[
+        int,
+        typer.Option(
+            "--incremental-events",
+            help="The smaller store of the incremental figure (the larger: ten times as many).",
+        ),
+    ] = 100_000,
     fills: Annotated[
         int,
         typer.Option(
@@ -96,10 +103,13 @@ def bench(
         fail(f"--suite: unknown {', '.join(sorted(unknown))} (core, projections, tape)")
     if fills < 1:
         fail(f"--fills must be at least 1, not {fills}")
+    if incremental_events < 1:
+        fail(f"--incremental-events must be at least 1, not {incremental_events}")
     if quick:
-        orders_count, events, projection_events, tape_messages, repeats = (
+        orders_count, events, projection_events, incremental_events, tape_messages, repeats = (
             2_000,
             20_000,
+            5_000,
             5_000,
             500,
             3,
@@ -113,7 +123,10 @@ def bench(
         from ordertrail.adapters import bench_projections
 
         result["projections"] = bench_projections.run(
-            projection_events, max(1, min(repeats, 3)), memory_events=events
+            projection_events,
+            max(1, min(repeats, 3)),
+            memory_events=events,
+            incremental_events=incremental_events,
         )
         from ordertrail.adapters import bench_queries
 
