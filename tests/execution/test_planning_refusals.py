@@ -148,6 +148,15 @@ def test_a_leg_order_carries_the_side_quantity_tif_and_account(market_allowed: b
     assert (plain.tif, plain.account) == (TimeInForce.DAY, "")
 
 
+@pytest.mark.parametrize(("tick", "price"), [(D("0.01"), D("99.92")), (D("0.05"), D("99.90"))])
+def test_a_closing_limit_lies_on_the_contracts_tick(tick: Decimal, price: Decimal) -> None:
+    # 100.03 less 0.1 % is 99.92997: a sell limit on a coarser grid is rounded through the
+    # market to the grid, or IB rejects the price as not a multiple of the minimum tick.
+    leg = PositionLeg(AAPL, D(10), mark=D("100.03"))
+    spec = leg_order(leg, SELL, market_allowed=False, offset=D("0.001"), tick=tick)
+    assert spec.limit_price == price
+
+
 @pytest.mark.parametrize(
     ("contract", "name"), [(AAPL, "AAPL"), (ContractRef(756733, ""), "756733")]
 )
