@@ -102,3 +102,6 @@ def test_the_diagram_is_titled_and_starts_at_new() -> None:
     text = mermaid()
     assert text.startswith("---\nordertrail order state machine\n---\nstateDiagram-v2\n")
     assert "[*] --> New" in text
+    # A fill after a cancel is drawn only when the anomalies are asked for.
+    assert "Cancelled --> Filled" not in text
+    assert "Cancelled --> Filled" in mermaid(with_anomalies=True)
