@@ -324,3 +324,24 @@ def test_the_bench_decodes_the_same_events_by_both_routes(tmp_path: Path) -> Non
     out = rates(tmp_path, 1, 100)
     assert out["columnar"]["events"] == out["python_decode"]["events"] == written
     assert memory(tmp_path, 100)["events"] == written
+
+
+def test_every_field_the_orders_pass_reads_is_a_column_the_decoder_makes() -> None:
+    """The orders pass takes a field its topic table lacks as null (an older event's absent
+    key) and converts one of another type, refusing its order when a value is lost: a field
+    renamed or retyped on one side only would send every order to the fold, or read nulls,
+    without an error. So the fields it reads (``columnar_frame.FIELDS``) are held here to the
+    decoder's columns, by name and type."""
+    import polars as pl
+
+    from ordertrail.adapters.store.columnar_log import TOPIC_SCHEMAS
+    from ordertrail.projections.columnar_frame import FIELDS
+
+    missing = []
+    for topic, fields in FIELDS.items():
+        made = pl.from_arrow(TOPIC_SCHEMAS[topic].empty_table())
+        assert isinstance(made, pl.DataFrame)
+        for name, dtype in fields.items():
+            if made.schema.get(name) != dtype:
+                missing.append((topic, name, dtype, made.schema.get(name)))
+    assert missing == []
