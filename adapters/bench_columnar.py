@@ -63,15 +63,23 @@ def _timed(run: Callable[[], int]) -> tuple[int, float, float]:
     return n, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _alternated(
+    routes: dict[str, Callable[[], int]], repeats: int
+) -> dict[str, list[tuple[int, float, float]]]:
+    """Each route's (count, wall, CPU) of each repeat, the routes run in turn in each."""
+    seen: dict[str, list[tuple[int, float, float]]] = {name: [] for name in routes}
+    for _ in range(repeats):
+        for name, run in routes.items():
+            seen[name].append(_timed(run))
+    return seen
+
+
 def rates(directory: Path, repeats: int, rows: int) -> dict[str, Any]:
     routes = {"columnar": _columnar(directory, rows), "python_decode": _python(directory)}
     # Imports and each topic's decoder made once, outside the figures.
     _columnar(directory, rows, 20_000)()
     _python(directory, 20_000)()
-    seen: dict[str, list[tuple[int, float, float]]] = {name: [] for name in routes}
-    for _ in range(repeats):
-        for name, run in routes.items():
-            seen[name].append(_timed(run))
+    seen = _alternated(routes, repeats)
     out: dict[str, Any] = {"store": str(directory), "repeats": repeats, "rows_per_chunk": rows}
     for name, runs in seen.items():
         events = runs[0][0]
@@ -150,10 +158,7 @@ def parts(directory: Path, repeats: int, rows: int) -> dict[str, Any]:
         "parse_every_field": _parse(payloads, False),
         "parse_one_field": _parse(payloads, True),
     }
-    seen: dict[str, list[tuple[int, float, float]]] = {name: [] for name in routes}
-    for _ in range(repeats):
-        for name, run in routes.items():
-            seen[name].append(_timed(run))
+    seen = _alternated(routes, repeats)
     out: dict[str, Any] = {"store": str(directory), "repeats": repeats, "rows_per_chunk": rows}
     for name, runs in seen.items():
         out[name] = {"rows": runs[0][0], "cpu_s": round(statistics.median(r[2] for r in runs), 3)}
