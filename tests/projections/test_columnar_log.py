@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ordertrail.adapters.bench_columnar import memory, rates
+from ordertrail.adapters.bench_columnar import memory, parts, rates
 from ordertrail.adapters.bench_workload import populate
 from ordertrail.adapters.store.codec import encode
 from ordertrail.adapters.store.columnar_log import (
@@ -317,10 +317,34 @@ def test_an_empty_log_has_no_chunks(tmp_path: Path) -> None:
 
 
 def test_the_bench_decodes_the_same_events_by_both_routes(tmp_path: Path) -> None:
-    """``bench_columnar DIR``: both routes read every event of a populated store, and the
-    memory probe decodes them all in a fresh process (tiny: this checks the command, never
-    a timing)."""
+    """``bench_columnar DIR``: both routes read every event of a populated store, the memory
+    probe decodes them all in a fresh process, and each stage of ``parts`` reads or parses
+    every one (tiny: this checks the command, never a timing)."""
     written, _ = populate(tmp_path, 600)
     out = rates(tmp_path, 1, 100)
     assert out["columnar"]["events"] == out["python_decode"]["events"] == written
     assert memory(tmp_path, 100)["events"] == written
+    stages = parts(tmp_path, 1, 100)
+    assert stages["decode"]["rows"] == stages["read"]["rows"] == written
+    assert stages["parse_every_field"]["rows"] == stages["parse_one_field"]["rows"] == written
+
+
+def test_every_field_the_orders_pass_reads_is_a_column_the_decoder_makes() -> None:
+    """The orders pass takes a field its topic table lacks as null (an older event's absent
+    key) and converts one of another type, refusing its order when a value is lost: a field
+    renamed or retyped on one side only would send every order to the fold, or read nulls,
+    without an error. So the fields it reads (``columnar_frame.FIELDS``) are held here to the
+    decoder's columns, by name and type."""
+    import polars as pl
+
+    from ordertrail.adapters.store.columnar_log import TOPIC_SCHEMAS
+    from ordertrail.projections.columnar_frame import FIELDS
+
+    missing = []
+    for topic, fields in FIELDS.items():
+        made = pl.from_arrow(TOPIC_SCHEMAS[topic].empty_table())
+        assert isinstance(made, pl.DataFrame)
+        for name, dtype in fields.items():
+            if made.schema.get(name) != dtype:
+                missing.append((topic, name, dtype, made.schema.get(name)))
+    assert missing == []
