@@ -1,12 +1,14 @@
-"""What a modification request may change, and what the refusal tells the caller: IB keeps an
-order's action and type for its whole life (a changed one comes back as error 105 or is
-ignored), and cannot cut the quantity below what has filled. A refused request records
-nothing."""
+"""What our commands may do, and what a refusal tells the caller. IB keeps an order's action and
+type for its whole life (a changed one comes back as error 105 or is ignored) and cannot cut
+the quantity below what has filled; a second cancel while one is pending only earns IB's
+error 161. A refused command records nothing; an accepted one is recorded at the time the
+caller gives (the recorder's clock), never the machine's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,6 +19,7 @@ from ordertrail.domain.order import Order
 from ordertrail.domain.values import ContractRef, Execution, OrderAction, OrderSpec, OrderType, Side
 
 T0 = datetime(2026, 4, 1, 14, 0, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
 MSFT = ContractRef(272093, "MSFT")
 LMT = OrderSpec(OrderAction.BUY, Decimal(100), OrderType.LIMIT, limit_price=Decimal("410.50"))
 KEPT = "IB cannot change an order's action or type"
@@ -34,9 +37,13 @@ def working(filled: int = 0) -> Order:
 
 
 def refused(o: Order, spec: OrderSpec) -> CommandRefused:
+    return refused_by(o, lambda: o.request_modify(spec, ts_recorded=T0))
+
+
+def refused_by(o: Order, command: Callable[[], None]) -> CommandRefused:
     version = o.version
     with pytest.raises(CommandRefused) as caught:
-        o.request_modify(spec, ts_recorded=T0)
+        command()
     assert (o.version, list(o.collect_events())) == (version, [])
     return caught.value
 
@@ -78,6 +85,29 @@ def test_a_finished_order_refuses_a_modification_naming_the_command() -> None:
 
 def test_a_price_change_within_the_filled_quantity_is_recorded() -> None:
     o = working(filled=30)
-    o.request_modify(LMT.with_changes(quantity=Decimal(30)), ts_recorded=T0)
+    o.request_modify(LMT.with_changes(quantity=Decimal(30)), ts_recorded=T1)
     (event,) = o.collect_events()
-    assert event.spec.quantity == Decimal(30)
+    assert (event.spec.quantity, event.timestamp) == (Decimal(30), T1)
+
+
+def test_a_second_cancel_while_one_is_pending_is_refused() -> None:
+    o = working()
+    o.request_cancel(ts_recorded=T1)
+    (event,) = o.collect_events()
+    assert event.timestamp == T1
+    e = refused_by(o, lambda: o.request_cancel(ts_recorded=T1))
+    assert (e.command, e.status, e.reason) == ("cancel", "Submitted", "a cancel is already pending")
+
+
+def test_a_risk_denial_is_recorded_at_the_callers_time_and_only_before_submission() -> None:
+    o = Order.place(client_order_id="OT-m2", contract=MSFT, spec=LMT, ts_recorded=T0)
+    o.deny(rule="max_notional", reason="41,050 over 25,000", ts_recorded=T1)
+    (_, denied) = o.collect_events()
+    assert (denied.rule, denied.timestamp, o.state.status.value) == (
+        "max_notional",
+        T1,
+        "RiskDenied",
+    )
+    sent = working()
+    e = refused_by(sent, lambda: sent.deny(rule="r", reason="x", ts_recorded=T1))
+    assert (e.command, e.status) == ("deny", "Submitted")
