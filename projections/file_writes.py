@@ -38,6 +38,20 @@ THREADS = 2
 Numbered = list[tuple[int, AddAction]]
 
 
+def commit_rebuilt(
+    tables: DeltaTables,
+    states: dict[str, TableState],
+    rebuilt: Iterable[tuple[TableSpec, Iterable[pa.Table]]],
+    source: Source,
+) -> None:
+    """Every table a rebuild gives (``Rebuild.spilled``: each as soon as its rows are final),
+    its files written on the background threads, then each committed against ``states``."""
+    with FileWrites(tables) as writes:
+        for spec, chunks in rebuilt:
+            writes.start(spec, chunks)
+        writes.commit_all(states, source)
+
+
 class Parts(Protocol):
     def take(self) -> tuple[int, pa.Table] | None: ...
 

@@ -27,7 +27,7 @@ from deltalake.exceptions import CommitFailedError
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import Source as LogSource
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused, stored_events_with_payload
-from ordertrail.projections.file_writes import FileWrites
+from ordertrail.projections.file_writes import commit_rebuilt
 from ordertrail.projections.fold import Changes, Projection
 from ordertrail.projections.positions import MissingStoredFill
 from ordertrail.projections.rebuild import Rebuild
@@ -200,10 +200,8 @@ class Projector:
         if self.tables.local:
             # Each table's files written beside the passes as soon as its rows are final,
             # then every table committed (ADR 0117). The writes end before the spill goes.
-            with run.spilled(tick) as tables, FileWrites(self.tables) as writes:
-                for spec, chunks in tables:
-                    writes.start(spec, chunks)
-                writes.commit_all(states, source)
+            with run.spilled(tick) as tables:
+                commit_rebuilt(self.tables, states, tables, source)
         else:
             with run.spilled(tick) as tables:
                 for spec, chunks in tables:
