@@ -25,7 +25,7 @@ def test_the_commits_bench_counts_every_tables_rows_files_and_commits(tmp_path: 
     assert committed["all"]["cpu_s"] > 0
 
 
-def test_the_tail_bench_rebuilds_both_ways_into_the_same_tables(tmp_path: Path) -> None:
+def test_the_tail_bench_rebuilds_both_ways_and_leaves_nothing_behind(tmp_path: Path) -> None:
     """``… STORE 1 tail``: the rebuild with its files written beside the passes, and the same
     rebuild committing one table after another, each into a fresh folder it then removes."""
     populate(tmp_path / "store", 600)
