@@ -34,14 +34,25 @@ from ordertrail.projections.spill import SpillFolder, gathered, read_spill
 
 
 class _Files:
-    """One IPC file per range number, each opened when its first rows come."""
+    """One IPC file per range number, each opened when its first rows come. ``background``:
+    each table is split on a thread of its own while the caller goes on (one at a time, the
+    next waits for the last): the rows of a pass's chunk are split by range while the pass
+    makes the next chunk's. Arrow's sort, take and IPC writes release the GIL; on the main
+    thread the splits were a sixth of the orders pass (0.9 s of 5.7 s at 1,000,000 events)."""
 
-    def __init__(self, folder: SpillFolder, name: str, schema: pa.Schema) -> None:
+    def __init__(
+        self, folder: SpillFolder, name: str, schema: pa.Schema, background: bool = False
+    ) -> None:
         self.folder = folder
         self.name = name
         self.schema = schema
         self.paths: dict[int, Path] = {}
         self.writers: dict[int, Any] = {}
+        self.background = background
+        self._splitting: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if background:
+            folder.writing(self._settle)
 
     def write(self, part: int, table: pa.Table) -> None:
         writer = self.writers.get(part)
@@ -51,7 +62,38 @@ class _Files:
         writer.write_table(table)
 
     def split(self, table: pa.Table, parts: pa.Array) -> None:
-        """Each row of ``table`` to the file of its part number."""
+        """Each row of ``table`` to the file of its part number (``background``: on a thread,
+        after the split before it; an error it meets is raised by the next call)."""
+        if not self.background:
+            self._split(table, parts)
+            return
+        self._wait()
+        thread = threading.Thread(
+            target=self._split_caught, args=(table, parts), name="ordertrail-spill-split"
+        )
+        thread.start()
+        self._splitting = thread
+
+    def _split_caught(self, table: pa.Table, parts: pa.Array) -> None:
+        try:
+            self._split(table, parts)
+        except BaseException as error:  # raised on the caller's thread by ``_wait``
+            self._error = error
+
+    def _settle(self) -> None:
+        """The last split ended (its error, if any, left: the rebuild is being abandoned)."""
+        if self._splitting is not None:
+            self._splitting.join()
+
+    def _wait(self) -> None:
+        if self._splitting is not None:
+            self._splitting.join()
+            self._splitting = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _split(self, table: pa.Table, parts: pa.Array) -> None:
         if not len(parts):
             return
         low, high = pc.min_max(parts).values()
@@ -67,6 +109,7 @@ class _Files:
             start = end
 
     def close(self) -> None:
+        self._wait()
         for writer in self.writers.values():
             writer.close()
         self.writers = {}
@@ -121,7 +164,7 @@ class RangeFiles:
         self.spec = spec
         self.nid = spec.schema.get_field_index("notification_id")
         self.payload = spec.schema.get_field_index("payload")
-        self.files = _Files(folder, spec.name, spec.schema)
+        self.files = _Files(folder, spec.name, spec.schema, background=True)
         self.rows: list[Row] = []
         self.count = 0
         # Rows as they come: the stored JSON as bytes (cast to text once per chunk).
