@@ -1,12 +1,19 @@
 """The rebuild's commits alone: what committing every table costs, apart from making its rows.
 
-``python -m ordertrail.adapters.bench_commits STORE [repeats]`` on a store already populated
-(``bench_workload.populate``): every table's chunks, as the rebuild yields them
+``python -m ordertrail.adapters.bench_commits STORE [repeats] [tail]`` on a store already
+populated (``bench_workload.populate``): every table's chunks, as the rebuild yields them
 (``Rebuild.tables``), are saved once as Arrow IPC files in a temporary folder; then, ``repeats``
 times, they are committed into a fresh folder as the rebuild commits them
 (``DeltaTables.rewrite``) and, as the same-run baseline, written by Arrow's Parquet writer into
 one bare file per table (no Delta log, no statistics, no partitions). It prints medians of CPU
 and wall-clock seconds, per table and in all, with each table's rows, files and commits.
+
+``tail``: the whole rebuild of the store into a fresh folder, ``repeats`` times each way,
+alternated, and what it costs from the end of the positions pass to its last commit (wall
+clock, and the CPU of every thread): as the rebuild writes (``file_writes.commit_rebuilt``:
+files written on background threads beside the passes, ADR 0117) and, as the same-run
+baseline, every table written and committed one after another once the passes are over, as
+before (``DeltaTables.rewrite``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +108,59 @@ def bare_parquet(saved: Saved, folder: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _marked(rebuilt: Iterable[Any], ended: list[tuple[float, float]]) -> Iterator[Any]:
+    """The rebuild's tables; the time the passes ended noted (the last table given)."""
+    yield from rebuilt
+    ended.append(_now())
+
+
+def rebuild_tail(store: Path, root: Path, overlapped: bool) -> dict[str, float]:
+    """One rebuild into ``root``: wall and CPU seconds from the end of the passes to the last
+    commit (spill files removed), and in all."""
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.store.eventlog import EventLog
+    from ordertrail.adapters.store.rebuild import cyclic_gc_paused
+    from ordertrail.projections.file_writes import commit_rebuilt
+    from ordertrail.projections.rebuild import Rebuild
+    from ordertrail.projections.tables import DeltaTables, Source
+
+    ended: list[tuple[float, float]] = []
+    with EventLog.open(StoreConfig.resolve(store)) as log, cyclic_gc_paused():
+        head = log.head()
+        tables = DeltaTables(root)
+        states = tables.states()
+        source = Source(store=1, position=head, head=1)
+        begun = _now()
+        with Rebuild(log, head, root).spilled(None) as rebuilt:
+            if overlapped:
+                commit_rebuilt(tables, states, _marked(rebuilt, ended), source)
+            else:
+                every = list(_marked(rebuilt, ended))
+                for spec, chunks in every:
+                    tables.rewrite(states[spec.name], chunks, source)
+        done = _now()
+    (wall, cpu) = ended[0]
+    return {"after_passes_wall_s": done[0] - wall, "after_passes_cpu_s": done[1] - cpu,
+            "rebuild_wall_s": done[0] - begun[0], "rebuild_cpu_s": done[1] - begun[1]}  # fmt: skip
+
+
+def tail(store: Path, repeats: int) -> dict[str, Any]:
+    """``rebuild_tail`` each way, alternated; medians."""
+    runs: dict[str, list[dict[str, float]]] = {"overlapped": [], "baseline_one_after_another": []}
+    with tempfile.TemporaryDirectory() as d:
+        for r in range(repeats):
+            for name in runs:
+                root = Path(d) / f"{name}-{r}"
+                runs[name].append(rebuild_tail(store, root, name == "overlapped"))
+                shutil.rmtree(root)
+    return {name: {key: round(statistics.median(run[key] for run in found), 3)
+                   for key in found[0]} for name, found in runs.items()}  # fmt: skip
+
+
 def _medians(runs: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, first in runs[0].items():
@@ -131,5 +191,8 @@ def run(store: Path, repeats: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 3),
-                     indent=2))  # fmt: skip
+    store, repeats = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    if sys.argv[3:] == ["tail"]:
+        print(json.dumps({"repeats": repeats, "tail": tail(store, repeats)}, indent=2))
+    else:
+        print(json.dumps(run(store, repeats), indent=2))

@@ -16,8 +16,7 @@ process commits first, the update starts again from what that process wrote.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from deltalake.exceptions import CommitFailedError
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import Source as LogSource
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused, stored_events_with_payload
+from ordertrail.projections.file_writes import commit_rebuilt
 from ordertrail.projections.fold import Changes, Projection
 from ordertrail.projections.positions import MissingStoredFill
 from ordertrail.projections.rebuild import Rebuild
@@ -197,21 +197,23 @@ class Projector:
         tick = None if progress is None else (lambda n: progress(n, max(head, n)))
         root = self.tables.root
         run = Rebuild(self.log, head, None if "://" in root else Path(root))
-        with closing(run.tables(tick)) as tables:
-            for spec, chunks in tables:
-                self._replace(states[spec.name], chunks, source)
+        if self.tables.local:
+            # Each table's files written beside the passes as soon as its rows are final,
+            # then every table committed (ADR 0117). The writes end before the spill goes.
+            with run.spilled(tick) as tables:
+                commit_rebuilt(self.tables, states, tables, source)
+        else:
+            with run.spilled(tick) as tables:
+                for spec, chunks in tables:
+                    self._replace(states[spec.name], chunks, source)
         if progress is not None:
             progress(run.events, max(head, run.events))
         return UpdateResult(0, head, run.events, rebuilt=True)
 
-    def _replace(self, state: TableState, chunks: Iterator[pa.Table], source: Source) -> None:
-        """A table's rows in one commit; on an object store, in as few commits as
-        ``COMMIT_BYTES`` allows: all but the last say the table is unfinished, the last gives
-        its source."""
-        if self.tables.local:
-            self.tables.rewrite(state, chunks, source)
-            return
-        parts = commit_parts(chunks)
+    def _replace(self, state: TableState, chunks: Iterable[pa.Table], source: Source) -> None:
+        """A table's rows on an object store, in as few commits as ``COMMIT_BYTES`` allows:
+        all but the last say the table is unfinished, the last gives its source."""
+        parts = commit_parts(iter(chunks))
         last = next(parts)
         first = True
         for part in parts:

@@ -11,7 +11,9 @@ one order and one position at a time, not the history (docs/adr/0050-streaming-r
    log order run through the same ``Position`` methods the update runs, giving its history
    rows, its row and each fill's effect, which is written into the bucket's fill rows.
 3. **Commit.** Each table is written once, streamed from its spill file, with the log position
-   the orders pass read up to.
+   the orders pass read up to; the tables final after the orders pass are written while the
+   positions pass runs (``file_writes.py``,
+   docs/adr/0117-rebuild-writes-files-beside-its-passes.md).
 
 It equals the update's fold because a position depends only on its own operations in log
 order, and an order's operations only on that order's events: IB's execIds belong to one
@@ -21,6 +23,7 @@ order (a commission report or a bust is recorded on the order of its execution).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +58,6 @@ from ordertrail.projections.schema import (
     ORDERS,
     POSITION_HISTORY,
     POSITIONS,
-    TABLES,
     TableSpec,
     arrow_table,
 )
@@ -68,6 +70,8 @@ _BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
 Progress = Callable[[int], None]
 # The log up to a head as decoded chunks of whole orders (``columnar_log.DecodedChunk``).
 ChunkSource = Callable[[EventLog, int], Iterable[Any]]
+# A rebuilt table and its rows, in chunks.
+RebuiltTable = tuple[TableSpec, Iterable[pa.Table]]
 # Rows per decoded chunk. A chunk's columns, frames and rows are what the columnar route holds
 # besides the fold's own state: the orders pass alone peaked at 898 MiB on 1,000,000 events in
 # chunks of 100,000 rows, 675 MiB in chunks of 50,000 and 544 MiB in chunks of 25,000, at the
@@ -311,8 +315,11 @@ def columnar_orders_pass(
 @dataclass
 class Rebuild:
     """Every table's rows from the first event up to ``head``. ``tables`` gives each table's
-    rows as Arrow tables of at most about ``WRITE_ROWS`` rows, to be committed in that order;
-    it removes the spill files once the last is taken."""
+    rows as Arrow tables of at most about ``WRITE_ROWS`` rows, each table as soon as its rows
+    are final: ``events``, ``orders`` and ``brackets`` when the orders pass ends (a consumer
+    may write them on another thread while the positions pass runs), then
+    ``position_history``, ``positions`` and ``fills``. ``spilled`` gives the same, its spill
+    files kept until the block ends; ``tables`` removes them once the last table is taken."""
 
     log: EventLog
     head: int
@@ -330,25 +337,45 @@ class Rebuild:
         chunks = self.chunks(self.log, self.head)
         return columnar_orders_pass(self.log, self.head, spill, progress, chunks, self.columns)
 
-    def tables(self, progress: Progress | None) -> Generator[tuple[TableSpec, Iterator[pa.Table]]]:
+    def tables(self, progress: Progress | None) -> Generator[RebuiltTable]:
+        with self.spilled(progress) as tables:
+            yield from tables
+
+    @contextmanager
+    def spilled(self, progress: Progress | None) -> Iterator[Iterator[RebuiltTable]]:
+        """The tables as ``tables`` gives them; their chunks can be read, on any thread,
+        until the block ends, which removes the spill files."""
         spill = SpillFolder(self.scratch)
         try:
-            fold, self.events = self._orders_pass(spill, progress)
-            fold.events_out.flush()
-            groups = spill_groups(fold, spill)
-            positions = positions_pass(fold.position_inputs, spill)
-            chunks = {
-                EVENTS.name: fold.events_out.chunks(),
-                ORDERS.name: key_sorted(fold.orders_out.close(), ORDERS, spill),
-                FILLS.name: key_sorted(positions.fills_out.close(), FILLS, spill),
-                POSITION_HISTORY.name: positions.history_out.chunks(),
-                POSITIONS.name: iter([arrow_table(POSITIONS.schema, positions.rows)]),
-                BRACKETS.name: iter(
-                    [BRACKETS.schema.empty_table() if groups is None else read_spill(groups)]
-                ),
-            }
-            del fold, positions
-            for spec in TABLES:
-                yield spec, chunks.pop(spec.name)
+            yield self._tables(spill, progress)
         finally:
             spill.remove()
+
+    def _tables(self, spill: SpillFolder, progress: Progress | None) -> Iterator[RebuiltTable]:
+        fold, self.events = self._orders_pass(spill, progress)
+        fold.events_out.flush()
+        groups = spill_groups(fold, spill)
+        events = fold.events_out.chunks()
+        orders = key_sorted(fold.orders_out.close(), ORDERS, spill)
+        inputs = fold.position_inputs
+        del fold
+        yield EVENTS, events
+        yield ORDERS, orders
+        yield BRACKETS, _group_chunks(groups)
+        positions = positions_pass(inputs, spill)
+        del inputs
+        # Taken in this order by the threads that write them: the history's one file a day
+        # first, beside the ranges of fills, which the threads share (docs/adr/0117).
+        yield POSITION_HISTORY, positions.history_out.chunks()
+        yield POSITIONS, [arrow_table(POSITIONS.schema, positions.rows)]
+        yield FILLS, key_sorted(positions.fills_out.close(), FILLS, spill)
+
+
+def _group_chunks(path: Path | None) -> Iterator[pa.Table]:
+    """The groups' rows from their spill file (deleted once read), when they are taken."""
+    if path is None:
+        yield BRACKETS.schema.empty_table()
+        return
+    table = read_spill(path)
+    path.unlink(missing_ok=True)
+    yield table

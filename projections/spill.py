@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,19 @@ class SpillFolder:
 
     def __init__(self, near: Path | None = None) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=SPILL_PREFIX, dir=near))
+        self._writing: list[Callable[[], None]] = []
 
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def writing(self, settle: Callable[[], None]) -> None:
+        """``settle`` waits for a thread writing into the folder: ``remove`` calls it first,
+        so that no file is made in a folder being removed."""
+        self._writing.append(settle)
+
     def remove(self) -> None:
+        for settle in self._writing:
+            settle()
         shutil.rmtree(self.path, ignore_errors=True)
 
 

@@ -249,13 +249,9 @@ def in_key_order(spec: TableSpec, chunks: Iterable[pa.Table]) -> Iterator[pa.Tab
     yield from rest
 
 
-def write_files(
-    folder: Path, spec: TableSpec, chunks: Iterable[pa.Table], file_bytes: int,
-    row_group: int | None,
-) -> list[AddAction]:  # fmt: skip
-    """Every chunk's rows written into new files under ``folder``; the actions that add them.
-    If the writing stops (an error, an interrupt), the files written so far are deleted."""
-    files = TableFiles(folder, spec, file_bytes, row_group)
+def write_files(files: TableFiles, chunks: Iterable[pa.Table]) -> list[AddAction]:
+    """Every chunk's rows written into new files; the actions that add them. If the writing
+    stops (an error, an interrupt), the files written so far are deleted."""
     try:
         for chunk in chunks:
             files.write(chunk)

@@ -34,6 +34,7 @@ from ordertrail.projections.rows import Batch
 from ordertrail.projections.schema import TABLES, TableSpec
 from ordertrail.projections.table_files import (
     APPEND_FILE_BYTES,
+    TableFiles,
     by_key,
     delete_files,
     in_key_order,
@@ -243,20 +244,30 @@ class DeltaTables:
     def local(self) -> bool:
         return "://" not in self.root
 
+    def new_files(self, spec: TableSpec) -> TableFiles:
+        """New files for a table in a local folder (``table_files.py``). A keyed table's chunk
+        is a range of keys: one file each, as its commits made them before (an update's merge
+        rewrites the files its keys fall in; deltalake's 8 MiB target, counted before
+        compression, made files of 1.5-3 MiB on disk)."""
+        size = APPEND_FILE_BYTES if spec.append_only else 0
+        folder = Path(self.uri(spec.name))
+        return TableFiles(folder, spec, size, LOOKUP_ROW_GROUPS.get(spec.name))
+
     def rewrite(self, state: TableState, chunks: Iterable[pa.Table], source: Source) -> TableState:
         """Replace every row with the rows of ``chunks`` (in the order the table keeps them:
         key order for a keyed table) and move the table's source, in one commit against the
         version ``state`` was read at, creating the table if it does not exist. The files are
-        written first (``table_files.py``), one at a time, then the commit names them all: a
+        written first, one at a time, then the commit names them all (``commit_files``): a
         process stopped before it leaves the table as it was. Local tables only."""
+        added = write_files(self.new_files(state.spec), in_key_order(state.spec, chunks))
+        return self.commit_files(state, added, source)
+
+    def commit_files(self, state: TableState, added: list[AddAction], source: Source) -> TableState:
+        """One commit that replaces every file of the table with the files ``added`` (written
+        by ``new_files``) and moves its source, against the version ``state`` was read at,
+        creating the table if it does not exist; if the commit loses a race, the files are
+        deleted. Local tables only (ADR 0109)."""
         spec = state.spec
-        folder = Path(self.uri(spec.name))
-        # A keyed table's chunk is a range of keys: one file each, as its commits made them
-        # before (an update's merge rewrites the files its keys fall in; deltalake's 8 MiB
-        # target, counted before compression, made files of 1.5-3 MiB on disk).
-        size = APPEND_FILE_BYTES if spec.append_only else 0
-        rows = in_key_order(spec, chunks)
-        added = write_files(folder, spec, rows, size, LOOKUP_ROW_GROUPS.get(spec.name))
         props = commit_properties(spec, source, overwrite=True)
         partitions = list(spec.partition_by) or None
         dt = state.table
@@ -277,7 +288,7 @@ class DeltaTables:
                 commit_properties=props,
             )
         except CommitFailedError:
-            delete_files(folder, added)
+            delete_files(Path(self.uri(spec.name)), added)
             raise
         return self._committed(state, base, source)
 

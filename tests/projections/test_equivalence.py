@@ -40,7 +40,7 @@ class PowerCut(Exception):
 @contextmanager
 def power_cut_after(commits: int | None) -> Iterator[None]:
     """The process dies after ``commits`` more table commits (None: it does not): an update's
-    (``write``) or a rebuild's (``rewrite``, one a table)."""
+    (``write``) or a rebuild's (``commit_files``, one a table)."""
     if commits is None:
         yield
         return
@@ -56,7 +56,7 @@ def power_cut_after(commits: int | None) -> Iterator[None]:
         return commit
 
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("write", "rewrite"):
+        for name in ("write", "commit_files"):
             mp.setattr(DeltaTables, name, dies(getattr(DeltaTables, name)))
         with suppress(PowerCut):
             yield

@@ -96,7 +96,7 @@ def test_a_rebuild_stopped_midway_leaves_the_tables_it_had(tmp_path: Path) -> No
     config = StoreConfig.resolve(tmp_path)
     audit = Audit(config, root=tmp_path / "delta")
     audit.refresh()
-    real = DeltaTables.rewrite
+    real = DeltaTables.commit_files
     calls = [0]
 
     def dies_on_the_third(self: DeltaTables, *args: object, **kw: object) -> object:
@@ -106,7 +106,7 @@ def test_a_rebuild_stopped_midway_leaves_the_tables_it_had(tmp_path: Path) -> No
         return real(self, *args, **kw)  # type: ignore[arg-type]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(DeltaTables, "rewrite", dies_on_the_third)
+        mp.setattr(DeltaTables, "commit_files", dies_on_the_third)
         with pytest.raises(KeyboardInterrupt):
             audit.rebuild()
     audit.refresh()
