@@ -53,6 +53,9 @@ MEASURES = (
 )  # fmt: skip
 # Every internal column starts with this; a statement that names one is not rewritten.
 PREFIX = "_rollup_"
+# Caught up from the log while the files to read weigh less than this share of the table;
+# beyond it (an overwrite, a rewrite of most files) rebuilding reads less.
+CATCH_UP_LIMIT = 1.0
 ROWS = f"{PREFIX}rows"
 _META_KEY = b"ordertrail.rollup"
 # Bump when the file's layout or meaning changes: a file of another format is rebuilt.
@@ -203,7 +206,7 @@ def _combine(parts: list[pl.LazyFrame]) -> pl.DataFrame:
 
 
 def _files(paths: list[str]) -> pl.LazyFrame:
-    return pl.scan_parquet(paths, schema=_input_schema(), allow_missing_columns=False)
+    return pl.scan_parquet(paths).select(*DIMENSIONS, *MEASURES)
 
 
 def build(dt: DeltaTable) -> pl.DataFrame:
@@ -279,10 +282,10 @@ def changes(root: Path, after: int, through: int) -> Changes:
 def catch_up(frame: pl.DataFrame, found: Changes) -> pl.DataFrame:
     parts = [frame.lazy()]
     if found.added:
-        parts.append(_aggregate(_files(list(found.added)).select(*DIMENSIONS, *MEASURES)))
+        parts.append(_aggregate(_files(list(found.added))))
     if found.removed:
         parts.append(
-            _aggregate(_files(list(found.removed)).select(*DIMENSIONS, *MEASURES), sign=-1)
+            _aggregate(_files(list(found.removed)), sign=-1)
         )
     return _combine(parts)
 
@@ -295,7 +298,7 @@ def _table_bytes(dt: DeltaTable) -> int:
     return sum(sizes)
 
 
-def _caught_up(tables: DeltaTables, dt: DeltaTable, mark: Mark) -> Rollup | None:
+def _caught_up(tables: DeltaTables, dt: DeltaTable, mark: Mark, limit: float) -> Rollup | None:
     saved = load(tables)
     if saved is None:
         return None
@@ -309,7 +312,7 @@ def _caught_up(tables: DeltaTables, dt: DeltaTable, mark: Mark) -> Rollup | None
     if found.stop:
         return None
     files = {**found.added, **found.removed}
-    if sum(files.values()) >= _table_bytes(dt):
+    if sum(files.values()) >= limit * _table_bytes(dt):
         return None
     missing = [f for f in found.removed if not Path(f).exists()]
     if missing:
@@ -317,12 +320,14 @@ def _caught_up(tables: DeltaTables, dt: DeltaTable, mark: Mark) -> Rollup | None
     return Rollup(catch_up(old, found), mark, "caught up", len(files))
 
 
-def follow(tables: DeltaTables, dt: DeltaTable, *, persist: bool = True) -> Rollup:
+def follow(
+    tables: DeltaTables, dt: DeltaTable, *, persist: bool = True, limit: float = CATCH_UP_LIMIT
+) -> Rollup:
     """The rollup of ``fills`` as ``dt`` reads it: the saved one if current, else caught up
     from the log, else rebuilt; saved when it moved (with ``persist``). The caller checked
-    ``followable``."""
+    ``followable``. ``limit``: ``CATCH_UP_LIMIT``."""
     mark = _mark_of(dt)
-    rollup = _caught_up(tables, dt, mark)
+    rollup = _caught_up(tables, dt, mark, limit)
     if rollup is None:
         built = build(dt)
         rollup = Rollup(built, mark, "built", len(dt.file_uris()))

@@ -77,6 +77,9 @@ def _rewrite(tree: exp.Expr) -> exp.Expr:
     _check_order_and_limit(tree, groups, aliases)
     for item in tree.expressions:
         _check_names(item, groups, aliases, outputs=False)
+        if not groups and item.find(exp.AggFunc) is None:
+            # Without GROUP BY, an item that aggregates nothing is one row per fill.
+            raise NotCovered(f"{item.sql(dialect=_Polars)!r} is not an aggregate")
     for clause in (tree.args.get("having"), tree.args.get("order")):
         if clause is not None:
             _check_names(clause, groups, aliases, outputs=True)
@@ -161,6 +164,9 @@ def _check_names(node: exp.Expr, groups: frozenset[str], aliases: dict[str, exp.
                  *, outputs: bool) -> None:  # fmt: skip
     """Every column read outside an aggregate is a grouped dimension, or (in HAVING and
     ORDER BY) an output name that names nothing in fills."""
+    for star in node.find_all(exp.Star):
+        if not isinstance(star.parent, exp.Count):
+            raise NotCovered("it selects * (the rollup holds groups, not fills)")
     for column in _outside_aggregates(node):
         name = _bare(column)
         if name is None:

@@ -40,7 +40,13 @@ def _over_tables(query: str, scan: Callable[[str], pl.LazyFrame], why: str,
     return Answer(run_sql(frames, query), TABLES, why)
 
 
-def answer(tables: DeltaTables, query: str, scan: Callable[[str], pl.LazyFrame]) -> Answer:
+def answer(
+    tables: DeltaTables,
+    query: str,
+    scan: Callable[[str], pl.LazyFrame],
+    *,
+    catch_up_limit: float = rollup.CATCH_UP_LIMIT,
+) -> Answer:
     """``query`` (already checked by the gate) answered from the rollup when the rewrite is
     exact and the rollup can follow ``fills``, otherwise from the tables (``scan``)."""
     chosen = plan(query)
@@ -52,7 +58,7 @@ def answer(tables: DeltaTables, query: str, scan: Callable[[str], pl.LazyFrame])
     why = rollup.followable(tables, dt)
     if why is not None:
         return _over_tables(query, scan, f"the rollup cannot follow fills ({why})", dt)
-    kept = rollup.follow(tables, dt)
+    kept = rollup.follow(tables, dt, limit=catch_up_limit)
     # The statement over no fill gives the names and types polars gives over fills: the
     # rewritten aggregates are named after the rollup's columns, and a type that differed
     # would be a difference in the answer, so the tables answer instead.
