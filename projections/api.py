@@ -36,8 +36,8 @@ from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.filters import Filters
 from ordertrail.projections.journal_fold import POSITION_KEYS
 from ordertrail.projections.projector import Progress, Projector, UpdateResult
-from ordertrail.projections.schema import BY_NAME, TABLES
 from ordertrail.projections.rollup_route import Answer, answer
+from ordertrail.projections.schema import BY_NAME, TABLES
 from ordertrail.projections.tables import DeltaTables
 
 

@@ -21,6 +21,7 @@ none) and how many there are, and the number of fills: exactly what ``count(*)``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -143,7 +144,9 @@ def load(tables: DeltaTables) -> tuple[pl.DataFrame, Mark] | None:
     except (KeyError, ValueError):
         return None
     same = (saved.get("format"), saved.get("dimensions"), saved.get("measures")) == (
-        FORMAT, list(DIMENSIONS), list(MEASURES)
+        FORMAT,
+        list(DIMENSIONS),
+        list(MEASURES),
     )
     if not same:
         return None
@@ -179,9 +182,7 @@ def _aggregate(frame: pl.LazyFrame, sign: int = 1) -> pl.LazyFrame:
         *[(pl.col(m).sum() * sign).alias(sum_column(m)) for m in MEASURES],
         *[(pl.col(m).count().cast(pl.Int64) * sign).alias(count_column(m)) for m in MEASURES],
     )
-    return out.with_columns(
-        pl.col(sum_column(m)).cast(FILLS_DTYPE) for m in MEASURES
-    )
+    return out.with_columns(pl.col(sum_column(m)).cast(FILLS_DTYPE) for m in MEASURES)
 
 
 FILLS_DTYPE = pl.Decimal(38, 10)
@@ -284,9 +285,7 @@ def catch_up(frame: pl.DataFrame, found: Changes) -> pl.DataFrame:
     if found.added:
         parts.append(_aggregate(_files(list(found.added))))
     if found.removed:
-        parts.append(
-            _aggregate(_files(list(found.removed)), sign=-1)
-        )
+        parts.append(_aggregate(_files(list(found.removed)), sign=-1))
     return _combine(parts)
 
 
@@ -332,10 +331,8 @@ def follow(
         built = build(dt)
         rollup = Rollup(built, mark, "built", len(dt.file_uris()))
     if persist and rollup.how != "current":
-        try:
+        # A data directory the reader may not write (sent by someone, read-only): the
+        # answer stands; the next reader catches up again.
+        with contextlib.suppress(OSError):
             save(tables, rollup.frame, rollup.mark)
-        except OSError:
-            # A data directory the reader may not write (sent by someone, read-only): the
-            # answer stands; the next reader catches up again.
-            pass
     return rollup

@@ -226,6 +226,4 @@ def _covered(node: exp.Expr) -> exp.Expr:
 
 def _counted(column: str) -> exp.Expr:
     # count(*) over no fill is 0, where a sum over no rollup row is NULL.
-    return exp.Coalesce(
-        this=exp.Sum(this=exp.column(column)), expressions=[exp.Literal.number(0)]
-    )
+    return exp.Coalesce(this=exp.Sum(this=exp.column(column)), expressions=[exp.Literal.number(0)])

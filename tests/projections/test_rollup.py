@@ -34,7 +34,7 @@ MEASURES = ("quantity", "commission", "realized_pnl")
 
 def money() -> st.SearchStrategy[Decimal | None]:
     return st.one_of(
-        st.none(), st.decimals(-10**6, 10**6, places=4, allow_nan=False, allow_infinity=False)
+        st.none(), st.decimals(-(10**6), 10**6, places=4, allow_nan=False, allow_infinity=False)
     )
 
 
@@ -257,12 +257,16 @@ def test_a_data_directory_the_reader_cannot_write_still_answers(fills: Fills) ->
         ("SELECT account, sum(price) FROM fills GROUP BY account", "'price' is not a rollup"),
         ("SELECT exchange, count(*) FROM fills GROUP BY exchange", "GROUP BY is not over"),
         ("SELECT account, count(*) FROM fills WHERE price > 1 GROUP BY account", "WHERE reads"),
-        ("SELECT account, count(*) FROM fills GROUP BY account ORDER BY 2 DESC LIMIT 3",
-         "LIMIT/OFFSET"),
+        (
+            "SELECT account, count(*) FROM fills GROUP BY account ORDER BY 2 DESC LIMIT 3",
+            "LIMIT/OFFSET",
+        ),
         ("SELECT account, count(DISTINCT symbol) FROM fills GROUP BY account", "DISTINCT"),
         ("SELECT f.account, count(*) FROM fills f GROUP BY f.account", "unaliased"),
-        ("SELECT account, count(*) AS quantity FROM fills GROUP BY account ORDER BY quantity",
-         "neither a grouped dimension"),
+        (
+            "SELECT account, count(*) AS quantity FROM fills GROUP BY account ORDER BY quantity",
+            "neither a grouped dimension",
+        ),
         ("SELECT symbol, count(*) FROM fills GROUP BY account", "neither a grouped"),
         ("SELECT * FROM fills", "selects *"),
         ("SELECT 1 AS one FROM fills", "not an aggregate"),
@@ -295,3 +299,49 @@ def test_a_statement_not_rewritten_runs_over_fills_and_says_why(fills: Fills) ->
     assert got.route == TABLES
     assert "MAX(quantity)" in got.detail
     assert got.frame.row(0) == (Decimal(1),)
+
+
+# ---- end to end: the event store, the projection, the command ------------------------------
+
+BENCH = (
+    "SELECT account, symbol, count(*) AS fills, sum(quantity) AS shares, "
+    "sum(commission) AS commission, sum(realized_pnl) AS pnl "
+    "FROM fills GROUP BY account, symbol ORDER BY account, symbol"
+)
+
+
+def sql(data: Path, query: str) -> tuple[int, str, str]:
+    from typer.testing import CliRunner
+
+    from ordertrail.adapters.cli import app
+
+    result = CliRunner().invoke(
+        app, ["sql", query, "--data", str(data), "--format", "json", "--explain"]
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ordertrail_sql_says_which_route_answered_and_follows_what_is_recorded(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from tests.projections.helpers import Desk, at
+
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-1", quantity=100, limit="10")
+    desk.fill("OT-1", "a.01", 60, "10", at=at(1), commission="1")
+    desk.fill("OT-1", "b.01", 40, "10", at=at(2))
+    code, out, err = sql(desk.config.data_dir, BENCH)
+    assert code == 0, err
+    assert "answered from the rollup" in err
+    assert json.loads(out) == [{"account": "U1", "symbol": "AAPL", "fills": 2,
+                                "shares": "100", "commission": "1", "pnl": "0"}]  # fmt: skip
+    desk.fill("OT-1", "a.02", 50, "10", at=at(1))  # corrects a.01
+    desk.bust("OT-1", "b.01")
+    code, out, err = sql(desk.config.data_dir, BENCH)
+    assert "answered from the rollup" in err
+    assert json.loads(out)[0]["shares"] == "50"
+    code, out, err = sql(desk.config.data_dir, "SELECT avg(price) AS p FROM fills")
+    assert code == 0, err
+    assert "answered from the tables: the rollup does not answer it" in err
