@@ -98,6 +98,9 @@ def _check_shape(tree: exp.Select) -> None:
     for ident in tree.find_all(exp.Identifier):
         if ident.name.lower().startswith(PREFIX):
             raise NotCovered(f"it names {ident.name!r}, a name the rollup keeps for itself")
+    for aggregate in tree.find_all(exp.AggFunc):
+        if aggregate.find_ancestor(exp.AggFunc) is not None:
+            raise NotCovered("it nests aggregates")
     for select in tree.find_all(exp.Select):
         if select is not tree:
             raise NotCovered("it has a subquery")

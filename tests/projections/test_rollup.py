@@ -269,6 +269,8 @@ def test_a_data_directory_the_reader_cannot_write_still_answers(fills: Fills) ->
         ),
         ("SELECT symbol, count(*) FROM fills GROUP BY account", "neither a grouped"),
         ("SELECT * FROM fills", "selects *"),
+        ("SELECT account, sum(count(*)) FROM fills GROUP BY account", "nests"),
+        ("SELECT ACCOUNT, count(*) FROM fills GROUP BY ACCOUNT", "GROUP BY is not over"),
         ("SELECT 1 AS one FROM fills", "not an aggregate"),
         ("SELECT account FROM fills", "neither a grouped"),
         ("SELECT account, sum(quantity) OVER () FROM fills", "window"),
