@@ -24,11 +24,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from ordertrail.adapters.bench_queries import AGGREGATE, build
+
+if TYPE_CHECKING:
+    from ordertrail.projections.api import Audit
 
 # New fills in one commit (about a minute of an active account) and corrections in another.
 APPENDED = 1_000
@@ -45,7 +48,7 @@ def _median(times: list[float]) -> float:
     return round(statistics.median(times), 2)
 
 
-def _routes(audit: Any, repeats: int) -> dict[str, float]:
+def _routes(audit: Audit, repeats: int) -> dict[str, float]:
     from ordertrail.projections.sql import run_sql
 
     def over_table() -> object:
@@ -73,7 +76,7 @@ def _routes(audit: Any, repeats: int) -> dict[str, float]:
     }
 
 
-def _commit(audit: Any, frame: pl.DataFrame, position: int) -> None:
+def _commit(audit: Audit, frame: pl.DataFrame, position: int) -> None:
     from ordertrail.projections.rows import Batch
     from ordertrail.projections.schema import FILLS
     from ordertrail.projections.tables import Source
@@ -83,7 +86,7 @@ def _commit(audit: Any, frame: pl.DataFrame, position: int) -> None:
     tables.write(tables.state(FILLS), batch, Source(1, position, 1), overwrite=False)
 
 
-def _new_fills(audit: Any, round_: int) -> pl.DataFrame:
+def _new_fills(audit: Audit, round_: int) -> pl.DataFrame:
     """``APPENDED`` fills after every fill in the table (execIds grow, as IB's do)."""
     last = audit.scan("fills").tail(APPENDED).collect()
     return last.with_columns(
@@ -91,14 +94,14 @@ def _new_fills(audit: Any, round_: int) -> pl.DataFrame:
     )
 
 
-def _corrections(audit: Any, round_: int) -> pl.DataFrame:
+def _corrections(audit: Audit, round_: int) -> pl.DataFrame:
     """``CORRECTED`` fills of one stretch of the table with a new commission."""
     every = audit.scan("fills")
     rows = every.slice(round_ * 97_003 % 900_000, CORRECTED).collect()
     return rows.with_columns((pl.col("commission") + 1).alias("commission"))
 
 
-def _catch_up(audit: Any, repeats: int, make: Callable[[Any, int], pl.DataFrame],
+def _catch_up(audit: Audit, repeats: int, make: Callable[[Audit, int], pl.DataFrame],
               name: str, position: int) -> dict[str, Any]:  # fmt: skip
     commits: list[float] = []
     reads: list[float] = []
