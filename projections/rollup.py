@@ -33,7 +33,6 @@ from urllib.parse import unquote, urlparse
 
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from deltalake import DeltaTable
 
 from ordertrail.projections.schema import FILLS
@@ -58,7 +57,7 @@ PREFIX = "_rollup_"
 # beyond it (an overwrite, a rewrite of most files) rebuilding reads less.
 CATCH_UP_LIMIT = 1.0
 ROWS = f"{PREFIX}rows"
-_META_KEY = b"ordertrail.rollup"
+_META_KEY = "ordertrail.rollup"
 # Bump when the file's layout or meaning changes: a file of another format is rebuilt.
 FORMAT = 1
 
@@ -79,11 +78,11 @@ class Mark:
     version: int
     written: int | None
 
-    def as_json(self) -> bytes:
+    def as_json(self) -> str:
         return json.dumps(
             {"format": FORMAT, "dimensions": DIMENSIONS, "measures": MEASURES,
              "table_id": self.table_id, "version": self.version, "written": self.written}
-        ).encode()  # fmt: skip
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +135,8 @@ def load(tables: DeltaTables) -> tuple[pl.DataFrame, Mark] | None:
     """The rollup on disk and its mark; None when there is none of this format."""
     where = path(tables)
     try:
-        meta = pq.read_schema(where).metadata or {}
-    except (FileNotFoundError, pa.ArrowInvalid, OSError):
-        return None
-    try:
-        saved = json.loads(meta[_META_KEY])
-    except (KeyError, ValueError):
+        saved = json.loads(pl.read_parquet_metadata(where)[_META_KEY])
+    except (FileNotFoundError, KeyError, ValueError, OSError, pl.exceptions.PolarsError):
         return None
     same = (saved.get("format"), saved.get("dimensions"), saved.get("measures")) == (
         FORMAT,
@@ -161,12 +156,13 @@ def save(tables: DeltaTables, frame: pl.DataFrame, mark: Mark) -> None:
     file or the new one, and two processes catching up at once each leave a correct one."""
     where = path(tables)
     where.parent.mkdir(parents=True, exist_ok=True)
-    table = frame.to_arrow()
-    table = table.replace_schema_metadata({_META_KEY: mark.as_json()})
     fd, tmp = tempfile.mkstemp(dir=where.parent, prefix=".rollup-", suffix=".parquet")
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        # Read whole every time: no statistics to skip by, and compression costs more than
+        # it saves at this size (48,000 rows, 0.6 MB).
+        meta = {_META_KEY: mark.as_json()}
+        frame.write_parquet(tmp, compression="uncompressed", statistics=False, metadata=meta)
         os.replace(tmp, where)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
