@@ -51,6 +51,8 @@ MEASURES = (
     "quantity", "commission", "ib_realized_pnl", "realized_pnl", "realized_pnl_avg",
     "slippage_vs_limit", "slippage_vs_reference",
 )  # fmt: skip
+# The type of every money and quantity column, and so of their sums (ADR 0081).
+FILLS_DTYPE = pl.Decimal(38, 10)
 # Every internal column starts with this; a statement that names one is not rewritten.
 PREFIX = "_rollup_"
 # Caught up from the log while the files to read weigh less than this share of the table;
@@ -179,9 +181,6 @@ def _aggregate(frame: pl.LazyFrame, sign: int = 1) -> pl.LazyFrame:
         *[(pl.col(m).count().cast(pl.Int64) * sign).alias(count_column(m)) for m in MEASURES],
     )
     return out.with_columns(pl.col(sum_column(m)).cast(FILLS_DTYPE) for m in MEASURES)
-
-
-FILLS_DTYPE = pl.Decimal(38, 10)
 
 
 def _combine(parts: list[pl.LazyFrame]) -> pl.DataFrame:
