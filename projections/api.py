@@ -36,8 +36,8 @@ from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.filters import Filters
 from ordertrail.projections.journal_fold import POSITION_KEYS
 from ordertrail.projections.projector import Progress, Projector, UpdateResult
+from ordertrail.projections.rollup_route import Answer, answer
 from ordertrail.projections.schema import BY_NAME, TABLES
-from ordertrail.projections.sql import run_sql
 from ordertrail.projections.tables import DeltaTables
 
 
@@ -137,11 +137,16 @@ class Audit:
 
     def sql(self, query: str) -> pl.DataFrame:
         """One read-only SELECT over the tables (``ReadOnlyViolation`` otherwise)."""
-        from ordertrail.projections.sql import check_read_only, tables_read
+        return self.sql_answer(query).frame
+
+    def sql_answer(self, query: str) -> Answer:
+        """``sql``'s frame with the route that answered it: the rollup of ``fills`` when it
+        answers the statement exactly (docs/api.md), otherwise the tables."""
+        from ordertrail.projections.sql import check_read_only
 
         check_read_only(query)
         self._fresh()
-        return run_sql({name: self.scan(name) for name in tables_read(query)}, query)
+        return answer(self.tables, query, self.scan)
 
     # ---- queries -----------------------------------------------------------------------------
 

@@ -243,6 +243,14 @@ def sql(
     data: DataOpt = None,
     store: StoreOpt = None,
     fmt: FormatOpt = OutputFormat.table,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Also say (on stderr) what answered: the rollup of fills, or the tables and "
+            "why not the rollup.",
+        ),
+    ] = False,
 ) -> None:
     """Run one read-only SQL SELECT over the tables: orders, events, fills, positions,
     position_history, brackets."""
@@ -254,8 +262,11 @@ def sql(
         check_read_only(query)
         try:
             with _reading(data, store) as audit:
-                frame = audit.sql(query)
+                answered = audit.sql_answer(query)
+                frame = answered.frame
                 _show(frame, fmt, tuple(frame.columns), None)
+                if explain:
+                    err_console.print(answered.explained, highlight=False, soft_wrap=True)
         except PolarsError as e:
             fail(f"SQL: {e}")
 
