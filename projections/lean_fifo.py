@@ -24,15 +24,15 @@ before. It raises ``OutOfOrder`` where ``LeanPosition._fill`` would.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.commission_book import decimals, units
+from ordertrail.projections.lean_average import Fills, average_columns
 from ordertrail.projections.lean_run import Effect, LeanRun
 from ordertrail.projections.position_run import ZERO
 from ordertrail.projections.schema import DEC
@@ -40,7 +40,6 @@ from ordertrail.projections.streamed_position import ADD, OutOfOrder
 
 # Magnitudes the integer route takes: products and sums of these stay inside int64.
 _BOUND = 2**62
-_QUANTUM = Decimal(1).scaleb(-10)
 
 Key = tuple[int, str]  # (IB time in µs, execId base) of a fill
 
@@ -107,13 +106,6 @@ def _fewest(low: np.ndarray) -> int:
         if not (low % 10**dropped).any():
             return 10 - dropped
     return 10
-
-
-def _as_decimals(values: np.ndarray, places: int) -> list[Decimal]:
-    """Integers of ``places`` places as Decimals, each distinct value made once."""
-    distinct, at = np.unique(values, return_inverse=True)
-    made = [Decimal(v).scaleb(-places) for v in distinct.tolist()]
-    return [made[i] for i in at.tolist()]
 
 
 @dataclass(slots=True)
@@ -242,13 +234,6 @@ def _tables_scale(values: np.ndarray, places: int) -> pa.Array | None:
     return decimals(values * factor)
 
 
-def _rounded(values: Sequence[Decimal | None]) -> pa.Array:
-    """Decimals as decimal(38, 10), rounded half-even (``lean_fold.rounded``)."""
-    return pa.array(
-        [None if v is None else v.quantize(_QUANTUM, ROUND_HALF_EVEN) for v in values], DEC
-    )
-
-
 class _Fifo:
     """The FIFO figures after each fill (lots, PnL, notional), from cumulative quantities."""
 
@@ -284,6 +269,7 @@ class _Fifo:
         )
         bought_now = bought + np.where(buying, size, 0)
         sold_now = sold + np.where(buying, 0, size)
+        self.held = bought - sold  # before the fill's slot
         self.after = after = bought_now - sold_now
         long_ = (
             buys.cost(bought) - buys.cost(np.minimum(sold_now, bought))
@@ -333,70 +319,6 @@ def _fifo_cost(fifo: _Fifo, scale: _Scale) -> pa.Array:
     return column
 
 
-@dataclass(slots=True)
-class _Averages:
-    """The average-cost figures after each fill: distinct values, and each fill's index among
-    them (a fill that opens changes only the average; one that closes, only the PnL)."""
-
-    avgs: list[Decimal | None]
-    avg_at: list[int]
-    pnls: list[Decimal]
-    pnl_at: list[int]
-    cums: list[Decimal]
-    cum_at: list[int]
-    before_last: tuple[Decimal, Decimal, Decimal]  # quantity, average, its PnL: the last slot's
-
-
-def _averages(
-    qtys: list[Decimal], prices: list[Decimal], is_add: list[bool], multiplier: Decimal,
-    prior: _Prior,
-) -> _Averages:  # fmt: skip
-    """``LeanRun._average`` fill after fill; a correction steps back to before its slot."""
-    held, avg, cum = prior.held, prior.avg, prior.realized_avg
-    avgs: list[Decimal | None] = [avg if held else None]
-    pnls, cums = [ZERO], [cum]
-    avg_at: list[int] = []
-    pnl_at: list[int] = []
-    cum_at: list[int] = []
-    a = c = 0
-    saved = (held, avg, cum, a, c)
-    for qty, price, add in zip(qtys, prices, is_add, strict=True):
-        if add:
-            saved = (held, avg, cum, a, c)
-        else:
-            held, avg, cum, a, c = saved
-        after = held + qty
-        if not held or (qty > 0 if held > 0 else qty < 0):  # opening
-            avg = (avg * abs(held) + price * abs(qty)) / abs(after)
-            avgs.append(avg)
-            a = len(avgs) - 1
-            pnl_at.append(0)
-        else:
-            closed = min(abs(qty), abs(held))
-            pnl = closed * (price - avg) * multiplier
-            pnls.append(pnl if held > 0 else -pnl)
-            pnl_at.append(len(pnls) - 1)
-            cum = cum + pnls[-1]
-            cums.append(cum)
-            c = len(cums) - 1
-            if not after:
-                avg = ZERO
-                avgs.append(None)
-                a = len(avgs) - 1
-            elif (after > 0) != (held > 0):  # a flip opens the rest at the fill's price
-                avg = price
-                avgs.append(price)
-                a = len(avgs) - 1
-        avg_at.append(a)
-        cum_at.append(c)
-        held = after
-    return _Averages(avgs, avg_at, pnls, pnl_at, cums, cum_at, saved[:3])
-
-
-def _taken(values: Sequence[Decimal | None], at: list[int]) -> pa.Array:
-    return _rounded(values).take(pa.array(at, pa.int64()))
-
-
 def fold_fills(
     fills: pa.Table, run: LeanRun, multiplier: Decimal, last: Key | None,
     before_last: Key | None,
@@ -418,16 +340,17 @@ def fold_fills(
     quantity = _tables_scale(fifo.after, scale.qp)
     if realized is None or cum is None or quantity is None:
         return None
-    qtys, prices = _as_decimals(scale.qty, scale.qp), _as_decimals(scale.price, scale.pp)
-    averages = _averages(qtys, prices, is_add, multiplier, prior)
+    fills_at = Fills(scale.qty, scale.price, fifo.held, fifo.after, fifo.slot, fifo.final,
+                     scale.qp, scale.pp)  # fmt: skip
+    averages = average_columns(fills_at, multiplier, (prior.held, prior.avg, prior.realized_avg))
     after = LeanRun()
     after.quantity, after.avg_cost, after.realized_avg = averages.before_last
     after.realized = Decimal(int(before_slot[-1])).scaleb(-scale.places)
     after.lots = fifo.lots_before_last(scale)
     after.lots_notional = sum((q * p for q, p in after.lots), ZERO)
-    effect = after.apply(qtys[-1], prices[-1], multiplier)
+    last_qty = Decimal(int(scale.qty[-1])).scaleb(-scale.qp)
+    effect = after.apply(last_qty, Decimal(int(scale.price[-1])).scaleb(-scale.pp), multiplier)
     return Folded(
-        quantity, _taken(averages.avgs, averages.avg_at), _fifo_cost(fifo, scale), realized,
-        _taken(averages.pnls, averages.pnl_at), cum, _taken(averages.cums, averages.cum_at),
-        adds, after, last, before_last, effect,
+        quantity, averages.avg_cost, _fifo_cost(fifo, scale), realized, averages.realized_avg,
+        cum, averages.cum_realized_avg, adds, after, last, before_last, effect,
     )  # fmt: skip
