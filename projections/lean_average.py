@@ -84,19 +84,24 @@ class _Recurrence:
         self.values = [avg]  # the running average (ZERO when flat)
         self.shown: list[Decimal | None] = [avg if prior_held else None]  # the figure
         changes = f.final & (codes != KEEP)
-        self._extend(np.flatnonzero(changes), avg)
+        ks = np.flatnonzero(changes)
+        starts: list[Decimal | None] = [None] * len(ks)
+        if starts:
+            starts[0] = avg
+        self._extend(ks, starts)
         ends = np.flatnonzero(f.final)  # each slot's last version
         self.after_slot = np.cumsum(changes)[ends]
         self.before_slot = np.concatenate([[0], self.after_slot[:-1]])
         self.before = self.before_slot[f.slot]  # the average before each fill's slot
         at = np.where(f.final, self.after_slot[f.slot], self.before)
         # A superseded version that moved the average: its own value, from the one before.
-        for k in np.flatnonzero(~f.final & (codes != KEEP)).tolist():
-            at[k] = len(self.values)
-            self._extend(np.array([k]), self.values[self.before[k]])
+        ks = np.flatnonzero(~f.final & (codes != KEEP))
+        at[ks] = np.arange(len(self.values), len(self.values) + len(ks))
+        self._extend(ks, [self.values[i] for i in self.before[ks].tolist()])
         self.at = at
 
-    def _extend(self, ks: np.ndarray, avg: Decimal) -> None:
+    def _extend(self, ks: np.ndarray, starts: list[Decimal | None]) -> None:
+        """The average after each fill ``ks``, from ``starts`` (None: from the one before)."""
         f = self.f
         codes = self.codes[ks].tolist()
         held = as_decimals(np.abs(f.held[ks]), f.qp)
@@ -104,7 +109,10 @@ class _Recurrence:
         after = as_decimals(np.abs(f.after[ks]), f.qp)
         price = as_decimals(f.price[ks], f.pp)
         values, shown = self.values, self.shown
-        for code, h, q, t, p in zip(codes, held, qty, after, price, strict=True):
+        avg = ZERO
+        for code, start, h, q, t, p in zip(codes, starts, held, qty, after, price, strict=True):
+            if start is not None:
+                avg = start
             if code == OPEN:
                 avg = (avg * h + p * q) / t
             elif code == FLAT:
