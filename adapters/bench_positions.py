@@ -6,9 +6,9 @@ each fill row) is kept as Arrow. Then, ``REPEATS`` times, alternately: the pass 
 operations as Arrow tables (the columnar orders route's way) and fed them as ``Op`` tuples
 (the fold's way: converted to columns when the inputs are flushed, before the clock starts),
 each on fresh spill files, with the cyclic collector paused as in a rebuild. Prints JSON: the
-median CPU seconds of ``positions_pass`` (the history rows' ranges read back included), µs
-per operation and operations per second of each. (Before/after figures of a change come from
-running this in turn with each version installed: docs/benchmarks.md.)
+median CPU and wall seconds of ``positions_pass`` (the history rows' ranges read back
+included), µs of CPU per operation and operations per second of each. (Before/after figures
+of a change come from running this in turn with each version installed: docs/benchmarks.md.)
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def pass_inputs(store: Path) -> tuple[int, pa.Table, pa.Table]:
         spill.remove()
 
 
-def timed_pass(head: int, ops: pa.Table, fills: pa.Table, as_tuples: bool) -> float:
-    """CPU seconds of one positions pass fed ``ops`` one way."""
+def timed_pass(head: int, ops: pa.Table, fills: pa.Table, as_tuples: bool) -> tuple[float, float]:
+    """CPU and wall seconds of one positions pass fed ``ops`` one way."""
     spill = SpillFolder()
     try:
         inputs = PositionInputs(spill, head)
@@ -64,28 +64,31 @@ def timed_pass(head: int, ops: pa.Table, fills: pa.Table, as_tuples: bool) -> fl
         inputs.add_fill_rows(fills)
         inputs.flush()
         with cyclic_gc_paused():
-            start = time.process_time()
+            start, wall = time.process_time(), time.perf_counter()
             result = positions_pass(inputs, spill)
             for _ in result.history_out.chunks():
                 pass
-            return time.process_time() - start
+            return time.process_time() - start, time.perf_counter() - wall
     finally:
         spill.remove()
 
 
 def bench(store: Path, repeats: int) -> dict[str, Any]:
     head, ops, fills = pass_inputs(store)
-    times: dict[str, list[float]] = {"arrow": [], "tuples": []}
+    times: dict[str, list[tuple[float, float]]] = {"arrow": [], "tuples": []}
     for _ in range(repeats):
         for way in times:
             times[way].append(timed_pass(head, ops, fills, way == "tuples"))
     n = ops.num_rows
     out: dict[str, Any] = {"events": head, "operations": n, "repeats": repeats}
-    for way, seconds in times.items():
+    for way, runs in times.items():
+        seconds = [cpu for cpu, _ in runs]
         median = statistics.median(seconds)
         out[f"fed_{way}"] = {
             "cpu_s": [round(s, 3) for s in seconds],
             "median_cpu_s": round(median, 3),
+            "wall_s": [round(w, 3) for _, w in runs],
+            "median_wall_s": round(statistics.median(w for _, w in runs), 3),
             "us_per_operation": round(median / n * 1e6, 2),
             "operations_per_s": round(n / median),
         }

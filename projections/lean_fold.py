@@ -27,6 +27,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.commission_book import CommissionBook, units
+from ordertrail.projections.lean_fifo import Folded, fold_fills
 from ordertrail.projections.lean_run import Effect, LeanRun
 from ordertrail.projections.position_run import ZERO
 from ordertrail.projections.positions import running_state
@@ -111,8 +112,13 @@ class LeanPosition:
         is_fill = pc.less(kinds, REMOVE)
         fills = ops.filter(is_fill)
         commission, foreign = self.book.columns(ops)
-        effects = self._steps(fills)
-        figures, realized = self._figures(effects, fills)
+        folded = None
+        if fills.num_rows:
+            folded = fold_fills(fills, self.run, self.multiplier, self.last, self.before_last)
+        if folded is None:  # values the integer route does not take: fill after fill
+            figures, realized = self._figures(self._steps(fills), fills)
+        else:
+            figures, realized = self._folded(folded, fills)
         at = pc.cumulative_sum(pc.cast(is_fill, pa.int32()))
         history = self._history(ops, figures, at, commission, foreign)
         effect_table = pa.Table.from_arrays(
@@ -180,6 +186,25 @@ class LeanPosition:
             self.figures = (*last[2:7], self.fills, ts_ib)
         realized = [_CONVERT[0](columns[0]), _CONVERT[1](columns[1])]
         return figures, realized
+
+    def _folded(self, folded: Folded, fills: pa.Table) -> tuple[list[pa.Array], list[pa.Array]]:
+        """``_figures`` from the fills folded at once (``lean_fifo``)."""
+        prior = self.figures
+        columns = (folded.quantity, folded.avg_cost, folded.fifo_cost, folded.cum_realized,
+                   folded.cum_realized_avg)  # fmt: skip
+        figures = [
+            pa.concat_arrays([convert([prior[k]]), column])  # type: ignore[list-item]
+            for k, (convert, column) in enumerate(zip(_CONVERT[2:], columns, strict=True))
+        ]
+        counts = self.fills + np.cumsum(folded.is_add)
+        figures.append(pa.array(np.concatenate([[prior[5]], counts]), pa.int64()))
+        figures.append(
+            pa.concat_arrays([pa.array([prior[6]], TS), fills.column("ts_ib").combine_chunks()])
+        )
+        self.run, self.last, self.before_last = folded.run, folded.last, folded.before_last
+        self.fills = int(counts[-1])
+        self.figures = (*folded.last_effect[2:7], self.fills, fills.column("ts_ib")[-1].as_py())
+        return figures, [folded.realized, folded.realized_avg]
 
     def _history(
         self, ops: pa.Table, figures: list[pa.Array], index: pa.Array, commission: pa.Array,

@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
@@ -27,17 +28,22 @@ class PositionOps:
 
     table: pa.Table
     rows: pa.Array  # int64 row numbers
+    # The rows are the whole table, in order (a bucket of one position, in log order, as the
+    # orders pass writes it): a part is a slice, not a copy.
+    whole_table: bool = False
 
     @classmethod
     def whole(cls, table: pa.Table) -> PositionOps:
         """A table that holds one position's operations only, in log order."""
-        return cls(table, pa.array(range(table.num_rows), pa.int64()))
+        return cls(table, pa.array(range(table.num_rows), pa.int64()), True)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def part(self, start: int, length: int) -> pa.Table:
         """Operations ``start`` to ``start + length`` (in log order), as one record batch."""
+        if self.whole_table:
+            return self.table.slice(start, length).combine_chunks()
         return self.table.take(self.rows.slice(start, length)).combine_chunks()
 
     def tuples(self) -> Generator[Op]:
@@ -51,6 +57,15 @@ def positions_of(ops: pa.Table) -> Iterator[tuple[PositionKey, PositionOps]]:
     order."""
     if not ops.num_rows:
         return
+    if all(_same(ops.column(name)) for name in _KEY):  # one position: no sort by key
+        key = (ops.column(_KEY[0])[0].as_py(), ops.column(_KEY[1])[0].as_py(),
+               ops.column(_KEY[2])[0].as_py())  # fmt: skip
+        nid = ops.column("nid").to_numpy()
+        if (nid[1:] > nid[:-1]).all():
+            yield key, PositionOps(ops, pa.array(np.arange(len(nid)), pa.int64()), True)
+        else:
+            yield key, PositionOps(ops, pa.array(np.argsort(nid, kind="stable"), pa.int64()))
+        return
     keys = ops.select([*_KEY, "nid"])
     order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
     columns = [keys.column(name).take(order).combine_chunks() for name in _KEY]
@@ -60,6 +75,12 @@ def positions_of(ops: pa.Table) -> Iterator[tuple[PositionKey, PositionOps]]:
     for start, end in itertools.pairwise(starts):
         key = (columns[0][start].as_py(), columns[1][start].as_py(), columns[2][start].as_py())
         yield key, PositionOps(ops, order.slice(start, end - start))
+
+
+def _same(column: pa.ChunkedArray) -> bool:
+    """Whether every value of a column without nulls is the first."""
+    low, high = pc.min_max(column).values()
+    return bool(low == high)
 
 
 def _changes(column: pa.Array) -> pa.Array:

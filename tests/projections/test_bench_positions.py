@@ -21,4 +21,5 @@ def test_the_positions_bench_folds_every_operation_both_ways(tmp_path: Path) -> 
     assert result["operations"] == len(contents(audit)["position_history"])
     assert result["events"] == written
     assert [len(result[way]["cpu_s"]) for way in ("fed_arrow", "fed_tuples")] == [2, 2]
+    assert [len(result[way]["wall_s"]) for way in ("fed_arrow", "fed_tuples")] == [2, 2]
     audit.close()

@@ -56,11 +56,17 @@ def op(nid: int, kind: int, base: str, ts_ib: datetime, qty: Decimal, price: Dec
 
 
 @st.composite
-def position_ops(draw: st.DrawFn, late: bool = True) -> list[Op]:
+def position_ops(
+    draw: st.DrawFn, late: bool = True, quantities: Any = None, prices: Any = None,
+    multipliers: Any = None,
+) -> list[Op]:  # fmt: skip
     """One position's operations in log order: fills long and short (flips among them), each
     at IB's time, some late when ``late``; corrections (of the last fill, or of any when
     ``late``), busts when ``late``; commissions in the position's currency or another."""
-    multiplier = draw(st.sampled_from([D(1), D(50), D("0.1")]))
+    quantities = st.sampled_from(QUANTITIES) if quantities is None else quantities
+    prices = st.sampled_from(PRICES) if prices is None else prices
+    multipliers = st.sampled_from([D(1), D(50), D("0.1")]) if multipliers is None else multipliers
+    multiplier = draw(multipliers)
     live: dict[str, tuple[datetime, Decimal, Decimal]] = {}
     last: list[str] = []
     ops: list[Op] = []
@@ -69,8 +75,8 @@ def position_ops(draw: st.DrawFn, late: bool = True) -> list[Op]:
         choices = ["add", "add", "commission", "correct last"]
         choices += ["late", "correct any", "bust"] if late else []
         what = draw(st.sampled_from(choices)) if live else "add"
-        qty = draw(st.sampled_from(QUANTITIES)) * draw(st.sampled_from([1, -1]))
-        price = draw(st.sampled_from(PRICES))
+        qty = draw(quantities) * draw(st.sampled_from([1, -1]))
+        price = draw(prices)
         fee = draw(st.none() | st.tuples(st.sampled_from(FEES), st.sampled_from(CURRENCIES)))
         if what in ("add", "late"):
             clock += 1
@@ -138,6 +144,34 @@ def test_the_streamed_route_the_columnar_route_and_the_refold_give_the_same_rows
     refolded = fold(ops, "refold")
     assert fold(ops, "streamed") == refolded
     assert fold(ops, "lean") == refolded
+
+
+def _decimals(most: int, places: int, low: int = 1) -> Any:
+    """Decimals of up to ``places`` places, as IB sends them (sizes, prices of any tick)."""
+    return st.builds(lambda n, k: D(n).scaleb(-k), st.integers(low, most), st.integers(0, places))
+
+
+MULTIPLIERS = st.sampled_from([D(1), D(50), D("0.1"), D(100), D("0.0001"), D("1.0000000000")])
+# Sizes and prices of a few places, prices at or below zero (spreads, some futures), multipliers
+# with places: the integer route's values; in execution order (the route takes every segment)
+# or not (it hands the position to the refold) ...
+FEW_QUANTITIES, FEW_PRICES = _decimals(10**5, 2), _decimals(10**6, 4, low=-(10**4))
+# ... and of any places up to the tables' 10: where they do not fit, the Decimal steps.
+ANY_QUANTITIES, ANY_PRICES = _decimals(10**7, 4), _decimals(10**9, 10, low=-(10**4))
+ROUTES = {
+    "few places, in order": position_ops(False, FEW_QUANTITIES, FEW_PRICES, MULTIPLIERS),
+    "few places": position_ops(True, FEW_QUANTITIES, FEW_PRICES, MULTIPLIERS),
+    "any places": position_ops(True, ANY_QUANTITIES, ANY_PRICES, MULTIPLIERS),
+}
+
+
+@pytest.mark.parametrize("strategy", ROUTES.values(), ids=ROUTES.keys())
+def test_the_columnar_route_and_the_refold_agree_on_sizes_and_prices(strategy: Any) -> None:
+    @given(strategy)
+    def agree(ops: list[Op]) -> None:
+        assert fold(ops, "lean") == fold(ops, "refold")
+
+    agree()
 
 
 @given(position_ops(late=False))
