@@ -15,7 +15,9 @@ import pytest
 
 from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.facts import ExecutionReport, StatusReport
+from ordertrail.domain.machine import expected_facts
 from ordertrail.domain.order import Order
+from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import ContractRef, Execution, OrderAction, OrderSpec, OrderType, Side
 
 T0 = datetime(2026, 4, 1, 14, 0, tzinfo=UTC)
@@ -73,7 +75,7 @@ def test_a_request_that_changes_nothing_is_refused() -> None:
     assert (e.command, e.status, e.reason) == ("modify", "Submitted", "nothing would change")
 
 
-def test_a_finished_order_refuses_a_modification_naming_the_command() -> None:
+def test_a_finished_order_refuses_a_modification_or_a_cancel_naming_the_command() -> None:
     o = working()
     o.record(StatusReport("Cancelled", Decimal(0), LMT.quantity), ts_recorded=T0)
     o.collect_events()
@@ -81,6 +83,24 @@ def test_a_finished_order_refuses_a_modification_naming_the_command() -> None:
     assert (e.command, e.status) == ("modify", "Cancelled")
     assert e.reason.startswith("allowed here: ")
     assert str(e).startswith("cannot modify an order in status Cancelled: allowed here: ")
+    e = refused_by(o, lambda: o.request_cancel(ts_recorded=T1))
+    assert (e.command, e.status) == ("cancel", "Cancelled")
+
+
+def test_an_anomaly_names_every_fact_that_was_expected_instead() -> None:
+    # IB may report an execution after the order's Cancelled status (a fill in flight when
+    # the cancel landed): recorded, with what the state expected written out for the auditor.
+    o = working()
+    o.record(StatusReport("Cancelled", Decimal(0), LMT.quantity), ts_recorded=T0)
+    o.collect_events()
+    x = Execution("0002.a.01", T0, "DU1", "ISLAND", Side.BOUGHT, Decimal(10), Decimal(410))
+    o.record(ExecutionReport(x), ts_recorded=T1)
+    (anomaly,) = [e for e in o.collect_events() if type(e).__name__ == "AnomalyRecorded"]
+    assert anomaly.kind == "fill_after_cancel"
+    prefix, listed = anomaly.expected.split(": ", 1)
+    assert prefix == "from Cancelled"
+    assert listed.split(", ") == expected_facts(OrderStatus.CANCELLED)
+    assert {"report_Cancelled", "report_Inactive"} <= set(listed.split(", "))
 
 
 def test_a_price_change_within_the_filled_quantity_is_recorded() -> None:
