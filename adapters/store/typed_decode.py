@@ -12,7 +12,9 @@ made once per event class:
 * value objects come back as their own classes *without* running their ``__post_init__``
   checks, as the general codec rebuilds them (docs/adr/0003-event-topics-and-codec.md): a rule
   tightened later cannot make stored history unreadable, and the checks were most of the cost
-  of decoding a creation.
+  of decoding a creation;
+* Decimals are parsed as their text and shared, one per distinct text (``Decimals``;
+  docs/adr/0121-shared-decimals-in-the-rebuild.md).
 
 A row msgspec still refuses (a field not in the shape its type says) is decoded by the general
 codec instead; both paths give equal states. Only the fold uses these structs: the
@@ -25,6 +27,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable, Iterator
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -79,21 +82,73 @@ def _names_read(behaviour: dict[str, Any]) -> frozenset[str]:
 
 
 @cache
-def _unchecked(cls: type) -> type | None:
+def _unchecked(cls: type, text_decimals: bool = False) -> type | None:
     """A twin of value class ``cls`` that msgspec can decode without running its checks (None:
-    ``cls`` has none to skip, or the twin could not stand in for it). The twin adds no slots,
-    so a decoded value is relabelled ``cls`` in place (``_finishing``) and is then exactly
-    the value the general codec rebuilds."""
-    if not dataclasses.is_dataclass(cls) or getattr(cls, "__post_init__", None) is None:
+    ``cls`` has none to skip nor Decimals to share, or the twin could not stand in for it).
+    The twin adds no slots, so a decoded value is relabelled ``cls`` in place
+    (``_finishing``) and is then exactly the value the general codec rebuilds.
+    ``text_decimals``: its Decimal fields are parsed as their text, for ``_finishing`` to
+    turn into shared Decimals (``Decimals``)."""
+    if not dataclasses.is_dataclass(cls):
         return None
-    if "__slots__" not in vars(cls) or any(
-        _value_class(h) is not None for h in typing.get_type_hints(cls).values()
-    ):
+    if getattr(cls, "__post_init__", None) is None and not (text_decimals and _decimal_fields(cls)):
+        return None
+    hints = typing.get_type_hints(cls)
+    if "__slots__" not in vars(cls) or any(_value_class(h) is not None for h in hints.values()):
         return None  # a nested value would be decoded with its checks: keep them all
     # msgspec calls no __post_init__ that is None (a no-op function would cost a call per
     # value); were that to change, calling None fails and the general codec reads the row.
-    namespace = {"__slots__": (), "__post_init__": None, "__module__": __name__}
+    namespace: dict[str, Any] = {"__slots__": (), "__post_init__": None, "__module__": __name__}
+    if text_decimals:
+        # msgspec reads a subclass's annotation before its base's.
+        namespace["__annotations__"] = {n: _as_text(hints[n]) for n in _decimal_fields(cls)}
     return type(f"Unchecked{cls.__name__}", (cls,), namespace)
+
+
+def _is_decimal(hint: Any) -> bool:
+    """Whether a field holds a Decimal (alone or optional)."""
+    if _optional(hint):
+        rest = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = rest[0] if len(rest) == 1 else None
+    return hint is Decimal
+
+
+def _as_text(hint: Any) -> Any:
+    return str | None if _optional(hint) else str
+
+
+@cache
+def _decimal_fields(cls: type) -> tuple[str, ...]:
+    return tuple(n for n, h in typing.get_type_hints(cls).items() if _is_decimal(h))
+
+
+class Decimals:
+    """Decimals decoded once per distinct stored text and then shared. msgspec builds a new
+    Decimal for every one it parses (ten an order: quantities, prices, IB's filled and
+    remaining), which was an eighth of the rebuild's fold and a fifth of the memory of every
+    order's state; a trader's quantities and prices repeat from order to order. A Decimal is
+    immutable and keeps its text's exponent, so a shared one is the very value
+    ``Decimal(text)`` makes."""
+
+    LIMIT = 10_000  # distinct texts kept; past it the memo starts again
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Decimal] = {}
+
+    def make(self, text: str) -> Decimal:
+        """The Decimal of a text not in ``seen`` yet (a text that is no number: ValueError,
+        msgspec's refusal, so the general codec reads the row)."""
+        seen = self.seen
+        if len(seen) >= self.LIMIT:
+            seen.clear()
+        try:
+            value = seen[text] = Decimal(text)
+        except InvalidOperation as e:
+            raise ValueError(f"not a decimal: {text!r}") from e
+        return value
+
+
+DECIMALS = Decimals()
 
 
 def _value_class(hint: Any) -> type | None:
@@ -148,12 +203,14 @@ def _shared(cls: type) -> _Shared:
 
 def _field_type(hint: Any) -> tuple[Any, str, Any]:
     """The type msgspec decodes a field as, and what is done to the decoded value: nothing
-    (""), relabelled as its own class ("relabel", the class) or looked up ("shared", the
-    memo of its class)."""
+    (""), relabelled as its own class ("relabel", the class), looked up ("shared", the memo
+    of its class) or its text made a shared Decimal ("decimal", ``DECIMALS``)."""
+    if _is_decimal(hint):
+        return _as_text(hint), "decimal", DECIMALS
     value = _value_class(hint)
     if value in SHARED:
         return (msgspec.Raw | None if _optional(hint) else msgspec.Raw), "shared", _shared(value)
-    twin = None if value is None else _unchecked(value)
+    twin = None if value is None else _unchecked(value, True)
     if value is None or twin is None:
         return hint, "", None
     return (twin | None if _optional(hint) else twin), "relabel", value
@@ -162,13 +219,29 @@ def _field_type(hint: Any) -> tuple[Any, str, Any]:
 def _finishing(decode: Decode, steps: dict[str, tuple[str, Any]]) -> Decode:
     """``decode`` followed by each field's step (``_field_type``). Generated once per event
     class: a straight-line function costs a fraction of a loop over the fields."""
-    ns: dict[str, Any] = {"base": decode, "put": object.__setattr__}
+    ns: dict[str, Any] = {
+        "base": decode,
+        "put": object.__setattr__,
+        "seen": DECIMALS.seen,
+        "make": DECIMALS.make,
+    }
     lines = ["def decode(data):", "    e = base(data)"]
     for name, (step, arg) in steps.items():
         ns[f"a_{name}"] = arg
         lines.append(f"    v = e.{name}")
         if step == "relabel":
-            lines.append(f"    if v is not None: put(v, '__class__', a_{name})")
+            lines.append("    if v is not None:")
+            lines.append(f"        put(v, '__class__', a_{name})")
+            for field in _decimal_fields(arg):
+                # Not ``or``: Decimal("0") is false.
+                lines.append(f"        w = v.{field}")
+                lines.append("        if w is not None:")
+                lines.append("            d = seen.get(w)")
+                lines.append(f"            put(v, '{field}', make(w) if d is None else d)")
+        elif step == "decimal":
+            lines.append("    if v is not None:")
+            lines.append("        d = seen.get(v)")
+            lines.append(f"        e.{name} = make(v) if d is None else d")
         else:
             lines.append(f"    if v is not None: e.{name} = a_{name}(v)")
     lines.append("    return e")

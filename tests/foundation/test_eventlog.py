@@ -282,6 +282,39 @@ def test_rows_the_typed_decoder_refuses_are_folded_by_the_general_codec(
     assert states[created.id] == trail.get(created.id).state
 
 
+def test_decoded_decimals_are_shared_by_their_text_and_keep_it(
+    trail: OrderTrail, log: EventLog
+) -> None:
+    place(trail, 1)
+    place(trail, 2)
+    created = Order.place(
+        client_order_id="OT-log-3", contract=OPTION, spec=SPEC, ts_recorded=trail.clock()
+    )
+    stored = trail.mapper.to_stored_event(created.collect_events()[0])
+    doc = json.loads(stored.state)
+    # The same price written with another exponent, and a quantity stored as a JSON number
+    # (a shape the typed decoder refuses: the general codec reads that row).
+    doc["spec"]["limit_price"] = "1.050"
+    doc["spec"]["quantity"] = 3
+    trail.recorder.insert_events(
+        [StoredEvent(stored.originator_id, 1, stored.topic, json.dumps(doc).encode())]
+    )
+    decode = struct_decoder(stored.topic)
+    assert decode is not None
+    with pytest.raises(msgspec.ValidationError):
+        decode(json.dumps(doc).encode())
+    states, _ = fold_orders(log)
+    one, two, three = (states[order_of(n)] for n in (1, 2, 3))
+    assert one.spec.limit_price is two.spec.limit_price
+    assert one.ib_remaining is two.ib_remaining
+    assert str(one.spec.limit_price) == "1.05"
+    assert str(three.spec.limit_price) == "1.050"
+    assert three.spec.quantity == Decimal(3)
+    general = fold_events(e for _, e in stored_events(log))
+    for oid, state in states.items():
+        assert_identical(state, general[oid], str(oid))
+
+
 def record_random_orders(trail: OrderTrail, data: st.DataObject, first: int) -> None:
     for n in range(first, first + data.draw(st.integers(1, 4))):
         coid = f"OT-fold-{n}"
