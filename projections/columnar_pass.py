@@ -24,8 +24,6 @@ from ordertrail.projections.columnar_fills import fill_tables
 from ordertrail.projections.columnar_frame import Frames, split
 from ordertrail.projections.columnar_orders import (
     OrderColumns,
-    first_fills,
-    order_bounds,
     order_columns,
     orders_table,
 )
@@ -86,8 +84,7 @@ def _members(fold: OrderPass, frames: Frames, cols: OrderColumns) -> None:
     """Each order as its brackets and OCA groups see it: kept while the pass runs when it is
     in a group, else in the members' spill (a parent in no group is looked up there)."""
     created = cols.created
-    starts, ends = order_bounds(frames)
-    first = first_fills(frames)
+    starts, ends, first = cols.starts, cols.ends, cols.first
     parent = created.get_column("parent_key").fill_null("")
     oca = created.get_column("spec.oca_group").fill_null("")
     grouped = ((parent != "") | (oca != "")).to_numpy()
