@@ -51,8 +51,11 @@ def test_whole_share_averages_are_the_folds(orders: list[list[tuple[int, int]]])
         # (An order past 28 digits is folded step by step: ``_average_prices`` leaves it out.)
         if ok[o] and abs(notional) < 5 * 10**27:
             assert averages[o] == folded(notional, int(filled[o]))
-    # Whole shares at prices with few decimals, the common order, take the integer route.
-    if all(a % UNIT == 0 and a < 10**6 * UNIT and abs(b) <= 10**14 for f in orders for a, b in f):
+    # Whole shares whose notional in shares × scaled price is well inside int64 (the common
+    # order) take the integer route.
+    if all(a % UNIT == 0 for f in orders for a, _ in f) and all(
+        sum(a // UNIT * abs(b) for a, b in f) < 10**18 for f in orders
+    ):
         assert ok.all()
 
 
