@@ -224,10 +224,18 @@ def _ops(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
     return pa.concat_tables(tables)
 
 
+# The fill's columns an operation reads.
+_OP_FIELDS = [
+    "nid", "account", "contract.con_id", "book", "contract.symbol", "contract.sec_type",
+    "contract.currency", "contract.multiplier#", "base", "ts_ib", "execution.shares#", "sign",
+    "execution.price#", "cause", "execution.exec_id", "ts_event", "ts_recorded",
+]  # fmt: skip
+
+
 def _op_columns(fills: pl.DataFrame, at: pl.Series | None) -> dict[str, pa.Array]:
     """An operation's columns taken from the fill as it stood (rows ``at`` of ``fills``;
     None: every row)."""
-    picked = fills if at is None else fills.select(pl.all().gather(at))
+    picked = fills if at is None else fills.select(pl.col(_OP_FIELDS).gather(at))
     shares = picked.get_column("execution.shares#").to_numpy()
     sign = picked.get_column("sign").to_numpy()
     return {

@@ -289,6 +289,27 @@ def _kept(
     bad: np.ndarray,
 ) -> Frames:
     """Only the columnar orders' rows, their orders renumbered 0, 1, … and rows re-indexed."""
+    if bad.any():
+        log, topics, fills, source = _without(source, log, topics, fills, bad)
+    else:  # every order takes the columns: nothing to renumber
+        log = log.with_columns(pl.Series("row", np.arange(log.height)))
+    kept_topics, kept_fills = dict(topics), fills
+    reports = kept_topics.get(COMMISSION)
+    if kept_fills.height or reports is not None:
+        kept_fills, reports = with_groups(kept_fills, reports)
+        if reports is not None:
+            kept_topics[COMMISSION] = reports
+    return Frames(log, kept_topics, kept_fills, int((~bad).sum()), source)
+
+
+def _without(
+    source: pa.Table,
+    log: pl.DataFrame,
+    topics: dict[str, pl.DataFrame],
+    fills: pl.DataFrame,
+    bad: np.ndarray,
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame], pl.DataFrame, pa.Table]:
+    """The chunk's rows less those of the ``bad`` orders, renumbered."""
     good = ~bad
     renumber = np.cumsum(good) - 1
     keep_rows = good[log.get_column("ord").to_numpy()]
@@ -309,10 +330,5 @@ def _kept(
 
     kept_topics = {name: kept(frame) for name, frame in topics.items()}
     kept_fills = kept(fills) if fills.height else fills
-    reports = kept_topics.get(COMMISSION)
-    if kept_fills.height or reports is not None:
-        kept_fills, reports = with_groups(kept_fills, reports)
-        if reports is not None:
-            kept_topics[COMMISSION] = reports
     kept_source = source if keep_rows.all() else source.filter(pa.array(keep_rows))
-    return Frames(kept_log, kept_topics, kept_fills, int(good.sum()), kept_source)
+    return kept_log, kept_topics, kept_fills, kept_source

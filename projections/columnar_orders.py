@@ -40,7 +40,7 @@ from ordertrail.projections.columnar_frame import (
     Frames,
 )
 from ordertrail.projections.columnar_groups import Groups
-from ordertrail.projections.columnar_values import as_decimal, decimals
+from ordertrail.projections.columnar_values import SCALE, as_decimal, decimals
 from ordertrail.projections.records import ORIGINS
 from ordertrail.projections.schema import ORDERS, dec
 
@@ -57,6 +57,9 @@ class OrderColumns:
     status: pl.Series  # the status after each row's event (every row of the log)
     filled: np.ndarray  # scaled filled quantity after the last event
     origin: pl.Series  # the orders' and fills' origin column
+    starts: np.ndarray  # each order's first row in the log
+    ends: np.ndarray  # and its last
+    first: pl.DataFrame  # each order's first fill (``first_fills``)
 
 
 def order_bounds(frames: Frames) -> tuple[np.ndarray, np.ndarray]:
@@ -68,12 +71,27 @@ def order_bounds(frames: Frames) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _last_by_order(frame: pl.DataFrame | None, orders: int, columns: list[str]) -> pl.DataFrame:
-    """Each order's last row of ``frame`` (nulls for an order without one), in ``ord`` order."""
+    """Each order's last row of ``frame`` (nulls for an order without one), in ``ord`` order.
+    A frame's rows are in log order, so an order's rows are together: its last row is where
+    the next row's order differs (no group-by, which costs milliseconds a call)."""
     base = pl.DataFrame({"ord": np.arange(orders, dtype=np.int64)})
     if frame is None or not frame.height:
         return base.with_columns(pl.lit(None).alias(c) for c in columns)
-    last = frame.group_by("ord", maintain_order=True).agg(pl.col(c).last() for c in columns)
-    return base.join(last, on="ord", how="left", maintain_order="left")
+    return base.with_columns(last_rows(frame, orders).select(columns))
+
+
+def last_rows(frame: pl.DataFrame, orders: int) -> pl.DataFrame:
+    """Each order's last row of ``frame`` (rows in log order), all nulls for an order with
+    none: one row per order, in ``ord`` order."""
+    ords = frame.get_column("ord").to_numpy()
+    if len(ords) > 1 and (ords[1:] < ords[:-1]).any():
+        frame = frame.sort("row")
+        ords = frame.get_column("ord").to_numpy()
+    last = np.flatnonzero(np.r_[ords[1:] != ords[:-1], True])
+    at = np.full(orders, -1, np.int64)
+    at[ords[last]] = last
+    index = pl.Series("at", at)
+    return frame.select(pl.all().gather(index.set(index < 0, None)))
 
 
 def _in_log_order(parts: Iterable[pl.DataFrame]) -> pl.DataFrame | None:
@@ -107,10 +125,11 @@ def order_columns(frames: Frames) -> OrderColumns:
     )
     reported = _last_by_order(truthy, frames.orders, ["perm_id"]).get_column("perm_id")
     perm_id = reported.fill_null(created.get_column("perm_id"))
-    _, ends = order_bounds(frames)
+    starts, ends = order_bounds(frames)
     filled = filled_after(frames)[ends] if len(ends) else np.zeros(0, np.int64)
     origin = created.get_column("origin").replace(ORIGINS)
-    return OrderColumns(created, created.get_column("order_key"), perm_id, status, filled, origin)
+    return OrderColumns(created, created.get_column("order_key"), perm_id, status, filled, origin,
+                        starts, ends, first_fills(frames))  # fmt: skip
 
 
 def _errors_and_anomalies(frames: Frames) -> dict[str, pl.Series]:
@@ -177,14 +196,31 @@ def _aliases(frames: Frames) -> pl.Series:
         for name, which in _ALIASES
         if (frame := frames.topics.get(name)) is not None
     )
+    out = pl.repeat("", frames.orders, eager=True, dtype=pl.String).alias("aliases")
     if bound is None:
-        return pl.Series("aliases", [""] * frames.orders)
-    joined = bound.group_by("ord", maintain_order=True).agg(
-        pl.col("pair").unique(maintain_order=True).str.join(",").alias("aliases")
+        return out
+    # Most orders bind one pair, several times (the submission, the request, openOrder's
+    # identifiers): that pair is the alias; the others' are joined by a group-by.
+    ords = bound.get_column("ord").to_numpy()
+    starts = np.flatnonzero(np.r_[True, ords[1:] != ords[:-1]])
+    pairs = bound.get_column("pair")
+    firsts = pairs.gather(starts)
+    same = pairs == firsts.gather(
+        np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(ords)]))
     )
-    base = pl.DataFrame({"ord": np.arange(frames.orders, dtype=np.int64)})
-    out = base.join(joined, on="ord", how="left", maintain_order="left")
-    return out.get_column("aliases").fill_null("")
+    odd = np.zeros(frames.orders, bool)
+    odd[ords[~same.fill_null(False).to_numpy()]] = True
+    simple = ~odd[ords[starts]]
+    out = out.scatter(ords[starts][simple], firsts.filter(pl.Series(simple)))
+    if odd.any():
+        joined = (
+            bound.filter(pl.Series(odd[ords]))
+            .group_by("ord", maintain_order=True)
+            .agg(pl.col("pair").unique(maintain_order=True).str.join(",").alias("aliases"))
+        )
+        aliases = joined.get_column("aliases").fill_null("")
+        out = out.scatter(joined.get_column("ord").to_numpy(), aliases)
+    return out
 
 
 def _commissions(frames: Frames) -> np.ndarray:
@@ -203,38 +239,124 @@ def _commissions(frames: Frames) -> np.ndarray:
 # Products and sums of scaled values below this many units of 10**-20 are exact in the fold's
 # 28-digit Decimal context (see ``_average_prices``).
 _EXACT = 10**28
+# Sums of products below this stay exact in int64.
+_INT64_SAFE = 4e18
 
 
-def _average_prices(frames: Frames, filled: np.ndarray) -> list[Decimal | None]:
-    """notional / filled per order, the notional as ``ExecutionRecorded.fold`` and
-    ``ExecutionCorrected.fold`` fold it. While every product and partial sum of an order has
-    at most 28 digits the fold's Decimals are exact, and its notional is the sum of its
-    current fills' shares times price (the route takes no negative shares, so the fold's reset
-    of the notional when the filled quantity returns to zero changes nothing): that sum is
-    taken in integers. An order past that bound is folded step by step with Decimals."""
-    notional: list[Decimal | int] = [0] * frames.orders
+def _average_prices(frames: Frames, filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """notional / filled per order (scaled, and whether it has one), the notional as
+    ``ExecutionRecorded.fold`` and ``ExecutionCorrected.fold`` fold it. While every product
+    and partial sum of an order has at most 28 digits the fold's Decimals are exact, and its
+    notional is the sum of its current fills' shares times price (the route takes no negative
+    shares, so the fold's reset of the notional when the filled quantity returns to zero
+    changes nothing). When those fills have one price the notional is that price times the
+    filled quantity and the average is the price itself, exactly: taken in columns. Otherwise
+    the sum is taken in Python integers, and the quotient in the fold's Decimal context; an
+    order past the 28-digit bound is folded step by step with Decimals."""
+    values = np.zeros(frames.orders, np.int64)
     fills = frames.fills
-    if fills.height:
-        ords = fills.get_column("ord").to_numpy()
-        shares = fills.get_column("execution.shares#").to_numpy()
-        price = fills.get_column("execution.price#").to_numpy()
-        size = np.bincount(ords, np.abs(shares.astype(float) * price.astype(float)),
-                           minlength=frames.orders)  # fmt: skip
-        large = set(np.flatnonzero(size >= _EXACT / 2).tolist())
-        last = fills.get_column("last").to_numpy() & ~np.isin(ords, list(large))
-        for o, s, p in zip(ords[last].tolist(), shares[last].tolist(), price[last].tolist(),
-                           strict=True):  # fmt: skip
-            notional[o] += s * p
-        for o in large:
-            notional[o] = _folded_notional(fills.filter(pl.col("ord") == o))
-    out: list[Decimal | None] = []
-    for n, f in zip(notional, filled.tolist(), strict=True):
-        if not f:
-            out.append(None)
-        else:
+    if not fills.height:
+        return values, np.zeros(frames.orders, bool)
+    ords = fills.get_column("ord").to_numpy()
+    shares = fills.get_column("execution.shares#").to_numpy()
+    price = fills.get_column("execution.price#").to_numpy()
+    size = np.bincount(ords, np.abs(shares.astype(float) * price.astype(float)),
+                       minlength=frames.orders)  # fmt: skip
+    large = size >= _EXACT / 2
+    current = fills.get_column("last").to_numpy()
+    fast, averages = _whole_share_averages(ords[current], shares[current], price[current], filled)
+    fast &= ~large & (filled != 0)
+    values[fast] = averages[fast]
+    rest = (filled != 0) & ~fast
+    # A mean of prices below 10**8 (``columnar_values``) at the tables' scale fits int64.
+    for o, average in _averages(fills, filled, rest, large).items():
+        values[o] = average
+    return values, filled != 0
+
+
+_UNIT = 10**SCALE
+
+
+def _whole_share_averages(
+    ords: np.ndarray, shares: np.ndarray, price: np.ndarray, filled: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(whether the order's average is taken here, the average at the tables' scale) for
+    orders whose current fills (``ords`` in log order: an order's together) are whole shares,
+    fewer than 10**8 of them, and whose notional in shares × scaled price stays well inside
+    int64: the quotient of two int64 integers, rounded half-even. The fold's first rounding
+    (28 digits, at least 10 past the table's 10 decimals here) cannot move it: a quotient with
+    a denominator below 10**8 is either on a tie or more than 10**-8 / 2 from one."""
+    n = len(filled)
+    ok, out = np.zeros(n, bool), np.zeros(n, np.int64)
+    if not len(ords):
+        return ok, out
+    new = np.r_[True, ords[1:] != ords[:-1]]
+    starts = np.flatnonzero(new)
+    units = shares // _UNIT
+    whole = np.logical_and.reduceat(shares % _UNIT == 0, starts)
+    size = np.add.reduceat(np.abs(units.astype(float) * price.astype(float)), starts)
+    # An order past the bound is left out before its products could wrap around.
+    safe = (size < _INT64_SAFE)[np.cumsum(new) - 1]
+    notional = np.add.reduceat(np.where(safe, units, 0) * np.where(safe, price, 0), starts)
+    at = ords[starts]
+    f = filled[at]
+    ok_here = whole & (size < _INT64_SAFE) & (f % _UNIT == 0) & (f > 0) & (f < 10**8 * _UNIT)
+    f_units = np.where(ok_here, f // _UNIT, 1)
+    q, r = np.divmod(notional, f_units)
+    q = q + ((2 * r > f_units) | ((2 * r == f_units) & (q % 2 == 1)))
+    ok[at] = ok_here
+    out[at] = q
+    return ok, out
+
+
+def _averages(
+    fills: pl.DataFrame, filled: np.ndarray, wanted: np.ndarray, large: np.ndarray
+) -> dict[int, int]:
+    """The ``wanted`` orders' averages by the fold's Decimal steps, at the tables' scale."""
+    ords = fills.get_column("ord").to_numpy()
+    pick = fills.get_column("last").to_numpy() & wanted[ords] & ~large[ords]
+    notional: dict[int, Decimal | int] = dict.fromkeys(np.flatnonzero(wanted).tolist(), 0)
+    shares = fills.get_column("execution.shares#").to_numpy()
+    price = fills.get_column("execution.price#").to_numpy()
+    for o, s, p in zip(ords[pick].tolist(), shares[pick].tolist(), price[pick].tolist(),
+                       strict=True):  # fmt: skip
+        notional[o] += s * p
+    for o in np.flatnonzero(wanted & large).tolist():
+        notional[o] = _folded_notional(fills.filter(pl.col("ord") == o))
+    out = {}
+    for o, n in notional.items():
+        f = int(filled[o])
+        quick = None if isinstance(n, Decimal) else scaled_quotient(n, f)
+        if quick is None:
             exact = n if isinstance(n, Decimal) else Decimal(n).scaleb(-20)
-            out.append(exact / as_decimal(f))
+            average = dec(exact / as_decimal(f))
+            assert average is not None
+            quick = int(average.scaleb(SCALE))
+        out[o] = quick
     return out
+
+
+def scaled_quotient(notional: int, filled: int) -> int | None:
+    """``dec(Decimal(notional).scaleb(-20) / as_decimal(filled))`` at the tables' scale, in
+    integers (None: the Decimal route must decide). The fold divides in the default context
+    (28 significant digits, half-even), then the table rounds to 10 decimals half-even: the
+    same as one half-even rounding of the exact quotient unless the first rounding lands on a
+    tie the exact quotient is not on (then None)."""
+    sign = -1 if (notional < 0) != (filled < 0) else 1
+    q, r = divmod(abs(notional), abs(filled))
+    f = abs(filled)
+    extra = 28 - len(str(q))  # the digits the first rounding keeps past the 10th decimal
+    if extra <= 0:
+        return None
+    if r:
+        t, rest = divmod(r * 10**extra, f)
+        if 2 * rest > f or (2 * rest == f and t % 2):
+            t += 1
+        if t == 5 * 10 ** (extra - 1) and (rest or t * f != r * 10**extra):
+            return None
+    if 2 * r > f or (2 * r == f and q % 2):
+        q += 1
+    return sign * q
 
 
 def _folded_notional(fills: pl.DataFrame) -> Decimal:
@@ -260,7 +382,7 @@ def _folded_notional(fills: pl.DataFrame) -> Decimal:
 
 def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
     created, log = cols.created, frames.log
-    starts, ends = order_bounds(frames)
+    starts, ends = cols.starts, cols.ends
     filled = cols.filled
     statuses = frames.topics.get(STATUS)
     ib = _last_by_order(statuses, frames.orders, ["filled#", "filled?"])
@@ -268,7 +390,7 @@ def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
                          ib.get_column("filled#").fill_null(0).to_numpy(), 0)  # fmt: skip
     quantity = created.get_column("spec.quantity#").to_numpy()
     fills = frames.fills
-    first = first_fills(frames)
+    first = cols.first
     ts = log.get_column("ts_recorded")
     coid = created.get_column("client_order_id")
     ref = pl.when(coid.fill_null("") != "").then(coid).otherwise(first.get_column("order_ref"))
@@ -326,8 +448,7 @@ def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
     columns[at("remaining")] = decimals(np.maximum(quantity - filled, 0))
     columns[at("fills_not_seen")] = decimals(np.where(ib_filled > filled, ib_filled - filled, 0))
     columns[at("commission")] = decimals(_commissions(frames))
-    averages = [dec(a) for a in _average_prices(frames, filled)]
-    columns[at("avg_fill_price")] = pa.array(averages, ORDERS.schema.field("avg_fill_price").type)
+    columns[at("avg_fill_price")] = decimals(*_average_prices(frames, filled))
     return pa.Table.from_arrays(columns, schema=ORDERS.schema)
 
 

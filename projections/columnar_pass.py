@@ -7,7 +7,6 @@ same spill files and their operations and fill rows to the same ``PositionInputs
 
 from __future__ import annotations
 
-from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
@@ -19,19 +18,16 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.adapters.store.columnar_schema import KNOWN
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.domain.status import OrderStatus
-from ordertrail.projections.brackets import Member
+from ordertrail.projections.columnar_brackets import GROUPED
 from ordertrail.projections.columnar_events import events_table
 from ordertrail.projections.columnar_fills import fill_tables
 from ordertrail.projections.columnar_frame import Frames, split
 from ordertrail.projections.columnar_orders import (
     OrderColumns,
-    first_fills,
-    order_bounds,
     order_columns,
     orders_table,
 )
-from ordertrail.projections.columnar_values import as_decimal, decimals
+from ordertrail.projections.columnar_values import decimals
 from ordertrail.projections.member_spill import MEMBERS
 from ordertrail.projections.rebuild import OrderPass, fold_orders
 
@@ -88,8 +84,7 @@ def _members(fold: OrderPass, frames: Frames, cols: OrderColumns) -> None:
     """Each order as its brackets and OCA groups see it: kept while the pass runs when it is
     in a group, else in the members' spill (a parent in no group is looked up there)."""
     created = cols.created
-    starts, ends = order_bounds(frames)
-    first = first_fills(frames)
+    starts, ends, first = cols.starts, cols.ends, cols.first
     parent = created.get_column("parent_key").fill_null("")
     oca = created.get_column("spec.oca_group").fill_null("")
     grouped = ((parent != "") | (oca != "")).to_numpy()
@@ -122,30 +117,18 @@ def _grouped(
     starts: np.ndarray,
     cols: OrderColumns,
 ) -> None:
+    """The grouped orders' members, with their creations and groups, as the fold keeps them
+    (the OCA group's key is the creation's account and group, as ``Projection._oca_key``
+    writes it)."""
     created = cols.created.filter(pl.Series(grouped))
-    nids = frames.log.get_column("nid").gather(starts).filter(pl.Series(grouped)).to_list()
-    columns = (
-        members.column("order_key").to_pylist(),
-        members.column("status").to_pylist(),
-        created.get_column("spec.quantity").to_list(),
-        created.get_column("spec.oca_type").to_list(),
-        members.column("first_fill").to_pylist(),
-        members.column("first_fill_nid").to_pylist(),
-        created.get_column("parent_key").to_list(),
-        created.get_column("spec.account").to_list(),
-        created.get_column("spec.oca_group").to_list(),
-        nids,
-    )
-    filled = cols.filled[grouped].tolist()
-    for (key, status, qty, oca_type, ff, ff_nid, parent, account, group, nid), f in zip(
-        zip(*columns, strict=True), filled, strict=True
-    ):
-        fold.members[key] = Member(
-            key, OrderStatus(status), Decimal(qty), as_decimal(f), oca_type,
-            None if ff_nid is None else (ff, ff_nid),
-        )  # fmt: skip
-        fold.created[key] = nid
-        if parent:
-            fold.children.setdefault(parent, []).append(key)
-        if group:
-            fold.oca.setdefault(f"{account}/{group}", []).append(key)
+    nids = frames.log.get_column("nid").gather(starts).filter(pl.Series(grouped))
+    keys = created.select(
+        nids.alias("created_nid"),
+        pl.col("parent_key").fill_null(""),
+        pl.when(pl.col("spec.oca_group").fill_null("") != "")
+        .then(pl.concat_str(pl.col("spec.account").fill_null("None"), pl.lit("/"),
+                            pl.col("spec.oca_group")))
+        .otherwise(pl.lit("")).alias("oca_key"),
+    )  # fmt: skip
+    extra = [keys.get_column(f.name).to_arrow().cast(f.type) for f in list(GROUPED)[-3:]]
+    fold.grouped.add_table(pa.Table.from_arrays([*members.columns, *extra], schema=GROUPED))

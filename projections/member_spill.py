@@ -7,14 +7,12 @@ of the orders of a workload with brackets)."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.dataset as ds  # type: ignore[import-untyped]
 
-from ordertrail.domain.status import OrderStatus
 from ordertrail.projections.brackets import Member
 from ordertrail.projections.schema import TS, TableSpec
 from ordertrail.projections.spill import TableSpill
@@ -41,6 +39,7 @@ MEMBERS = TableSpec(
 class MemberSpill:
     def __init__(self, path: Path) -> None:
         self.out = TableSpill(path, MEMBERS)
+        self.path: Path | None = None  # the file, once closed
 
     def add(self, m: Member) -> None:
         ff = m.first_fill
@@ -56,21 +55,12 @@ class MemberSpill:
             )
         )
 
-    def find(self, keys: Collection[str]) -> dict[str, Member]:
-        """The members of these order keys (an order not finished by the pass is absent)."""
-        path = self.out.close()
-        if path is None or not keys:
-            return {}
+    def find_table(self, keys: Collection[str]) -> pa.Table:
+        """The rows of these order keys, in the order they were added (an order not finished
+        by the pass is absent)."""
+        if self.path is None:
+            self.path = self.out.close()
+        if self.path is None or not keys:
+            return MEMBERS.schema.empty_table()
         wanted = pc.field("order_key").isin(pa.array(list(keys), pa.string()))
-        rows = ds.dataset(path, format="ipc").to_table(filter=wanted).to_pylist()
-        return {
-            r["order_key"]: Member(
-                r["order_key"],
-                OrderStatus(r["status"]),
-                Decimal(r["quantity"]),
-                Decimal(r["filled"]),
-                r["oca_type"],
-                None if r["first_fill_nid"] is None else (r["first_fill"], r["first_fill_nid"]),
-            )
-            for r in rows
-        }
+        return ds.dataset(self.path, format="ipc").to_table(filter=wanted)

@@ -35,7 +35,7 @@ from ordertrail.adapters.store.columnar_log import decoded_chunks
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.projection_decode import decode_rows_for_projection
 from ordertrail.domain.state import OrderState
-from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
+from ordertrail.projections.columnar_brackets import GroupedMembers, group_table
 from ordertrail.projections.columns import EventColumns
 from ordertrail.projections.describe import summary
 from ordertrail.projections.fold import FillRecord, Projection
@@ -66,7 +66,6 @@ from ordertrail.projections.spill import SpillFolder, TableSpill, read_spill
 
 # The fill rows' effect columns are filled in by the positions pass.
 _PENDING = FillEffect(ZERO, ZERO, ZERO, None, None, ZERO, ZERO)
-_BRACKET_COLUMNS = tuple(BRACKETS.schema.names)
 Progress = Callable[[int], None]
 # The log up to a head as decoded chunks of whole orders (``columnar_log.DecodedChunk``).
 ChunkSource = Callable[[EventLog, int], Iterable[Any]]
@@ -114,8 +113,8 @@ class OrderPass(Projection):
         self.orders_out = TableSpill(spill.file("orders.arrow"), ORDERS)
         # What the positions pass folds: each fill event's operation and each fill row.
         self.position_inputs = PositionInputs(spill, head)
-        self.members: dict[str, Member] = {}
-        self.created: dict[str, int] = {}  # a group member's creation notification id
+        # The members of brackets and OCA groups, with their creation notification ids.
+        self.grouped = GroupedMembers()
         self.others = MemberSpill(spill.file("members.arrow"))  # orders in no group
 
     # ---- what the positions get instead of being folded here --------------------------------
@@ -207,9 +206,9 @@ class OrderPass(Projection):
             self.position_inputs.add_fill_row(self.fill_row(base), rec.position_key)
         member = self.member(key)
         assert member is not None
-        if state.parent_key or self.extras[oid].oca_key:
-            self.members[key] = member
-            self.created[key] = created
+        oca_key = self.extras[oid].oca_key
+        if state.parent_key or oca_key:
+            self.grouped.add(member, created, state.parent_key or "", oca_key)
         else:
             self.others.add(member)
         del self.orders[oid], self.extras[oid], self.by_key[key]
@@ -218,43 +217,19 @@ class OrderPass(Projection):
         self.changes.fills.clear()
 
 
-def group_rows(orders: OrderPass) -> Iterator[Row]:
-    """The brackets' and OCA groups' rows, from the members kept and, for parents that are in
-    no group themselves, from the spill of the others."""
-    members = orders.members
-    missing = [k for k in orders.children if k not in members]
-    members.update(orders.others.find(missing))
-    created = orders.created
-
-    def member(key: str) -> Member | None:
-        return members.get(key)
-
-    def in_log_order(keys: list[str]) -> list[Member]:
-        keys = sorted(keys, key=lambda k: created.get(k, 0))
-        return [m for k in keys if (m := member(k)) is not None]
-
-    for key, children in orders.children.items():
-        found = in_log_order(children)
-        if found:
-            yield from _tuples(bracket_rows(key, member(key), found))
-    for key, keys in orders.oca.items():
-        yield from _tuples(oca_rows(key, in_log_order(keys)))
-
-
 def spill_groups(orders: OrderPass, spill: SpillFolder) -> Path | None:
-    """The groups' rows written to a spill file a chunk at a time, then the members dropped:
-    at 10,000,000 events there are hundreds of thousands of groups, and their rows as Python
-    tuples all at once, beside the members, were the rebuild's peak."""
+    """The groups' rows (``columnar_brackets``: computed in columns, parents in no group
+    looked up in the spill of the others) written to a spill file, then the members dropped."""
     out = TableSpill(spill.file("brackets.arrow"), BRACKETS)
-    for row in group_rows(orders):
-        out.add(row)
-    for held in (orders.members, orders.children, orders.oca, orders.created):
-        held.clear()
+    table = group_table(orders.grouped.table(), orders.others.find_table)
+    if table.num_rows:
+        out.write_table(table)
+    orders.grouped.clear()
+    # The fold's own groups (its orders' keys by bracket and OCA group, kept as it folds their
+    # creations) are not read here: the members' rows say the same.
+    orders.children.clear()
+    orders.oca.clear()
     return out.close()
-
-
-def _tuples(rows: list[dict[str, Any]]) -> Iterator[Row]:
-    return (tuple(r[c] for c in _BRACKET_COLUMNS) for r in rows)
 
 
 def fold_orders(fold: OrderPass, rows: Iterable[Row], progress: Progress | None = None) -> int:
