@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ordertrail.projections.columnar_orders import _whole_share_averages, scaled_quotient
+from ordertrail.projections.columnar_averages import scaled_quotient, whole_share_averages
 from ordertrail.projections.columnar_values import as_decimal
 from ordertrail.projections.schema import dec
 
@@ -40,12 +40,12 @@ prices = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.lists(st.tuples(shares, prices), min_size=1, max_size=6), min_size=1,
                 max_size=8))  # fmt: skip
-def test_whole_share_averages_are_the_folds(orders: list[list[tuple[int, int]]]) -> None:
+def testwhole_share_averages_are_the_folds(orders: list[list[tuple[int, int]]]) -> None:
     ords = np.array([o for o, fills in enumerate(orders) for _ in fills], np.int64)
     s = np.array([f[0] for fills in orders for f in fills], np.int64)
     p = np.array([f[1] for fills in orders for f in fills], np.int64)
     filled = np.array([sum(f[0] for f in fills) for fills in orders], np.int64)
-    ok, averages = _whole_share_averages(ords, s, p, filled)
+    ok, averages = whole_share_averages(ords, s, p, filled)
     for o, fills in enumerate(orders):
         notional = sum(a * b for a, b in fills)
         # (An order past 28 digits is folded step by step: ``_average_prices`` leaves it out.)
