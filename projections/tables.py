@@ -30,6 +30,7 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
+from ordertrail.projections.merge_bounds import key_bounds
 from ordertrail.projections.rows import Batch
 from ordertrail.projections.schema import TABLES, TableSpec
 from ordertrail.projections.table_files import (
@@ -350,7 +351,7 @@ class DeltaTables:
             gone = [dict(zip(spec.keys, key, strict=True)) for key in batch.deletes]
             data = pa.concat_tables([data, pa.Table.from_pylist(gone, schema=spec.schema)])
         source = data.append_column("_deleted", deleted)
-        on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        on = " AND ".join([*(f"t.{k} = s.{k}" for k in spec.keys), *key_bounds(data, spec.keys)])
         metrics = (
             dt.merge(
                 source, predicate=on, source_alias="s", target_alias="t", commit_properties=props
