@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import polars as pl
@@ -43,8 +42,6 @@ from ordertrail.projections.columnar_groups import Groups
 from ordertrail.projections.columnar_values import decimals
 from ordertrail.projections.records import ORIGINS
 from ordertrail.projections.schema import ORDERS
-
-ZERO = Decimal(0)
 
 
 @dataclass
