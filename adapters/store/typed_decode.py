@@ -216,6 +216,11 @@ def _field_type(hint: Any) -> tuple[Any, str, Any]:
     return (twin | None if _optional(hint) else twin), "relabel", value
 
 
+def _slot(cls: type, name: str) -> Any:
+    """The slot descriptor of field ``name`` (the class's own, or a base's)."""
+    return next(vars(k)[name] for k in cls.__mro__ if name in vars(k))
+
+
 def _finishing(decode: Decode, steps: dict[str, tuple[str, Any]]) -> Decode:
     """``decode`` followed by each field's step (``_field_type``). Generated once per event
     class: a straight-line function costs a fraction of a loop over the fields."""
@@ -235,7 +240,7 @@ def _finishing(decode: Decode, steps: dict[str, tuple[str, Any]]) -> Decode:
             for field in _decimal_fields(arg):
                 # The slot's own setter (the twin has only its class's slots), not
                 # ``object.__setattr__``, which looks the name up first: half the cost.
-                ns[f"set_{name}_{field}"] = vars(arg)[field].__set__
+                ns[f"set_{name}_{field}"] = _slot(arg, field).__set__
                 # Not ``or``: Decimal("0") is false.
                 lines.append(f"        w = v.{field}")
                 lines.append("        if w is not None:")
