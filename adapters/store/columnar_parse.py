@@ -321,6 +321,12 @@ def _typed(values: pa.ChunkedArray, col: Column, redo: np.ndarray) -> Any:
     redo |= ~_text_ok(values, col.kind)
     if col.kind == DECIMAL:
         return values
+    try:
+        # Every text casts (the rows marked are redone whatever their cell): no copy of the
+        # column with those rows nulled first.
+        return pc.cast(values, TIMESTAMP)
+    except pa.ArrowInvalid:
+        pass
     texts = pc.if_else(pa.array(redo), pa.scalar(None, pa.string()), values)
     times, bad = _times(texts)
     redo |= bad
