@@ -13,8 +13,9 @@ decoder gives ``str(Decimal(text))``). So a row goes through the per-row convers
   go aside (a Flex import's provenance: its JSON text is the decoder's), then the rest is
   split in eight, recursively, until the rows that fail are alone;
 * a Decimal's text is not in the form ``str(Decimal)`` writes, a time not in the form
-  ``datetime.isoformat`` writes (or one Arrow's cast refuses; ``columnar_texts``), or a value object's field with
-  a default is null or absent (absent, it reads as the default; null, it is refused).
+  ``datetime.isoformat`` writes or one Arrow's cast refuses (``columnar_texts``), or a value
+  object's field with a default is null or absent (absent, it reads as the default; null, it
+  is refused).
 
 What the rows parsed here may still lack (a null where the class declares none, an enum value
 the class does not know) makes them refused: their orders fall back.

@@ -64,7 +64,7 @@ def _time_chunk(chunk: pa.Array) -> np.ndarray:
     buffer = chunk.buffers()[2]
     data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
-    ok = (lengths == _SHORT) | (lengths == _LONG)
+    ok: np.ndarray = (lengths == _SHORT) | (lengths == _LONG)
     at, end = starts[ok], offsets[1:][ok]
     good = (data[end - 3] == _COLON) & ((data[end - 6] == _PLUS) | (data[end - 6] == _MINUS))
     for place, mark in _TIME_MARKS:

@@ -110,6 +110,7 @@ def test_a_time_text_is_taken_as_is_exactly_when_isoformat_writes_it_so(
         assert (ok and cast_ok(value)) == (replaced and cast_ok(value)), value
         if ok and cast_ok(value):
             read = python_reads(value)
-            assert read is not None and read.isoformat() == value, value
+            assert read is not None, value
+            assert read.isoformat() == value
             cast = pc.cast(pa.array([value], pa.string()), TIMESTAMP)[0].as_py()
             assert cast == read, value
