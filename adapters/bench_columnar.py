@@ -5,13 +5,15 @@ the rebuild uses today, in the same run, on a store already populated
     python -m ordertrail.adapters.bench_columnar DIR [repeats] [rows_per_chunk]
     python -m ordertrail.adapters.bench_columnar DIR memory [rows_per_chunk]
     python -m ordertrail.adapters.bench_columnar DIR parts [repeats] [rows_per_chunk]
+    python -m ordertrail.adapters.bench_columnar DIR decode [repeats] [rows_per_chunk]
 
 ``DIR`` holds the store (``events.sqlite``): copy a store first, a reader of a WAL store
 writes beside it. Prints JSON: medians of events per second of CPU and of wall-clock time,
 the two routes alternated in each repeat. ``parts``: the CPU seconds of the decode's two C
 stages measured alone (the log read through ADBC; Arrow's JSON reader on each topic's rows
 with the decoder's schema, and with one field only, the reader's floor) beside the whole
-decode, alternated in each repeat.
+decode, alternated in each repeat. ``decode``: the columnar decode alone (no Python decode
+beside it), for a shell loop that alternates two versions of the code on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -94,6 +96,24 @@ def rates(directory: Path, repeats: int, rows: int) -> dict[str, Any]:
     out["columnar_vs_python_cpu"] = round(base["cpu_s"] / out["columnar"]["cpu_s"], 2)
     out["columnar_vs_python_wall"] = round(base["wall_s"] / out["columnar"]["wall_s"], 2)
     return out
+
+
+def decode_only(directory: Path, repeats: int, rows: int) -> dict[str, Any]:
+    """CPU and wall-clock seconds (medians) of the columnar decode alone."""
+    import ordertrail
+
+    run = _columnar(directory, rows)
+    _columnar(directory, rows, 20_000)()  # imports and each topic's decoder, outside
+    runs = _alternated({"decode": run}, repeats)["decode"]
+    return {
+        "store": str(directory),
+        "code": str(Path(ordertrail.__file__).parent),
+        "repeats": repeats,
+        "rows_per_chunk": rows,
+        "events": runs[0][0],
+        "cpu_s": round(statistics.median(r[2] for r in runs), 3),
+        "wall_s": round(statistics.median(r[1] for r in runs), 3),
+    }
 
 
 def _pages(directory: Path, rows: int) -> Callable[[], list[Any]]:
@@ -198,6 +218,10 @@ if __name__ == "__main__":
         repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
         size = int(sys.argv[4]) if len(sys.argv) > 4 else ROWS_PER_CHUNK
         print(json.dumps(parts(store, repeats, size), indent=2))
+    elif len(sys.argv) > 2 and sys.argv[2] == "decode":
+        repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+        size = int(sys.argv[4]) if len(sys.argv) > 4 else ROWS_PER_CHUNK
+        print(json.dumps(decode_only(store, repeats, size), indent=2))
     elif len(sys.argv) > 2 and sys.argv[2] == "memory":
         size = int(sys.argv[3]) if len(sys.argv) > 3 else ROWS_PER_CHUNK
         print(json.dumps(memory(store, size), indent=2))

@@ -13,8 +13,9 @@ decoder gives ``str(Decimal(text))``). So a row goes through the per-row convers
   go aside (a Flex import's provenance: its JSON text is the decoder's), then the rest is
   split in eight, recursively, until the rows that fail are alone;
 * a Decimal's text is not in the form ``str(Decimal)`` writes, a time not in the form
-  ``datetime.isoformat`` writes (or one Arrow's cast refuses), or a value object's field with
-  a default is null or absent (absent, it reads as the default; null, it is refused).
+  ``datetime.isoformat`` writes or one Arrow's cast refuses (``columnar_texts``), or a value
+  object's field with a default is null or absent (absent, it reads as the default; null, it
+  is refused).
 
 What the rows parsed here may still lack (a null where the class declares none, an enum value
 the class does not know) makes them refused: their orders fall back.
@@ -41,17 +42,8 @@ from ordertrail.adapters.store.columnar_schema import (
     TopicSchema,
     row_cells,
 )
+from ordertrail.adapters.store.columnar_texts import decimal_form, time_form
 
-# The texts ``str(Decimal)`` writes without an exponent; it switches to one below 1E-6
-# (``0.0000001`` is written ``1E-7``), so a text starting "0.000000" goes through the decoder:
-# after "0." either fewer than six digits or a non-zero digit among the first six. One
-# expression, so that a column costs one scan (it was a match and two prefix tests).
-_DECIMAL = r"^-?(0(\.([0-9]{1,5}|0{0,5}[1-9][0-9]*))?|[1-9][0-9]*(\.[0-9]+)?)$"
-# ``datetime.isoformat`` of an aware time (microseconds only when not zero).
-_TIME = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?"
-    r"[+-]([01][0-9]|2[0-3]):[0-5][0-9]$"
-)
 _BLOCK = 1 << 24
 _EMPTY = pa.scalar(b"", pa.binary())
 _NEWLINE = pa.scalar(b"\n", pa.binary())
@@ -184,8 +176,7 @@ def _text_ok(values: pa.ChunkedArray, kind: str) -> np.ndarray:
     """Whether each text is in the form the column takes as is (null: true)."""
     if values.null_count == len(values):
         return np.ones(len(values), dtype=bool)
-    ok = pc.match_substring_regex(values, _DECIMAL if kind == DECIMAL else _TIME)
-    return np.asarray(pc.fill_null(ok, True), dtype=bool)
+    return decimal_form(values) if kind == DECIMAL else time_form(values)
 
 
 def _times(values: Any) -> tuple[Any, np.ndarray]:
@@ -331,6 +322,12 @@ def _typed(values: pa.ChunkedArray, col: Column, redo: np.ndarray) -> Any:
     redo |= ~_text_ok(values, col.kind)
     if col.kind == DECIMAL:
         return values
+    try:
+        # Every text casts (the rows marked are redone whatever their cell): no copy of the
+        # column with those rows nulled first.
+        return pc.cast(values, TIMESTAMP)
+    except pa.ArrowInvalid:
+        pass
     texts = pc.if_else(pa.array(redo), pa.scalar(None, pa.string()), values)
     times, bad = _times(texts)
     redo |= bad

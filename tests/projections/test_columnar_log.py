@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ordertrail.adapters.bench_columnar import memory, parts, rates
+from ordertrail.adapters.bench_columnar import decode_only, memory, parts, rates
 from ordertrail.adapters.bench_workload import populate
 from ordertrail.adapters.store.codec import encode
 from ordertrail.adapters.store.columnar_log import (
@@ -179,6 +179,9 @@ EDITS: dict[str, Edit] = {
                 "2026-01-05T14:30:00Z",
                 "2026-02-30T14:30:00+00:00",
                 "2026-01-05T14:30:00.1234567+00:00",
+                "0000-01-05T14:30:00+00:00",
+                "2026-01-05T14:30:00+24:00",
+                "2026-01-05T14:30:00.12345a+00:00",
             ]
         ),
     ),
@@ -318,8 +321,8 @@ def test_an_empty_log_has_no_chunks(tmp_path: Path) -> None:
 
 def test_the_bench_decodes_the_same_events_by_both_routes(tmp_path: Path) -> None:
     """``bench_columnar DIR``: both routes read every event of a populated store, the memory
-    probe decodes them all in a fresh process, and each stage of ``parts`` reads or parses
-    every one (tiny: this checks the command, never a timing)."""
+    probe decodes them all in a fresh process, each stage of ``parts`` reads or parses every
+    one, and so does ``decode`` (tiny: this checks the command, never a timing)."""
     written, _ = populate(tmp_path, 600)
     out = rates(tmp_path, 1, 100)
     assert out["columnar"]["events"] == out["python_decode"]["events"] == written
@@ -327,6 +330,7 @@ def test_the_bench_decodes_the_same_events_by_both_routes(tmp_path: Path) -> Non
     stages = parts(tmp_path, 1, 100)
     assert stages["decode"]["rows"] == stages["read"]["rows"] == written
     assert stages["parse_every_field"]["rows"] == stages["parse_one_field"]["rows"] == written
+    assert decode_only(tmp_path, 1, 100)["events"] == written
 
 
 def test_every_field_the_orders_pass_reads_is_a_column_the_decoder_makes() -> None:
