@@ -262,7 +262,7 @@ class Projection(TableRows):
             self._bust_position(nid, event, old)
             old = None
         pos = self._position(rec)
-        if (old is not None and pos.resumed) or pos.needs_fills(pf.sort_key):
+        if pos.needs_fills(pf.sort_key, base if old is not None else None):
             pos = self._with_fills(pos)
         changed = pos.add(pf) if old is None else pos.replace(pf)
         if rec.commission is not None:
@@ -285,9 +285,9 @@ class Projection(TableRows):
 
     def _bust_position(self, nid: int, event: Any, rec: FillRecord) -> None:
         pos = self._position(rec)
-        if pos.resumed:
-            pos = self._with_fills(pos)
         base = rec.execution.base_id
+        if pos.needs_fills(base_id=base):
+            pos = self._with_fills(pos)
         pos.set_commission(base, None, "")
         for b in pos.remove(base):
             self.changes.fills[b] = nid
