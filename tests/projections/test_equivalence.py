@@ -154,3 +154,34 @@ def test_updates_go_on_from_the_running_state_then_from_the_fills(tmp_path: Path
         rebuilt.close()
     states = audit.positions()["running_state"].to_list()
     assert all(json.loads(s)["fills"] >= 1 for s in states)
+
+
+def test_facts_among_an_updates_own_fills_and_among_stored_ones(tmp_path: Path) -> None:
+    """A long position across flips, stored; then one update holding new fills, a correction
+    of one of them, a late fill among them, a bust and a commission (refolded from the stored
+    running state), then one correcting a stored fill (refolded from the stored fills). After
+    each update the tables equal a rebuild's."""
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-b", quantity=2000, limit="10")
+    desk.place("OT-s", OrderAction.SELL, quantity=2000, limit="11")
+    for n in range(20):
+        desk.fill("OT-b", f"b{n}.01", 30, f"10.{n:02d}", at=at(2 * n), commission="0.35")
+        desk.fill("OT-s", f"s{n}.01", 45 if n % 4 else 20, f"10.{n + 3:02d}", at=at(2 * n + 1))
+    audit = Audit(desk.config)
+    audit.refresh()
+    desk.fill("OT-b", "b20.01", 30, "10.5", at=at(41))
+    desk.fill("OT-b", "b20.02", 30, "10.45", at=at(41))  # corrected: the price
+    desk.fill("OT-s", "s20.01", 75, "10.7", at=at(43))  # flips
+    desk.fill("OT-b", "b21.01", 10, "10.6", at=at(42))  # late: before s20
+    desk.fill("OT-s", "s21.01", 5, "10.8", at=at(44))
+    desk.bust("OT-s", "s21.01")
+    desk.trail.record(None, CommissionReported(CommissionReport("b20.02", D("0.4"), "USD")))
+    for n, step in enumerate(
+        [lambda: None, lambda: desk.fill("OT-b", "b3.02", 20, "9.9", at=at(6))]
+    ):
+        step()
+        audit.refresh()
+        rebuilt = Audit(desk.config, root=tmp_path / f"rebuilt-{n}")
+        rebuilt.rebuild()
+        assert contents(audit) == contents(rebuilt), n
+        rebuilt.close()
