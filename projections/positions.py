@@ -255,6 +255,31 @@ class Position(PositionName):
             currency, self.currency,
         )  # fmt: skip
 
+    def rebook(
+        self,
+        base_id: str,
+        was: tuple[Decimal | None, str] | None,
+        amount: Decimal | None,
+        currency: str,
+    ) -> None:
+        """A resumed position: the commission of stored fill ``base_id``, booked as ``was``
+        (amount, currency; None: none yet), becomes ``amount`` in ``currency``. The total and
+        the count of commissions in another currency move as ``set_commission`` would move
+        them; the fill's figures do not change, so its stored fills are not needed."""
+        booked: dict[str, Decimal] = {}
+        foreign: set[str] = set()
+        if was is not None:
+            # Where the position holds it: in its total, or counted in another currency.
+            book_commission(booked, foreign, ZERO, base_id, *was, self.currency)
+        counted = len(foreign)
+        self.commission = book_commission(
+            booked, foreign, self.commission, base_id, amount, currency, self.currency
+        )
+        self.prior_foreign += len(foreign) - counted
+        self.since.append(
+            partial(Position.set_commission, base_id=base_id, amount=amount, currency=currency)
+        )
+
     @property
     def quantity(self) -> Decimal:
         return self.run.quantity

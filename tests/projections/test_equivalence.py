@@ -159,8 +159,9 @@ def test_updates_go_on_from_the_running_state_then_from_the_fills(tmp_path: Path
 def test_facts_among_an_updates_own_fills_and_among_stored_ones(tmp_path: Path) -> None:
     """A long position across flips, stored; then one update holding new fills, a correction
     of one of them, a late fill among them, a bust and a commission (refolded from the stored
-    running state), then one correcting a stored fill (refolded from the stored fills). After
-    each update the tables equal a rebuild's."""
+    running state), then commissions of stored fills (in another currency, then none before;
+    only the commission moves), then a correction of a stored fill (refolded from the stored
+    fills). After each update the tables equal a rebuild's."""
     desk = Desk(tmp_path / "data")
     desk.place("OT-b", quantity=2000, limit="10")
     desk.place("OT-s", OrderAction.SELL, quantity=2000, limit="11")
@@ -176,9 +177,14 @@ def test_facts_among_an_updates_own_fills_and_among_stored_ones(tmp_path: Path) 
     desk.fill("OT-s", "s21.01", 5, "10.8", at=at(44))
     desk.bust("OT-s", "s21.01")
     desk.trail.record(None, CommissionReported(CommissionReport("b20.02", D("0.4"), "USD")))
-    for n, step in enumerate(
-        [lambda: None, lambda: desk.fill("OT-b", "b3.02", 20, "9.9", at=at(6))]
-    ):
+
+    def commissions() -> None:
+        for exec_id, amount, currency in (("b5.01", "0.3", "EUR"), ("s7.01", "0.5", "USD")):
+            report = CommissionReport(exec_id, D(amount), currency)
+            desk.trail.record(None, CommissionReported(report))
+
+    steps = [lambda: None, commissions, lambda: desk.fill("OT-b", "b3.02", 20, "9.9", at=at(6))]
+    for n, step in enumerate(steps):
         step()
         audit.refresh()
         rebuilt = Audit(desk.config, root=tmp_path / f"rebuilt-{n}")
