@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,19 @@ def test_updates_and_crashes_end_in_the_tables_of_a_rebuild(
     run()
 
 
+def each_like_a_rebuild(
+    audit: Audit, desk: Desk, steps: Sequence[Callable[[], object]], tmp_path: Path
+) -> None:
+    """After each step an update leaves the tables a rebuild would write."""
+    for n, step in enumerate(steps):
+        step()
+        audit.refresh()
+        rebuilt = Audit(desk.config, root=tmp_path / f"rebuilt-{n}")
+        rebuilt.rebuild()
+        assert contents(audit) == contents(rebuilt), n
+        rebuilt.close()
+
+
 def test_updates_go_on_from_the_running_state_then_from_the_fills(tmp_path: Path) -> None:
     """Fills after the last one continue from the position's stored running state (open FIFO
     lots across a flip, a futures multiplier); a commission of an earlier update's fill, a
@@ -145,13 +158,7 @@ def test_updates_go_on_from_the_running_state_then_from_the_fills(tmp_path: Path
         lambda: desk.fill("OT-s", "s2.01", 10, "12", at=at(9), commission="0.5"),
     ]
     audit = Audit(desk.config)
-    for n, step in enumerate(steps):
-        step()
-        audit.refresh()
-        rebuilt = Audit(desk.config, root=tmp_path / f"rebuilt-{n}")
-        rebuilt.rebuild()
-        assert contents(audit) == contents(rebuilt), n
-        rebuilt.close()
+    each_like_a_rebuild(audit, desk, steps, tmp_path)
     states = audit.positions()["running_state"].to_list()
     assert all(json.loads(s)["fills"] >= 1 for s in states)
 
@@ -184,10 +191,4 @@ def test_facts_among_an_updates_own_fills_and_among_stored_ones(tmp_path: Path) 
             desk.trail.record(None, CommissionReported(report))
 
     steps = [lambda: None, commissions, lambda: desk.fill("OT-b", "b3.02", 20, "9.9", at=at(6))]
-    for n, step in enumerate(steps):
-        step()
-        audit.refresh()
-        rebuilt = Audit(desk.config, root=tmp_path / f"rebuilt-{n}")
-        rebuilt.rebuild()
-        assert contents(audit) == contents(rebuilt), n
-        rebuilt.close()
+    each_like_a_rebuild(audit, desk, steps, tmp_path)
