@@ -150,8 +150,9 @@ class Position(PositionName):
         return self.fills[-1].sort_key if self.fills else self.prior_last
 
     def needs_fills(self, sort_key: SortKey | None = None, base_id: str | None = None) -> bool:
-        """Whether adding a fill at ``sort_key``, or changing fill ``base_id``, needs the
-        stored fills (a resumed position has only the run after them)."""
+        """Whether adding a fill at ``sort_key``, changing fill ``base_id`` (a bust, a
+        commission), or both (a correction moving it to ``sort_key``) needs the stored fills: a
+        resumed position has the run after them and the fills it took since, nothing before."""
         if not self.resumed:
             return False
         if base_id is not None and base_id not in self.sort_keys:

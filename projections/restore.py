@@ -32,7 +32,7 @@ from ordertrail.domain.events import (
 from ordertrail.domain.identity import order_id_for
 from ordertrail.domain.values import Side, exec_base_id
 from ordertrail.projections.fold import PositionKey, Projection
-from ordertrail.projections.positions import FillEffect, Position, PositionFill
+from ordertrail.projections.positions import FillEffect, MissingStoredFill, Position, PositionFill
 from ordertrail.projections.records import book_of, origin_of
 from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import BRACKETS, FILLS, POSITIONS
@@ -106,9 +106,13 @@ class Restorer:
         rows = frame.filter(pl.col("exec_base_id").is_in([*bases, *figures])).collect()
         for row in rows.select(FILLS.schema.names).iter_rows():
             if row[0] in figures:
-                figures[row[0]].effects[row[0]] = FillEffect(*(row[i] for i in _EFFECTS))
+                figures.pop(row[0]).effects[row[0]] = FillEffect(*(row[i] for i in _EFFECTS))
             else:
                 projection.stored_fills[row[0]] = row
+        if figures:
+            # The row was left out of the journal (an identifier past 64 bits): the tables
+            # are recomputed from the log, which has every fill.
+            raise MissingStoredFill(next(iter(figures)))
 
     # ---- groups ------------------------------------------------------------------------------
 

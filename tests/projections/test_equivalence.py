@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
-from ordertrail.domain.facts import CommissionReported
-from ordertrail.domain.values import CommissionReport, OrderAction
+from ordertrail.domain.facts import CommissionReported, ExecutionReport
+from ordertrail.domain.values import CommissionReport, Execution, OrderAction, Side
 from ordertrail.projections.api import Audit
 from ordertrail.projections.tables import DeltaTables
 from tests.conftest import Clock
@@ -191,4 +191,24 @@ def test_facts_among_an_updates_own_fills_and_among_stored_ones(tmp_path: Path) 
             desk.trail.record(None, CommissionReported(report))
 
     steps = [lambda: None, commissions, lambda: desk.fill("OT-b", "b3.02", 20, "9.9", at=at(6))]
+    each_like_a_rebuild(audit, desk, steps, tmp_path)
+
+
+def test_a_commission_of_a_fill_left_out_of_the_journal_rebuilds(tmp_path: Path) -> None:
+    """A fill whose row the journal could not hold (a permId past 64 bits) has no stored
+    figures for its commission's row to keep: the update rebuilds instead."""
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-1", quantity=10, limit="10")
+    key = desk.keys["OT-1"]
+    huge = Execution(
+        exec_id="h1.01", time=at(1), account="U1", exchange="ISLAND", side=Side.BOUGHT,
+        shares=D(10), price=D(10), perm_id=2**64 + 5, client_id=1, order_id=key.order_id or 0,
+    )  # fmt: skip
+    audit = Audit(desk.config)
+    steps = [
+        lambda: desk.trail.record(key, ExecutionReport(huge)),
+        lambda: desk.trail.record(
+            None, CommissionReported(CommissionReport("h1.01", D("1.5"), "USD"))
+        ),
+    ]
     each_like_a_rebuild(audit, desk, steps, tmp_path)
