@@ -63,6 +63,9 @@ class Projection(TableRows):
         # Journal rows of current fills whose order was not restored, by execId base: a late
         # fact of their position rewrites their effect columns only.
         self.stored_fills: dict[str, Row] = {}
+        # Fills whose row changes while their figures do not (a commission of a fill stored by
+        # an earlier update): their figures are read from the journal after the fold.
+        self.stored_effects: set[str] = set()
         self._restoring = False
         self.orders: dict[UUID, OrderState] = {}
         self.extras: dict[UUID, OrderExtra] = {}
@@ -99,6 +102,17 @@ class Projection(TableRows):
             for b in self.changes.fills
             if b not in fills and b not in stored and any(b in p.effects for p in positions)
         ]
+
+    def unfolded_effects(self) -> dict[str, Position]:
+        """Fills whose row changes but whose figures this update did not fold (only their
+        commission moved), with the position their stored figures go to."""
+        out = {}
+        for base in self.stored_effects:
+            rec = self.fills.get(base)
+            pos = None if rec is None else self.positions.get(rec.position_key)
+            if pos is not None and base not in pos.effects:
+                out[base] = pos
+        return out
 
     # ---- folding -----------------------------------------------------------------------------
 
@@ -262,7 +276,7 @@ class Projection(TableRows):
             self._bust_position(nid, event, old)
             old = None
         pos = self._position(rec)
-        if (old is not None and pos.resumed) or pos.needs_fills(pf.sort_key):
+        if pos.needs_fills(pf.sort_key, base if old is not None else None):
             pos = self._with_fills(pos)
         changed = pos.add(pf) if old is None else pos.replace(pf)
         if rec.commission is not None:
@@ -285,9 +299,9 @@ class Projection(TableRows):
 
     def _bust_position(self, nid: int, event: Any, rec: FillRecord) -> None:
         pos = self._position(rec)
-        if pos.resumed:
-            pos = self._with_fills(pos)
         base = rec.execution.base_id
+        if pos.needs_fills(base_id=base):
+            pos = self._with_fills(pos)
         pos.set_commission(base, None, "")
         for b in pos.remove(base):
             self.changes.fills[b] = nid
@@ -309,16 +323,23 @@ class Projection(TableRows):
         if rec is None:
             self.pending_commissions[base] = report
             return
-        rec.commission = report
         if not self._restoring:
+            # Before the record takes it: the position moves from what the record held.
             self._position_commission(nid, event, rec, base)
+        rec.commission = report
 
     def _position_commission(self, nid: int, event: Any, rec: FillRecord, base: str) -> None:
         report: CommissionReport = event.report
         pos = self._position(rec)
         if pos.needs_fills(base_id=base):
-            pos = self._with_fills(pos)
-        pos.set_commission(base, report.commission, report.currency)
+            # A fill an earlier update stored: its figures stay, only the commission moves (its
+            # order's events say what was booked); its row's figures come from the journal.
+            was = rec.commission
+            booked = None if was is None else (was.commission, was.currency)
+            pos.rebook(base, booked, report.commission, report.currency)
+            self.stored_effects.add(base)
+        else:
+            pos.set_commission(base, report.commission, report.currency)
         self.changes.fills[base] = nid
         self._position_changed(nid, event, pos, report.exec_id)
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import bisect
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from ordertrail.projections.position_run import (
     ZERO,
@@ -124,14 +126,17 @@ class Position(PositionName):
     # How to step back over each fill applied since the last checkpoint (at most CHECKPOINT).
     undo: list[Undo] = field(default_factory=list)
     # A position resumed from its running state (``resume``) holds the run after its stored
-    # fills, not the fills themselves: it takes fills after the last one, and commissions of
-    # those; anything else needs the stored fills (``needs_fills``), and the fold swaps it for
-    # the position refolded from them, replaying ``since`` onto it.
+    # fills, not the fills themselves: ``fills`` are only those it took since, and the resumed
+    # run is its first checkpoint. So a late fill, a correction or a bust among the fills it
+    # took since refolds from that run, not from the position's first fill (IB corrects a fill
+    # within seconds: usually in the same update). A fact at or before its last stored fill
+    # needs the stored fills (``needs_fills``): the fold swaps it for the position refolded
+    # from them, replaying ``since`` onto it.
     resumed: bool = False
     prior_fills: int = 0
     prior_foreign: int = 0
     prior_last: SortKey | None = None
-    since: list[tuple[PositionFill | str, Decimal | None, str]] = field(default_factory=list)
+    since: list[Callable[[Position], object]] = field(default_factory=list)
 
     @property
     def fill_count(self) -> int:
@@ -145,28 +150,28 @@ class Position(PositionName):
         return self.fills[-1].sort_key if self.fills else self.prior_last
 
     def needs_fills(self, sort_key: SortKey | None = None, base_id: str | None = None) -> bool:
-        """Whether adding a fill at ``sort_key``, or changing fill ``base_id``, needs the
-        stored fills (a resumed position has only the run after them)."""
+        """Whether adding a fill at ``sort_key``, changing fill ``base_id`` (a bust, a
+        commission), or both (a correction moving it to ``sort_key``) needs the stored fills: a
+        resumed position has the run after them and the fills it took since, nothing before."""
         if not self.resumed:
             return False
-        if base_id is not None:
-            return base_id not in self.sort_keys
-        last = self._last_key()
-        return sort_key is None or (last is not None and not last < sort_key)
+        if base_id is not None and base_id not in self.sort_keys:
+            return True
+        if sort_key is None:
+            return base_id is None
+        prior = self.prior_last
+        return prior is not None and not prior < sort_key
 
     def add(self, fill: PositionFill) -> list[str]:
         """Add a fill; returns the execIds (base) whose effect changed."""
         fills = self.fills
+        if self.resumed:
+            if self.needs_fills(fill.sort_key):
+                raise ValueError("a fill before the last stored one needs the stored fills")
+            self.since.append(partial(Position.add, fill=fill))
         last = self._last_key()
         if last is None or last < fill.sort_key:
             self.sort_keys[fill.base_id] = fill.sort_key
-            if self.resumed:
-                fills.append(fill)
-                self.since.append((fill, None, ""))
-                self.effects[fill.base_id] = self.run.apply(
-                    fill.quantity, fill.price, self.multiplier
-                )
-                return [fill.base_id]
             n = len(fills)
             # A refold after a bust can leave the checkpoint for index n in place already.
             if n % CHECKPOINT == 0 and n // CHECKPOINT == len(self.checkpoints):
@@ -177,8 +182,6 @@ class Position(PositionName):
                 fill.quantity, fill.price, self.multiplier, self.undo
             )
             return [fill.base_id]
-        if self.resumed:
-            raise ValueError("a fill before the last one needs the position's stored fills")
         self.sort_keys[fill.base_id] = fill.sort_key
         at = bisect.bisect_left(self.fills, fill.sort_key, key=_key)
         self.fills.insert(at, fill)
@@ -196,13 +199,17 @@ class Position(PositionName):
     def remove(self, base_id: str) -> list[str]:
         """Remove a busted fill; returns the execIds whose effect changed."""
         if self.resumed:
-            raise ValueError("a bust needs the position's stored fills")
+            if self.needs_fills(base_id=base_id):
+                raise ValueError("a bust of a stored fill needs the position's stored fills")
+            self.since.append(partial(Position.remove, base_id=base_id))
         return self._refold(self._take(base_id))
 
     def replace(self, fill: PositionFill) -> list[str]:
         """A corrected fill replaces the one with the same execId base."""
         if self.resumed:
-            raise ValueError("a correction needs the position's stored fills")
+            if self.needs_fills(fill.sort_key, fill.base_id):
+                raise ValueError("a correction of a stored fill needs the position's stored fills")
+            self.since.append(partial(Position.replace, fill=fill))
         at = self._take(fill.base_id)
         self.sort_keys[fill.base_id] = fill.sort_key
         new = bisect.bisect_left(self.fills, fill.sort_key, key=_key)
@@ -241,11 +248,38 @@ class Position(PositionName):
         if self.resumed:
             if base_id not in self.sort_keys:
                 raise ValueError("a stored fill's commission needs the position's stored fills")
-            self.since.append((base_id, amount, currency))
+            self.since.append(
+                partial(Position.set_commission, base_id=base_id, amount=amount, currency=currency)
+            )
         self.commission = book_commission(
             self.commissions, self.foreign_commissions, self.commission, base_id, amount,
             currency, self.currency,
         )  # fmt: skip
+
+    def rebook(
+        self,
+        base_id: str,
+        was: tuple[Decimal | None, str] | None,
+        amount: Decimal | None,
+        currency: str,
+    ) -> None:
+        """A resumed position: the commission of stored fill ``base_id``, booked as ``was``
+        (amount, currency; None: none yet), becomes ``amount`` in ``currency``. The total and
+        the count of commissions in another currency move as ``set_commission`` would move
+        them; the fill's figures do not change, so its stored fills are not needed."""
+        booked: dict[str, Decimal] = {}
+        foreign: set[str] = set()
+        if was is not None:
+            # Where the position holds it: in its total, or counted in another currency.
+            book_commission(booked, foreign, ZERO, base_id, *was, self.currency)
+        counted = len(foreign)
+        self.commission = book_commission(
+            booked, foreign, self.commission, base_id, amount, currency, self.currency
+        )
+        self.prior_foreign += len(foreign) - counted
+        self.since.append(
+            partial(Position.set_commission, base_id=base_id, amount=amount, currency=currency)
+        )
 
     @property
     def quantity(self) -> Decimal:
@@ -297,8 +331,5 @@ class Position(PositionName):
     def replay_onto(self, full: Position) -> None:
         """Apply what this resumed position took since its stored state to ``full`` (the same
         position refolded from its stored fills)."""
-        for item, amount, currency in self.since:
-            if isinstance(item, PositionFill):
-                full.add(item)
-            else:
-                full.set_commission(item, amount, currency)
+        for step in self.since:
+            step(full)

@@ -32,8 +32,9 @@ from ordertrail.domain.events import (
 from ordertrail.domain.identity import order_id_for
 from ordertrail.domain.values import Side, exec_base_id
 from ordertrail.projections.fold import PositionKey, Projection
-from ordertrail.projections.positions import Position, PositionFill
+from ordertrail.projections.positions import FillEffect, MissingStoredFill, Position, PositionFill
 from ordertrail.projections.records import book_of, origin_of
+from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import BRACKETS, FILLS, POSITIONS
 from ordertrail.projections.tables import TableState
 
@@ -50,6 +51,7 @@ _POSITION_FILL_COLUMNS = (
     "commission_currency",
 )
 _FILL_EVENTS = (ExecutionRecorded, ExecutionCorrected)
+_EFFECTS = tuple(FILLS.schema.get_field_index(name) for name in EFFECT_NAMES)
 LogEvent = tuple[int, Any, str]  # (notification id, domain event, stored JSON)
 
 
@@ -94,14 +96,23 @@ class Restorer:
         return list(decode_rows(self.log.orders_rows(ids, self.position), True))
 
     def journal_rows(self, projection: Projection) -> None:
-        """Load the stored rows of changed fills whose order was not restored."""
+        """Load the stored rows of changed fills whose order was not restored, and the stored
+        figures of fills whose commission alone changed."""
         bases = projection.unrecorded_fills()
+        figures = projection.unfolded_effects()
         frame = _frame(self.states[FILLS.name])
-        if not bases or frame is None:
+        if not (bases or figures) or frame is None:
             return
-        rows = frame.filter(pl.col("exec_base_id").is_in(bases)).collect()
+        rows = frame.filter(pl.col("exec_base_id").is_in([*bases, *figures])).collect()
         for row in rows.select(FILLS.schema.names).iter_rows():
-            projection.stored_fills[row[0]] = row
+            if row[0] in figures:
+                figures.pop(row[0]).effects[row[0]] = FillEffect(*(row[i] for i in _EFFECTS))
+            else:
+                projection.stored_fills[row[0]] = row
+        if figures:
+            # The row was left out of the journal (an identifier past 64 bits): the tables
+            # are recomputed from the log, which has every fill.
+            raise MissingStoredFill(next(iter(figures)))
 
     # ---- groups ------------------------------------------------------------------------------
 

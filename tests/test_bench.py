@@ -69,6 +69,8 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
     incremental = report["projections"]["incremental"]
     # The incremental figure has its own sizes, apart from the rebuild's store.
     assert incremental["large"]["events"] == 10 * incremental["small"]["events"] == 5000
+    assert incremental["small"]["update_cpu_s"] > 0
+    assert incremental["cpu_ratio"] > 0
 
 
 def test_bench_refuses_an_unknown_suite() -> None:

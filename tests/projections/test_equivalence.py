@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
-from ordertrail.domain.facts import CommissionReported
-from ordertrail.domain.values import CommissionReport, OrderAction
+from ordertrail.domain.facts import CommissionReported, ExecutionReport
+from ordertrail.domain.values import CommissionReport, Execution, OrderAction, Side
 from ordertrail.projections.api import Audit
 from ordertrail.projections.tables import DeltaTables
 from tests.conftest import Clock
@@ -122,6 +122,19 @@ def test_updates_and_crashes_end_in_the_tables_of_a_rebuild(
     run()
 
 
+def each_like_a_rebuild(
+    audit: Audit, desk: Desk, steps: Sequence[Callable[[], object]], tmp_path: Path
+) -> None:
+    """After each step an update leaves the tables a rebuild would write."""
+    for n, step in enumerate(steps):
+        step()
+        audit.refresh()
+        rebuilt = Audit(desk.config, root=tmp_path / f"rebuilt-{n}")
+        rebuilt.rebuild()
+        assert contents(audit) == contents(rebuilt), n
+        rebuilt.close()
+
+
 def test_updates_go_on_from_the_running_state_then_from_the_fills(tmp_path: Path) -> None:
     """Fills after the last one continue from the position's stored running state (open FIFO
     lots across a flip, a futures multiplier); a commission of an earlier update's fill, a
@@ -145,12 +158,57 @@ def test_updates_go_on_from_the_running_state_then_from_the_fills(tmp_path: Path
         lambda: desk.fill("OT-s", "s2.01", 10, "12", at=at(9), commission="0.5"),
     ]
     audit = Audit(desk.config)
-    for n, step in enumerate(steps):
-        step()
-        audit.refresh()
-        rebuilt = Audit(desk.config, root=tmp_path / f"rebuilt-{n}")
-        rebuilt.rebuild()
-        assert contents(audit) == contents(rebuilt), n
-        rebuilt.close()
+    each_like_a_rebuild(audit, desk, steps, tmp_path)
     states = audit.positions()["running_state"].to_list()
     assert all(json.loads(s)["fills"] >= 1 for s in states)
+
+
+def test_facts_among_an_updates_own_fills_and_among_stored_ones(tmp_path: Path) -> None:
+    """A long position across flips, stored; then one update holding new fills, a correction
+    of one of them, a late fill among them, a bust and a commission (refolded from the stored
+    running state), then commissions of stored fills (in another currency, then none before;
+    only the commission moves), then a correction of a stored fill (refolded from the stored
+    fills). After each update the tables equal a rebuild's."""
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-b", quantity=2000, limit="10")
+    desk.place("OT-s", OrderAction.SELL, quantity=2000, limit="11")
+    for n in range(20):
+        desk.fill("OT-b", f"b{n}.01", 30, f"10.{n:02d}", at=at(2 * n), commission="0.35")
+        desk.fill("OT-s", f"s{n}.01", 45 if n % 4 else 20, f"10.{n + 3:02d}", at=at(2 * n + 1))
+    audit = Audit(desk.config)
+    audit.refresh()
+    desk.fill("OT-b", "b20.01", 30, "10.5", at=at(41))
+    desk.fill("OT-b", "b20.02", 30, "10.45", at=at(41))  # corrected: the price
+    desk.fill("OT-s", "s20.01", 75, "10.7", at=at(43))  # flips
+    desk.fill("OT-b", "b21.01", 10, "10.6", at=at(42))  # late: before s20
+    desk.fill("OT-s", "s21.01", 5, "10.8", at=at(44))
+    desk.bust("OT-s", "s21.01")
+    desk.trail.record(None, CommissionReported(CommissionReport("b20.02", D("0.4"), "USD")))
+
+    def commissions() -> None:
+        for exec_id, amount, currency in (("b5.01", "0.3", "EUR"), ("s7.01", "0.5", "USD")):
+            report = CommissionReport(exec_id, D(amount), currency)
+            desk.trail.record(None, CommissionReported(report))
+
+    steps = [lambda: None, commissions, lambda: desk.fill("OT-b", "b3.02", 20, "9.9", at=at(6))]
+    each_like_a_rebuild(audit, desk, steps, tmp_path)
+
+
+def test_a_commission_of_a_fill_left_out_of_the_journal_rebuilds(tmp_path: Path) -> None:
+    """A fill whose row the journal could not hold (a permId past 64 bits) has no stored
+    figures for its commission's row to keep: the update rebuilds instead."""
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-1", quantity=10, limit="10")
+    key = desk.keys["OT-1"]
+    huge = Execution(
+        exec_id="h1.01", time=at(1), account="U1", exchange="ISLAND", side=Side.BOUGHT,
+        shares=D(10), price=D(10), perm_id=2**64 + 5, client_id=1, order_id=key.order_id or 0,
+    )  # fmt: skip
+    audit = Audit(desk.config)
+    steps = [
+        lambda: desk.trail.record(key, ExecutionReport(huge)),
+        lambda: desk.trail.record(
+            None, CommissionReported(CommissionReport("h1.01", D("1.5"), "USD"))
+        ),
+    ]
+    each_like_a_rebuild(audit, desk, steps, tmp_path)
