@@ -212,9 +212,13 @@ def _ops(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
     if reports is not None and len(after):
         at = pl.Series(after)
         report_ops = _op_columns(fills, pl.Series(fill_of_report[after]))
-        own = reports.select(
-            pl.col("nid", "ts_event", "ts_recorded"), pl.col("report.exec_id").alias("exec_id")
-        ).select(pl.all().gather(at)).to_arrow()
+        own = (
+            reports.select(
+                pl.col("nid", "ts_event", "ts_recorded"), pl.col("report.exec_id").alias("exec_id")
+            )
+            .select(pl.all().gather(at))
+            .to_arrow()
+        )
         for name in own.column_names:
             report_ops[name] = own.column(name)
         report_ops["cause"] = pa.array([COMMISSION] * len(after), pa.string())
