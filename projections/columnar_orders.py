@@ -233,67 +233,71 @@ def _commissions(frames: Frames) -> np.ndarray:
     return total
 
 
+# The orders' columns that are their creation's fields as they are: (column, field).
+_AS_CREATED = {
+    "client_order_id": "client_order_id", "con_id": "contract.con_id",
+    "symbol": "contract.symbol", "sec_type": "contract.sec_type",
+    "currency": "contract.currency", "action": "spec.action", "order_type": "spec.order_type",
+    "tif": "spec.tif", "oca_type": "spec.oca_type", "parent_key": "parent_key",
+    "group_id": "group_id",
+}  # fmt: skip
+# And those that are their creation's Decimals (scaled columns).
+_SCALED = {
+    "multiplier": "contract.multiplier", "quantity": "spec.quantity",
+    "limit_price": "spec.limit_price", "stop_price": "spec.stop_price",
+    "reference_price": "spec.reference_price",
+}  # fmt: skip
+
+
 def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
     created, log = cols.created, frames.log
-    starts, ends = cols.starts, cols.ends
+    starts, ends = pl.Series(cols.starts), pl.Series(cols.ends)
     filled = cols.filled
     statuses = frames.topics.get(STATUS)
     ib = _last_by_order(statuses, frames.orders, ["filled#", "filled?"])
     ib_filled = np.where(ib.get_column("filled?").fill_null(False).to_numpy(),
                          ib.get_column("filled#").fill_null(0).to_numpy(), 0)  # fmt: skip
     quantity = created.get_column("spec.quantity#").to_numpy()
-    fills = frames.fills
     first = cols.first
-    ts = log.get_column("ts_recorded")
-    coid = created.get_column("client_order_id")
-    ref = pl.when(coid.fill_null("") != "").then(coid).otherwise(first.get_column("order_ref"))
-    order_ref = pl.select(ref.alias("r")).get_column("r") if fills.height else coid
-    values = {
+    coid = pl.col("client_order_id")
+    ref = coid
+    if frames.fills.height:
+        ref = pl.when(coid.fill_null("") != "").then(coid).otherwise(first.get_column("order_ref"))
+    own = created.select(
+        *(pl.col(field).alias(name) for name, field in _AS_CREATED.items()),
+        ref.replace("", None).alias("order_ref"),
+        pl.col("spec.oca_group").replace("", None).alias("oca_group"),
+    )
+    from_log = log.select(
+        pl.col("order_id").gather(starts),
+        pl.col("ts_event").gather(starts).alias("created_ib"),
+        pl.col("ts_recorded").gather(starts).alias("created_recorded"),
+        pl.col("ts_recorded").gather(ends).alias("updated_recorded"),
+        pl.col("nid").gather(ends).alias("notification_id"),
+    )
+    computed = {
         "order_key": cols.keys,
-        "order_id": log.get_column("order_id").gather(starts),
-        "client_order_id": coid,
-        "order_ref": order_ref.replace("", None),
         "perm_id": cols.perm_id,
         "origin": cols.origin,
         "account": _account(frames, created),
-        "con_id": created.get_column("contract.con_id"),
-        "symbol": created.get_column("contract.symbol"),
-        "sec_type": created.get_column("contract.sec_type"),
-        "currency": created.get_column("contract.currency"),
-        "action": created.get_column("spec.action"),
-        "order_type": created.get_column("spec.order_type"),
-        "tif": created.get_column("spec.tif"),
-        "oca_group": created.get_column("spec.oca_group").replace("", None),
-        "oca_type": created.get_column("spec.oca_type"),
-        "parent_key": created.get_column("parent_key"),
-        "group_id": created.get_column("group_id"),
         "status": cols.status.gather(ends),
         "cancel_requested": _cancel_requested(frames),
         **_errors_and_anomalies(frames),
         "aliases": _aliases(frames),
-        "created_ib": log.get_column("ts_event").gather(starts),
-        "created_recorded": ts.gather(starts),
-        "updated_recorded": ts.gather(ends),
         "first_fill_ib": first.get_column("time"),
         "first_fill_recorded": first.get_column("recorded"),
-        "events": pl.Series(ends - starts + 1),
-        "notification_id": log.get_column("nid").gather(ends),
+        "events": pl.Series(cols.ends - cols.starts + 1),
     }
-    scaled = {
-        "multiplier": ("contract.multiplier", None),
-        "quantity": ("spec.quantity", None),
-        "limit_price": ("spec.limit_price", None),
-        "stop_price": ("spec.stop_price", None),
-        "reference_price": ("spec.reference_price", None),
-    }
+    others = pl.DataFrame([series.alias(name) for name, series in computed.items()])
+    taken = pl.concat([own, from_log, others], how="horizontal").to_arrow()
     columns = []
     for f in ORDERS.schema:
-        if f.name in values:
-            columns.append(values[f.name].to_arrow().cast(f.type))
-        elif f.name in scaled:
-            name = scaled[f.name][0]
+        if f.name in _SCALED:
+            name = _SCALED[f.name]
             columns.append(decimals(created.get_column(f"{name}#").to_numpy(),
                                     created.get_column(f"{name}?").to_numpy()))  # fmt: skip
+        elif f.name in taken.column_names:
+            columns.append(taken.column(f.name).cast(f.type))
         else:
             columns.append(None)
     at = ORDERS.schema.get_field_index
