@@ -195,42 +195,43 @@ def _fill_rows(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
 
 def _ops(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
     """An operation per execution (``ADD``) and correction (``REPLACE``), with the last report
-    before it, and per report that comes after its fill (``COMMISSION``)."""
+    before it, then one per report that comes after its fill (``COMMISSION``): all of them
+    gathered in one plan, converted to Arrow once."""
+    n = fills.height
     if reports is None:
-        report_before = np.full(fills.height, -1, np.int64)
+        report_before = np.full(n, -1, np.int64)
         fill_of_report = np.zeros(0, np.int64)
     else:
         report_before, fill_of_report = _timeline(fills, reports)
-    fill_ops = _op_columns(fills, None)
-    kind = np.where(fills.get_column("corrects").to_numpy(), REPLACE, ADD)
-    fill_ops["kind"] = pa.array(kind, pa.int8())
-    has = report_before >= 0
-    fill_ops["has_commission"] = pa.array(has)
-    _commission(fill_ops, reports, pl.Series(np.maximum(report_before, 0)), has)
-    parts = [fill_ops]
     after = np.flatnonzero(fill_of_report >= 0)
+    taken = fills.select(*(pl.col(c).alias(name) for name, c in _OP_TAKEN.items()), *_OP_SCALED)
+    kind = np.where(fills.get_column("corrects").to_numpy(), REPLACE, ADD)
+    has = report_before >= 0
+    report = np.maximum(report_before, 0)
     if reports is not None and len(after):
-        at = pl.Series(after)
-        report_ops = _op_columns(fills, pl.Series(fill_of_report[after]))
-        own = (
-            reports.select(
-                pl.col("nid", "ts_event", "ts_recorded"), pl.col("report.exec_id").alias("exec_id")
-            )
-            .select(pl.all().gather(at))
-            .to_arrow()
-        )
-        for name in own.column_names:
-            report_ops[name] = own.column(name)
-        report_ops["cause"] = pa.array([COMMISSION] * len(after), pa.string())
-        report_ops["kind"] = pa.array(np.full(len(after), COMMISSION_OP), pa.int8())
-        report_ops["has_commission"] = pa.array(np.ones(len(after), bool))
-        _commission(report_ops, reports, at, np.ones(len(after), bool))
-        parts.append(report_ops)
-    tables = [
-        pa.Table.from_arrays([p[f.name].cast(f.type) for f in OP_SCHEMA], schema=OP_SCHEMA)
-        for p in parts
-    ]
-    return pa.concat_tables(tables)
+        # A report after its fill: the fill as it stood then, with the report's own log row.
+        later = taken.select(pl.all().gather(pl.Series(fill_of_report[after])))
+        own = reports.select(
+            pl.col("nid", "ts_event", "ts_recorded"),
+            pl.col("report.exec_id").alias("exec_id"),
+            pl.lit(COMMISSION).alias("cause"),
+        ).select(pl.all().gather(pl.Series(after)))
+        later = later.with_columns(own.get_columns())
+        taken = pl.concat([taken, later])
+        kind = np.concatenate([kind, np.full(len(after), COMMISSION_OP)])
+        has = np.concatenate([has, np.ones(len(after), bool)])
+        report = np.concatenate([report, after])
+    table = taken.to_arrow()
+    shares = taken.get_column("execution.shares#").to_numpy()
+    sign = taken.get_column("sign").to_numpy()
+    columns = {name: table.column(name) for name in _OP_TAKEN}
+    columns["multiplier"] = decimals(taken.get_column("contract.multiplier#").to_numpy())
+    columns["quantity"] = decimals(shares * sign)
+    columns["price"] = decimals(taken.get_column("execution.price#").to_numpy())
+    columns["kind"] = pa.array(kind, pa.int8())
+    columns["has_commission"] = pa.array(has)
+    _commission(columns, reports, pl.Series(report), has)
+    return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in OP_SCHEMA], schema=OP_SCHEMA)
 
 
 # The operations' columns taken from the fill as it stood: (column, fill's column).
@@ -241,23 +242,6 @@ _OP_TAKEN = {
     "exec_id": "execution.exec_id", "ts_event": "ts_event", "ts_recorded": "ts_recorded",
 }  # fmt: skip
 _OP_SCALED = ["contract.multiplier#", "execution.shares#", "sign", "execution.price#"]
-
-
-def _op_columns(fills: pl.DataFrame, at: pl.Series | None) -> dict[str, pa.Array]:
-    """An operation's columns taken from the fill as it stood (rows ``at`` of ``fills``;
-    None: every row)."""
-    taken = [pl.col(c).alias(name) for name, c in _OP_TAKEN.items()]
-    picked = fills.select(*taken, *_OP_SCALED)
-    if at is not None:
-        picked = picked.select(pl.all().gather(at))
-    table = picked.select(list(_OP_TAKEN)).to_arrow()
-    shares = picked.get_column("execution.shares#").to_numpy()
-    sign = picked.get_column("sign").to_numpy()
-    out = {name: table.column(name) for name in _OP_TAKEN}
-    out["multiplier"] = decimals(picked.get_column("contract.multiplier#").to_numpy())
-    out["quantity"] = decimals(shares * sign)
-    out["price"] = decimals(picked.get_column("execution.price#").to_numpy())
-    return out
 
 
 def _commission(
