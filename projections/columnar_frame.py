@@ -133,16 +133,37 @@ def split(chunk: Any, force_fold: bool = False) -> Split:
         table = chunk.topics.get(name)
         if table is not None and table.num_rows:
             topics[name] = _topic(name, table, ords, bad)
-    if COMMISSION in topics:
-        topics[COMMISSION] = topics[COMMISSION].with_columns(base_of("report.exec_id"))
-    fills = _fills(topics)
-    _refuse_fills(fills, bad)
+    fills, reports = _keyed(_fills(topics), topics.get(COMMISSION))
+    if reports is not None:
+        topics[COMMISSION] = reports
+    groups = _refuse_fills(fills, bad)
     _refuse_late_accounts(topics, fills, bad)
-    ids = log.select("ord", "order_id").unique("ord", keep="first", maintain_order=True)
-    fallback = ids.filter(pl.Series(bad)).get_column("order_id").to_list()
+    fallback: list[str] = []
+    if bad.any():
+        ids = log.select("ord", "order_id").unique("ord", keep="first", maintain_order=True)
+        fallback = ids.filter(pl.Series(bad)).get_column("order_id").to_list()
     if bad.all():
         return Split(None, fallback)
-    return Split(_kept(chunk.log, log, topics, fills, bad), fallback)
+    return Split(_kept(chunk.log, log, topics, fills, bad, groups), fallback)
+
+
+def _keyed(
+    fills: pl.DataFrame, reports: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The fills and the commission reports with their execId ``base`` and, per row, the
+    ``key`` of its (order, base), one numbering for both (a report is for the fill of its key)."""
+    n = fills.height
+    bases = fills.get_column("base").to_arrow()
+    ords = fills.get_column("ord").to_numpy()
+    if reports is not None:
+        reports = reports.with_columns(base_of("report.exec_id"))
+        bases = pa.concat_arrays([bases, reports.get_column("base").to_arrow()])
+        ords = np.concatenate([ords, reports.get_column("ord").to_numpy()])
+    keys = fill_keys(ords, bases)
+    fills = fills.with_columns(pl.Series("key", keys[:n]))
+    if reports is not None:
+        reports = reports.with_columns(pl.Series("key", keys[n:]))
+    return fills, reports
 
 
 def _refuse_shapes(source: pa.Table, ords: np.ndarray, bad: np.ndarray) -> None:
@@ -222,15 +243,15 @@ def base_of(exec_id: str) -> pl.Expr:
     return pl.col(exec_id).str.replace(r"\.[^.]*$", "").alias("base")
 
 
-def _refuse_fills(fills: pl.DataFrame, bad: np.ndarray) -> None:
+def _refuse_fills(fills: pl.DataFrame, bad: np.ndarray) -> Groups:
     """A repeated execution, a correction of nothing, a correction that moves its fill to
     another account (the fold books those as replacements and moves between positions), a
     side that is neither bought nor sold, negative shares, and orders whose fill sums could
-    leave the scaled range."""
+    leave the scaled range; the fills grouped by key."""
+    groups = Groups.of(fills.get_column("key").to_numpy())
     if not fills.height:
-        return
+        return groups
     ords = fills.get_column("ord").to_numpy()
-    groups = Groups.of(fill_keys(ords, fills.get_column("base").to_arrow()))
     corrects = fills.get_column("corrects").to_numpy()
     account = fills.get_column("execution.account").fill_null("").to_numpy()
     side = fills.get_column("execution.side").fill_null("").to_numpy()
@@ -241,6 +262,7 @@ def _refuse_fills(fills: pl.DataFrame, bad: np.ndarray) -> None:
     wrong |= shares < 0
     bad[ords[wrong]] = True
     bad[beyond_int64_sums(ords, shares, len(bad))] = True
+    return groups
 
 
 def _refuse_late_accounts(
@@ -262,29 +284,17 @@ def _refuse_late_accounts(
     bad[np.intersect1d(late, ords(fills, "execution.account", empty=True))] = True
 
 
-def with_groups(
-    fills: pl.DataFrame, reports: pl.DataFrame | None
-) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The fills with, per row, its (order, base) ``key``, the previous row of its group (-1:
-    none), the first, and whether it is the last (the fill as it stands at the end); the
-    commission reports with the ``key`` of the fill they are for."""
-    n = fills.height
-    bases = fills.get_column("base").to_arrow()
-    ords = fills.get_column("ord").to_numpy()
-    if reports is not None:
-        bases = pa.concat_arrays([bases, reports.get_column("base").to_arrow()])
-        ords = np.concatenate([ords, reports.get_column("ord").to_numpy()])
-    keys = fill_keys(ords, bases)
-    groups = Groups.of(keys[:n])
-    fills = fills.with_columns(
-        pl.Series("key", keys[:n]),
+def with_groups(fills: pl.DataFrame, groups: Groups | None = None) -> pl.DataFrame:
+    """The fills (with their ``key``) with, per row, the previous row of its group (-1: none),
+    the first, and whether it is the last (the fill as it stands at the end); ``groups``: the
+    fills already grouped by key, when they are."""
+    if groups is None:
+        groups = Groups.of(fills.get_column("key").to_numpy())
+    return fills.with_columns(
         pl.Series("prev", groups.previous()),
         pl.Series("first", groups.first()),
         pl.Series("last", groups.is_last()),
     )
-    if reports is not None:
-        reports = reports.with_columns(pl.Series("key", keys[n:]))
-    return fills, reports
 
 
 def _kept(
@@ -293,19 +303,16 @@ def _kept(
     topics: dict[str, pl.DataFrame],
     fills: pl.DataFrame,
     bad: np.ndarray,
+    groups: Groups,
 ) -> Frames:
     """Only the columnar orders' rows, their orders renumbered 0, 1, … and rows re-indexed."""
     if bad.any():
         log, topics, fills, source = _without(source, log, topics, fills, bad)
+        fills = with_groups(fills)
     else:  # every order takes the columns: nothing to renumber
         log = log.with_columns(pl.Series("row", np.arange(log.height)))
-    kept_topics, kept_fills = dict(topics), fills
-    reports = kept_topics.get(COMMISSION)
-    if kept_fills.height or reports is not None:
-        kept_fills, reports = with_groups(kept_fills, reports)
-        if reports is not None:
-            kept_topics[COMMISSION] = reports
-    return Frames(log, kept_topics, kept_fills, int((~bad).sum()), source)
+        fills = with_groups(fills, groups)
+    return Frames(log, topics, fills, int((~bad).sum()), source)
 
 
 def _without(
