@@ -322,18 +322,30 @@ def first_fills(frames: Frames) -> pl.DataFrame:
             pl.lit(None, pl.Int64).alias("nid"),
             pl.lit(None, pl.Datetime("us", "UTC")).alias("ts_ib"),
         )
-    log = frames.log
-    rows = fills.get_column("row").to_numpy()
-    with_log = fills.with_columns(
-        log.get_column("ts_recorded").gather(rows).alias("recorded"),
-        log.get_column("nid").gather(rows).alias("nid"),
+    # The fills are in log order, an order's together: its first fill starts its segment.
+    ords = fills.get_column("ord").to_numpy()
+    rows = fills.get_column("row")
+    ref = fills.get_column("execution.order_ref")
+    named = np.flatnonzero((ref.fill_null("") != "").to_numpy())
+    first = _firsts(np.arange(len(ords)), ords, frames.orders)
+    first_named = _firsts(named, ords[named], frames.orders)
+    out = frames.log.select(
+        pl.col("ts_recorded").gather(rows.gather(first)).alias("recorded"),
+        pl.col("nid").gather(rows.gather(first)),
     )
-    ref = pl.col("execution.order_ref")
-    first = with_log.group_by("ord", maintain_order=True).agg(
-        pl.col("execution.time").first().alias("time"),
-        pl.col("recorded").first(),
-        ref.filter(ref.fill_null("") != "").first().alias("order_ref"),
-        pl.col("nid").first(),
-    )
-    out = base.join(first, on="ord", how="left", maintain_order="left")
-    return out.with_columns(pl.coalesce("time", "recorded").alias("ts_ib"))
+    return base.with_columns(
+        fills.get_column("execution.time").gather(first).alias("time"),
+        out.get_column("recorded"),
+        ref.gather(first_named).alias("order_ref"),
+        out.get_column("nid"),
+    ).with_columns(pl.coalesce("time", "recorded").alias("ts_ib"))
+
+
+def _firsts(at: np.ndarray, ords: np.ndarray, orders: int) -> pl.Series:
+    """For each of ``orders`` orders, the first of the rows ``at`` (``ords``: theirs, in
+    segments) that is its (null: none)."""
+    starts = np.flatnonzero(np.r_[True, ords[1:] != ords[:-1]]) if len(ords) else ords
+    index = np.full(orders, -1, np.int64)
+    index[ords[starts]] = at[starts]
+    series = pl.Series("at", index)
+    return series.set(series < 0, None)
