@@ -52,6 +52,7 @@ class OrderColumns:
     keys: pl.Series  # order_key
     perm_id: pl.Series  # the order's permId after its last event
     status: pl.Series  # the status after each row's event (every row of the log)
+    final_status: pl.Series  # and after each order's last event
     filled: np.ndarray  # scaled filled quantity after the last event
     origin: pl.Series  # the orders' and fills' origin column
     starts: np.ndarray  # each order's first row in the log
@@ -125,8 +126,9 @@ def order_columns(frames: Frames) -> OrderColumns:
     starts, ends = order_bounds(frames)
     filled = filled_after(frames)[ends] if len(ends) else np.zeros(0, np.int64)
     origin = created.get_column("origin").replace(ORIGINS)
-    return OrderColumns(created, created.get_column("order_key"), perm_id, status, filled, origin,
-                        starts, ends, first_fills(frames))  # fmt: skip
+    return OrderColumns(created, created.get_column("order_key"), perm_id, status,
+                        status.gather(ends), filled, origin, starts, ends,
+                        first_fills(frames))  # fmt: skip
 
 
 def _errors_and_anomalies(frames: Frames) -> dict[str, pl.Series]:
@@ -280,7 +282,7 @@ def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
         "perm_id": cols.perm_id,
         "origin": cols.origin,
         "account": _account(frames, created),
-        "status": cols.status.gather(ends),
+        "status": cols.final_status,
         "cancel_requested": _cancel_requested(frames),
         **_errors_and_anomalies(frames),
         "aliases": _aliases(frames),
