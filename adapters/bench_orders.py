@@ -47,13 +47,15 @@ def _pass(chunks: list[Any], log: Any, head: int) -> dict[str, Any]:
                 lambda: [take_chunk(fold, chunk, log, head, True) for chunk in chunks]
             )
             groups_cpu, groups_wall, path = _timed(lambda: rebuild.spill_groups(fold, spill))
-            split_cpu, split_wall, parts = _timed(lambda: [split(chunk) for chunk in chunks])
+            split_cpu, split_wall, folded = _timed(
+                lambda: sum(len(split(chunk).fallback) for chunk in chunks)
+            )
         return {
             "orders_pass": {"cpu_s": orders_cpu, "wall_s": orders_wall},
             "groups": {"cpu_s": groups_cpu, "wall_s": groups_wall},
             "split": {"cpu_s": split_cpu, "wall_s": split_wall},
             "group_rows": 0 if path is None else read_spill(path).num_rows,  # type: ignore[arg-type]
-            "folded_orders": sum(len(part.fallback) for part in parts),  # type: ignore[attr-defined]
+            "folded_orders": folded,
         }
     finally:
         spill.remove()

@@ -10,9 +10,14 @@ binds to it), it begins with its creation, and its values fit the columns
 (``columnar_values``). Anything else — a bust, a modification, a risk refusal, a session's
 messages, a fill whose execId repeats without a correction, a correction that moves a fill
 to another account, a fill without an account of its own in an order whose account IB
-supplied (the fill's account would depend on when IB named it), a value in exponent form or
-past the scaled range, a field the decoder could not type — sends the whole order to the
-fold (``OrderPass``), as before.
+supplied (the fill's account would depend on when IB named it), a Decimal a table reads
+(``DECIMALS``) in exponent form or past the scaled range, a field the decoder could not type —
+sends the whole order to the fold (``OrderPass``), as before.
+
+The split is the pass's first step and a third of its CPU time: each topic's fields cross
+into polars once, the checks that look at an order's rows together are numpy over its
+segment of the chunk (an order's rows are contiguous), and each fill's and report's (order,
+execId base) key is numbered once (docs/adr/0123-orders-pass-in-fewer-plans.md).
 """
 
 from __future__ import annotations
