@@ -14,10 +14,11 @@ supplied (the fill's account would depend on when IB named it), a Decimal a tabl
 (``DECIMALS``) in exponent form or past the scaled range, a field the decoder could not type —
 sends the whole order to the fold (``OrderPass``), as before.
 
-The split is the pass's first step and a third of its CPU time: each topic's fields cross
-into polars once, the checks that look at an order's rows together are numpy over its
-segment of the chunk (an order's rows are contiguous), and each fill's and report's (order,
-execId base) key is numbered once (docs/adr/0123-orders-pass-in-fewer-plans.md).
+The split is the pass's first step, about a fifth of its CPU time (``bench_orders``'
+``split``): each topic's fields cross into polars once, the checks that look at an order's
+rows together are numpy over its segment of the chunk (an order's rows are contiguous), and
+each fill's and report's (order, execId base) key is numbered once
+(docs/adr/0123-orders-pass-in-fewer-plans.md).
 """
 
 from __future__ import annotations
