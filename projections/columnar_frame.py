@@ -121,8 +121,8 @@ class Split:
 def split(chunk: Any, force_fold: bool = False) -> Split:
     """The chunk's orders divided between the columnar route and the fold."""
     # The stored bytes stay in Arrow (``Frames.source``): a copy into polars costs as much as
-    # the rest of the frame.
-    log = pl.from_arrow(chunk.log.drop_columns(["payload"]))
+    # the rest of the frame. So does each event's status, which only Arrow reads.
+    log = pl.from_arrow(chunk.log.drop_columns(["payload", "status"]))
     assert isinstance(log, pl.DataFrame)
     log = log.with_columns(pl.col("order_id").rle_id().cast(pl.Int64).alias("ord"))
     ords = log.get_column("ord").to_numpy()

@@ -51,8 +51,7 @@ class OrderColumns:
     created: pl.DataFrame  # the creation's fields, one row per order
     keys: pl.Series  # order_key
     perm_id: pl.Series  # the order's permId after its last event
-    status: pl.Series  # the status after each row's event (every row of the log)
-    final_status: pl.Series  # and after each order's last event
+    final_status: pl.Series  # the status after each order's last event
     filled: np.ndarray  # scaled filled quantity after the last event
     origin: pl.Series  # the orders' and fills' origin column
     starts: np.ndarray  # each order's first row in the log
@@ -115,7 +114,6 @@ def _account(frames: Frames, created: pl.DataFrame) -> pl.Series:
 
 def order_columns(frames: Frames) -> OrderColumns:
     created = frames.topics[CREATED].sort("ord")
-    status = frames.log.get_column("status").fill_null(strategy="forward")
     truthy = _in_log_order(
         frame.filter(pl.col("perm_id").fill_null(0) != 0).select("row", "ord", "perm_id")
         for name in (STATUS, BOUND)
@@ -126,9 +124,20 @@ def order_columns(frames: Frames) -> OrderColumns:
     starts, ends = order_bounds(frames)
     filled = filled_after(frames)[ends] if len(ends) else np.zeros(0, np.int64)
     origin = created.get_column("origin").replace(ORIGINS)
-    return OrderColumns(created, created.get_column("order_key"), perm_id, status,
-                        status.gather(ends), filled, origin, starts, ends,
+    return OrderColumns(created, created.get_column("order_key"), perm_id,
+                        final_statuses(frames, ends), filled, origin, starts, ends,
                         first_fills(frames))  # fmt: skip
+
+
+def final_statuses(frames: Frames, ends: np.ndarray) -> pl.Series:
+    """Each order's status after its last event: the last event's own, else the last one
+    before it that has one (an order begins with its creation, which has one)."""
+    status = frames.source.column("status").combine_chunks()
+    valid = np.asarray(status.is_valid(), bool)
+    last = np.maximum.accumulate(np.where(valid, np.arange(len(valid)), 0)) if len(valid) else valid
+    series = pl.from_arrow(status.take(pa.array(last[ends])))
+    assert isinstance(series, pl.Series)
+    return series.alias("status")
 
 
 def _errors_and_anomalies(frames: Frames) -> dict[str, pl.Series]:
