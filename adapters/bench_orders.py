@@ -7,8 +7,10 @@ reading and decoding the log (which the rebuild does on a thread of its own).
 decoding's time is the same-run baseline. Then, ``repeats`` times, every chunk is taken by the
 orders pass (``columnar_pass.take_chunk``, columns where they cover, the fold for the rest,
 into fresh spill files) and the brackets' and OCA groups' rows are made and spilled
-(``rebuild.spill_groups``). It prints medians of CPU and wall-clock seconds with the events
-and the group rows they made.
+(``rebuild.spill_groups``), and, apart, every chunk is split between the columns and the fold
+(``columnar_frame.split``, the first step of the pass: what it costs of the pass's time). It
+prints medians of CPU and wall-clock seconds with the events, the group rows they made and
+the orders the split sent to the fold.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def _pass(chunks: list[Any], log: Any, head: int) -> dict[str, Any]:
     """One orders pass over the chunks, then the groups: CPU and wall seconds of each."""
     from ordertrail.adapters.store.rebuild import cyclic_gc_paused
     from ordertrail.projections import rebuild
+    from ordertrail.projections.columnar_frame import split
     from ordertrail.projections.columnar_pass import take_chunk
     from ordertrail.projections.spill import SpillFolder, read_spill
 
@@ -44,10 +47,15 @@ def _pass(chunks: list[Any], log: Any, head: int) -> dict[str, Any]:
                 lambda: [take_chunk(fold, chunk, log, head, True) for chunk in chunks]
             )
             groups_cpu, groups_wall, path = _timed(lambda: rebuild.spill_groups(fold, spill))
+            split_cpu, split_wall, folded = _timed(
+                lambda: sum(len(split(chunk).fallback) for chunk in chunks)
+            )
         return {
             "orders_pass": {"cpu_s": orders_cpu, "wall_s": orders_wall},
             "groups": {"cpu_s": groups_cpu, "wall_s": groups_wall},
+            "split": {"cpu_s": split_cpu, "wall_s": split_wall},
             "group_rows": 0 if path is None else read_spill(path).num_rows,  # type: ignore[arg-type]
+            "folded_orders": folded,
         }
     finally:
         spill.remove()
@@ -72,8 +80,9 @@ def run(store: Path, repeats: int) -> dict[str, Any]:
         "chunks": len(chunks),
         "repeats": repeats,
         "group_rows": runs[-1]["group_rows"],
+        "folded_orders": runs[-1]["folded_orders"],
     }
-    for stage in ("orders_pass", "groups"):
+    for stage in ("orders_pass", "groups", "split"):
         out[stage] = {
             k: round(statistics.median(r[stage][k] for r in runs), 3) for k in ("cpu_s", "wall_s")
         }

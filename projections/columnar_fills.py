@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.columnar_frame import COMMISSION, Frames
 from ordertrail.projections.columnar_groups import Groups
@@ -30,27 +31,25 @@ from ordertrail.projections.streamed_position import COMMISSION as COMMISSION_OP
 def _with_order(frames: Frames, cols: OrderColumns) -> pl.DataFrame:
     """Each execution or correction with its order's terms, its log row's values, its
     position's account, its signed quantity and the time it is placed at."""
-    fills, log, created = frames.fills, frames.log, cols.created
-    rows = fills.get_column("row").to_numpy()
-    ords = fills.get_column("ord").to_numpy()
-    account = pl.col("execution.account")
-    sign = pl.when(pl.col("execution.side") == "BOT").then(1).otherwise(-1)
-    out = fills.with_columns(
-        log.get_column("nid").gather(rows).alias("nid"),
-        log.get_column("ts_recorded").gather(rows).alias("ts_recorded"),
-        log.get_column("ts_event").gather(rows).alias("ts_event"),
-        log.get_column("event_type").gather(rows).alias("cause"),
-        created.get_column("spec.account").gather(ords).alias("spec_account"),
-        *(created.get_column(c).gather(ords).alias(c) for c in _ORDER_TERMS),
-        cols.origin.gather(ords).alias("origin"),
-        cols.perm_id.gather(ords).alias("order_perm_id"),
-        created.get_column("order_key").gather(ords).alias("order_key"),
-        created.get_column("client_order_id").gather(ords).alias("client_order_id"),
-        log.get_column("order_id").gather(rows).alias("order_id"),
-        sign.alias("sign"),
+    fills, log = frames.fills, frames.log
+    rows = fills.get_column("row")
+    ords = fills.get_column("ord")
+    from_log = log.select(
+        pl.col("nid", "ts_recorded", "ts_event", "order_id").gather(rows),
+        pl.col("event_type").gather(rows).alias("cause"),
     )
+    from_order = cols.created.select(
+        pl.col("spec.account").alias("spec_account"),
+        *_ORDER_TERMS,
+        "order_key",
+        "client_order_id",
+        cols.origin.alias("origin"),
+        cols.perm_id.alias("order_perm_id"),
+    ).select(pl.all().gather(ords))
+    account = pl.col("execution.account")
     first_recorded = pl.col("ts_recorded").gather(pl.col("first"))
-    return out.with_columns(
+    return pl.concat([fills, from_log, from_order], how="horizontal").with_columns(
+        pl.when(pl.col("execution.side") == "BOT").then(1).otherwise(-1).alias("sign"),
         pl.when(account.fill_null("") != "").then(account).otherwise(pl.col("spec_account"))
         .alias("account"),
         first_recorded.alias("first_recorded"),
@@ -71,13 +70,9 @@ def _reports(frames: Frames) -> pl.DataFrame | None:
     reports = frames.topics.get(COMMISSION)
     if reports is None or not reports.height:
         return None
-    rows = reports.get_column("row").to_numpy()
-    log = frames.log
-    return reports.with_columns(
-        log.get_column("nid").gather(rows).alias("nid"),
-        log.get_column("ts_recorded").gather(rows).alias("ts_recorded"),
-        log.get_column("ts_event").gather(rows).alias("ts_event"),
-    )
+    rows = reports.get_column("row")
+    from_log = frames.log.select(pl.col("nid", "ts_recorded", "ts_event").gather(rows))
+    return pl.concat([reports, from_log], how="horizontal")
 
 
 def _timeline(fills: pl.DataFrame, reports: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -121,68 +116,76 @@ def fill_tables(frames: Frames, cols: OrderColumns) -> tuple[pa.Table, pa.Table]
     return _fill_rows(fills, reports), _ops(fills, reports)
 
 
-def _report_column(reports: pl.DataFrame | None, name: str, at: pl.Series) -> pl.Series:
+def _report_columns(reports: pl.DataFrame | None, at: pl.Series, names: list[str]) -> pl.DataFrame:
+    """Columns of the reports at rows ``at`` (null where ``at`` is, or there are no reports)."""
     if reports is None:
-        return pl.Series(name, [None] * len(at))
-    return reports.get_column(name).gather(at)
+        return pl.DataFrame({n: pl.Series([None] * len(at)) for n in names})
+    return reports.select(pl.col(names).gather(at))
+
+
+# The fill rows' columns taken from the fill as it stands: (column, expression).
+_FILL_VALUES: dict[str, pl.Expr] = {
+    "exec_base_id": pl.col("base"),
+    "exec_id": pl.col("execution.exec_id"),
+    "replaces_exec_id": pl.col("replaces_exec_id"),
+    "order_id": pl.col("order_id"),
+    "order_key": pl.col("order_key"),
+    "client_order_id": pl.col("client_order_id"),
+    "order_ref": pl.col("execution.order_ref").replace("", None),
+    "origin": pl.col("origin"),
+    "perm_id": pl.when(pl.col("execution.perm_id").fill_null(0) != 0)
+    .then(pl.col("execution.perm_id")).otherwise(pl.col("order_perm_id")),
+    "ib_order_id": pl.col("execution.order_id"),
+    "client_id": pl.col("execution.client_id"),
+    "account": pl.col("account"),
+    "con_id": pl.col("contract.con_id"),
+    "symbol": pl.col("contract.symbol"),
+    "sec_type": pl.col("contract.sec_type"),
+    "currency": pl.col("contract.currency"),
+    "exchange": pl.col("execution.exchange"),
+    "side": pl.col("execution.side"),
+    "ts_event": pl.col("execution.time"),
+    "ts_ib": pl.col("ts_ib"),
+    "ts_recorded": pl.col("ts_recorded"),
+    "first_recorded": pl.col("first_recorded"),
+    "notification_id": pl.col("nid"),
+}  # fmt: skip
+_REPORT_FIELDS = ["report.currency", "report.commission#", "report.commission?",
+                  "report.realized_pnl#", "report.realized_pnl?"]  # fmt: skip
 
 
 def _fill_rows(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
     current = fills.filter(pl.col("last"))
     # The last report of the fill's base, before or after it.
-    at = _last_reports(current, reports)
+    report = _report_columns(reports, _last_reports(current, reports), _REPORT_FIELDS)
     n = current.height
     shares = current.get_column("execution.shares#").to_numpy()
     price = current.get_column("execution.price#").to_numpy()
     sign = current.get_column("sign").to_numpy()
-    perm = current.get_column("execution.perm_id")
-    values = {
-        "exec_base_id": current.get_column("base"),
-        "exec_id": current.get_column("execution.exec_id"),
-        "replaces_exec_id": current.get_column("replaces_exec_id"),
-        "order_id": current.get_column("order_id"),
-        "order_key": current.get_column("order_key"),
-        "client_order_id": current.get_column("client_order_id"),
-        "order_ref": current.get_column("execution.order_ref").replace("", None),
-        "origin": current.get_column("origin"),
-        "perm_id": pl.select(pl.when(perm.fill_null(0) != 0).then(perm)
-                             .otherwise(current.get_column("order_perm_id"))).to_series(),
-        "ib_order_id": current.get_column("execution.order_id"),
-        "client_id": current.get_column("execution.client_id"),
-        "account": current.get_column("account"),
-        "con_id": current.get_column("contract.con_id"),
-        "symbol": current.get_column("contract.symbol"),
-        "sec_type": current.get_column("contract.sec_type"),
-        "currency": current.get_column("contract.currency"),
-        "exchange": current.get_column("execution.exchange"),
-        "side": current.get_column("execution.side"),
-        "ts_event": current.get_column("execution.time"),
-        "ts_ib": current.get_column("ts_ib"),
-        "ts_recorded": current.get_column("ts_recorded"),
-        "first_recorded": current.get_column("first_recorded"),
-        "commission_currency": _report_column(reports, "report.currency", at),
-        "notification_id": current.get_column("nid"),
-    }  # fmt: skip
+    taken = current.select(
+        *(e.alias(name) for name, e in _FILL_VALUES.items()),
+        report.get_column("report.currency").alias("commission_currency"),
+    ).to_arrow()
     columns: list[pa.Array] = []
     for f in FILLS.schema:
-        if f.name in values:
-            columns.append(values[f.name].to_arrow().cast(f.type))
+        if f.name in taken.column_names:
+            columns.append(taken.column(f.name).cast(f.type))
         else:
             columns.append(pa.nulls(n, f.type))
     put = FILLS.schema.get_field_index
 
-    def scaled(name: str) -> tuple[np.ndarray, np.ndarray]:
-        return current.get_column(f"{name}#").to_numpy(), current.get_column(f"{name}?").to_numpy()
+    def scaled(frame: pl.DataFrame, name: str) -> pa.Array:
+        values = frame.get_column(f"{name}#").fill_null(0).to_numpy()
+        return decimals(values, frame.get_column(f"{name}?").fill_null(False).to_numpy())
 
     columns[put("multiplier")] = decimals(current.get_column("contract.multiplier#").to_numpy())
     columns[put("quantity")] = decimals(shares)
     columns[put("price")] = decimals(price)
-    for report, column in (("commission", "commission"), ("realized_pnl", "ib_realized_pnl")):
-        v = _report_column(reports, f"report.{report}#", at).fill_null(0).to_numpy()
-        ok = _report_column(reports, f"report.{report}?", at).fill_null(False).to_numpy()
-        columns[put(column)] = decimals(v, ok)
+    columns[put("commission")] = scaled(report, "report.commission")
+    columns[put("ib_realized_pnl")] = scaled(report, "report.realized_pnl")
     for term, column in (("limit_price", "limit_price"), ("reference_price", "reference_price")):
-        v, ok = scaled(f"spec.{term}")
+        v = current.get_column(f"spec.{term}#").to_numpy()
+        ok = current.get_column(f"spec.{term}?").to_numpy()
         columns[put(column)] = decimals(v, ok)
         slip = "slippage_vs_limit" if term == "limit_price" else "slippage_vs_reference"
         # Positive slippage is a cost: bought above, or sold below, the price we meant.
@@ -192,70 +195,53 @@ def _fill_rows(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
 
 def _ops(fills: pl.DataFrame, reports: pl.DataFrame | None) -> pa.Table:
     """An operation per execution (``ADD``) and correction (``REPLACE``), with the last report
-    before it, and per report that comes after its fill (``COMMISSION``)."""
+    before it, then one per report that comes after its fill (``COMMISSION``): all of them
+    gathered in one plan, converted to Arrow once."""
+    n = fills.height
     if reports is None:
-        report_before = np.full(fills.height, -1, np.int64)
+        report_before = np.full(n, -1, np.int64)
         fill_of_report = np.zeros(0, np.int64)
     else:
         report_before, fill_of_report = _timeline(fills, reports)
-    fill_ops = _op_columns(fills, None)
-    kind = np.where(fills.get_column("corrects").to_numpy(), REPLACE, ADD)
-    fill_ops["kind"] = pa.array(kind, pa.int8())
-    has = report_before >= 0
-    fill_ops["has_commission"] = pa.array(has)
-    _commission(fill_ops, reports, pl.Series(np.maximum(report_before, 0)), has)
-    parts = [fill_ops]
     after = np.flatnonzero(fill_of_report >= 0)
+    taken = fills.select(*(pl.col(c).alias(name) for name, c in _OP_TAKEN.items()), *_OP_SCALED)
+    kind = np.where(fills.get_column("corrects").to_numpy(), REPLACE, ADD)
+    has = report_before >= 0
+    report = np.maximum(report_before, 0)
     if reports is not None and len(after):
-        at = pl.Series(after)
-        report_ops = _op_columns(fills, pl.Series(fill_of_report[after]))
-        own = ("nid", "ts_event", "ts_recorded")
-        for name, column in (*zip(own, own, strict=True), ("exec_id", "report.exec_id")):
-            report_ops[name] = reports.get_column(column).gather(at).to_arrow()
-        report_ops["cause"] = pa.array([COMMISSION] * len(after), pa.string())
-        report_ops["kind"] = pa.array(np.full(len(after), COMMISSION_OP), pa.int8())
-        report_ops["has_commission"] = pa.array(np.ones(len(after), bool))
-        _commission(report_ops, reports, at, np.ones(len(after), bool))
-        parts.append(report_ops)
-    tables = [
-        pa.Table.from_arrays([p[f.name].cast(f.type) for f in OP_SCHEMA], schema=OP_SCHEMA)
-        for p in parts
-    ]
-    return pa.concat_tables(tables)
+        # A report after its fill: the fill as it stood then, with the report's own log row.
+        later = taken.select(pl.all().gather(pl.Series(fill_of_report[after])))
+        own = reports.select(
+            pl.col("nid", "ts_event", "ts_recorded"),
+            pl.col("report.exec_id").alias("exec_id"),
+            pl.lit(COMMISSION).alias("cause"),
+        ).select(pl.all().gather(pl.Series(after)))
+        later = later.with_columns(own.get_columns())
+        taken = pl.concat([taken, later])
+        kind = np.concatenate([kind, np.full(len(after), COMMISSION_OP)])
+        has = np.concatenate([has, np.ones(len(after), bool)])
+        report = np.concatenate([report, after])
+    table = taken.to_arrow()
+    shares = taken.get_column("execution.shares#").to_numpy()
+    sign = taken.get_column("sign").to_numpy()
+    columns = {name: table.column(name) for name in _OP_TAKEN}
+    columns["multiplier"] = decimals(taken.get_column("contract.multiplier#").to_numpy())
+    columns["quantity"] = decimals(shares * sign)
+    columns["price"] = decimals(taken.get_column("execution.price#").to_numpy())
+    columns["kind"] = pa.array(kind, pa.int8())
+    columns["has_commission"] = pa.array(has)
+    _commission(columns, reports, pl.Series(report), has)
+    return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in OP_SCHEMA], schema=OP_SCHEMA)
 
 
-# The fill's columns an operation reads.
-_OP_FIELDS = [
-    "nid", "account", "contract.con_id", "book", "contract.symbol", "contract.sec_type",
-    "contract.currency", "contract.multiplier#", "base", "ts_ib", "execution.shares#", "sign",
-    "execution.price#", "cause", "execution.exec_id", "ts_event", "ts_recorded",
-]  # fmt: skip
-
-
-def _op_columns(fills: pl.DataFrame, at: pl.Series | None) -> dict[str, pa.Array]:
-    """An operation's columns taken from the fill as it stood (rows ``at`` of ``fills``;
-    None: every row)."""
-    picked = fills if at is None else fills.select(pl.col(_OP_FIELDS).gather(at))
-    shares = picked.get_column("execution.shares#").to_numpy()
-    sign = picked.get_column("sign").to_numpy()
-    return {
-        "nid": picked.get_column("nid").to_arrow(),
-        "account": picked.get_column("account").to_arrow(),
-        "con_id": picked.get_column("contract.con_id").to_arrow(),
-        "origin": picked.get_column("book").to_arrow(),
-        "symbol": picked.get_column("contract.symbol").to_arrow(),
-        "sec_type": picked.get_column("contract.sec_type").to_arrow(),
-        "currency": picked.get_column("contract.currency").to_arrow(),
-        "multiplier": decimals(picked.get_column("contract.multiplier#").to_numpy()),
-        "base": picked.get_column("base").to_arrow(),
-        "ts_ib": picked.get_column("ts_ib").to_arrow(),
-        "quantity": decimals(shares * sign),
-        "price": decimals(picked.get_column("execution.price#").to_numpy()),
-        "cause": picked.get_column("cause").to_arrow(),
-        "exec_id": picked.get_column("execution.exec_id").to_arrow(),
-        "ts_event": picked.get_column("ts_event").to_arrow(),
-        "ts_recorded": picked.get_column("ts_recorded").to_arrow(),
-    }
+# The operations' columns taken from the fill as it stood: (column, fill's column).
+_OP_TAKEN = {
+    "nid": "nid", "account": "account", "con_id": "contract.con_id", "origin": "book",
+    "symbol": "contract.symbol", "sec_type": "contract.sec_type",
+    "currency": "contract.currency", "base": "base", "ts_ib": "ts_ib", "cause": "cause",
+    "exec_id": "execution.exec_id", "ts_event": "ts_event", "ts_recorded": "ts_recorded",
+}  # fmt: skip
+_OP_SCALED = ["contract.multiplier#", "execution.shares#", "sign", "execution.price#"]
 
 
 def _commission(
@@ -267,9 +253,11 @@ def _commission(
         ops["commission"] = pa.nulls(n, OP_SCHEMA.field("commission").type)
         ops["commission_currency"] = pa.array([""] * n, pa.string())
         return
-    v = _report_column(reports, "report.commission#", at).fill_null(0).to_numpy()
-    ok = _report_column(reports, "report.commission?", at).fill_null(False).to_numpy()
+    picked = reports.select(
+        pl.col("report.commission#", "report.commission?", "report.currency").gather(at)
+    )
+    v = picked.get_column("report.commission#").fill_null(0).to_numpy()
+    ok = picked.get_column("report.commission?").fill_null(False).to_numpy()
     ops["commission"] = decimals(v, ok & has)
-    currency = _report_column(reports, "report.currency", at)
-    chosen = pl.select(pl.when(pl.Series(has)).then(currency).otherwise(pl.lit(""))).to_series()
-    ops["commission_currency"] = chosen.to_arrow()
+    currency = picked.get_column("report.currency").to_arrow()
+    ops["commission_currency"] = pc.if_else(pa.array(has), currency, "")

@@ -10,9 +10,15 @@ binds to it), it begins with its creation, and its values fit the columns
 (``columnar_values``). Anything else — a bust, a modification, a risk refusal, a session's
 messages, a fill whose execId repeats without a correction, a correction that moves a fill
 to another account, a fill without an account of its own in an order whose account IB
-supplied (the fill's account would depend on when IB named it), a value in exponent form or
-past the scaled range, a field the decoder could not type — sends the whole order to the
-fold (``OrderPass``), as before.
+supplied (the fill's account would depend on when IB named it), a Decimal a table reads
+(``DECIMALS``) in exponent form or past the scaled range, a field the decoder could not type —
+sends the whole order to the fold (``OrderPass``), as before.
+
+The split is the pass's first step, about a fifth of its CPU time (``bench_orders``'
+``split``): each topic's fields cross into polars once, the checks that look at an order's
+rows together are numpy over its segment of the chunk (an order's rows are contiguous), and
+each fill's and report's (order, execId base) key is numbered once
+(docs/adr/0123-orders-pass-in-fewer-plans.md).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.projections.columnar_groups import Groups, fill_keys
 from ordertrail.projections.columnar_values import beyond_int64_sums, scaled
@@ -76,15 +83,17 @@ FIELDS[REQUEST] = {
     "spec.order_type": _S, "spec.limit_price": _S,
 }  # fmt: skip
 FIELDS[BOUND] = {"perm_id": _I, "client_id": _I, "order_id": _I, "account": _S}
-# The Decimal fields, each made a scaled int64 column named with a trailing "#".
+# The Decimal fields a table's number is computed from, each made a scaled int64 column named
+# with a trailing "#". The others (a status's remaining, a request's terms) only appear in the
+# summary line, which is their stored text (``str`` of the decoded Decimal): they are not
+# parsed, and their form does not send an order to the fold.
 DECIMALS: dict[str, tuple[str, ...]] = {
     CREATED: ("contract.multiplier", "spec.quantity", "spec.limit_price", "spec.stop_price",
               "spec.reference_price"),
-    STATUS: ("filled", "remaining"),
+    STATUS: ("filled",),
     EXECUTION: ("execution.shares", "execution.price"),
     CORRECTION: ("execution.shares", "execution.price"),
     COMMISSION: ("report.commission", "report.realized_pnl"),
-    REQUEST: ("spec.quantity", "spec.limit_price"),
 }  # fmt: skip
 
 
@@ -112,8 +121,8 @@ class Split:
 def split(chunk: Any, force_fold: bool = False) -> Split:
     """The chunk's orders divided between the columnar route and the fold."""
     # The stored bytes stay in Arrow (``Frames.source``): a copy into polars costs as much as
-    # the rest of the frame.
-    log = pl.from_arrow(chunk.log.drop_columns(["payload"]))
+    # the rest of the frame. So does each event's status, which only Arrow reads.
+    log = pl.from_arrow(chunk.log.drop_columns(["payload", "status"]))
     assert isinstance(log, pl.DataFrame)
     log = log.with_columns(pl.col("order_id").rle_id().cast(pl.Int64).alias("ord"))
     ords = log.get_column("ord").to_numpy()
@@ -121,7 +130,7 @@ def split(chunk: Any, force_fold: bool = False) -> Split:
     bad = np.zeros(n_orders, bool)
     if force_fold:
         bad[:] = True
-    _refuse_shapes(log, bad)
+    _refuse_shapes(chunk.log, ords, bad)
     if chunk.fallback:
         named = log.filter(pl.col("order_id").is_in(list(chunk.fallback)))
         bad[named.get_column("ord").to_numpy()] = True
@@ -130,31 +139,53 @@ def split(chunk: Any, force_fold: bool = False) -> Split:
         table = chunk.topics.get(name)
         if table is not None and table.num_rows:
             topics[name] = _topic(name, table, ords, bad)
-    if COMMISSION in topics:
-        topics[COMMISSION] = topics[COMMISSION].with_columns(base_of("report.exec_id"))
-    fills = _fills(topics)
-    _refuse_fills(fills, bad)
+    fills, reports = _keyed(_fills(topics), topics.get(COMMISSION))
+    if reports is not None:
+        topics[COMMISSION] = reports
+    groups = _refuse_fills(fills, bad)
     _refuse_late_accounts(topics, fills, bad)
-    ids = log.select("ord", "order_id").unique("ord", keep="first", maintain_order=True)
-    fallback = ids.filter(pl.Series(bad)).get_column("order_id").to_list()
+    fallback: list[str] = []
+    if bad.any():
+        ids = log.select("ord", "order_id").unique("ord", keep="first", maintain_order=True)
+        fallback = ids.filter(pl.Series(bad)).get_column("order_id").to_list()
     if bad.all():
         return Split(None, fallback)
-    return Split(_kept(chunk.log, log, topics, fills, bad), fallback)
+    return Split(_kept(chunk.log, log, topics, fills, bad, groups), fallback)
 
 
-def _refuse_shapes(log: pl.DataFrame, bad: np.ndarray) -> None:
-    """Orders not begun by their creation, created twice, or with an uncovered topic."""
-    per = log.group_by("ord", maintain_order=True).agg(
-        ((pl.col("event_type").first() != CREATED) | pl.col("status").first().is_null()).alias(
-            "headless"
-        ),
-        (pl.col("event_type") == CREATED).sum().alias("created"),
-        (~pl.col("event_type").is_in(COVERED)).any().alias("uncovered"),
-    )
-    refused = per.filter(
-        pl.col("headless") | (pl.col("created") != 1) | pl.col("uncovered")
-    ).get_column("ord")
-    bad[refused.to_numpy()] = True
+def _keyed(
+    fills: pl.DataFrame, reports: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The fills and the commission reports with their execId ``base`` and, per row, the
+    ``key`` of its (order, base), one numbering for both (a report is for the fill of its key)."""
+    n = fills.height
+    bases = fills.get_column("base").to_arrow()
+    ords = fills.get_column("ord").to_numpy()
+    if reports is not None:
+        reports = reports.with_columns(base_of("report.exec_id"))
+        bases = pa.concat_arrays([bases, reports.get_column("base").to_arrow()])
+        ords = np.concatenate([ords, reports.get_column("ord").to_numpy()])
+    keys = fill_keys(ords, bases)
+    fills = fills.with_columns(pl.Series("key", keys[:n]))
+    if reports is not None:
+        reports = reports.with_columns(pl.Series("key", keys[n:]))
+    return fills, reports
+
+
+def _refuse_shapes(source: pa.Table, ords: np.ndarray, bad: np.ndarray) -> None:
+    """Orders not begun by their creation, created twice, or with an uncovered topic (each
+    order's rows are together, in version order: segments of ``ords``)."""
+    if not len(ords):
+        return
+    names = source.column("event_type")
+    created = np.asarray(pc.fill_null(pc.equal(names, CREATED), False).combine_chunks(), bool)
+    uncovered = ~np.asarray(pc.is_in(names, pa.array(COVERED)).combine_chunks(), bool)
+    no_status = np.asarray(source.column("status").is_null().combine_chunks(), bool)
+    starts = np.flatnonzero(np.r_[True, ords[1:] != ords[:-1]])
+    refused = ~created[starts] | no_status[starts]
+    refused |= np.add.reduceat(created.astype(np.int64), starts) != 1
+    refused |= np.logical_or.reduceat(uncovered, starts)
+    bad[ords[starts][refused]] = True
 
 
 def _topic(name: str, table: pa.Table, ords: np.ndarray, bad: np.ndarray) -> pl.DataFrame:
@@ -213,28 +244,31 @@ def _fills(topics: dict[str, pl.DataFrame]) -> pl.DataFrame:
 def base_of(exec_id: str) -> pl.Expr:
     """The execId base (``values.exec_base_id``): IB corrects an execution by re-sending its
     execId with a higher suffix after the last dot."""
-    column = pl.col(exec_id)
-    return column.str.extract(r"^(.*)\.[^.]*$", 1).fill_null(column).alias("base")
+    # ``str.rpartition``: a regex replace of the last dot and what follows it (an extract of
+    # what precedes it costs ten times as much, and its "." stops at a newline).
+    return pl.col(exec_id).str.replace(r"\.[^.]*$", "").alias("base")
 
 
-def _refuse_fills(fills: pl.DataFrame, bad: np.ndarray) -> None:
+def _refuse_fills(fills: pl.DataFrame, bad: np.ndarray) -> Groups:
     """A repeated execution, a correction of nothing, a correction that moves its fill to
     another account (the fold books those as replacements and moves between positions), a
     side that is neither bought nor sold, negative shares, and orders whose fill sums could
-    leave the scaled range."""
+    leave the scaled range; the fills grouped by key."""
+    groups = Groups.of(fills.get_column("key").to_numpy())
     if not fills.height:
-        return
+        return groups
     ords = fills.get_column("ord").to_numpy()
-    groups = Groups.of(fill_keys(ords, fills.get_column("base").to_arrow()))
     corrects = fills.get_column("corrects").to_numpy()
     account = fills.get_column("execution.account").fill_null("").to_numpy()
-    side = fills.get_column("execution.side")
+    side = fills.get_column("execution.side").fill_null("").to_numpy()
+    shares = fills.get_column("execution.shares#").to_numpy()
     wrong = (groups.previous() < 0) == corrects
     wrong |= account != account[groups.first()]
-    wrong |= ~side.is_in(["BOT", "SLD"]).fill_null(False).to_numpy()
-    wrong |= fills.get_column("execution.shares#").to_numpy() < 0
+    wrong |= (side != "BOT") & (side != "SLD")
+    wrong |= shares < 0
     bad[ords[wrong]] = True
-    bad[beyond_int64_sums(fills, "execution.shares#", "ord").to_numpy()] = True
+    bad[beyond_int64_sums(ords, shares, len(bad))] = True
+    return groups
 
 
 def _refuse_late_accounts(
@@ -256,29 +290,17 @@ def _refuse_late_accounts(
     bad[np.intersect1d(late, ords(fills, "execution.account", empty=True))] = True
 
 
-def with_groups(
-    fills: pl.DataFrame, reports: pl.DataFrame | None
-) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The fills with, per row, its (order, base) ``key``, the previous row of its group (-1:
-    none), the first, and whether it is the last (the fill as it stands at the end); the
-    commission reports with the ``key`` of the fill they are for."""
-    n = fills.height
-    bases = fills.get_column("base").to_arrow()
-    ords = fills.get_column("ord").to_numpy()
-    if reports is not None:
-        bases = pa.concat_arrays([bases, reports.get_column("base").to_arrow()])
-        ords = np.concatenate([ords, reports.get_column("ord").to_numpy()])
-    keys = fill_keys(ords, bases)
-    groups = Groups.of(keys[:n])
-    fills = fills.with_columns(
-        pl.Series("key", keys[:n]),
+def with_groups(fills: pl.DataFrame, groups: Groups | None = None) -> pl.DataFrame:
+    """The fills (with their ``key``) with, per row, the previous row of its group (-1: none),
+    the first, and whether it is the last (the fill as it stands at the end); ``groups``: the
+    fills already grouped by key, when they are."""
+    if groups is None:
+        groups = Groups.of(fills.get_column("key").to_numpy())
+    return fills.with_columns(
         pl.Series("prev", groups.previous()),
         pl.Series("first", groups.first()),
         pl.Series("last", groups.is_last()),
     )
-    if reports is not None:
-        reports = reports.with_columns(pl.Series("key", keys[n:]))
-    return fills, reports
 
 
 def _kept(
@@ -287,19 +309,16 @@ def _kept(
     topics: dict[str, pl.DataFrame],
     fills: pl.DataFrame,
     bad: np.ndarray,
+    groups: Groups,
 ) -> Frames:
     """Only the columnar orders' rows, their orders renumbered 0, 1, … and rows re-indexed."""
     if bad.any():
         log, topics, fills, source = _without(source, log, topics, fills, bad)
+        fills = with_groups(fills)
     else:  # every order takes the columns: nothing to renumber
         log = log.with_columns(pl.Series("row", np.arange(log.height)))
-    kept_topics, kept_fills = dict(topics), fills
-    reports = kept_topics.get(COMMISSION)
-    if kept_fills.height or reports is not None:
-        kept_fills, reports = with_groups(kept_fills, reports)
-        if reports is not None:
-            kept_topics[COMMISSION] = reports
-    return Frames(log, kept_topics, kept_fills, int((~bad).sum()), source)
+        fills = with_groups(fills, groups)
+    return Frames(log, topics, fills, int((~bad).sum()), source)
 
 
 def _without(

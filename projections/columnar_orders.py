@@ -51,7 +51,7 @@ class OrderColumns:
     created: pl.DataFrame  # the creation's fields, one row per order
     keys: pl.Series  # order_key
     perm_id: pl.Series  # the order's permId after its last event
-    status: pl.Series  # the status after each row's event (every row of the log)
+    final_status: pl.Series  # the status after each order's last event
     filled: np.ndarray  # scaled filled quantity after the last event
     origin: pl.Series  # the orders' and fills' origin column
     starts: np.ndarray  # each order's first row in the log
@@ -114,7 +114,6 @@ def _account(frames: Frames, created: pl.DataFrame) -> pl.Series:
 
 def order_columns(frames: Frames) -> OrderColumns:
     created = frames.topics[CREATED].sort("ord")
-    status = frames.log.get_column("status").fill_null(strategy="forward")
     truthy = _in_log_order(
         frame.filter(pl.col("perm_id").fill_null(0) != 0).select("row", "ord", "perm_id")
         for name in (STATUS, BOUND)
@@ -125,8 +124,20 @@ def order_columns(frames: Frames) -> OrderColumns:
     starts, ends = order_bounds(frames)
     filled = filled_after(frames)[ends] if len(ends) else np.zeros(0, np.int64)
     origin = created.get_column("origin").replace(ORIGINS)
-    return OrderColumns(created, created.get_column("order_key"), perm_id, status, filled, origin,
-                        starts, ends, first_fills(frames))  # fmt: skip
+    return OrderColumns(created, created.get_column("order_key"), perm_id,
+                        final_statuses(frames, ends), filled, origin, starts, ends,
+                        first_fills(frames))  # fmt: skip
+
+
+def final_statuses(frames: Frames, ends: np.ndarray) -> pl.Series:
+    """Each order's status after its last event: the last event's own, else the last one
+    before it that has one (an order begins with its creation, which has one)."""
+    status = frames.source.column("status").combine_chunks()
+    valid = np.asarray(status.is_valid(), bool)
+    last = np.maximum.accumulate(np.where(valid, np.arange(len(valid)), 0)) if len(valid) else valid
+    series = pl.from_arrow(status.take(pa.array(last[ends])))
+    assert isinstance(series, pl.Series)
+    return series.alias("status")
 
 
 def _errors_and_anomalies(frames: Frames) -> dict[str, pl.Series]:
@@ -233,67 +244,71 @@ def _commissions(frames: Frames) -> np.ndarray:
     return total
 
 
+# The orders' columns that are their creation's fields as they are: (column, field).
+_AS_CREATED = {
+    "client_order_id": "client_order_id", "con_id": "contract.con_id",
+    "symbol": "contract.symbol", "sec_type": "contract.sec_type",
+    "currency": "contract.currency", "action": "spec.action", "order_type": "spec.order_type",
+    "tif": "spec.tif", "oca_type": "spec.oca_type", "parent_key": "parent_key",
+    "group_id": "group_id",
+}  # fmt: skip
+# And those that are their creation's Decimals (scaled columns).
+_SCALED = {
+    "multiplier": "contract.multiplier", "quantity": "spec.quantity",
+    "limit_price": "spec.limit_price", "stop_price": "spec.stop_price",
+    "reference_price": "spec.reference_price",
+}  # fmt: skip
+
+
 def orders_table(frames: Frames, cols: OrderColumns) -> pa.Table:
     created, log = cols.created, frames.log
-    starts, ends = cols.starts, cols.ends
+    starts, ends = pl.Series(cols.starts), pl.Series(cols.ends)
     filled = cols.filled
     statuses = frames.topics.get(STATUS)
     ib = _last_by_order(statuses, frames.orders, ["filled#", "filled?"])
     ib_filled = np.where(ib.get_column("filled?").fill_null(False).to_numpy(),
                          ib.get_column("filled#").fill_null(0).to_numpy(), 0)  # fmt: skip
     quantity = created.get_column("spec.quantity#").to_numpy()
-    fills = frames.fills
     first = cols.first
-    ts = log.get_column("ts_recorded")
-    coid = created.get_column("client_order_id")
-    ref = pl.when(coid.fill_null("") != "").then(coid).otherwise(first.get_column("order_ref"))
-    order_ref = pl.select(ref.alias("r")).get_column("r") if fills.height else coid
-    values = {
+    coid = pl.col("client_order_id")
+    ref = coid
+    if frames.fills.height:
+        ref = pl.when(coid.fill_null("") != "").then(coid).otherwise(first.get_column("order_ref"))
+    own = created.select(
+        *(pl.col(field).alias(name) for name, field in _AS_CREATED.items()),
+        ref.replace("", None).alias("order_ref"),
+        pl.col("spec.oca_group").replace("", None).alias("oca_group"),
+    )
+    from_log = log.select(
+        pl.col("order_id").gather(starts),
+        pl.col("ts_event").gather(starts).alias("created_ib"),
+        pl.col("ts_recorded").gather(starts).alias("created_recorded"),
+        pl.col("ts_recorded").gather(ends).alias("updated_recorded"),
+        pl.col("nid").gather(ends).alias("notification_id"),
+    )
+    computed = {
         "order_key": cols.keys,
-        "order_id": log.get_column("order_id").gather(starts),
-        "client_order_id": coid,
-        "order_ref": order_ref.replace("", None),
         "perm_id": cols.perm_id,
         "origin": cols.origin,
         "account": _account(frames, created),
-        "con_id": created.get_column("contract.con_id"),
-        "symbol": created.get_column("contract.symbol"),
-        "sec_type": created.get_column("contract.sec_type"),
-        "currency": created.get_column("contract.currency"),
-        "action": created.get_column("spec.action"),
-        "order_type": created.get_column("spec.order_type"),
-        "tif": created.get_column("spec.tif"),
-        "oca_group": created.get_column("spec.oca_group").replace("", None),
-        "oca_type": created.get_column("spec.oca_type"),
-        "parent_key": created.get_column("parent_key"),
-        "group_id": created.get_column("group_id"),
-        "status": cols.status.gather(ends),
+        "status": cols.final_status,
         "cancel_requested": _cancel_requested(frames),
         **_errors_and_anomalies(frames),
         "aliases": _aliases(frames),
-        "created_ib": log.get_column("ts_event").gather(starts),
-        "created_recorded": ts.gather(starts),
-        "updated_recorded": ts.gather(ends),
         "first_fill_ib": first.get_column("time"),
         "first_fill_recorded": first.get_column("recorded"),
-        "events": pl.Series(ends - starts + 1),
-        "notification_id": log.get_column("nid").gather(ends),
+        "events": pl.Series(cols.ends - cols.starts + 1),
     }
-    scaled = {
-        "multiplier": ("contract.multiplier", None),
-        "quantity": ("spec.quantity", None),
-        "limit_price": ("spec.limit_price", None),
-        "stop_price": ("spec.stop_price", None),
-        "reference_price": ("spec.reference_price", None),
-    }
+    others = pl.DataFrame([series.alias(name) for name, series in computed.items()])
+    taken = pl.concat([own, from_log, others], how="horizontal").to_arrow()
     columns = []
     for f in ORDERS.schema:
-        if f.name in values:
-            columns.append(values[f.name].to_arrow().cast(f.type))
-        elif f.name in scaled:
-            name = scaled[f.name][0]
+        if f.name in _SCALED:
+            name = _SCALED[f.name]
             columns.append(decimals(created.get_column(f"{name}#").to_numpy(),
                                     created.get_column(f"{name}?").to_numpy()))  # fmt: skip
+        elif f.name in taken.column_names:
+            columns.append(taken.column(f.name).cast(f.type))
         else:
             columns.append(None)
     at = ORDERS.schema.get_field_index
@@ -318,18 +333,30 @@ def first_fills(frames: Frames) -> pl.DataFrame:
             pl.lit(None, pl.Int64).alias("nid"),
             pl.lit(None, pl.Datetime("us", "UTC")).alias("ts_ib"),
         )
-    log = frames.log
-    rows = fills.get_column("row").to_numpy()
-    with_log = fills.with_columns(
-        log.get_column("ts_recorded").gather(rows).alias("recorded"),
-        log.get_column("nid").gather(rows).alias("nid"),
+    # The fills are in log order, an order's together: its first fill starts its segment.
+    ords = fills.get_column("ord").to_numpy()
+    rows = fills.get_column("row")
+    ref = fills.get_column("execution.order_ref")
+    named = np.flatnonzero((ref.fill_null("") != "").to_numpy())
+    first = _firsts(np.arange(len(ords)), ords, frames.orders)
+    first_named = _firsts(named, ords[named], frames.orders)
+    out = frames.log.select(
+        pl.col("ts_recorded").gather(rows.gather(first)).alias("recorded"),
+        pl.col("nid").gather(rows.gather(first)),
     )
-    ref = pl.col("execution.order_ref")
-    first = with_log.group_by("ord", maintain_order=True).agg(
-        pl.col("execution.time").first().alias("time"),
-        pl.col("recorded").first(),
-        ref.filter(ref.fill_null("") != "").first().alias("order_ref"),
-        pl.col("nid").first(),
-    )
-    out = base.join(first, on="ord", how="left", maintain_order="left")
-    return out.with_columns(pl.coalesce("time", "recorded").alias("ts_ib"))
+    return base.with_columns(
+        fills.get_column("execution.time").gather(first).alias("time"),
+        out.get_column("recorded"),
+        ref.gather(first_named).alias("order_ref"),
+        out.get_column("nid"),
+    ).with_columns(pl.coalesce("time", "recorded").alias("ts_ib"))
+
+
+def _firsts(at: np.ndarray, ords: np.ndarray, orders: int) -> pl.Series:
+    """For each of ``orders`` orders, the first of the rows ``at`` (``ords``: theirs, in
+    segments) that is its (null: none)."""
+    starts = np.flatnonzero(np.r_[True, ords[1:] != ords[:-1]]) if len(ords) else ords
+    index = np.full(orders, -1, np.int64)
+    index[ords[starts]] = at[starts]
+    series = pl.Series("at", index)
+    return series.set(series < 0, None)

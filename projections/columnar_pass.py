@@ -83,52 +83,51 @@ def _columnar(fold: OrderPass, frames: Frames) -> None:
 def _members(fold: OrderPass, frames: Frames, cols: OrderColumns) -> None:
     """Each order as its brackets and OCA groups see it: kept while the pass runs when it is
     in a group, else in the members' spill (a parent in no group is looked up there)."""
-    created = cols.created
-    starts, ends, first = cols.starts, cols.ends, cols.first
-    parent = created.get_column("parent_key").fill_null("")
-    oca = created.get_column("spec.oca_group").fill_null("")
-    grouped = ((parent != "") | (oca != "")).to_numpy()
-    status = cols.status.gather(ends)
+    first = cols.first
+    parent = pl.col("parent_key").fill_null("")
+    oca = pl.col("spec.oca_group").fill_null("")
+    picked = cols.created.select(
+        ((parent != "") | (oca != "")).alias("grouped"),
+        pl.col("order_key"),
+        cols.final_status.alias("status"),
+        pl.col("spec.quantity").alias("quantity"),
+        pl.col("spec.oca_type").alias("oca_type"),
+        first.get_column("ts_ib").alias("first_fill"),
+        first.get_column("nid").alias("first_fill_nid"),
+    )
+    grouped = picked.get_column("grouped").to_numpy()
+    taken = picked.to_arrow()
     filled_text = decimals(cols.filled).cast(pa.string())
     table = pa.Table.from_arrays(
         [
-            cols.keys.to_arrow(),
-            status.to_arrow(),
-            created.get_column("spec.quantity").to_arrow(),
-            filled_text,
-            created.get_column("spec.oca_type").to_arrow(),
-            first.get_column("ts_ib").to_arrow().cast(MEMBERS.schema.field("first_fill").type),
-            first.get_column("nid").to_arrow().cast(pa.int64()),
+            filled_text if f.name == "filled" else taken.column(f.name).cast(f.type)
+            for f in MEMBERS.schema
         ],
         schema=MEMBERS.schema,
     )
-    others = table.filter(pa.array(~grouped))
-    if others.num_rows:
-        fold.others.out.write_table(others)
+    if not grouped.all():
+        fold.others.out.write_table(table.filter(pa.array(~grouped)))
     if grouped.any():
-        _grouped(fold, frames, table.filter(pa.array(grouped)), grouped, starts, cols)
+        _grouped(fold, frames, table.filter(pa.array(grouped)), grouped, cols)
 
 
 def _grouped(
-    fold: OrderPass,
-    frames: Frames,
-    members: pa.Table,
-    grouped: np.ndarray,
-    starts: np.ndarray,
-    cols: OrderColumns,
+    fold: OrderPass, frames: Frames, members: pa.Table, grouped: np.ndarray, cols: OrderColumns
 ) -> None:
     """The grouped orders' members, with their creations and groups, as the fold keeps them
     (the OCA group's key is the creation's account and group, as ``Projection._oca_key``
     writes it)."""
-    created = cols.created.filter(pl.Series(grouped))
-    nids = frames.log.get_column("nid").gather(starts).filter(pl.Series(grouped))
-    keys = created.select(
-        nids.alias("created_nid"),
-        pl.col("parent_key").fill_null(""),
-        pl.when(pl.col("spec.oca_group").fill_null("") != "")
-        .then(pl.concat_str(pl.col("spec.account").fill_null("None"), pl.lit("/"),
-                            pl.col("spec.oca_group")))
-        .otherwise(pl.lit("")).alias("oca_key"),
+    keys = (
+        cols.created.select(
+            frames.log.get_column("nid").gather(cols.starts).alias("created_nid"),
+            pl.col("parent_key").fill_null(""),
+            pl.when(pl.col("spec.oca_group").fill_null("") != "")
+            .then(pl.concat_str(pl.col("spec.account").fill_null("None"), pl.lit("/"),
+                                pl.col("spec.oca_group")))
+            .otherwise(pl.lit("")).alias("oca_key"),
+        )
+        .filter(pl.Series(grouped))
+        .to_arrow()
     )  # fmt: skip
-    extra = [keys.get_column(f.name).to_arrow().cast(f.type) for f in list(GROUPED)[-3:]]
+    extra = [keys.column(f.name).cast(f.type) for f in list(GROUPED)[-3:]]
     fold.grouped.add_table(pa.Table.from_arrays([*members.columns, *extra], schema=GROUPED))

@@ -15,7 +15,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import numpy as np
-import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
@@ -77,13 +76,12 @@ def as_decimal(value: int) -> Decimal:
     return Decimal(value).scaleb(-SCALE)
 
 
-def beyond_int64_sums(frame: pl.DataFrame, column: str, by: str) -> pl.Series:
-    """The ``by`` groups whose absolute sum of the scaled ``column`` does not stay well inside
-    int64 (their partial sums might not be exact)."""
-    sums = frame.group_by(by, maintain_order=True).agg(
-        pl.col(column).abs().cast(pl.Float64).sum().alias("s")
-    )
-    return sums.filter(pl.col("s") >= _INT64_SAFE).get_column(by)
+def beyond_int64_sums(groups: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """Whether each of ``count`` groups (``groups``: each value's group number) has an absolute
+    sum of its scaled ``values`` that does not stay well inside int64 (its partial sums might
+    not be exact)."""
+    sums = np.bincount(groups, np.abs(values.astype(float)), minlength=count)
+    return sums >= _INT64_SAFE
 
 
 __all__ = ["SCALE", "as_decimal", "beyond_int64_sums", "decimals", "scaled"]

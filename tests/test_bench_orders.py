@@ -18,4 +18,7 @@ def test_the_orders_bench_takes_every_event_and_makes_the_groups(tmp_path: Path)
     # The workload places brackets (a parent, its take-profit and stop in one OCA group).
     assert out["group_rows"] > 0
     assert out["orders_pass"]["cpu_s"] > 0
+    assert out["split"]["cpu_s"] > 0
+    # Every order of the workload takes the columns.
+    assert out["folded_orders"] == 0
     assert out["baseline_decode_once"]["cpu_s"] > 0

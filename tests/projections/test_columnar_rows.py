@@ -29,8 +29,8 @@ from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.errors import CommandRefused
-from ordertrail.domain.facts import CommissionReported
-from ordertrail.domain.values import CommissionReport
+from ordertrail.domain.facts import CommissionReported, OutboundRequest, RequestKind
+from ordertrail.domain.values import CommissionReport, OrderAction, OrderSpec, OrderType
 from ordertrail.projections import spill
 from ordertrail.projections.columnar_frame import split
 from ordertrail.projections.rebuild import Rebuild
@@ -202,6 +202,31 @@ def test_random_histories_give_the_same_tables_by_either_route(
         folded, columns, fallback = routes(directory, rows)
         assert columns == folded
         assert fallback == folded
+
+
+def test_values_only_a_summary_shows_keep_their_order_in_the_columns(tmp_path: Path) -> None:
+    """A status's remaining quantity and a request's terms appear in no table but the events'
+    summary line, which shows their stored text: written in exponent form or with more
+    decimals than the tables keep, they leave their order in the columns, with the fold's
+    tables."""
+    desk = Desk(tmp_path / "data")
+    desk.place("OT-odd", quantity=10, limit="5")
+    terms = OrderSpec(OrderAction.BUY, D("0.000000000001"), OrderType.LIMIT,
+                      limit_price=D("12.000000000001"), account="U1")  # fmt: skip
+    desk.trail.record(desk.keys["OT-odd"], OutboundRequest(RequestKind.PLACE, 1, 1, terms))
+    desk.status("OT-odd", "Submitted", filled=0, remaining="1E+1")
+    desk.fill("OT-odd", "odd.01", 10, "5", at=at(1))
+    desk.trail.close()
+    directory = tmp_path / "data"
+    with EventLog.open(StoreConfig.resolve(directory)) as log:
+        chunk = reference_chunk(list(log.rows_by_order(log.head())))
+    assert split(chunk).fallback == []
+    folded, columns, fallback = routes(directory, 5)
+    assert columns == folded
+    assert fallback == folded
+    lines = [r["summary"] for r in columns["events"]]
+    assert "IB status Submitted filled=0 remaining=1E+1" in lines
+    assert any(line.endswith(": BUY 1E-12 LMT @ 12.000000000001") for line in lines)
 
 
 def test_values_past_the_columns_range_and_odd_fills(tmp_path: Path) -> None:
