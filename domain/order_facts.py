@@ -74,7 +74,8 @@ def on_request(order: Order, f: OutboundRequest, ts: datetime) -> bool:
     if f.kind is RequestKind.PLACE and s.status is S.NEW:
         # Seen leaving the client: submitted, as our own SubmissionRequested records it.
         out = outcome(s.status, Trigger.SUBMIT)
-        dest = out.dest if out is not None else dest
+        assert out is not None  # the machine submits from NEW
+        dest = out.dest
     order.trigger_event(
         ev.RequestSent,
         timestamp=ts,
