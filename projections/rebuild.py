@@ -343,7 +343,7 @@ class Rebuild:
         # first, beside the ranges of fills, which the threads share (docs/adr/0117).
         yield POSITION_HISTORY, positions.history_out.chunks()
         yield POSITIONS, [arrow_table(POSITIONS.schema, positions.rows)]
-        yield FILLS, key_sorted(positions.fills_out.close(), FILLS, spill)
+        yield FILLS, positions.fills_out.chunks()
 
 
 def _group_chunks(path: Path | None) -> Iterator[pa.Table]:
