@@ -82,7 +82,7 @@ PLAIN_COLUMNS: dict[str, frozenset[str]] = {
         ]
     ),
     "position_history": frozenset(
-        ["notification_id", "exec_id", "ts_event", "ts_ib", "last_fill_ib", "ts_recorded"]
+        ["notification_id", "exec_id", "ts_event", "last_fill_ib", "ts_recorded"]
     ),
 }
 
