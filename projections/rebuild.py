@@ -74,9 +74,9 @@ RebuiltTable = tuple[TableSpec, Iterable[pa.Table]]
 # Rows per decoded chunk. A chunk's columns, frames and rows are what the columnar route holds
 # besides the fold's own state, and each chunk pays the passes' fixed costs (about 130 small
 # polars and Arrow calls): at 1,000,000 events chunks of 50,000 rows cost ~0.5 s less CPU than
-# chunks of 25,000 (~14.3 s), and 100,000 ~0.9 s less, but the rebuild's peak at 10,000,000
-# events grows with the chunk (ADR 0126: 50,000 keeps it under 1 GiB).
-CHUNK_ROWS = 50_000
+# chunks of 25,000, and 100,000 ~1 s less again; the rebuild's peak at 10,000,000 events
+# stayed within 704-753 MiB for all three (ADR 0126).
+CHUNK_ROWS = 100_000
 
 
 def rebuild_chunks(log: EventLog, head: int) -> Iterable[Any]:
