@@ -7,8 +7,9 @@ operations as Arrow tables (the columnar orders route's way) and fed them as ``O
 (the fold's way: converted to columns when the inputs are flushed, before the clock starts),
 each on fresh spill files, with the cyclic collector paused as in a rebuild. Prints JSON: the
 median CPU and wall seconds of ``positions_pass`` (the history rows' ranges and the fill rows'
-ranges of keys read back included), µs of CPU per operation and operations per second of each. (Before/after figures
-of a change come from running this in turn with each version installed: docs/benchmarks.md.)
+ranges of keys read back included), µs of CPU per operation and operations per second of
+each. (Before/after figures of a change come from running this in turn with each version
+installed: docs/benchmarks.md.)
 """
 
 from __future__ import annotations
