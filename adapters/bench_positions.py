@@ -6,9 +6,10 @@ each fill row) is kept as Arrow. Then, ``REPEATS`` times, alternately: the pass 
 operations as Arrow tables (the columnar orders route's way) and fed them as ``Op`` tuples
 (the fold's way: converted to columns when the inputs are flushed, before the clock starts),
 each on fresh spill files, with the cyclic collector paused as in a rebuild. Prints JSON: the
-median CPU and wall seconds of ``positions_pass`` (the history rows' ranges read back
-included), µs of CPU per operation and operations per second of each. (Before/after figures
-of a change come from running this in turn with each version installed: docs/benchmarks.md.)
+median CPU and wall seconds of ``positions_pass`` (the history rows' ranges and the fill rows'
+ranges of keys read back included), µs of CPU per operation and operations per second of
+each. (Before/after figures of a change come from running this in turn with each version
+installed: docs/benchmarks.md.)
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def timed_pass(head: int, ops: pa.Table, fills: pa.Table, as_tuples: bool) -> tu
             start, wall = time.process_time(), time.perf_counter()
             result = positions_pass(inputs, spill)
             for _ in result.history_out.chunks():
+                pass
+            for _ in result.fills_out.chunks():
                 pass
             return time.process_time() - start, time.perf_counter() - wall
     finally:

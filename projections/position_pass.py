@@ -37,8 +37,8 @@ from ordertrail.projections.positions import FillEffect, Position, PositionFill
 from ordertrail.projections.records import PositionKey, Row
 from ordertrail.projections.rows import EFFECT_NAMES
 from ordertrail.projections.schema import FILLS, POSITION_HISTORY, decimal_array
-from ordertrail.projections.sorted_spill import RangeFiles
-from ordertrail.projections.spill import SpillFolder, TableSpill, gathered
+from ordertrail.projections.sorted_spill import KeyRanges, RangeFiles
+from ordertrail.projections.spill import SpillFolder, gathered, read_spill
 from ordertrail.projections.streamed_position import (
     ADD,
     COMMISSION,
@@ -116,14 +116,14 @@ class PositionPass:
     """Positions folded from their operations, one bucket and one position at a time."""
 
     history_out: RangeFiles
-    fills_out: TableSpill
+    fills_out: KeyRanges
     rows: list[Row] = field(default_factory=list)  # the positions table
     # History tables held until they are split by range together: each split writes a part
     # per range of ids, and a position's rows span them all.
     held: list[pa.Table] = field(default_factory=list)
     held_rows: int = 0
 
-    def bucket(self, ops: BucketOps, fills: TableSpill) -> None:
+    def bucket(self, ops: BucketOps, fills: Path | None) -> None:
         ops.flush()
         effects = EffectSpill()
         columnar = dict(positions_of(ops.table()))
@@ -137,9 +137,8 @@ class PositionPass:
             else:
                 assert part is not None
                 self._lean(part, effects)
-        path = fills.close()
-        if path is not None:
-            self._with_effects(path, effects.last())
+        if fills is not None:
+            self._with_effects(fills, effects.last())
 
     def _lean(self, ops: PositionOps, effects: EffectSpill) -> None:
         """The columnar route, a segment at a time; a position it cannot take is folded
@@ -235,8 +234,7 @@ class PositionPass:
             for name, column in zip(EFFECT_NAMES, values, strict=True):
                 i = table.schema.get_field_index(name)
                 table = table.set_column(i, table.schema.field(i), column.take(at))
-            # One record batch per chunk: the next pass reads the file a batch at a time.
-            self.fills_out.write_table(table.combine_chunks())
+            self.fills_out.write_table(table)
 
 
 # What the pass gives: the fill rows with their effects, the history rows, the positions' rows.
@@ -257,11 +255,19 @@ def _nid(op: Op) -> int:
 
 
 def positions_pass(inputs: PositionInputs, spill: SpillFolder) -> PositionsResult:
-    """Every bucket's positions folded; their fill rows, history rows and rows."""
-    positions = PositionPass(
-        RangeFiles(spill, POSITION_HISTORY), TableSpill(spill.file("fills.arrow"), FILLS)
+    """Every bucket's positions folded; their fill rows (by range of keys: each bucket's go to
+    their ranges' files as they get their effects), history rows and rows."""
+    fills = [bucket.close() for bucket in inputs.fills]
+    keys = [read_spill(path, *FILLS.keys).column(0) for path in fills if path is not None]
+    every_key = pa.chunked_array(
+        [chunk for key in keys for chunk in key.chunks], FILLS.schema.field(FILLS.keys[0]).type
     )
-    for bucket_ops, bucket_fills in zip(inputs.ops, inputs.fills, strict=True):
+    del keys
+    positions = PositionPass(
+        RangeFiles(spill, POSITION_HISTORY), KeyRanges(spill, FILLS, every_key)
+    )
+    del every_key
+    for bucket_ops, bucket_fills in zip(inputs.ops, fills, strict=True):
         positions.bucket(bucket_ops, bucket_fills)
     # The last history rows to their files now: the commits that follow need the memory.
     positions.flush_history()

@@ -72,10 +72,11 @@ ChunkSource = Callable[[EventLog, int], Iterable[Any]]
 # A rebuilt table and its rows, in chunks.
 RebuiltTable = tuple[TableSpec, Iterable[pa.Table]]
 # Rows per decoded chunk. A chunk's columns, frames and rows are what the columnar route holds
-# besides the fold's own state: the orders pass alone peaked at 898 MiB on 1,000,000 events in
-# chunks of 100,000 rows, 675 MiB in chunks of 50,000 and 544 MiB in chunks of 25,000, at the
-# same cost per event within the machine's noise.
-CHUNK_ROWS = 25_000
+# besides the fold's own state, and each chunk pays the passes' fixed costs (about 130 small
+# polars and Arrow calls): at 1,000,000 events chunks of 50,000 rows cost ~0.5 s less CPU than
+# chunks of 25,000, and 100,000 ~1 s less again; the rebuild's peak at 10,000,000 events
+# stayed within 704-753 MiB for all three (ADR 0126).
+CHUNK_ROWS = 100_000
 
 
 def rebuild_chunks(log: EventLog, head: int) -> Iterable[Any]:
@@ -343,7 +344,7 @@ class Rebuild:
         # first, beside the ranges of fills, which the threads share (docs/adr/0117).
         yield POSITION_HISTORY, positions.history_out.chunks()
         yield POSITIONS, [arrow_table(POSITIONS.schema, positions.rows)]
-        yield FILLS, key_sorted(positions.fills_out.close(), FILLS, spill)
+        yield FILLS, positions.fills_out.chunks()
 
 
 def _group_chunks(path: Path | None) -> Iterator[pa.Table]:

@@ -5,6 +5,11 @@ the work on many rows at once (docs/adr/0070-rebuild-in-columns.md):
   time and split by range of notification ids (``spill.WRITE_ROWS`` ids a range) into one
   IPC file per range; each range comes back sorted, ranges in log order. An order's stored
   JSON goes in as the bytes the store holds, made text by one checked cast per chunk.
+* ``KeyRanges``: a keyed table's rows whose keys are all known before the rows come (the
+  rebuild's fill rows: their effects come from the positions pass, their keys from the orders
+  pass): each row goes to the file of its range of keys as it comes, so the table is never
+  spilled whole and read back to be split (``key_sorted``) at the end of the rebuild, when
+  the writing threads are what the rebuild waits for.
 * ``key_sorted``: a keyed table's spill file in key order, at most ``spill.WRITE_ROWS`` rows
   at a time: the key column alone gives each row's range, the file is read once and each
   batch's rows go to the file of their range, then each range is read and sorted. (Reading
@@ -234,3 +239,31 @@ def _split_by_key(path: Path, spec: TableSpec, folder: SpillFolder) -> list[Path
     del parts
     path.unlink(missing_ok=True)
     return files._closed()
+
+
+class KeyRanges:
+    """A keyed table's rows by range of ``spill.WRITE_ROWS`` keys, ``keys`` being every row's
+    key in the order the rows will come (see the module docstring): each table written goes
+    to its ranges' files, split on a background thread while the caller goes on; ``chunks``
+    gives the ranges as ``key_sorted`` does, once every row has come."""
+
+    def __init__(self, folder: SpillFolder, spec: TableSpec, keys: pa.ChunkedArray) -> None:
+        self.spec = spec
+        # Each row's rank in key order (keys are unique), then its range of WRITE_ROWS ranks.
+        ranks = pc.sort_indices(pc.sort_indices(keys))
+        self.parts = pc.divide(ranks, spill.WRITE_ROWS)
+        self.files = _Files(folder, f"{spec.name}-sorted", spec.schema, background=True)
+        self.count = 0
+
+    def write_table(self, table: pa.Table) -> None:
+        """The next rows (their keys the next of ``keys``)."""
+        n = table.num_rows
+        if self.count + n > len(self.parts):
+            raise ValueError(f"{self.spec.name}: more rows than keys")
+        self.files.split(table, self.parts[self.count : self.count + n])
+        self.count += n
+
+    def chunks(self) -> SortedParts:
+        if self.count != len(self.parts):
+            raise ValueError(f"{self.spec.name}: {self.count} rows of {len(self.parts)} keys")
+        return self.files.sorted_parts([(k, "ascending") for k in self.spec.keys])

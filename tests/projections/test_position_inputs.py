@@ -22,7 +22,7 @@ from ordertrail.projections.position_pass import (
     positions_pass,
 )
 from ordertrail.projections.schema import FILLS, POSITIONS, arrow_table
-from ordertrail.projections.spill import SpillFolder, read_spill
+from ordertrail.projections.spill import SpillFolder
 from tests.projections.test_streamed_position import position_ops
 
 ACCOUNTS = ["DU1", "DU2", "U1234567", ""]
@@ -107,8 +107,7 @@ def folded(ops: list[Op], as_arrow: bool, chunk: int) -> tuple[Any, ...]:
                 inputs.add_fill_row(row, key)
         result = positions_pass(inputs, folder)
         history = [r for t in result.history_out.chunks() for r in t.to_pylist()]
-        path = result.fills_out.close()
-        fills = [] if path is None else read_spill(path).sort_by("exec_base_id").to_pylist()
+        fills = [r for part in result.fills_out.chunks() for r in part.to_pylist()]
         positions = arrow_table(POSITIONS.schema, result.rows).sort_by(
             [(k, "ascending") for k in POSITIONS.keys]
         )

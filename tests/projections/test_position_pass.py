@@ -18,7 +18,7 @@ from ordertrail.projections.position_pass import (
     positions_pass,
 )
 from ordertrail.projections.schema import FILLS, refusing_rows
-from ordertrail.projections.spill import SpillFolder, read_spill
+from ordertrail.projections.spill import SpillFolder
 
 T = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 D = Decimal
@@ -58,9 +58,7 @@ def test_a_fill_moved_to_another_position_takes_the_effect_it_has_there(
         inputs.add_op(o)
     inputs.add_fill_row(fill_row(20, new), (new, 100, "live"))
     result = positions_pass(inputs, folder)
-    path = result.fills_out.close()
-    assert path is not None
-    row = read_spill(path).to_pylist()[0]
+    [row] = [r for part in result.fills_out.chunks() for r in part.to_pylist()]
     assert (row["account"], row["position_quantity"], row["position_avg_cost"]) == (
         new, D(100), D(11)
     )  # fmt: skip

@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa  # type: ignore[import-untyped]
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,8 +32,8 @@ from ordertrail.projections.position_pass import (
     PositionPass,
 )
 from ordertrail.projections.schema import FILLS, POSITION_HISTORY, POSITIONS, arrow_table
-from ordertrail.projections.sorted_spill import RangeFiles
-from ordertrail.projections.spill import SpillFolder, TableSpill
+from ordertrail.projections.sorted_spill import KeyRanges, RangeFiles
+from ordertrail.projections.spill import SpillFolder
 from ordertrail.projections.streamed_position import StreamedFold, StreamedPosition
 
 T = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
@@ -113,7 +114,8 @@ def fold(ops: list[Op], route: str) -> tuple[list[dict[str, Any]], dict[str, Any
         spill.ops.extend(ops)
         spill.flush()
         out = PositionPass(
-            RangeFiles(folder, POSITION_HISTORY), TableSpill(folder.file("fills.arrow"), FILLS)
+            RangeFiles(folder, POSITION_HISTORY),
+            KeyRanges(folder, FILLS, pa.chunked_array([], pa.string())),
         )
         effects = EffectSpill()
         if route == "streamed":

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
@@ -91,3 +92,26 @@ def test_rows_of_many_days_go_to_their_partitions_with_few_files_open(
     assert (frame["day"] == frame["ts_recorded"].dt.date()).all()
     folded.close()
     rebuilt.close()
+
+
+def test_columns_of_distinct_values_are_written_without_a_dictionary(tmp_path: Path) -> None:
+    desk = days_desk(tmp_path)
+    audit = desk.audit()
+    audit.rebuild()
+    for spec in TABLES:
+        plain = table_files.PLAIN_COLUMNS.get(spec.name, frozenset())
+        assert plain <= set(spec.schema.names), spec.name
+        table = DeltaTable(audit.tables.uri(spec.name))
+        for uri in table.file_uris():
+            meta = pq.ParquetFile(uri).metadata
+            for g in range(meta.num_row_groups):
+                group = meta.row_group(g)
+                for i in range(group.num_columns):
+                    column = group.column(i)
+                    if column.physical_type == "BOOLEAN":  # Parquet has no dictionary for them
+                        continue
+                    dictionary = column.dictionary_page_offset is not None
+                    assert dictionary == (column.path_in_schema not in plain), (
+                        spec.name, column.path_in_schema
+                    )  # fmt: skip
+    audit.close()

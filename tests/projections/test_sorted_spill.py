@@ -1,0 +1,65 @@
+"""A keyed table's rows whose keys are known before the rows come (the rebuild's fill rows)
+go straight to the files of their ranges of keys: the ranges come back in key order, each
+sorted, every row once, whatever order and chunks the rows came in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa  # type: ignore[import-untyped]
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ordertrail.projections import spill
+from ordertrail.projections.schema import FILLS, arrow_table
+from ordertrail.projections.sorted_spill import KeyRanges
+from ordertrail.projections.spill import SpillFolder
+
+
+def fill_row(base: str, nid: int) -> tuple[object, ...]:
+    values = {"exec_base_id": base, "exec_id": f"{base}.01", "notification_id": nid}
+    return tuple(values.get(name) for name in FILLS.schema.names)
+
+
+@given(
+    st.lists(st.text("0123456789abcdef.", min_size=1, max_size=6), unique=True, max_size=60),
+    st.integers(1, 9),
+    st.integers(1, 25),
+)
+def test_rows_come_back_by_range_of_keys_in_key_order(
+    keys: list[str], ranges: int, chunk: int
+) -> None:
+    rows = [fill_row(key, n) for n, key in enumerate(keys)]  # in the order they come
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(spill, "WRITE_ROWS", ranges)
+        folder = SpillFolder()
+        try:
+            out = KeyRanges(folder, FILLS, pa.chunked_array([keys], pa.string()))
+            for start in range(0, len(rows), chunk):
+                out.write_table(arrow_table(FILLS.schema, rows[start : start + chunk]))
+            parts = [part.to_pylist() for part in out.chunks()]
+        finally:
+            folder.remove()
+    assert [r["exec_base_id"] for part in parts for r in part] == sorted(keys)
+    assert all(len(part) <= ranges for part in parts)
+    assert {r["exec_base_id"]: r["notification_id"] for p in parts for r in p} == {
+        key: n for n, key in enumerate(keys)
+    }
+
+
+def test_rows_beyond_the_keys_given_are_refused(tmp_path: Path) -> None:
+    folder = SpillFolder(tmp_path)
+    out = KeyRanges(folder, FILLS, pa.chunked_array([["A"]], pa.string()))
+    with pytest.raises(ValueError, match="more rows than keys"):
+        out.write_table(arrow_table(FILLS.schema, [fill_row("A", 1), fill_row("B", 2)]))
+    folder.remove()
+
+
+def test_ranges_are_not_given_before_every_row_came(tmp_path: Path) -> None:
+    folder = SpillFolder(tmp_path)
+    out = KeyRanges(folder, FILLS, pa.chunked_array([["A", "B"]], pa.string()))
+    out.write_table(arrow_table(FILLS.schema, [fill_row("B", 1)]))
+    with pytest.raises(ValueError, match="1 rows of 2 keys"):
+        out.chunks()
+    folder.remove()
