@@ -215,7 +215,7 @@ class Replayer:
                 return
             self.ledger.finish(header.session, seg_state.get("last_seq", 0))
 
-        decoded = check.decoded
+        decoded, sent = check.decoded, check.sent
         progress = self.progress
         try:
             with trapped_decoder_log() as trap, batch:
@@ -252,8 +252,13 @@ class Replayer:
                     run.clock.current = item.ts
                     if item.direction == "in":
                         run.feed(item.fields, decoded.get(line))
+                    elif line in sent:
+                        # What the client asked, read (as the live recorder reads it) while
+                        # the tape was checked.
+                        request = sent[line]
+                        if request is not None:
+                            run.recorder.on_sent(request)
                     else:
-                        # What the client asked, read as the live recorder read it.
                         run.recorder.on_outbound(item.fields)
                     run.clock.current = None
                     report.messages += 1
