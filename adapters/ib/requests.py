@@ -10,6 +10,7 @@ from typing import Any
 from ib_async import IB
 
 from ordertrail.adapters.ib.outbound import (
+    Sent,
     SentCancel,
     SentGlobalCancel,
     SentPlace,
@@ -83,10 +84,17 @@ class RequestRecorder:
         program that sent it."""
         self._guarded("outbound", self._outbound, fields)
 
+    def on_sent(self, sent: Sent) -> None:
+        """One request read already by ``read_outbound`` (a replay reads its tape's outbound
+        lines while checking the tape, and does not read them again)."""
+        self._guarded("outbound", self._sent_request, sent)
+
     def _outbound(self, fields: list[str]) -> None:
         sent = read_outbound(fields, int(self.ib.client.serverVersion() or 0))
-        if sent is None:
-            return
+        if sent is not None:
+            self._sent_request(sent)
+
+    def _sent_request(self, sent: Sent) -> None:
         cid = self.client_id
         if isinstance(sent, SentGlobalCancel):
             self._session(-1, 0, "reqGlobalCancel sent", RequestKind.GLOBAL_CANCEL)

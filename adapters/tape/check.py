@@ -21,6 +21,7 @@ from ib_async import CommissionReport, Contract, Execution, Order, OrderState
 from ib_async.decoder import Decoder
 
 from ordertrail.adapters.ib import mapping
+from ordertrail.adapters.ib.outbound import Sent, read_outbound
 from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, converted
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused
 from ordertrail.domain.errors import InvalidFact
@@ -168,6 +169,9 @@ class TapeCheck:
     problems: list[Problem]
     incoming: int
     decoded: dict[int, tuple[Call, ...]] = field(default_factory=dict)
+    # The good outbound lines read by ``read_outbound`` (None: a message that asks nothing
+    # the recorder keeps), kept as ``decoded`` is; a line not in it is read when replayed.
+    sent: dict[int, Sent | None] = field(default_factory=dict)
     # Every item the scanner yielded, in order, when the whole tape fit in the budget (the
     # replay then reads the tape once); None: the replay reads it again.
     plan: list[Item] | None = None
@@ -194,7 +198,13 @@ def check_tape(
         for seg, item in scanner.items():
             first.take(seg, item, trap)
     return TapeCheck(
-        Path(path), scanner.segments, scanner.problems, first.incoming, first.decoded, first.plan
+        Path(path),
+        scanner.segments,
+        scanner.problems,
+        first.incoming,
+        first.decoded,
+        first.sent,
+        first.plan,
     )
 
 
@@ -205,6 +215,7 @@ class _FirstPass:
         self.decoder: Decoder | None = None
         self.incoming = 0
         self.decoded: dict[int, tuple[Call, ...]] = {}
+        self.sent: dict[int, Sent | None] = {}
         self.plan: list[Item] | None = []
         self.budget = keep_fields
 
@@ -216,7 +227,7 @@ class _FirstPass:
         elif isinstance(item, Message) and item.direction == "in" and not item.handshake:
             item = self._decode(seg, item, trap)
         elif isinstance(item, Message):
-            self.budget -= len(item.fields)
+            self._read_sent(seg, item)
         if self.plan is not None:
             if self.budget < 0:
                 self.plan = None  # past the budget: the replay reads the tape again
@@ -242,6 +253,22 @@ class _FirstPass:
         # scanner made the list for this line alone) rather than copied into a new Message.
         item.fields.clear()
         return item
+
+    def _read_sent(self, seg: Segment, item: Message) -> None:
+        # A placeOrder line is ~114 fields, and the recorder needs what ``read_outbound``
+        # makes of them: read here, while the line is at hand, it is read once and its
+        # fields are not kept until the replay reaches it. A line that cannot be read is
+        # read again when replayed, where it is a problem on record, as live.
+        self.budget -= len(item.fields)
+        if self.budget < 0 or item.handshake:
+            return
+        assert seg.header is not None
+        try:
+            sent = read_outbound(item.fields, seg.header.server_version)
+        except Exception:  # the recording pass reads it again, as the live recorder would
+            return
+        self.sent[item.line] = sent
+        item.fields.clear()
 
 
 def _problem(path: Path, item: Message, failure: str | None, invalid: str | None) -> Problem | None:

@@ -215,27 +215,28 @@ class Replayer:
                 return
             self.ledger.finish(header.session, seg_state.get("last_seq", 0))
 
+        decoded, sent = check.decoded, check.sent
+        progress = self.progress
         try:
             with trapped_decoder_log() as trap, batch:
                 items = check.plan if check.plan is not None else self._scan(path)
+                # What each message asks is read into locals once per segment: the loop below
+                # runs once per message of the tape.
+                skip, resume_at = False, 0
                 for seg, item in items:
                     if item is None:
                         commit()
                         finish_segment()
                         header = seg.header
                         assert header is not None
-                        if run is None or run.run != str(header.extra.get("run", header.session)):
-                            if run is not None:
-                                report.recorder_problems += run.recorder.stats.problems
-                                report.events += run.trail.appended
-                                run.close()
-                            run = _Run(self.config, header)
-                        run.begin(header)
+                        run = self._run_for(run, header, report)
                         seg_state = self._start_segment(run, header, str(path), report)
+                        skip = bool(seg_state.get("skip"))
+                        resume_at = seg_state.get("resume_at", 0)
+                        continue
+                    if skip or item.line in bad:
                         continue
                     assert run is not None
-                    if seg_state.get("skip") or item.line in bad:
-                        continue
                     seg_state["last_seq"] = item.seq
                     line = item.line
                     if isinstance(item, End):
@@ -243,28 +244,30 @@ class Replayer:
                         if item.reason == "disconnected":
                             run.disconnected()
                         continue
-                    if item.handshake:
-                        continue
-                    if item.seq < seg_state.get("resume_at", 0):
+                    if item.handshake or item.seq < resume_at:
                         continue
                     if batched == 0:
                         batch.enter_context(run.trail.batch())
                     batched += 1
                     run.clock.current = item.ts
                     if item.direction == "in":
-                        run.feed(item.fields, check.decoded.get(item.line))
+                        run.feed(item.fields, decoded.get(line))
+                    elif line in sent:
+                        # What the client asked, read (as the live recorder reads it) while
+                        # the tape was checked.
+                        request = sent[line]
+                        if request is not None:
+                            run.recorder.on_sent(request)
                     else:
-                        # What the client asked, read as the live recorder read it.
                         run.recorder.on_outbound(item.fields)
                     run.clock.current = None
                     report.messages += 1
-                    failure = trap.take()
-                    if failure is not None:
+                    if trap.records:
                         report.problems.append(
-                            Problem(str(path), item.line, "recorder", f"while recording: {failure}")
+                            Problem(str(path), line, "recorder", f"while recording: {trap.take()}")
                         )
-                    if self.progress is not None:
-                        self.progress(1)
+                    if progress is not None:
+                        progress(1)
                     if batched >= self.batch_size:
                         commit()
                 commit()
@@ -282,6 +285,17 @@ class Replayer:
                 run.close()
         report.problems.sort(key=lambda p: p.line)
         return report
+
+    def _run_for(self, run: _Run | None, header: Header, report: ReplayReport) -> _Run:
+        """The run a segment belongs to: the current one, or a new one (the current closed)."""
+        if run is None or run.run != str(header.extra.get("run", header.session)):
+            if run is not None:
+                report.recorder_problems += run.recorder.stats.problems
+                report.events += run.trail.appended
+                run.close()
+            run = _Run(self.config, header)
+        run.begin(header)
+        return run
 
     def _scan(self, path: str | Path) -> Iterator[Item]:
         return TapeScanner(path, self.limits).items()
