@@ -82,13 +82,13 @@ class DecodedChunk:
 
 
 def decoded_chunks(
-    log: EventLog, head: int, rows_per_chunk: int = ROWS_PER_CHUNK
+    log: EventLog, head: int, rows_per_chunk: int = ROWS_PER_CHUNK, first: int | None = None
 ) -> Iterator[DecodedChunk]:
     """The log up to notification ``head``, order by order, in chunks of whole orders of
-    about ``rows_per_chunk`` rows, each topic decoded into its columns in C (``columnar_parse``);
-    equal to ``reference_chunk`` of the same rows."""
+    about ``rows_per_chunk`` rows (the first of about ``first`` when given), each topic decoded
+    into its columns in C (``columnar_parse``); equal to ``reference_chunk`` of the same rows."""
     decoders: dict[str, TopicDecoder] = {}
-    pages = order_pages(log, head, rows_per_chunk)
+    pages = order_pages(log, head, rows_per_chunk, first)
     yield from read_ahead(_decoded(page, decoders) for page in pages)
 
 

@@ -43,16 +43,18 @@ _BATCH_ROWS = "adbc.sqlite.query.batch_rows"
 T = TypeVar("T")
 
 
-def order_pages(log: EventLog, head: int, rows: int) -> Iterator[pa.Table]:
+def order_pages(
+    log: EventLog, head: int, rows: int, first: int | None = None
+) -> Iterator[pa.Table]:
     """The log up to ``head`` in tables of whole orders, about ``rows`` rows each (more when
-    one order has more)."""
+    one order has more); the first about ``first`` rows when given."""
     if head <= 0:
         return
     sqlite = log.sqlite_file()
     if sqlite is not None:
-        yield from _sqlite_pages(*sqlite, head, rows)
+        yield from _sqlite_pages(*sqlite, head, rows, first or rows)
     else:
-        yield from _row_pages(log.rows_by_order(head), rows)
+        yield from _row_pages(log.rows_by_order(head), rows, first or rows)
 
 
 def read_ahead(items: Iterator[T]) -> Iterator[T]:
@@ -66,8 +68,8 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
             yield item
 
 
-def _sqlite_pages(path: Path, table: str, head: int, rows: int) -> Iterator[pa.Table]:
-    after, limit = "", rows
+def _sqlite_pages(path: Path, table: str, head: int, rows: int, first: int) -> Iterator[pa.Table]:
+    after, limit = "", first
     while True:
         page = _sqlite_page(path, table, (after, head, limit))
         last = page.num_rows < limit
@@ -153,20 +155,21 @@ def _raw(page: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=RAW_SCHEMA)
 
 
-def _row_pages(rows: Iterator[Row], size: int) -> Iterator[pa.Table]:
+def _row_pages(rows: Iterator[Row], size: int, first: int) -> Iterator[pa.Table]:
     """Rows in order-major order gathered into tables of whole orders, at most ``size`` rows
-    each unless one order alone has more (as the SQLite pages)."""
+    each (the first at most ``first``) unless one order alone has more (as the SQLite pages)."""
     page: list[Row] = []
     order: list[Row] = []
+    limit = first
     for row in rows:
         if order and row[1] != order[0][1]:
-            if page and len(page) + len(order) > size:
+            if page and len(page) + len(order) > limit:
                 yield _table_of(page)
-                page = []
+                page, limit = [], size
             page += order
             order = []
         order.append(row)
-    if page and len(page) + len(order) > size:
+    if page and len(page) + len(order) > limit:
         yield _table_of(page)
         page = []
     page += order
