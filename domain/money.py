@@ -7,7 +7,6 @@ sentinel into a position would corrupt every figure after it.
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal, InvalidOperation
 
 from ordertrail.domain.errors import InvalidFact
@@ -27,10 +26,9 @@ def _to_decimal(value: Number, field: str) -> Decimal:
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            raise InvalidFact(field, value, "not a finite number")
         # IB sends quantities as doubles: 50.0 is the quantity 50, and repr() is the shortest
-        # string that round-trips, so 0.1 stays 0.1, not 0.1000000000000000055.
+        # string that round-trips, so 0.1 stays 0.1, not 0.1000000000000000055. A NaN or an
+        # infinity becomes a Decimal that is not finite, refused below with the texts'.
         result = Decimal(int(value)) if value.is_integer() else Decimal(repr(value))
     elif isinstance(value, int):
         result = Decimal(value)
