@@ -69,7 +69,8 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
 
 
 def _sqlite_pages(path: Path, table: str, head: int, rows: int, first: int) -> Iterator[pa.Table]:
-    after, limit = "", first
+    after, asked = "", first
+    limit = asked
     while True:
         page = _sqlite_page(path, table, (after, head, limit))
         last = page.num_rows < limit
@@ -78,10 +79,13 @@ def _sqlite_pages(path: Path, table: str, head: int, rows: int, first: int) -> I
             limit *= 2  # one order alone fills the page: read it whole
             continue
         if whole:
-            yield from _whole_orders(_raw(page.slice(0, whole)), rows)
+            # Cut by the size asked, not the page's: a page grown for one long order holds
+            # the orders after it too.
+            yield from _whole_orders(_raw(page.slice(0, whole)), asked)
         if last:
             return
-        after, limit = page.column(1)[whole - 1].as_py(), rows
+        after, asked = page.column(1)[whole - 1].as_py(), rows
+        limit = asked
 
 
 def _whole_orders(page: pa.Table, rows: int) -> Iterator[pa.Table]:
