@@ -82,14 +82,20 @@ class DecodedChunk:
 
 
 def decoded_chunks(
-    log: EventLog, head: int, rows_per_chunk: int = ROWS_PER_CHUNK, first: int | None = None
+    log: EventLog,
+    head: int,
+    rows_per_chunk: int = ROWS_PER_CHUNK,
+    first: int | None = None,
+    threads: int = 1,
 ) -> Iterator[DecodedChunk]:
     """The log up to notification ``head``, order by order, in chunks of whole orders of
     about ``rows_per_chunk`` rows (the first of about ``first`` when given), each topic decoded
-    into its columns in C (``columnar_parse``); equal to ``reference_chunk`` of the same rows."""
-    decoders: dict[str, TopicDecoder] = {}
+    into its columns in C (``columnar_parse``), the next ``threads`` decoded ahead at once;
+    equal to ``reference_chunk`` of the same rows."""
+    # Made before the threads start: a decoder per known topic, shared, read-only once made.
+    decoders = {topic: TopicDecoder(schema, topic) for topic, schema in KNOWN.items()}
     pages = order_pages(log, head, rows_per_chunk, first)
-    yield from read_ahead(_decoded(page, decoders) for page in pages)
+    yield from read_ahead(pages, lambda page: _decoded(page, decoders), threads)
 
 
 def _decoded(page: pa.Table, decoders: dict[str, TopicDecoder]) -> DecodedChunk:
@@ -109,10 +115,7 @@ def _decoded(page: pa.Table, decoders: dict[str, TopicDecoder]) -> DecodedChunk:
         if schema is None:
             refused.append(rows)  # a topic the columns do not know: its orders fall back
             continue
-        decoder = decoders.get(topic)
-        if decoder is None:
-            decoder = decoders[topic] = TopicDecoder(schema, topic)
-        got = decoder.decode(rows, stored.take(pa.array(rows)))
+        got = decoders[topic].decode(rows, stored.take(pa.array(rows)))
         refused.append(np.asarray(got.refused, dtype=np.int64))
         topics[schema.event_type] = got.table
     fallback_rows = np.concatenate(refused) if refused else np.zeros(0, dtype=np.int64)

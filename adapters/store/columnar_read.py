@@ -9,10 +9,12 @@ binary, sorted by (order, version), every row of each of its orders up to the he
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import numpy as np
@@ -40,6 +42,7 @@ _SQLITE_PAGE = (
 )
 _HEX_ID = "^[0-9a-f]{32}$"
 _BATCH_ROWS = "adbc.sqlite.query.batch_rows"
+S = TypeVar("S")
 T = TypeVar("T")
 
 
@@ -57,15 +60,53 @@ def order_pages(
         yield from _row_pages(log.rows_by_order(head), rows, first or rows)
 
 
-def read_ahead(items: Iterator[T]) -> Iterator[T]:
-    """``items``, the next one made on a thread while this one is used: the log's reader and
-    Arrow's JSON reader release the GIL, so a rebuild's Python work on one chunk and the read
-    and decode of the next share the machine's cores. One item more in memory."""
-    with ThreadPoolExecutor(1, thread_name_prefix="ordertrail-log-read") as pool:
-        coming = pool.submit(next, items, None)
-        while (item := coming.result()) is not None:
-            coming = pool.submit(next, items, None)
-            yield item
+def read_ahead(items: Iterator[S], work: Callable[[S], T], threads: int = 1) -> Iterator[T]:
+    """``work(item)`` for each of ``items``, in their order, made ahead on ``threads`` threads
+    while the caller uses the one before. The log's reader and Arrow's JSON reader release the
+    GIL, so a rebuild's Python work on one chunk and the decode of the next ones share the
+    machine's cores: with two, two chunks are decoded at once (the decode alone takes longer
+    than the passes' work on a chunk). ``items`` is advanced by one thread at a time and in
+    turn (the n-th ``work`` gets the n-th item: a page's read starts where the one before
+    ended); ``work`` runs on any thread, at once. ``threads`` items more in memory."""
+    feed = _Turns(items)
+    with ThreadPoolExecutor(threads, thread_name_prefix="ordertrail-log-read") as pool:
+        turns = itertools.count()
+        coming = deque(pool.submit(feed.take, next(turns), work) for _ in range(threads))
+        try:
+            while (item := coming.popleft().result()) is not _END:
+                coming.append(pool.submit(feed.take, next(turns), work))
+                yield item
+        finally:
+            feed.stop()  # the turns not begun return at once: nothing more is read
+
+
+_END: Any = object()
+
+
+class _Turns(Generic[S]):  # ``items`` hold no None
+    """An iterator advanced by several threads one at a time, each in its turn."""
+
+    def __init__(self, items: Iterator[S]) -> None:
+        self._items = items
+        self._turn = 0  # the turn whose item is next
+        self._stopped = False
+        self._ready = threading.Condition()
+
+    def take(self, turn: int, work: Callable[[S], T]) -> T:
+        """The ``turn``-th item's ``work``, once every turn before has taken its item."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._turn == turn or self._stopped)
+            try:
+                item = None if self._stopped else next(self._items, None)
+            finally:
+                self._turn += 1
+                self._ready.notify_all()
+        return _END if item is None else work(item)
+
+    def stop(self) -> None:
+        with self._ready:
+            self._stopped = True
+            self._ready.notify_all()
 
 
 def _sqlite_pages(path: Path, table: str, head: int, rows: int, first: int) -> Iterator[pa.Table]:
