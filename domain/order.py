@@ -216,17 +216,21 @@ class Order(Aggregate):
         eventsourcing's own path and its errors."""
         names = _init_fields(event_class)
         version = self.version + 1
-        kwargs["originator_id"] = self.id
-        kwargs["originator_version"] = version
         timestamp = kwargs.get("timestamp")
-        if timestamp is None or len(kwargs) != len(names):
-            super().trigger_event(event_class, **kwargs)
-            return
-        try:
-            attributes = {name: kwargs[name] for name in names}
-        except KeyError:
-            super().trigger_event(event_class, **kwargs)
-            return
+        # The handlers name an event's fields in the order its dataclass declares them: the
+        # attributes are then the arguments as given, behind the id and version (checked).
+        attributes = {"originator_id": self.id, "originator_version": version, **kwargs}
+        if timestamp is None or tuple(attributes) != names:
+            kwargs["originator_id"] = self.id
+            kwargs["originator_version"] = version
+            if timestamp is None or len(kwargs) != len(names):
+                super().trigger_event(event_class, **kwargs)
+                return
+            try:
+                attributes = {name: kwargs[name] for name in names}
+            except KeyError:
+                super().trigger_event(event_class, **kwargs)
+                return
         event = object.__new__(event_class)
         object.__setattr__(event, "__dict__", attributes)
         event.fold(self.state)

@@ -89,14 +89,19 @@ def on_request(order: Order, f: OutboundRequest, ts: datetime) -> bool:
     return True
 
 
+# IB's status texts and the trigger each is: a status is looked up once per orderStatus.
+_REPORTED = {raw: Trigger.for_status(S(raw)) for raw in IB_STATUSES}
+
+
 def on_status(order: Order, f: StatusReport, ts: datetime) -> bool:
     s = order.state
     key = (f.raw_status, f.filled, f.remaining, f.avg_fill_price, f.why_held)
     if key == s.last_report:
         return False
     before = s.status
-    if f.raw_status in IB_STATUSES:
-        out = outcome(before, Trigger.for_status(S(f.raw_status)))
+    trigger = _REPORTED.get(f.raw_status)
+    if trigger is not None:
+        out = outcome(before, trigger)
         assert out is not None  # facts have an edge from every state
         dest, anomaly = out.dest, out.anomaly
     else:
@@ -160,9 +165,8 @@ def on_execution(order: Order, f: ExecutionReport, ts: datetime) -> bool:
             status=out.dest,
             provenance=f.provenance,
         )
-    received = f"execution {x.exec_id} {x.shares}@{x.price}"
     if out.anomaly:
-        order.anomaly(out.anomaly, received, x.time, ts, before=before)
+        order.anomaly(out.anomaly, _received(f), x.time, ts, before=before)
     if known_qty and new_filled > s.spec.quantity:
         order.trigger_event(
             ev.AnomalyRecorded,
@@ -170,19 +174,25 @@ def on_execution(order: Order, f: ExecutionReport, ts: datetime) -> bool:
             ts_event=x.time,
             kind="overfill",
             expected=f"filled <= order quantity {s.spec.quantity}",
-            received=f"{received} brings filled to {new_filled}",
+            received=f"{_received(f)} brings filled to {new_filled}",
         )
     if current is not None and before is S.FILLED and known_qty and new_filled < s.spec.quantity:
         # A correction took shares off an order IB had filled: it stays Filled (IB said so),
         # and the auditor is told, as for a busted fill.
         order.anomaly(
             "filled_order_lost_a_fill",
-            f"{received} brings filled to {new_filled}",
+            f"{_received(f)} brings filled to {new_filled}",
             x.time,
             ts,
             before=before,
         )
     return True
+
+
+def _received(f: ExecutionReport) -> str:
+    # Written only when an anomaly needs it, not for every execution a replay records.
+    x = f.execution
+    return f"execution {x.exec_id} {x.shares}@{x.price}"
 
 
 def on_bust(order: Order, f: ExecutionBust, ts: datetime) -> bool:

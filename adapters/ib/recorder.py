@@ -298,18 +298,22 @@ class IbRecorder(RequestRecorder):
     ) -> None:
         perm = int(perm_id) or None
         key = FactKey(perm_id=perm, client_id=int(client_id), order_id=order_id)
+        # Positional, in the fact's field order (raw_status, filled, remaining, avg_fill_price,
+        # last_fill_price, why_held, perm_id, mkt_cap_price): a frozen dataclass matches
+        # keywords one by one, and this runs for every orderStatus.
         fact = StatusReport(
-            raw_status=status,
-            filled=n.filled,
-            remaining=n.remaining,
-            avg_fill_price=n.avg_fill_price,
-            last_fill_price=n.last_fill_price,
-            why_held=why_held or "",
-            perm_id=perm,
-            mkt_cap_price=n.mkt_cap_price,
+            status,
+            n.filled,
+            n.remaining,
+            n.avg_fill_price,
+            n.last_fill_price,
+            why_held or "",
+            perm,
+            n.mkt_cap_price,
         )
         self._counted(self.trail.record(key, fact), "statuses", f"status {status}")
-        self._check_status("orderStatus", status, f"orderId {order_id}")
+        if not mapping.known_status(status):
+            self._check_status("orderStatus", status, f"orderId {order_id}")
 
     def _on_execDetails(  # noqa: N802
         self, req_id: int, contract: Contract, execution: IbExecution

@@ -114,6 +114,15 @@ class FieldReader:
         self._pos += 1
         return value
 
+    def texts(self, count: int) -> list[str]:
+        """The next ``count`` fields at once."""
+        end = self._pos + count
+        if end > len(self._fields):
+            raise ProtocolError(f"message ended after {len(self._fields)} fields")
+        values = self._fields[self._pos : end]
+        self._pos = end
+        return values
+
     def integer(self) -> int | None:
         raw = self.text()
         if raw == "":

@@ -216,13 +216,14 @@ class Replayer:
             self.ledger.finish(header.session, seg_state.get("last_seq", 0))
 
         decoded, sent = check.decoded, check.sent
-        progress = self.progress
+        progress, batch_size = self.progress, self.batch_size
         try:
             with trapped_decoder_log() as trap, batch:
                 items = check.plan if check.plan is not None else self._scan(path)
                 # What each message asks is read into locals once per segment: the loop below
-                # runs once per message of the tape.
-                skip, resume_at = False, 0
+                # runs once per message of the tape. (A segment's header comes first: ``clock``
+                # is its run's from then on.)
+                skip, resume_at, clock, records = False, 0, TapeClock(), trap.records
                 for seg, item in items:
                     if item is None:
                         commit()
@@ -232,7 +233,7 @@ class Replayer:
                         run = self._run_for(run, header, report)
                         seg_state = self._start_segment(run, header, str(path), report)
                         skip = bool(seg_state.get("skip"))
-                        resume_at = seg_state.get("resume_at", 0)
+                        resume_at, clock = seg_state.get("resume_at", 0), run.clock
                         continue
                     if skip or item.line in bad:
                         continue
@@ -249,7 +250,7 @@ class Replayer:
                     if batched == 0:
                         batch.enter_context(run.trail.batch())
                     batched += 1
-                    run.clock.current = item.ts
+                    clock.current = item.ts
                     if item.direction == "in":
                         run.feed(item.fields, decoded.get(line))
                     elif line in sent:
@@ -260,15 +261,15 @@ class Replayer:
                             run.recorder.on_sent(request)
                     else:
                         run.recorder.on_outbound(item.fields)
-                    run.clock.current = None
+                    clock.current = None
                     report.messages += 1
-                    if trap.records:
+                    if records:
                         report.problems.append(
                             Problem(str(path), line, "recorder", f"while recording: {trap.take()}")
                         )
                     if progress is not None:
                         progress(1)
-                    if batched >= self.batch_size:
+                    if batched >= batch_size:
                         commit()
                 commit()
                 finish_segment()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from ordertrail.domain.identity import is_client_order_id
 
 
-@dataclass(frozen=True, slots=True)
-class FactKey:
+class FactKey(NamedTuple):
+    """A tuple rather than a frozen dataclass: the recorder makes one for nearly every message
+    IB sends, and a tuple is built in one step where a frozen dataclass assigns each field
+    through ``object.__setattr__`` (about half the time a key)."""
+
     order_ref: str | None = None
     perm_id: int | None = None
     client_id: int | None = None

@@ -40,7 +40,7 @@ from ordertrail.domain.facts import (
     OutboundRequest,
     SessionError,
 )
-from ordertrail.domain.identity import order_id_for, order_key, order_uuid
+from ordertrail.domain.identity import is_client_order_id, order_id_for, order_key, order_uuid
 from ordertrail.domain.order import Order
 from ordertrail.domain.session import SessionLog, session_log_id
 from ordertrail.domain.state import OrderState
@@ -97,7 +97,7 @@ class OrderTrail(Batching, Application[UUID]):
                 if aggregate.version != version:
                     batch.broken = f"a fact failed half way on {aggregate_id}"
                 raise
-            batch.keep(aggregate)
+            batch.collect(aggregate)  # ``_load`` put it in the batch
             self._learn(aggregate)
             return result
         for attempt in range(RETRIES):
@@ -158,14 +158,17 @@ class OrderTrail(Batching, Application[UUID]):
     def resolve(self, key: FactKey) -> UUID | None:
         if key.order is not None:
             return key.order if self.exists(key.order) else None
-        coid = key.client_order_id
-        if coid is not None:
+        # ``client_order_id`` and ``alias`` read inline: every fact is routed here.
+        coid = key.order_ref
+        if coid and is_client_order_id(coid):
             oid = order_uuid(client_order_id=coid)
             if self.exists(oid):
                 return oid
-        alias = key.alias
-        if alias is not None and alias in self._aliases:
-            return self._aliases[alias]
+        client_id, order_id = key.client_id, key.order_id
+        if client_id is not None and order_id:  # orderId 0 and unset ids are not aliases
+            known = self._aliases.get((client_id, order_id))
+            if known is not None:
+                return known
         if key.perm_id:
             if key.perm_id in self._index.perm:
                 return self._index.perm[key.perm_id]

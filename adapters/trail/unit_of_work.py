@@ -46,6 +46,10 @@ class Batch:
 
     def keep(self, aggregate: Aggregate) -> None:
         self.loaded[aggregate.id] = aggregate
+        self.collect(aggregate)
+
+    def collect(self, aggregate: Aggregate) -> None:
+        """The new events of an aggregate this batch holds already (loaded through it)."""
         # What ``collect_events`` does, without popping the pending events one at a time
         # from the front of their list.
         pending = aggregate.pending_events
