@@ -91,4 +91,3 @@ def test_a_file_of_runs_comes_back_sorted_and_outlives_its_file(runs: list[list[
         folder.remove()
     every = [(k, n) for batch in batches for k, n in zip(*batch.to_pydict().values(), strict=True)]
     assert [(r["notification_id"], r["seen"]) for r in got] == sorted(every, key=lambda r: r[0])
-
