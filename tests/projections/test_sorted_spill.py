@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ordertrail.projections import spill
 from ordertrail.projections.schema import FILLS, arrow_table
-from ordertrail.projections.sorted_spill import KeyRanges
+from ordertrail.projections.sorted_spill import KeyRanges, sorted_file
 from ordertrail.projections.spill import SpillFolder
 
 
@@ -63,3 +63,31 @@ def test_ranges_are_not_given_before_every_row_came(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="1 rows of 2 keys"):
         out.chunks()
     folder.remove()
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 20), max_size=30), min_size=1, max_size=6),
+)
+def test_a_file_of_runs_comes_back_sorted_and_outlives_its_file(runs: list[list[int]]) -> None:
+    """A range's file (one record batch per chunk split into it) read mapped and sorted:
+    rows of equal keys keep the file's order, and the rows stay readable once the file is
+    deleted (the thread that read it deletes it at once)."""
+    schema = pa.schema([("notification_id", pa.int64()), ("seen", pa.int64())])
+    batches = []
+    seen = 0
+    for run in runs:
+        batches.append(pa.record_batch([run, list(range(seen, seen + len(run)))], schema=schema))
+        seen += len(run)
+    folder = SpillFolder()
+    try:
+        path = folder.file("range.arrow")
+        with pa.ipc.new_file(str(path), schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+        rows = sorted_file(path, [("notification_id", "ascending")])
+        path.unlink()
+        got = rows.to_pylist()
+    finally:
+        folder.remove()
+    every = [(k, n) for batch in batches for k, n in zip(*batch.to_pydict().values(), strict=True)]
+    assert [(r["notification_id"], r["seen"]) for r in got] == sorted(every, key=lambda r: r[0])
