@@ -165,8 +165,9 @@ def _fold_log(
     paged = log.sqlite_file()
     run: Callable[[], int]
     if paged is not None and progress is None:
-        # SQLite stores the originator id as its hex text (what the per-order query asks for).
-        fold = _Fold(_hex, states or {}, reload)
+        # SQLite stores the originator id as its hex text (what the per-order query asks for),
+        # read here as its bytes (``SqliteSource.cursor``).
+        fold = _Fold(_hex_bytes, states or {}, reload)
         run = partial(fold.pages, SqliteSource(*paged), log, start)
     else:
         rows = log.rows(start)
@@ -224,7 +225,7 @@ class _Fold:
         iterated by ``rows`` itself; returns the last notification id read."""
         size = source.page_size()
         while True:
-            with source.cursor(position, size) as page:
+            with source.cursor(position, size, text_as_bytes=True) as page:
                 position, count = self.rows(page, position)
             log.rows_read += count
             if count < size:
@@ -245,7 +246,7 @@ class _Fold:
             try:
                 item = decode(raw)
             except Exception:  # a row msgspec refuses: the general codec decides
-                item = general(topic, raw, _uuid(oid), version)
+                item = general(_text(topic), raw, _uuid(oid), version)
             state: OrderState | None
             if creates:
                 state = out[oid] = item.new_state()
@@ -258,10 +259,10 @@ class _Fold:
                 del out[oid]
         return position, count
 
-    def reopened(self, oid: Any, version: int, topic: str) -> OrderState | None:
+    def reopened(self, oid: Any, version: int, topic: str | bytes) -> OrderState | None:
         """An order done (and dropped) earlier that IB says more about: its state before
         ``version``, folded from its own events (None: not an order, or no creation)."""
-        if self.reload is None or not is_order_topic(topic):
+        if self.reload is None or not is_order_topic(_text(topic)):
             return None
         state = self.reload(_uuid(oid), version)
         if state is not None:
@@ -279,7 +280,7 @@ def _uuid(oid: Any) -> UUID:
     if isinstance(oid, UUID):
         return oid
     if len(oid) != 32:
-        return UUID(oid)
+        return UUID(_text(oid))
     # SQLite's hex text, once an order: the UUID made from its integer as ``UUID(int=…)``
     # makes it (the same two slots), without its keyword parsing and range check, which a
     # 32-digit hex number always passes; three times faster, a tenth of a rebuild's overhead.
@@ -310,6 +311,14 @@ def _hex(uid: UUID) -> str:
     return uid.hex
 
 
+def _hex_bytes(uid: UUID) -> bytes:
+    return uid.hex.encode()
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _key_form(stored: Any) -> Callable[[UUID], Any]:
     """An order id in the form the store gives it: eventsourcing's SQLite stores the hex text
     (the form ``EventLog``'s own per-order query asks for), PostgreSQL a UUID."""
@@ -318,12 +327,13 @@ def _key_form(stored: Any) -> Callable[[UUID], Any]:
     return _hex
 
 
-class _TopicTable(dict[str, tuple[Callable[[bytes], Any], bool]]):
-    """Per topic: how the fold decodes a row, and whether the event creates an order."""
+class _TopicTable(dict[str | bytes, tuple[Callable[[bytes], Any], bool]]):
+    """Per topic (its text, or its bytes as SQLite holds it): how the fold decodes a row, and
+    whether the event creates an order."""
 
-    def learn(self, topic: str) -> tuple[Callable[[bytes], Any], bool]:
-        decode = struct_decoder(topic) or _refuse
-        creates = topic == CREATED_TOPIC
+    def learn(self, topic: str | bytes) -> tuple[Callable[[bytes], Any], bool]:
+        decode = struct_decoder(_text(topic)) or _refuse
+        creates = _text(topic) == CREATED_TOPIC
         self[topic] = (decode, creates)
         return decode, creates
 
