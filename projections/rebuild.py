@@ -75,8 +75,11 @@ RebuiltTable = tuple[TableSpec, Iterable[pa.Table]]
 # besides the fold's own state, and each chunk pays the passes' fixed costs (about 130 small
 # polars and Arrow calls): at 1,000,000 events chunks of 50,000 rows cost ~0.5 s less CPU than
 # chunks of 25,000, and 100,000 ~1 s less again; the rebuild's peak at 10,000,000 events
-# stayed within 704-753 MiB for all three (ADR 0126).
-CHUNK_ROWS = 100_000
+# stayed within 704-753 MiB for all three (ADR 0126). With two chunks decoded at once, chunks of
+# 100,000 rows raised the peak by ~190 MiB at 1,000,000 events and ~225 at 10,000,000, and
+# chunks of 50,000 gave the same wall time at the peak of one chunk of 100,000 ahead
+# (ADR 0143).
+CHUNK_ROWS = 50_000
 # The first chunk is smaller: until it is decoded, the passes have nothing to work on and the
 # second core idles.
 FIRST_CHUNK_ROWS = 25_000
