@@ -5,7 +5,7 @@ one of ``Origin``'s, which the projections label."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,11 +14,7 @@ from ordertrail.domain import events as ev
 from ordertrail.domain.facts import OrderObserved, Origin, OutboundRequest, RequestKind
 from ordertrail.domain.identity import DRY_RUN_PREFIX
 from ordertrail.domain.order import Order
-from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
-
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-AAPL = ContractRef(265598, "AAPL")
-LMT = OrderSpec(OrderAction.BUY, Decimal(100), OrderType.LIMIT, limit_price=Decimal("150"))
+from tests.domain.orders import AAPL, LMT, T0
 
 
 @pytest.mark.parametrize(

@@ -4,20 +4,16 @@ request the error answered."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 from ordertrail.domain import events as ev
 from ordertrail.domain.facts import ErrorReport, StatusReport
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus
-from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
+from tests.domain.orders import AAPL, LMT, T0
 
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=1)
 T2 = T0 + timedelta(seconds=2)
-AAPL = ContractRef(265598, "AAPL")
-LMT = OrderSpec(OrderAction.BUY, Decimal(100), OrderType.LIMIT, limit_price=Decimal("150"))
 
 
 def _submitted() -> Order:

@@ -4,8 +4,7 @@ every status IB can send must give exactly one answer."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 import pytest
 
@@ -13,17 +12,11 @@ from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.facts import OrderObserved, Origin, StatusReport
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import IB_STATUSES, OrderStatus
-from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
-
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-AAPL = ContractRef(265598, "AAPL")
-LMT = OrderSpec(OrderAction.BUY, Decimal(100), OrderType.LIMIT, limit_price=Decimal("150"))
+from tests.domain.orders import AAPL, LMT, T0, submitted
 
 
 def _submitted() -> Order:
-    o = Order.place(client_order_id="OT-status-1", contract=AAPL, spec=LMT, ts_recorded=T0)
-    o.submit(client_id=1, order_id=7, ts_recorded=T0)
-    return o
+    return submitted("OT-status-1")
 
 
 def _reported(raw: str) -> Order:

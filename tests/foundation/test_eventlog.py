@@ -58,8 +58,13 @@ def log(store: StoreConfig, trail: OrderTrail) -> Iterator[EventLog]:
         yield opened
 
 
-def place(trail: OrderTrail, n: int, raw_statuses: tuple[str, ...] = ("Submitted",)) -> None:
-    coid = f"OT-log-{n}"
+def place(
+    trail: OrderTrail,
+    n: int,
+    raw_statuses: tuple[str, ...] = ("Submitted",),
+    prefix: str = "OT-log",
+) -> None:
+    coid = f"{prefix}-{n}"
     oid = trail.place(client_order_id=coid, contract=OPTION, spec=SPEC)
     trail.submit(oid, client_id=1, order_id=n)
     for raw in raw_statuses:

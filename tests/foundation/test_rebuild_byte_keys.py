@@ -19,7 +19,8 @@ from ordertrail.domain.facts import StatusReport
 from ordertrail.domain.identity import order_id_for, order_key
 from tests.conftest import Clock
 from tests.foundation.compare import assert_identical
-from tests.foundation.test_event_store_contract import OPTION, SPEC
+from tests.foundation.test_event_store_contract import SPEC
+from tests.foundation.test_eventlog import place
 
 
 @pytest.fixture
@@ -30,14 +31,7 @@ def trail(tmp_path: Path, clock: Clock) -> Iterator[OrderTrail]:
 
 
 def _place(trail: OrderTrail, n: int, *raw_statuses: str) -> None:
-    coid = f"OT-bytes-{n}"
-    oid = trail.place(client_order_id=coid, contract=OPTION, spec=SPEC)
-    trail.submit(oid, client_id=1, order_id=n)
-    for raw in raw_statuses:
-        trail.record(
-            FactKey(order_ref=coid),
-            StatusReport(raw_status=raw, filled=Decimal(0), remaining=SPEC.quantity),
-        )
+    place(trail, n, raw_statuses, prefix="OT-bytes")
 
 
 def test_the_page_cursor_gives_ids_and_topics_as_their_bytes(trail: OrderTrail) -> None:
