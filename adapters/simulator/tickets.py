@@ -76,6 +76,10 @@ COMBO_LEG = (
 
 _SEC_TYPE = _CONTRACT.index("secType")
 _ORDER_TYPE = _HEAD.index("orderType")
+_DELTA_NEUTRAL_TYPE = _MIDDLE.index("deltaNeutralOrderType")
+_SCALE_INCREMENT = _SCALE_HEAD.index("scalePriceIncrement")
+_HEDGE = ("scaleTable", "activeStartTime", "activeStopTime", "hedgeType")
+_HEDGE_TYPE = _HEDGE.index("hedgeType")
 
 
 def _number(value: str) -> Decimal | None:
@@ -205,12 +209,12 @@ def parse_place_order(fields: list[str], server_version: int) -> OrderTicket:
     take(_FA)
     if server_version < 177:
         take(("faProfile",))
-    if take(_MIDDLE)[-1]:  # deltaNeutralOrderType
+    if take(_MIDDLE)[_DELTA_NEUTRAL_TYPE]:
         take(DELTA_NEUTRAL)
-    increment = _number(take(_SCALE_HEAD)[-1])  # scalePriceIncrement
+    increment = _number(take(_SCALE_HEAD)[_SCALE_INCREMENT])
     if increment is not None and increment > 0:
         take(SCALE_TAIL)
-    if take(("scaleTable", "activeStartTime", "activeStopTime", "hedgeType"))[-1]:
+    if take(_HEDGE)[_HEDGE_TYPE]:
         take(("hedgeParam",))
     take(("optOutSmartRouting", "clearingAccount", "clearingIntent", "notHeld"))
     if r.flag():

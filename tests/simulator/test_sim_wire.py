@@ -162,6 +162,28 @@ def test_place_order_parser_consumes_every_field(version: int) -> None:
     assert bench.text("referenceExchangeId") == "NYSE"
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_place_order_fields_that_open_a_group_are_read_by_name(version: int) -> None:
+    """A delta-neutral order type opens its group whatever the aux price beside it; a hedge
+    type opens its parameter; a scale increment above 0 opens the scale's tail."""
+    contract, order = _plain()
+    order.deltaNeutralOrderType = "MKT"
+    order.deltaNeutralConId = 9
+    order.hedgeType = "D"
+    order.hedgeParam = "0.5"
+    order.scalePriceIncrement = 0.25
+    order.scalePriceAdjustValue = 0.1
+    ticket = parse_place_order(client_place_order(version, contract, order, 5), version)
+    assert ticket.text("deltaNeutralOrderType") == "MKT"
+    assert ticket.text("deltaNeutralConId") == "9"
+    assert ticket.text("hedgeParam") == "0.5"
+    assert ticket.number("scalePriceAdjustValue") == Decimal("0.1")
+    aux_only = _plain()[1]
+    aux_only.deltaNeutralAuxPrice = 0.75
+    plain = parse_place_order(client_place_order(version, _plain()[0], aux_only, 6), version)
+    assert plain.text("deltaNeutralConId") == ""
+
+
 def test_place_order_parser_rejects_leftover_fields() -> None:
     fields = client_place_order(178, *_plain(), 5)
     with pytest.raises(ProtocolError, match="1 unexpected trailing fields"):
