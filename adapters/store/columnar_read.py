@@ -83,7 +83,7 @@ def read_ahead(items: Iterator[S], work: Callable[[S], T], threads: int = 1) -> 
 _END: Any = object()
 
 
-class _Turns(Generic[S]):  # ``items`` hold no None
+class _Turns(Generic[S]):
     """An iterator advanced by several threads one at a time, each in its turn."""
 
     def __init__(self, items: Iterator[S]) -> None:
@@ -97,11 +97,13 @@ class _Turns(Generic[S]):  # ``items`` hold no None
         with self._ready:
             self._ready.wait_for(lambda: self._turn == turn or self._stopped)
             try:
-                item = None if self._stopped else next(self._items, None)
+                item = _END if self._stopped else next(self._items, _END)
             finally:
                 self._turn += 1
                 self._ready.notify_all()
-        return _END if item is None else work(item)
+        if item is _END:
+            return _END
+        return work(item)
 
     def stop(self) -> None:
         with self._ready:

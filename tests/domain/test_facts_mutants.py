@@ -14,7 +14,7 @@ from ordertrail.domain import events as ev
 from ordertrail.domain.facts import OrderObserved, Origin, OutboundRequest, RequestKind
 from ordertrail.domain.identity import DRY_RUN_PREFIX
 from ordertrail.domain.order import Order
-from tests.domain.orders import AAPL, LMT, T0
+from tests.domain.orders import AAPL, LMT, T0, submitted
 
 
 @pytest.mark.parametrize(
@@ -29,8 +29,7 @@ from tests.domain.orders import AAPL, LMT, T0
 def test_a_request_is_stored_under_the_kind_stored_events_carry(
     kind: RequestKind, stored: str
 ) -> None:
-    o = Order.place(client_order_id="OT-facts-1", contract=AAPL, spec=LMT, ts_recorded=T0)
-    o.submit(client_id=1, order_id=7, ts_recorded=T0)
+    o = submitted("OT-facts-1")
     o.collect_events()
     newer = LMT.with_changes(limit_price=Decimal("149.5"))
     o.record(OutboundRequest(kind, 1, 7, newer), ts_recorded=T0 + timedelta(seconds=1))

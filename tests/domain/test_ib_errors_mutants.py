@@ -10,15 +10,14 @@ from ordertrail.domain import events as ev
 from ordertrail.domain.facts import ErrorReport, StatusReport
 from ordertrail.domain.order import Order
 from ordertrail.domain.status import OrderStatus
-from tests.domain.orders import AAPL, LMT, T0
+from tests.domain.orders import T0, submitted
 
 T1 = T0 + timedelta(seconds=1)
 T2 = T0 + timedelta(seconds=2)
 
 
 def _submitted() -> Order:
-    o = Order.place(client_order_id="OT-err-1", contract=AAPL, spec=LMT, ts_recorded=T0)
-    o.submit(client_id=1, order_id=7, ts_recorded=T0)
+    o = submitted("OT-err-1")
     o.collect_events()
     return o
 

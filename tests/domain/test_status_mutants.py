@@ -15,12 +15,8 @@ from ordertrail.domain.status import IB_STATUSES, OrderStatus
 from tests.domain.orders import AAPL, LMT, T0, submitted
 
 
-def _submitted() -> Order:
-    return submitted("OT-status-1")
-
-
 def _reported(raw: str) -> Order:
-    o = _submitted()
+    o = submitted("OT-status-1")
     o.record(StatusReport(raw), ts_recorded=T0 + timedelta(seconds=1))
     return o
 
