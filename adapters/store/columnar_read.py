@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
 import numpy as np
@@ -102,8 +102,8 @@ class _Turns(Generic[S]):
                 self._turn += 1
                 self._ready.notify_all()
         if item is _END:
-            return _END
-        return work(item)
+            return cast(T, _END)
+        return work(cast(S, item))
 
     def stop(self) -> None:
         with self._ready:
