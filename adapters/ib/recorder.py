@@ -251,13 +251,15 @@ class IbRecorder(RequestRecorder):
         remaining = None if filled is None or not total else max(total - filled, Decimal(0))
         fact = StatusReport(raw_status=state.status, filled=filled, remaining=remaining)
         self._counted(self.trail.record(key, fact), "statuses", f"status {state.status}")
-        self._check_status("completedOrder", state.status, f"permId {order.permId}")
+        self._check_status("completedOrder", state.status, "permId", order.permId)
 
-    def _check_status(self, message: str, status: str, of: str) -> None:
+    def _check_status(self, message: str, status: str, id_name: str, id_value: int) -> None:
+        # Runs for every orderStatus: the warning's text is made only for a status IB's API
+        # does not list.
         if not mapping.known_status(status):
             self._warn(
-                f"{message}: status={status!r} of {of} is not one of IB's order statuses; "
-                "recorded with an unknown_status anomaly"
+                f"{message}: status={status!r} of {id_name} {id_value} is not one of IB's order "
+                "statuses; recorded with an unknown_status anomaly"
             )
 
     def _on_orderStatus(  # noqa: N802
@@ -312,8 +314,7 @@ class IbRecorder(RequestRecorder):
             n.mkt_cap_price,
         )
         self._counted(self.trail.record(key, fact), "statuses", f"status {status}")
-        if not mapping.known_status(status):
-            self._check_status("orderStatus", status, f"orderId {order_id}")
+        self._check_status("orderStatus", status, "orderId", order_id)
 
     def _on_execDetails(  # noqa: N802
         self, req_id: int, contract: Contract, execution: IbExecution

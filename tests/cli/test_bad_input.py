@@ -532,6 +532,7 @@ def test_recorder_keeps_unknown_statuses_and_refuses_nan_and_sentinels(tmp_path:
         h.sim.send_raw(1, _status(order_id, perm, "Foo", "0", "100"))
         await h.wait_until(lambda: recorder.stats.warnings)
         assert "status='Foo'" in recorder.stats.warnings[0]
+        assert f"of orderId {order_id} " in recorder.stats.warnings[0]
         assert "unknown_status" in trail.get(oid).state.anomalies
         assert trail.get(oid).state.status is OrderStatus.SUBMITTED  # stays where it was
         kept = list(trail.history(oid))
