@@ -91,3 +91,28 @@ def test_a_file_of_runs_comes_back_sorted_and_outlives_its_file(runs: list[list[
         folder.remove()
     every = [(k, n) for batch in batches for k, n in zip(*batch.to_pydict().values(), strict=True)]
     assert [(r["notification_id"], r["seen"]) for r in got] == sorted(every, key=lambda r: r[0])
+
+
+@given(st.lists(st.integers(-(2**40), 2**40), max_size=200), st.integers(1, 50))
+def test_a_spill_file_read_whole_is_its_rows_and_outlives_its_file(
+    keys: list[int], chunk: int
+) -> None:
+    """``read_spill`` maps a whole file: the table it gives is every row written, in order,
+    and stays readable once the file is deleted (the groups' rows are read, their file
+    deleted, then the rows handed to the thread that writes them)."""
+    schema = pa.schema([("notification_id", pa.int64()), ("text", pa.string())])
+    folder = SpillFolder()
+    try:
+        path = folder.file("rows.arrow")
+        with pa.ipc.new_file(str(path), schema) as writer:
+            for start in range(0, len(keys), chunk):
+                part = keys[start : start + chunk]
+                writer.write_batch(
+                    pa.record_batch([part, [f"row {k}" for k in part]], schema=schema)
+                )
+        rows = spill.read_spill(path)
+        path.unlink()
+        got = rows.to_pylist()
+    finally:
+        folder.remove()
+    assert got == [{"notification_id": k, "text": f"row {k}"} for k in keys]
