@@ -332,8 +332,9 @@ class _TopicTable(dict[str | bytes, tuple[Callable[[bytes], Any], bool]]):
     whether the event creates an order."""
 
     def learn(self, topic: str | bytes) -> tuple[Callable[[bytes], Any], bool]:
-        decode = struct_decoder(_text(topic)) or _refuse
-        creates = _text(topic) == CREATED_TOPIC
+        text = _text(topic)
+        decode = struct_decoder(text) or _refuse
+        creates = text == CREATED_TOPIC
         self[topic] = (decode, creates)
         return decode, creates
 
