@@ -94,6 +94,12 @@ def run(messages: int = 20_000, repeats: int = 3, batch_size: int | None = None)
             "replay_messages_per_s": round(incoming / r),
             "replay_events_per_s": round(events / r),
             "replay_vs_decode_only": round(b / r, 3),
+            "replay_vs_decode_only_paired": round(
+                statistics.median(
+                    bw / rw for (bw, _), (rw, _) in zip(baseline, replay, strict=True)
+                ),
+                3,
+            ),
             "decode_only_cpu_s": round(b_cpu, 3),
             "replay_cpu_s": round(r_cpu, 3),
             "replay_vs_decode_only_cpu": round(b_cpu / r_cpu, 3),

@@ -51,7 +51,12 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
     in_hand = rebuild["rebuild_states_in_hand"]
     assert in_hand["events"] == 3000
     assert {"first_collection_cpu_s", "free_cpu_s"} <= set(in_hand)
-    assert report["tape_replay"]["replay_messages_per_s"] > 0
+    tape = report["tape_replay"]
+    assert tape["replay_messages_per_s"] > 0
+    # Each repeat is a pair, decode only then the replay; wall and CPU ratios per pair.
+    assert tape["repeats"] == 1
+    assert tape["replay_vs_decode_only_paired"] == tape["replay_vs_decode_only"]
+    assert tape["replay_vs_decode_only_cpu_paired"] == tape["replay_vs_decode_only_cpu"]
     assert report["projections"]["rebuild_events_per_s"] > 0
     assert report["projections"]["baseline_sqlite_orjson_events_per_s"] > 0
     # The rebuild's peak memory on the projections' store and on one of --events events.
