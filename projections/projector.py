@@ -34,6 +34,7 @@ from ordertrail.projections.rebuild import Rebuild
 from ordertrail.projections.restore import LogEvent, Restorer
 from ordertrail.projections.schema import TABLES, refusing_rows
 from ordertrail.projections.tables import DeltaTables, Source, TableState, unfinished
+from ordertrail.projections.upkeep import SMALL_FILES_LIMIT, merge_small_files
 
 Progress = Callable[[int, int], None]
 BATCH = 25_000
@@ -93,6 +94,8 @@ class Projector:
     def __init__(self, log: EventLog, tables: DeltaTables, *, batch_size: int = BATCH) -> None:
         self.log = log
         self.tables = tables
+        # Small files a table may hold before an update merges them (``upkeep.py``).
+        self.small_files_limit = SMALL_FILES_LIMIT
         self.batch_size = batch_size
         tables.drop_legacy_snapshot()
 
@@ -179,9 +182,11 @@ class Projector:
         restorer.journal_rows(projection)
         source = self._source(projection.head)
         since = dict.fromkeys(states, low)
+        written = []
         for spec in TABLES:
             batch = projection.batches(since, (spec.name,))[spec.name]
-            self.tables.write(states[spec.name], batch, source, overwrite=False)
+            written.append(self.tables.write(states[spec.name], batch, source, overwrite=False))
+        merge_small_files(written, self.small_files_limit)
         if progress is not None:
             progress(len(events), len(events))
         return UpdateResult(low, projection.head, len(events), rebuilt=False)

@@ -68,7 +68,7 @@ TABLE_PROPERTIES = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
 LOOKUP_ROW_GROUPS = {"orders": 4096, "events": 8192}
 
 
-def _writer(spec: TableSpec, compression: str) -> WriterProperties | None:
+def writer_properties(spec: TableSpec, compression: str) -> WriterProperties | None:
     rows = LOOKUP_ROW_GROUPS.get(spec.name)
     if rows is None:
         return None
@@ -82,7 +82,7 @@ def layout(spec: TableSpec) -> dict[str, Any]:
         "partition_by": list(spec.partition_by) or None,
         "target_file_size": None if spec.append_only else KEYED_FILE_BYTES,
         "configuration": TABLE_PROPERTIES,
-        "writer_properties": _writer(spec, "SNAPPY"),
+        "writer_properties": writer_properties(spec, "SNAPPY"),
     }
 
 
@@ -385,7 +385,7 @@ class DeltaTables:
             if dt.metadata().configuration.get("delta.checkpointInterval") is None:
                 # A table an earlier version created: its log checkpoints every 100 commits.
                 dt.alter.set_table_properties(TABLE_PROPERTIES)
-            props = _writer(spec, "ZSTD")
+            props = writer_properties(spec, "ZSTD")
             if not spec.append_only:
                 metrics = dt.optimize.z_order(
                     list(spec.keys), target_size=KEYED_FILE_BYTES, writer_properties=props
