@@ -117,7 +117,11 @@ def patience_schedule(
         raise InvalidOrderSpec("escalations", f"must be >= 0, got {escalations}")
     sign = action.sign
     step_amount = mid * step
-    spread = (quote.spread if quote is not None else None) or step_amount * SPREAD_ESTIMATE_STEPS
+    # A locked quote (bid == ask) is a market with nothing between its sides: crossing it pays
+    # the ask. Only a quote without a spread to trust (one side missing, or crossed by a stale
+    # side) falls back to the estimate.
+    quoted = quote.spread if quote is not None else None
+    spread = step_amount * SPREAD_ESTIMATE_STEPS if quoted is None else quoted
     raw: list[tuple[timedelta, Decimal, str]] = [
         (timedelta(0), mid, "limit at the mid"),
         (window, mid + sign * step_amount, "step toward the market"),

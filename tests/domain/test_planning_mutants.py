@@ -43,3 +43,17 @@ def test_a_buy_crosses_a_crossed_or_one_sided_quote_by_the_estimate(quote: Quote
         OrderAction.BUY, mid=D(100), window=timedelta(seconds=60), quote=quote, escalations=0
     )
     assert [s.limit_price for s in plan.steps] == [D("100.00"), D("100.10"), D("101.00")]
+
+
+def test_a_buy_crosses_a_locked_quote_at_its_ask_one_tick_past_the_step_before() -> None:
+    # bid == ask: the market is at the mid, and crossing it pays the ask (the mid); each step
+    # is at least a tick more aggressive than the one before, so the cross is one tick past
+    # the step toward the market, never 1 % of the mid away as without a quote.
+    plan = patience_schedule(
+        OrderAction.BUY,
+        mid=D(100),
+        window=timedelta(seconds=60),
+        quote=Quote(D(100), D(100)),
+        escalations=0,
+    )
+    assert [s.limit_price for s in plan.steps] == [D("100.00"), D("100.10"), D("100.11")]
