@@ -21,8 +21,9 @@ from ib_async import CommissionReport, Contract, Execution, Order, OrderState
 from ib_async.decoder import Decoder
 
 from ordertrail.adapters.ib import mapping
+from ordertrail.adapters.ib.opened import OpenOrder
 from ordertrail.adapters.ib.outbound import Sent, read_outbound
-from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, converted
+from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused
 from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import quantity
@@ -86,7 +87,8 @@ class _StandInWrapper:
     the recorder reads are also converted as it converts them, so a value it could not record
     (NaN, a negative quantity, IB's unset sentinel where a quantity must be) or a status IB
     does not document is found before anything is recorded, with its line. The calls the
-    recorder listens to are kept (``calls``), with the very objects the Decoder made."""
+    recorder listens to are kept (``calls``): with the very objects the Decoder made, or,
+    for the messages whose facts are converted here, with what they convert to."""
 
     defaultTimezone = UTC  # noqa: N815 - attribute names ib_async's Decoder reads
 
@@ -143,10 +145,11 @@ class _StandInWrapper:
     def openOrder(  # noqa: N802
         self, order_id: int, contract: Contract, order: Order, state: OrderState
     ) -> None:
-        terms = None
-        if not order.whatIf:  # the recorder skips what-if answers
-            terms = self._check("openOrder", lambda: converted(contract, order))
-        self.calls.append(("openOrder", "record_open_order", (order_id, contract, order, terms)))
+        # Kept as the handful of values the recorder reads, not as ib_async's Order (139
+        # attributes) and Contract: a tape's openOrders are held until the replay feeds them.
+        seen = self._check("openOrder", lambda: OpenOrder.kept(order_id, contract, order))
+        if seen is not None:
+            self.calls.append(("openOrder", "record_open_order", (seen,)))
 
     def completedOrder(self, contract: Contract, order: Order, state: OrderState) -> None:  # noqa: N802
         self.calls.append(("completedOrder", None, (contract, order, state)))
