@@ -11,13 +11,14 @@ for an order it has never seen, as it always did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from ib_async import Contract
 from ib_async import Order as IbOrder
 
 from ordertrail.adapters.ib import mapping
-from ordertrail.domain.values import ContractRef, OrderSpec
+from ordertrail.domain.values import ContractRef, OrderSpec, OrderType, TimeInForce
 
 # An openOrder's contract and order as domain values.
 Terms = tuple[ContractRef, OrderSpec]
@@ -28,8 +29,7 @@ def converted(contract: Contract, order: IbOrder) -> Terms:
     return cref, mapping.order_spec(order, cref)
 
 
-@dataclass(frozen=True, slots=True)
-class OpenOrder:
+class OpenOrder(NamedTuple):
     """One openOrder. ``terms``: its contract and order converted (a replay converted them
     while checking the tape); None for one read live, whose ``contract`` and ``order`` are
     then converted only if the recorder needs them."""
@@ -58,8 +58,12 @@ class OpenOrder:
         recorded). A what-if answer, which the recorder skips, is not converted."""
         if order.whatIf:
             return cls(*_ids(order_id, order), None)
-        terms = converted(contract, order)
-        return cls(*_ids(order_id, order), terms, mapping.unnamed_terms(order) or None)
+        cref, spec = converted(contract, order)
+        # Only a code ``order_spec`` could not name has a raw code to keep.
+        unnamed = None
+        if spec.order_type is OrderType.OTHER or spec.tif is TimeInForce.OTHER:
+            unnamed = mapping.unnamed_terms(order) or None
+        return cls(*_ids(order_id, order), (cref, spec), unnamed)
 
     def new_order_terms(self) -> tuple[ContractRef, OrderSpec, dict[str, str] | None]:
         """What an order seen first in this message is observed with: its contract, its

@@ -82,10 +82,15 @@ _HEDGE = ("scaleTable", "activeStartTime", "activeStopTime", "hedgeType")
 _HEDGE_TYPE = _HEDGE.index("hedgeType")
 
 
-def _number(value: str) -> Decimal | None:
+def wire_number(value: str) -> Decimal | None:
+    """A number as the client wrote it; None for an empty field or an unset one."""
     if value in ("", "Infinite") or value.lower().startswith("1.7976931348623157e"):
         return None
     return Decimal(value)
+
+
+def wire_flag(value: str) -> bool:
+    return value not in ("", "0")
 
 
 @dataclass(slots=True)
@@ -109,14 +114,14 @@ class OrderTicket:
         return self.raw.get(name, "")
 
     def number(self, name: str) -> Decimal | None:
-        return _number(self.text(name))
+        return wire_number(self.text(name))
 
     def integer(self, name: str, default: int = 0) -> int:
         value = self.text(name)
         return int(value) if value else default
 
     def flag(self, name: str) -> bool:
-        return self.text(name) not in ("", "0")
+        return wire_flag(self.text(name))
 
     @property
     def con_id(self) -> int:
@@ -179,6 +184,25 @@ class OrderTicket:
         return self.flag("outsideRth")
 
 
+class _Walk:
+    """The scalar fields of a placeOrder, read in runs: ``raw`` is made of them in one step at
+    the end (a replay reads every placeOrder of its tape back, and a dict filled one field at
+    a time costs about as much again as the rest of the walk)."""
+
+    __slots__ = ("names", "r", "values")
+
+    def __init__(self, r: FieldReader) -> None:
+        self.r = r
+        self.names: list[str] = []
+        self.values: list[str] = []
+
+    def take(self, group: tuple[str, ...]) -> list[str]:
+        got = self.r.texts(len(group))
+        self.names.extend(group)
+        self.values.extend(got)
+        return got
+
+
 def parse_place_order(fields: list[str], server_version: int) -> OrderTicket:
     """Parse placeOrder ``fields`` (starting with the message id 3) as ib_async wrote them."""
     r = FieldReader(fields)
@@ -188,18 +212,36 @@ def parse_place_order(fields: list[str], server_version: int) -> OrderTicket:
     if order_id is None:
         raise ProtocolError("placeOrder without an order id")
     t = OrderTicket(order_id=order_id, raw={})
-    # The scalar fields are read in runs and ``raw`` is made of them in one step at the end: a
-    # replay reads every placeOrder of its tape back, and a dict filled one field at a time
-    # costs about as much again as the rest of the walk. The runs' own values decide the layout.
-    names: list[str] = []
-    values: list[str] = []
+    w = _Walk(r)
+    # The runs' own values decide the layout.
+    order_type = _walk_terms(t, w, server_version)
+    _walk_options(t, w, order_type)
+    take = w.take
+    take(_TAIL)
+    for minimum, name in _SINCE_VERSION:
+        if server_version >= minimum:
+            take((name,))
+    t.raw = dict(zip(w.names, w.values, strict=True))
+    if server_version >= 170:
+        _read_peg_offsets(t, r)
+    if r.remaining:
+        raise ProtocolError(f"placeOrder {order_id}: {r.remaining} unexpected trailing fields")
+    return t
 
-    def take(group: tuple[str, ...]) -> list[str]:
-        got = r.texts(len(group))
-        names.extend(group)
-        values.extend(got)
-        return got
 
+# The fields ib_async sends from a server version on.
+_SINCE_VERSION = (
+    (158, "duration"),
+    (160, "postToAts"),
+    (162, "autoCancelParent"),
+    (166, "advancedErrorOverride"),
+    (169, "manualOrderTime"),
+)
+
+
+def _walk_terms(t: OrderTicket, w: _Walk, server_version: int) -> str:
+    """The contract, the order's terms up to its hedge; returns its order type."""
+    r, take = w.r, w.take
     contract = take(_CONTRACT)
     order_type = take(_HEAD)[_ORDER_TYPE].upper()
     if contract[_SEC_TYPE] == "BAG":
@@ -211,11 +253,17 @@ def parse_place_order(fields: list[str], server_version: int) -> OrderTicket:
         take(("faProfile",))
     if take(_MIDDLE)[_DELTA_NEUTRAL_TYPE]:
         take(DELTA_NEUTRAL)
-    increment = _number(take(_SCALE_HEAD)[_SCALE_INCREMENT])
+    increment = wire_number(take(_SCALE_HEAD)[_SCALE_INCREMENT])
     if increment is not None and increment > 0:
         take(SCALE_TAIL)
     if take(_HEDGE)[_HEDGE_TYPE]:
         take(("hedgeParam",))
+    return order_type
+
+
+def _walk_options(t: OrderTicket, w: _Walk, order_type: str) -> None:
+    """From clearing to the conditions."""
+    r, take = w.r, w.take
     take(("optOutSmartRouting", "clearingAccount", "clearingIntent", "notHeld"))
     if r.flag():
         t.delta_neutral_contract = (r.text(), r.text(), r.text())
@@ -227,22 +275,6 @@ def parse_place_order(fields: list[str], server_version: int) -> OrderTicket:
     t.conditions = [_read_condition(r) for _ in range(r.integer_or(0))]
     if t.conditions:
         take(("conditionsIgnoreRth", "conditionsCancelOrder"))
-    take(_TAIL)
-    for minimum, name in (
-        (158, "duration"),
-        (160, "postToAts"),
-        (162, "autoCancelParent"),
-        (166, "advancedErrorOverride"),
-        (169, "manualOrderTime"),
-    ):
-        if server_version >= minimum:
-            take((name,))
-    t.raw = dict(zip(names, values, strict=True))
-    if server_version >= 170:
-        _read_peg_offsets(t, r)
-    if r.remaining:
-        raise ProtocolError(f"placeOrder {order_id}: {r.remaining} unexpected trailing fields")
-    return t
 
 
 def _read_condition(r: FieldReader) -> list[str]:
