@@ -7,7 +7,6 @@ them; a replay converted them while checking its tape, and does not again."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from ib_async import CommissionReport as IbCommissionReport
 from ib_async import Contract
@@ -48,9 +47,10 @@ class IncomingRecorder(OrderLearning):
 
         # An order seen first here is saved with what this openOrder says of it, in one
         # transaction: a kill between the two would leave it without its identifiers.
-        key, recorded = self._learn_order(seen, then=report)
+        key, oid, recorded = self._learn_order(seen, then=report)
         if not recorded:
-            cref = self.trail.get(self.trail.require(key)).state.contract
+            # A known order: ``oid`` is what resolving ``key`` again would find.
+            cref = self.trail.get(oid).state.contract
             fact = report(cref, seen.spec_for(cref))
             recorded = bool(self.trail.record(key, fact))
         if recorded:
@@ -65,7 +65,7 @@ class IncomingRecorder(OrderLearning):
         # recorded as IB reported it, and the order shows the fills not yet seen.
         # completedOrder carries no clientId (neither IB's message nor ib_async's decoder has
         # one): who placed such an order is unknown, never assumed to be a person in TWS.
-        key, _ = self._learn_order(OpenOrder.live(0, contract, order, 0), Origin.DISCOVERED)
+        key, _, _ = self._learn_order(OpenOrder.live(0, contract, order, 0), Origin.DISCOVERED)
         current = self.trail.get(self.trail.require(key)).state
         if current.status.value == state.status:
             self.stats.repeats += 1
@@ -108,12 +108,6 @@ class IncomingRecorder(OrderLearning):
             filled, remaining, avg_fill_price, last_fill_price, mkt_cap_price
         )
         self.record_status(order_id, status, n, perm_id, client_id, why_held)
-
-    def record_converted(self, what: str, entry: str, *args: Any) -> None:
-        """``record_status``, ``record_open_order``, ``record_execution`` or
-        ``record_commission`` (``entry``) for the message ``what``, with its problems on
-        record as a hook's are."""
-        self._guarded(what, getattr(self, entry), *args)
 
     def record_status(
         self,

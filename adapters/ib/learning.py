@@ -5,6 +5,7 @@ never showed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from uuid import UUID
 
 from ib_async import IB
 
@@ -34,9 +35,9 @@ class OrderLearning(RequestRecorder):
         seen: OpenOrder,
         origin: Origin | None = None,
         then: Callable[[ContractRef, OrderSpec], OrderFact] | None = None,
-    ) -> tuple[FactKey, bool]:
-        """The order's key, the order observed if this store has never seen it; True when
-        ``then`` (the rest of the message, given the order's contract and terms) was
+    ) -> tuple[FactKey, UUID, bool]:
+        """The order's key and id, the order observed if this store has never seen it; True
+        when ``then`` (the rest of the message, given the order's contract and terms) was
         recorded with the new order."""
         ref, client_id, order_id = seen.order_ref, seen.client_id, seen.order_id
         key = FactKey(ref, seen.perm_id, client_id, order_id)
@@ -61,7 +62,7 @@ class OrderLearning(RequestRecorder):
             self.stats.discovered += 1
         if key.alias is not None:
             self.trail.bind_alias(client_id, order_id, oid)
-        return key, recorded
+        return key, oid, recorded
 
     def discover_orphans(self) -> None:
         """Executions whose order IB never showed us (filled before this session, by another

@@ -21,7 +21,7 @@ from ordertrail.adapters.simulator.tickets import (
     wire_number,
 )
 from ordertrail.adapters.simulator.wire import ProtocolError
-from ordertrail.domain.values import ContractRef, OrderSpec
+from ordertrail.domain.values import ContractRef, OrderSpec, OrderType, TimeInForce
 
 PLACE_ORDER = "3"
 CANCEL_ORDER = "4"
@@ -77,8 +77,9 @@ class _SentOrder(NamedTuple):
 _contracts: dict[tuple[str, ...], ContractRef] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class SentPlace:
+class SentPlace(NamedTuple):
+    """A placeOrder: a tuple, made in one step (every placeOrder of a tape is read back)."""
+
     order_id: int
     contract: ContractRef
     spec: OrderSpec
@@ -142,14 +143,12 @@ def _place(t: OrderTicket) -> SentPlace:
         good_till,
         _price(trailing),
     )
-    return SentPlace(
-        t.order_id,
-        cref,
-        mapping.order_spec(order, cref),
-        t.order_ref,
-        t.parent_id,
-        mapping.unnamed_terms(order),
-    )
+    spec = mapping.order_spec(order, cref)
+    # Only a code ``order_spec`` could not name has a raw code to keep.
+    unnamed = {}
+    if spec.order_type is OrderType.OTHER or spec.tif is TimeInForce.OTHER:
+        unnamed = mapping.unnamed_terms(order)
+    return SentPlace(t.order_id, cref, spec, t.order_ref, t.parent_id, unnamed)
 
 
 def _contract(t: OrderTicket) -> ContractRef:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Final
 
 from .wire import FieldReader, ProtocolError
@@ -74,12 +75,20 @@ COMBO_LEG = (
 )  # fmt: skip
 
 
-_SEC_TYPE = _CONTRACT.index("secType")
-_ORDER_TYPE = _HEAD.index("orderType")
-_DELTA_NEUTRAL_TYPE = _MIDDLE.index("deltaNeutralOrderType")
-_SCALE_INCREMENT = _SCALE_HEAD.index("scalePriceIncrement")
 _HEDGE = ("scaleTable", "activeStartTime", "activeStopTime", "hedgeType")
-_HEDGE_TYPE = _HEDGE.index("hedgeType")
+_CLEARING = ("optOutSmartRouting", "clearingAccount", "clearingIntent", "notHeld")
+# The walk reads each stretch of scalar fields between two fields that decide the layout in
+# one run (the runs below); a deciding field is found from the end of its run.
+_CONTRACT_HEAD = _CONTRACT + _HEAD
+_SEC_TYPE = _CONTRACT.index("secType")
+_ORDER_TYPE = len(_CONTRACT) + _HEAD.index("orderType")
+_FA_MIDDLE = {True: (*_FA, "faProfile", *_MIDDLE), False: _FA + _MIDDLE}  # server version < 177
+_DELTA_NEUTRAL_TYPE = _MIDDLE.index("deltaNeutralOrderType") - len(_MIDDLE)
+_SCALE = {True: DELTA_NEUTRAL + _SCALE_HEAD, False: _SCALE_HEAD}  # a delta-neutral order type
+_SCALE_INCREMENT = _SCALE_HEAD.index("scalePriceIncrement") - len(_SCALE_HEAD)
+_HEDGE_RUN = {True: SCALE_TAIL + _HEDGE, False: _HEDGE}  # a positive scale increment
+_HEDGE_TYPE = _HEDGE.index("hedgeType") - len(_HEDGE)
+_CLEARING_RUN = {True: ("hedgeParam", *_CLEARING), False: _CLEARING}  # a hedge type
 
 
 def wire_number(value: str) -> Decimal | None:
@@ -216,11 +225,7 @@ def parse_place_order(fields: list[str], server_version: int) -> OrderTicket:
     # The runs' own values decide the layout.
     order_type = _walk_terms(t, w, server_version)
     _walk_options(t, w, order_type)
-    take = w.take
-    take(_TAIL)
-    for minimum, name in _SINCE_VERSION:
-        if server_version >= minimum:
-            take((name,))
+    w.take(_tail(server_version, bool(t.conditions)))
     t.raw = dict(zip(w.names, w.values, strict=True))
     if server_version >= 170:
         _read_peg_offsets(t, r)
@@ -239,42 +244,39 @@ _SINCE_VERSION = (
 )
 
 
+@cache
+def _tail(server_version: int, conditions: bool) -> tuple[str, ...]:
+    """The last run: after the conditions (their two flags, when there are any)."""
+    head = ("conditionsIgnoreRth", "conditionsCancelOrder") if conditions else ()
+    since = tuple(name for minimum, name in _SINCE_VERSION if server_version >= minimum)
+    return head + _TAIL + since
+
+
 def _walk_terms(t: OrderTicket, w: _Walk, server_version: int) -> str:
-    """The contract, the order's terms up to its hedge; returns its order type."""
+    """The contract, the order's terms up to its clearing; returns its order type."""
     r, take = w.r, w.take
-    contract = take(_CONTRACT)
-    order_type = take(_HEAD)[_ORDER_TYPE].upper()
-    if contract[_SEC_TYPE] == "BAG":
+    contract_head = take(_CONTRACT_HEAD)
+    order_type = contract_head[_ORDER_TYPE].upper()
+    if contract_head[_SEC_TYPE] == "BAG":
         t.combo_legs = [[r.text() for _ in COMBO_LEG] for _ in range(r.integer_or(0))]
         t.order_combo_leg_prices = [r.text() for _ in range(r.integer_or(0))]
         t.smart_combo_routing_params = [(r.text(), r.text()) for _ in range(r.integer_or(0))]
-    take(_FA)
-    if server_version < 177:
-        take(("faProfile",))
-    if take(_MIDDLE)[_DELTA_NEUTRAL_TYPE]:
-        take(DELTA_NEUTRAL)
-    increment = wire_number(take(_SCALE_HEAD)[_SCALE_INCREMENT])
-    if increment is not None and increment > 0:
-        take(SCALE_TAIL)
-    if take(_HEDGE)[_HEDGE_TYPE]:
-        take(("hedgeParam",))
+    delta_neutral = bool(take(_FA_MIDDLE[server_version < 177])[_DELTA_NEUTRAL_TYPE])
+    increment = wire_number(take(_SCALE[delta_neutral])[_SCALE_INCREMENT])
+    hedge = take(_HEDGE_RUN[increment is not None and increment > 0])[_HEDGE_TYPE]
+    take(_CLEARING_RUN[bool(hedge)])
     return order_type
 
 
 def _walk_options(t: OrderTicket, w: _Walk, order_type: str) -> None:
-    """From clearing to the conditions."""
+    """From the delta-neutral contract to the conditions."""
     r, take = w.r, w.take
-    take(("optOutSmartRouting", "clearingAccount", "clearingIntent", "notHeld"))
     if r.flag():
         t.delta_neutral_contract = (r.text(), r.text(), r.text())
     if take(("algoStrategy",))[0]:
         t.algo_params = [(r.text(), r.text()) for _ in range(r.integer_or(0))]
-    take(_MISC)
-    if order_type in PEG_BENCH_TYPES:
-        take(PEG_BENCH)
+    take(_MISC + PEG_BENCH if order_type in PEG_BENCH_TYPES else _MISC)
     t.conditions = [_read_condition(r) for _ in range(r.integer_or(0))]
-    if t.conditions:
-        take(("conditionsIgnoreRth", "conditionsCancelOrder"))
 
 
 def _read_condition(r: FieldReader) -> list[str]:

@@ -42,6 +42,8 @@ RECORDED = frozenset((*HOOKED, *SYNC_ENDS))  # the wrapper calls the recorder li
 # recorder's ``record_*`` method to call instead with the values converted here, or None for
 # the wrapper method itself, the arguments).
 Call = tuple[str, str | None, tuple[Any, ...]]
+# The recorder's methods a Call may name.
+ENTRIES = ("record_status", "record_execution", "record_commission", "record_open_order")
 T = TypeVar("T")
 
 

@@ -10,7 +10,7 @@ from ib_async import IB
 from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, IbRecorder
 from ordertrail.adapters.store.config import StoreConfig
 
-from .check import DECODER_LOGGER, Call, ignore
+from .check import DECODER_LOGGER, ENTRIES, Call, ignore
 from .clock import TapeClock
 from .counting import CountingTrail
 from .format import Header
@@ -35,17 +35,20 @@ class Run:
         for name in (*HOOKED, *SYNC_ENDS):
             setattr(self.ib.wrapper, name, ignore)
         self.recorder = IbRecorder(self.ib, self.trail).attach()
+        # Bound once: every message the checking pass kept calls one of them.
+        self._entries = {entry: getattr(self.recorder, entry) for entry in ENTRIES}
 
     def feed(self, calls: tuple[Call, ...]) -> None:
         """One incoming message's wrapper calls, as the checking pass kept them: made on the
         objects ib_async's Decoder made then, or on what the pass converted of them."""
-        wrapper, record = self.ib.wrapper, self.recorder.record_converted
+        wrapper, guarded, entries = self.ib.wrapper, self.recorder._guarded, self._entries
         for name, entry, args in calls:
             try:
                 if entry is None:
                     getattr(wrapper, name)(*args)
                 else:
-                    record(name, entry, *args)
+                    # Its problems on record as a live hook's are.
+                    guarded(name, entries[entry], *args)
             except Exception:
                 # What ib_async's Decoder does with an exception from a wrapper method: log
                 # it (the replay's trap makes it a problem on this line) and go on.
