@@ -12,8 +12,9 @@ message with a stand-in wrapper (ib_async's Decoder swallows a malformed message
 it, so the log is how it is caught); a tape with problems records nothing unless ``skip_bad``,
 except a torn last line, which is reported while the complete lines before it are replayed. The
 second pass feeds the good lines to the recorder: the wrapper calls the first pass kept for a
-line (the recorder's hooks, on the objects the Decoder made), or the line decoded again when
-the first pass kept nothing for it (past its memory budget). Segments already in the store
+line (the recorder's hooks, on the objects the Decoder made or on what the first pass
+converted of them), or the line decoded again when the first pass kept nothing for it (past its
+memory budget); :mod:`.run` is the live run a segment belongs to. Segments already in the store
 (see :mod:`.ledger`) are skipped; a segment whose live recording stopped half way resumes at
 its last recorded message.
 """
