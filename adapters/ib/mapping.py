@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from ib_async import CommissionReport as IbCommissionReport
 from ib_async import Contract
@@ -34,7 +34,62 @@ from ordertrail.domain.values import (
 _RIGHTS = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
 
 
-def contract_ref(c: Contract) -> ContractRef:
+# What ``contract_ref`` and ``order_spec`` read: of ib_async's ``Contract`` and ``Order``, or of
+# a placeOrder read back from the wire, which need not be made into those (an ``Order`` has 139
+# attributes, and every request leaving the client is read).
+class ContractTerms(Protocol):
+    @property
+    def conId(self) -> int: ...  # noqa: N802
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def secType(self) -> str: ...  # noqa: N802
+    @property
+    def lastTradeDateOrContractMonth(self) -> str: ...  # noqa: N802
+    @property
+    def strike(self) -> float: ...
+    @property
+    def right(self) -> str: ...
+    @property
+    def multiplier(self) -> str: ...
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def localSymbol(self) -> str: ...  # noqa: N802
+
+
+class OrderTerms(Protocol):
+    @property
+    def action(self) -> str: ...
+    @property
+    def totalQuantity(self) -> float: ...  # noqa: N802
+    @property
+    def orderType(self) -> str: ...  # noqa: N802
+    @property
+    def lmtPrice(self) -> float | Decimal | None: ...  # noqa: N802
+    @property
+    def auxPrice(self) -> float | Decimal | None: ...  # noqa: N802
+    @property
+    def tif(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def outsideRth(self) -> bool: ...  # noqa: N802
+    @property
+    def ocaGroup(self) -> str: ...  # noqa: N802
+    @property
+    def ocaType(self) -> int: ...  # noqa: N802
+    @property
+    def transmit(self) -> bool: ...
+    @property
+    def goodTillDate(self) -> str: ...  # noqa: N802
+    @property
+    def trailingPercent(self) -> float | Decimal: ...  # noqa: N802
+
+
+def contract_ref(c: ContractTerms) -> ContractRef:
     multiplier = Decimal(1)
     if c.multiplier and not is_unset(c.multiplier):
         multiplier = quantity(c.multiplier, "contract.multiplier") or Decimal(1)
@@ -53,7 +108,7 @@ def contract_ref(c: Contract) -> ContractRef:
     )
 
 
-def order_spec(o: IbOrder, contract: ContractRef) -> OrderSpec:
+def order_spec(o: OrderTerms, contract: ContractRef) -> OrderSpec:
     """IB's view of an order as observed terms: never refused for what a command must carry.
     A code we do not name becomes OTHER (``unnamed_terms`` keeps the raw codes); an unset or
     zero quantity becomes 0, which observed terms read as "IB gave none"."""
@@ -104,7 +159,7 @@ def _member(enum_cls: Any, code: str, other: Any) -> Any:
         return other
 
 
-def unnamed_terms(o: IbOrder) -> dict[str, str]:
+def unnamed_terms(o: OrderTerms) -> dict[str, str]:
     """IB's raw codes that ``order_spec`` recorded as OTHER, for the order's provenance."""
     out: dict[str, str] = {}
     if _member(OrderType, o.orderType, None) is None:

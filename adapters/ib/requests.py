@@ -117,14 +117,17 @@ class RequestRecorder:
             # A program sharing the connection placed an order: it exists from the moment it
             # left, even if IB rejects it before ever giving it a permId.
             ref = sent.order_ref if is_client_order_id(sent.order_ref) else None
-            stamp = self.trail.clock().isoformat()
+            # Only an order without a client order id is named by when it was sent.
+            sent_as = None
+            if not ref:
+                sent_as = f"{key.client_id}:{key.order_id}@{self.trail.clock().isoformat()}"
             oid = self.trail.observe(
                 OrderObserved(
                     contract=sent.contract,
                     spec=sent.spec,
                     origin=Origin.API,
                     client_order_id=ref,
-                    sent_as=None if ref else f"{key.client_id}:{key.order_id}@{stamp}",
+                    sent_as=sent_as,
                     parent_key=self._parent_key(key.client_id or 0, sent.parent_id),
                     provenance={"seen": "placeOrder leaving the client", **sent.unnamed},
                 )

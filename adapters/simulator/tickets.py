@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Final
 
 from .wire import FieldReader, ProtocolError
@@ -74,18 +75,31 @@ COMBO_LEG = (
 )  # fmt: skip
 
 
-_SEC_TYPE = _CONTRACT.index("secType")
-_ORDER_TYPE = _HEAD.index("orderType")
-_DELTA_NEUTRAL_TYPE = _MIDDLE.index("deltaNeutralOrderType")
-_SCALE_INCREMENT = _SCALE_HEAD.index("scalePriceIncrement")
 _HEDGE = ("scaleTable", "activeStartTime", "activeStopTime", "hedgeType")
-_HEDGE_TYPE = _HEDGE.index("hedgeType")
+_CLEARING = ("optOutSmartRouting", "clearingAccount", "clearingIntent", "notHeld")
+# The walk reads each stretch of scalar fields between two fields that decide the layout in
+# one run (the runs below); a deciding field is found from the end of its run.
+_CONTRACT_HEAD = _CONTRACT + _HEAD
+_SEC_TYPE = _CONTRACT.index("secType")
+_ORDER_TYPE = len(_CONTRACT) + _HEAD.index("orderType")
+_FA_MIDDLE = {True: (*_FA, "faProfile", *_MIDDLE), False: _FA + _MIDDLE}  # server version < 177
+_DELTA_NEUTRAL_TYPE = _MIDDLE.index("deltaNeutralOrderType") - len(_MIDDLE)
+_SCALE = {True: DELTA_NEUTRAL + _SCALE_HEAD, False: _SCALE_HEAD}  # a delta-neutral order type
+_SCALE_INCREMENT = _SCALE_HEAD.index("scalePriceIncrement") - len(_SCALE_HEAD)
+_HEDGE_RUN = {True: SCALE_TAIL + _HEDGE, False: _HEDGE}  # a positive scale increment
+_HEDGE_TYPE = _HEDGE.index("hedgeType") - len(_HEDGE)
+_CLEARING_RUN = {True: ("hedgeParam", *_CLEARING), False: _CLEARING}  # a hedge type
 
 
-def _number(value: str) -> Decimal | None:
+def wire_number(value: str) -> Decimal | None:
+    """A number as the client wrote it; None for an empty field or an unset one."""
     if value in ("", "Infinite") or value.lower().startswith("1.7976931348623157e"):
         return None
     return Decimal(value)
+
+
+def wire_flag(value: str) -> bool:
+    return value not in ("", "0")
 
 
 @dataclass(slots=True)
@@ -109,14 +123,14 @@ class OrderTicket:
         return self.raw.get(name, "")
 
     def number(self, name: str) -> Decimal | None:
-        return _number(self.text(name))
+        return wire_number(self.text(name))
 
     def integer(self, name: str, default: int = 0) -> int:
         value = self.text(name)
         return int(value) if value else default
 
     def flag(self, name: str) -> bool:
-        return self.text(name) not in ("", "0")
+        return wire_flag(self.text(name))
 
     @property
     def con_id(self) -> int:
@@ -179,6 +193,25 @@ class OrderTicket:
         return self.flag("outsideRth")
 
 
+class _Walk:
+    """The scalar fields of a placeOrder, read in runs: ``raw`` is made of them in one step at
+    the end (a replay reads every placeOrder of its tape back, and a dict filled one field at
+    a time costs about as much again as the rest of the walk)."""
+
+    __slots__ = ("names", "r", "values")
+
+    def __init__(self, r: FieldReader) -> None:
+        self.r = r
+        self.names: list[str] = []
+        self.values: list[str] = []
+
+    def take(self, group: tuple[str, ...]) -> list[str]:
+        got = self.r.texts(len(group))
+        self.names.extend(group)
+        self.values.extend(got)
+        return got
+
+
 def parse_place_order(fields: list[str], server_version: int) -> OrderTicket:
     """Parse placeOrder ``fields`` (starting with the message id 3) as ib_async wrote them."""
     r = FieldReader(fields)
@@ -188,61 +221,62 @@ def parse_place_order(fields: list[str], server_version: int) -> OrderTicket:
     if order_id is None:
         raise ProtocolError("placeOrder without an order id")
     t = OrderTicket(order_id=order_id, raw={})
-    # The scalar fields are read in runs and ``raw`` is made of them in one step at the end: a
-    # replay reads every placeOrder of its tape back, and a dict filled one field at a time
-    # costs about as much again as the rest of the walk. The runs' own values decide the layout.
-    names: list[str] = []
-    values: list[str] = []
-
-    def take(group: tuple[str, ...]) -> list[str]:
-        got = r.texts(len(group))
-        names.extend(group)
-        values.extend(got)
-        return got
-
-    contract = take(_CONTRACT)
-    order_type = take(_HEAD)[_ORDER_TYPE].upper()
-    if contract[_SEC_TYPE] == "BAG":
-        t.combo_legs = [[r.text() for _ in COMBO_LEG] for _ in range(r.integer_or(0))]
-        t.order_combo_leg_prices = [r.text() for _ in range(r.integer_or(0))]
-        t.smart_combo_routing_params = [(r.text(), r.text()) for _ in range(r.integer_or(0))]
-    take(_FA)
-    if server_version < 177:
-        take(("faProfile",))
-    if take(_MIDDLE)[_DELTA_NEUTRAL_TYPE]:
-        take(DELTA_NEUTRAL)
-    increment = _number(take(_SCALE_HEAD)[_SCALE_INCREMENT])
-    if increment is not None and increment > 0:
-        take(SCALE_TAIL)
-    if take(_HEDGE)[_HEDGE_TYPE]:
-        take(("hedgeParam",))
-    take(("optOutSmartRouting", "clearingAccount", "clearingIntent", "notHeld"))
-    if r.flag():
-        t.delta_neutral_contract = (r.text(), r.text(), r.text())
-    if take(("algoStrategy",))[0]:
-        t.algo_params = [(r.text(), r.text()) for _ in range(r.integer_or(0))]
-    take(_MISC)
-    if order_type in PEG_BENCH_TYPES:
-        take(PEG_BENCH)
-    t.conditions = [_read_condition(r) for _ in range(r.integer_or(0))]
-    if t.conditions:
-        take(("conditionsIgnoreRth", "conditionsCancelOrder"))
-    take(_TAIL)
-    for minimum, name in (
-        (158, "duration"),
-        (160, "postToAts"),
-        (162, "autoCancelParent"),
-        (166, "advancedErrorOverride"),
-        (169, "manualOrderTime"),
-    ):
-        if server_version >= minimum:
-            take((name,))
-    t.raw = dict(zip(names, values, strict=True))
+    w = _Walk(r)
+    # The runs' own values decide the layout.
+    order_type = _walk_terms(t, w, server_version)
+    _walk_options(t, w, order_type)
+    w.take(_tail(server_version, bool(t.conditions)))
+    t.raw = dict(zip(w.names, w.values, strict=True))
     if server_version >= 170:
         _read_peg_offsets(t, r)
     if r.remaining:
         raise ProtocolError(f"placeOrder {order_id}: {r.remaining} unexpected trailing fields")
     return t
+
+
+# The fields ib_async sends from a server version on.
+_SINCE_VERSION = (
+    (158, "duration"),
+    (160, "postToAts"),
+    (162, "autoCancelParent"),
+    (166, "advancedErrorOverride"),
+    (169, "manualOrderTime"),
+)
+
+
+@cache
+def _tail(server_version: int, conditions: bool) -> tuple[str, ...]:
+    """The last run: after the conditions (their two flags, when there are any)."""
+    head = ("conditionsIgnoreRth", "conditionsCancelOrder") if conditions else ()
+    since = tuple(name for minimum, name in _SINCE_VERSION if server_version >= minimum)
+    return head + _TAIL + since
+
+
+def _walk_terms(t: OrderTicket, w: _Walk, server_version: int) -> str:
+    """The contract, the order's terms up to its clearing; returns its order type."""
+    r, take = w.r, w.take
+    contract_head = take(_CONTRACT_HEAD)
+    order_type = contract_head[_ORDER_TYPE].upper()
+    if contract_head[_SEC_TYPE] == "BAG":
+        t.combo_legs = [[r.text() for _ in COMBO_LEG] for _ in range(r.integer_or(0))]
+        t.order_combo_leg_prices = [r.text() for _ in range(r.integer_or(0))]
+        t.smart_combo_routing_params = [(r.text(), r.text()) for _ in range(r.integer_or(0))]
+    delta_neutral = bool(take(_FA_MIDDLE[server_version < 177])[_DELTA_NEUTRAL_TYPE])
+    increment = wire_number(take(_SCALE[delta_neutral])[_SCALE_INCREMENT])
+    hedge = take(_HEDGE_RUN[increment is not None and increment > 0])[_HEDGE_TYPE]
+    take(_CLEARING_RUN[bool(hedge)])
+    return order_type
+
+
+def _walk_options(t: OrderTicket, w: _Walk, order_type: str) -> None:
+    """From the delta-neutral contract to the conditions."""
+    r, take = w.r, w.take
+    if r.flag():
+        t.delta_neutral_contract = (r.text(), r.text(), r.text())
+    if take(("algoStrategy",))[0]:
+        t.algo_params = [(r.text(), r.text()) for _ in range(r.integer_or(0))]
+    take(_MISC + PEG_BENCH if order_type in PEG_BENCH_TYPES else _MISC)
+    t.conditions = [_read_condition(r) for _ in range(r.integer_or(0))]
 
 
 def _read_condition(r: FieldReader) -> list[str]:

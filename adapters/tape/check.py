@@ -21,8 +21,9 @@ from ib_async import CommissionReport, Contract, Execution, Order, OrderState
 from ib_async.decoder import Decoder
 
 from ordertrail.adapters.ib import mapping
+from ordertrail.adapters.ib.opened import OpenOrder, converted
 from ordertrail.adapters.ib.outbound import Sent, read_outbound
-from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, converted
+from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused
 from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import quantity
@@ -41,10 +42,12 @@ RECORDED = frozenset((*HOOKED, *SYNC_ENDS))  # the wrapper calls the recorder li
 # recorder's ``record_*`` method to call instead with the values converted here, or None for
 # the wrapper method itself, the arguments).
 Call = tuple[str, str | None, tuple[Any, ...]]
+# The recorder's methods a Call may name.
+ENTRIES = ("record_status", "record_execution", "record_commission", "record_open_order")
 T = TypeVar("T")
 
 
-class _LogTrap(logging.Handler):
+class LogTrap(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.ERROR)
         self.records: list[logging.LogRecord] = []
@@ -64,11 +67,11 @@ class _LogTrap(logging.Handler):
 
 
 @contextmanager
-def trapped_decoder_log() -> Iterator[_LogTrap]:
+def trapped_decoder_log() -> Iterator[LogTrap]:
     """ib_async's Decoder logs (``logger.exception``) instead of raising; catch those records
     here, whatever level the user gave that logger, and keep them out of the user's log."""
     logger = logging.getLogger(DECODER_LOGGER)
-    trap = _LogTrap()
+    trap = LogTrap()
     old_level, old_propagate = logger.level, logger.propagate
     logger.addHandler(trap)
     logger.setLevel(logging.ERROR)
@@ -86,11 +89,14 @@ class _StandInWrapper:
     the recorder reads are also converted as it converts them, so a value it could not record
     (NaN, a negative quantity, IB's unset sentinel where a quantity must be) or a status IB
     does not document is found before anything is recorded, with its line. The calls the
-    recorder listens to are kept (``calls``), with the very objects the Decoder made."""
+    recorder listens to are kept (``calls``): with the very objects the Decoder made, or,
+    for the messages whose facts are converted here, with what they convert to."""
 
     defaultTimezone = UTC  # noqa: N815 - attribute names ib_async's Decoder reads
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool) -> None:
+        # Whether the calls are kept for the replay (else they are checked and dropped).
+        self.keep = keep
         self.invalid: list[str] = []
         self.calls: list[Call] = []
         # Zone-less execution times are read in the zone the live run read them in.
@@ -143,10 +149,15 @@ class _StandInWrapper:
     def openOrder(  # noqa: N802
         self, order_id: int, contract: Contract, order: Order, state: OrderState
     ) -> None:
-        terms = None
-        if not order.whatIf:  # the recorder skips what-if answers
-            terms = self._check("openOrder", lambda: converted(contract, order))
-        self.calls.append(("openOrder", "record_open_order", (order_id, contract, order, terms)))
+        if not self.keep:
+            if not order.whatIf:  # the recorder skips what-if answers
+                self._check("openOrder", lambda: converted(contract, order))
+            return
+        # Kept as the handful of values the recorder reads, not as ib_async's Order (139
+        # attributes) and Contract: a tape's openOrders are held until the replay feeds them.
+        seen = self._check("openOrder", lambda: OpenOrder.kept(order_id, contract, order))
+        if seen is not None:
+            self.calls.append(("openOrder", "record_open_order", (seen,)))
 
     def completedOrder(self, contract: Contract, order: Order, state: OrderState) -> None:  # noqa: N802
         self.calls.append(("completedOrder", None, (contract, order, state)))
@@ -211,7 +222,7 @@ def check_tape(
 class _FirstPass:
     def __init__(self, scanner: TapeScanner, keep_fields: int) -> None:
         self.scanner = scanner
-        self.facts = _StandInWrapper()
+        self.facts = _StandInWrapper(keep_fields > 0)
         self.decoder: Decoder | None = None
         self.incoming = 0
         self.decoded: dict[int, tuple[Call, ...]] = {}
@@ -219,7 +230,7 @@ class _FirstPass:
         self.plan: list[Item] | None = []
         self.budget = keep_fields
 
-    def take(self, seg: Segment, item: Message | End | None, trap: _LogTrap) -> None:
+    def take(self, seg: Segment, item: Message | End | None, trap: LogTrap) -> None:
         if item is None:
             assert seg.header is not None
             self.decoder = Decoder(self.facts, seg.header.server_version)  # type: ignore[arg-type]
@@ -234,7 +245,7 @@ class _FirstPass:
             else:
                 self.plan.append((seg, item))
 
-    def _decode(self, seg: Segment, item: Message, trap: _LogTrap) -> Message:
+    def _decode(self, seg: Segment, item: Message, trap: LogTrap) -> Message:
         self.incoming += 1
         assert self.decoder is not None
         self.decoder.interpret(item.fields)  # type: ignore[no-untyped-call]

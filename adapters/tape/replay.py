@@ -12,47 +12,35 @@ message with a stand-in wrapper (ib_async's Decoder swallows a malformed message
 it, so the log is how it is caught); a tape with problems records nothing unless ``skip_bad``,
 except a torn last line, which is reported while the complete lines before it are replayed. The
 second pass feeds the good lines to the recorder: the wrapper calls the first pass kept for a
-line (the recorder's hooks, on the objects the Decoder made), or the line decoded again when
-the first pass kept nothing for it (past its memory budget). Segments already in the store
+line (the recorder's hooks, on the objects the Decoder made or on what the first pass
+converted of them), or the line decoded again when the first pass kept nothing for it (past its
+memory budget); :mod:`.run` is the live run a segment belongs to. Segments already in the store
 (see :mod:`.ledger`) are skipped; a segment whose live recording stopped half way resumes at
 its last recorded message.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ib_async import IB
-
-from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS, IbRecorder
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_events
 from ordertrail.adapters.trail import BatchNotSaved, OrderTrail
 
-from .check import (
-    DECODER_LOGGER,
-    KEEP_FIELDS,
-    Call,
-    TapeCheck,
-    check_tape,
-    ignore,
-    trapped_decoder_log,
-)
+from .check import KEEP_FIELDS, LogTrap, TapeCheck, check_tape, trapped_decoder_log
 from .clock import TapeClock
 from .collector import ReplayCollector, collector_paused
-from .counting import CountingTrail
 from .format import LIMITS, End, Header, Message, TapeLimits
 from .ledger import TapeLedger
-from .reader import UNFINISHED_KINDS, Item, Problem, TapeScanner
+from .reader import UNFINISHED_KINDS, Item, Problem, Segment, TapeScanner
+from .run import Run
 
 BATCH_SIZE = 2000  # incoming messages whose facts are saved in one transaction
-_decoder_log = logging.getLogger(DECODER_LOGGER)
 
 
 @dataclass(slots=True)
@@ -91,64 +79,6 @@ class ReplayReport:
             "problems": [str(p) for p in self.problems],
             "recorder_problems": self.recorder_problems,
         }
-
-
-class _Run:
-    """One live recording process: its IB, recorder and OrderTrail live across reconnects
-    (the recorder holds facts for orders not yet seen, the trail holds early commission
-    reports), so a replay keeps them across the segments of one run, and only those."""
-
-    def __init__(self, config: StoreConfig, header: Header) -> None:
-        self.run = str(header.extra.get("run", header.session))
-        self.clock = TapeClock()
-        self.trail = CountingTrail(config, clock=self.clock)
-        self.ib = IB()
-        # ib_async's own bookkeeping behind the recorder's hooks files answers under the
-        # requests that asked for them (reqCompletedOrders, reqExecutions: a KeyError without
-        # one). Replay sends no requests and the recorder reads only the decoded arguments, so
-        # that bookkeeping is left out; the decoder, and every other wrapper method, is ib_async's.
-        for name in (*HOOKED, *SYNC_ENDS):
-            setattr(self.ib.wrapper, name, ignore)
-        self.recorder = IbRecorder(self.ib, self.trail).attach()
-
-    def feed(self, fields: list[str], calls: tuple[Call, ...] | None) -> None:
-        """One incoming message: the wrapper calls the first pass kept for it, made on the same
-        objects ib_async's Decoder made then, or (not kept) the message decoded again."""
-        if calls is None:
-            self.ib.client.decoder.interpret(fields)  # type: ignore[no-untyped-call]
-            return
-        wrapper, recorder = self.ib.wrapper, self.recorder
-        for name, entry, args in calls:
-            try:
-                if entry is None:
-                    getattr(wrapper, name)(*args)
-                else:
-                    recorder.record_converted(name, entry, *args)
-            except Exception:
-                # What ib_async's Decoder does with an exception from a wrapper method: log
-                # it (the replay's trap makes it a problem on this line) and go on.
-                _decoder_log.exception(f"Error for {name}({list(args)}):")
-
-    def begin(self, header: Header) -> None:
-        client = self.ib.client
-        v = header.server_version
-        client._serverVersion = v
-        client.decoder.serverVersion = v
-        client.clientId = header.client_id
-        client._accounts = list(header.accounts)
-        self.ib.wrapper.clientId = header.client_id
-        # Zone-less execution times are read in the zone the live run read them in.
-        self.ib.TimezoneTWS = header.tws_timezone
-
-    def disconnected(self) -> None:
-        # What ib_async does when a ready connection ends: disconnectedEvent (the recorder
-        # forgets its session aliases), then the wrapper drops all session state.
-        self.ib.disconnectedEvent.emit()
-        self.ib.wrapper.reset()  # type: ignore[no-untyped-call]
-
-    def close(self) -> None:
-        self.recorder.detach()
-        self.trail.close()
 
 
 class Replayer:
@@ -192,109 +122,28 @@ class Replayer:
         if refused and not self.skip_bad:
             report.refused = True
             return report
-        bad = check.bad_lines
-        run: _Run | None = None
-        seg_state: dict[str, Any] = {}
-        # The open batch (OrderTrail.batch) and how many messages it holds. It is committed
-        # every ``batch_size`` messages and before anything the ledger or a new run reads or
-        # writes, so the ledger never gets ahead of the events (see _start_segment).
-        batch = ExitStack()
-        batched = 0
-        line = 0
-
-        def commit() -> None:
-            nonlocal batched
-            batch.close()
-            if batched:
-                collector.batch_saved()
-            batched = 0
-
-        def finish_segment() -> None:
-            header: Header | None = seg_state.get("header")
-            if header is None or seg_state.get("skip"):
-                return
-            self.ledger.finish(header.session, seg_state.get("last_seq", 0))
-
-        decoded, sent = check.decoded, check.sent
-        progress, batch_size = self.progress, self.batch_size
+        recording = _Recording(self, str(path), check, collector, report)
         try:
-            with trapped_decoder_log() as trap, batch:
-                items = check.plan if check.plan is not None else self._scan(path)
-                # What each message asks is read into locals once per segment: the loop below
-                # runs once per message of the tape. (A segment's header comes first: ``clock``
-                # is its run's from then on.)
-                skip, resume_at, clock, records = False, 0, TapeClock(), trap.records
-                for seg, item in items:
-                    if item is None:
-                        commit()
-                        finish_segment()
-                        header = seg.header
-                        assert header is not None
-                        run = self._run_for(run, header, report)
-                        seg_state = self._start_segment(run, header, str(path), report)
-                        skip = bool(seg_state.get("skip"))
-                        resume_at, clock = seg_state.get("resume_at", 0), run.clock
-                        continue
-                    if skip or item.line in bad:
-                        continue
-                    assert run is not None
-                    seg_state["last_seq"] = item.seq
-                    line = item.line
-                    if isinstance(item, End):
-                        seg_state["ended"] = item.reason
-                        if item.reason == "disconnected":
-                            run.disconnected()
-                        continue
-                    if item.handshake or item.seq < resume_at:
-                        continue
-                    if batched == 0:
-                        batch.enter_context(run.trail.batch())
-                    batched += 1
-                    clock.current = item.ts
-                    if item.direction == "in":
-                        run.feed(item.fields, decoded.get(line))
-                    elif line in sent:
-                        # What the client asked, read (as the live recorder reads it) while
-                        # the tape was checked.
-                        request = sent[line]
-                        if request is not None:
-                            run.recorder.on_sent(request)
-                    else:
-                        run.recorder.on_outbound(item.fields)
-                    clock.current = None
-                    report.messages += 1
-                    if records:
-                        report.problems.append(
-                            Problem(str(path), line, "recorder", f"while recording: {trap.take()}")
-                        )
-                    if progress is not None:
-                        progress(1)
-                    if batched >= batch_size:
-                        commit()
-                commit()
-                finish_segment()
+            with trapped_decoder_log() as trap, recording.batch:
+                recording.play(check.plan if check.plan is not None else self._scan(path), trap)
         except BatchNotSaved as e:
             # Nothing of the failed batch was recorded and its segment stays unfinished in the
             # ledger: replaying the tape again resumes after the last batch saved.
             report.problems.append(
-                Problem(str(path), line, "store", f"{e}; replay the tape again to resume")
+                Problem(str(path), recording.line, "store", f"{e}; replay the tape again to resume")
             )
         finally:
-            if run is not None:
-                report.recorder_problems += run.recorder.stats.problems
-                report.events += run.trail.appended
-                run.close()
+            if recording.run is not None:
+                _close_run(recording.run, report)
         report.problems.sort(key=lambda p: p.line)
         return report
 
-    def _run_for(self, run: _Run | None, header: Header, report: ReplayReport) -> _Run:
+    def _run_for(self, run: Run | None, header: Header, report: ReplayReport) -> Run:
         """The run a segment belongs to: the current one, or a new one (the current closed)."""
         if run is None or run.run != str(header.extra.get("run", header.session)):
             if run is not None:
-                report.recorder_problems += run.recorder.stats.problems
-                report.events += run.trail.appended
-                run.close()
-            run = _Run(self.config, header)
+                _close_run(run, report)
+            run = Run(self.config, header)
         run.begin(header)
         return run
 
@@ -302,7 +151,7 @@ class Replayer:
         return TapeScanner(path, self.limits).items()
 
     def _start_segment(
-        self, run: _Run, header: Header, tape: str, report: ReplayReport
+        self, run: Run, header: Header, tape: str, report: ReplayReport
     ) -> dict[str, Any]:
         entry = self.ledger.get(header.session)
         state: dict[str, Any] = {"header": header}
@@ -322,6 +171,121 @@ class Replayer:
         )
         report.resumed += 1
         return state
+
+
+class _Recording:
+    """The recording pass of one replay: the good lines fed, segment by segment, to their run.
+
+    The open batch (OrderTrail.batch) is committed every ``batch_size`` messages and before
+    anything the ledger or a new run reads or writes, so the ledger never gets ahead of the
+    events (see ``Replayer._start_segment``)."""
+
+    def __init__(
+        self,
+        replayer: Replayer,
+        path: str,
+        check: TapeCheck,
+        collector: ReplayCollector,
+        report: ReplayReport,
+    ) -> None:
+        self.replayer, self.path, self.collector, self.report = replayer, path, collector, report
+        self.decoded, self.sent, self.bad = check.decoded, check.sent, check.bad_lines
+        self.progress, self.batch_size = replayer.progress, replayer.batch_size
+        self.run: Run | None = None
+        self.seg_state: dict[str, Any] = {}
+        self.batch = ExitStack()
+        self.batched = 0  # messages in the open batch
+        self.line = 0  # the last line fed
+        # What the segment asks of each of its messages, read once per segment.
+        self.skip, self.resume_at, self.clock = False, 0, TapeClock()
+
+    def play(self, items: Iterable[Item], trap: LogTrap) -> None:
+        bad, message = self.bad, self.message
+        for seg, item in items:
+            if item is None:
+                self.begin(seg)
+            elif self.skip or item.line in bad:
+                continue
+            elif isinstance(item, End):
+                self.end(item)
+            else:
+                self.seg_state["last_seq"] = item.seq
+                self.line = item.line
+                if not item.handshake and item.seq >= self.resume_at:
+                    message(item, trap)
+        self.commit()
+        self.finish_segment()
+
+    def begin(self, seg: Segment) -> None:
+        """A segment's header: its run (a new one if the live run changed) and where in the
+        ledger it stands."""
+        self.commit()
+        self.finish_segment()
+        header = seg.header
+        assert header is not None
+        run = self.run = self.replayer._run_for(self.run, header, self.report)
+        self.seg_state = self.replayer._start_segment(run, header, self.path, self.report)
+        self.skip = bool(self.seg_state.get("skip"))
+        self.resume_at, self.clock = self.seg_state.get("resume_at", 0), run.clock
+
+    def end(self, item: End) -> None:
+        self.seg_state["last_seq"] = item.seq
+        self.line = item.line
+        self.seg_state["ended"] = item.reason
+        if item.reason == "disconnected":
+            assert self.run is not None
+            self.run.disconnected()
+
+    def message(self, item: Message, trap: LogTrap) -> None:
+        run = self.run
+        assert run is not None
+        line = item.line
+        if self.batched == 0:
+            self.batch.enter_context(run.trail.batch())
+        self.batched += 1
+        self.clock.current = item.ts
+        if item.direction == "in":
+            calls = self.decoded.get(line)
+            if calls is None:
+                run.decode(item.fields)
+            else:
+                run.feed(calls)
+        elif line in self.sent:
+            # What the client asked, read (as the live recorder reads it) while the tape was
+            # checked.
+            request = self.sent[line]
+            if request is not None:
+                run.recorder.on_sent(request)
+        else:
+            run.recorder.on_outbound(item.fields)
+        self.clock.current = None
+        self.report.messages += 1
+        if trap.records:
+            self.report.problems.append(
+                Problem(self.path, line, "recorder", f"while recording: {trap.take()}")
+            )
+        if self.progress is not None:
+            self.progress(1)
+        if self.batched >= self.batch_size:
+            self.commit()
+
+    def commit(self) -> None:
+        self.batch.close()
+        if self.batched:
+            self.collector.batch_saved()
+        self.batched = 0
+
+    def finish_segment(self) -> None:
+        header: Header | None = self.seg_state.get("header")
+        if header is None or self.seg_state.get("skip"):
+            return
+        self.replayer.ledger.finish(header.session, self.seg_state.get("last_seq", 0))
+
+
+def _close_run(run: Run, report: ReplayReport) -> None:
+    report.recorder_problems += run.recorder.stats.problems
+    report.events += run.trail.appended
+    run.close()
 
 
 def _position(trail: OrderTrail) -> int:

@@ -1,0 +1,127 @@
+"""What the checking pass keeps of an openOrder, and what a placeOrder is read back as, are
+exactly what the recorder made of ib_async's own objects before: the terms against any
+contract, the raw codes of the terms it cannot name, the identifiers
+(docs/adr/0148-open-order-kept-converted.md,
+docs/adr/0149-placeorder-read-without-ib-async-objects.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from ib_async import Contract, Order
+
+from ordertrail.adapters.ib import mapping
+from ordertrail.adapters.ib.opened import OpenOrder, converted
+from ordertrail.adapters.ib.outbound import SentPlace, read_outbound
+from ordertrail.adapters.simulator.tickets import parse_place_order
+from ordertrail.adapters.tape import check_tape
+
+STOCK = Contract(conId=265598, symbol="AAPL", secType="STK", exchange="SMART", currency="USD")
+COMBO = Contract(conId=28812380, symbol="SPY", secType="BAG", exchange="SMART", currency="USD")
+ORDERS = [
+    Order(orderId=7, clientId=3, permId=91, orderRef="t1", action="BUY", totalQuantity=10,
+          orderType="LMT", lmtPrice=-1.5, tif="GTC", account="DU1", parentId=4),
+    Order(orderId=8, clientId=0, permId=0, action="SELL", totalQuantity=5, orderType="TRAIL",
+          trailingPercent=2.5, tif="DAY"),
+    Order(orderId=9, clientId=1, action="BUY", totalQuantity=1, orderType="FOO", tif="XYZ"),
+    Order(orderId=10, clientId=1, action="BUY", totalQuantity=1, orderType="LMT", lmtPrice=1,
+          whatIf=True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=lambda o: o.orderType + str(o.orderId))
+@pytest.mark.parametrize("contract", [STOCK, COMBO], ids=["stock", "combo"])
+def test_a_kept_open_order_reads_as_the_order_it_was_made_of(
+    order: Order, contract: Contract
+) -> None:
+    kept = OpenOrder.kept(order.orderId, contract, order)
+    live = OpenOrder.live(order.orderId, contract, order)
+    ids = (order.orderId, order.clientId, order.permId or None, order.orderRef or None)
+    assert kept[:4] == live[:4] == ids
+    assert kept.parent_id == live.parent_id == order.parentId
+    assert kept.what_if is live.what_if is order.whatIf
+    # Nothing of ib_async's is kept.
+    assert kept.contract is None
+    assert kept.order is None
+    if order.whatIf:
+        assert kept.terms is None  # the recorder skips what-if answers
+        return
+    cref, spec = converted(contract, order)
+    unnamed = mapping.unnamed_terms(order) or None
+    assert kept.new_order_terms() == live.new_order_terms() == (cref, spec, unnamed)
+    # Against the stored contract of a known order, which may be another's.
+    for stored in (STOCK, COMBO):
+        other = mapping.contract_ref(stored)
+        assert kept.spec_for(other) == live.spec_for(other) == mapping.order_spec(order, other)
+
+
+def test_the_checking_pass_keeps_openorders_converted(good_tape: Path) -> None:
+    check = check_tape(good_tape)
+    kept = [
+        args[0]
+        for calls in check.decoded.values()
+        for name, _, args in calls
+        if name == "openOrder"
+    ]
+    assert kept
+    assert all(isinstance(o, OpenOrder) and o.terms is not None for o in kept)
+    assert all(o.contract is None and o.order is None for o in kept)
+
+
+def _place_order_fields(tape: Path) -> list[str]:
+    for raw in tape.read_bytes().splitlines():
+        obj = orjson.loads(raw)
+        if obj.get("dir") == "out" and obj["f"][:1] == ["3"]:
+            fields: list[str] = obj["f"]
+            return fields
+    raise AssertionError("no placeOrder on the tape")
+
+
+@pytest.mark.parametrize(
+    ("order_type", "tif", "lmt", "aux", "sec_type"),
+    [
+        ("LMT", "DAY", "150", "", "STK"),
+        ("STP LMT", "GTC", "-2.5", "3", "FUT"),
+        ("TRAIL", "", "", "1.7976931348623157E308", "STK"),
+        ("FOO", "XYZ", "1", "Infinite", "OPT"),
+    ],
+)
+def test_a_placeorder_reads_as_ib_async_objects_with_its_values_convert(
+    good_tape: Path, order_type: str, tif: str, lmt: str, aux: str, sec_type: str
+) -> None:
+    fields = _place_order_fields(good_tape)
+    # The contract and the order's head are the first scalar fields, in ``raw``'s order.
+    names = list(parse_place_order(fields, 178).raw)
+    changed = list(fields)
+    for name, value in (("orderType", order_type), ("tif", tif), ("lmtPrice", lmt),
+                        ("auxPrice", aux), ("secType", sec_type)):  # fmt: skip
+        changed[2 + names.index(name)] = value
+    sent = read_outbound(changed, 178)
+    assert isinstance(sent, SentPlace)
+    t = parse_place_order(changed, 178)
+
+    def price(name: str) -> float:
+        value = t.number(name)
+        return 1.7976931348623157e308 if value is None else float(value)
+
+    contract = Contract(conId=t.con_id, symbol=t.symbol, secType=t.text("secType"),
+                        strike=float(t.number("strike") or 0), exchange=t.text("exchange"),
+                        currency=t.text("currency"), localSymbol=t.text("localSymbol"),
+                        lastTradeDateOrContractMonth=t.text("lastTradeDateOrContractMonth"),
+                        right=t.text("right"), multiplier=t.text("multiplier"))  # fmt: skip
+    order = Order(action=t.action, totalQuantity=float(t.total_quantity),
+                  orderType=t.text("orderType"), lmtPrice=price("lmtPrice"),
+                  auxPrice=price("auxPrice"), tif=t.text("tif"), account=t.account,
+                  outsideRth=t.outside_rth, ocaGroup=t.oca_group, ocaType=t.oca_type,
+                  transmit=t.transmit, goodTillDate=t.text("goodTillDate"),
+                  trailingPercent=price("trailingPercent"))  # fmt: skip
+    cref = mapping.contract_ref(contract)
+    assert sent == (t.order_id, cref, mapping.order_spec(order, cref), t.order_ref,
+                    t.parent_id, mapping.unnamed_terms(order))  # fmt: skip
+    # Read again, the contract is the one converted the first time.
+    again = read_outbound(changed, 178)
+    assert again == sent
+    assert isinstance(again, SentPlace)
+    assert again.contract is sent.contract
