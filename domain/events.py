@@ -10,7 +10,6 @@ The class names are stored as topics in the event log: renaming one breaks store
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -201,7 +200,7 @@ class IdentifiersBound(OrderEvent):
         if self.perm_id:
             s.perm_id = self.perm_id
         if self.account and not s.spec.account:
-            s.spec = replace(s.spec, account=self.account)
+            s.spec = s.spec.in_account(self.account)
         if self.client_id is not None and self.order_id is not None:
             alias = (self.client_id, self.order_id)
             if alias not in s.aliases:

@@ -34,6 +34,10 @@ from ordertrail.domain.values import (
 # fields include ``originator_topic``, which ``trigger_event`` never sets: such a call takes
 # eventsourcing's path too.
 _INIT_FIELDS: dict[type, tuple[str, ...]] = {}
+# The same names as the keys of a dict, each event's attributes a copy of it: filled in place,
+# the attributes keep the declared order whatever order the arguments came in.
+_TEMPLATES: dict[type, dict[str, Any]] = {}
+_IMPOSED = ("originator_id", "originator_version")
 
 
 def _init_fields(event_class: type) -> tuple[str, ...]:
@@ -45,6 +49,13 @@ def _init_fields(event_class: type) -> tuple[str, ...]:
             else ()
         )
     return names
+
+
+def _template(event_class: type) -> dict[str, Any]:
+    template = _TEMPLATES.get(event_class)
+    if template is None:
+        template = _TEMPLATES[event_class] = dict.fromkeys(_init_fields(event_class))
+    return template
 
 
 class Order(Aggregate):
@@ -211,39 +222,44 @@ class Order(Aggregate):
         """eventsourcing's ``trigger_event`` for an order event, without its generality (a
         copy of the arguments, a frozen dataclass's ``__init__`` assigning each field through
         ``object.__setattr__``, ``mutate`` checking the id and version this method has just
-        set): the same event, attributes in the same order, folded into the same state. Any
-        other call (another event class, a missing or unknown argument, no timestamp) takes
-        eventsourcing's own path and its errors."""
-        names = _init_fields(event_class)
-        version = self.version + 1
+        set, the aggregate's properties around its own attributes): the same event, attributes
+        in the same order, folded into the same state. Any other call (another event class, a
+        missing or unknown argument, no timestamp) takes eventsourcing's own path and its
+        errors."""
+        template = _TEMPLATES.get(event_class) or _template(event_class)
         timestamp = kwargs.get("timestamp")
-        # The handlers name an event's fields in the order its dataclass declares them: the
-        # attributes are then the arguments as given, behind the id and version (checked).
-        attributes = {"originator_id": self.id, "originator_version": version, **kwargs}
-        if timestamp is None or tuple(attributes) != names:
-            kwargs["originator_id"] = self.id
-            kwargs["originator_version"] = version
-            if timestamp is None or len(kwargs) != len(names):
-                super().trigger_event(event_class, **kwargs)
-                return
-            try:
-                attributes = {name: kwargs[name] for name in names}
-            except KeyError:
-                super().trigger_event(event_class, **kwargs)
-                return
+        attributes = template.copy()
+        attributes.update(kwargs)
+        # Every argument one of the event's fields, and every field given but the two set
+        # here: the attributes are the template's names in its order, all of them assigned.
+        if (
+            timestamp is None
+            or len(kwargs) + 2 != len(template)
+            or len(attributes) != len(template)
+            or _IMPOSED[0] in kwargs
+            or _IMPOSED[1] in kwargs
+        ):
+            kwargs["originator_id"] = self._id
+            kwargs["originator_version"] = self._version + 1
+            super().trigger_event(event_class, **kwargs)
+            return
+        version = attributes["originator_version"] = self._version + 1
+        attributes["originator_id"] = self._id
         event = object.__new__(event_class)
         object.__setattr__(event, "__dict__", attributes)
         event.fold(self.state)
-        self.version = version
-        self.modified_on = timestamp
-        self.pending_events.append(event)
+        # What the ``version`` and ``modified_on`` setters and ``pending_events`` do, without
+        # a property call each: this runs for every event an order decides.
+        self._version = version
+        self._modified_on = timestamp
+        self._pending_events.append(event)
 
     # ---- facts (never refused) -----------------------------------------------------------------
 
     def record(self, fact: OrderFact, *, ts_recorded: datetime) -> bool:
         """Apply one fact from IB (or a statement, or a request seen leaving the client).
         False when it is a repeat that changes nothing."""
-        return bool(FACT_HANDLERS[type(fact)](self, fact, ts_recorded))
+        return FACT_HANDLERS[type(fact)](self, fact, ts_recorded)
 
     def anomaly(
         self,

@@ -41,9 +41,11 @@ def _revision_rank(revision: str) -> tuple[int, str]:
     return (int(revision), "") if revision.isdigit() else (-1, revision)
 
 
-def _terms(spec: OrderSpec) -> tuple[Any, ...]:
-    """What a modify can change and openOrder reports back."""
-    return (spec.quantity, spec.limit_price, spec.stop_price)
+def _same_terms(a: OrderSpec, b: OrderSpec) -> bool:
+    """Whether two specs agree on what a modify can change and openOrder reports back."""
+    return (
+        a.quantity == b.quantity and a.limit_price == b.limit_price and a.stop_price == b.stop_price
+    )
 
 
 def answering(s: OrderState) -> RequestKind | None:
@@ -64,7 +66,7 @@ def answering(s: OrderState) -> RequestKind | None:
 
 def on_request(order: Order, f: OutboundRequest, ts: datetime) -> bool:
     s = order.state
-    if f.kind is RequestKind.MODIFY and f.spec is not None and _terms(f.spec) == _terms(s.spec):
+    if f.kind is RequestKind.MODIFY and f.spec is not None and _same_terms(f.spec, s.spec):
         # ib_async re-sends the unchanged order when a program calls placeOrder on it again
         # (e.g. to transmit a bracket child): the wire shows it, but it asks for nothing new.
         spec: OrderSpec | None = None
@@ -132,7 +134,7 @@ def on_status(order: Order, f: StatusReport, ts: datetime) -> bool:
 def on_execution(order: Order, f: ExecutionReport, ts: datetime) -> bool:
     s = order.state
     x = f.execution
-    current = s.executions.get(x.base_id)
+    current = s.executions.get(exec_base_id(x.exec_id))
     if current is not None and (
         current.exec_id == x.exec_id
         or _revision_rank(exec_revision(x.exec_id))
@@ -300,7 +302,7 @@ def on_open_order(order: Order, f: OpenOrderReport, ts: datetime) -> bool:
             account=new_account,
         )
         recorded = True
-    if _terms(f.spec) != _terms(s.spec):
+    if not _same_terms(f.spec, s.spec):
         _acknowledge_terms(order, f.spec, ts)
         recorded = True
     return recorded
@@ -316,7 +318,7 @@ def _acknowledge_terms(order: Order, spec: OrderSpec, ts: datetime) -> None:
         spec=s.spec.with_changes(
             quantity=spec.quantity, limit_price=spec.limit_price, stop_price=spec.stop_price
         ),
-        requested=pending is not None and _terms(pending) == _terms(spec),
+        requested=pending is not None and _same_terms(pending, spec),
     )
     if s.filled > s.spec.quantity:
         # Fills raced the modify (or TWS cut the quantity by hand): the order is now

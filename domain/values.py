@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 
 from ordertrail.domain.errors import InvalidOrderSpec
 from ordertrail.domain.money import MAX_MAGNITUDE
@@ -243,6 +244,24 @@ class OrderSpec:
             allow_negative_prices=self.allow_negative_prices,
             observed=self.observed,
         )
+
+    def in_account(self, account: str) -> OrderSpec:
+        """The same terms in ``account``. Nothing the construction checks depends on the
+        account, and these terms passed the checks: the copy is made without them (IB names the
+        account of every order sent without one, in its first openOrder, and a fold of that
+        runs for each such order)."""
+        spec = object.__new__(OrderSpec)
+        for set_field, value in zip(_SET_KEPT, _kept_terms(self), strict=True):
+            set_field(spec, value)
+        _set_account(spec, account)
+        return spec
+
+
+# The slots' own setters, which a frozen dataclass's ``__setattr__`` stands in front of.
+_KEPT = tuple(name for name in OrderSpec.__slots__ if name != "account")
+_kept_terms = attrgetter(*_KEPT)
+_SET_KEPT = tuple(OrderSpec.__dict__[name].__set__ for name in _KEPT)
+_set_account = OrderSpec.__dict__["account"].__set__
 
 
 @dataclass(frozen=True, slots=True)

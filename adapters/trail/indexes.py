@@ -3,7 +3,8 @@
 IB names an order by permId alone after a restart (completed orders, a Flex statement) and a
 commission report names only its execId: the service must find the order either points to,
 whoever recorded it. The index reads the log from where it last stopped — never the whole
-history again — and learns the orders this process changes as it changes them.
+history again — and the trail service writes into it the orders this process changes as it
+changes them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from eventsourcing.persistence import StoredEvent
 from ordertrail.adapters.store.eventlog import EventLog, LogEntry, entry_mark
 from ordertrail.adapters.store.follower import Follower
 from ordertrail.domain.events import ExecutionCorrected, ExecutionRecorded
-from ordertrail.domain.state import OrderState
 
 
 class OrderIndex(Follower):
@@ -44,8 +44,7 @@ class OrderIndex(Follower):
 
     def read_to(self, last_id: int, last: StoredEvent) -> None:
         """The log up to ``last`` (written at ``last_id``) is known without reading it: this
-        process wrote it, right after the position, and learned each order it changed
-        (``learn``)."""
+        process wrote it, right after the position, and learned each order it changed."""
         self.position = last_id
         oid = last.originator_id
         oid = oid if isinstance(oid, UUID) else UUID(oid)
@@ -55,9 +54,3 @@ class OrderIndex(Follower):
         """Drop everything (a batch that was not saved): the next miss reads the log again."""
         self.reset()
         self.position = 0
-
-    def learn(self, oid: UUID, state: OrderState) -> None:
-        if state.perm_id:
-            self.perm[state.perm_id] = oid
-        for base in state.executions:
-            self.execs[base] = oid

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -59,6 +60,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@lru_cache(maxsize=4096)  # IB echoes an order's orderRef in every openOrder and execution
+def _our_order(order_ref: str) -> UUID | None:
+    """The order an orderRef names when it is one of our client order ids."""
+    return order_uuid(client_order_id=order_ref) if is_client_order_id(order_ref) else None
+
+
+def _decide(order: Order, fact: OrderFact, clock: Clock) -> bool:
+    # The clock is read here, once the order is loaded: a save that lost a race decides the
+    # fact again, at the time of the retry, as a command is.
+    return order.record(fact, ts_recorded=clock())
+
+
 class OrderTrail(Batching, Application[UUID]):
     name = "ordertrail"
 
@@ -86,30 +99,32 @@ class OrderTrail(Batching, Application[UUID]):
         order: Order = self._load(aggregate_id)
         return order
 
-    def _change(self, aggregate_id: UUID, decide: Callable[[Any], T]) -> T:
+    def _change(self, aggregate_id: UUID, decide: Callable[..., T], *args: Any) -> T:
+        """``decide(aggregate, *args)`` on the aggregate, saved (in a batch: kept for the
+        batch's save)."""
         batch = self._batch
         if batch is not None:
             aggregate = self._load(aggregate_id)
             version = aggregate.version
             try:
-                result = decide(aggregate)
+                result = decide(aggregate, *args)
             except BaseException:
                 if aggregate.version != version:
                     batch.broken = f"a fact failed half way on {aggregate_id}"
                 raise
             batch.collect(aggregate)  # ``_load`` put it in the batch
-            self._learn(aggregate)
+            self._learn(aggregate_id, aggregate)
             return result
         for attempt in range(RETRIES):
             aggregate = self._load(aggregate_id)
-            result = decide(aggregate)
+            result = decide(aggregate, *args)
             try:
                 self.save(aggregate)
             except IntegrityError:
                 if attempt == RETRIES - 1:
                     raise
                 continue
-            self._learn(aggregate)
+            self._learn(aggregate_id, aggregate)
             return result
         raise AssertionError("unreachable")
 
@@ -118,24 +133,33 @@ class OrderTrail(Batching, Application[UUID]):
         uuid5, same order)."""
         if self._batch is not None:
             self._batch.keep(aggregate)
-            self._learn(aggregate)
+            self._learn(aggregate.id, aggregate)
             return True
         try:
             self.save(aggregate)
         except IntegrityError:
             return False
-        self._learn(aggregate)
+        self._learn(aggregate.id, aggregate)
         return True
 
-    def _learn(self, aggregate: Any) -> None:
-        oid = aggregate.id
-        self._index.ids.add(oid)
+    def _learn(self, oid: UUID, aggregate: Any) -> None:
+        index = self._index
+        index.ids.add(oid)
         if not isinstance(aggregate, Order):
             return
         s = aggregate.state
-        self._index.learn(oid, s)
+        # What IB may name the order by next: its permId, an execution (a commission report
+        # names nothing else), a (clientId, orderId). Written here rather than through a
+        # method of the index: this runs for every fact.
+        if s.perm_id:
+            index.perm[s.perm_id] = oid
+        execs = index.execs
+        for base in s.executions:
+            execs[base] = oid
+        aliases = self._aliases
         for alias in s.aliases:
-            self._aliases.setdefault(alias, oid)
+            if alias not in aliases:
+                aliases[alias] = oid
 
     def _ensure_index(self) -> None:
         """Bring the permId and execId indexes up to the end of the log, reading only what was
@@ -160,9 +184,9 @@ class OrderTrail(Batching, Application[UUID]):
             return key.order if self.exists(key.order) else None
         # ``client_order_id`` and ``alias`` read inline: every fact is routed here.
         coid = key.order_ref
-        if coid and is_client_order_id(coid):
-            oid = order_uuid(client_order_id=coid)
-            if self.exists(oid):
+        if coid:
+            oid = _our_order(coid)
+            if oid is not None and self.exists(oid):
                 return oid
         client_id, order_id = key.client_id, key.order_id
         if client_id is not None and order_id:  # orderId 0 and unset ids are not aliases
@@ -247,15 +271,12 @@ class OrderTrail(Batching, Application[UUID]):
         """Record one fact. True: recorded; False: a repeat, nothing stored; None: its order (or,
         for a commission report, its execution) is not known yet, so it waits and is recorded as
         soon as it is. ``at``: the recording time, when it is not now (a fact that waited)."""
-        if at is None:
-            return self._record_fact(key, fact)
-        clock, self.clock = self.clock, lambda: at
-        try:
-            return self._record_fact(key, fact)
-        finally:
-            self.clock = clock
-
-    def _record_fact(self, key: FactKey | None, fact: Fact) -> bool | None:
+        if at is not None:
+            clock, self.clock = self.clock, lambda: at
+            try:
+                return self.record(key, fact)
+            finally:
+                self.clock = clock
         if isinstance(fact, SessionError):
             return self._record_session(fact)
         if isinstance(fact, OrderObserved):
@@ -277,11 +298,12 @@ class OrderTrail(Batching, Application[UUID]):
         return recorded
 
     def _record_on(self, oid: UUID, fact: OrderFact) -> bool:
-        recorded: bool = self._change(oid, lambda o: o.record(fact, ts_recorded=self.clock()))
+        recorded: bool = self._change(oid, _decide, fact, self.clock)
         execution = getattr(fact, "execution", None)
         if execution is not None:
-            self._index.execs[execution.base_id] = oid
-            pending = self._pending_commissions.pop(execution.base_id, None)
+            base = exec_base_id(execution.exec_id)
+            self._index.execs[base] = oid
+            pending = self._pending_commissions.pop(base, None)
             if pending is not None:
                 self._record_commission(CommissionReported(pending))
         return recorded
@@ -331,7 +353,7 @@ class OrderTrail(Batching, Application[UUID]):
         if oid is None:
             self._pending_commissions[base] = report
             return None
-        recorded: bool = self._change(oid, lambda o: o.record(fact, ts_recorded=self.clock()))
+        recorded: bool = self._change(oid, _decide, fact, self.clock)
         return recorded
 
     def _record_session(self, fact: SessionError) -> bool:

@@ -53,7 +53,56 @@ def test_a_call_the_fast_path_does_not_take_fails_as_eventsourcing_fails() -> No
         order.trigger_event(ev.CancelRefused, timestamp=ts, ts_event=None)
     with pytest.raises(TypeError, match="Can't construct event"):  # one it does not have
         order.trigger_event(ev.CancelRefused, timestamp=ts, ts_event=None, code=1, nonsense=2)
+    with pytest.raises(TypeError, match="Can't construct event"):  # one it has not, one missing
+        order.trigger_event(ev.CancelRefused, timestamp=ts, ts_event=None, nonsense=2)
+    with pytest.raises(TypeError, match="Can't construct event"):  # the id given, a field not
+        order.trigger_event(ev.CancelRefused, timestamp=ts, ts_event=None, originator_id=order.id)
+    with pytest.raises(TypeError, match="Can't construct event"):
+        order.trigger_event(ev.CancelRefused, timestamp=ts, ts_event=None, originator_version=2)
     assert order.version == 1
     assert len(order.pending_events) == 1
     with pytest.raises(TypeError, match="Unable to construct"):  # a creation missing a field
         Order._create(ev.OrderCreated, id=order.id, timestamp=ts, ts_event=None)
+
+
+def test_arguments_in_any_order_make_the_event_in_its_declared_order() -> None:
+    spec = OrderSpec(OrderAction.BUY, Decimal(1), OrderType.LIMIT, limit_price=Decimal(1))
+    ts = datetime(2026, 1, 5, tzinfo=UTC)
+    order = Order.place(
+        client_order_id="OT-x-2", contract=ContractRef(1, "X"), spec=spec, ts_recorded=ts
+    )
+    order.trigger_event(
+        ev.ErrorReported,
+        effect=None,
+        status=order.state.status,
+        advanced_reject=None,
+        message="m",
+        code=201,
+        ts_event=None,
+        timestamp=ts,
+    )
+    event = order.pending_events[-1]
+    twin = constructed(event)
+    assert list(event.__dict__.items()) == list(twin.__dict__.items())
+    assert list(event.__dict__)[:5] == [
+        "originator_id",
+        "originator_version",
+        "timestamp",
+        "ts_event",
+        "code",
+    ]
+    assert (event.originator_version, order.version, order.modified_on) == (2, 2, ts)
+    assert EventMapper().to_stored_event(event) == EventMapper().to_stored_event(twin)
+
+
+def test_an_event_given_no_time_is_stamped_as_eventsourcing_stamps_it() -> None:
+    spec = OrderSpec(OrderAction.BUY, Decimal(1), OrderType.LIMIT, limit_price=Decimal(1))
+    ts = datetime(2026, 1, 5, tzinfo=UTC)
+    order = Order.place(
+        client_order_id="OT-x-3", contract=ContractRef(1, "X"), spec=spec, ts_recorded=ts
+    )
+    order.trigger_event(ev.CancelRefused, timestamp=None, ts_event=None, code=1)
+    event = order.pending_events[-1]
+    assert isinstance(event.timestamp, datetime)
+    assert event.timestamp > ts
+    assert order.modified_on == event.timestamp

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from ordertrail.domain import events as ev
 from ordertrail.domain.facts import (
     AnomalyFound,
@@ -214,6 +216,24 @@ def test_terms_changed_in_tws_are_acknowledged_as_not_requested() -> None:
     )
     assert (ack.requested, ack.timestamp, ack.ts_event) == (False, T1, None)
     assert o.state.spec == by_hand
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"quantity": Decimal(90)},
+        {"limit_price": Decimal("410.25")},
+        {"stop_price": Decimal("409.90")},
+    ],
+)
+def test_an_open_order_changing_one_term_is_acknowledged(change: dict[str, Any]) -> None:
+    o = working()
+    by_hand = STP_LMT.with_changes(**change)
+    assert o.record(OpenOrderReport(by_hand), ts_recorded=T1)
+    (ack,) = new_events(o)
+    assert isinstance(ack, ev.ModificationAcknowledged)
+    assert o.state.spec == by_hand
+    assert o.record(OpenOrderReport(by_hand), ts_recorded=T1) is False  # the same terms again
 
 
 def test_our_modification_acknowledged_by_open_order_is_marked_requested() -> None:

@@ -68,6 +68,16 @@ def test_a_modified_copy_changes_only_what_it_is_asked(change: dict[str, object]
     assert GTD_STP_LMT.with_changes(**change) == replace(GTD_STP_LMT, **change)  # type: ignore[arg-type]
 
 
+def test_a_copy_in_another_account_changes_only_the_account() -> None:
+    # Every term of the example is away from its default: a term the copy dropped shows.
+    moved = GTD_STP_LMT.in_account("U7654321")
+    assert moved == replace(GTD_STP_LMT, account="U7654321")
+    assert hash(moved) == hash(replace(GTD_STP_LMT, account="U7654321"))
+    assert GTD_STP_LMT.account == "U1234567"  # the original is left as it was
+    seen = OrderSpec(OrderAction.BUY, Decimal(0), OrderType.LIMIT, observed=True)
+    assert seen.in_account("U1") == replace(seen, account="U1")
+
+
 def test_an_observed_spec_stays_observed_when_modified() -> None:
     seen = OrderSpec(OrderAction.BUY, Decimal(0), OrderType.LIMIT, observed=True)
     assert seen.with_changes(quantity=Decimal(5)).observed is True
