@@ -82,8 +82,13 @@ class LogEventStore(EventStore[UUID]):
     ) -> tuple[list[StoredEvent], Sequence[int]]:
         """Write the events (``kwargs`` for the recorder, as ``put`` takes them); the rows
         written and their notification ids (none: the recorder gave none)."""
-        to_stored = self.mapper.to_stored_event
-        stored_events = [to_stored(e) for e in domain_events]
+        mapper = self.mapper
+        to_stored_events = getattr(mapper, "to_stored_events", None)
+        stored_events: list[StoredEvent] = (
+            [mapper.to_stored_event(e) for e in domain_events]
+            if to_stored_events is None
+            else to_stored_events(domain_events)
+        )
         ids = self.recorder.insert_events(stored_events, **kwargs)
         return stored_events, ids or ()
 
