@@ -193,14 +193,20 @@ class ChainedSQLiteRecorder(_Completing, SQLiteApplicationRecorder):
             return []
         c.execute(self.select_max_notification_id_statement)
         first = int(c.fetchone()[0] or 0) + 1
+        # The state goes in as a bytearray, stored as the same BLOB: CPython's sqlite3 module
+        # runs its adaptation protocol for every ``bytes`` parameter (a registry lookup and an
+        # AttributeError raised and cleared), and for a ``bytearray`` it does not. The id's text
+        # is ``UUID.hex``, made here without the property's Python call.
         c.executemany(
             self.insert_events_statement,
             [
                 (
-                    s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                    "%032x" % oid.int  # noqa: UP031
+                    if isinstance(oid := s.originator_id, UUID)
+                    else oid,
                     s.originator_version,
                     s.topic,
-                    s.state,
+                    bytearray(s.state),
                 )
                 for s in stored_events
             ],
