@@ -31,24 +31,6 @@ class SealedEvent(StoredEvent):
     digest: bytes | None
 
 
-def sealed_event(
-    originator_id: UUID, version: int, topic: str, state: bytes, digest: bytes | None
-) -> SealedEvent:
-    event: SealedEvent = _new(SealedEvent)
-    _put(
-        event,
-        "__dict__",
-        {
-            "originator_id": originator_id,
-            "originator_version": version,
-            "topic": topic,
-            "state": state,
-            "digest": digest,
-        },
-    )
-    return event
-
-
 def sealed_digest(stored: StoredEvent) -> bytes | None:
     """The chain link the mapper sealed ``stored`` with, if it was sealed in this process
     (None: read it from the bytes)."""
@@ -100,4 +82,4 @@ class LogEventStore(EventStore[UUID]):
         return list(map(_recording, domain_events, stored_events, ids))
 
 
-__all__ = ["LogEventStore", "SealedEvent", "sealed_digest", "sealed_event"]
+__all__ = ["LogEventStore", "SealedEvent", "sealed_digest"]

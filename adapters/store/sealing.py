@@ -123,6 +123,8 @@ class Sealer:
                 encoded = self._encode(plain_state(event, kind.class_version))
             body = encoded[:-1] + b"," if encoded != b"{}" else b"{"  # ``chain.body_of``
             link = link_of(oid, version, kind.topic_bytes, body)
+            # Its attributes in one assignment, in the order its dataclass ``__init__`` gives
+            # them (an equal object, as ``sealed.py`` makes eventsourcing's).
             sealed: SealedEvent = new(SealedEvent)
             put(
                 sealed,
