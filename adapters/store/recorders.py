@@ -202,10 +202,7 @@ class ChainedSQLiteRecorder(_Completing, SQLiteApplicationRecorder):
             return []
         c.execute(self.select_max_notification_id_statement)
         first = int(c.fetchone()[0] or 0) + 1
-        # The state goes in as a bytearray, stored as the same BLOB: CPython's sqlite3 module
-        # runs its adaptation protocol for every ``bytes`` parameter (a registry lookup and an
-        # AttributeError raised and cleared), and for a ``bytearray`` it does not. The id's text
-        # is ``UUID.hex``, made here without the property's Python call.
+        # The id's text is ``UUID.hex``, made here without the property's Python call.
         rows = [
             (
                 "%032x" % oid.int  # noqa: UP031
@@ -213,21 +210,32 @@ class ChainedSQLiteRecorder(_Completing, SQLiteApplicationRecorder):
                 else oid,
                 s.originator_version,
                 s.topic,
-                bytearray(s.state),
+                s.state,
             )
             for s in stored_events
         ]
         # Whole groups of rows in one statement each (SQLite inserts a VALUES list in its
         # order), the rest in one ``executemany``: a statement run per row (reset, rebind, the
-        # GIL released and taken again) costs a quarter of the row's insert.
+        # GIL released and taken again) costs a quarter of the row's insert. Each state goes in
+        # as a bytearray, stored as the same BLOB: CPython's sqlite3 module runs its adaptation
+        # protocol for every ``bytes`` parameter (a registry lookup and an AttributeError raised
+        # and cleared), and for a ``bytearray`` it does not. Copied a group at a time, so a
+        # batch's states are not held twice.
         whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
         for at in range(0, whole, ROWS_PER_STATEMENT):
-            c.execute(
-                self.insert_rows_statement,
-                list(flatten_chain.from_iterable(rows[at : at + ROWS_PER_STATEMENT])),
+            params: list[Any] = list(
+                flatten_chain.from_iterable(rows[at : at + ROWS_PER_STATEMENT])
             )
+            params[3::4] = map(bytearray, params[3::4])
+            c.execute(self.insert_rows_statement, params)
         if whole < len(rows):
-            c.executemany(self.insert_events_statement, rows[whole:])
+            c.executemany(
+                self.insert_events_statement,
+                [
+                    (oid, version, topic, bytearray(state))
+                    for oid, version, topic, state in rows[whole:]
+                ],
+            )
         c.execute("SELECT last_insert_rowid()")
         last = int(c.fetchone()[0])
         if last != first + len(stored_events) - 1:
