@@ -18,6 +18,7 @@ still computed (same formula, not stored), so a chained event after them covers 
 from __future__ import annotations
 
 import hashlib
+from binascii import hexlify
 from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
@@ -45,7 +46,7 @@ def body_of(state: bytes) -> bytes:
 def seal(body: bytes, version: int, digest: bytes | None) -> bytes:
     """``body`` (from :func:`body_of`) closed with its chain member; no digest: a placeholder
     the recorder completes."""
-    hexed = digest.hex().encode() if digest is not None else _PLACEHOLDER
+    hexed = hexlify(digest) if digest is not None else _PLACEHOLDER
     return b'%s%s%d:%s"}' % (body, MARK, version, hexed)
 
 
@@ -125,6 +126,28 @@ class Links:
         if seen is None or seen[0] != version - 1:
             return None
         return seen[1]
+
+    def link(self, originator_id: UUID, version: int, topic: bytes, body: bytes) -> bytes | None:
+        """``link_hash`` of an order's next event (``topic`` encoded), seen at once: what
+        ``previous``, ``link_hash`` and ``saw`` do, in the one call the writer makes per event.
+        None: the order's last link is forgotten (a placeholder the recorder completes)."""
+        key = originator_id.int
+        last = self._last
+        if version == 1:
+            prev = GENESIS
+        else:
+            seen = last.get(key)
+            if seen is None or seen[0] != version - 1:
+                last.pop(key, None)
+                return None
+            prev = seen[1]
+        digest = hashlib.sha256(
+            b"%s%s%d\0%s\0%s" % (prev, key.to_bytes(16, "big"), version, topic, body)
+        ).digest()
+        if len(last) >= self.LIMIT and key not in last:
+            last.clear()
+        last[key] = (version, digest)
+        return digest
 
     def saw(self, originator_id: UUID, version: int, link: bytes | None) -> None:
         key = originator_id.int

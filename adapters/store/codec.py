@@ -18,7 +18,7 @@ import dataclasses
 import enum
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from functools import cache, partial
@@ -27,10 +27,11 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import resolve_topic
 
 from ordertrail.adapters.store import chain
-from ordertrail.adapters.store.sealed import sealed_event
+from ordertrail.adapters.store.sealed import SealedEvent
+from ordertrail.adapters.store.sealing import Sealer
 
 Convert = Callable[[Any], Any]
 
@@ -240,27 +241,25 @@ class EventMapper(Mapper[UUID]):
 
     def __init__(self) -> None:
         super().__init__(transcoder=OrjsonTranscoder())
-        self.links = chain.Links()
-        self._topics: dict[type, tuple[str, int]] = {}
+        self._sealer = Sealer(chain.Links(), encode)
+
+    @property
+    def links(self) -> chain.Links:
+        """The last link seen of each order: read when sealing, learned when decoding."""
+        return self._sealer.links
+
+    @links.setter
+    def links(self, links: chain.Links) -> None:
+        self._sealer.links = links
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        # eventsourcing's own steps (no compressor or cipher here), then the seal: one stored
-        # event made, carrying its link for the recorder's checkpoint (``sealed.py``).
-        cls = type(domain_event)
-        known = self._topics.get(cls)
-        if known is None:
-            known = self._topics[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
-        topic, class_version = known
-        state = dict(domain_event.__dict__)
-        oid: UUID = state.pop("originator_id")
-        version: int = state.pop("originator_version")
-        if class_version > 1:
-            state["class_version"] = class_version
-        body = chain.body_of(encode(state))
-        prev = self.links.previous(oid, version)
-        link = None if prev is None else chain.link_hash(prev, oid, version, topic, body)
-        self.links.saw(oid, version, link)
-        return sealed_event(oid, version, topic, chain.seal(body, version, link), link)
+        return self.to_stored_events((domain_event,))[0]
+
+    def to_stored_events(self, domain_events: Iterable[Any]) -> list[SealedEvent]:
+        """eventsourcing's own steps for each event (no compressor or cipher here), then the
+        seal: one stored event made per event, carrying its link for the recorder's
+        checkpoint (``sealed.py``), in one loop for a batch (``sealing.py``)."""
+        return self._sealer.seal_all(domain_events)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         self._saw_stored(stored_event)

@@ -31,24 +31,6 @@ class SealedEvent(StoredEvent):
     digest: bytes | None
 
 
-def sealed_event(
-    originator_id: UUID, version: int, topic: str, state: bytes, digest: bytes | None
-) -> SealedEvent:
-    event: SealedEvent = _new(SealedEvent)
-    _put(
-        event,
-        "__dict__",
-        {
-            "originator_id": originator_id,
-            "originator_version": version,
-            "topic": topic,
-            "state": state,
-            "digest": digest,
-        },
-    )
-    return event
-
-
 def sealed_digest(stored: StoredEvent) -> bytes | None:
     """The chain link the mapper sealed ``stored`` with, if it was sealed in this process
     (None: read it from the bytes)."""
@@ -82,8 +64,13 @@ class LogEventStore(EventStore[UUID]):
     ) -> tuple[list[StoredEvent], Sequence[int]]:
         """Write the events (``kwargs`` for the recorder, as ``put`` takes them); the rows
         written and their notification ids (none: the recorder gave none)."""
-        to_stored = self.mapper.to_stored_event
-        stored_events = [to_stored(e) for e in domain_events]
+        mapper = self.mapper
+        to_stored_events = getattr(mapper, "to_stored_events", None)
+        stored_events: list[StoredEvent] = (
+            [mapper.to_stored_event(e) for e in domain_events]
+            if to_stored_events is None
+            else to_stored_events(domain_events)
+        )
         ids = self.recorder.insert_events(stored_events, **kwargs)
         return stored_events, ids or ()
 
@@ -95,4 +82,4 @@ class LogEventStore(EventStore[UUID]):
         return list(map(_recording, domain_events, stored_events, ids))
 
 
-__all__ = ["LogEventStore", "SealedEvent", "sealed_digest", "sealed_event"]
+__all__ = ["LogEventStore", "SealedEvent", "sealed_digest"]
