@@ -54,13 +54,17 @@ def test_a_batch_is_sealed_as_each_event_alone(orders: list[Order]) -> None:
         )
 
 
-def test_an_order_forgotten_between_batches_gets_a_placeholder() -> None:
-    order = Order.place(
-        client_order_id="OT-1",
+def _placed(client_order_id: str) -> Order:
+    return Order.place(
+        client_order_id=client_order_id,
         contract=values.ContractRef(1, "X"),
         spec=values.OrderSpec(values.OrderAction.BUY, Decimal(1), limit_price=Decimal("1.5")),
         ts_recorded=NOW,
     )
+
+
+def test_an_order_forgotten_between_batches_gets_a_placeholder() -> None:
+    order = _placed("OT-1")
     first = order.collect_events()
     mapper = EventMapper()
     mapper.to_stored_events(first)
@@ -99,12 +103,7 @@ def test_a_value_object_as_a_dict_is_written_as_orjson_writes_it() -> None:
 
 
 def test_what_cannot_be_stored_is_refused_by_type() -> None:
-    order = Order.place(
-        client_order_id="OT-2",
-        contract=values.ContractRef(1, "X"),
-        spec=values.OrderSpec(values.OrderAction.BUY, Decimal(1), limit_price=Decimal("1.5")),
-        ts_recorded=NOW,
-    )
+    order = _placed("OT-2")
     (event,) = order.collect_events()
     object.__setattr__(event, "provenance", {"odd": object()})
     with pytest.raises(TypeError, match="not JSON serializable: object"):
