@@ -57,63 +57,92 @@ async def _record(tape: Path, orders: int) -> None:
 
 
 def run(messages: int = 20_000, repeats: int = 3, batch_size: int | None = None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        tape = Path(tmp) / "bench.tape"
+        asyncio.run(_record(tape, max(1, messages // MESSAGES_PER_ORDER)))
+        return pairs(tape, repeats, batch_size)
+
+
+def pairs(tape: Path, repeats: int = 3, batch_size: int | None = None) -> dict[str, Any]:
+    """``repeats`` pairs on one recorded tape: decode only, then the replay into a fresh store."""
     from ordertrail.adapters.store.config import StoreConfig
     from ordertrail.adapters.tape import Replayer, check_tape
     from ordertrail.adapters.tape.replay import BATCH_SIZE
 
     batch_size = batch_size or BATCH_SIZE
-
+    incoming = check_tape(tape).incoming
+    baseline: list[tuple[float, float]] = []
+    replay: list[tuple[float, float]] = []
+    events = 0
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        tape = root / "bench.tape"
-        asyncio.run(_record(tape, max(1, messages // MESSAGES_PER_ORDER)))
-        incoming = check_tape(tape).incoming
-        baseline: list[tuple[float, float]] = []
-        replay: list[tuple[float, float]] = []
-        events = 0
         for i in range(repeats):
             with _timed(baseline):
                 check_tape(tape, keep_fields=0)
-            replayer = Replayer(StoreConfig.resolve(root / f"store{i}"), batch_size=batch_size)
+            replayer = Replayer(StoreConfig.resolve(Path(tmp) / f"store{i}"), batch_size=batch_size)
             with _timed(replay):
                 report = replayer.replay(tape)
             replayer.close()
             events = report.events
             assert report.ok, report.as_dict()
-        b, r = (statistics.median(w for w, _ in baseline), statistics.median(w for w, _ in replay))
-        b_cpu, r_cpu = (
-            statistics.median(c for _, c in baseline),
-            statistics.median(c for _, c in replay),
-        )
-        return {
-            "tape_messages": incoming,
-            "events_recorded": events,
-            "repeats": repeats,
-            "batch_size": batch_size,
-            "decode_only_messages_per_s": round(incoming / b),
-            "replay_messages_per_s": round(incoming / r),
-            "replay_events_per_s": round(events / r),
-            "replay_vs_decode_only": round(b / r, 3),
-            "replay_vs_decode_only_paired": round(
-                statistics.median(
-                    bw / rw for (bw, _), (rw, _) in zip(baseline, replay, strict=True)
-                ),
-                3,
-            ),
-            "decode_only_cpu_s": round(b_cpu, 3),
-            "replay_cpu_s": round(r_cpu, 3),
-            "replay_vs_decode_only_cpu": round(b_cpu / r_cpu, 3),
-            # Each repeat's ratio to the decode-only run just before it, the median of those:
-            # the steadier figure when the machine's load changes between repeats.
-            "replay_vs_decode_only_cpu_paired": round(
-                statistics.median(
-                    bc / rc for (_, bc), (_, rc) in zip(baseline, replay, strict=True)
-                ),
-                3,
-            ),
-            "goal_messages_per_s": 50_000,
-            "goal_replay_vs_decode_only": 0.5,
-        }
+    return _figures(incoming, events, repeats, batch_size, baseline, replay)
+
+
+def _figures(
+    incoming: int,
+    events: int,
+    repeats: int,
+    batch_size: int,
+    baseline: list[tuple[float, float]],
+    replay: list[tuple[float, float]],
+) -> dict[str, Any]:
+    b, r = (statistics.median(w for w, _ in baseline), statistics.median(w for w, _ in replay))
+    b_cpu, r_cpu = (
+        statistics.median(c for _, c in baseline),
+        statistics.median(c for _, c in replay),
+    )
+    return {
+        "tape_messages": incoming,
+        "events_recorded": events,
+        "repeats": repeats,
+        "batch_size": batch_size,
+        "decode_only_messages_per_s": round(incoming / b),
+        "replay_messages_per_s": round(incoming / r),
+        "replay_events_per_s": round(events / r),
+        "replay_vs_decode_only": round(b / r, 3),
+        "replay_vs_decode_only_paired": round(
+            statistics.median(bw / rw for (bw, _), (rw, _) in zip(baseline, replay, strict=True)),
+            3,
+        ),
+        "decode_only_cpu_s": round(b_cpu, 3),
+        "replay_cpu_s": round(r_cpu, 3),
+        "replay_vs_decode_only_cpu": round(b_cpu / r_cpu, 3),
+        # Each repeat's ratio to the decode-only run just before it, the median of those:
+        # the steadier figure when the machine's load changes between repeats.
+        "replay_vs_decode_only_cpu_paired": round(
+            statistics.median(bc / rc for (_, bc), (_, rc) in zip(baseline, replay, strict=True)),
+            3,
+        ),
+        "goal_messages_per_s": 50_000,
+        "goal_replay_vs_decode_only": 0.5,
+    }
+
+
+def once(what: str, tape: Path) -> None:
+    """One pass and nothing else, for a tool that counts a whole process's work (valgrind):
+    ``decode`` (decode only), ``replay`` (into a fresh store), ``none`` (the imports alone)."""
+    from ordertrail.adapters.store.config import StoreConfig
+    from ordertrail.adapters.tape import Replayer, check_tape
+
+    if what == "decode":
+        check_tape(tape, keep_fields=0)
+    elif what == "replay":
+        with tempfile.TemporaryDirectory() as tmp:
+            replayer = Replayer(StoreConfig.resolve(Path(tmp) / "store"))
+            report = replayer.replay(tape)
+            replayer.close()
+        assert report.ok, report.as_dict()
+    elif what != "none":
+        raise SystemExit(f"once: decode, replay or none, not {what!r}")
 
 
 @contextmanager
@@ -177,7 +206,25 @@ def live_latency(orders: int = 300) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":  # pragma: no cover
+def _main(args: list[str]) -> None:
+    """``python -m ordertrail.adapters.bench_tape`` (the suite), ``… record TAPE [ORDERS]``,
+    ``… pairs TAPE [REPEATS]`` (the suite's figures on that tape), ``… once WHAT TAPE``."""
     import json
 
-    print(json.dumps(run(), indent=2))
+    match args:
+        case []:
+            print(json.dumps(run(), indent=2))
+        case ["record", tape, *orders]:
+            asyncio.run(_record(Path(tape), int(orders[0]) if orders else 2_000))
+        case ["pairs", tape, *repeats]:
+            print(json.dumps(pairs(Path(tape), int(repeats[0]) if repeats else 5), indent=2))
+        case ["once", what, tape]:
+            once(what, Path(tape))
+        case _:
+            raise SystemExit(_main.__doc__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    _main(sys.argv[1:])

@@ -4,7 +4,9 @@ checks the command, never a timing)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ordertrail.adapters.cli import app
@@ -88,3 +90,19 @@ def test_bench_refuses_an_empty_incremental_store() -> None:
     result = CliRunner().invoke(app, ["bench", "--incremental-events", "0"])
     assert result.exit_code == 1
     assert "--incremental-events must be at least 1, not 0" in result.output
+
+
+def test_the_tape_bench_measures_a_recorded_tape_and_runs_one_pass(tmp_path: Path) -> None:
+    from ordertrail.adapters import bench_tape
+
+    tape = tmp_path / "bench.tape"
+    bench_tape._main(["record", str(tape), "3"])
+    figures = bench_tape.pairs(tape, 2)
+    # Three orders, each placed, acknowledged, filled in two parts with commissions.
+    assert figures["events_recorded"] == 30
+    assert figures["repeats"] == 2
+    assert figures["replay_vs_decode_only_cpu_paired"] > 0
+    bench_tape.once("replay", tape)
+    bench_tape.once("decode", tape)
+    with pytest.raises(SystemExit, match="decode, replay or none"):
+        bench_tape.once("everything", tape)
