@@ -98,7 +98,15 @@ class Browser:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-        self._profile.cleanup()
+        for _ in range(50):
+            try:
+                self._profile.cleanup()
+                return
+            except OSError:
+                # Chromium's helper processes can go on writing its profile for a moment
+                # after the browser itself has exited ("Directory not empty").
+                await asyncio.sleep(0.1)
+        shutil.rmtree(self._profile.name, ignore_errors=True)
 
     async def send(
         self, method: str, params: dict[str, Any] | None = None, *, session: bool = True
