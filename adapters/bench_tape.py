@@ -165,9 +165,9 @@ async def _live_latencies(orders: int, store: Path) -> list[float]:
     took: list[float] = []
 
     class TimedRecorder(IbRecorder):
-        def _guarded(self, what: str, handler: Any, *args: Any) -> None:
+        def guarded(self, what: str, handler: Any, *args: Any) -> None:
             t0 = time.perf_counter()
-            super()._guarded(what, handler, *args)
+            super().guarded(what, handler, *args)
             took.append(time.perf_counter() - t0)
 
     scenario = Scenario(prices={"AAPL": Decimal(150)}, auto_fill=False)

@@ -79,7 +79,7 @@ class IbRecorder(IncomingRecorder):
         def hooked(*args: Any) -> Any:
             # Ours first: ib_async mutates what it is given (an unset realizedPNL becomes 0.0,
             # an unset execution orderId becomes 0).
-            self._guarded(name, handler, *args)
+            self.guarded(name, handler, *args)
             return original(*args)
 
         return hooked

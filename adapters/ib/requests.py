@@ -45,7 +45,10 @@ class RequestRecorder:
         # an id IB never gave out): their errors go straight to the session log.
         self._unknown_ids: set[int] = set()
 
-    def _guarded(self, what: str, handler: Callable[..., None], *args: Any) -> None:
+    def guarded(self, what: str, handler: Callable[..., None], *args: Any) -> None:
+        """``handler(*args)`` with its problems on record (a live hook's, or a replay's kept
+        message's): a fact that cannot be recorded is kept among the problems and logged as an
+        error, never raised into ib_async's handler."""
         try:
             handler(*args)
         except (OrdertrailError, ValueError, LookupError) as e:
@@ -82,12 +85,12 @@ class RequestRecorder:
         """One message as it left the client (live: from the connection; replay: a tape's
         outbound line). What cannot be read is a problem on record, never an exception in the
         program that sent it."""
-        self._guarded("outbound", self._outbound, fields)
+        self.guarded("outbound", self._outbound, fields)
 
     def on_sent(self, sent: Sent) -> None:
         """One request read already by ``read_outbound`` (a replay reads its tape's outbound
         lines while checking the tape, and does not read them again)."""
-        self._guarded("outbound", self._sent_request, sent)
+        self.guarded("outbound", self._sent_request, sent)
 
     def _outbound(self, fields: list[str]) -> None:
         sent = read_outbound(fields, int(self.ib.client.serverVersion() or 0))

@@ -41,7 +41,7 @@ class Run:
     def feed(self, calls: tuple[Call, ...]) -> None:
         """One incoming message's wrapper calls, as the checking pass kept them: made on the
         objects ib_async's Decoder made then, or on what the pass converted of them."""
-        wrapper, guarded, entries = self.ib.wrapper, self.recorder._guarded, self._entries
+        wrapper, guarded, entries = self.ib.wrapper, self.recorder.guarded, self._entries
         for name, entry, args in calls:
             try:
                 if entry is None:
