@@ -210,41 +210,37 @@ class TapeScanner:
         for n, raw, kind, why in _lines(self.path, self.limits):
             if self.gave_up:
                 return
-            if raw is None:
-                if pending is not None:
-                    self._bad_json(seg, *pending, last=False)
-                    pending = None
-                self._problem(seg, n, kind, why)
-                continue
-            try:
-                obj = orjson.loads(raw)
-                if not isinstance(obj, dict):
-                    raise ValueError("not a JSON object")
-            except (orjson.JSONDecodeError, ValueError):
-                if pending is not None:
-                    self._bad_json(seg, *pending, last=False)
-                pending = (n, raw)
-                continue
+            obj = _json_object(raw)
             if pending is not None:
-                self._bad_json(seg, *pending, last=obj.get("tape") == MAGIC)
+                # Torn only when a new segment's header follows it: a writer that stopped
+                # mid-line starts the next session with a header.
+                self._bad_json(seg, *pending, last=obj is not None and _is_header(obj))
                 pending = None
-            if obj.get("tape") == MAGIC:
+            if raw is None:
+                self._problem(seg, n, kind, why)
+            elif obj is None:
+                pending = (n, raw)
+            elif _is_header(obj):
                 seg = self._header(n, obj)
                 self.segments.append(seg)
                 if seg.usable:
                     yield seg, None
-                continue
-            if seg is None:
-                self._problem(None, n, "no_header", "a message before any tape header")
-                continue
-            if not seg.usable:
-                seg.bad_lines.add(n)  # the header's problem already names the segment
-                continue
-            item = self._record(seg, n, obj)
-            if item is not None:
-                yield seg, item
+            else:
+                item = self._message(seg, n, obj)
+                if item is not None:
+                    assert seg is not None  # a message is only read within a segment
+                    yield seg, item
         if pending is not None:
             self._bad_json(seg, *pending, last=True)
+
+    def _message(self, seg: Segment | None, n: int, obj: dict[str, Any]) -> Message | End | None:
+        if seg is None:
+            self._problem(None, n, "no_header", "a message before any tape header")
+            return None
+        if not seg.usable:
+            seg.bad_lines.add(n)  # the header's problem already names the segment
+            return None
+        return self._record(seg, n, obj)
 
     def _bad_json(self, seg: Segment | None, n: int, raw: bytes, *, last: bool) -> None:
         if last and seg is not None:  # a line cut short needs a segment it was cut from
@@ -365,3 +361,18 @@ class TapeScanner:
             )
             return False
         return True
+
+
+def _json_object(raw: bytes | None) -> dict[str, Any] | None:
+    """The line's JSON object, or None (no line, not JSON, or JSON that is not an object)."""
+    if raw is None:
+        return None
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _is_header(obj: dict[str, Any]) -> bool:
+    return bool(obj.get("tape") == MAGIC)
