@@ -52,6 +52,121 @@ async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+class _Script:
+    """The demo's five steps, each a scene an IB trader meets in a day."""
+
+    def __init__(
+        self,
+        trail: OrderTrail,
+        sim: Simulator,
+        engine: OrderExecutionEngine,
+        run: str,
+        result: DemoResult,
+    ) -> None:
+        self.trail, self.sim, self.engine, self.run, self.result = trail, sim, engine, run, result
+
+    def sent(self, r: ExecutionResult) -> list[UUID]:
+        if not r.success:
+            raise RuntimeError(f"the demo's order was not sent: {r.error}")
+        return [order_uuid(client_order_id=c) for c in r.order_ids]
+
+    def status_is(self, oid: UUID, *statuses: OrderStatus) -> Callable[[], bool]:
+        return lambda: self.trail.get(oid).state.status in statuses
+
+    def sim_order(self, oid: UUID) -> SimOrder:
+        return self.sim.order_by_ref(self.trail.get(oid).state.client_order_id or "")
+
+    # 1. A limit order that fills in parts.
+    async def partial_fills(self) -> None:
+        spec = OrderSpec(
+            OrderAction.BUY,
+            Decimal(100),
+            OrderType.LIMIT,
+            limit_price=Decimal("150.00"),
+            reference_price=Decimal("149.98"),
+        )
+        (oid,) = self.sent(await self.engine.place_order(AAPL, spec))
+        self.result.orders.append(("limit order filled in parts", oid))
+        await _until(self.status_is(oid, OrderStatus.SUBMITTED))
+        for qty, px in ((30, "149.95"), (30, "149.98"), (40, "150.00")):
+            self.sim.fill(self.sim_order(oid), qty, Decimal(px))
+        await _until(lambda: len(self.trail.get(oid).state.commissions) == 3)
+
+    # 2. A bracket: parent fills, take-profit fills, the OCA group cancels the stop.
+    async def bracket(self) -> None:
+        b = BracketOrder.build(
+            action=OrderAction.BUY,
+            quantity=Decimal(50),
+            entry_price=Decimal("410.00"),
+            take_profit_price=Decimal("415.00"),
+            stop_loss_price=Decimal("405.00"),
+            oca_group=f"OT-demo{self.run}-oca",
+        )
+        parent, take, stop = self.sent(await self.engine.place_bracket_order(MSFT, b))
+        self.result.orders += [
+            ("bracket parent", parent),
+            ("bracket take-profit", take),
+            ("bracket stop-loss", stop),
+        ]
+        await _until(self.status_is(stop, OrderStatus.PRE_SUBMITTED, OrderStatus.SUBMITTED))
+        self.sim.fill(self.sim_order(parent))
+        await _until(self.status_is(parent, OrderStatus.FILLED))
+        self.sim.set_price("MSFT", Decimal("415.00"))
+        self.sim.fill(self.sim_order(take), price=Decimal("415.00"))
+        await _until(self.status_is(stop, OrderStatus.CANCELLED))
+
+    # 3. A cancel that races a fill: PendingCancel, then Filled.
+    async def cancel_race(self) -> None:
+        spec = OrderSpec(
+            OrderAction.SELL, Decimal(20), OrderType.LIMIT, limit_price=Decimal("151.00")
+        )
+        (oid,) = self.sent(await self.engine.place_order(AAPL, spec))
+        self.result.orders.append(("cancel that raced a fill", oid))
+        await _until(self.status_is(oid, OrderStatus.SUBMITTED))
+        self.sim.defer_cancel(self.sim_order(oid))
+        await self.engine.cancel_order(oid)
+        await _until(self.status_is(oid, OrderStatus.PENDING_CANCEL))
+        self.sim.fill(self.sim_order(oid), price=Decimal("151.00"))
+        await _until(self.status_is(oid, OrderStatus.FILLED))
+
+    # 4. A margin rejection: IB refuses the order at submission — error 201 and no
+    # acknowledgement — then reports it Inactive.
+    async def rejection(self) -> None:
+        spec = OrderSpec(
+            OrderAction.BUY, Decimal(6000), OrderType.LIMIT, limit_price=Decimal("150.00")
+        )
+        self.sim.reject_next(
+            201,
+            "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE "
+            "DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [9912.55 USD] MUST EXCEED THE "
+            "INITIAL MARGIN [3750000.00 USD]",
+            inactive=True,
+        )
+        r = await self.engine.place_order(AAPL, spec)
+        oid = order_uuid(client_order_id=r.order_ids[0])
+        self.result.orders.append(("margin rejection", oid))
+        await _until(self.status_is(oid, OrderStatus.INACTIVE))
+
+    # 5. A market order: refused by the RiskGate's default policy, recorded as RiskDenied.
+    async def refused(self) -> None:
+        spec = OrderSpec(OrderAction.SELL, Decimal(100), OrderType.MARKET)
+        r = await self.engine.place_order(AAPL, spec)
+        if r.success:
+            raise RuntimeError("the RiskGate let a market order through")
+        self.result.orders.append(
+            ("refused by the RiskGate", order_uuid(client_order_id=r.order_ids[0]))
+        )
+
+
+_STEPS: tuple[tuple[str, Callable[[_Script], Awaitable[None]]], ...] = (
+    ("1/5 limit order filled in parts (30, 30, 40)", _Script.partial_fills),
+    ("2/5 bracket: take-profit fills, OCA cancels the stop", _Script.bracket),
+    ("3/5 cancel racing a fill", _Script.cancel_race),
+    ("4/5 margin rejection (error 201, then Inactive)", _Script.rejection),
+    ("5/5 market order refused by the RiskGate (never sent)", _Script.refused),
+)
+
+
 async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoResult:
     scenario = Scenario(
         prices={"AAPL": Decimal("150.00"), "MSFT": Decimal("410.00")}, auto_fill=False
@@ -65,108 +180,10 @@ async def run_demo_async(trail: OrderTrail, say: Callable[[str], None]) -> DemoR
         engine = OrderExecutionEngine(
             trail, session.gateway, new_token=lambda: f"demo{run}-{next(counter)}"
         )
-
-        def sent(r: ExecutionResult) -> list[UUID]:
-            if not r.success:
-                raise RuntimeError(f"the demo's order was not sent: {r.error}")
-            return [order_uuid(client_order_id=c) for c in r.order_ids]
-
-        def status_is(oid: UUID, *statuses: OrderStatus) -> Callable[[], bool]:
-            return lambda: trail.get(oid).state.status in statuses
-
-        def sim_order(oid: UUID) -> SimOrder:
-            return sim.order_by_ref(trail.get(oid).state.client_order_id or "")
-
-        async def step(title: str, action: Callable[[], Awaitable[None]]) -> None:
+        script = _Script(trail, sim, engine, run, result)
+        for title, step in _STEPS:
             say(title)
-            await action()
-
-        # 1. A limit order that fills in parts.
-        async def partial_fills() -> None:
-            spec = OrderSpec(
-                OrderAction.BUY,
-                Decimal(100),
-                OrderType.LIMIT,
-                limit_price=Decimal("150.00"),
-                reference_price=Decimal("149.98"),
-            )
-            (oid,) = sent(await engine.place_order(AAPL, spec))
-            result.orders.append(("limit order filled in parts", oid))
-            await _until(status_is(oid, OrderStatus.SUBMITTED))
-            for qty, px in ((30, "149.95"), (30, "149.98"), (40, "150.00")):
-                sim.fill(sim_order(oid), qty, Decimal(px))
-            await _until(lambda: len(trail.get(oid).state.commissions) == 3)
-
-        # 2. A bracket: parent fills, take-profit fills, the OCA group cancels the stop.
-        async def bracket() -> None:
-            b = BracketOrder.build(
-                action=OrderAction.BUY,
-                quantity=Decimal(50),
-                entry_price=Decimal("410.00"),
-                take_profit_price=Decimal("415.00"),
-                stop_loss_price=Decimal("405.00"),
-                oca_group=f"OT-demo{run}-oca",
-            )
-            parent, take, stop = sent(await engine.place_bracket_order(MSFT, b))
-            result.orders += [
-                ("bracket parent", parent),
-                ("bracket take-profit", take),
-                ("bracket stop-loss", stop),
-            ]
-            await _until(status_is(stop, OrderStatus.PRE_SUBMITTED, OrderStatus.SUBMITTED))
-            sim.fill(sim_order(parent))
-            await _until(status_is(parent, OrderStatus.FILLED))
-            sim.set_price("MSFT", Decimal("415.00"))
-            sim.fill(sim_order(take), price=Decimal("415.00"))
-            await _until(status_is(stop, OrderStatus.CANCELLED))
-
-        # 3. A cancel that races a fill: PendingCancel, then Filled.
-        async def cancel_race() -> None:
-            spec = OrderSpec(
-                OrderAction.SELL, Decimal(20), OrderType.LIMIT, limit_price=Decimal("151.00")
-            )
-            (oid,) = sent(await engine.place_order(AAPL, spec))
-            result.orders.append(("cancel that raced a fill", oid))
-            await _until(status_is(oid, OrderStatus.SUBMITTED))
-            sim.defer_cancel(sim_order(oid))
-            await engine.cancel_order(oid)
-            await _until(status_is(oid, OrderStatus.PENDING_CANCEL))
-            sim.fill(sim_order(oid), price=Decimal("151.00"))
-            await _until(status_is(oid, OrderStatus.FILLED))
-
-        # 4. A margin rejection: IB refuses the order at submission — error 201 and no
-        # acknowledgement — then reports it Inactive.
-        async def rejection() -> None:
-            spec = OrderSpec(
-                OrderAction.BUY, Decimal(6000), OrderType.LIMIT, limit_price=Decimal("150.00")
-            )
-            sim.reject_next(
-                201,
-                "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE "
-                "DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [9912.55 USD] MUST EXCEED THE "
-                "INITIAL MARGIN [3750000.00 USD]",
-                inactive=True,
-            )
-            r = await engine.place_order(AAPL, spec)
-            oid = order_uuid(client_order_id=r.order_ids[0])
-            result.orders.append(("margin rejection", oid))
-            await _until(status_is(oid, OrderStatus.INACTIVE))
-
-        # 5. A market order: refused by the RiskGate's default policy, recorded as RiskDenied.
-        async def refused() -> None:
-            spec = OrderSpec(OrderAction.SELL, Decimal(100), OrderType.MARKET)
-            r = await engine.place_order(AAPL, spec)
-            if r.success:
-                raise RuntimeError("the RiskGate let a market order through")
-            result.orders.append(
-                ("refused by the RiskGate", order_uuid(client_order_id=r.order_ids[0]))
-            )
-
-        await step("1/5 limit order filled in parts (30, 30, 40)", partial_fills)
-        await step("2/5 bracket: take-profit fills, OCA cancels the stop", bracket)
-        await step("3/5 cancel racing a fill", cancel_race)
-        await step("4/5 margin rejection (error 201, then Inactive)", rejection)
-        await step("5/5 market order refused by the RiskGate (never sent)", refused)
+            await step(script)
         await session.settle(0.1)
         session.close()
         result.stats = session.recorder.stats.as_dict()
