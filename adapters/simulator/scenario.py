@@ -7,7 +7,7 @@ the file and the offending field on any bad input, because users write these by 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -183,30 +183,12 @@ def scenario_from_dict(data: object) -> Scenario:
         if not isinstance(accounts, list) or not all(isinstance(a, str) and a for a in accounts):
             raise ScenarioError("field 'accounts': expected a list of account ids")
         scenario.accounts = list(accounts)
-    if "server_version" in obj:
-        scenario.server_version = _int(obj["server_version"], "server_version")
-    if "next_order_id" in obj:
-        scenario.next_order_id = _int(obj["next_order_id"], "next_order_id")
-    if "first_perm_id" in obj:
-        scenario.first_perm_id = _int(obj["first_perm_id"], "first_perm_id")
-    if "cash" in obj:
-        scenario.cash = _decimal(obj["cash"], "cash")
-    if "currency" in obj:
-        scenario.currency = _str(obj["currency"], "currency")
-    if "auto_fill" in obj:
-        scenario.auto_fill = _bool(obj["auto_fill"], "auto_fill")
+    for name, read in _SCALARS.items():
+        if name in obj:
+            setattr(scenario, name, read(obj[name], name))
     if "commission" in obj:
-        com = _mapping(obj["commission"], "commission")
-        _no_unknown(com, frozenset({"per_share", "minimum"}), "commission.")
-        if "per_share" in com:
-            scenario.commission_per_share = _decimal(com["per_share"], "commission.per_share")
-        if "minimum" in com:
-            scenario.commission_minimum = _decimal(com["minimum"], "commission.minimum")
-    for symbol, price in _mapping(obj.get("prices", {}), "prices").items():
-        scenario.prices[symbol] = _decimal(price, f"prices.{symbol}")
-    for key, price in _mapping(obj.get("prices_by_con_id", {}), "prices_by_con_id").items():
-        con_id = _int(key, f"prices_by_con_id.{key} (key)")
-        scenario.prices_by_con_id[con_id] = _decimal(price, f"prices_by_con_id.{key}")
+        _commission(_mapping(obj["commission"], "commission"), scenario)
+    _prices(obj, scenario)
     behaviours = obj.get("behaviours", [])
     if not isinstance(behaviours, list):
         raise ScenarioError("field 'behaviours': expected a list")
@@ -214,6 +196,22 @@ def scenario_from_dict(data: object) -> Scenario:
     _session_options(obj, scenario)
     scenario.__post_init__()
     return scenario
+
+
+def _commission(com: Mapping[str, Any], scenario: Scenario) -> None:
+    _no_unknown(com, frozenset({"per_share", "minimum"}), "commission.")
+    if "per_share" in com:
+        scenario.commission_per_share = _decimal(com["per_share"], "commission.per_share")
+    if "minimum" in com:
+        scenario.commission_minimum = _decimal(com["minimum"], "commission.minimum")
+
+
+def _prices(obj: Mapping[str, Any], scenario: Scenario) -> None:
+    for symbol, price in _mapping(obj.get("prices", {}), "prices").items():
+        scenario.prices[symbol] = _decimal(price, f"prices.{symbol}")
+    for key, price in _mapping(obj.get("prices_by_con_id", {}), "prices_by_con_id").items():
+        con_id = _int(key, f"prices_by_con_id.{key} (key)")
+        scenario.prices_by_con_id[con_id] = _decimal(price, f"prices_by_con_id.{key}")
 
 
 def _session_options(obj: Mapping[str, Any], scenario: Scenario) -> None:
@@ -351,3 +349,14 @@ def _decimal(value: object, where: str) -> Decimal:
     if not number.is_finite():
         raise ScenarioError(f"field '{where}': expected a finite number, got {value!r}")
     return number
+
+
+# The top-level fields that are one value each, named as the scenario's attributes.
+_SCALARS: dict[str, Callable[[object, str], Any]] = {
+    "server_version": _int,
+    "next_order_id": _int,
+    "first_perm_id": _int,
+    "cash": _decimal,
+    "currency": _str,
+    "auto_fill": _bool,
+}
