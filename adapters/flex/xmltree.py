@@ -54,59 +54,70 @@ def read_tree(
         raise FlexFileError(
             path, [f"file is {size} bytes, above the {max_file}-byte limit for a Flex file"]
         )
-    parser = expat.ParserCreate()
-    root: list[Node] = []
-    stack: list[Node] = []
-
-    def too_long() -> FlexFileError:
-        return FlexFileError(
-            path,
-            [
-                f"line {parser.CurrentLineNumber}: an element, attribute or comment runs past "
-                f"{max_token} bytes, the limit for one Flex row"
-            ],
-        )
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        if sum(len(k) + len(v) for k, v in attrs.items()) > max_token:
-            raise too_long()
-        node = Node(tag, attrs, parser.CurrentLineNumber)
-        if stack:
-            stack[-1].children.append(node)
-        else:
-            root.append(node)
-        stack.append(node)
-
-    def end(_tag: str) -> None:
-        stack.pop()
-
-    def no_entities(*_args: object) -> None:
-        # IB never declares entities; refusing them closes the entity-expansion attacks.
-        raise FlexFileError(path, [f"line {parser.CurrentLineNumber}: DTD entities not allowed"])
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.EntityDeclHandler = no_entities
-
-    def comment(text: str) -> None:
-        if len(text) > max_token:
-            raise too_long()
-
-    parser.CommentHandler = comment
-    fed = 0
+    tree = _TreeBuilder(path, max_token)
     try:
-        with path.open("rb") as f:
-            while chunk := f.read(_CHUNK):
-                fed += len(chunk)
-                parser.Parse(chunk, False)
-                # Between calls the parser stands at the start of the token it could not finish.
-                if fed - parser.CurrentByteIndex > max_token:
-                    raise too_long()
-            parser.Parse(b"", True)
+        tree.feed()
     except expat.ExpatError as e:
         reason = expat.errors.messages[e.code]
         where = f"line {e.lineno}, column {e.offset + 1}"
         raise FlexFileError(path, [f"{where}: malformed XML ({reason})"]) from None
-    if not root:
+    if not tree.root:
         raise FlexFileError(path, ["empty document"])
-    return root[0]
+    return tree.root[0]
+
+
+class _TreeBuilder:
+    """expat's handlers, building the nodes as the parser reports each element."""
+
+    def __init__(self, path: Path, max_token: int) -> None:
+        self.path, self.max_token = path, max_token
+        self.root: list[Node] = []
+        self.stack: list[Node] = []
+        parser = self.parser = expat.ParserCreate()
+        parser.StartElementHandler = self.start
+        parser.EndElementHandler = self.end
+        parser.EntityDeclHandler = self.no_entities
+        parser.CommentHandler = self.comment
+
+    def feed(self) -> None:
+        parser, fed = self.parser, 0
+        with self.path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                fed += len(chunk)
+                parser.Parse(chunk, False)
+                # Between calls the parser stands at the start of the token it could not finish.
+                if fed - parser.CurrentByteIndex > self.max_token:
+                    raise self.too_long()
+            parser.Parse(b"", True)
+
+    def too_long(self) -> FlexFileError:
+        return FlexFileError(
+            self.path,
+            [
+                f"line {self.parser.CurrentLineNumber}: an element, attribute or comment runs "
+                f"past {self.max_token} bytes, the limit for one Flex row"
+            ],
+        )
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        if sum(len(k) + len(v) for k, v in attrs.items()) > self.max_token:
+            raise self.too_long()
+        node = Node(tag, attrs, self.parser.CurrentLineNumber)
+        if self.stack:
+            self.stack[-1].children.append(node)
+        else:
+            self.root.append(node)
+        self.stack.append(node)
+
+    def end(self, _tag: str) -> None:
+        self.stack.pop()
+
+    def no_entities(self, *_args: object) -> None:
+        # IB never declares entities; refusing them closes the entity-expansion attacks.
+        raise FlexFileError(
+            self.path, [f"line {self.parser.CurrentLineNumber}: DTD entities not allowed"]
+        )
+
+    def comment(self, text: str) -> None:
+        if len(text) > self.max_token:
+            raise self.too_long()
