@@ -22,10 +22,10 @@ from ordertrail.adapters.execution import OrderExecutionEngine
 from ordertrail.adapters.ib.session import IbSession
 from ordertrail.adapters.simulator import Scenario, SimOrder, Simulator
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.bracket import BracketOrder
 from ordertrail.domain.identity import order_uuid
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
-    BracketOrder,
     ContractRef,
     ExecutionResult,
     OrderAction,

@@ -227,8 +227,8 @@ def bracket(
     store: StoreOpt = None,
 ) -> None:
     """Parent limit + take-profit + stop-loss in one OCA group (only the last transmits)."""
+    from ordertrail.domain.bracket import BracketOrder
     from ordertrail.domain.errors import InvalidOrderSpec
-    from ordertrail.domain.values import BracketOrder
 
     contract = contract_ref(symbol, con_id, sec_type, exchange, currency, expiry, multiplier)
     try:

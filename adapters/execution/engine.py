@@ -20,6 +20,7 @@ from eventsourcing.application import AggregateNotFoundError
 from ordertrail.adapters.execution.exposure import PositionSource, TrailExposure
 from ordertrail.adapters.execution.gated import GatedGateway
 from ordertrail.adapters.trail import OrderNotFound, OrderTrail
+from ordertrail.domain.bracket import BracketOrder
 from ordertrail.domain.identity import new_client_order_id, order_key, order_uuid
 from ordertrail.domain.planning import (
     MARKETABLE_OFFSET,
@@ -35,7 +36,6 @@ from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
     ActionTaken,
-    BracketOrder,
     ContractRef,
     ExecutionResult,
     OrderSpec,

@@ -6,8 +6,9 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+from ordertrail.domain.bracket import BracketOrder
 from ordertrail.domain.status import OrderStatus
-from ordertrail.domain.values import BracketOrder, OrderAction, OrderSpec, OrderType
+from ordertrail.domain.values import OrderAction, OrderSpec, OrderType
 
 from .conftest import AAPL, quiet_market
 

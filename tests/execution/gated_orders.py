@@ -13,10 +13,11 @@ from ordertrail.adapters.execution.exposure import TrailExposure
 from ordertrail.adapters.execution.gated import GatedGateway
 from ordertrail.adapters.ib.gateway import IbGateway
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.bracket import BracketOrder
 from ordertrail.domain.identity import new_client_order_id, order_id_for, order_key
 from ordertrail.domain.ports import OrderTicket
 from ordertrail.domain.risk import RiskGate, RiskPolicy
-from ordertrail.domain.values import BracketOrder, ContractRef, OrderSpec
+from ordertrail.domain.values import ContractRef, OrderSpec
 
 OPEN_POLICY = RiskPolicy(
     max_order_quantity=None,

@@ -10,6 +10,7 @@ from typing import Any
 
 from ordertrail.adapters.simulator import Behaviour, BehaviourKind
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.bracket import BracketOrder
 from ordertrail.domain.events import RiskDenied, SubmissionRequested
 from ordertrail.domain.order import Order
 from ordertrail.domain.planning import PositionLeg
@@ -17,7 +18,6 @@ from ordertrail.domain.risk import RiskPolicy
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
     ActionTaken,
-    BracketOrder,
     OrderAction,
     OrderSpec,
     OrderType,

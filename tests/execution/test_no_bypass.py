@@ -27,6 +27,7 @@ from ordertrail.adapters.execution import IbGateway, OrderExecutionEngine
 from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.bracket import BracketOrder
 from ordertrail.domain.events import SubmissionRequested
 from ordertrail.domain.identity import order_uuid
 from ordertrail.domain.planning import PositionLeg
@@ -41,7 +42,6 @@ from ordertrail.domain.risk import (
 )
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
-    BracketOrder,
     ContractRef,
     OrderAction,
     OrderSpec,

@@ -12,6 +12,7 @@ import pytest
 
 from ordertrail.adapters.execution import DryRunGateway
 from ordertrail.adapters.trail import OrderTrail
+from ordertrail.domain.bracket import BracketOrder
 from ordertrail.domain.events import RiskDenied
 from ordertrail.domain.order import Order
 from ordertrail.domain.ports import OrderTicket
@@ -29,7 +30,6 @@ from ordertrail.domain.risk import (
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
     ActionTaken,
-    BracketOrder,
     ContractRef,
     OrderAction,
     OrderSpec,

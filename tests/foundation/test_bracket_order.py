@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import pytest
 
+from ordertrail.domain.bracket import BracketOrder
 from ordertrail.domain.errors import InvalidOrderSpec
 from ordertrail.domain.values import (
-    BracketOrder,
     OrderAction,
     OrderSpec,
     OrderType,

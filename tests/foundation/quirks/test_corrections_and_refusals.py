@@ -11,6 +11,7 @@ from uuid import UUID
 import pytest
 
 from ordertrail.adapters.trail import FactKey, OrderTrail
+from ordertrail.domain.bracket import BracketOrder
 from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.facts import (
     CommissionReported,
@@ -20,7 +21,6 @@ from ordertrail.domain.facts import (
 )
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
-    BracketOrder,
     OrderAction,
 )
 from tests.foundation.quirks.support import (
