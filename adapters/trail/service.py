@@ -1,6 +1,7 @@
 """The trail service: the one front door for commands and facts.
 
-* Commands (place, submit, cancel, modify, deny) raise ``CommandRefused`` and record nothing.
+* Commands (place, submit, cancel, modify, deny; ``commands.py``) raise ``CommandRefused``
+  and record nothing.
 * Facts (``domain.facts``) enter through one method, ``record(key, fact)``: routed to their order
   by our client order id (orderRef), the session alias (clientId, orderId) or the permId, and
   idempotent — a repeat stores nothing. A fact whose order is not known yet waits in the one
@@ -28,11 +29,11 @@ from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import fold_orders
 from ordertrail.adapters.store.sealed import LogEventStore
 from ordertrail.adapters.trail.batching import Batching
+from ordertrail.adapters.trail.commands import Commands
 from ordertrail.adapters.trail.indexes import OrderIndex
 from ordertrail.adapters.trail.keys import FactKey, OrderNotFound
 from ordertrail.adapters.trail.unit_of_work import Batch, BatchNotSaved, Carried
 from ordertrail.adapters.trail.waiting import Waiting, WaitingRoom
-from ordertrail.domain.errors import CommandRefused
 from ordertrail.domain.facts import (
     CommissionReported,
     OpenOrderReport,
@@ -45,7 +46,7 @@ from ordertrail.domain.identity import is_client_order_id, order_id_for, order_k
 from ordertrail.domain.order import Order
 from ordertrail.domain.session import SessionLog, session_log_id
 from ordertrail.domain.state import OrderState
-from ordertrail.domain.values import CommissionReport, ContractRef, OrderSpec, exec_base_id
+from ordertrail.domain.values import CommissionReport, exec_base_id
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
@@ -72,7 +73,7 @@ def _decide(order: Order, fact: OrderFact, clock: Clock) -> bool:
     return order.record(fact, ts_recorded=clock())
 
 
-class OrderTrail(Batching, Application[UUID]):
+class OrderTrail(Commands, Batching, Application[UUID]):
     name = "ordertrail"
 
     def __init__(self, config: StoreConfig | None = None, *, clock: Clock = utc_now) -> None:
@@ -216,54 +217,6 @@ class OrderTrail(Batching, Application[UUID]):
         if oid is None:
             raise OrderNotFound(repr(key))
         return oid
-
-    # ---- commands --------------------------------------------------------------------------------
-
-    def place(
-        self,
-        *,
-        client_order_id: str,
-        contract: ContractRef,
-        spec: OrderSpec,
-        parent_key: str | None = None,
-        group_id: str | None = None,
-    ) -> UUID:
-        order = Order.place(
-            client_order_id=client_order_id,
-            contract=contract,
-            spec=spec,
-            ts_recorded=self.clock(),
-            parent_key=parent_key,
-            group_id=group_id,
-        )
-        # The client order id is the order's durable identity (IB echoes it in orderRef): a
-        # second order under it would merge two orders' facts, so the command is refused.
-        if self.exists(order.id):
-            raise CommandRefused(
-                "place", self.get(order.id).state.status.value, f"{client_order_id} is taken"
-            )
-        if not self._create(order):
-            raise CommandRefused("place", "unknown", f"{client_order_id} is taken")
-        return order.id
-
-    def submit(self, oid: UUID, *, client_id: int, order_id: int, mode: str | None = None) -> None:
-        """``mode``: the trading mode the approval was given in (paper, live, dry_run)."""
-        self._change(
-            oid,
-            lambda o: o.submit(
-                client_id=client_id, order_id=order_id, ts_recorded=self.clock(), mode=mode
-            ),
-        )
-        self._aliases[(client_id, order_id)] = oid
-
-    def deny(self, oid: UUID, *, rule: str, reason: str) -> None:
-        self._change(oid, lambda o: o.deny(rule=rule, reason=reason, ts_recorded=self.clock()))
-
-    def request_cancel(self, oid: UUID) -> None:
-        self._change(oid, lambda o: o.request_cancel(ts_recorded=self.clock()))
-
-    def request_modify(self, oid: UUID, spec: OrderSpec) -> None:
-        self._change(oid, lambda o: o.request_modify(spec, ts_recorded=self.clock()))
 
     # ---- facts: the one entrance -------------------------------------------------------------
 
