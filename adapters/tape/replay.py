@@ -138,39 +138,8 @@ class Replayer:
         report.problems.sort(key=lambda p: p.line)
         return report
 
-    def _run_for(self, run: Run | None, header: Header, report: ReplayReport) -> Run:
-        """The run a segment belongs to: the current one, or a new one (the current closed)."""
-        if run is None or run.run != str(header.extra.get("run", header.session)):
-            if run is not None:
-                _close_run(run, report)
-            run = Run(self.config, header)
-        run.begin(header)
-        return run
-
     def _scan(self, path: str | Path) -> Iterator[Item]:
         return TapeScanner(path, self.limits).items()
-
-    def _start_segment(
-        self, run: Run, header: Header, tape: str, report: ReplayReport
-    ) -> dict[str, Any]:
-        entry = self.ledger.get(header.session)
-        state: dict[str, Any] = {"header": header}
-        if entry is not None and entry.finished:
-            report.already += 1
-            state["skip"] = True
-            return state
-        if entry is None:
-            self.ledger.start(header, tape=tape, position=_position(run.trail), how="replay")
-            report.replayed += 1
-            return state
-        # Begun but never finished (the live recorder or an earlier replay stopped half way):
-        # resume at the last message whose events reached the store. Re-feeding that one
-        # message is harmless (the domain drops a repeat of an order's latest fact).
-        state["resume_at"] = _resume_point(
-            run.trail, entry.position, Path(tape), header, self.limits
-        )
-        report.resumed += 1
-        return state
 
 
 class _Recording:
@@ -178,7 +147,7 @@ class _Recording:
 
     The open batch (OrderTrail.batch) is committed every ``batch_size`` messages and before
     anything the ledger or a new run reads or writes, so the ledger never gets ahead of the
-    events (see ``Replayer._start_segment``)."""
+    events (see ``_start_segment``)."""
 
     def __init__(
         self,
@@ -223,10 +192,42 @@ class _Recording:
         self.finish_segment()
         header = seg.header
         assert header is not None
-        run = self.run = self.replayer._run_for(self.run, header, self.report)
-        self.seg_state = self.replayer._start_segment(run, header, self.path, self.report)
+        run = self.run = self._run_for(header)
+        self.seg_state = self._start_segment(run, header)
         self.skip = bool(self.seg_state.get("skip"))
         self.resume_at, self.clock = self.seg_state.get("resume_at", 0), run.clock
+
+    def _run_for(self, header: Header) -> Run:
+        """The run a segment belongs to: the current one, or a new one (the current closed)."""
+        run = self.run
+        if run is None or run.run != str(header.extra.get("run", header.session)):
+            if run is not None:
+                _close_run(run, self.report)
+            run = Run(self.replayer.config, header)
+        run.begin(header)
+        return run
+
+    def _start_segment(self, run: Run, header: Header) -> dict[str, Any]:
+        """Where the segment stands in the ledger: new, finished (skipped), or to resume."""
+        ledger, report = self.replayer.ledger, self.report
+        entry = ledger.get(header.session)
+        state: dict[str, Any] = {"header": header}
+        if entry is not None and entry.finished:
+            report.already += 1
+            state["skip"] = True
+            return state
+        if entry is None:
+            ledger.start(header, tape=self.path, position=_position(run.trail), how="replay")
+            report.replayed += 1
+            return state
+        # Begun but never finished (the live recorder or an earlier replay stopped half way):
+        # resume at the last message whose events reached the store. Re-feeding that one
+        # message is harmless (the domain drops a repeat of an order's latest fact).
+        state["resume_at"] = _resume_point(
+            run.trail, entry.position, Path(self.path), header, self.replayer.limits
+        )
+        report.resumed += 1
+        return state
 
     def end(self, item: End) -> None:
         self.seg_state["last_seq"] = item.seq
