@@ -31,7 +31,7 @@ from ordertrail.adapters.store.config import StoreConfig, opening
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
-from ordertrail.projections import asof, order_rows, snapshots, snapshots_ib
+from ordertrail.projections import asof, order_rows, snapshots, snapshots_ib, upkeep
 from ordertrail.projections.brackets import Member, bracket_rows, oca_rows
 from ordertrail.projections.filters import Filters
 from ordertrail.projections.journal_fold import POSITION_KEYS
@@ -102,7 +102,7 @@ class Audit:
 
     def compact(self) -> dict[str, Any]:
         """Compact every table, then snapshot the positions for as-of queries."""
-        out = self.tables.compact()
+        out = upkeep.compact(self.tables)
         for kind in (snapshots, snapshots_ib):
             built = kind.build(self.tables)
             if built:
@@ -110,7 +110,7 @@ class Audit:
         return out
 
     def vacuum(self, retention_hours: int = 168, *, dry_run: bool = False) -> dict[str, int]:
-        out = self.tables.vacuum(retention_hours, dry_run=dry_run)
+        out = upkeep.vacuum(self.tables, retention_hours, dry_run=dry_run)
         for kind in (snapshots, snapshots_ib):
             out.update(kind.vacuum(self.tables, retention_hours, dry_run=dry_run))
         return out

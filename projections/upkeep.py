@@ -14,22 +14,30 @@ its key, into files of 8 MiB before compression, 1.5-3 MiB on disk, above
 ``KEYED_TARGET_BYTES`` — so their key order, which keeps an update's merge to the few files its
 keys fall in, is left alone.
 
-``ordertrail compact`` remains the full upkeep: it also z-orders the files and snapshots the
-positions for as-of queries.
+``ordertrail compact`` remains the full upkeep (``compact`` here, then the positions' as-of
+snapshots): it merges every table's files, z-ordered where lookups benefit, and checkpoints the
+Delta logs; ``vacuum`` deletes the files no current version references.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from ordertrail.projections.schema import TableSpec
-from ordertrail.projections.tables import TableState, writer_properties
+from ordertrail.projections.schema import TABLES, TableSpec
+from ordertrail.projections.tables import (
+    KEYED_FILE_BYTES,
+    TABLE_PROPERTIES,
+    DeltaTables,
+    TableState,
+    writer_properties,
+)
 
 SMALL_FILES_LIMIT = 32
 # On disk. An append-only table's merged files grow to this size.
@@ -85,3 +93,51 @@ def merge_small_files(
             continue
         merged[state.spec.name] = int(metrics.get("numFilesRemoved") or 0)
     return merged
+
+
+# ---- ``ordertrail compact`` and ``vacuum`` -------------------------------------------------
+
+
+def compact(tables: DeltaTables) -> dict[str, Any]:
+    """Merge small files (z-ordered where lookups benefit) and checkpoint the logs."""
+    out: dict[str, Any] = {}
+    for spec in TABLES:
+        dt = tables.table(spec.name)
+        if dt is None:
+            continue
+        if dt.metadata().configuration.get("delta.checkpointInterval") is None:
+            # A table an earlier version created: its log checkpoints every 100 commits.
+            dt.alter.set_table_properties(TABLE_PROPERTIES)
+        props = writer_properties(spec, "ZSTD")
+        if not spec.append_only:
+            metrics = dt.optimize.z_order(
+                list(spec.keys), target_size=KEYED_FILE_BYTES, writer_properties=props
+            )
+        elif spec.z_order:
+            metrics = dt.optimize.z_order(list(spec.z_order), writer_properties=props)
+        else:
+            metrics = dt.optimize.compact()
+        dt.create_checkpoint()
+        out[spec.name] = {
+            "files_added": metrics.get("numFilesAdded"),
+            "files_removed": metrics.get("numFilesRemoved"),
+        }
+    return out
+
+
+def vacuum(
+    tables: DeltaTables, retention_hours: int = 168, *, dry_run: bool = False
+) -> dict[str, int]:
+    """Delete files no current version references, older than the retention."""
+    out: dict[str, int] = {}
+    for spec in TABLES:
+        dt = tables.table(spec.name)
+        if dt is None:
+            continue
+        removed = dt.vacuum(
+            retention_hours=retention_hours,
+            dry_run=dry_run,
+            enforce_retention_duration=False,
+        )
+        out[spec.name] = len(removed)
+    return out
