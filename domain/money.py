@@ -22,14 +22,30 @@ MAX_MAGNITUDE = Decimal(10) ** 12
 Number = Decimal | float | int | str
 
 
+# The Decimal each double already read became. A session repeats few numbers many times (the
+# quantities filled and remaining, a limit price, a commission): one object each is kept by
+# every fact and event that holds it, instead of one per message. Only numbers that passed
+# the checks below are here; bounded like every per-session memory.
+_DOUBLES: dict[float, Decimal] = {}
+DOUBLES_KEPT = 4096
+
+
 def _to_decimal(value: Number, field: str) -> Decimal:
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, float):
+    if isinstance(value, float):
+        found = _DOUBLES.get(value)
+        if found is not None:
+            return found
         # IB sends quantities as doubles: 50.0 is the quantity 50, and repr() is the shortest
         # string that round-trips, so 0.1 stays 0.1, not 0.1000000000000000055. A NaN or an
         # infinity becomes a Decimal that is not finite, refused below with the texts'.
         result = Decimal(int(value)) if value.is_integer() else Decimal(repr(value))
+        _checked(result, value, field)
+        if len(_DOUBLES) >= DOUBLES_KEPT:
+            _DOUBLES.clear()
+        _DOUBLES[value] = result
+        return result
+    if isinstance(value, Decimal):
+        result = value
     elif isinstance(value, int):
         result = Decimal(value)
     else:
@@ -37,11 +53,15 @@ def _to_decimal(value: Number, field: str) -> Decimal:
             result = Decimal(value.strip())
         except InvalidOperation:
             raise InvalidFact(field, value, "not a number") from None
+    _checked(result, value, field)
+    return result
+
+
+def _checked(result: Decimal, value: Number, field: str) -> None:
     if not result.is_finite():
         raise InvalidFact(field, value, "not a finite number")
     if abs(result) >= MAX_MAGNITUDE:
         raise InvalidFact(field, value, f"beyond any real amount (>= {MAX_MAGNITUDE:.0E})")
-    return result
 
 
 def is_unset(value: Number | None) -> bool:

@@ -141,3 +141,38 @@ def test_a_quantity_that_is_no_number_is_refused_naming_its_field() -> None:
         "1O0",
         "not a number",
     )
+
+
+def test_a_double_read_again_gives_the_decimal_it_gave_before() -> None:
+    # Every message repeats a few numbers (filled, remaining, the limit price): a fact holds
+    # the one Decimal each became, not a copy per message.
+    first = quantity(37.25, "orderStatus.filled")
+    again = quantity(37.25, "execution.shares")
+    assert again == Decimal("37.25")
+    assert again is first
+    assert decimal(-0.0, "commission.realizedPNL") == Decimal(0)
+    assert str(decimal(-0.0, "commission.realizedPNL")) == "0"
+
+
+def test_a_double_refused_once_is_refused_every_time_naming_each_field() -> None:
+    for field in ("orderStatus.filled", "execution.shares"):
+        with pytest.raises(InvalidFact, match=field):
+            quantity(float("nan"), field)
+    # A negative number is a real amount (a PnL), but never a quantity, however often it
+    # was read before as an amount.
+    assert decimal(-12.5, "commission.realizedPNL") == Decimal("-12.5")
+    with pytest.raises(InvalidFact, match=r"execution\.shares.*negative"):
+        quantity(-12.5, "execution.shares")
+    with pytest.raises(InvalidFact, match="beyond any real amount"):
+        decimal(1e12, "commission.commission")
+    with pytest.raises(InvalidFact, match="beyond any real amount"):
+        decimal(1e12, "commission.realizedPNL")
+
+
+def test_the_doubles_kept_are_bounded() -> None:
+    from ordertrail.domain import money
+
+    for i in range(money.DOUBLES_KEPT + 10):
+        quantity(i + 0.5, "orderStatus.filled")
+    assert len(money._DOUBLES) <= money.DOUBLES_KEPT
+    assert quantity(0.5, "orderStatus.filled") == Decimal("0.5")
