@@ -141,11 +141,17 @@ class IncomingRecorder(OrderLearning):
     ) -> None:
         self.record_execution(contract, mapping.execution(execution))
 
-    def record_execution(self, contract: Contract, x: Execution) -> None:
+    def record_execution(self, contract: Contract | ContractRef, x: Execution) -> None:
+        """``contract``: as ib_async decoded it, or converted already (a replay converts it
+        while checking the tape)."""
         key = FactKey(x.order_ref or None, x.perm_id or None, x.client_id, x.order_id)
         result = self.trail.record(key, ExecutionReport(x))
         if result is None:
-            self._contracts[x.base_id] = mapping.contract_ref(contract)
+            # Its order is not known yet: the contract observes the order should it never
+            # show up (``discover_orphans``).
+            self._contracts[x.base_id] = (
+                contract if isinstance(contract, ContractRef) else mapping.contract_ref(contract)
+            )
         self._counted(result, "executions", f"execution {x.exec_id}")
 
     def _on_commissionReport(self, report: IbCommissionReport) -> None:  # noqa: N802

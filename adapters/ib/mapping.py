@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Protocol
 
 from ib_async import CommissionReport as IbCommissionReport
@@ -89,7 +90,30 @@ class OrderTerms(Protocol):
     def trailingPercent(self) -> float | Decimal: ...  # noqa: N802
 
 
+# What ``contract_ref`` reads of a contract, and what it made of each such set already: a
+# session trades few contracts and IB sends each with every openOrder and execution, so one
+# ContractRef each is converted and kept by every fact that names it. A contract that fails to
+# convert is never kept (it fails again, naming its field). Bounded: cleared when full.
+_CONTRACT_TERMS = attrgetter(
+    "conId", "symbol", "secType", "lastTradeDateOrContractMonth", "strike", "right",
+    "multiplier", "exchange", "currency", "localSymbol",
+)  # fmt: skip
+_CONTRACT_REFS: dict[tuple[Any, ...], ContractRef] = {}
+CONTRACT_REFS_KEPT = 256
+
+
 def contract_ref(c: ContractTerms) -> ContractRef:
+    key = _CONTRACT_TERMS(c)
+    found = _CONTRACT_REFS.get(key)
+    if found is None:
+        found = _contract_ref(c)
+        if len(_CONTRACT_REFS) >= CONTRACT_REFS_KEPT:
+            _CONTRACT_REFS.clear()
+        _CONTRACT_REFS[key] = found
+    return found
+
+
+def _contract_ref(c: ContractTerms) -> ContractRef:
     multiplier = Decimal(1)
     if c.multiplier and not is_unset(c.multiplier):
         multiplier = quantity(c.multiplier, "contract.multiplier") or Decimal(1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -27,6 +27,7 @@ from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused
 from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import quantity
+from ordertrail.domain.values import ContractRef
 
 from .format import LIMITS, End, Message, TapeLimits
 from .reader import Item, Problem, Segment, TapeScanner
@@ -140,7 +141,14 @@ class _StandInWrapper:
 
     def execDetails(self, req_id: int, contract: Contract, execution: Execution) -> None:  # noqa: N802
         x = self._check("execDetails", lambda: mapping.execution(execution))
-        self.calls.append(("execDetails", "record_execution", (contract, x)))
+        # Kept converted: ib_async's Contract is ~1 KB an execution, and held until the
+        # replay feeds the message. One that cannot be converted is kept as it came: the
+        # recorder converts it only for an order it does not know, as live.
+        kept: Contract | ContractRef = contract
+        if self.keep:
+            with suppress(InvalidFact):
+                kept = mapping.contract_ref(contract)
+        self.calls.append(("execDetails", "record_execution", (kept, x)))
 
     def commissionReport(self, report: CommissionReport) -> None:  # noqa: N802
         r = self._check("commissionReport", lambda: mapping.commission(report))

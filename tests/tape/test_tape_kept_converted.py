@@ -16,7 +16,12 @@ from ordertrail.adapters.ib import mapping
 from ordertrail.adapters.ib.opened import OpenOrder, converted
 from ordertrail.adapters.ib.outbound import SentPlace, read_outbound
 from ordertrail.adapters.simulator.tickets import parse_place_order
-from ordertrail.adapters.tape import check_tape
+from ordertrail.adapters.store.config import StoreConfig
+from ordertrail.adapters.tape import Replayer, check_tape
+from ordertrail.domain.errors import InvalidFact
+from ordertrail.domain.values import ContractRef
+
+from .sessions import event_log
 
 STOCK = Contract(conId=265598, symbol="AAPL", secType="STK", exchange="SMART", currency="USD")
 COMBO = Contract(conId=28812380, symbol="SPY", secType="BAG", exchange="SMART", currency="USD")
@@ -68,6 +73,55 @@ def test_the_checking_pass_keeps_openorders_converted(good_tape: Path) -> None:
     assert kept
     assert all(isinstance(o, OpenOrder) and o.terms is not None for o in kept)
     assert all(o.contract is None and o.order is None for o in kept)
+
+
+def _kept_executions(tape: Path) -> list[tuple[object, ...]]:
+    return [
+        args
+        for calls in check_tape(tape).decoded.values()
+        for name, _, args in calls
+        if name == "execDetails"
+    ]
+
+
+def test_the_checking_pass_keeps_each_execution_contract_converted_once(good_tape: Path) -> None:
+    kept = _kept_executions(good_tape)
+    assert len(kept) >= 2
+    contracts = [args[0] for args in kept]
+    assert all(isinstance(c, ContractRef) for c in contracts)
+    assert contracts[0] == ContractRef(265598, "AAPL", exchange="SMART", currency="USD")
+    # One object for the one contract the session traded, not one per execution.
+    assert all(c is contracts[0] for c in contracts)
+
+
+def test_an_execution_whose_contract_cannot_be_converted_is_replayed_as_live_records_it(
+    good_tape: Path, tmp_path: Path
+) -> None:
+    # The recorder converts an execution's contract only for an order it does not know (to
+    # observe the order should IB never report it): for a known order a strike IB sent as
+    # NaN changes nothing, live or replayed, and the line is no problem.
+    lines = good_tape.read_text().splitlines(keepends=True)
+    changed = 0
+    for i, line in enumerate(lines):
+        d = orjson.loads(line)
+        if d.get("dir") == "in" and d["f"][:1] == ["11"]:
+            f = d["f"]
+            f[f.index("AAPL") + 3] = "nan"  # symbol, secType, expiry, strike
+            lines[i] = orjson.dumps(d).decode() + "\n"
+            changed += 1
+    assert changed >= 2
+    damaged = tmp_path / "nan-strike.tape"
+    damaged.write_text("".join(lines))
+    kept = _kept_executions(damaged)
+    assert all(isinstance(args[0], Contract) for args in kept)
+    assert not check_tape(damaged).problems
+
+    report = Replayer(StoreConfig.resolve(tmp_path / "damaged")).replay(damaged)
+    assert report.ok, report.as_dict()
+    Replayer(StoreConfig.resolve(tmp_path / "good")).replay(good_tape)
+    topics = [topic for _, _, topic, _ in event_log(tmp_path / "damaged")]
+    assert topics == [topic for _, _, topic, _ in event_log(tmp_path / "good")]
+    assert sum("ExecutionRecorded" in t for t in topics) == changed
 
 
 def _place_order_fields(tape: Path) -> list[str]:
@@ -125,3 +179,16 @@ def test_a_placeorder_reads_as_ib_async_objects_with_its_values_convert(
     assert again == sent
     assert isinstance(again, SentPlace)
     assert again.contract is sent.contract
+
+
+def test_a_contract_converts_to_one_object_and_a_bad_one_fails_every_time() -> None:
+    again = Contract(conId=265598, symbol="AAPL", secType="STK", exchange="SMART", currency="USD")
+    assert mapping.contract_ref(again) is mapping.contract_ref(STOCK)
+    assert mapping.contract_ref(COMBO) is not mapping.contract_ref(STOCK)
+    bad = Contract(conId=1, symbol="X", secType="OPT", strike=float("nan"))
+    for _ in range(2):
+        with pytest.raises(InvalidFact, match=r"contract\.strike"):
+            mapping.contract_ref(bad)
+    for i in range(mapping.CONTRACT_REFS_KEPT + 5):
+        mapping.contract_ref(Contract(conId=i + 10, symbol=f"S{i}"))
+    assert mapping.contract_ref(Contract(conId=10, symbol="S0")).con_id == 10
