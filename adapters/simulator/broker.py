@@ -18,12 +18,7 @@ from . import messages as msg
 from .activity import activity
 from .contracts import NO_DEFINITION, ambiguous_text, resolve
 from .error_texts import text_for
-from .executions import (
-    SimExecution,
-    corrected_exec_id,
-    exec_id_for,
-    wire_order_id,
-)
+from .executions import SimExecution, exec_id_for, wire_order_id
 from .order_messages import open_order
 from .orders import OrderBook, SimOrder, Status, fill_price, resting_status, stop_reached
 from .positions import PositionBook
@@ -316,7 +311,7 @@ class Broker:
             self.complete(order, "Filled")
         if timing == CommissionTiming.EARLY:
             self.broadcast_commission(ex)
-        self._send_execution(ex)
+        self.send_execution(ex)
         if timing == CommissionTiming.WITH:
             self.broadcast_commission(ex)
         if send_status:
@@ -333,42 +328,12 @@ class Broker:
         self._after_fill(order, qty)
         return ex
 
-    def _send_execution(self, ex: SimExecution) -> None:
+    def send_execution(self, ex: SimExecution) -> None:
         for s in self.audience(ex.order):
             if ex.order.perm_id not in s.known_perm_ids:
                 s.send(open_order(s.server_version, ex.order))
                 s.known_perm_ids.add(ex.order.perm_id)
             s.send(msg.exec_details(s.server_version, -1, ex, self.scenario.tws_time_zone))
-
-    def correct_execution(
-        self, exec_id: str, price: Decimal | None, commission: Decimal | None
-    ) -> SimExecution:
-        """Re-send an execution under the next execId revision (…01.01 → …01.02)."""
-        old = next((e for e in self.executions if e.exec_id == exec_id), None)
-        if old is None:
-            raise KeyError(f"no execution {exec_id}")
-        new = SimExecution(
-            exec_id=corrected_exec_id(exec_id),
-            order=old.order,
-            order_id=old.order_id,
-            client_id=old.client_id,
-            time=self.clock(),
-            shares=old.shares,
-            price=old.price if price is None else price,
-            cum_qty=old.cum_qty,
-            avg_price=old.avg_price if price is None else price,
-            exchange=old.exchange,
-            last_liquidity=old.last_liquidity,
-            commission=old.commission if commission is None else commission,
-            currency=old.currency,
-            realized_pnl=old.realized_pnl,
-        )
-        old.corrected_by = new.exec_id
-        self.executions.append(new)
-        old.order.exec_ids.append(new.exec_id)
-        self._send_execution(new)
-        self.broadcast_commission(new)
-        return new
 
     def _after_fill(self, order: SimOrder, qty: Decimal) -> None:
         for sibling in self.book.oca_siblings(order):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 
-from . import cancels
+from . import cancels, corrections
 from .broker import Broker
 from .executions import SimExecution
 from .orders import SimOrder
@@ -180,7 +180,8 @@ class Simulator:
         self, exec_id: str, *, price: Number | None = None, commission: Number | None = None
     ) -> str:
         """Send a correction of ``exec_id`` (suffix .01 → .02); returns the new execId."""
-        new = self.broker.correct_execution(
+        new = corrections.correct_execution(
+            self.broker,
             exec_id,
             None if price is None else _dec(price),
             None if commission is None else _dec(commission),
