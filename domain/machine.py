@@ -52,12 +52,21 @@ class Trigger(enum.StrEnum):
     def is_command(self) -> bool:
         return self in COMMANDS
 
+    @property
+    def command_name(self) -> str:
+        """The command as a trader names it (``cancel``, not the trigger's ``request_cancel``):
+        what a refusal calls the command refused and the ones allowed instead."""
+        return _COMMAND_NAMES.get(self, self.value)
+
     @staticmethod
     def for_status(status: S) -> Trigger:
         return _REPORT_TRIGGER[status]
 
 
 COMMANDS = frozenset({Trigger.SUBMIT, Trigger.DENY, Trigger.REQUEST_CANCEL, Trigger.REQUEST_MODIFY})
+# A cancel or a modification is only requested of IB (it answers later, or not at all), but the
+# trader's command is "cancel" or "modify".
+_COMMAND_NAMES = {Trigger.REQUEST_CANCEL: "cancel", Trigger.REQUEST_MODIFY: "modify"}
 _REPORT_TRIGGER = {
     S(t.value.removeprefix("report_")): t for t in Trigger if t.value.startswith("report_")
 }

@@ -161,17 +161,19 @@ class Order(Aggregate):
 
     # ---- commands (may be refused; a refusal records nothing) --------------------------------
 
-    def _command(self, trigger: Trigger, name: str) -> OrderStatus:
+    def _command(self, trigger: Trigger) -> OrderStatus:
         out = outcome(self.state.status, trigger)
         if out is None:
-            allowed = ", ".join(t.value for t in allowed_commands(self.state.status)) or "none"
-            raise CommandRefused(name, self.state.status.value, f"allowed here: {allowed}")
+            allowed = ", ".join(t.command_name for t in allowed_commands(self.state.status))
+            raise CommandRefused(
+                trigger.command_name, self.state.status.value, f"allowed here: {allowed or 'none'}"
+            )
         return out.dest
 
     def submit(
         self, *, client_id: int, order_id: int, ts_recorded: datetime, mode: str | None = None
     ) -> None:
-        dest = self._command(Trigger.SUBMIT, "submit")
+        dest = self._command(Trigger.SUBMIT)
         self.trigger_event(
             ev.SubmissionRequested,
             timestamp=ts_recorded,
@@ -183,7 +185,7 @@ class Order(Aggregate):
         )
 
     def deny(self, *, rule: str, reason: str, ts_recorded: datetime) -> None:
-        dest = self._command(Trigger.DENY, "deny")
+        dest = self._command(Trigger.DENY)
         self.trigger_event(
             ev.RiskDenied,
             timestamp=ts_recorded,
@@ -196,11 +198,11 @@ class Order(Aggregate):
     def request_cancel(self, *, ts_recorded: datetime) -> None:
         if self.state.cancel_requested and self.state.status is not OrderStatus.INACTIVE:
             raise CommandRefused("cancel", self.state.status.value, "a cancel is already pending")
-        self._command(Trigger.REQUEST_CANCEL, "cancel")
+        self._command(Trigger.REQUEST_CANCEL)
         self.trigger_event(ev.CancelRequested, timestamp=ts_recorded, ts_event=None)
 
     def request_modify(self, spec: OrderSpec, *, ts_recorded: datetime) -> None:
-        self._command(Trigger.REQUEST_MODIFY, "modify")
+        self._command(Trigger.REQUEST_MODIFY)
         cur = self.state.spec
         if spec.action is not cur.action or spec.order_type is not cur.order_type:
             raise CommandRefused(

@@ -51,13 +51,14 @@ def _allowed_here(command: Callable[[], None]) -> str:
 
 
 def test_a_refused_command_names_the_commands_the_orders_state_allows() -> None:
-    # The names are the triggers' own, in the triggers' order.
+    # The names are the trader's (cancel, not the trigger's request_cancel), in the triggers'
+    # order.
     new = Order.place(client_order_id="OT-machine-1", contract=AAPL, spec=LMT, ts_recorded=T0)
     allowed = _allowed_here(lambda: new.request_cancel(ts_recorded=T0))
     assert allowed == "submit, deny"
     working = submitted("OT-machine-2")
     allowed = _allowed_here(lambda: working.submit(client_id=1, order_id=8, ts_recorded=T0))
-    assert allowed == "request_cancel, request_modify"
+    assert allowed == "cancel, modify"
     working.record(
         StatusReport("Cancelled", Decimal(0), LMT.quantity), ts_recorded=T0 + timedelta(seconds=1)
     )
