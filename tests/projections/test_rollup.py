@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from ordertrail.projections import rollup
+from ordertrail.projections import rollup, upkeep
 from ordertrail.projections.rollup_plan import plan
 from ordertrail.projections.rollup_route import ROLLUP, TABLES, answer
 from ordertrail.projections.rows import Batch
@@ -78,7 +78,7 @@ class Fills:
         state = self.tables.state(FILLS)
         if kind == "compact":
             if state.table is not None:
-                self.tables.compact()
+                upkeep.compact(self.tables)
         elif kind == "rebuild":
             self.tables.rewrite(state, [table(arg)], source)
         elif kind == "bust":
@@ -219,7 +219,7 @@ def test_a_rebuild_of_fills_rebuilds_the_rollup(fills: Fills) -> None:
 def test_a_removed_file_vacuumed_away_rebuilds_the_rollup(fills: Fills) -> None:
     ask(fills)
     fills.commit("bust", [3])
-    fills.tables.vacuum(retention_hours=0)
+    upkeep.vacuum(fills.tables, retention_hours=0)
     got = ask(fills)
     assert "built" in got.detail
     assert got.frame.row(0) == (19, Decimal(19))
