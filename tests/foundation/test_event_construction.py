@@ -15,9 +15,18 @@ from hypothesis import given, settings
 
 from ordertrail.adapters.store.codec import EventMapper
 from ordertrail.domain import events as ev
+from ordertrail.domain import order as order_module
 from ordertrail.domain.order import Order
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
 from tests.foundation.test_rebuild_equals_replay import histories
+
+
+@pytest.fixture(autouse=True)
+def _first_events_of_each_class() -> None:
+    # Each class's template is made by the first event of that class a process builds: from an
+    # empty memory, every test here builds it, whatever ran before in the same process.
+    order_module._TEMPLATES.clear()
+    order_module._INIT_FIELDS.clear()
 
 
 def constructed(event: Any) -> Any:

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from ordertrail.domain import money
 from ordertrail.domain.errors import InvalidFact
 from ordertrail.domain.money import (
     decimal,
@@ -16,6 +17,14 @@ from ordertrail.domain.money import (
     price_or_none,
     quantity,
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_double_read_before() -> None:
+    # A double read once is answered from memory after: every test here converts afresh,
+    # whatever ran before it in the same process.
+    money._DOUBLES.clear()
+
 
 # The values IB's API sends for "unset", written here from their definitions rather than taken
 # from the module under test: Java's Double.MAX_VALUE, Integer.MAX_VALUE, and the API's
@@ -170,9 +179,9 @@ def test_a_double_refused_once_is_refused_every_time_naming_each_field() -> None
 
 
 def test_the_doubles_kept_are_bounded() -> None:
-    from ordertrail.domain import money
-
-    for i in range(money.DOUBLES_KEPT + 10):
+    for i in range(money.DOUBLES_KEPT):
         quantity(i + 0.5, "orderStatus.filled")
-    assert len(money._DOUBLES) <= money.DOUBLES_KEPT
+    assert len(money._DOUBLES) == money.DOUBLES_KEPT
+    decimal(-1.5, "commission.realizedPNL")
+    assert len(money._DOUBLES) == 1  # full: emptied before the next one was kept
     assert quantity(0.5, "orderStatus.filled") == Decimal("0.5")
