@@ -146,7 +146,7 @@ class _StandInWrapper:
         # recorder converts it only for an order it does not know, as live.
         kept: Contract | ContractRef = contract
         if self.keep:
-            with suppress(InvalidFact):
+            with suppress(ValueError):  # InvalidFact, InvalidOrderSpec: as the recorder's guard
                 kept = mapping.contract_ref(contract)
         self.calls.append(("execDetails", "record_execution", (kept, x)))
 

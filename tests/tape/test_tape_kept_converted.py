@@ -6,6 +6,7 @@ docs/adr/0149-placeorder-read-without-ib-async-objects.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -94,19 +95,29 @@ def test_the_checking_pass_keeps_each_execution_contract_converted_once(good_tap
     assert all(c is contracts[0] for c in contracts)
 
 
+def _nan_strike(f: list[str], at: int) -> None:
+    f[at + 3] = "nan"  # symbol, secType, expiry, strike
+
+
+def _no_name(f: list[str], at: int) -> None:
+    f[at - 1], f[at], f[at + 9] = "0", "", ""  # conId, symbol, localSymbol
+
+
+@pytest.mark.parametrize("damage", [_nan_strike, _no_name])
 def test_an_execution_whose_contract_cannot_be_converted_is_replayed_as_live_records_it(
-    good_tape: Path, tmp_path: Path
+    good_tape: Path, tmp_path: Path, damage: Callable[[list[str], int], None]
 ) -> None:
     # The recorder converts an execution's contract only for an order it does not know (to
-    # observe the order should IB never report it): for a known order a strike IB sent as
-    # NaN changes nothing, live or replayed, and the line is no problem.
+    # observe the order should IB never report it): for a known order a contract that cannot
+    # be converted (a strike IB sent as NaN, no conId and no symbol) changes nothing, live or
+    # replayed, and the line is no problem.
     lines = good_tape.read_text().splitlines(keepends=True)
     changed = 0
     for i, line in enumerate(lines):
         d = orjson.loads(line)
         if d.get("dir") == "in" and d["f"][:1] == ["11"]:
             f = d["f"]
-            f[f.index("AAPL") + 3] = "nan"  # symbol, secType, expiry, strike
+            damage(f, f.index("AAPL"))
             lines[i] = orjson.dumps(d).decode() + "\n"
             changed += 1
     assert changed >= 2
