@@ -7,6 +7,12 @@ keeps what it converted until the recording pass reaches the message: keeping ib
 recorder never reads (docs/adr/0148-open-order-kept-converted.md). The live recorder reads
 the same record, made from the objects ib_async's decoder made, and converts their terms only
 for an order it has never seen, as it always did.
+
+Live, the contract of an order the recorder knows is never converted (its terms are read
+against the contract stored with the order), so a contract that cannot be converted does not
+keep its openOrder off the record. A replay keeps such an openOrder as live reads it (its
+objects, converted when the recorder needs them) once its terms have been checked: only the
+terms can make the line a problem before anything is recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +33,25 @@ Terms = tuple[ContractRef, OrderSpec]
 def converted(contract: Contract, order: IbOrder) -> Terms:
     cref = mapping.contract_ref(contract)
     return cref, mapping.order_spec(order, cref)
+
+
+# Any contract: an order's terms are read against a contract only for whether it trades at
+# negative prices, and observed terms are never refused for a negative price.
+_ANY_CONTRACT = ContractRef(0, "?")
+
+
+def checked_terms(order: IbOrder) -> OrderSpec:
+    """The order's terms, whatever its contract: raises what converting them raises."""
+    return mapping.order_spec(order, _ANY_CONTRACT)
+
+
+def checked(contract: Contract, order: IbOrder) -> None:
+    """What live recording could refuse of an openOrder whatever the store holds: its terms,
+    and its contract only when its terms can be read (module docstring)."""
+    try:
+        converted(contract, order)
+    except ValueError:  # InvalidFact, InvalidOrderSpec
+        checked_terms(order)
 
 
 class OpenOrder(NamedTuple):
@@ -54,11 +79,17 @@ class OpenOrder(NamedTuple):
 
     @classmethod
     def kept(cls, order_id: int, contract: Contract, order: IbOrder) -> OpenOrder:
-        """Converted now; raises what the conversion raises (a value IB sent that cannot be
-        recorded). A what-if answer, which the recorder skips, is not converted."""
+        """Converted now; raises what converting its terms raises (a value IB sent that cannot
+        be recorded). A what-if answer, which the recorder skips, is not converted; one whose
+        contract cannot be converted is kept as live reads it (module docstring)."""
         if order.whatIf:
             return cls(*_ids(order_id, order), None)
-        cref, spec = converted(contract, order)
+        try:
+            cref = mapping.contract_ref(contract)
+        except ValueError:  # InvalidFact, InvalidOrderSpec
+            checked_terms(order)
+            return cls.live(order_id, contract, order)
+        spec = mapping.order_spec(order, cref)
         # Only a code ``order_spec`` could not name has a raw code to keep.
         unnamed = None
         if spec.order_type is OrderType.OTHER or spec.tif is TimeInForce.OTHER:

@@ -21,11 +21,11 @@ from ib_async import CommissionReport, Contract, Execution, Order, OrderState
 from ib_async.decoder import Decoder
 
 from ordertrail.adapters.ib import mapping
-from ordertrail.adapters.ib.opened import OpenOrder, converted
+from ordertrail.adapters.ib.opened import OpenOrder, checked
 from ordertrail.adapters.ib.outbound import Sent, read_outbound
 from ordertrail.adapters.ib.recorder import HOOKED, SYNC_ENDS
 from ordertrail.adapters.store.rebuild import cyclic_gc_paused
-from ordertrail.domain.errors import InvalidFact
+from ordertrail.domain.errors import InvalidFact, InvalidOrderSpec
 from ordertrail.domain.money import quantity
 from ordertrail.domain.values import ContractRef
 
@@ -120,7 +120,7 @@ class _StandInWrapper:
     def _check(self, what: str, convert: Callable[[], T]) -> T | None:
         try:
             return convert()
-        except InvalidFact as e:
+        except (InvalidFact, InvalidOrderSpec) as e:  # IB's values, as the recorder reads them
             self.invalid.append(f"{what}: {e}")
             return None
 
@@ -159,7 +159,7 @@ class _StandInWrapper:
     ) -> None:
         if not self.keep:
             if not order.whatIf:  # the recorder skips what-if answers
-                self._check("openOrder", lambda: converted(contract, order))
+                self._check("openOrder", lambda: checked(contract, order))
             return
         # Kept as the handful of values the recorder reads, not as ib_async's Order (139
         # attributes) and Contract: a tape's openOrders are held until the replay feeds them.

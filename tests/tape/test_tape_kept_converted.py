@@ -203,3 +203,58 @@ def test_a_contract_converts_to_one_object_and_a_bad_one_fails_every_time() -> N
     for i in range(mapping.CONTRACT_REFS_KEPT + 5):
         mapping.contract_ref(Contract(conId=i + 10, symbol=f"S{i}"))
     assert mapping.contract_ref(Contract(conId=10, symbol="S0")).con_id == 10
+
+
+@pytest.mark.parametrize("damage", [_nan_strike, _no_name])
+def test_an_open_order_of_a_known_order_whose_contract_cannot_be_converted_is_recorded(
+    good_tape: Path, tmp_path: Path, damage: Callable[[list[str], int], None]
+) -> None:
+    # Live, the contract of an order the recorder knows (here: from the placeOrder that sent
+    # it) is never converted: its openOrders are read against the contract stored with it.
+    lines = good_tape.read_text().splitlines(keepends=True)
+    changed = 0
+    for i, line in enumerate(lines):
+        d = orjson.loads(line)
+        if d.get("dir") == "in" and d["f"][:1] == ["5"]:
+            damage(d["f"], d["f"].index("AAPL"))
+            lines[i] = orjson.dumps(d).decode() + "\n"
+            changed += 1
+    assert changed >= 2
+    damaged = tmp_path / "damaged.tape"
+    damaged.write_text("".join(lines))
+    assert not check_tape(damaged).problems
+    assert not check_tape(damaged, keep_fields=0).problems
+    kept = [
+        args[0]
+        for calls in check_tape(damaged).decoded.values()
+        for name, _, args in calls
+        if name == "openOrder"
+    ]
+    assert kept
+    assert all(o.terms is None and o.contract is not None for o in kept)
+
+    report = Replayer(StoreConfig.resolve(tmp_path / "damaged")).replay(damaged)
+    assert report.ok, report.as_dict()
+    Replayer(StoreConfig.resolve(tmp_path / "good")).replay(good_tape)
+    assert [e[1:] for e in event_log(tmp_path / "damaged")] == [
+        e[1:] for e in event_log(tmp_path / "good")
+    ]
+
+
+def test_an_open_order_whose_terms_cannot_be_read_is_a_problem_of_its_line(
+    good_tape: Path, tmp_path: Path
+) -> None:
+    lines = good_tape.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        d = orjson.loads(line)
+        if d.get("dir") == "in" and d["f"][:1] == ["5"]:
+            f = d["f"]
+            f[f.index("LMT") - 1] = "nan"  # totalQuantity, just before orderType
+            lines[i] = orjson.dumps(d).decode() + "\n"
+            break
+    damaged = tmp_path / "bad-terms.tape"
+    damaged.write_text("".join(lines))
+    for keep in (0, 2_000_000):
+        problems = check_tape(damaged, keep_fields=keep).problems
+        assert [(p.kind, p.line) for p in problems] == [("fact", i + 1)], problems
+        assert "totalQuantity" in problems[0].message
