@@ -94,12 +94,25 @@ def _exec_base(event: Any) -> str | None:
     return None
 
 
+def _moves_a_done_order(event: Any) -> bool:
+    """Whether an event of a done order can change what the gate reads: a fill added,
+    replaced or busted (the position), or a status that is not done (the order working again,
+    however IB came to say so). A commission, identifiers, an anomaly or a repeated final
+    status cannot: IB sends the last fill's commission report after the order is Filled, and
+    folding the order again for each would cost a read of its events per order at start-up.
+    A later fold reads every event of the order, these included."""
+    if _exec_base(event) is not None:
+        return True
+    status = getattr(event, "status", None)
+    return isinstance(status, OrderStatus) and not status.is_done
+
+
 class Exposure(Follower):
     """The orders that are not done, and the position per contract from every recorded fill,
     live and dry run apart: a follower of the log, so each check reads only the events
     appended since the last. A done order's state leaves memory (its fills stay in the
-    positions); if IB says more about it later (a late fill, a correction, a bust) its state is
-    folded again from its own events."""
+    positions); if IB says more about it later that the gate reads (a late fill, a correction, a
+    bust, a status that is not done) its state is folded again from its own events."""
 
     def __init__(self, log: EventLog) -> None:
         super().__init__(log)
@@ -118,9 +131,13 @@ class Exposure(Follower):
         elif not isinstance(event, OrderEvent):
             return  # another aggregate's event (the session log's messages)
         else:
-            state = self.open.get(oid) or order_state(self.log, oid, entry.originator_version)
+            state = self.open.get(oid)
             if state is None:
-                return
+                if not _moves_a_done_order(event):
+                    return
+                state = order_state(self.log, oid, entry.originator_version)
+                if state is None:
+                    return
             base = _exec_base(event)
             before = _signed(state.executions.get(base)) if base else ZERO
             event.fold(state)

@@ -16,12 +16,13 @@ from hypothesis import strategies as st
 from ordertrail.adapters.execution.exposure import TrailExposure, contract_key
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.trail import FactKey, OrderTrail
-from ordertrail.domain.facts import ExecutionReport, StatusReport
+from ordertrail.domain.facts import CommissionReported, ExecutionReport, StatusReport
 from ordertrail.domain.identity import new_client_order_id
 from ordertrail.domain.risk import RiskContext
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import (
+    CommissionReport,
     ContractRef,
     Execution,
     OrderAction,
@@ -155,4 +156,48 @@ def test_a_late_fill_after_a_cancel_moves_the_position(tmp_path: Path) -> None:
     assert log.rows_read - read == len(trail.history(oid)) - done_at + 1
     assert log.order_rows_read - reread >= done_at
     assert not any(s.client_order_id == coid for s in exposure.follower.open.values())
+    trail.close()
+
+
+def test_what_a_done_order_hears_after_its_fills_is_read_without_folding_it_again(
+    tmp_path: Path,
+) -> None:
+    # IB sends the last fill's commission report after the order is Filled (and repeats the
+    # final status): nothing the gate reads, so the done order is not folded again for it —
+    # at start-up that was one read of its events per order in the store.
+    trail = OrderTrail(StoreConfig.resolve(tmp_path / "data"))
+    exposure = TrailExposure(trail, dry_run=False)
+    coid = new_client_order_id("done1")
+    spec = OrderSpec(OrderAction.SELL, Decimal(10), OrderType.LIMIT, limit_price=Decimal(150))
+    oid = trail.place(client_order_id=coid, contract=AAPL, spec=spec)
+    trail.submit(oid, client_id=1, order_id=1)
+    key = FactKey(order_ref=coid, perm_id=556)
+    fill = Execution(
+        exec_id="0000e0d5.65f1a2b4.01.01",
+        time=None,
+        account="DU1",
+        exchange="NASDAQ",
+        side=Side.SOLD,
+        shares=Decimal(10),
+        price=Decimal(150),
+        perm_id=556,
+        client_id=1,
+        order_id=1,
+        order_ref=coid,
+    )
+    trail.record(key, StatusReport(raw_status="Submitted", filled=ZERO))
+    trail.record(key, ExecutionReport(fill))
+    trail.record(key, StatusReport(raw_status="Filled", filled=Decimal(10), remaining=ZERO))
+    assert trail.get(oid).state.status is OrderStatus.FILLED
+    assert exposure.snapshot().position(AAPL) == Decimal(-10)
+    log = exposure.follower.log
+    reread, events = log.order_rows_read, len(trail.history(oid))
+    trail.record(None, CommissionReported(CommissionReport(fill.exec_id, Decimal(1), "USD")))
+    trail.record(key, StatusReport(raw_status="Filled", filled=Decimal(10), remaining=ZERO))
+    assert len(trail.history(oid)) > events  # the commission is on record
+    snap = exposure.snapshot()
+    assert log.order_rows_read == reread
+    assert snap.position(AAPL) == Decimal(-10)
+    assert snap.context(AAPL, OrderAction.SELL).open_orders == 0
+    assert_same_figures(exposure, trail)
     trail.close()
