@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ordertrail.adapters.store import logsources as sources
 from ordertrail.adapters.store.codec import event_reader
@@ -83,10 +84,13 @@ class EventLog:
     def on(cls, recorder: ApplicationRecorder) -> EventLog:
         """The log of an application recorder already open in this process. On SQLite the
         rows are still read on a read-only connection of the log's own."""
-        if type(recorder).__module__ == "eventsourcing.sqlite":
-            path = Path(getattr(recorder, "datastore").pool.db_name)  # noqa: B009
-            table = getattr(recorder, "events_table_name", SQLITE_TABLE)
-            return cls(sources.SqliteSource(path, table), str(path))
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            # ordertrail's own recorder is a subclass; an in-memory database has no file
+            # another connection could open, and is read through the recorder.
+            path = Path(recorder.datastore.pool.db_name)
+            if path.is_file():
+                table = getattr(recorder, "events_table_name", SQLITE_TABLE)
+                return cls(sources.SqliteSource(path, table), str(path))
         # The log does not own the recorder, nor keep it alive: its application does.
         return cls(sources.RecorderSource(weakref.proxy(recorder)), type(recorder).__name__)
 
