@@ -379,7 +379,7 @@ class _Run:
         # provenance's reportDate: a correction is dated on both axes.
         if self.writer.cancel(order, exec_id, reason=reason, ts_event=c.time, prov=prov):
             self.counts.cancels_applied += 1
-        held.cancelled_on = c.reported_on or date.min
+        self.known.cancelled(exec_base_id(exec_id), c.reported_on or date.min)
 
 
 def _content(held: RecordedFill) -> tuple[object, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from copy import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import Decimal
 from uuid import UUID
@@ -36,7 +36,7 @@ from ordertrail.domain.events import (
 from ordertrail.domain.values import Execution, exec_base_id
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class RecordedFill:
     order_id: UUID
     execution: Execution
@@ -67,14 +67,22 @@ class RecordedFills:
     def read(cls, recorder: ApplicationRecorder) -> RecordedFills:
         """What the store knows now, for the caller to decide in (and change) freely. One
         follower per recorder keeps the index: each read costs the events recorded since the
-        last read, plus a copy of the index (an import adds to its copy as it decides, and a
-        file that is not saved must leave nothing behind)."""
+        last read, plus a copy of the index's containers (an import adds to its copy as it
+        decides, and a file that is not saved must leave nothing behind); the fills
+        themselves are shared, never changed in place."""
         return follower_of(recorder).read()
 
     def copy(self) -> RecordedFills:
-        out = RecordedFills(**{f.name: copy(getattr(self, f.name)) for f in fields(self)})
-        out.fills = {base: copy(fill) for base, fill in self.fills.items()}
-        return out
+        """A copy to change freely: each container copied, the fills shared (a fill is never
+        changed in place; ``cancelled`` replaces it), so a copy costs a dictionary entry a
+        fill, not a fill."""
+        return RecordedFills(**{f.name: copy(getattr(self, f.name)) for f in fields(self)})
+
+    def cancelled(self, base_id: str, on: date) -> None:
+        """The fill ``base_id`` cancelled by a report of ``on`` (``date.min``: day unknown)."""
+        fill = self.fills.get(base_id)
+        if fill is not None:
+            self.fills[base_id] = replace(fill, cancelled_on=on)
 
     def add(
         self,
@@ -197,9 +205,7 @@ class RecordedFillsFollower(Follower):
             con_id, account = self.contracts.get(oid, (0, ""))
             known.add(oid, event.execution, event.provenance, con_id, account)
         elif isinstance(event, ExecutionCancelled):
-            fill = known.fills.get(exec_base_id(event.exec_id))
-            if fill is not None:
-                fill.cancelled_on = _reported_on(event.provenance) or date.min
+            known.cancelled(exec_base_id(event.exec_id), _reported_on(event.provenance) or date.min)
         elif isinstance(event, CommissionReported):
             known.commissioned.add(exec_base_id(event.report.exec_id))
             known.commissions[exec_base_id(event.report.exec_id)] = event.report.commission

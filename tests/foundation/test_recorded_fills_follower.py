@@ -4,7 +4,11 @@ knows exactly what a read of the whole log would."""
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
+from datetime import date
 from pathlib import Path
+
+import pytest
 
 from ordertrail.adapters.flex.importer import FlexImporter
 from ordertrail.adapters.flex.recorded import RecordedFills, RecordedFillsFollower, follower_of
@@ -57,8 +61,12 @@ def test_what_a_caller_changes_in_its_copy_stays_there(tmp_path: Path, clock: Cl
     FlexImporter(trail).import_file(read_flex_file(WEEK1))
     first = RecordedFills.read(trail.recorder)
     base, fill = next(iter(first.fills.items()))
-    # What an import does while it decides a file that is then not saved.
-    fill.cancelled_on = fill.reported_on
+    # What an import does while it decides a file that is then not saved. A fill is shared
+    # by every copy, so it is never changed in place: a cancel replaces it in the copy.
+    with pytest.raises(FrozenInstanceError):
+        fill.cancelled_on = date(2025, 8, 8)  # type: ignore[misc]
+    first.cancelled(base, date(2025, 8, 8))
+    assert first.fills[base].cancelled_on == date(2025, 8, 8)
     first.commissioned.discard(base)
     first.orders.clear()
     again = RecordedFills.read(trail.recorder)
