@@ -52,9 +52,8 @@ def _init_fields(event_class: type) -> tuple[str, ...]:
 
 
 def _template(event_class: type) -> dict[str, Any]:
-    template = _TEMPLATES.get(event_class)
-    if template is None:
-        template = _TEMPLATES[event_class] = dict.fromkeys(_init_fields(event_class))
+    """The class's template, made: its caller looked it up first (``trigger_event``)."""
+    template = _TEMPLATES[event_class] = dict.fromkeys(_init_fields(event_class))
     return template
 
 
