@@ -81,6 +81,22 @@ def folded_context(
     )
 
 
+def fill_of(exec_id: str, side: Side, shares: Decimal, *, perm_id: int) -> Execution:
+    """A fill of the order sent as clientId 1, orderId 1, at 150."""
+    return Execution(
+        exec_id=exec_id,
+        time=None,
+        account="DU1",
+        exchange="NASDAQ",
+        side=side,
+        shares=shares,
+        price=Decimal(150),
+        perm_id=perm_id,
+        client_id=1,
+        order_id=1,
+    )
+
+
 def assert_same_figures(exposure: TrailExposure, trail: OrderTrail) -> None:
     states = list(trail.states().values())
     snap = exposure.snapshot()
@@ -134,18 +150,7 @@ def test_a_late_fill_after_a_cancel_moves_the_position(tmp_path: Path) -> None:
         trail.record(key, StatusReport(raw_status=raw, filled=ZERO))
     assert exposure.snapshot().context(AAPL, OrderAction.BUY).open_orders == 0
     assert oid not in exposure.follower.open
-    late = Execution(
-        exec_id="0000e0d5.65f1a2b3.01.01",
-        time=None,
-        account="DU1",
-        exchange="NASDAQ",
-        side=Side.BOUGHT,
-        shares=Decimal(7),
-        price=Decimal(150),
-        perm_id=555,
-        client_id=1,
-        order_id=1,
-    )
+    late = fill_of("0000e0d5.65f1a2b3.01.01", Side.BOUGHT, Decimal(7), perm_id=555)
     done_at = len(trail.history(oid))
     trail.record(key, ExecutionReport(late))
     log = exposure.follower.log
@@ -172,19 +177,7 @@ def test_what_a_done_order_hears_after_its_fills_is_read_without_folding_it_agai
     oid = trail.place(client_order_id=coid, contract=AAPL, spec=spec)
     trail.submit(oid, client_id=1, order_id=1)
     key = FactKey(order_ref=coid, perm_id=556)
-    fill = Execution(
-        exec_id="0000e0d5.65f1a2b4.01.01",
-        time=None,
-        account="DU1",
-        exchange="NASDAQ",
-        side=Side.SOLD,
-        shares=Decimal(10),
-        price=Decimal(150),
-        perm_id=556,
-        client_id=1,
-        order_id=1,
-        order_ref=coid,
-    )
+    fill = fill_of("0000e0d5.65f1a2b4.01.01", Side.SOLD, Decimal(10), perm_id=556)
     trail.record(key, StatusReport(raw_status="Submitted", filled=ZERO))
     trail.record(key, ExecutionReport(fill))
     trail.record(key, StatusReport(raw_status="Filled", filled=Decimal(10), remaining=ZERO))

@@ -103,6 +103,22 @@ def _no_name(f: list[str], at: int) -> None:
     f[at - 1], f[at], f[at + 9] = "0", "", ""  # conId, symbol, localSymbol
 
 
+def _damaged(
+    tape: Path, out: Path, msg_id: str, damage: Callable[[list[str], int], None]
+) -> tuple[Path, int]:
+    """``tape`` with the contract of every incoming ``msg_id`` damaged; (the copy, how many)."""
+    lines = tape.read_text().splitlines(keepends=True)
+    changed = 0
+    for i, line in enumerate(lines):
+        d = orjson.loads(line)
+        if d.get("dir") == "in" and d["f"][:1] == [msg_id]:
+            damage(d["f"], d["f"].index("AAPL"))
+            lines[i] = orjson.dumps(d).decode() + "\n"
+            changed += 1
+    out.write_text("".join(lines))
+    return out, changed
+
+
 @pytest.mark.parametrize("damage", [_nan_strike, _no_name])
 def test_an_execution_whose_contract_cannot_be_converted_is_replayed_as_live_records_it(
     good_tape: Path, tmp_path: Path, damage: Callable[[list[str], int], None]
@@ -111,18 +127,8 @@ def test_an_execution_whose_contract_cannot_be_converted_is_replayed_as_live_rec
     # observe the order should IB never report it): for a known order a contract that cannot
     # be converted (a strike IB sent as NaN, no conId and no symbol) changes nothing, live or
     # replayed, and the line is no problem.
-    lines = good_tape.read_text().splitlines(keepends=True)
-    changed = 0
-    for i, line in enumerate(lines):
-        d = orjson.loads(line)
-        if d.get("dir") == "in" and d["f"][:1] == ["11"]:
-            f = d["f"]
-            damage(f, f.index("AAPL"))
-            lines[i] = orjson.dumps(d).decode() + "\n"
-            changed += 1
+    damaged, changed = _damaged(good_tape, tmp_path / "damaged.tape", "11", damage)
     assert changed >= 2
-    damaged = tmp_path / "nan-strike.tape"
-    damaged.write_text("".join(lines))
     kept = _kept_executions(damaged)
     assert all(isinstance(args[0], Contract) for args in kept)
     assert not check_tape(damaged).problems
@@ -211,17 +217,8 @@ def test_an_open_order_of_a_known_order_whose_contract_cannot_be_converted_is_re
 ) -> None:
     # Live, the contract of an order the recorder knows (here: from the placeOrder that sent
     # it) is never converted: its openOrders are read against the contract stored with it.
-    lines = good_tape.read_text().splitlines(keepends=True)
-    changed = 0
-    for i, line in enumerate(lines):
-        d = orjson.loads(line)
-        if d.get("dir") == "in" and d["f"][:1] == ["5"]:
-            damage(d["f"], d["f"].index("AAPL"))
-            lines[i] = orjson.dumps(d).decode() + "\n"
-            changed += 1
+    damaged, changed = _damaged(good_tape, tmp_path / "damaged.tape", "5", damage)
     assert changed >= 2
-    damaged = tmp_path / "damaged.tape"
-    damaged.write_text("".join(lines))
     assert not check_tape(damaged).problems
     assert not check_tape(damaged, keep_fields=0).problems
     kept = [
