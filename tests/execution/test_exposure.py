@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -81,6 +82,18 @@ def folded_context(
     )
 
 
+def sent_order(
+    trail: OrderTrail, name: str, action: OrderAction, *, perm_id: int
+) -> tuple[str, UUID, FactKey]:
+    """An order of 10 AAPL at 150 placed and sent as clientId 1, orderId 1: (its client order
+    id, its id, the key IB's facts about it carry)."""
+    coid = new_client_order_id(name)
+    spec = OrderSpec(action, Decimal(10), OrderType.LIMIT, limit_price=Decimal(150))
+    oid = trail.place(client_order_id=coid, contract=AAPL, spec=spec)
+    trail.submit(oid, client_id=1, order_id=1)
+    return coid, oid, FactKey(order_ref=coid, perm_id=perm_id)
+
+
 def fill_of(exec_id: str, side: Side, shares: Decimal, *, perm_id: int) -> Execution:
     """A fill of the order sent as clientId 1, orderId 1, at 150."""
     return Execution(
@@ -141,11 +154,7 @@ def test_exposure_reads_only_new_events_and_agrees_with_the_full_fold(
 def test_a_late_fill_after_a_cancel_moves_the_position(tmp_path: Path) -> None:
     trail = OrderTrail(StoreConfig.resolve(tmp_path / "data"))
     exposure = TrailExposure(trail, dry_run=False)
-    coid = new_client_order_id("late1")
-    spec = OrderSpec(OrderAction.BUY, Decimal(10), OrderType.LIMIT, limit_price=Decimal(150))
-    oid = trail.place(client_order_id=coid, contract=AAPL, spec=spec)
-    trail.submit(oid, client_id=1, order_id=1)
-    key = FactKey(order_ref=coid, perm_id=555)
+    coid, oid, key = sent_order(trail, "late1", OrderAction.BUY, perm_id=555)
     for raw in ("Submitted", "Cancelled"):
         trail.record(key, StatusReport(raw_status=raw, filled=ZERO))
     assert exposure.snapshot().context(AAPL, OrderAction.BUY).open_orders == 0
@@ -172,11 +181,7 @@ def test_what_a_done_order_hears_after_its_fills_is_read_without_folding_it_agai
     # at start-up that was one read of its events per order in the store.
     trail = OrderTrail(StoreConfig.resolve(tmp_path / "data"))
     exposure = TrailExposure(trail, dry_run=False)
-    coid = new_client_order_id("done1")
-    spec = OrderSpec(OrderAction.SELL, Decimal(10), OrderType.LIMIT, limit_price=Decimal(150))
-    oid = trail.place(client_order_id=coid, contract=AAPL, spec=spec)
-    trail.submit(oid, client_id=1, order_id=1)
-    key = FactKey(order_ref=coid, perm_id=556)
+    _, oid, key = sent_order(trail, "done1", OrderAction.SELL, perm_id=556)
     fill = fill_of("0000e0d5.65f1a2b4.01.01", Side.SOLD, Decimal(10), perm_id=556)
     trail.record(key, StatusReport(raw_status="Submitted", filled=ZERO))
     trail.record(key, ExecutionReport(fill))
