@@ -18,7 +18,12 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.adapters.store.columnar_parse import TopicDecoder
-from ordertrail.adapters.store.columnar_read import canonical_order_id, order_pages, read_ahead
+from ordertrail.adapters.store.columnar_read import (
+    canonical_order_id,
+    one_array,
+    order_pages,
+    read_ahead,
+)
 from ordertrail.adapters.store.columnar_schema import (
     EVENT_TYPES,
     KNOWN,
@@ -100,13 +105,14 @@ def decoded_chunks(
 
 def _decoded(page: pa.Table, decoders: dict[str, TopicDecoder]) -> DecodedChunk:
     n = page.num_rows
-    encoded = pc.dictionary_encode(page["topic"]).combine_chunks()
+    encoded = one_array(pc.dictionary_encode(page["topic"]))
     codes = np.asarray(encoded.indices)
     stored_topics: list[str] = encoded.dictionary.to_pylist()
     payloads = page["payload"]  # as read: a copy of every stored byte would cost its size
-    # One array (the page is one batch: no copy): a take from the chunked array cost 40 % more.
-    stored = payloads.combine_chunks()
-    order_ids = page["order_id"].combine_chunks()
+    # One array (the page is one batch: its chunk, not a copy): a take from the chunked array
+    # cost 40 % more.
+    stored = one_array(payloads)
+    order_ids = one_array(page["order_id"])
     topics = dict(_EMPTY_TOPICS)
     refused: list[np.ndarray] = []
     for code, topic in enumerate(stored_topics):

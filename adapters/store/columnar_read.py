@@ -46,6 +46,14 @@ S = TypeVar("S")
 T = TypeVar("T")
 
 
+def one_array(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """``values`` as one array: its chunk itself when it has one. ``combine_chunks`` copies
+    every buffer even then, and a page's payloads are most of the bytes a rebuild reads."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+    return values
+
+
 def order_pages(
     log: EventLog, head: int, rows: int, first: int | None = None
 ) -> Iterator[pa.Table]:
@@ -137,7 +145,7 @@ def _whole_orders(page: pa.Table, rows: int) -> Iterator[pa.Table]:
     if page.num_rows <= rows:
         yield page
         return
-    ids = page.column(1).combine_chunks()
+    ids = one_array(page.column(1))
     changes = np.asarray(pc.not_equal(ids[1:], ids[:-1]), dtype=bool)
     starts = [*(np.flatnonzero(changes) + 1).tolist(), page.num_rows]
     begin = 0
@@ -174,7 +182,7 @@ def _sqlite_page(path: Path, table: str, params: tuple[Any, ...]) -> pa.Table:
 def _canonical(ids: pa.ChunkedArray) -> pa.Array:
     """SQLite's hex originator ids (sorted: an order's rows are together) as canonical UUID
     text (8-4-4-4-12), converted once per order."""
-    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    ids = one_array(ids)
     if len(ids) == 0:
         return ids.cast(pa.string())
     starts = np.flatnonzero(
