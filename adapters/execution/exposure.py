@@ -144,7 +144,7 @@ class Exposure(Follower):
     def __init__(self, log: EventLog, checkpoints: Checkpoints | None = None) -> None:
         super().__init__(log, checkpoints)
         self.open: dict[UUID, OrderState] = {}
-        self.versions: dict[UUID, int] = {}  # each open order's last version applied
+        self.versions: dict[int, int] = {}  # each open order's last version, by its id's int
         self.held: dict[tuple[bool, ContractKey], Decimal] = {}
 
     def reset(self) -> None:
@@ -155,7 +155,7 @@ class Exposure(Follower):
     def state(self) -> dict[str, Any]:
         return {
             "held": [[dry, _key_data(key), str(qty)] for (dry, key), qty in self.held.items()],
-            "open": [[oid.hex, self.versions[oid]] for oid in self.open],
+            "open": [[oid.hex, self.versions[oid.int]] for oid in self.open],
         }
 
     def restore(self, data: Any, position: int) -> None:
@@ -166,7 +166,8 @@ class Exposure(Follower):
             held[(dry, _key_from(key))] = Decimal(qty)
         versions = {UUID(hex=oid): int(version) for oid, version in data["open"]}
         open_ = self._fold_open(versions, position)
-        self.held, self.open, self.versions = held, open_, versions
+        self.held, self.open = held, open_
+        self.versions = {oid.int: version for oid, version in versions.items()}
 
     def _fold_open(self, versions: Mapping[UUID, int], position: int) -> dict[UUID, OrderState]:
         """The open orders' states at ``position``, each folded from its own events (read a
@@ -195,11 +196,12 @@ class Exposure(Follower):
         event, oid = entry.event, entry.originator_id
         state: OrderState | None
         if isinstance(event, OrderCreated):
-            state = event.new_state()
+            state, kept = event.new_state(), False
         elif not isinstance(event, OrderEvent):
             return  # another aggregate's event (the session log's messages)
         else:
             state = self.open.get(oid)
+            kept = state is not None
             if state is None:
                 if not _moves_a_done_order(event):
                     return
@@ -214,12 +216,15 @@ class Exposure(Follower):
                 if moved:
                     key = (state.is_dry_run, contract_key(state.contract))
                     self.held[key] = self.held.get(key, ZERO) + moved
+        # Versions keyed by the id's int, and an open order's state not stored again: hashing a
+        # UUID runs Python code, once an event for each dict it is looked up in.
         if state.status.is_done:
             self.open.pop(oid, None)
-            self.versions.pop(oid, None)
+            self.versions.pop(oid.int, None)
         else:
-            self.open[oid] = state
-            self.versions[oid] = entry.originator_version
+            if not kept:
+                self.open[oid] = state
+            self.versions[oid.int] = entry.originator_version
 
     def snapshot(self, *, dry_run: bool, positions: PositionSource | None) -> ExposureSnapshot:
         self.catch_up()
