@@ -24,7 +24,7 @@ from ordertrail.adapters.store.eventlog import EventLog, LogEntry, entry_mark
 
 # Events read between two saves. A process that starts from a saved state reads at most this
 # many more than what was recorded since (the state is saved by whichever process reads that
-# many); a save costs about what reading a hundred events does (measured, ADR 0158).
+# many); a save costs about what reading forty events does (measured, ADR 0158).
 SAVE_EVERY = 10_000
 
 
