@@ -14,6 +14,7 @@ transaction).
 from __future__ import annotations
 
 import asyncio
+import resource
 import statistics
 import tempfile
 import time
@@ -73,18 +74,31 @@ def pairs(tape: Path, repeats: int = 3, batch_size: int | None = None) -> dict[s
     incoming = check_tape(tape).incoming
     baseline: list[tuple[float, float]] = []
     replay: list[tuple[float, float]] = []
-    events = 0
+    child: list[float] = []
+    events = two = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
             with _timed(baseline):
                 check_tape(tape, keep_fields=0)
-            replayer = Replayer(StoreConfig.resolve(Path(tmp) / f"store{i}"), batch_size=batch_size)
-            with _timed(replay):
+            # As ``ordertrail replay`` runs it: on two processes when a core is to spare.
+            replayer = Replayer(
+                StoreConfig.resolve(Path(tmp) / f"store{i}"), batch_size=batch_size, processes=0
+            )
+            with _timed(replay, child):
                 report = replayer.replay(tape)
             replayer.close()
-            events = report.events
+            events, two = report.events, two + report.pipelined
             assert report.ok, report.as_dict()
-    return _figures(incoming, events, repeats, batch_size, baseline, replay)
+    figures = _figures(incoming, events, repeats, batch_size, baseline, replay)
+    # The checking process's CPU added to the replay's (a replay on two processes: see
+    # docs/adr/0156-replay-pipelined-on-two-processes.md).
+    total = [c + k for (_, c), k in zip(replay, child, strict=True)]
+    figures["replays_on_two_processes"] = two
+    figures["replay_cpu_with_child_s"] = round(statistics.median(total), 3)
+    figures["replay_vs_decode_only_cpu_with_child_paired"] = round(
+        statistics.median(bc / t for (_, bc), t in zip(baseline, total, strict=True)), 3
+    )
+    return figures
 
 
 def _figures(
@@ -146,10 +160,19 @@ def once(what: str, tape: Path) -> None:
 
 
 @contextmanager
-def _timed(into: list[tuple[float, float]]) -> Iterator[None]:
-    wall, cpu = time.perf_counter(), time.process_time()
+def _timed(into: list[tuple[float, float]], children: list[float] | None = None) -> Iterator[None]:
+    """Wall and this process's CPU seconds into ``into``; the CPU seconds of the child
+    processes it waited for meanwhile (the replay's checking process) into ``children``."""
+    wall, cpu, child = time.perf_counter(), time.process_time(), _children_cpu()
     yield
     into.append((time.perf_counter() - wall, time.process_time() - cpu))
+    if children is not None:
+        children.append(_children_cpu() - child)
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 async def _live_latencies(orders: int, store: Path) -> list[float]:

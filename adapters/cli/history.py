@@ -144,18 +144,28 @@ def replay(
         bool,
         typer.Option("--skip-bad", help="Skip bad lines (and report them) instead of refusing."),
     ] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=0,
+            max=2,
+            help="1: check and record in one process; 2: check the tape in a second process "
+            "while recording; 0: two when a core is to spare.",
+        ),
+    ] = 0,
 ) -> None:
     """Replay wire tapes through ib_async's decoder and the live recorder, with no socket.
     Segments already in the store record nothing; a bad tape records nothing (exit 1)
     unless --skip-bad."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-    from ordertrail.adapters.tape.replay import Replayer, check_tape
+    from ordertrail.adapters.tape.replay import Replayer
 
     cfg = config(data, store)
     failed = False
     with clear_errors():
-        replayer = Replayer(cfg, skip_bad=skip_bad)
+        replayer = Replayer(cfg, skip_bad=skip_bad, processes=processes)
     try:
         with clear_errors():
             for path in tapes:
@@ -166,17 +176,18 @@ def replay(
                     )
                     failed = True
                     continue
-                check = check_tape(path)
                 if show_progress():
+                    # The messages fed so far, with no total: counting them first would read
+                    # the tape once more before anything is recorded.
                     with progress_bar(
                         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()
                     ) as bar:
-                        task = bar.add_task(path.name, total=check.incoming)
+                        task = bar.add_task(path.name, total=None)
                         replayer.progress = functools.partial(bar.advance, task)
-                        report = replayer.replay(path, check)
+                        report = replayer.replay(path)
                 else:
                     replayer.progress = None
-                    report = replayer.replay(path, check)
+                    report = replayer.replay(path)
                 _print_report(report, skip_bad)
                 # A fact the recorder could not record is lost from the store: as bad as a bad line.
                 bad = not report.ok or bool(report.recorder_problems)

@@ -14,9 +14,11 @@ except a torn last line, which is reported while the complete lines before it ar
 second pass feeds the good lines to the recorder: the wrapper calls the first pass kept for a
 line (the recorder's hooks, on the objects the Decoder made or on what the first pass
 converted of them), or the line decoded again when the first pass kept nothing for it (past its
-memory budget); :mod:`.run` is the live run a segment belongs to. Segments already in the store
-(see :mod:`.ledger`) are skipped; a segment whose live recording stopped half way resumes at
-its last recorded message.
+memory budget); :mod:`.run` is the live run a segment belongs to. Where the platform can fork,
+the two passes run side by side (:mod:`.pipeline`): a child process checks and streams what it
+kept while this one records, speculatively, until the child's verdict. Segments already in the
+store (see :mod:`.ledger`) are skipped; a segment whose live recording stopped half way resumes
+at its last recorded message.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.rebuild import stored_events
 from ordertrail.adapters.trail import BatchNotSaved, OrderTrail
 
+from . import pipeline
 from .check import KEEP_FIELDS, LogTrap, TapeCheck, check_tape, trapped_decoder_log
 from .clock import TapeClock
 from .collector import ReplayCollector, collector_paused
@@ -55,6 +58,8 @@ class ReplayReport:
     refused: bool = False
     problems: list[Problem] = field(default_factory=list)
     recorder_problems: list[str] = field(default_factory=list)
+    # Checked by a child process while this one recorded (see .pipeline).
+    pipelined: bool = False
 
     @property
     def ok(self) -> bool:
@@ -85,7 +90,11 @@ class Replayer:
     """Replays tapes into one store. ``progress(n)`` is told of every n messages fed. The facts
     of ``batch_size`` incoming messages are saved in one transaction (``OrderTrail.batch``).
     ``keep_fields``: how much of a tape the checking pass keeps decoded for the replay
-    (:data:`.check.KEEP_FIELDS`; 0 reads and decodes the tape a second time)."""
+    (:data:`.check.KEEP_FIELDS`; 0 reads and decodes the tape a second time). ``processes``:
+    1 checks and records in this process; 2 checks in a child process while this one records
+    (:mod:`.pipeline`), where the platform can fork; 0 does so only when a core is to spare
+    (``ordertrail replay``'s default). ``progress(-n)`` takes back n messages a speculative
+    recording fed before it was dropped (the replay then feeds them again)."""
 
     def __init__(
         self,
@@ -96,9 +105,11 @@ class Replayer:
         batch_size: int = BATCH_SIZE,
         limits: TapeLimits = LIMITS,
         keep_fields: int = KEEP_FIELDS,
+        processes: int = 1,
     ) -> None:
         self.config = config
         self.keep_fields = keep_fields
+        self.processes = processes
         self.skip_bad = skip_bad
         self.progress = progress
         self.batch_size = batch_size
@@ -110,6 +121,10 @@ class Replayer:
 
     def replay(self, path: str | Path, check: TapeCheck | None = None) -> ReplayReport:
         with collector_paused() as collector:
+            if check is None and self.keep_fields > 0 and pipeline.two_processes(self.processes):
+                report = pipeline.replay_pipelined(self, path, collector)
+                if report is not None:
+                    return report
             check = check or check_tape(path, self.limits, keep_fields=self.keep_fields)
             collector.kept()
             return self._replay(path, check, collector)
@@ -123,14 +138,21 @@ class Replayer:
             report.refused = True
             return report
         recording = _Recording(self, str(path), check, collector, report)
+        return self.record(recording, check.plan if check.plan is not None else self._scan(path))
+
+    def record(self, recording: _Recording, items: Iterable[Item]) -> ReplayReport:
+        """The recording pass over ``items``; its report."""
+        report = recording.report
         try:
             with trapped_decoder_log() as trap, recording.batch:
-                recording.play(check.plan if check.plan is not None else self._scan(path), trap)
+                recording.play(items, trap)
         except BatchNotSaved as e:
             # Nothing of the failed batch was recorded and its segment stays unfinished in the
             # ledger: replaying the tape again resumes after the last batch saved.
             report.problems.append(
-                Problem(str(path), recording.line, "store", f"{e}; replay the tape again to resume")
+                Problem(
+                    recording.path, recording.line, "store", f"{e}; replay the tape again to resume"
+                )
             )
         finally:
             if recording.run is not None:
@@ -164,9 +186,32 @@ class _Recording:
         self.seg_state: dict[str, Any] = {}
         self.batch = ExitStack()
         self.batched = 0  # messages in the open batch
+        self.since = 0  # messages since the last commit, or the last seal ahead while held
         self.line = 0  # the last line fed
         # What the segment asks of each of its messages, read once per segment.
         self.skip, self.resume_at, self.clock = False, 0, TapeClock()
+        # Recording speculatively (see .pipeline): nothing committed, the ledger's writes
+        # deferred, until ``release``; ``settle`` waits for that verdict.
+        self.held = False
+        self.settle: Callable[[], None] | None = None
+        self.deferred: list[Callable[[], None]] = []
+
+    def hold(self, settle: Callable[[], None]) -> None:
+        self.held, self.settle = True, settle
+
+    def release(self) -> None:
+        """The verdict let what is held be saved: the ledger first, as when a segment
+        begins, then the open batch at its next commit."""
+        self.held = False
+        for write in self.deferred:
+            write()
+        self.deferred.clear()
+
+    def _ledger_write(self, write: Callable[[], None]) -> None:
+        if self.held:
+            self.deferred.append(write)
+        else:
+            write()
 
     def play(self, items: Iterable[Item], trap: LogTrap) -> None:
         bad, message = self.bad, self.message
@@ -188,6 +233,11 @@ class _Recording:
     def begin(self, seg: Segment) -> None:
         """A segment's header: its run (a new one if the live run changed) and where in the
         ledger it stands."""
+        if self.held and self.run is not None:
+            # A new segment may begin a new run, and the ledger is written when a segment
+            # ends: what is held is decided first.
+            assert self.settle is not None
+            self.settle()
         self.commit()
         self.finish_segment()
         header = seg.header
@@ -217,7 +267,10 @@ class _Recording:
             state["skip"] = True
             return state
         if entry is None:
-            ledger.start(header, tape=self.path, position=_position(run.trail), how="replay")
+            position = _position(run.trail)
+            self._ledger_write(
+                lambda: ledger.start(header, tape=self.path, position=position, how="replay")
+            )
             report.replayed += 1
             return state
         # Begun but never finished (the live recorder or an earlier replay stopped half way):
@@ -267,10 +320,16 @@ class _Recording:
             )
         if self.progress is not None:
             self.progress(1)
-        if self.batched >= self.batch_size:
+        self.since += 1
+        if self.since >= self.batch_size:
             self.commit()
 
     def commit(self) -> None:
+        self.since = 0
+        if self.held:
+            if self.run is not None:
+                self.run.trail.seal_ahead()
+            return
         self.batch.close()
         if self.batched:
             self.collector.batch_saved()
@@ -280,7 +339,8 @@ class _Recording:
         header: Header | None = self.seg_state.get("header")
         if header is None or self.seg_state.get("skip"):
             return
-        self.replayer.ledger.finish(header.session, self.seg_state.get("last_seq", 0))
+        finish, last_seq = self.replayer.ledger.finish, self.seg_state.get("last_seq", 0)
+        self._ledger_write(lambda: finish(header.session, last_seq))
 
 
 def _close_run(run: Run, report: ReplayReport) -> None:
