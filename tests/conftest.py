@@ -96,3 +96,13 @@ def fresh_pg_url(pg_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
+    """A new event store, on SQLite and (marked ``postgres``) on a fresh PostgreSQL database:
+    a test that asks for it runs on both."""
+    if request.param == "sqlite":
+        return StoreConfig.resolve(tmp_path / "data")
+    url: str = request.getfixturevalue("fresh_pg_url")
+    return StoreConfig.resolve(tmp_path / "data", url)

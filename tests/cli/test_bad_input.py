@@ -32,7 +32,7 @@ from ordertrail.domain.facts import StatusReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
 from tests.execution.gated_orders import GatedOrders
-from tests.tape.sessions import Live, quiet_market, record_live
+from tests.tape.sessions import Live, quiet_market, recorded_tape
 from tests.tape.test_tape_cli import ThreadedSimulator
 
 runner = CliRunner()
@@ -227,15 +227,7 @@ async def _small_session(s: Live) -> None:
 
 @pytest.fixture(scope="module")
 def good_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tape")
-    tape = root / "good.tape"
-    errors = IbErrorLog()
-
-    async def body(h: Harness) -> None:
-        await record_live(h, root / "live", tape, _small_session)
-
-    asyncio.run(run_with_simulator(body, errors, quiet_market()))
-    return tape
+    return recorded_tape(tmp_path_factory.mktemp("tape"), "good.tape", _small_session)
 
 
 def _index(lines: list[str], msg_id: str) -> int:

@@ -37,14 +37,6 @@ from tests.strategies import feed_trail, ib_fact_sequences, order_specs
 ZERO = Decimal(0)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
-    if request.param == "sqlite":
-        return StoreConfig.resolve(tmp_path / "data")
-    url: str = request.getfixturevalue("fresh_pg_url")
-    return StoreConfig.resolve(tmp_path / "data", url)
-
-
 @pytest.fixture
 def writers(store: StoreConfig) -> Iterator[tuple[OrderTrail, OrderTrail]]:
     a, b = OrderTrail(store), OrderTrail(store)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ordertrail.adapters.execution.exposure import Exposure, TrailExposure
-from ordertrail.adapters.store.checkpoints import TABLE, SavedState, checkpoints_on
+from ordertrail.adapters.store.checkpoints import TABLE, Checkpoints, SavedState, checkpoints_on
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.trail import FactKey, OrderTrail
@@ -33,14 +33,6 @@ ZERO = Decimal(0)
 SPY_CALL = ContractRef(0, "SPY", "OPT", expiry="20240621", strike=Decimal("512.50"), right="C")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
-    if request.param == "sqlite":
-        return StoreConfig.resolve(tmp_path / "data")
-    url: str = request.getfixturevalue("fresh_pg_url")
-    return StoreConfig.resolve(tmp_path / "data", url)
-
-
 @pytest.fixture
 def trail(store: StoreConfig) -> Iterator[OrderTrail]:
     t = OrderTrail(store)
@@ -53,6 +45,16 @@ def saving(trail: OrderTrail) -> Exposure:
     follower = TrailExposure(trail, dry_run=False).follower
     follower.save_every = 1
     return follower
+
+
+def saved_state(trail: OrderTrail) -> tuple[Checkpoints, SavedState]:
+    """The trail's exposure read to the head and saved; where it was saved, and what."""
+    saving(trail).catch_up()
+    checkpoints = checkpoints_on(trail.recorder)
+    assert checkpoints is not None
+    saved = checkpoints.load(Exposure.name)
+    assert saved is not None
+    return checkpoints, saved
 
 
 def whole_log(trail: OrderTrail) -> Exposure:
@@ -169,12 +171,7 @@ def test_a_saved_state_of_another_store_is_read_past(tmp_path: Path) -> None:
     # replaced under the same name (or a row copied from another store).
     one = OrderTrail(StoreConfig.resolve(tmp_path / "one"))
     sent_order(one, "first", OrderAction.BUY, perm_id=701)
-    saver = saving(one)
-    saver.catch_up()
-    checkpoints = checkpoints_on(one.recorder)
-    assert checkpoints is not None
-    saved = checkpoints.load(Exposure.name)
-    assert saved is not None
+    _, saved = saved_state(one)
     config = StoreConfig.resolve(tmp_path / "two")
     two = OrderTrail(config)
     _, _, key = sent_order(two, "second", OrderAction.SELL, perm_id=702)
@@ -215,12 +212,7 @@ def test_a_damaged_saved_state_is_read_past(
     trail.record(key, ExecutionReport(fill))
     _, done, done_key = sent_order(trail, "o2", OrderAction.SELL, perm_id=802)
     trail.record(done_key, StatusReport(raw_status="Cancelled", filled=ZERO))
-    saver = saving(trail)
-    saver.catch_up()
-    checkpoints = checkpoints_on(trail.recorder)
-    assert checkpoints is not None
-    saved = checkpoints.load(Exposure.name)
-    assert saved is not None
+    checkpoints, saved = saved_state(trail)
     data = json.loads(saved.state)
     version = saved.version
     if damage == "not JSON":

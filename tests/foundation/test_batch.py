@@ -44,14 +44,6 @@ SPEC = OrderSpec(OrderAction.BUY, Decimal(10), OrderType.LIMIT, limit_price=Deci
 PERM = 2_000_000_001
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
-    if request.param == "sqlite":
-        return StoreConfig.resolve(tmp_path / "data")
-    url: str = request.getfixturevalue("fresh_pg_url")
-    return StoreConfig.resolve(tmp_path / "data", url)
-
-
 @pytest.fixture
 def open_trail(store: StoreConfig) -> Iterator[Callable[[], OrderTrail]]:
     opened: list[OrderTrail] = []

@@ -76,14 +76,6 @@ SPEC = OrderSpec(
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
-    if request.param == "sqlite":
-        return StoreConfig.resolve(tmp_path / "data")
-    url: str = request.getfixturevalue("fresh_pg_url")
-    return StoreConfig.resolve(tmp_path / "data", url)
-
-
 @pytest.fixture
 def open_trail(store: StoreConfig, clock: Clock) -> Iterator[Callable[..., OrderTrail]]:
     """Open OrderTrail instances on the test's store (several: other processes, or the same

@@ -36,14 +36,6 @@ from tests.foundation.test_event_store_contract import OPTION, SPEC, every_event
 from tests.strategies import contracts, feed_trail, ib_fact_sequences, order_specs
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
-    if request.param == "sqlite":
-        return StoreConfig.resolve(tmp_path / "data")
-    url: str = request.getfixturevalue("fresh_pg_url")
-    return StoreConfig.resolve(tmp_path / "data", url)
-
-
 @pytest.fixture
 def trail(store: StoreConfig, clock: Clock) -> Iterator[OrderTrail]:
     t = OrderTrail(store, clock=clock)

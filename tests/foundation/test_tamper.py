@@ -23,14 +23,6 @@ runner = CliRunner()
 FILL = "ordertrail.domain.events:ExecutionRecorded"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
-    if request.param == "sqlite":
-        return StoreConfig.resolve(tmp_path / "data")
-    url: str = request.getfixturevalue("fresh_pg_url")
-    return StoreConfig.resolve(tmp_path / "data", url)
-
-
 @pytest.fixture
 def orders(store: StoreConfig, clock: Clock) -> dict[str, UUID]:
     return fill_store(store, clock)

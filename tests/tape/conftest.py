@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
-from ordertrail.adapters.testing.harness import IbErrorLog, run_with_simulator
-
-from .sessions import Live, quiet_market, record_live
+from .sessions import Live, recorded_tape
 
 
 async def small_session(s: Live) -> None:
@@ -20,13 +17,4 @@ async def small_session(s: Live) -> None:
 
 @pytest.fixture(scope="module")
 def good_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("good")
-    tape = root / "good.tape"
-    errors = IbErrorLog()
-
-    async def body(h: object) -> None:
-        await record_live(h, root / "live", tape, small_session)  # type: ignore[arg-type]
-
-    asyncio.run(run_with_simulator(body, errors, quiet_market()))
-    assert not errors.unexpected()
-    return tape
+    return recorded_tape(tmp_path_factory.mktemp("good"), "good.tape", small_session)

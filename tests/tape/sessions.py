@@ -86,6 +86,22 @@ async def record_live(
     return rec
 
 
+def recorded_tape(root: Path, name: str, script: Script) -> Path:
+    """A tape of ``script`` run live against the simulator (its store in ``root/live``),
+    which must meet no IB error it does not expect."""
+    from ordertrail.adapters.testing.harness import IbErrorLog, run_with_simulator
+
+    tape = root / name
+    errors = IbErrorLog()
+
+    async def body(h: Harness) -> None:
+        await record_live(h, root / "live", tape, script)
+
+    asyncio.run(run_with_simulator(body, errors, quiet_market()))
+    assert not errors.unexpected()
+    return tape
+
+
 def event_log(data: Path) -> list[tuple[Any, int, str, bytes]]:
     """The whole event log: (order id, version, topic, stored state) in notification order."""
     trail = OrderTrail(StoreConfig.resolve(data))

@@ -21,7 +21,7 @@ from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.tape import Replayer, ReplayReport, check_tape, pipeline
 from ordertrail.adapters.tape.ledger import TABLE
 
-from .sessions import AAPL, Live, event_log, record_live
+from .sessions import AAPL, Live, event_log, recorded_tape
 
 
 async def bracket_and_corrections(s: Live) -> None:
@@ -43,20 +43,8 @@ async def bracket_and_corrections(s: Live) -> None:
 
 @pytest.fixture(scope="module")
 def bracket_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ordertrail.adapters.testing.harness import IbErrorLog, run_with_simulator
-
-    from .sessions import quiet_market
-
     root = tmp_path_factory.mktemp("bracket")
-    tape = root / "bracket.tape"
-    errors = IbErrorLog()
-
-    async def body(h: Any) -> None:
-        await record_live(h, root / "live", tape, bracket_and_corrections)
-
-    asyncio.run(run_with_simulator(body, errors, quiet_market()))
-    assert not errors.unexpected()
-    return tape
+    return recorded_tape(root, "bracket.tape", bracket_and_corrections)
 
 
 @pytest.fixture(scope="module")
