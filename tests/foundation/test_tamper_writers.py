@@ -16,13 +16,11 @@ from ordertrail.adapters.trail import FactKey, OrderTrail
 from ordertrail.domain.facts import ErrorReport, StatusReport
 from ordertrail.domain.values import ContractRef, OrderAction, OrderSpec, OrderType
 from tests.conftest import Clock
-from tests.foundation import test_tamper
 from tests.foundation.tamper_kit import COIDS, RawStore, fill_store
 from tests.foundation.test_event_store_contract import Interloper
 from tests.foundation.test_tamper import args, named
 
 runner = CliRunner()
-store = test_tamper.store  # the same SQLite/PostgreSQL fixture
 SPEC = OrderSpec(OrderAction.SELL, Decimal(3), OrderType.LIMIT, limit_price=Decimal("1.10"))
 
 
