@@ -210,7 +210,7 @@ def check_tape(
     much of what was read and decoded to keep for the replay (0: nothing, the replay reads and
     decodes the tape again)."""
     scanner = TapeScanner(path, limits)
-    first = _FirstPass(scanner, keep_fields)
+    first = FirstPass(scanner, keep_fields)
     # What the pass keeps only grows, and decoding makes no reference cycles: the cyclic
     # collector would rescan the kept objects again and again for nothing.
     with cyclic_gc_paused(), trapped_decoder_log() as trap:
@@ -227,7 +227,7 @@ def check_tape(
     )
 
 
-class _FirstPass:
+class FirstPass:
     def __init__(self, scanner: TapeScanner, keep_fields: int) -> None:
         self.scanner = scanner
         self.facts = _StandInWrapper(keep_fields > 0)

@@ -19,14 +19,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .check import TapeCheck, _FirstPass, trapped_decoder_log
+from .check import FirstPass, TapeCheck, trapped_decoder_log
 from .collector import ReplayCollector
 from .format import HANDSHAKE, End, Header, Message, TapeLimits, parse_ts
-from .reader import Item, Problem, Segment, TapeScanner, _is_header, _json_object, _lines
+from .reader import Item, Problem, Segment, TapeScanner, is_header, json_object, tape_lines
 from .wire import Chunk, dumps, loads
 
 if TYPE_CHECKING:
-    from .replay import Replayer, ReplayReport, _Recording
+    from .replay import Recording, Replayer, ReplayReport
 
 PIPE_BYTES = 1 << 20
 CHUNK_ITEMS = 1000  # tape lines the child sends at a time
@@ -91,10 +91,10 @@ def _widen(pipe: Connection) -> None:
 def _record(
     replayer: Replayer, path: str, receiving: Connection, collector: ReplayCollector
 ) -> ReplayReport | None:
-    from .replay import ReplayReport, _Recording
+    from .replay import Recording, ReplayReport
 
     report = ReplayReport(path, pipelined=True)
-    recording = _Recording(replayer, path, TapeCheck(Path(path), [], [], 0), collector, report)
+    recording = Recording(replayer, path, TapeCheck(Path(path), [], [], 0), collector, report)
     stream = _Stream(receiving, recording, path, replayer.limits)
     recording.hold(stream.settle)
     try:
@@ -110,7 +110,7 @@ class _Stream:
     child's verdict decides what was held."""
 
     def __init__(
-        self, receiving: Connection, recording: _Recording, path: str, limits: TapeLimits
+        self, receiving: Connection, recording: Recording, path: str, limits: TapeLimits
     ) -> None:
         self.receiving, self.recording, self.path, self.limits = receiving, recording, path, limits
         self.upto = 0  # the last line the chunks received cover
@@ -135,12 +135,12 @@ class _Stream:
         (the child makes them: a third of what reading costs); anything it would not read
         waits for the verdict, which cannot then let what was held be saved."""
         seg: Segment | None = None
-        for n, raw, _kind, _why in _lines(Path(self.path), self.limits):
-            obj = _json_object(raw)
+        for n, raw, _kind, _why in tape_lines(Path(self.path), self.limits):
+            obj = json_object(raw)
             if obj is None:
                 continue  # the end of the stream, or a torn line: the verdict names them
             try:
-                if _is_header(obj):
+                if is_header(obj):
                     seg = Segment(Header.from_json(obj), n)
                     yield seg, None
                     continue
@@ -194,7 +194,7 @@ def _refused(problems: list[Problem]) -> bool:
     return any(p.kind != "torn" for p in problems)
 
 
-class _ChildPass(_FirstPass):
+class _ChildPass(FirstPass):
     """The checking pass keeping what was decoded. Outbound lines are not read here: the
     recording reads each as it comes, as when the pass kept nothing for it, and the checking
     process, which the whole replay waits for, does less."""

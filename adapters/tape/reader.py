@@ -138,7 +138,7 @@ def _past_limit(raw: bytes, total: int, limits: TapeLimits) -> str | None:
     return None
 
 
-def _lines(path: Path, limits: TapeLimits) -> Iterator[Line]:
+def tape_lines(path: Path, limits: TapeLimits) -> Iterator[Line]:
     """(line number, bytes, …) per line; (n, None, kind, why) when the stream itself ends badly
     or passes a limit, after which nothing more is read. Lines are read at most
     ``limits.line_bytes`` at a time, so neither a line without an end nor a decompression bomb
@@ -207,20 +207,20 @@ class TapeScanner:
         segment right after its header (so a consumer can set up before its messages)."""
         seg: Segment | None = None
         pending: tuple[int, bytes] | None = None  # an unparsable line: torn if last of segment
-        for n, raw, kind, why in _lines(self.path, self.limits):
+        for n, raw, kind, why in tape_lines(self.path, self.limits):
             if self.gave_up:
                 return
-            obj = _json_object(raw)
+            obj = json_object(raw)
             if pending is not None:
                 # Torn only when a new segment's header follows it: a writer that stopped
                 # mid-line starts the next session with a header.
-                self._bad_json(seg, *pending, last=obj is not None and _is_header(obj))
+                self._bad_json(seg, *pending, last=obj is not None and is_header(obj))
                 pending = None
             if raw is None:
                 self._problem(seg, n, kind, why)
             elif obj is None:
                 pending = (n, raw)
-            elif _is_header(obj):
+            elif is_header(obj):
                 seg = self._header(n, obj)
                 self.segments.append(seg)
                 if seg.usable:
@@ -363,7 +363,7 @@ class TapeScanner:
         return True
 
 
-def _json_object(raw: bytes | None) -> dict[str, Any] | None:
+def json_object(raw: bytes | None) -> dict[str, Any] | None:
     """The line's JSON object, or None (no line, not JSON, or JSON that is not an object)."""
     if raw is None:
         return None
@@ -374,5 +374,5 @@ def _json_object(raw: bytes | None) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def _is_header(obj: dict[str, Any]) -> bool:
+def is_header(obj: dict[str, Any]) -> bool:
     return bool(obj.get("tape") == MAGIC)

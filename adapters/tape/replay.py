@@ -137,10 +137,10 @@ class Replayer:
         if refused and not self.skip_bad:
             report.refused = True
             return report
-        recording = _Recording(self, str(path), check, collector, report)
+        recording = Recording(self, str(path), check, collector, report)
         return self.record(recording, check.plan if check.plan is not None else self._scan(path))
 
-    def record(self, recording: _Recording, items: Iterable[Item]) -> ReplayReport:
+    def record(self, recording: Recording, items: Iterable[Item]) -> ReplayReport:
         """The recording pass over ``items``; its report."""
         report = recording.report
         try:
@@ -164,7 +164,7 @@ class Replayer:
         return TapeScanner(path, self.limits).items()
 
 
-class _Recording:
+class Recording:
     """The recording pass of one replay: the good lines fed, segment by segment, to their run.
 
     The open batch (OrderTrail.batch) is committed every ``batch_size`` messages and before
