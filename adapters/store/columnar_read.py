@@ -23,7 +23,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ordertrail.adapters.store.config import StoreUnavailable
 from ordertrail.adapters.store.eventlog import EventLog
-from ordertrail.adapters.store.logsources import Row
+from ordertrail.adapters.store.logsources import Row, held_open
 
 RAW_SCHEMA = pa.schema(
     [
@@ -63,7 +63,8 @@ def order_pages(
         return
     sqlite = log.sqlite_file()
     if sqlite is not None:
-        yield from _sqlite_pages(*sqlite, head, rows, first or rows)
+        with held_open(sqlite[0]):
+            yield from _sqlite_pages(*sqlite, head, rows, first or rows)
     else:
         yield from _row_pages(log.rows_by_order(head), rows, first or rows)
 
@@ -163,7 +164,7 @@ def _sqlite_page(path: Path, table: str, params: tuple[Any, ...]) -> pa.Table:
         raise StoreUnavailable(f"cannot open the event store {path}: no such file")
     # Read-only, as every reader of the log (``logsources.SqliteSource``); a connection per
     # page, so that no read snapshot or lock outlives the page.
-    conn = adbc.connect(f"{path.absolute().as_uri()}?mode=ro")
+    conn = adbc.connect(adbc_uri(path))
     try:
         with conn.cursor() as cur:
             # The page in one batch: a column of many chunks makes every take on it slower
@@ -177,6 +178,19 @@ def _sqlite_page(path: Path, table: str, params: tuple[Any, ...]) -> pa.Table:
         raise
     finally:
         conn.close()
+
+
+def adbc_uri(path: Path) -> str:
+    """The read-only URI the ADBC driver opens ``path`` by, its shared memory file read-only.
+
+    The driver links its own copy of SQLite. SQLite's POSIX locks cannot tell two copies in one
+    process apart: a copy that opens a WAL store when it holds no connection to it sees no lock
+    on the shared memory file (``-shm``), takes itself for its only user, and truncates it to
+    start it again, under the mapping of the other copy's connections in this process (the
+    write side's, ``EventLog``'s): they die of SIGBUS (seen here when the order-state rebuild
+    read a range beside a reload on ``sqlite3``). With ``readonly_shm`` the driver never
+    writes that file; finding no other user, it reads the WAL file itself instead."""
+    return f"{path.absolute().as_uri()}?mode=ro&readonly_shm=1"
 
 
 def _canonical(ids: pa.ChunkedArray) -> pa.Array:
@@ -255,4 +269,4 @@ def _table_of(rows: list[Row]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=RAW_SCHEMA)
 
 
-__all__ = ["RAW_SCHEMA", "canonical_order_id", "order_pages", "read_ahead"]
+__all__ = ["RAW_SCHEMA", "adbc_uri", "canonical_order_id", "order_pages", "read_ahead"]

@@ -70,7 +70,7 @@ class SqliteSource:
         self.path = path
         self.table = table
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, any_thread: bool = False) -> sqlite3.Connection:
         if not self.path.is_file():
             raise StoreUnavailable(f"cannot open the event store {self.path}: no such file")
         # As a URI the path must be percent-encoded: a data directory named "trading #2" or
@@ -78,7 +78,9 @@ class SqliteSource:
         # snapshot between statements, so the WAL never grows behind a reader.
         uri = f"{self.path.absolute().as_uri()}?mode=ro"
         with opening(StoreConfig(self.path.parent)):
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+            conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, timeout=10, check_same_thread=not any_thread
+            )
             conn.execute("PRAGMA query_only = 1")
         return conn
 
@@ -117,31 +119,6 @@ class SqliteSource:
         finally:
             conn.close()
 
-    @contextmanager
-    def cursor(
-        self, after: int, limit: int, *, text_as_bytes: bool = False
-    ) -> Iterator[Iterator[Row]]:
-        """One page as the cursor itself, for a caller that iterates it in its own loop: each
-        generator a row passes through costs a step per row, a tenth of reading it (the
-        order-state rebuild's loop runs once per stored event). The connection lives as long
-        as the ``with``. ``text_as_bytes``: the originator id and the topic as SQLite holds
-        them (UTF-8 bytes), for a caller that only compares and looks them up: two texts
-        decoded a row are measurable at a million rows (docs/adr/0136)."""
-        conn = self._connect()
-        if text_as_bytes:
-            conn.text_factory = bytes
-        try:
-            try:
-                sql = _PAGE_SQL.format(table=self.table)
-                rows: Iterator[Row] = conn.execute(sql, (after, limit))
-            except sqlite3.OperationalError as e:
-                if "no such table" not in str(e):
-                    raise
-                rows = iter(())
-            yield rows
-        finally:
-            conn.close()
-
     def order_rows(self, originator_id: UUID, below: int) -> list[Row]:
         return self._query(
             "SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
@@ -157,6 +134,15 @@ class SqliteSource:
             (*(u.hex for u in ids), upto),
         )
 
+    def range_rows(self, low: int, high: int) -> list[Row]:
+        """The rows whose rowid is after ``low`` and at most ``high``, in log order, the ids
+        and topics as text."""
+        return self._query(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+            "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (low, high),
+        )
+
     def order_major_page(self, after: tuple[Any, int] | None, upto: int, limit: int) -> list[Row]:
         # Walks the primary key's index (originator id, version) from where the last page ended.
         where = "" if after is None else "(originator_id, originator_version) > (?, ?) AND "
@@ -168,6 +154,22 @@ class SqliteSource:
 
     def close(self) -> None:
         pass  # nothing is held between reads
+
+
+@contextmanager
+def held_open(path: Path) -> Iterator[None]:
+    """A read-only ``sqlite3`` connection to the store held open, with the WAL's shared memory
+    file it opens (creating it when the store has none), while the ADBC driver reads the
+    store with that file read-only (``columnar_read.adbc_uri`` says why): the driver needs
+    the file to exist, and this process's ``sqlite3`` then shares it instead of starting it
+    again for a connection of its own. Used by one thread at a time, but not always the one
+    that opened it: a reader's pages are advanced by its reading threads in turn."""
+    conn = SqliteSource(path)._connect(any_thread=True)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # a read opens the WAL
+        yield
+    finally:
+        conn.close()
 
 
 class RecorderSource:

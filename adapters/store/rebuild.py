@@ -11,24 +11,28 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from functools import cache, partial
+from functools import partial
 from itertools import chain
+from pathlib import Path
 from typing import Any, TypeAlias
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
-from eventsourcing.utils import get_topic, resolve_topic
 
-from ordertrail.adapters.store.codec import event_decoder, event_reader
+from ordertrail.adapters.store.codec import event_decoder
 from ordertrail.adapters.store.eventlog import EventLog, Row
-from ordertrail.adapters.store.logsources import SqliteSource
-from ordertrail.adapters.store.typed_decode import struct_decoder
+from ordertrail.adapters.store.order_fold import (
+    OrderFold,
+    Reload,
+    hex_text,
+    key_form,
+)
+from ordertrail.adapters.store.tagged_pages import read_ranges
 from ordertrail.domain.events import OrderCreated, OrderEvent
 from ordertrail.domain.state import OrderState
 from ordertrail.domain.status import DONE
 
 Source: TypeAlias = EventLog | ApplicationRecorder
-Reload: TypeAlias = Callable[[UUID, int], OrderState | None]
 
 
 @contextmanager
@@ -162,19 +166,18 @@ def _fold_log(
     open_only: bool,
 ) -> tuple[dict[UUID, OrderState], int]:
     reload = _reloader(log) if open_only else None
-    paged = log.sqlite_file()
+    sqlite = log.sqlite_file()
     run: Callable[[], int]
-    if paged is not None and progress is None:
-        # SQLite stores the originator id as its hex text (what the per-order query asks for),
-        # read here as its bytes (``SqliteSource.cursor``).
-        fold = _Fold(_hex_bytes, states or {}, reload)
-        run = partial(fold.pages, SqliteSource(*paged), log, start)
+    if sqlite is not None:
+        # SQLite stores the originator id as its hex text: the states are held by it.
+        fold = OrderFold(hex_text, states or {}, reload)
+        run = partial(_fold_ranges, fold, log, sqlite, start, progress)
     else:
         rows = log.rows(start)
         first = next(rows, None)
         if first is None:
             return ({} if states is None else states), start
-        fold = _Fold(_key_form(first[1]), states or {}, reload)
+        fold = OrderFold(key_form(first[1]), states or {}, reload)
         run = partial(_fold_rest, fold, first, rows, start, progress)
     # The cyclic collector paused as in cyclic_gc_paused, without its generator: ending one
     # allocates (StopIteration), and the first tracked allocation after the pause has the
@@ -197,8 +200,29 @@ def _fold_log(
     return states, position
 
 
+def _fold_ranges(
+    fold: OrderFold,
+    log: EventLog,
+    sqlite: tuple[Path, str],
+    start: int,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Fold the SQLite log after ``start`` up to its head, a range of rowids at a time, each
+    read and made into lines on a reader thread while the one before is folded
+    (``tagged_pages``); returns the last notification id read."""
+    position, count = start, 0
+    for page in read_ranges(*sqlite, start, log.head()):
+        fold.tagged(page)
+        log.rows_read += page.count
+        position = page.last or position
+        if progress is not None:
+            count += page.count
+            progress(count)
+    return position
+
+
 def _fold_rest(
-    fold: _Fold,
+    fold: OrderFold,
     first: Row,
     rows: Iterator[Row],
     start: int,
@@ -209,94 +233,6 @@ def _fold_rest(
     return fold.rows(_counted(first, rows, progress), start)[0]
 
 
-class _Fold:
-    """One rebuild's states, held by the originator id as the store gives it (SQLite's hex
-    text): a UUID key would cost a Python-level ``__hash__`` on every lookup, so the UUIDs are
-    made at the end, once for each order still held."""
-
-    def __init__(
-        self, key_of: Callable[[UUID], Any], states: dict[UUID, OrderState], reload: Reload | None
-    ) -> None:
-        self.out: dict[Any, OrderState] = {key_of(uid): s for uid, s in states.items()}
-        self.reload = reload
-
-    def pages(self, source: SqliteSource, log: EventLog, position: int) -> int:
-        """Fold the SQLite log after ``position`` a page at a time, each page's cursor
-        iterated by ``rows`` itself; returns the last notification id read."""
-        size = source.page_size()
-        while True:
-            with source.cursor(position, size, text_as_bytes=True) as page:
-                position, count = self.rows(page, position)
-            log.rows_read += count
-            if count < size:
-                return position
-
-    def rows(self, rows: Iterable[Row], position: int) -> tuple[int, int]:
-        """Fold ``rows``; returns the last notification id read (``position`` if none) and
-        how many rows were read."""
-        out, reload = self.out, self.reload
-        topics = _TopicTable()
-        general = event_reader()
-        count = 0
-        # The steps of fold_events, on rows rather than decoded events: this loop runs once
-        # per stored event, and every call or lookup it avoids is a measurable share of it.
-        for position, oid, version, topic, raw in rows:  # noqa: B007
-            count += 1
-            decode, creates = topics.get(topic) or topics.learn(topic)
-            try:
-                item = decode(raw)
-            except Exception:  # a row msgspec refuses: the general codec decides
-                item = general(_text(topic), raw, _uuid(oid), version)
-            state: OrderState | None
-            if creates:
-                state = out[oid] = item.new_state()
-            else:
-                state = out.get(oid)
-                if state is None and (state := self.reopened(oid, version, topic)) is None:
-                    continue
-                item.fold(state)
-            if reload is not None and state.status in DONE:
-                del out[oid]
-        return position, count
-
-    def reopened(self, oid: Any, version: int, topic: str | bytes) -> OrderState | None:
-        """An order done (and dropped) earlier that IB says more about: its state before
-        ``version``, folded from its own events (None: not an order, or no creation)."""
-        if self.reload is None or not is_order_topic(_text(topic)):
-            return None
-        state = self.reload(_uuid(oid), version)
-        if state is not None:
-            self.out[oid] = state
-        return state
-
-    def states(self) -> dict[UUID, OrderState]:
-        out = self.out
-        if not out or isinstance(next(iter(out)), UUID):
-            return dict(out)
-        return {_uuid(oid): state for oid, state in out.items()}
-
-
-def _uuid(oid: Any) -> UUID:
-    if isinstance(oid, UUID):
-        return oid
-    if len(oid) != 32:
-        return UUID(_text(oid))
-    # SQLite's hex text, once an order: the UUID made from its integer as ``UUID(int=…)``
-    # makes it (the same two slots), without its keyword parsing and range check, which a
-    # 32-digit hex number always passes; three times faster, a tenth of a rebuild's overhead.
-    uid = _NEW(UUID)
-    _PUT(uid, "int", int(oid, 16))
-    _PUT(uid, "is_safe", _UNKNOWN)
-    return uid
-
-
-_NEW = object.__new__
-_PUT = object.__setattr__
-# Bound once: in Python 3.11 an enum member read off its class goes through the slot of
-# ``EnumType.__getattr__`` (0.2-0.5 µs a read here, against 0.02 for a bound name).
-_UNKNOWN = SafeUUID.unknown
-
-
 def _counted(first: Row, rows: Iterator[Row], progress: Callable[[int], None]) -> Iterator[Row]:
     count = 0
     for row in chain((first,), rows):
@@ -305,53 +241,6 @@ def _counted(first: Row, rows: Iterator[Row], progress: Callable[[int], None]) -
         if count % 10000 == 0:
             progress(count)
     progress(count)
-
-
-def _hex(uid: UUID) -> str:
-    return uid.hex
-
-
-def _hex_bytes(uid: UUID) -> bytes:
-    return uid.hex.encode()
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _key_form(stored: Any) -> Callable[[UUID], Any]:
-    """An order id in the form the store gives it: eventsourcing's SQLite stores the hex text
-    (the form ``EventLog``'s own per-order query asks for), PostgreSQL a UUID."""
-    if isinstance(stored, UUID):
-        return lambda uid: uid
-    return _hex
-
-
-class _TopicTable(dict[str | bytes, tuple[Callable[[bytes], Any], bool]]):
-    """Per topic (its text, or its bytes as SQLite holds it): how the fold decodes a row, and
-    whether the event creates an order."""
-
-    def learn(self, topic: str | bytes) -> tuple[Callable[[bytes], Any], bool]:
-        text = _text(topic)
-        decode = struct_decoder(text) or _refuse
-        creates = text == CREATED_TOPIC
-        self[topic] = (decode, creates)
-        return decode, creates
-
-
-def _refuse(raw: bytes) -> Any:
-    raise TypeError("no typed decoder: the general codec reads this topic")
-
-
-CREATED_TOPIC = get_topic(OrderCreated)
-
-
-@cache
-def is_order_topic(topic: str) -> bool:
-    """Whether a topic is an order's event (the log also holds other aggregates', e.g. the
-    session log's messages, which no order state folds)."""
-    cls = resolve_topic(topic)
-    return isinstance(cls, type) and issubclass(cls, OrderEvent | OrderCreated)
 
 
 def _reloaded(

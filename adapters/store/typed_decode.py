@@ -224,13 +224,17 @@ def _slot(cls: type, name: str) -> Any:
 def _finishing(decode: Decode, steps: dict[str, tuple[str, Any]]) -> Decode:
     """``decode`` followed by each field's step (``_field_type``). Generated once per event
     class: a straight-line function costs a fraction of a loop over the fields."""
-    ns: dict[str, Any] = {
-        "base": decode,
-        "put": object.__setattr__,
-        "seen": DECIMALS.seen,
-        "make": DECIMALS.make,
-    }
-    lines = ["def decode(data):", "    e = base(data)"]
+    ns: dict[str, Any] = {"base": decode}
+    lines = ["def decode(data):", "    e = base(data)", *finish_lines(steps, ns), "    return e"]
+    exec(compile("\n".join(lines), "<ordertrail typed decode>", "exec"), ns)
+    return typing.cast(Decode, ns["decode"])
+
+
+def finish_lines(steps: dict[str, tuple[str, Any]], ns: dict[str, Any]) -> list[str]:
+    """The statements (indented for a function body) that apply each field's step
+    (``_field_type``) to the decoded struct ``e``; the names they use are added to ``ns``."""
+    ns.update(put=object.__setattr__, seen=DECIMALS.seen, make=DECIMALS.make)
+    lines = []
     for name, (step, arg) in steps.items():
         ns[f"a_{name}"] = arg
         lines.append(f"    v = e.{name}")
@@ -257,20 +261,21 @@ def _finishing(decode: Decode, steps: dict[str, tuple[str, Any]]) -> Decode:
             lines.append("    if v is not None:")
             lines.append(f"        w = s_{name}.get(bytes(v))")
             lines.append(f"        e.{name} = a_{name}(v) if w is None else w")
-    lines.append("    return e")
-    exec(compile("\n".join(lines), "<ordertrail typed decode>", "exec"), ns)
-    return typing.cast(Decode, ns["decode"])
+    return lines
+
+
+Fields = list[tuple[str, Any] | tuple[str, Any, Any]]
 
 
 @cache
-def _struct(topic: str) -> tuple[type, Decode] | None:
-    """A struct type with the fields the event's own code reads and its methods and
-    properties, and a decoder from one topic's JSON to it (None when msgspec cannot type its
-    fields). The struct has no originator id or version: the fold reads neither."""
+def struct_shape(topic: str) -> tuple[type, dict[str, Any], Fields, dict[str, tuple[str, Any]]]:
+    """What the fold's struct of ``topic`` is made of: the event class, its behaviour (methods
+    and properties), the fields its own code reads as msgspec types them (those without a
+    default first), and each field's step after decoding (``_field_type``)."""
     cls = resolve_topic(topic)
     behaviour = _behaviour(cls)
     read = _names_read(behaviour)
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    fields: Fields = []
     steps: dict[str, tuple[str, Any]] = {}
     for name, hint in typing.get_type_hints(cls).items():
         if name in _SKIP or name not in read or typing.get_origin(hint) is typing.ClassVar:
@@ -282,6 +287,15 @@ def _struct(topic: str) -> tuple[type, Decode] | None:
         fields.append((name, typed, None) if _optional(hint) else (name, typed))
     # msgspec wants the fields with defaults after those without.
     fields.sort(key=len)
+    return cls, behaviour, fields, steps
+
+
+@cache
+def _struct(topic: str) -> tuple[type, Decode] | None:
+    """A struct type with the fields the event's own code reads and its methods and
+    properties, and a decoder from one topic's JSON to it (None when msgspec cannot type its
+    fields). The struct has no originator id or version: the fold reads neither."""
+    cls, behaviour, fields, steps = struct_shape(topic)
     try:
         # Not tracked by the cyclic collector: a struct holds no cycles and lives one fold.
         struct = msgspec.defstruct(f"Stored{cls.__name__}", fields, namespace=behaviour, gc=False)
@@ -325,4 +339,4 @@ def created_types() -> frozenset[type]:
     return frozenset({OrderCreated} if found is None else {OrderCreated, found[0]})
 
 
-__all__ = ["created_types", "foldable_reader", "struct_decoder"]
+__all__ = ["created_types", "finish_lines", "foldable_reader", "struct_decoder", "struct_shape"]

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ordertrail.adapters.store import logsources
+from ordertrail.adapters.store import logsources, tagged_pages
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.adapters.store.rebuild import fold_events, fold_orders
@@ -137,14 +137,14 @@ def test_the_rebuild_is_the_aggregates_replay(orders: list[Order], data: st.Data
 
 @contextlib.contextmanager
 def sqlite_pages_of(rows: int) -> Iterator[None]:
-    """The SQLite log read ``rows`` rows a page (the page size is a tuning constant: the
-    rebuild's answer must not depend on where the pages end)."""
-    before = logsources.STREAMED_PAGE
-    logsources.STREAMED_PAGE = rows
+    """The SQLite log read ``rows`` rows a page, and folded ``rows`` rowids a range (tuning
+    constants: the rebuild's answer must not depend on where the pages or ranges end)."""
+    before = logsources.STREAMED_PAGE, tagged_pages.RANGE_ROWS
+    logsources.STREAMED_PAGE = tagged_pages.RANGE_ROWS = rows
     try:
         yield
     finally:
-        logsources.STREAMED_PAGE = before
+        logsources.STREAMED_PAGE, tagged_pages.RANGE_ROWS = before
 
 
 @settings(max_examples=40, deadline=None)
@@ -152,9 +152,9 @@ def sqlite_pages_of(rows: int) -> Iterator[None]:
 def test_the_rebuild_read_in_small_pages_is_the_aggregates_replay(
     orders: list[Order], data: st.DataObject
 ) -> None:
-    """The rebuild iterates each SQLite page's cursor in its own loop and asks for the next
-    page after the last row it folded: pages of any size (one row, the whole log, a page
-    ending on the log's last row) give the same states and read every row once."""
+    """The rebuild folds the SQLite log a range of rowids at a time, each range decoded from
+    its lines in one call: ranges of any size (one row, the whole log, a range ending on the
+    log's last row) give the same states and read every row once."""
     with tempfile.TemporaryDirectory() as d:
         config = StoreConfig.resolve(Path(d))
         trail = OrderTrail(config)
