@@ -175,8 +175,10 @@ def decoded_items(page: TaggedPage) -> list[Any] | None:
     refuses one of them (the page goes row by row)."""
     if page.lines is None or page.decoder is None:
         return None
+    items: list[Any] = []
     try:
-        items: list[Any] = page.decoder.decode_lines(page.lines)
+        for piece in page.lines:
+            items += page.decoder.decode_lines(piece)
     except Exception:  # any refusal: the rows go one by one, the general codec decides
         return None
     expected = page.count if page.kept is None else len(page.kept)
