@@ -176,3 +176,51 @@ def test_the_rebuild_read_in_small_pages_is_the_aggregates_replay(
     assert rebuilt == replayed
     assert resumed == replayed
     assert open_only == {k: s for k, s in replayed.items() if not s.status.is_done}
+
+
+def _respaced(state: bytes, where: int, space: bytes) -> bytes:
+    """``state`` with whitespace after its ``where``-th member separator (or its opening
+    brace): the same JSON object, as another writer might have stored it."""
+    cuts = [i + 1 for i, c in enumerate(state) if c in b"{,"]
+    at = cuts[where % len(cuts)]
+    return state[:at] + space + state[at:]
+
+
+@settings(max_examples=30, deadline=None)
+@given(orders=histories(), data=st.data())
+def test_the_rebuild_of_respaced_json_is_the_aggregates_replay(
+    orders: list[Order], data: st.DataObject
+) -> None:
+    """Stored objects with whitespace (newlines included) between their members, in ranges
+    of any size: msgspec reads whitespace as JSON allows it, so the ranges are still read from
+    their lines, and the states are the aggregates'."""
+    import sqlite3
+    from contextlib import closing
+
+    with tempfile.TemporaryDirectory() as d:
+        config = StoreConfig.resolve(Path(d))
+        trail = OrderTrail(config)
+        try:
+            saved_interleaved(trail, orders, data)
+            with EventLog.open(config) as log:
+                head = log.head()
+                rows = data.draw(st.lists(st.integers(1, head), max_size=4, unique=True))
+                with closing(sqlite3.connect(config.sqlite_path)) as db, db:
+                    for rowid in rows:
+                        (state,) = db.execute(
+                            "SELECT state FROM stored_events WHERE rowid = ?", (rowid,)
+                        ).fetchone()
+                        space = data.draw(st.sampled_from([b"\n", b" \r\n\t", b"\n\n"]))
+                        changed = _respaced(state, data.draw(st.integers(0, 50)), space)
+                        db.execute(
+                            "UPDATE stored_events SET state = ? WHERE rowid = ?", (changed, rowid)
+                        )
+                replayed = {o.id: trail.get(o.id).state for o in orders}
+                with sqlite_pages_of(data.draw(st.integers(1, head + 1))):
+                    rebuilt, position = fold_orders(log)
+                    open_only, _ = fold_orders(log, open_only=True)
+        finally:
+            trail.close()
+    assert position == head
+    assert rebuilt == replayed
+    assert open_only == {k: s for k, s in replayed.items() if not s.status.is_done}
