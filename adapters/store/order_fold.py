@@ -144,8 +144,8 @@ def key_form(stored: Any) -> Callable[[UUID], Any]:
 
 
 class TopicTable(dict[str | bytes, tuple[Callable[[bytes], Any], bool]]):
-    """Per topic (its text, or its bytes as SQLite holds it): how the fold decodes a row, and
-    whether the event creates an order."""
+    """Per topic: how the fold decodes a row, and whether the event creates an order. Topics
+    are text from every source today; bytes are taken as their UTF-8 text."""
 
     def learn(self, topic: str | bytes) -> tuple[Callable[[bytes], Any], bool]:
         text = text_of(topic)
