@@ -158,23 +158,32 @@ def _whole_orders(page: pa.Table, rows: int) -> Iterator[pa.Table]:
 
 
 def _sqlite_page(path: Path, table: str, params: tuple[Any, ...]) -> pa.Table:
+    page = read_arrow(path, _SQLITE_PAGE.format(table=table), params, params[-1])
+    if page is None:
+        return pa.table([pa.array([], f.type) for f in RAW_SCHEMA], schema=RAW_SCHEMA)
+    return page
+
+
+def read_arrow(path: Path, sql: str, params: tuple[Any, ...], rows: int) -> pa.Table | None:
+    """``sql``'s answer from the SQLite store at ``path``, read by the ADBC driver as Arrow in
+    one batch of up to ``rows`` rows (None: the store has no table yet). Read-only, as every
+    reader of the log (``logsources.SqliteSource``), and on a connection of its own, so that
+    no read snapshot or lock outlives the read."""
     import adbc_driver_sqlite.dbapi as adbc
 
     if not path.is_file():
         raise StoreUnavailable(f"cannot open the event store {path}: no such file")
-    # Read-only, as every reader of the log (``logsources.SqliteSource``); a connection per
-    # page, so that no read snapshot or lock outlives the page.
     conn = adbc.connect(adbc_uri(path))
     try:
         with conn.cursor() as cur:
-            # The page in one batch: a column of many chunks makes every take on it slower
-            # than the read (the driver's default is 1,024 rows a batch).
-            cur.adbc_statement.set_options(**{_BATCH_ROWS: str(params[-1])})
-            cur.execute(_SQLITE_PAGE.format(table=table), params)
+            # One batch: a column of many chunks makes every take on it slower than the read
+            # (the driver's default is 1,024 rows a batch).
+            cur.adbc_statement.set_options(**{_BATCH_ROWS: str(rows)})
+            cur.execute(sql, params)
             return cur.fetch_arrow_table()
     except adbc.Error as e:
         if "no such table" in str(e):
-            return pa.table([pa.array([], f.type) for f in RAW_SCHEMA], schema=RAW_SCHEMA)
+            return None
         raise
     finally:
         conn.close()
@@ -269,4 +278,11 @@ def _table_of(rows: list[Row]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=RAW_SCHEMA)
 
 
-__all__ = ["RAW_SCHEMA", "adbc_uri", "canonical_order_id", "order_pages", "read_ahead"]
+__all__ = [
+    "RAW_SCHEMA",
+    "adbc_uri",
+    "canonical_order_id",
+    "order_pages",
+    "read_ahead",
+    "read_arrow",
+]

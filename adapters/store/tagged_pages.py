@@ -34,8 +34,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from ordertrail.adapters.store.columnar_read import adbc_uri, one_array, read_ahead
-from ordertrail.adapters.store.config import StoreUnavailable
+from ordertrail.adapters.store.columnar_read import one_array, read_ahead, read_arrow
 from ordertrail.adapters.store.logsources import Row, SqliteSource, held_open
 from ordertrail.adapters.store.order_fold import CREATED_TOPIC, REFUSED, is_order_topic
 from ordertrail.adapters.store.typed_decode import Fields, finish_lines, struct_shape
@@ -54,7 +53,6 @@ _RANGE = (
     "WHERE rowid > ? AND rowid <= ?"
 )
 _HEX_ID = "^[0-9a-f]{32}$"
-_BATCH_ROWS = "adbc.sqlite.query.batch_rows"
 _DROP = b""  # the tag of a topic no order state folds (the session log's messages)
 
 
@@ -244,24 +242,12 @@ def _range(path: Path, table: str, low: int, high: int) -> pa.Table | list[Row] 
     None when the store has no table yet."""
     import adbc_driver_sqlite.dbapi as adbc
 
-    if not path.is_file():
-        raise StoreUnavailable(f"cannot open the event store {path}: no such file")
-    # Read-only, a connection per range, as every reader of the log (``logsources``); its
-    # shared memory file read-only too (``adbc_uri`` says why).
-    conn = adbc.connect(adbc_uri(path))
     try:
-        with conn.cursor() as cur:
-            cur.adbc_statement.set_options(**{_BATCH_ROWS: str(RANGE_ROWS)})
-            cur.execute(_RANGE.format(table=table), (low, high))
-            return cur.fetch_arrow_table()
-    except adbc.Error as e:
-        if "no such table" in str(e):
-            return None
+        return read_arrow(path, _RANGE.format(table=table), (low, high), RANGE_ROWS)
+    except adbc.Error:
         # A column whose values SQLite holds in more than one storage class (a store edited
         # by hand) can stop the driver: the range is read as rows instead.
         return SqliteSource(path, table).range_rows(low, high)
-    finally:
-        conn.close()
 
 
 __all__ = ["RANGE_ROWS", "TaggedPage", "TaggedStructs", "read_ranges", "tagged"]

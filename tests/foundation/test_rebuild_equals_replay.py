@@ -178,10 +178,25 @@ def test_the_rebuild_read_in_small_pages_is_the_aggregates_replay(
     assert open_only == {k: s for k, s in replayed.items() if not s.status.is_done}
 
 
+def _separators(state: bytes) -> list[int]:
+    """The positions just after the opening brace and each "{" or "," outside a string."""
+    out, quoted, escaped = [], False, False
+    for i, c in enumerate(state):
+        if escaped:
+            escaped = False
+        elif quoted:
+            escaped, quoted = c == ord("\\"), c != ord('"')
+        elif c == ord('"'):
+            quoted = True
+        elif c in b"{,":
+            out.append(i + 1)
+    return out
+
+
 def _respaced(state: bytes, where: int, space: bytes) -> bytes:
-    """``state`` with whitespace after its ``where``-th member separator (or its opening
-    brace): the same JSON object, as another writer might have stored it."""
-    cuts = [i + 1 for i, c in enumerate(state) if c in b"{,"]
+    """``state`` with whitespace after one of its separators (``_separators``): the same
+    JSON object, as another writer might have stored it."""
+    cuts = _separators(state)
     at = cuts[where % len(cuts)]
     return state[:at] + space + state[at:]
 
