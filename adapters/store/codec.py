@@ -27,11 +27,11 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
-from eventsourcing.utils import resolve_topic
 
 from ordertrail.adapters.store import chain
 from ordertrail.adapters.store.sealed import SealedEvent
 from ordertrail.adapters.store.sealing import Sealer
+from ordertrail.adapters.store.unreadable import UnreadableEvent, event_class, reason
 
 Convert = Callable[[Any], Any]
 
@@ -180,27 +180,42 @@ def _optional_fields(cls: type) -> list[str]:
     return out
 
 
+def _unreadable(topic: str, cls: type) -> Callable[[Any, Exception], Exception]:
+    def unreadable(data: Any, error: Exception) -> Exception:
+        return UnreadableEvent(topic, reason(data, cls, error, _field_converters))
+
+    return unreadable
+
+
 @cache
 def event_decoder(topic: str) -> Callable[[bytes], tuple[type, dict[str, Any]]]:
-    """A function from stored bytes to (event class, attribute dict) for one topic."""
-    cls = resolve_topic(topic)
+    """A function from stored bytes to (event class, attribute dict) for one topic. Bytes it
+    cannot read, or a topic no class answers to, raise ``UnreadableEvent``."""
+    cls = event_class(topic)
     convs = _field_converters(cls, skip=("originator_id", "originator_version"))
-    ns: dict[str, Any] = {"loads": orjson.loads, "cls": cls, "restore": restore_big_ints}
-    lines = [
-        "def decode(data):",
-        "    d = loads(data)",
-        f"    d.pop({chain.KEY!r}, None)",
-        f"    if {HAS_BIG!r} in d: d = restore(d)",
-        "    get = d.get",
+    ns: dict[str, Any] = {
+        "loads": orjson.loads,
+        "cls": cls,
+        "restore": restore_big_ints,
+        "unreadable": _unreadable(topic, cls),
+    }
+    body = [
+        "d = loads(data)",
+        f"d.pop({chain.KEY!r}, None)",
+        f"if {HAS_BIG!r} in d: d = restore(d)",
+        "get = d.get",
     ]
     # An optional field added after an event was stored reads as None (docs/adr/0003).
     for name in _optional_fields(cls):
-        lines.append(f"    if {name!r} not in d: d[{name!r}] = None")
+        body.append(f"if {name!r} not in d: d[{name!r}] = None")
     for name, conv in convs.items():
         ns[f"c_{name}"] = conv
-        lines.append(f"    v = get({name!r})")
-        lines.append(f"    if v is not None: d[{name!r}] = c_{name}(v)")
-    lines.append("    return cls, d")
+        body.append(f"v = get({name!r})")
+        body.append(f"if v is not None: d[{name!r}] = c_{name}(v)")
+    body.append("return cls, d")
+    # The try costs nothing until an event fails; then the reason is worked out once.
+    lines = ["def decode(data):", "    try:", *(f"        {line}" for line in body)]
+    lines += ["    except Exception as e:", "        raise unreadable(data, e) from e"]
     return typing.cast(
         Callable[[bytes], tuple[type, dict[str, Any]]], _compile("decode", "\n".join(lines), ns)
     )
@@ -224,8 +239,14 @@ def event_reader() -> Callable[[str, bytes, UUID, int], Any]:
     def read(topic: str, state: bytes, originator_id: UUID, version: int) -> Any:
         decode = decoders.get(topic)
         if decode is None:
-            decode = decoders[topic] = event_decoder(topic)
-        cls, d = decode(state)
+            try:
+                decode = decoders[topic] = event_decoder(topic)
+            except UnreadableEvent as e:
+                raise e.at(originator_id, version) from e.__cause__
+        try:
+            cls, d = decode(state)
+        except UnreadableEvent as e:
+            raise e.at(originator_id, version) from e.__cause__
         d["originator_id"] = originator_id
         d["originator_version"] = version
         event: Any = new(cls)
@@ -293,4 +314,12 @@ class EventMapper(Mapper[UUID]):
         self.links.saw(oid, version, link)
 
 
-__all__ = ["EventMapper", "OrjsonTranscoder", "event_decoder", "event_reader", "make_event"]
+__all__ = [
+    "EventMapper",
+    "OrjsonTranscoder",
+    "UnreadableEvent",
+    "event_class",
+    "event_decoder",
+    "event_reader",
+    "make_event",
+]

@@ -24,7 +24,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ordertrail.adapters.store import logsources as sources
-from ordertrail.adapters.store.codec import event_reader
+from ordertrail.adapters.store.codec import UnreadableEvent, event_reader
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.logsources import SQLITE_TABLE, Row
 
@@ -142,7 +142,10 @@ class EventLog:
         uuid_of = uuid_reader()
         for nid, oid, version, topic, state in self.rows(position, limit):
             uid = uuid_of(oid)
-            event = None if read is None else read(topic, state, uid, version)
+            try:
+                event = None if read is None else read(topic, state, uid, version)
+            except UnreadableEvent as e:
+                raise e.at(uid, version, nid) from e.__cause__
             yield LogEntry(nid, uid, version, topic, event, bytes(state))
 
     def events(self, position: int = 0) -> Iterator[tuple[int, Any]]:
@@ -150,7 +153,12 @@ class EventLog:
         read = event_reader()
         uuid_of = uuid_reader()
         for nid, oid, version, topic, state in self.rows(position):
-            yield nid, read(topic, state, uuid_of(oid), version)
+            uid = uuid_of(oid)
+            try:
+                event = read(topic, state, uid, version)
+            except UnreadableEvent as e:
+                raise e.at(uid, version, nid) from e.__cause__
+            yield nid, event
 
     def order_events(self, originator_id: UUID, below_version: int) -> list[Any]:
         """One order's decoded events with a version below ``below_version``, oldest first."""

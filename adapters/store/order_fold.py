@@ -8,9 +8,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeAlias
 from uuid import UUID, SafeUUID
 
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic
 
-from ordertrail.adapters.store.codec import event_reader
+from ordertrail.adapters.store.codec import UnreadableEvent, event_class, event_reader
 from ordertrail.adapters.store.logsources import Row
 from ordertrail.adapters.store.typed_decode import struct_decoder
 from ordertrail.domain.events import OrderCreated, OrderEvent
@@ -149,7 +149,10 @@ class TopicTable(dict[str | bytes, tuple[Callable[[bytes], Any], bool]]):
 
     def learn(self, topic: str | bytes) -> tuple[Callable[[bytes], Any], bool]:
         text = text_of(topic)
-        decode = struct_decoder(text) or _refuse
+        try:
+            decode = struct_decoder(text) or _refuse
+        except UnreadableEvent:  # no class answers: the general codec names the row
+            decode = _refuse
         creates = text == CREATED_TOPIC
         self[topic] = (decode, creates)
         return decode, creates
@@ -166,7 +169,10 @@ CREATED_TOPIC = get_topic(OrderCreated)
 def is_order_topic(topic: str) -> bool:
     """Whether a topic is an order's event (the log also holds other aggregates', e.g. the
     session log's messages, which no order state folds)."""
-    cls = resolve_topic(topic)
+    try:
+        cls = event_class(topic)
+    except UnreadableEvent:
+        return True  # read, so that the general codec names the row it cannot read
     return isinstance(cls, type) and issubclass(cls, OrderEvent | OrderCreated)
 
 

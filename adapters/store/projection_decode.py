@@ -24,9 +24,8 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.utils import resolve_topic
 
-from ordertrail.adapters.store.codec import event_decoder
+from ordertrail.adapters.store.codec import UnreadableEvent, event_class, event_decoder
 from ordertrail.adapters.store.eventlog import Row
 from ordertrail.adapters.store.typed_decode import _field_type, _finishing, _optional
 
@@ -38,7 +37,7 @@ _SKIP = ("originator_id", "originator_version")
 def _struct_decoder(topic: str) -> Decode | None:
     """Stored bytes of ``topic`` to (event class, attribute dict), through a struct of every
     declared field (None: msgspec cannot type the class's fields)."""
-    cls = resolve_topic(topic)
+    cls = event_class(topic)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     steps: dict[str, tuple[str, Any]] = {}
     for name, hint in typing.get_type_hints(cls).items():
@@ -91,10 +90,11 @@ def decode_rows_for_projection(rows: Iterable[Row]) -> Iterator[tuple[int, Any, 
     new = object.__new__
     put = object.__setattr__
     for nid, oid, version, topic, state in rows:
-        decode = decoders.get(topic)
-        if decode is None:
-            decode = decoders[topic] = projection_decoder(topic)
-        cls, d = decode(state)
+        try:
+            decode = decoders.get(topic) or decoders.setdefault(topic, projection_decoder(topic))
+            cls, d = decode(state)
+        except UnreadableEvent as e:
+            raise e.at(oid, version, nid) from e.__cause__
         if oid != last_oid:
             last_oid = oid
             uid = oid if isinstance(oid, UUID) else UUID(oid)

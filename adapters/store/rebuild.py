@@ -19,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from ordertrail.adapters.store.codec import event_decoder
+from ordertrail.adapters.store.codec import UnreadableEvent, event_decoder
 from ordertrail.adapters.store.eventlog import EventLog, Row
 from ordertrail.adapters.store.order_fold import (
     OrderFold,
@@ -77,10 +77,11 @@ def decode_rows(rows: Iterable[Row], with_payload: bool) -> Iterator[tuple[int, 
     new = object.__new__
     put = object.__setattr__
     for nid, oid, version, topic, state in rows:
-        decode = decoders.get(topic)
-        if decode is None:
-            decode = decoders[topic] = event_decoder(topic)
-        cls, d = decode(state)
+        try:
+            decode = decoders.get(topic) or decoders.setdefault(topic, event_decoder(topic))
+            cls, d = decode(state)
+        except UnreadableEvent as e:
+            raise e.at(oid, version, nid) from e.__cause__
         uid = ids.get(oid)
         if uid is None:
             if len(ids) >= 100_000:

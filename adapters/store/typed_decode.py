@@ -33,9 +33,9 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic
 
-from ordertrail.adapters.store.codec import event_reader
+from ordertrail.adapters.store.codec import UnreadableEvent, event_class, event_reader
 from ordertrail.domain.events import OrderCreated
 from ordertrail.domain.values import ContractRef
 
@@ -272,7 +272,7 @@ def struct_shape(topic: str) -> tuple[type, dict[str, Any], Fields, dict[str, tu
     """What the fold's struct of ``topic`` is made of: the event class, its behaviour (methods
     and properties), the fields its own code reads as msgspec types them (those without a
     default first), and each field's step after decoding (``_field_type``)."""
-    cls = resolve_topic(topic)
+    cls = event_class(topic)
     behaviour = _behaviour(cls)
     read = _names_read(behaviour)
     fields: Fields = []
@@ -322,7 +322,11 @@ def foldable_reader() -> Read:
         try:
             decode = known[topic]
         except KeyError:
-            decode = known[topic] = struct_decoder(topic)
+            try:
+                decode = struct_decoder(topic)
+            except UnreadableEvent:  # no class answers: the general codec names the row
+                decode = None
+            known[topic] = decode
         if decode is not None:
             try:
                 return decode(state)
