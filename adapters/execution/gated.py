@@ -5,6 +5,11 @@ object. Every place, bracket and modify is checked by the gate first; a refused 
 recorded as denied (RiskDenied, with the rule and the reason) and nothing is sent; an approved
 one goes to the gateway together with the gate's ``Approval``, which the gateway verifies
 against the terms it is about to send (see ADR 0006).
+
+The gate fails closed: when what it judges by cannot be read (a stored event damaged by hand,
+a store that went away), the order is refused under the rule ``exposure_unreadable`` with the
+error as its reason, and recorded as denied like any refusal
+(docs/adr/0157-risk-gate-fails-closed.md).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from ordertrail.adapters.execution.exposure import TrailExposure
+from ordertrail.adapters.execution.exposure import ExposureSnapshot, TrailExposure
 from ordertrail.adapters.trail import OrderTrail
 from ordertrail.domain.identity import order_uuid
 from ordertrail.domain.ports import BrokerGateway, OrderTicket
@@ -25,6 +30,9 @@ from ordertrail.domain.risk import (
     RiskRequest,
 )
 from ordertrail.domain.values import ContractRef
+
+# The rule a request is refused under when the exposure it is judged by cannot be read.
+EXPOSURE_UNREADABLE = "exposure_unreadable"
 
 
 class GatedGateway:
@@ -52,8 +60,18 @@ class GatedGateway:
             oid = order_uuid(client_order_id=t.client_order_id)
             self._trail.deny(oid, rule=refusal.rule, reason=refusal.reason)
 
+    def _snapshot(self) -> ExposureSnapshot | Refusal:
+        """What the gate judges by, or the refusal of a gate that cannot read it."""
+        try:
+            return self._exposure.snapshot()
+        except Exception as e:  # any failure to read: nothing is sent on a guess
+            return Refusal(EXPOSURE_UNREADABLE, f"the exposure could not be read: {e}")
+
     def place(self, ticket: OrderTicket) -> Refusal | None:
-        snap = self._exposure.snapshot()
+        snap = self._snapshot()
+        if isinstance(snap, Refusal):
+            self._deny([ticket], snap)
+            return snap
         request = RiskRequest(
             ticket.client_order_id, ticket.contract, ticket.spec, reduce_only=ticket.reduce_only
         )
@@ -66,7 +84,10 @@ class GatedGateway:
         return None
 
     def bracket(self, legs: tuple[OrderTicket, OrderTicket, OrderTicket]) -> Refusal | None:
-        snap = self._exposure.snapshot()
+        snap = self._snapshot()
+        if isinstance(snap, Refusal):
+            self._deny(legs, snap)
+            return snap
         parent = legs[0]
         requests = [
             (
@@ -94,7 +115,9 @@ class GatedGateway:
     def modify(self, ticket: OrderTicket) -> Refusal | None:
         """A refused modification records nothing (a command refused, DESIGN decision 1): the
         order keeps working on its current terms."""
-        snap = self._exposure.snapshot()
+        snap = self._snapshot()
+        if isinstance(snap, Refusal):
+            return snap
         request = RiskRequest(
             ticket.client_order_id, ticket.contract, ticket.spec, kind=RequestKind.MODIFY
         )
