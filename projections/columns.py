@@ -13,7 +13,8 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from ordertrail.projections import spill
+from ordertrail.projections import spill, table_files
+from ordertrail.projections.handoff import HandOff
 from ordertrail.projections.schema import DEC, EVENTS, decimal_array
 from ordertrail.projections.sorted_spill import RangeFiles
 from ordertrail.projections.spill import SpillFolder
@@ -27,11 +28,15 @@ _COLUMNS = tuple(n for n in EVENTS.schema.names if n != "day")
 
 
 class EventColumns(RangeFiles):
-    """The ``events`` table's rows by range of notification ids (``RangeFiles``), gathered as
-    one list per column."""
+    """The ``events`` table's rows, those the fold makes gathered as one list per column: each
+    table of rows handed to the thread writing the table's files (``handed``) while every day
+    it holds fits in the files that thread keeps open, else by range of notification ids
+    (``RangeFiles``), read back once the pass ends."""
 
-    def __init__(self, folder: SpillFolder) -> None:
+    def __init__(self, folder: SpillFolder, handed: HandOff | None = None) -> None:
         super().__init__(folder, EVENTS)
+        self.handed = handed
+        self.days: set[int] = set()  # the days of the rows handed so far
         self.columns: dict[str, list[Any]] = {n: [] for n in _COLUMNS}
         (
             self.notification_id,
@@ -56,9 +61,23 @@ class EventColumns(RangeFiles):
         table = self._table()
         for values in self.columns.values():
             values.clear()
+        self._split(table)
+
+    def _split(self, table: pa.Table) -> None:
+        if self.handed is None or not self._fits(table):
+            super()._split(table)
+            return
         self.count += table.num_rows
-        nids = table.column("notification_id").combine_chunks()
-        self.files.split(table, pc.divide(nids, spill.WRITE_ROWS))
+        self.handed.put(table)
+
+    def _fits(self, table: pa.Table) -> bool:
+        """Whether the table's days and those handed before fit in the writer's open files (a
+        file per day: more would close files early and leave many small ones)."""
+        days = self.days.union(pc.unique(table.column("day").cast(pa.int32())).to_pylist())
+        if len(days) > table_files.OPEN_FILES:
+            return False
+        self.days = days
+        return True
 
     def _table(self) -> pa.Table:
         arrays: list[pa.Array] = []

@@ -1,14 +1,16 @@
 """A rebuild's Parquet files written on background threads while its passes go on, each table
 committed once all its files exist (docs/adr/0117-rebuild-writes-files-beside-its-passes.md).
 
-The ``events`` and ``orders`` rows and the groups' rows are final when the orders pass ends:
-their files are written on one background thread while the positions pass runs on the main
-thread (Arrow's Parquet writer, its sorts and its IPC reads release the GIL, and the machine's
-second core is otherwise idle then). When the passes are over, two threads write what is left
-(``position_history`` beside the ranges of ``fills``, whose files, one per range of keys, are
-written by both threads at once). Once every table's files exist, the main thread commits each
-table, in ``TABLES`` order: one commit a table against the version the rebuild read, as
-``DeltaTables.rewrite`` commits it.
+The ``events`` rows of a history of a few days are written by one background thread as the
+orders pass makes them (a ``HandOff``, docs/adr/0161-events-written-beside-the-orders-pass.md).
+The other ``events`` rows, the ``orders`` rows and the groups' rows are final when the orders
+pass ends: their files are written on one background thread while the positions pass runs on
+the main thread (Arrow's Parquet writer, its sorts and its IPC reads release the GIL, and the
+machine's second core is otherwise idle then). When the passes are over, two threads write
+what is left (``position_history`` beside the ranges of ``fills``, whose files, one per range
+of keys, are written by both threads at once). Once every table's files exist, the main
+thread commits each table, in ``TABLES`` order: one commit a table against the version the
+rebuild read, as ``DeltaTables.rewrite`` commits it.
 
 A crash or an interrupt anywhere leaves each table as it was or rebuilt, and no file of a
 table that was not committed: the threads stop between two chunks and delete what they wrote;
@@ -27,6 +29,7 @@ from typing import Protocol
 import pyarrow as pa  # type: ignore[import-untyped]
 from deltalake.transaction import AddAction
 
+from ordertrail.projections.handoff import HandOff
 from ordertrail.projections.schema import TABLES, TableSpec
 from ordertrail.projections.sorted_spill import SortedParts
 from ordertrail.projections.table_files import TableFiles, delete_files, in_key_order
@@ -98,14 +101,19 @@ class FileWrites:
         self._gate.acquire()
         self._passes = True
         self._started: dict[str, _Table] = {}
+        self._handed: list[HandOff] = []  # tables whose rows come while the passes run
 
     def start(self, spec: TableSpec, chunks: Iterable[pa.Table]) -> None:
         """Begin writing the table's files from ``chunks`` (in the order the table keeps:
         ``rewrite``'s): a keyed table's ranges of keys, a file each, by every thread at once;
         an append-only table's rows by one thread, its partitions' files in turn."""
         parts: Parts = (
-            chunks if isinstance(chunks, SortedParts) else _Taken(in_key_order(spec, chunks))
+            chunks
+            if isinstance(chunks, SortedParts | HandOff)
+            else _Taken(in_key_order(spec, chunks))
         )
+        if isinstance(parts, HandOff):
+            self._handed.append(parts)
         writers = 1 if spec.append_only else self.threads
         table = self._started[spec.name] = _Table(spec)
         for _ in range(writers):
@@ -136,6 +144,8 @@ class FileWrites:
                 return _written(files, parts, self.stop)
             except BaseException:
                 files.abandon()
+                if isinstance(parts, HandOff):
+                    parts.abandon()  # the pass handing rows stops waiting for this thread
                 raise
 
     def __enter__(self) -> FileWrites:
@@ -149,6 +159,8 @@ class FileWrites:
     ) -> None:
         self.stop.set()
         self.passes_done()
+        for handed in self._handed:
+            handed.abandon()  # a writer waiting for rows that will not come stops
         self._pool.shutdown(wait=True, cancel_futures=True)
         for table in self._started.values():
             if not table.committed:

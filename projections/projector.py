@@ -201,8 +201,9 @@ class Projector:
         source = self._source(head)
         tick = None if progress is None else (lambda n: progress(n, max(head, n)))
         root = self.tables.root
-        run = Rebuild(self.log, head, None if "://" in root else Path(root))
-        if self.tables.local:
+        local = self.tables.local
+        run = Rebuild(self.log, head, None if "://" in root else Path(root), events_beside=local)
+        if local:
             # Each table's files written beside the passes as soon as its rows are final,
             # then every table committed (ADR 0117). The writes end before the spill goes.
             with run.spilled(tick) as tables:

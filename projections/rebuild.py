@@ -13,7 +13,9 @@ one order and one position at a time, not the history (docs/adr/0050-streaming-r
 3. **Commit.** Each table is written once, streamed from its spill file, with the log position
    the orders pass read up to; the tables final after the orders pass are written while the
    positions pass runs (``file_writes.py``,
-   docs/adr/0117-rebuild-writes-files-beside-its-passes.md).
+   docs/adr/0117-rebuild-writes-files-beside-its-passes.md), and the ``events`` rows of a
+   history of a few days while the orders pass makes them (``events_beside``,
+   docs/adr/0161-events-written-beside-the-orders-pass.md).
 
 It equals the update's fold because a position depends only on its own operations in log
 order, and an order's operations only on that order's events: IB's execIds belong to one
@@ -39,6 +41,7 @@ from ordertrail.projections.columnar_brackets import GroupedMembers, group_table
 from ordertrail.projections.columns import EventColumns
 from ordertrail.projections.describe import summary
 from ordertrail.projections.fold import FillRecord, Projection
+from ordertrail.projections.handoff import HandOff
 from ordertrail.projections.member_spill import MemberSpill
 from ordertrail.projections.position_pass import (
     ADD,
@@ -103,10 +106,10 @@ DEFAULT_CHUNKS: ChunkSource | None = rebuild_chunks
 class OrderPass(Projection):
     """The update's fold, one order at a time; positions are left to the positions pass."""
 
-    def __init__(self, spill: SpillFolder, head: int) -> None:
+    def __init__(self, spill: SpillFolder, head: int, handed: HandOff | None = None) -> None:
         super().__init__()
         self.spill = spill
-        self.events_out = EventColumns(spill)
+        self.events_out = EventColumns(spill, handed)
         out = self.events_out
         self._event_columns = (
             out.notification_id.append,
@@ -267,10 +270,14 @@ def fold_orders(fold: OrderPass, rows: Iterable[Row], progress: Progress | None 
 
 
 def orders_pass(
-    log: EventLog, head: int, spill: SpillFolder, progress: Progress | None
+    log: EventLog,
+    head: int,
+    spill: SpillFolder,
+    progress: Progress | None,
+    handed: HandOff | None = None,
 ) -> tuple[OrderPass, int]:
     """Every order folded, one at a time; (the pass, events read)."""
-    fold = OrderPass(spill, head)
+    fold = OrderPass(spill, head, handed)
     count = fold_orders(fold, log.rows_by_order(head), progress)
     fold.head = head
     return fold, count
@@ -283,13 +290,14 @@ def columnar_orders_pass(
     progress: Progress | None,
     chunks: Iterable[Any],
     columns: bool = True,
+    handed: HandOff | None = None,
 ) -> tuple[OrderPass, int]:
     """Every order, a decoded chunk at a time: through the columns where they reproduce the
     fold exactly, else folded (``columns`` False: every order folded); (the pass, events
     read)."""
     from ordertrail.projections.columnar_pass import take_chunk
 
-    fold = OrderPass(spill, head)
+    fold = OrderPass(spill, head, handed)
     count = 0
     for chunk in chunks:
         count += take_chunk(fold, chunk, log, head, columns)
@@ -305,8 +313,11 @@ class Rebuild:
     rows as Arrow tables of at most about ``WRITE_ROWS`` rows, each table as soon as its rows
     are final: ``events``, ``orders`` and ``brackets`` when the orders pass ends (a consumer
     may write them on another thread while the positions pass runs), then
-    ``position_history``, ``positions`` and ``fills``. ``spilled`` gives the same, its spill
-    files kept until the block ends; ``tables`` removes them once the last table is taken."""
+    ``position_history``, ``positions`` and ``fills``. With ``events_beside``, ``events``
+    comes first, before the orders pass, as the ``HandOff`` its rows are handed to: its chunks
+    must be taken on another thread while the tables that follow are asked for. ``spilled``
+    gives the same, its spill files kept until the block ends; ``tables`` removes them once
+    the last table is taken."""
 
     log: EventLog
     head: int
@@ -317,12 +328,20 @@ class Rebuild:
     # order). None: every order is read, decoded and folded one event at a time.
     chunks: ChunkSource | None = field(default_factory=lambda: DEFAULT_CHUNKS)
     columns: bool = True
+    # ``events`` given first, before the orders pass, as a ``HandOff`` its rows are handed to
+    # as the pass makes them: for a consumer that writes each table on a thread of its own
+    # (``file_writes.commit_rebuilt``), never for one that reads the tables in turn.
+    events_beside: bool = False
 
-    def _orders_pass(self, spill: SpillFolder, progress: Progress | None) -> tuple[OrderPass, int]:
+    def _orders_pass(
+        self, spill: SpillFolder, progress: Progress | None, handed: HandOff | None
+    ) -> tuple[OrderPass, int]:
         if self.chunks is None:
-            return orders_pass(self.log, self.head, spill, progress)
+            return orders_pass(self.log, self.head, spill, progress, handed)
         chunks = self.chunks(self.log, self.head)
-        return columnar_orders_pass(self.log, self.head, spill, progress, chunks, self.columns)
+        return columnar_orders_pass(
+            self.log, self.head, spill, progress, chunks, self.columns, handed
+        )
 
     def tables(self, progress: Progress | None) -> Generator[RebuiltTable]:
         with self.spilled(progress) as tables:
@@ -339,14 +358,25 @@ class Rebuild:
             spill.remove()
 
     def _tables(self, spill: SpillFolder, progress: Progress | None) -> Iterator[RebuiltTable]:
-        fold, self.events = self._orders_pass(spill, progress)
-        fold.events_out.flush()
+        handed = HandOff() if self.events_beside else None
+        if handed is not None:
+            yield EVENTS, handed
+        try:
+            fold, self.events = self._orders_pass(spill, progress, handed)
+            fold.events_out.flush()
+        except BaseException:
+            if handed is not None:
+                handed.abandon()  # the writer stops waiting for rows
+            raise
         groups = spill_groups(fold, spill)
         events = fold.events_out.chunks()
+        if handed is not None:
+            handed.end(events)  # what was spilled after all follows the rows handed
         orders = key_sorted(fold.orders_out.close(), ORDERS, spill)
         inputs = fold.position_inputs
         del fold
-        yield EVENTS, events
+        if handed is None:
+            yield EVENTS, events
         yield ORDERS, orders
         yield BRACKETS, _group_chunks(groups)
         positions = positions_pass(inputs, spill)

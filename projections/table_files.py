@@ -38,8 +38,11 @@ TEXT_BOUND_BYTES = 64
 APPEND_FILE_BYTES = 100 << 20
 # Files open at once (one per ``day`` partition receiving rows): rows come a day at a time, so
 # the file written least recently is closed when another day begins (a late row opens a new
-# small file for its day) instead of holding a descriptor per day of the history.
-OPEN_FILES = 8
+# small file for its day) instead of holding a descriptor per day of the history. A rebuild
+# hands the ``events`` rows of a history of up to this many days to their files as its orders
+# pass makes them (``columns.EventColumns``): a decoded chunk's rows of one day are then a row
+# group of 3,000 rows or more.
+OPEN_FILES = 16
 # Columns whose values are (nearly) all different: ids, execIds, recorded times, the stored
 # event's text. A dictionary saves nothing on them, and building it (then falling back to plain
 # encoding once the dictionary page is full) cost the writer threads ~0.2 s CPU of ~1.7 s at

@@ -5,6 +5,7 @@ equal the log-order fold's."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,17 +15,20 @@ from ordertrail.adapters.store import logsources
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
 from ordertrail.projections import (
+    handoff,
     op_spill,
     position_inputs,
     position_ops,
     position_pass,
     projector,
+    rebuild,
     spill,
     table_files,
 )
 from ordertrail.projections.api import Audit
 from ordertrail.projections.schema import EVENTS
 from ordertrail.projections.tables import DeltaTables, unfinished
+from tests.projections.helpers import AAPL, ES, Desk, at
 from tests.projections.test_tables import contents
 
 
@@ -188,3 +192,77 @@ def test_the_bench_measures_a_populated_store(tmp_path: Path) -> None:
     for name in names:
         assert out[name]["cpu_events_per_s"] > 0
     assert set(out["columnar_vs_fold_cpu"]) == {"rebuild", "orders_pass"}
+
+
+def _orders_over_days(root: Path, orders: int) -> None:
+    """Orders placed six hours apart on the recorded clock, each submitted, filled in two
+    parts and then left: their events fall on many days."""
+    desk = Desk(root)
+    desk.clock.step = timedelta(hours=6)
+    for i in range(orders):
+        coid = f"OT-{i}"
+        desk.place(coid, quantity=100, contract=AAPL if i % 3 else ES)
+        desk.status(coid, "Submitted", 0, 100)
+        desk.fill(coid, f"E{i}.1", 40, "10.5", at=at(i))
+        desk.fill(coid, f"E{i}.2", 60, "10.25", at=at(i + 0.5))
+    desk.trail.close()
+
+
+@pytest.mark.parametrize("open_files", [2, 64])
+def test_events_handed_to_their_files_or_spilled_give_the_same_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_files: int
+) -> None:
+    """A history over more days than the writer keeps files open for has its later rows
+    spilled and read back after the pass; over fewer, every row is handed to its day's file
+    as the pass makes it. Either way the tables are the update's, and every day of events is
+    in its own partition."""
+    monkeypatch.setattr(table_files, "OPEN_FILES", open_files)
+    monkeypatch.setattr(spill, "CHUNK_ROWS", 16)  # the fold's rows flushed several times
+    monkeypatch.setattr(rebuild, "CHUNK_ROWS", 30)  # several decoded chunks
+    monkeypatch.setattr(rebuild, "FIRST_CHUNK_ROWS", 30)
+    _orders_over_days(tmp_path, 40)
+    config = StoreConfig.resolve(tmp_path)
+    folded = Audit(config, root=tmp_path / "folded")
+    folded.refresh()
+    rebuilt = Audit(config, root=tmp_path / "rebuilt")
+    rebuilt.rebuild()
+    mine = contents(rebuilt)
+    assert mine == contents(folded)
+    days = {row["day"] for row in mine["events"]}
+    assert len(days) > 10
+    folders = {p.name for p in (tmp_path / "rebuilt" / "events").glob("day=*")}
+    assert folders == {f"day={d.isoformat()}" for d in days}
+    assert not list((tmp_path / "rebuilt").glob(f"{spill.SPILL_PREFIX}*"))
+    folded.close()
+    rebuilt.close()
+
+
+def test_a_rebuild_whose_events_writer_fails_stops_the_pass_and_keeps_the_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread writing the handed rows fails while the orders pass still runs: the pass
+    stops waiting for it, the rebuild fails with the writer's error, and every table is as
+    it was, with no file of the failed rebuild left behind."""
+    monkeypatch.setattr(rebuild, "CHUNK_ROWS", 30)
+    monkeypatch.setattr(rebuild, "FIRST_CHUNK_ROWS", 30)
+    monkeypatch.setattr(handoff, "AHEAD", 1)
+    _orders_over_days(tmp_path, 30)
+    config = StoreConfig.resolve(tmp_path)
+    audit = Audit(config, root=tmp_path / "delta")
+    audit.refresh()
+    before = contents(audit)
+    files = set((tmp_path / "delta").rglob("*.parquet"))
+    real = table_files.TableFiles.write
+
+    def fails_on_events(self: table_files.TableFiles, chunk: object) -> None:
+        if self.spec.name == "events":
+            raise OSError("disk full")
+        real(self, chunk)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(table_files.TableFiles, "write", fails_on_events)
+    with pytest.raises(OSError, match="disk full"):
+        audit.rebuild()
+    monkeypatch.undo()
+    assert set((tmp_path / "delta").rglob("*.parquet")) == files
+    assert contents(audit) == before
+    audit.close()
