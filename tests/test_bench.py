@@ -37,6 +37,8 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
             "40",
             "--repeats",
             "1",
+            "--settle",
+            "0",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -55,6 +57,8 @@ def test_bench_prints_medians_and_baselines_as_json() -> None:
     assert {"first_collection_cpu_s", "free_cpu_s"} <= set(in_hand)
     tape = report["tape_replay"]
     assert tape["replay_messages_per_s"] > 0
+    assert tape["waited_for_load_s"] == 0  # --settle 0: the tape suite did not wait
+    assert tape["load_average_at_start"] >= 0
     # Each repeat is a pair, decode only then the replay; wall and CPU ratios per pair.
     assert tape["repeats"] == 1
     assert tape["replay_vs_decode_only_paired"] == tape["replay_vs_decode_only"]

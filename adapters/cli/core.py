@@ -94,6 +94,14 @@ def bench(
         typer.Option("--suite", help="core, projections, tape (repeatable; default: all)."),
     ] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Repeats; medians are reported.")] = 5,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle",
+            help="Seconds the tape suite waits at most for the load of the suites before it "
+            "to fall (a replay runs on two processes only with a core to spare).",
+        ),
+    ] = 90.0,
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, for a smoke run.")] = False,
 ) -> None:
     """Measure apply, append, rebuild, projection, query and replay rates; print JSON."""
@@ -140,7 +148,9 @@ def bench(
 
         # Every repeat of the tape suite is a pair (decode only, then the replay) of about two
         # seconds: it takes all the repeats asked for, the steadier for it on a shared machine.
-        result["tape_replay"] = bench_tape.run(tape_messages, max(1, repeats))
+        result["tape_replay"] = bench_tape.run(
+            tape_messages, max(1, repeats), settle=0.0 if quick else settle
+        )
         result["live_recording"] = bench_tape.live_latency(max(20, tape_messages // 25))
     typer.echo(json.dumps(result, indent=2, default=str))
 
