@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ordertrail.adapters.store import tagged_pages
+from ordertrail.adapters.store.codec import UnreadableEvent
 from ordertrail.adapters.store.columnar_read import order_pages
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.eventlog import EventLog
@@ -180,11 +181,12 @@ def test_a_value_refused_after_the_parse_is_refused_as_the_general_codec_refuses
         # refuses it, and the row goes to the general codec, which refuses it as it would.
         rewrite(trail.config, 3, lambda s: s.replace(b'"filled":"0"', b'"filled":"zero"'))
         assert by_lines(log) == [True]
-        with pytest.raises(InvalidOperation) as tagged:
+        with pytest.raises(UnreadableEvent, match="field filled holds 'zero'") as tagged:
             fold_orders(log)
-        with pytest.raises(InvalidOperation) as general:
+        with pytest.raises(UnreadableEvent) as general:
             fold_events(e for _, e in stored_events(log))
     assert str(tagged.value) == str(general.value)
+    assert isinstance(tagged.value.__cause__, InvalidOperation)
 
 
 def test_reading_by_adbc_beside_the_writer_leaves_its_shared_memory_alone(
