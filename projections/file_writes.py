@@ -19,6 +19,7 @@ what a thread finished for a table that was not committed is deleted as the writ
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -113,6 +114,8 @@ class FileWrites:
             else _Taken(in_key_order(spec, chunks))
         )
         if isinstance(parts, HandOff):
+            if self.threads < 2:  # the one thread waits for the passes: no one would take rows
+                raise ValueError("rows handed during the passes need two writing threads")
             self._handed.append(parts)
         writers = 1 if spec.append_only else self.threads
         table = self._started[spec.name] = _Table(spec)
@@ -145,7 +148,8 @@ class FileWrites:
             except BaseException:
                 files.abandon()
                 if isinstance(parts, HandOff):
-                    parts.abandon()  # the pass handing rows stops waiting for this thread
+                    # The pass handing rows stops at its next one, with this thread's error.
+                    parts.abandon(sys.exc_info()[1])
                 raise
 
     def __enter__(self) -> FileWrites:

@@ -359,12 +359,12 @@ class Rebuild:
 
     def _tables(self, spill: SpillFolder, progress: Progress | None) -> Iterator[RebuiltTable]:
         handed = HandOff() if self.events_beside else None
-        if handed is not None:
-            yield EVENTS, handed
         try:
+            if handed is not None:
+                yield EVENTS, handed
             fold, self.events = self._orders_pass(spill, progress, handed)
             fold.events_out.flush()
-        except BaseException:
+        except BaseException:  # the pass failed, or its consumer stopped asking
             if handed is not None:
                 handed.abandon()  # the writer stops waiting for rows
             raise

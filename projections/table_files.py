@@ -132,8 +132,9 @@ class TableFiles:
         if len(values) == 1:
             self._write(values[0].as_py(), table)
             return
-        # Rows arrive in notification order, a day at a time but for a replayed tape's
-        # old recorded times: split by day, each day's rows in their order.
+        # An update's rows arrive in notification order, a day at a time but for a replayed
+        # tape's old recorded times; a rebuild hands over a chunk of whole orders, which may
+        # span a few days (columns.EventColumns): split by day, each day's rows in their order.
         for value in values.to_pylist():
             self._write(value, table.filter(pc.equal(days, pa.scalar(value, days.type))))
 

@@ -6,8 +6,10 @@ equal the log-order fold's."""
 from __future__ import annotations
 
 from datetime import timedelta
+from operator import itemgetter
 from pathlib import Path
 
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
 from ordertrail.adapters.bench_projections import on_store, populate
@@ -208,14 +210,22 @@ def _orders_over_days(root: Path, orders: int) -> None:
     desk.trail.close()
 
 
-@pytest.mark.parametrize("open_files", [2, 64])
+def _file_order(root: Path) -> list[list[tuple[str, int, int]]]:
+    """Each ``events`` file's rows as (order id, version, notification id), in file order."""
+    files = sorted((root / "events").rglob("*.parquet"))
+    read = [pq.read_table(f, columns=["order_id", "version", "notification_id"]) for f in files]
+    return [list(zip(*(t.column(i).to_pylist() for i in range(3)), strict=True)) for t in read]
+
+
+@pytest.mark.parametrize("open_files", [2, 5, 64])
 def test_events_handed_to_their_files_or_spilled_give_the_same_tables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_files: int
 ) -> None:
-    """A history over more days than the writer keeps files open for has its later rows
-    spilled and read back after the pass; over fewer, every row is handed to its day's file
-    as the pass makes it. Either way the tables are the update's, and every day of events is
-    in its own partition."""
+    """A history over more days than the writer keeps files open for has the rows of those
+    days spilled and read back after the pass; over fewer, every row is handed to its day's
+    file as the pass makes it (rows of each day in the order the pass made them: order by
+    order); in between, some of each. Either way the tables are the update's, and every day
+    of events is in its own partition."""
     monkeypatch.setattr(table_files, "OPEN_FILES", open_files)
     monkeypatch.setattr(spill, "CHUNK_ROWS", 16)  # the fold's rows flushed several times
     monkeypatch.setattr(rebuild, "CHUNK_ROWS", 30)  # several decoded chunks
@@ -233,6 +243,15 @@ def test_events_handed_to_their_files_or_spilled_give_the_same_tables(
     folders = {p.name for p in (tmp_path / "rebuilt" / "events").glob("day=*")}
     assert folders == {f"day={d.isoformat()}" for d in days}
     assert not list((tmp_path / "rebuilt").glob(f"{spill.SPILL_PREFIX}*"))
+    files = _file_order(tmp_path / "rebuilt")
+    by_order = all(rows == sorted(rows) for rows in files)
+    by_id = all(rows == sorted(rows, key=itemgetter(2)) for rows in files)
+    if open_files == 64:  # every row handed: each file order by order, not in log order
+        assert by_order
+        assert not by_id
+    if open_files == 2:  # the first chunk brings more days: every row spilled, in log order
+        assert by_id
+        assert not by_order
     folded.close()
     rebuilt.close()
 
@@ -245,8 +264,9 @@ def test_a_rebuild_whose_events_writer_fails_stops_the_pass_and_keeps_the_tables
     it was, with no file of the failed rebuild left behind."""
     monkeypatch.setattr(rebuild, "CHUNK_ROWS", 30)
     monkeypatch.setattr(rebuild, "FIRST_CHUNK_ROWS", 30)
-    monkeypatch.setattr(handoff, "AHEAD", 1)
-    _orders_over_days(tmp_path, 30)
+    monkeypatch.setattr(handoff, "AHEAD", 1)  # the pass waits for the writer at once
+    monkeypatch.setattr(table_files, "OPEN_FILES", 1000)  # every row handed
+    _orders_over_days(tmp_path, 60)
     config = StoreConfig.resolve(tmp_path)
     audit = Audit(config, root=tmp_path / "delta")
     audit.refresh()
