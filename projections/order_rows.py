@@ -17,10 +17,13 @@ _EVENT_CLASSES = {cls.__name__: cls for cls in ORDER_EVENT_TYPES}
 
 def event_of(row: dict[str, Any]) -> Any:
     """The domain event one ``events`` row holds (its payload is the stored JSON)."""
-    from ordertrail.adapters.store.codec import event_decoder, make_event
+    from ordertrail.adapters.store.codec import UnreadableEvent, event_decoder, make_event
 
     cls = _EVENT_CLASSES[row["event_type"]]
-    _, d = event_decoder(f"{cls.__module__}:{cls.__qualname__}")(row["payload"].encode())
+    try:
+        _, d = event_decoder(f"{cls.__module__}:{cls.__qualname__}")(row["payload"].encode())
+    except UnreadableEvent as e:
+        raise e.at(row["order_id"], row["version"], row.get("notification_id")) from e.__cause__
     return make_event(cls, d, UUID(row["order_id"]), row["version"])
 
 

@@ -187,6 +187,13 @@ def _unreadable(topic: str, cls: type) -> Callable[[Any, Exception], Exception]:
     return unreadable
 
 
+# What a decode of damaged bytes raises (orjson's error is a ValueError, a Decimal's text that
+# is no number an ArithmeticError, an enum value no member has a KeyError, a value object
+# stored as something else a TypeError or AttributeError); anything else (a MemoryError)
+# is not the event's fault and goes on as it is.
+_BAD_DATA = "(ValueError, TypeError, KeyError, AttributeError, ArithmeticError, IndexError)"
+
+
 @cache
 def event_decoder(topic: str) -> Callable[[bytes], tuple[type, dict[str, Any]]]:
     """A function from stored bytes to (event class, attribute dict) for one topic. Bytes it
@@ -215,7 +222,7 @@ def event_decoder(topic: str) -> Callable[[bytes], tuple[type, dict[str, Any]]]:
     body.append("return cls, d")
     # The try costs nothing until an event fails; then the reason is worked out once.
     lines = ["def decode(data):", "    try:", *(f"        {line}" for line in body)]
-    lines += ["    except Exception as e:", "        raise unreadable(data, e) from e"]
+    lines += [f"    except {_BAD_DATA} as e:", "        raise unreadable(data, e) from e"]
     return typing.cast(
         Callable[[bytes], tuple[type, dict[str, Any]]], _compile("decode", "\n".join(lines), ns)
     )
@@ -286,11 +293,9 @@ class EventMapper(Mapper[UUID]):
         self._saw_stored(stored_event)
         try:
             cls, state = event_decoder(stored_event.topic)(stored_event.state)
-        except Exception as e:
-            raise MapperDeserialisationError(
-                f"cannot read stored event {stored_event.topic} of "
-                f"{stored_event.originator_id} v{stored_event.originator_version}: {e}"
-            ) from e
+        except UnreadableEvent as e:
+            located = e.at(stored_event.originator_id, stored_event.originator_version)
+            raise MapperDeserialisationError(str(located)) from e.__cause__
         oid = stored_event.originator_id
         return make_event(
             cls,

@@ -165,7 +165,13 @@ class EventLog:
         read = event_reader()
         rows = self._source.order_rows(originator_id, below_version)
         self.order_rows_read += len(rows)
-        return [read(topic, state, originator_id, version) for _, _, version, topic, state in rows]
+        events = []
+        for nid, _, version, topic, state in rows:
+            try:
+                events.append(read(topic, state, originator_id, version))
+            except UnreadableEvent as e:
+                raise e.at(originator_id, version, nid) from e.__cause__
+        return events
 
     def mark(self, position: int) -> str | None:
         """What identifies the event at ``position`` (None: there is none). A reader that

@@ -42,8 +42,20 @@ DAMAGES: dict[str, Damage] = {
     ),
 }
 PLACE = ["place", "AAPL", "--action", "BUY", "--qty", "1", "--limit", "10", "--dry-run"]
+BRACKET = ["bracket", "AAPL", "--action", "BUY", "--qty", "1", "--entry", "10"]
+BRACKET += ["--take-profit", "10.4", "--stop-loss", "9.6", "--dry-run"]
 # ``rebuild`` alone refuses an edited log on its tamper check, before it reads a payload.
-COMMANDS = [["orders"], ["fills"], ["rebuild", "--ignore-tamper"], ["timeline", "OT-1"], PLACE]
+COMMANDS = [
+    ["orders"],
+    ["fills"],
+    ["rebuild", "--ignore-tamper"],
+    ["timeline", "OT-1"],
+    PLACE,
+    BRACKET,
+]
+# What a command the RiskGate refuses records: the orders asked for, each created and denied.
+RECORDED = {" ".join(PLACE): ["OrderCreated", "RiskDenied"]}
+RECORDED[" ".join(BRACKET)] = ["OrderCreated"] * 3 + ["RiskDenied"] * 3
 
 
 def stored(root: Path) -> list[tuple[object, ...]]:
@@ -55,9 +67,9 @@ def stored(root: Path) -> list[tuple[object, ...]]:
         ).fetchall()
 
 
-def damaged_store(root: Path, damage: str) -> tuple[UUID, int]:
+def damaged_store(root: Path, damage: str) -> tuple[UUID, int, int]:
     """A store of two orders, the first filled; its fill's stored row damaged by ``damage``.
-    Returns the damaged event's order and version."""
+    Returns the damaged event's order, version and notification id."""
     desk = Desk(root)
     oid = desk.place("OT-1")
     desk.status("OT-1", "Submitted", 0, 100)
@@ -70,7 +82,7 @@ def damaged_store(root: Path, damage: str) -> tuple[UUID, int]:
         ).fetchone()
         changed = db.execute(DAMAGES[damage][0], (rowid,)).rowcount
     assert changed == 1
-    return oid, int(version)
+    return oid, int(version), int(rowid)
 
 
 def invoke(*args: str) -> Result:
@@ -83,7 +95,7 @@ def test_a_damaged_event_is_named_by_every_reader(
     tmp_path: Path, damage: str, command: list[str]
 ) -> None:
     root = tmp_path / "data"
-    oid, version = damaged_store(root, damage)
+    oid, version, _ = damaged_store(root, damage)
     before = stored(root)
     result = invoke(*command, "--data", str(root))
     text = result.output
@@ -98,22 +110,23 @@ def test_a_damaged_event_is_named_by_every_reader(
         assert needle in text, (needle, text)
     after = stored(root)
     assert after[: len(before)] == before
-    # Only the order asked for is new: refused by the gate, which could not judge it.
-    added = [row[3].rsplit(":", 1)[1] for row in after[len(before) :]]
-    assert added == (["OrderCreated", "RiskDenied"] if command == PLACE else [])
-    if command == PLACE:
+    # Only the orders asked for are new: refused by the gate, which could not judge them.
+    added = sorted(row[3].rsplit(":", 1)[1] for row in after[len(before) :])
+    recorded = RECORDED.get(" ".join(command), [])
+    assert added == recorded
+    if recorded:
         assert "exposure_unreadable" in text
 
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_the_event_log_names_the_notification(tmp_path: Path, damage: str) -> None:
     root = tmp_path / "data"
-    oid, version = damaged_store(root, damage)
+    oid, version, nid = damaged_store(root, damage)
     with EventLog.open(StoreConfig.resolve(root)) as log, pytest.raises(UnreadableEvent) as raised:
         list(log.events(0))
     error = raised.value
     assert error.topic.endswith("ExecutionRecorded" if damage != "unknown_topic" else "NoSuchEvent")
-    assert f"of order {oid} version {version}" in str(error)
+    assert f"of order {oid} version {version} (notification {nid})" in str(error)
 
 
 def test_a_good_event_decodes_and_the_reason_names_the_field() -> None:
