@@ -80,10 +80,11 @@ def settle_load(timeout: float = SETTLE_S) -> dict[str, Any]:
     cores busy) the average still counts their work for a minute. The wait and the average at
     the start are reported beside the figures."""
     cores = os.cpu_count() or 1
-    began = time.monotonic()
+    began, before = time.monotonic(), os.getloadavg()[0]
     while os.getloadavg()[0] >= cores - 0.5 and time.monotonic() - began < timeout:
         time.sleep(1)
     return {
+        "load_average_before_wait": round(before, 2),
         "load_average_at_start": round(os.getloadavg()[0], 2),
         "waited_for_load_s": round(time.monotonic() - began, 1),
     }

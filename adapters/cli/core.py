@@ -99,7 +99,7 @@ def bench(
         typer.Option(
             "--settle",
             help="Seconds the tape suite waits at most for the load of the suites before it "
-            "to fall (a replay runs on two processes only with a core to spare).",
+            "to fall (a replay runs on two processes only with a core to spare); --quick: 0.",
         ),
     ] = 90.0,
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, for a smoke run.")] = False,
