@@ -25,12 +25,11 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol
 
 import pyarrow as pa  # type: ignore[import-untyped]
 from deltalake.transaction import AddAction
 
-from ordertrail.projections.handoff import HandOff
+from ordertrail.projections.handoff import HandOff, Parts
 from ordertrail.projections.schema import TABLES, TableSpec
 from ordertrail.projections.sorted_spill import SortedParts
 from ordertrail.projections.table_files import TableFiles, delete_files, in_key_order
@@ -54,10 +53,6 @@ def commit_rebuilt(
         for spec, chunks in rebuilt:
             writes.start(spec, chunks)
         writes.commit_all(states, source)
-
-
-class Parts(Protocol):
-    def take(self) -> tuple[int, pa.Table] | None: ...
 
 
 class Stopped(Exception):

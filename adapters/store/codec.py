@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from functools import cache, partial
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -236,24 +236,30 @@ def make_event(cls: type, state: dict[str, Any], originator_id: UUID, version: i
     return event
 
 
-def event_reader() -> Callable[[str, bytes, UUID, int], Any]:
-    """A function from one stored row (topic, bytes, originator id, version) to its domain
-    event, with each topic's decoder looked up once per reader rather than per row."""
+class EventRead(Protocol):
+    """One stored row (topic, bytes, originator id, version) to its domain event; an event it
+    cannot read raises ``UnreadableEvent`` naming the order, the version and, given
+    ``nid``, the notification."""
+
+    def __call__(
+        self, topic: str, state: bytes, originator_id: UUID, version: int, nid: int | None = None
+    ) -> Any: ...
+
+
+def event_reader() -> EventRead:
+    """An ``EventRead``, each topic's decoder looked up once per reader rather than per row."""
     decoders: dict[str, Callable[[bytes], tuple[type, dict[str, Any]]]] = {}
     new = object.__new__
     put = object.__setattr__
 
-    def read(topic: str, state: bytes, originator_id: UUID, version: int) -> Any:
-        decode = decoders.get(topic)
-        if decode is None:
-            try:
-                decode = decoders[topic] = event_decoder(topic)
-            except UnreadableEvent as e:
-                raise e.at(originator_id, version) from e.__cause__
+    def read(
+        topic: str, state: bytes, originator_id: UUID, version: int, nid: int | None = None
+    ) -> Any:
         try:
+            decode = decoders.get(topic) or decoders.setdefault(topic, event_decoder(topic))
             cls, d = decode(state)
         except UnreadableEvent as e:
-            raise e.at(originator_id, version) from e.__cause__
+            raise e.at(originator_id, version, nid) from e.__cause__
         d["originator_id"] = originator_id
         d["originator_version"] = version
         event: Any = new(cls)
@@ -321,6 +327,7 @@ class EventMapper(Mapper[UUID]):
 
 __all__ = [
     "EventMapper",
+    "EventRead",
     "OrjsonTranscoder",
     "UnreadableEvent",
     "event_class",

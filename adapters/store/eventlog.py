@@ -24,7 +24,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ordertrail.adapters.store import logsources as sources
-from ordertrail.adapters.store.codec import UnreadableEvent, event_reader
+from ordertrail.adapters.store.codec import event_reader
 from ordertrail.adapters.store.config import StoreConfig
 from ordertrail.adapters.store.logsources import SQLITE_TABLE, Row
 
@@ -142,10 +142,7 @@ class EventLog:
         uuid_of = uuid_reader()
         for nid, oid, version, topic, state in self.rows(position, limit):
             uid = uuid_of(oid)
-            try:
-                event = None if read is None else read(topic, state, uid, version)
-            except UnreadableEvent as e:
-                raise e.at(uid, version, nid) from e.__cause__
+            event = None if read is None else read(topic, state, uid, version, nid)
             yield LogEntry(nid, uid, version, topic, event, bytes(state))
 
     def events(self, position: int = 0) -> Iterator[tuple[int, Any]]:
@@ -153,25 +150,17 @@ class EventLog:
         read = event_reader()
         uuid_of = uuid_reader()
         for nid, oid, version, topic, state in self.rows(position):
-            uid = uuid_of(oid)
-            try:
-                event = read(topic, state, uid, version)
-            except UnreadableEvent as e:
-                raise e.at(uid, version, nid) from e.__cause__
-            yield nid, event
+            yield nid, read(topic, state, uuid_of(oid), version, nid)
 
     def order_events(self, originator_id: UUID, below_version: int) -> list[Any]:
         """One order's decoded events with a version below ``below_version``, oldest first."""
         read = event_reader()
         rows = self._source.order_rows(originator_id, below_version)
         self.order_rows_read += len(rows)
-        events = []
-        for nid, _, version, topic, state in rows:
-            try:
-                events.append(read(topic, state, originator_id, version))
-            except UnreadableEvent as e:
-                raise e.at(originator_id, version, nid) from e.__cause__
-        return events
+        return [
+            read(topic, state, originator_id, version, nid)
+            for nid, _, version, topic, state in rows
+        ]
 
     def mark(self, position: int) -> str | None:
         """What identifies the event at ``position`` (None: there is none). A reader that

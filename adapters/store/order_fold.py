@@ -54,7 +54,7 @@ class OrderFold:
             try:
                 item = decode(raw)
             except Exception:  # a row msgspec refuses: the general codec decides
-                item = _general(general, position, oid, version, topic, raw)
+                item = general(text_of(topic), raw, uuid_of(oid), version, position)
             state: OrderState | None
             if creates:
                 state = out[oid] = item.new_state()
@@ -156,22 +156,6 @@ class TopicTable(dict[str | bytes, tuple[Callable[[bytes], Any], bool]]):
         creates = text == CREATED_TOPIC
         self[topic] = (decode, creates)
         return decode, creates
-
-
-def _general(
-    read: Callable[[str, bytes, UUID, int], Any],
-    nid: int,
-    oid: Any,
-    version: int,
-    topic: Any,
-    raw: bytes,
-) -> Any:
-    """The general codec's event of a row; an event it cannot read is named with its
-    notification, as every reader of the log names it."""
-    try:
-        return read(text_of(topic), raw, uuid_of(oid), version)
-    except UnreadableEvent as e:
-        raise e.at(uuid_of(oid), version, nid) from e.__cause__
 
 
 def _refuse(raw: bytes) -> Any:
